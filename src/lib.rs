@@ -1,0 +1,8 @@
+//! `recover`: inventory-driven remote execution and remediation for
+//! cold-start recovery of a small fleet. See `DESIGN.md` in the shared docs and
+//! the README for the architecture; each module's doc says what it owns.
+
+pub mod error;
+pub mod template;
+pub mod transport;
+pub mod yaml;

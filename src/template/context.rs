@@ -1,0 +1,83 @@
+//! The variables a template sees, resolved lazily as Ansible does: a variable
+//! whose value is itself a template (`url: "http://{{ vip }}:{{ port }}"`) is
+//! rendered when it is first read, with the same variables, and cached.
+//! A loop (`a: "{{ b }}"`, `b: "{{ a }}"`) is an error, not a hang.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use minijinja::value::{Enumerator, Object, Value};
+use minijinja::{Error, ErrorKind};
+use serde_json::Value as Json;
+
+use super::Templates;
+
+/// Variables by name, with their raw (unrendered) values.
+pub type Vars = IndexMap<String, Json>;
+
+/// A template context over raw variables; see the module doc.
+pub struct Context {
+    raw: Vars,
+    templates: Templates,
+    cache: Mutex<HashMap<String, Value>>,
+    in_progress: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("vars", &self.raw.len()).finish()
+    }
+}
+
+impl Context {
+    /// Wraps `raw` variables as a template context value.
+    pub fn new_value(raw: Vars, templates: &Templates) -> Value {
+        Value::from_object(Context {
+            raw,
+            templates: templates.clone(),
+            cache: Mutex::new(HashMap::new()),
+            in_progress: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn resolve(self: &Arc<Self>, key: &str) -> Option<Value> {
+        if let Some(v) = self.cache.lock().ok()?.get(key) {
+            return Some(v.clone());
+        }
+        let raw = self.raw.get(key)?;
+        {
+            let mut stack = self.in_progress.lock().ok()?;
+            if stack.iter().any(|k| k == key) {
+                let chain = format!("{} -> {key}", stack.join(" -> "));
+                return Some(Value::from(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("recursive loop detected in variable '{key}' ({chain})"),
+                )));
+            }
+            stack.push(key.to_string());
+        }
+        let ctx = Value::from_dyn_object(self.clone());
+        let result = self.templates.render_json(raw, &ctx);
+        if let Ok(mut stack) = self.in_progress.lock() {
+            stack.retain(|k| k != key);
+        }
+        let value = match result {
+            Ok(v) => crate::template::to_value(&v),
+            Err(e) => Value::from(Error::new(ErrorKind::InvalidOperation, format!("in variable '{key}': {e}"))),
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key.to_string(), value.clone());
+        }
+        Some(value)
+    }
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.resolve(key.as_str()?)
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.raw.keys().map(|k| Value::from(k.as_str())).collect())
+    }
+}

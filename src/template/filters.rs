@@ -1,0 +1,373 @@
+//! The Ansible filters and tests that real role templates use, with Ansible's
+//! semantics (Python's `json.dumps`, `shlex.quote`, `re.sub`, `os.path`).
+
+use base64::Engine as _;
+use minijinja::value::{Kwargs, Rest, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State};
+use serde_json::Value as Json;
+
+use super::{json_of, pyjson, yamlout};
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// Registers every filter, test and global function of this module.
+pub fn register(env: &mut Environment<'static>) {
+    env.add_filter("bool", to_bool);
+    env.add_filter("int", to_int);
+    env.add_filter("to_json", |v: Value, kw: Kwargs| -> Result<String, Error> {
+        let sort = kw.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+        let indent = kw.get::<Option<usize>>("indent")?;
+        kw.assert_all_used()?;
+        Ok(pyjson::dumps(&json_of(&v)?, indent, sort, indent.is_some()))
+    });
+    env.add_filter("to_nice_json", |v: Value, kw: Kwargs| -> Result<String, Error> {
+        let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
+        let _ = kw.get::<Option<bool>>("sort_keys")?;
+        Ok(pyjson::dumps(&json_of(&v)?, Some(indent), true, true))
+    });
+    env.add_filter("from_json", |s: String| -> Result<Value, Error> {
+        serde_json::from_str::<Json>(&s).map(|j| crate::template::to_value(&j)).map_err(|e| err(format!("from_json: {e}")))
+    });
+    env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
+        let node = crate::yaml::parse_str(&s, std::path::Path::new("<from_yaml>")).map_err(|e| err(e.message))?;
+        Ok(crate::template::to_value(node.to_json()))
+    });
+    env.add_filter("to_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
+        let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(2);
+        Ok(yamlout::dump(&json_of(&v)?, indent, false))
+    });
+    env.add_filter("to_nice_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
+        let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
+        Ok(yamlout::dump(&json_of(&v)?, indent, true))
+    });
+    env.add_filter("regex_replace", regex_replace);
+    env.add_filter("regex_search", regex_search);
+    env.add_filter("regex_findall", |s: String, pat: String, kw: Kwargs| -> Result<Value, Error> {
+        let re = build_regex(&pat, &kw)?;
+        let found: Vec<Value> = re
+            .captures_iter(&s)
+            .map(|c| {
+                if c.len() == 1 {
+                    Value::from(c.get(0).map_or("", |m| m.as_str()))
+                } else if c.len() == 2 {
+                    Value::from(c.get(1).map_or("", |m| m.as_str()))
+                } else {
+                    Value::from((1..c.len()).map(|i| c.get(i).map_or("", |m| m.as_str()).to_string()).collect::<Vec<_>>())
+                }
+            })
+            .collect();
+        Ok(Value::from(found))
+    });
+    env.add_filter("regex_escape", |s: String| regex::escape(&s));
+    env.add_filter("quote", |v: Value| Value::from_safe_string(crate::transport::quote::quote(&super::pyrepr::py_str(&v))));
+    env.add_filter("b64encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
+    env.add_filter("b64decode", |s: String| -> Result<String, Error> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| err(format!("b64decode: {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    env.add_filter("basename", |s: String| match s.rfind('/') {
+        Some(i) => s[i + 1..].to_string(),
+        None => s,
+    });
+    env.add_filter("dirname", |s: String| {
+        // Python's os.path.dirname: up to the last slash, trailing slashes dropped unless all slashes.
+        let head = &s[..s.rfind('/').map_or(0, |i| i + 1)];
+        if !head.is_empty() && head.bytes().any(|b| b != b'/') { head.trim_end_matches('/').to_string() } else { head.to_string() }
+    });
+    env.add_filter("combine", combine);
+    env.add_filter("dict2items", |v: Value, kw: Kwargs| -> Result<Value, Error> {
+        let kn = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
+        let vn = kw.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+        let Json::Object(map) = json_of(&v)? else { return Err(err("dict2items requires a dictionary")) };
+        let items: Vec<Json> = map.into_iter().map(|(k, v)| serde_json::json!({ kn.clone(): k, vn.clone(): v })).collect();
+        Ok(crate::template::to_value(items))
+    });
+    env.add_filter("items2dict", |v: Value, kw: Kwargs| -> Result<Value, Error> {
+        let kn = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
+        let vn = kw.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+        let Json::Array(items) = json_of(&v)? else { return Err(err("items2dict requires a list")) };
+        let mut out = serde_json::Map::new();
+        for item in items {
+            let k = item.get(&kn).ok_or_else(|| err(format!("items2dict: an item has no '{kn}'")))?;
+            let key = match k { Json::String(s) => s.clone(), other => other.to_string() };
+            out.insert(key, item.get(&vn).cloned().unwrap_or(Json::Null));
+        }
+        Ok(crate::template::to_value(Json::Object(out)))
+    });
+    env.add_filter("mandatory", |v: Value, msg: Option<String>| -> Result<Value, Error> {
+        if v.is_undefined() {
+            Err(Error::new(ErrorKind::UndefinedError, msg.unwrap_or_else(|| "Mandatory variable not defined.".into())))
+        } else {
+            Ok(v)
+        }
+    });
+    env.add_filter("ternary", |v: Value, t: Value, f: Value, n: Option<Value>| match (v.is_none(), n) {
+        (true, Some(n)) => n,
+        _ if v.is_true() => t,
+        _ => f,
+    });
+    env.add_filter("flatten", |v: Value, kw: Kwargs| -> Result<Value, Error> {
+        let levels = kw.get::<Option<usize>>("levels")?;
+        let mut out = Vec::new();
+        flatten_into(&json_of(&v)?, levels, &mut out);
+        Ok(crate::template::to_value(out))
+    });
+    env.add_filter("difference", |a: Value, b: Value| -> Result<Value, Error> { set_op(&a, &b, |inb, _| !inb) });
+    env.add_filter("intersect", |a: Value, b: Value| -> Result<Value, Error> { set_op(&a, &b, |inb, _| inb) });
+    env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
+        let mut out = unique_json(json_list(&a)?);
+        for item in json_list(&b)? {
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        Ok(crate::template::to_value(out))
+    });
+    env.add_filter("type_debug", |v: Value| match v.kind() {
+        ValueKind::String => "str",
+        ValueKind::Number => if v.is_integer() { "int" } else { "float" },
+        ValueKind::Bool => "bool",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::None => "NoneType",
+        _ => "AnsibleUndefined",
+    });
+    env.add_filter("hash", |s: String, algo: Option<String>| -> Result<String, Error> {
+        use sha2::Digest;
+        match algo.as_deref().unwrap_or("sha1") {
+            "sha256" => Ok(format!("{:x}", sha2::Sha256::digest(s.as_bytes()))),
+            "sha512" => Ok(format!("{:x}", sha2::Sha512::digest(s.as_bytes()))),
+            other => Err(err(format!("hash: unsupported algorithm '{other}' (use sha256 or sha512)"))),
+        }
+    });
+    env.add_filter("splitext", |s: String| {
+        let base = s.rfind('/').map_or(0, |i| i + 1);
+        match s[base..].rfind('.') {
+            Some(i) if i > 0 => Value::from(vec![s[..base + i].to_string(), s[base + i..].to_string()]),
+            _ => Value::from(vec![s.clone(), String::new()]),
+        }
+    });
+    env.add_filter("comment", |s: String| s.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"));
+
+    env.add_test("match", |s: String, pat: String| regex::Regex::new(&format!("^(?:{pat})")).map(|r| r.is_match(&s)).unwrap_or(false));
+    env.add_test("search", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
+    env.add_test("regex", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
+    env.add_test("failed", |v: Value| result_flag(&v, "failed"));
+    env.add_test("failure", |v: Value| result_flag(&v, "failed"));
+    env.add_test("succeeded", |v: Value| !result_flag(&v, "failed"));
+    env.add_test("success", |v: Value| !result_flag(&v, "failed"));
+    env.add_test("changed", |v: Value| result_flag(&v, "changed"));
+    env.add_test("skipped", |v: Value| result_flag(&v, "skipped"));
+    env.add_test("abs", |s: String| s.starts_with('/'));
+    env.add_test("contains", |v: Value, item: Value| v.try_iter().map(|mut i| i.any(|x| x == item)).unwrap_or(false));
+
+    env.add_function("lookup", lookup);
+    env.add_function("query", |state: &State, kind: String, args: Rest<String>| -> Result<Value, Error> {
+        let v = lookup(state, kind, args)?;
+        Ok(Value::from(vec![v]))
+    });
+}
+
+fn result_flag(v: &Value, key: &str) -> bool {
+    v.get_attr(key).map(|x| x.is_true()).unwrap_or(false)
+}
+
+fn to_bool(v: Value) -> bool {
+    match v.kind() {
+        ValueKind::Bool => v.is_true(),
+        ValueKind::Number => v.as_i64() == Some(1),
+        ValueKind::String => matches!(v.as_str().unwrap_or("").trim().to_lowercase().as_str(), "yes" | "on" | "1" | "true" | "y"),
+        _ => false,
+    }
+}
+
+fn to_int(v: Value, default: Option<i64>, kw: Kwargs) -> Result<i64, Error> {
+    let base = kw.get::<Option<u32>>("base")?.unwrap_or(10);
+    let default = default.unwrap_or(0);
+    Ok(match v.kind() {
+        ValueKind::Number => v.as_i64().unwrap_or_else(|| v.to_string().parse::<f64>().map(|f| f as i64).unwrap_or(default)),
+        ValueKind::Bool => i64::from(v.is_true()),
+        ValueKind::String => {
+            let s = v.as_str().unwrap_or("").trim();
+            i64::from_str_radix(s, base).ok().or_else(|| s.parse::<f64>().ok().map(|f| f as i64)).unwrap_or(default)
+        }
+        _ => default,
+    })
+}
+
+fn build_regex(pat: &str, kw: &Kwargs) -> Result<regex::Regex, Error> {
+    let icase = kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
+    let multi = kw.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    regex::RegexBuilder::new(pat)
+        .case_insensitive(icase)
+        .multi_line(multi)
+        .build()
+        .map_err(|e| err(format!("invalid regular expression {pat:?}: {e}")))
+}
+
+/// Python's replacement syntax (`\1`, `\g<name>`) in Rust's (`${1}`, `${name}`).
+fn py_replacement(rep: &str) -> String {
+    let mut out = String::new();
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut num = String::new();
+                    while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
+                        num.push(d);
+                        chars.next();
+                    }
+                    out.push_str(&format!("${{{num}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+                        out.push_str(&format!("${{{name}}}"));
+                    } else {
+                        out.push_str("\\g");
+                    }
+                }
+                Some('n') => { chars.next(); out.push('\n'); }
+                Some('t') => { chars.next(); out.push('\t'); }
+                Some('\\') => { chars.next(); out.push('\\'); }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn regex_replace(s: Value, pat: String, rep: Option<String>, kw: Kwargs) -> Result<String, Error> {
+    let re = build_regex(&pat, &kw)?;
+    let s = super::pyrepr::py_str(&s);
+    Ok(re.replace_all(&s, py_replacement(rep.as_deref().unwrap_or(""))).into_owned())
+}
+
+fn regex_search(s: String, pat: String, groups: Rest<String>, kw: Kwargs) -> Result<Value, Error> {
+    let re = build_regex(&pat, &kw)?;
+    let Some(caps) = re.captures(&s) else { return Ok(Value::from(())) };
+    if groups.is_empty() {
+        return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
+    }
+    let mut out = Vec::new();
+    for g in groups.iter() {
+        let m = if let Some(n) = g.strip_prefix('\\').and_then(|n| n.parse::<usize>().ok()) {
+            caps.get(n)
+        } else if let Some(name) = g.strip_prefix("\\g<").and_then(|n| n.strip_suffix('>')) {
+            caps.name(name)
+        } else {
+            return Err(err(format!("regex_search: unknown group argument {g:?}")));
+        };
+        out.push(m.map_or(Value::from(()), |m| Value::from(m.as_str())));
+    }
+    Ok(Value::from(out))
+}
+
+fn combine(first: Value, rest: Rest<Value>, kw: Kwargs) -> Result<Value, Error> {
+    let recursive = kw.get::<Option<bool>>("recursive")?.unwrap_or(false);
+    let list_merge = kw.get::<Option<String>>("list_merge")?.unwrap_or_else(|| "replace".into());
+    let mut acc = json_of(&first)?;
+    let mut others = Vec::new();
+    for v in rest.iter() {
+        match json_of(v)? {
+            Json::Array(items) => others.extend(items),
+            other => others.push(other),
+        }
+    }
+    for other in others {
+        merge_json(&mut acc, other, recursive, &list_merge)?;
+    }
+    Ok(crate::template::to_value(acc))
+}
+
+/// Ansible's `combine`: keys of `b` override `a`; with `recursive`, nested dicts merge.
+pub fn merge_json(a: &mut Json, b: Json, recursive: bool, list_merge: &str) -> Result<(), Error> {
+    match (a, b) {
+        (Json::Object(am), Json::Object(bm)) => {
+            for (k, bv) in bm {
+                match am.get_mut(&k) {
+                    Some(av) if recursive && av.is_object() && bv.is_object() => merge_json(av, bv, true, list_merge)?,
+                    Some(Json::Array(al)) if bv.is_array() && list_merge != "replace" => {
+                        let Json::Array(bl) = bv else { unreachable!() };
+                        match list_merge {
+                            "keep" => {}
+                            "append" => al.extend(bl),
+                            "prepend" => { let mut n = bl; n.append(al); *al = n; }
+                            "append_rp" => { al.retain(|x| !bl.contains(x)); al.extend(bl); }
+                            "prepend_rp" => { let mut n = bl.clone(); n.extend(al.drain(..).filter(|x| !bl.contains(x))); *al = n; }
+                            other => return Err(err(format!("combine: unknown list_merge '{other}'"))),
+                        }
+                    }
+                    _ => { am.insert(k, bv); }
+                }
+            }
+            Ok(())
+        }
+        _ => Err(err("combine expects dictionaries")),
+    }
+}
+
+fn flatten_into(v: &Json, levels: Option<usize>, out: &mut Vec<Json>) {
+    match v {
+        Json::Array(items) => {
+            for item in items {
+                match (item, levels) {
+                    (Json::Array(_), Some(0)) => out.push(item.clone()),
+                    (Json::Array(_), _) => flatten_into(item, levels.map(|l| l - 1), out),
+                    (Json::Null, _) => {}
+                    _ => out.push(item.clone()),
+                }
+            }
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+fn json_list(v: &Value) -> Result<Vec<Json>, Error> {
+    match json_of(v)? {
+        Json::Array(items) => Ok(items),
+        other => Err(err(format!("expected a list, got {other}"))),
+    }
+}
+
+fn unique_json(items: Vec<Json>) -> Vec<Json> {
+    let mut out: Vec<Json> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn set_op(a: &Value, b: &Value, keep: fn(bool, &Json) -> bool) -> Result<Value, Error> {
+    let bl = json_list(b)?;
+    let out: Vec<Json> = unique_json(json_list(a)?).into_iter().filter(|x| keep(bl.contains(x), x)).collect();
+    Ok(crate::template::to_value(out))
+}
+
+fn lookup(_state: &State, kind: String, args: Rest<String>) -> Result<Value, Error> {
+    match kind.as_str() {
+        "env" => {
+            let vals: Vec<String> = args.iter().map(|name| std::env::var(name).unwrap_or_default()).collect();
+            Ok(Value::from(vals.join(",")))
+        }
+        "file" => {
+            let mut out = Vec::new();
+            for path in args.iter() {
+                let text = std::fs::read_to_string(path).map_err(|e| err(format!("lookup('file', '{path}'): {e}")))?;
+                out.push(text.trim_end_matches('\n').to_string());
+            }
+            Ok(Value::from(out.join(",")))
+        }
+        other => Err(err(format!("lookup plugin '{other}' is not supported (supported: env, file)"))),
+    }
+}
+

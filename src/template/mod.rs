@@ -1,0 +1,277 @@
+//! One Jinja2 environment for the whole tool (minijinja), configured as
+//! Ansible configures Jinja2: `trim_blocks`, trailing newline kept, strict
+//! undefined, no HTML escaping, values printed as Python prints them, and the
+//! Ansible filters (see [`filters`]).
+//!
+//! Two ways to render a string:
+//! - [`Templates::render_str`] for data (file content, arguments, messages);
+//! - [`Templates::render_shell`] for `shell` command strings: every `{{ value }}`
+//!   is shell-quoted on output, so a variable holding `; rm -rf /` stays data.
+//!   `{{ value | safe }}` inserts shell code deliberately.
+
+pub mod context;
+pub mod filters;
+pub mod pyjson;
+pub mod pyrepr;
+pub mod yamlout;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use minijinja::value::{Value, ValueKind};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+use serde_json::Value as Json;
+
+use crate::error::{SourceError, Span};
+
+pub use context::{Context, Vars};
+
+const SHELL_TEMPLATE: &str = "<shell>";
+
+/// Ansible's `omit` placeholder: an argument rendered to this is dropped.
+pub const OMIT: &str = "__omit_place_holder__recover";
+
+/// A shared, configured template environment. Cheap to clone.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).keep_trailing_newline(true).build() {
+            env.set_syntax(syntax);
+        }
+        // Bound the work a hostile template can make us do.
+        env.set_fuel(Some(50_000_000));
+        env.set_recursion_limit(200);
+        env.set_auto_escape_callback(|name| if name == SHELL_TEMPLATE { AutoEscape::Custom("shell".into()) } else { AutoEscape::None });
+        env.set_formatter(|out, state, value| {
+            if value.kind() == ValueKind::Invalid {
+                let text = value.to_string();
+                let text = text.strip_prefix("<invalid value: ").and_then(|t| t.strip_suffix('>')).unwrap_or(&text);
+                return Err(Error::new(ErrorKind::InvalidOperation, text.to_string()));
+            }
+            let text = pyrepr::py_str(value);
+            let text = if *state.auto_escape() == AutoEscape::Custom("shell".into()) && !value.is_safe() {
+                crate::transport::quote::quote(&text)
+            } else {
+                text
+            };
+            out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed"))
+        });
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_global("omit", OMIT);
+        filters::register(&mut env);
+        Templates { env: Arc::new(env) }
+    }
+
+    /// Renders template text with `ctx`. Errors name `origin` (where the text came from).
+    pub fn render_str(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        self.env.render_str(src, ctx).map_err(|e| located(&e, origin))
+    }
+
+    /// Renders a `shell` command string: printed values are shell-quoted (see module doc).
+    pub fn render_shell(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let tmpl = self.env.template_from_named_str(SHELL_TEMPLATE, src).map_err(|e| located(&e, origin))?;
+        tmpl.render(ctx).map_err(|e| located(&e, origin))
+    }
+
+    /// Evaluates a bare Jinja2 expression (`when:`, `that:`, `failed_when:`).
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, Error> {
+        let expr = expr.trim();
+        // Ansible tolerates (and warns about) `when: "{{ x }}"`.
+        let expr = expr.strip_prefix("{{").and_then(|e| e.strip_suffix("}}")).unwrap_or(expr);
+        let compiled = self.env.compile_expression(expr)?;
+        let v = compiled.eval(ctx)?;
+        if v.kind() == ValueKind::Invalid {
+            return Err(Error::new(ErrorKind::InvalidOperation, v.to_string()));
+        }
+        Ok(v)
+    }
+
+    /// A condition's truth, as Ansible judges it (strings `"false"`, `"no"` are false).
+    pub fn eval_bool(&self, expr: &str, ctx: &Value, origin: &Span) -> Result<bool, SourceError> {
+        let v = self.eval(expr, ctx).map_err(|e| located(&e, origin))?;
+        Ok(match v.as_str() {
+            Some(s) => !matches!(s.trim().to_lowercase().as_str(), "" | "false" | "no" | "off" | "0"),
+            None => v.is_true(),
+        })
+    }
+
+    /// Renders every string inside `raw` (recursively). A string that is one
+    /// `{{ expression }}` keeps the expression's type (list, dict, number), as
+    /// Ansible does for module arguments and variables.
+    pub fn render_json(&self, raw: &Json, ctx: &Value) -> Result<Json, Error> {
+        match raw {
+            Json::String(s) if is_template(s) => {
+                if let Some(expr) = single_expression(s) {
+                    let v = self.eval(expr, ctx)?;
+                    if v.is_undefined() {
+                        return Err(Error::new(ErrorKind::UndefinedError, format!("'{}' is undefined", expr.trim())));
+                    }
+                    return json_of(&v);
+                }
+                Ok(Json::String(self.env.render_str(s, ctx)?))
+            }
+            Json::Array(items) => items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
+            Json::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    out.insert(k.clone(), self.render_json(v, ctx)?);
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Like [`render_json`](Self::render_json), with errors located at `origin`.
+    pub fn render_value(&self, raw: &Json, ctx: &Value, origin: &Span) -> Result<Json, SourceError> {
+        self.render_json(raw, ctx).map_err(|e| located(&e, origin))
+    }
+
+    /// Builds a context value over raw variables (resolved lazily).
+    pub fn context(&self, vars: Vars) -> Value {
+        Context::new_value(vars, self)
+    }
+}
+
+/// Does the text contain template syntax?
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// `"{{ expr }}"` (and nothing else) -> `Some("expr")`.
+fn single_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner)
+}
+
+/// Plain data as a template value.
+pub fn to_value<T: serde::Serialize>(v: T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// A template value as plain data.
+pub fn json_of(v: &Value) -> Result<Json, Error> {
+    if v.kind() == ValueKind::Invalid {
+        return Err(Error::new(ErrorKind::InvalidOperation, v.to_string()));
+    }
+    if v.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "value is undefined"));
+    }
+    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+}
+
+/// Turns a template error into a located input error. The template's own
+/// line (for multi-line text) is added to the origin's line.
+pub fn located(e: &Error, origin: &Span) -> SourceError {
+    let mut msg = match e.kind() {
+        ErrorKind::UndefinedError => format!("undefined variable: {}", e.detail().unwrap_or("a value is undefined")),
+        _ => e.detail().map(|d| format!("{}: {d}", e.kind())).unwrap_or_else(|| e.kind().to_string()),
+    };
+    if let Some(src) = e.template_source() {
+        if let Some(range) = e.range() {
+            if let Some(snippet) = src.get(range) {
+                msg.push_str(&format!(" (in `{snippet}`)"));
+            }
+        }
+    }
+    let mut span = origin.clone();
+    if let Some(line) = e.line() {
+        if line > 1 {
+            span = origin.offset_lines(line - 1);
+        }
+    }
+    let _ = write!(String::new(), "");
+    SourceError::new(span, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(t: &Templates, v: Json) -> Value {
+        let Json::Object(m) = v else { panic!() };
+        t.context(m.into_iter().collect())
+    }
+
+    #[test]
+    fn lazy_nested_variables() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"vip": "10.0.0.1", "port": 80, "url": "http://{{ vip }}:{{ port }}"}));
+        assert_eq!(t.render_str("{{ url }}", &c, &Span::default()).unwrap(), "http://10.0.0.1:80");
+    }
+
+    #[test]
+    fn recursive_variables_are_an_error() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"a": "{{ b }}", "b": "{{ a }}"}));
+        let e = t.render_str("{{ a }}", &c, &Span::default()).unwrap_err();
+        assert!(e.message.contains("recursive loop"), "{e}");
+    }
+
+    #[test]
+    fn undefined_is_strict() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({}));
+        let e = t.render_str("x {{ nope }}", &c, &Span::default()).unwrap_err();
+        assert!(e.message.contains("undefined"), "{e}");
+        assert_eq!(t.render_str("{{ nope | default('d') }}", &c, &Span::default()).unwrap(), "d");
+    }
+
+    #[test]
+    fn python_style_output_and_trim_blocks() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"flag": true, "items": ["a", "b"]}));
+        let out = t.render_str("{% if flag %}\n{{ flag }} {{ items }}\n{% endif %}\n", &c, &Span::default()).unwrap();
+        assert_eq!(out, "True ['a', 'b']\n");
+    }
+
+    #[test]
+    fn shell_mode_quotes_values() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"x": "; rm -rf /", "dir": "/srv/a b"}));
+        assert_eq!(t.render_shell("echo {{ x }}", &c, &Span::default()).unwrap(), "echo '; rm -rf /'");
+        assert_eq!(t.render_shell("ls {{ dir }}/*.prom", &c, &Span::default()).unwrap(), "ls '/srv/a b'/*.prom");
+        assert_eq!(t.render_shell("{{ x | quote }}", &c, &Span::default()).unwrap(), "'; rm -rf /'");
+    }
+
+    #[test]
+    fn native_types_for_single_expressions() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"items": [1, 2]}));
+        assert_eq!(t.render_json(&json!("{{ items }}"), &c).unwrap(), json!([1, 2]));
+        assert_eq!(t.render_json(&json!("n={{ items | length }}"), &c).unwrap(), json!("n=2"));
+    }
+
+    #[test]
+    fn ansible_filters() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({"d": {"a": 1}, "e": {"b": 2}}));
+        let r = |s: &str| t.render_str(s, &c, &Span::default()).unwrap();
+        assert_eq!(r("{{ d | combine(e) | to_json }}"), r#"{"a": 1, "b": 2}"#);
+        assert_eq!(r("{{ 'yes' | bool }}"), "True");
+        assert_eq!(r("{{ 'abc-123' | regex_replace('(\\\\w+)-(\\\\d+)', '\\\\2_\\\\1') }}"), "123_abc");
+        assert_eq!(r("{{ '/a/b/c.conf' | basename }} {{ '/a/b/c.conf' | dirname }}"), "c.conf /a/b");
+        assert_eq!(r("{{ [[1, [2]], 3] | flatten }}"), "[1, 2, 3]");
+        assert_eq!(r("{{ d | dict2items }}"), "[{'key': 'a', 'value': 1}]");
+        assert_eq!(r("{{ true | ternary('y', 'n') }}"), "y");
+        assert_eq!(r("{{ 'hi' | b64encode }}"), "aGk=");
+    }
+}

@@ -1,0 +1,182 @@
+//! PyYAML's `yaml.dump` as Ansible's `to_yaml` (flow style for leaf
+//! collections) and `to_nice_yaml` (block style, `indent=4`) call it.
+//! Keys are sorted, as PyYAML sorts them by default.
+
+use serde_json::Value as Json;
+
+/// Dumps `v`; `block` selects `default_flow_style=False`.
+pub fn dump(v: &Json, indent: usize, block: bool) -> String {
+    let mut out = String::new();
+    match v {
+        Json::Array(a) if !a.is_empty() && (block || !is_leaf(v)) => seq(&mut out, a, indent, 0, block),
+        Json::Object(m) if !m.is_empty() && (block || !is_leaf(v)) => map(&mut out, m, indent, 0, block),
+        Json::Array(_) | Json::Object(_) => {
+            out.push_str(&flow(v));
+            out.push('\n');
+        }
+        scalar => {
+            out.push_str(&scalar_text(scalar));
+            out.push_str("\n...\n");
+        }
+    }
+    out
+}
+
+fn is_leaf(v: &Json) -> bool {
+    match v {
+        Json::Array(a) => a.iter().all(|x| !x.is_array() && !x.is_object()),
+        Json::Object(m) => m.values().all(|x| !x.is_array() && !x.is_object()),
+        _ => true,
+    }
+}
+
+fn sorted(m: &serde_json::Map<String, Json>) -> Vec<(&String, &Json)> {
+    let mut items: Vec<_> = m.iter().collect();
+    items.sort_by(|a, b| a.0.cmp(b.0));
+    items
+}
+
+fn map(out: &mut String, m: &serde_json::Map<String, Json>, indent: usize, level: usize, block: bool) {
+    for (i, (k, v)) in sorted(m).into_iter().enumerate() {
+        if i > 0 || level > 0 {
+            out.push_str(&" ".repeat(level));
+        }
+        out.push_str(&scalar_text(&Json::String(k.clone())));
+        out.push(':');
+        value_after_key(out, v, indent, level, block);
+    }
+}
+
+fn value_after_key(out: &mut String, v: &Json, indent: usize, level: usize, block: bool) {
+    match v {
+        Json::Object(m) if !m.is_empty() && (block || !is_leaf(v)) => {
+            out.push('\n');
+            map(out, m, indent, level + indent, block);
+        }
+        Json::Array(a) if !a.is_empty() && (block || !is_leaf(v)) => {
+            out.push('\n');
+            seq(out, a, indent, level, block);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&inline(other));
+            out.push('\n');
+        }
+    }
+}
+
+fn seq(out: &mut String, a: &[Json], indent: usize, level: usize, block: bool) {
+    let dash = format!("-{}", " ".repeat(indent.saturating_sub(1).max(1)));
+    for item in a {
+        out.push_str(&" ".repeat(level));
+        out.push_str(&dash);
+        match item {
+            Json::Object(m) if !m.is_empty() && (block || !is_leaf(item)) => {
+                let inner = level + dash.len();
+                let mut first = true;
+                for (k, v) in sorted(m) {
+                    if !first {
+                        out.push_str(&" ".repeat(inner));
+                    }
+                    first = false;
+                    out.push_str(&scalar_text(&Json::String(k.clone())));
+                    out.push(':');
+                    value_after_key(out, v, indent, inner, block);
+                }
+            }
+            Json::Array(inner) if !inner.is_empty() && (block || !is_leaf(item)) => {
+                out.push('\n');
+                seq(out, inner, indent, level + dash.len(), block);
+            }
+            other => {
+                out.push_str(&inline(other));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn inline(v: &Json) -> String {
+    match v {
+        Json::Array(_) | Json::Object(_) => flow(v),
+        s => scalar_text(s),
+    }
+}
+
+fn flow(v: &Json) -> String {
+    match v {
+        Json::Array(a) => format!("[{}]", a.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Json::Object(m) => format!(
+            "{{{}}}",
+            sorted(m).into_iter().map(|(k, v)| format!("{}: {}", scalar_text(&Json::String(k.clone())), flow(v))).collect::<Vec<_>>().join(", ")
+        ),
+        s => scalar_text(s),
+    }
+}
+
+fn scalar_text(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => (if *b { "true" } else { "false" }).into(),
+        Json::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(f) => super::pyjson::py_float(f).to_lowercase().replace("infinity", ".inf").replace("nan", ".nan"),
+            None => n.to_string(),
+        },
+        Json::String(s) => string_text(s),
+        other => flow(other),
+    }
+}
+
+fn string_text(s: &str) -> String {
+    if s.contains('\n') || s.chars().any(|c| c.is_control() && c != '\t') {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        return out;
+    }
+    if needs_quotes(s) {
+        format!("'{}'", s.replace('\'', "''"))
+    } else {
+        s.to_string()
+    }
+}
+
+fn needs_quotes(s: &str) -> bool {
+    if s.is_empty() || s != s.trim() {
+        return true;
+    }
+    let lower = s.to_lowercase();
+    if matches!(lower.as_str(), "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | ".inf" | "-.inf" | ".nan") {
+        return true;
+    }
+    if s.parse::<f64>().is_ok() || s.starts_with("0x") || s.starts_with("0o") {
+        return true;
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        return !(first == '-' && s.len() > 1 && !s[1..].starts_with(' ')) || s == "-";
+    }
+    s.contains(": ") || s.contains(" #") || s.ends_with(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nice_yaml_like_pyyaml() {
+        let v = json!({"b": ["x", "y"], "a": {"k": "yes", "n": 1}});
+        assert_eq!(dump(&v, 4, true), "a:\n    k: 'yes'\n    n: 1\nb:\n-   x\n-   y\n");
+        assert_eq!(dump(&v, 2, false), "a: {k: 'yes', n: 1}\nb: [x, y]\n");
+    }
+}

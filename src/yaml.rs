@@ -1,0 +1,380 @@
+//! YAML with a source position on every node.
+//!
+//! Built from saphyr-parser's events rather than a serde mapping so that every
+//! value keeps its `file:line:col` for error messages, scalars are resolved the
+//! way Ansible (PyYAML, YAML 1.1) resolves them (`yes`/`no`/`on`/`off` are
+//! booleans), merge keys (`<<`) work, and hostile documents are refused:
+//! alias expansion and nesting depth are bounded (a "billion laughs" file is an
+//! error, not an out-of-memory).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::Value as Json;
+
+use crate::error::{SResult, SourceError, Span};
+
+/// At most this many nodes in one file, counting the ones aliases copy.
+pub const MAX_NODES: usize = 1_000_000;
+/// At most this deep nesting of sequences and mappings.
+pub const MAX_DEPTH: usize = 256;
+
+/// One YAML value and where it starts.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub span: Span,
+    pub value: Value,
+}
+
+/// The data of a node. Mapping keys keep their order and their spans.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// A short name of the node's type, for "expected X, found Y" messages.
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// Look a key up in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().rev().find(|(k, _)| k.scalar_string().as_deref() == Some(key)).map(|(_, v)| v)
+    }
+    /// A scalar as text (numbers and booleans as YAML would print them).
+    pub fn scalar_string(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(if *b { "True".into() } else { "False".into() }),
+            Value::Null => Some(String::new()),
+            _ => None,
+        }
+    }
+    /// An error located at this node.
+    pub fn error(&self, message: impl Into<String>) -> SourceError {
+        SourceError::new(self.span.clone(), message)
+    }
+    /// The node as plain data (what templates and variables see).
+    pub fn to_json(&self) -> Json {
+        match &self.value {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int(i) => Json::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+            Value::Str(s) => Json::String(s.clone()),
+            Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in entries {
+                    map.insert(k.scalar_string().unwrap_or_default(), v.to_json());
+                }
+                Json::Object(map)
+            }
+        }
+    }
+}
+
+/// Reads and parses a YAML file; returns the first document (`Null` when empty).
+pub fn load_file(path: &Path) -> SResult<Node> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SourceError::new(Span::file(path), format!("cannot read file: {e}")))?;
+    parse_str(&text, path)
+}
+
+/// Parses YAML text; `path` only names it in errors. Returns the first document.
+pub fn parse_str(text: &str, path: &Path) -> SResult<Node> {
+    let file = Arc::new(path.to_path_buf());
+    let mut builder = Builder { file: file.clone(), stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0 };
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| {
+            let m = e.marker();
+            SourceError::new(Span::new(&file, m.line(), m.col() + 1), format!("YAML syntax error: {}", e.info()))
+        })?;
+        let at = Span::new(&file, span.start.line(), span.start.col() + 1);
+        builder.event(event, at)?;
+    }
+    Ok(builder.docs.into_iter().next().unwrap_or(Node { span: Span::new(&file, 1, 1), value: Value::Null }))
+}
+
+enum Frame {
+    Seq { span: Span, anchor: usize, items: Vec<Node> },
+    Map { span: Span, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+}
+
+struct Builder {
+    file: Arc<std::path::PathBuf>,
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, Node>,
+    docs: Vec<Node>,
+    nodes: usize,
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, at: Span) -> SResult<()> {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                let value = resolve_scalar(&text, style, tag.as_deref()).map_err(|m| SourceError::new(at.clone(), m))?;
+                let node = Node { span: at, value };
+                self.count(1, &node.span)?;
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push(node)?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| SourceError::new(at.clone(), "alias to an unknown anchor"))?;
+                let size = count_nodes(&node);
+                self.count(size, &at)?;
+                self.push(Node { span: at, value: node.value })?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.depth(&at)?;
+                self.stack.push(Frame::Seq { span: at, anchor, items: Vec::new() });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.depth(&at)?;
+                self.stack.push(Frame::Map { span: at, anchor, entries: Vec::new(), key: None });
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq { span, anchor, items }) = self.stack.pop() {
+                    self.finish(Node { span, value: Value::Seq(items) }, anchor)?;
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map { span, anchor, entries, .. }) = self.stack.pop() {
+                    let entries = apply_merge_keys(entries)?;
+                    self.finish(Node { span, value: Value::Map(entries) }, anchor)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, node: Node, anchor: usize) -> SResult<()> {
+        self.count(1, &node.span)?;
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        self.push(node)
+    }
+
+    fn depth(&self, at: &Span) -> SResult<()> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SourceError::new(at.clone(), format!("YAML nested deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, n: usize, at: &Span) -> SResult<()> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(SourceError::new(at.clone(), format!("YAML document expands to more than {MAX_NODES} nodes (alias bomb?)")));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, node: Node) -> SResult<()> {
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+        let _ = &self.file;
+        Ok(())
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// `<<: *base` and `<<: [*a, *b]`: keys of the merged mappings that the
+/// mapping does not set itself.
+fn apply_merge_keys(entries: Vec<(Node, Node)>) -> SResult<Vec<(Node, Node)>> {
+    if !entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
+        return Ok(entries);
+    }
+    let mut own = Vec::new();
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for (k, v) in entries {
+        if k.as_str() == Some("<<") {
+            let sources = match v.value {
+                Value::Map(m) => vec![m],
+                Value::Seq(items) => items
+                    .into_iter()
+                    .map(|n| match n.value {
+                        Value::Map(m) => Ok(m),
+                        _ => Err(SourceError::new(n.span, "a merge key (<<) takes mappings")),
+                    })
+                    .collect::<SResult<Vec<_>>>()?,
+                _ => return Err(SourceError::new(v.span, "a merge key (<<) takes a mapping or a list of mappings")),
+            };
+            for m in sources {
+                for (mk, mv) in m {
+                    if !merged.iter().any(|(x, _)| x.scalar_string() == mk.scalar_string()) {
+                        merged.push((mk, mv));
+                    }
+                }
+            }
+        } else {
+            own.push((k, v));
+        }
+    }
+    merged.retain(|(mk, _)| !own.iter().any(|(k, _)| k.scalar_string() == mk.scalar_string()));
+    merged.extend(own);
+    Ok(merged)
+}
+
+/// YAML 1.1 scalar resolution, as PyYAML (and so Ansible) does it.
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
+    match tag {
+        Some("tag:yaml.org,2002:str") | Some("!!str") | Some("!unsafe") => return Ok(Value::Str(text.to_string())),
+        Some("!vault") => return Err("`!vault` values are not supported: decrypt them first or pass them with -e @file".into()),
+        _ => {}
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(Value::Str(text.to_string()));
+    }
+    Ok(match text {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Value::Bool(true),
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" => Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
+        _ => parse_number(text).unwrap_or_else(|| Value::Str(text.to_string())),
+    })
+}
+
+fn parse_number(text: &str) -> Option<Value> {
+    let t = text.replace('_', "");
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let sign = |v: i64| if neg { -v } else { v };
+    if let Some(hex) = digits.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok().map(|v| Value::Int(sign(v)));
+    }
+    if let Some(oct) = digits.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok().map(|v| Value::Int(sign(v)));
+    }
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        // YAML 1.1 octal: 0644
+        return i64::from_str_radix(&digits[1..], 8).ok().map(|v| Value::Int(sign(v)));
+    }
+    if digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.parse::<i64>().ok().map(|v| Value::Int(sign(v)));
+    }
+    let first = digits.as_bytes()[0];
+    if (first.is_ascii_digit() || first == b'.')
+        && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && digits.bytes().any(|b| b.is_ascii_digit())
+    {
+        return t.parse::<f64>().ok().map(Value::Float);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> SResult<Node> {
+        parse_str(s, Path::new("t.yml"))
+    }
+
+    #[test]
+    fn scalars_resolve_like_pyyaml() {
+        let n = parse("a: yes\nb: 'yes'\nc: 0644\nd: 1.5\ne: ~\nf: 12\ng: text").unwrap();
+        let j = n.to_json();
+        assert_eq!(j["a"], Json::Bool(true));
+        assert_eq!(j["b"], Json::String("yes".into()));
+        assert_eq!(j["c"], Json::from(420));
+        assert_eq!(j["d"], Json::from(1.5));
+        assert_eq!(j["e"], Json::Null);
+        assert_eq!(j["f"], Json::from(12));
+        assert_eq!(j["g"], Json::String("text".into()));
+    }
+
+    #[test]
+    fn spans_point_at_values() {
+        let n = parse("top:\n  key: value\n").unwrap();
+        let v = n.get("top").unwrap().get("key").unwrap();
+        assert_eq!((v.span.line, v.span.col), (2, 8));
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = parse("a: [1, 2\nb: c").unwrap_err();
+        assert!(e.span.line >= 1, "{e}");
+        assert!(e.to_string().starts_with("t.yml:"), "{e}");
+    }
+
+    #[test]
+    fn merge_keys() {
+        let n = parse("base: &b {x: 1, y: 2}\nchild:\n  <<: *b\n  y: 3\n").unwrap();
+        let j = n.to_json();
+        assert_eq!(j["child"]["x"], Json::from(1));
+        assert_eq!(j["child"]["y"], Json::from(3));
+    }
+
+    #[test]
+    fn billion_laughs_is_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = format!("*a{}", i - 1);
+            doc.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let e = parse(&doc).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let doc = "[".repeat(1000) + &"]".repeat(1000);
+        let e = parse(&doc).unwrap_err();
+        assert!(e.message.contains("deeper") || e.message.contains("recursion limit"), "{e}");
+    }
+}

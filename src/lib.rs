@@ -3,6 +3,7 @@
 //! the README for the architecture; each module's doc says what it owns.
 
 pub mod error;
+pub mod inventory;
 pub mod template;
 pub mod transport;
 pub mod yaml;

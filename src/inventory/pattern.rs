@@ -1,0 +1,91 @@
+//! Host patterns, as Ansible reads them: `all`, `*`, globs (`k3s-*`),
+//! regexes (`~web\d+`), unions (`a:b`, `a,b`), intersections (`a:&b`),
+//! exclusions (`a:!b`). Unions apply first, then intersections, then
+//! exclusions; hosts keep inventory order.
+
+use super::Inventory;
+
+/// The hosts `pattern` selects, in inventory order. An error names a term that matches nothing.
+pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
+    let terms: Vec<&str> = split_terms(pattern);
+    if terms.is_empty() {
+        return Err("empty host pattern".into());
+    }
+    let mut union: Vec<String> = Vec::new();
+    let mut intersect: Vec<Vec<String>> = Vec::new();
+    let mut exclude: Vec<String> = Vec::new();
+    for term in terms {
+        if let Some(t) = term.strip_prefix('&') {
+            intersect.push(match_term(inv, t)?);
+        } else if let Some(t) = term.strip_prefix('!') {
+            exclude.extend(match_term(inv, t)?);
+        } else {
+            for h in match_term(inv, term)? {
+                if !union.contains(&h) {
+                    union.push(h);
+                }
+            }
+        }
+    }
+    if union.is_empty() && (!intersect.is_empty() || !exclude.is_empty()) {
+        union = inv.hosts.keys().cloned().collect();
+    }
+    let selected: Vec<String> = inv
+        .hosts
+        .keys()
+        .filter(|h| union.contains(h))
+        .filter(|h| intersect.iter().all(|set| set.contains(h)))
+        .filter(|h| !exclude.contains(h))
+        .cloned()
+        .collect();
+    Ok(selected)
+}
+
+/// Splits on `:` and `,`, keeping `:` inside an IPv6 address or `[a:b]` subscript whole.
+fn split_terms(pattern: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' | ',' if depth == 0 => {
+                out.push(&pattern[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&pattern[start..]);
+    out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
+}
+
+fn match_term(inv: &Inventory, term: &str) -> Result<Vec<String>, String> {
+    if term == "all" || term == "*" {
+        return Ok(inv.hosts.keys().cloned().collect());
+    }
+    if let Some(group) = inv.groups.get(term) {
+        return Ok(inv.group_hosts(&group.name));
+    }
+    if inv.hosts.contains_key(term) {
+        return Ok(vec![term.to_string()]);
+    }
+    let matcher: Box<dyn Fn(&str) -> bool> = if let Some(re) = term.strip_prefix('~') {
+        let re = regex::Regex::new(re).map_err(|e| format!("bad regex in host pattern {term:?}: {e}"))?;
+        Box::new(move |s| re.is_match(s))
+    } else if term.contains(['*', '?', '[']) {
+        let glob = glob::Pattern::new(term).map_err(|e| format!("bad glob in host pattern {term:?}: {e}"))?;
+        Box::new(move |s| glob.matches(s))
+    } else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for g in inv.groups.keys().filter(|g| matcher(g)) {
+        out.extend(inv.group_hosts(g));
+    }
+    out.extend(inv.hosts.keys().filter(|h| matcher(h)).cloned());
+    let mut seen = Vec::new();
+    out.retain(|h| if seen.contains(h) { false } else { seen.push(h.clone()); true });
+    Ok(out)
+}

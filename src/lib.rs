@@ -3,7 +3,10 @@
 //! the README for the architecture; each module's doc says what it owns.
 
 pub mod error;
+pub mod facts;
 pub mod inventory;
+pub mod modules;
+pub mod playbook;
 pub mod template;
 pub mod transport;
 pub mod yaml;

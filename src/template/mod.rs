@@ -140,6 +140,12 @@ impl Templates {
         self.render_json(raw, ctx).map_err(|e| located(&e, origin))
     }
 
+    /// The variables a template reads without setting them itself (for load-time checks).
+    pub fn undeclared(&self, src: &str) -> Result<std::collections::HashSet<String>, Error> {
+        let tmpl = self.env.template_from_str(src)?;
+        Ok(tmpl.undeclared_variables(false))
+    }
+
     /// Builds a context value over raw variables (resolved lazily).
     pub fn context(&self, vars: Vars) -> Value {
         Context::new_value(vars, self)

@@ -1,0 +1,88 @@
+//! Facts: small read-only questions to a host, each a command plus a parser
+//! with a unit test on captured output. Modules call these; no module parses
+//! command output on its own.
+
+use serde_json::{json, Value as Json};
+
+use crate::transport::{quote, Cmd};
+
+/// What `stat` says of a path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatInfo {
+    pub kind: FileKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FileKind {
+    File,
+    Dir,
+    Link,
+    Other,
+}
+
+/// The command behind [`parse_stat`] (GNU `stat`, does not follow links).
+pub fn stat_cmd(path: &str) -> Cmd {
+    Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {} 2>/dev/null || echo ABSENT", quote::quote(path)))
+}
+
+/// Parses [`stat_cmd`]'s output; `None` when the path does not exist.
+pub fn parse_stat(out: &str) -> Option<StatInfo> {
+    let line = out.lines().next()?.trim();
+    if line == "ABSENT" || line.is_empty() {
+        return None;
+    }
+    let f: Vec<&str> = line.split('|').collect();
+    if f.len() != 8 {
+        return None;
+    }
+    let kind = match f[0] {
+        "regular file" | "regular empty file" => FileKind::File,
+        "directory" => FileKind::Dir,
+        "symbolic link" => FileKind::Link,
+        _ => FileKind::Other,
+    };
+    Some(StatInfo {
+        kind,
+        mode: u32::from_str_radix(f[1], 8).ok()?,
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        owner: f[4].to_string(),
+        group: f[5].to_string(),
+        size: f[6].parse().ok()?,
+        mtime: f[7].parse().ok()?,
+    })
+}
+
+impl StatInfo {
+    /// Ansible's `stat` result shape.
+    pub fn to_json(&self, path: &str) -> Json {
+        json!({
+            "exists": true, "path": path,
+            "isreg": self.kind == FileKind::File, "isdir": self.kind == FileKind::Dir, "islnk": self.kind == FileKind::Link,
+            "mode": format!("{:04o}", self.mode), "uid": self.uid, "gid": self.gid,
+            "pw_name": self.owner, "gr_name": self.group, "size": self.size, "mtime": self.mtime,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gnu_stat() {
+        let s = parse_stat("directory|755|1001|1001|wooo|wooo|4096|1764000000\n").unwrap();
+        assert_eq!((s.kind, s.mode, s.owner.as_str(), s.size), (FileKind::Dir, 0o755, "wooo", 4096));
+        let s = parse_stat("regular empty file|600|0|0|root|root|0|1\n").unwrap();
+        assert_eq!((s.kind, s.mode), (FileKind::File, 0o600));
+        assert_eq!(parse_stat("ABSENT\n"), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+}

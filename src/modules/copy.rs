@@ -1,0 +1,89 @@
+//! `copy` (from `content` or a local `src` file) and `template` (a Jinja2
+//! file rendered with the host's variables). Both write through
+//! [`super::write`]: diff, temp file, `validate`, atomic rename.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::write::{plan_write, WriteSpec};
+use super::{de, find_src, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::error::Span;
+
+pub struct Copy;
+pub struct Template;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "path")]
+    dest: String,
+    src: Option<String>,
+    content: Option<Json>,
+    #[serde(default, deserialize_with = "de::mode")]
+    mode: Option<u32>,
+    owner: Option<String>,
+    group: Option<String>,
+    validate: Option<String>,
+}
+
+const COPY_SPEC: &[ArgSpec] = &[
+    req("dest", Kind::Str), opt("src", Kind::Str), opt("content", Kind::Any), opt("mode", Kind::Any), opt("owner", Kind::Str),
+    opt("group", Kind::Str), opt("validate", Kind::Str),
+];
+const TEMPLATE_SPEC: &[ArgSpec] = &[
+    req("src", Kind::Str), req("dest", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str),
+    opt("validate", Kind::Str),
+];
+
+fn spec_of(a: Args, content: Vec<u8>) -> WriteSpec {
+    WriteSpec { dest: a.dest, content, mode: a.mode, owner: a.owner, group: a.group, validate: a.validate }
+}
+
+fn local_src(ctx: &StepCtx<'_>, src: &str) -> Result<std::path::PathBuf, StepError> {
+    find_src(src, ctx.task, ctx.playbook_dir, ctx.project_root).ok_or_else(|| {
+        StepError::Input(crate::error::SourceError::new(ctx.task.arg_span("src"), format!("source file '{src}' not found")).help("looked in the role's templates/ and files/, the playbook's folder and the project's templates/"))
+    })
+}
+
+#[async_trait]
+impl Module for Copy {
+    fn name(&self) -> &'static str {
+        "copy"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        COPY_SPEC
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("copy", args)?;
+        let content = match (&a.content, &a.src) {
+            (Some(Json::String(s)), _) => s.clone().into_bytes(),
+            (Some(other), _) => crate::template::pyjson::dumps(other, None, false, false).into_bytes(),
+            (None, Some(src)) => {
+                let p = local_src(ctx, src)?;
+                std::fs::read(&p).map_err(|e| StepError::failed(format!("copy: cannot read {}: {e}", p.display())))?
+            }
+            (None, None) => return Err(StepError::failed("copy needs `content` or `src`")),
+        };
+        plan_write(ctx, spec_of(a, content)).await
+    }
+}
+
+#[async_trait]
+impl Module for Template {
+    fn name(&self) -> &'static str {
+        "template"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        TEMPLATE_SPEC
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("template", args)?;
+        let src = a.src.clone().unwrap_or_default();
+        let path = local_src(ctx, &src)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| StepError::failed(format!("template: cannot read {}: {e}", path.display())))?;
+        let origin = Span { line: 1, col: 1, ..Span::file(&path) };
+        let rendered = ctx.templates.render_str(&text, ctx.vars, &origin)?;
+        plan_write(ctx, spec_of(a, rendered.into_bytes())).await
+    }
+}

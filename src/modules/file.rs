@@ -1,0 +1,114 @@
+//! `file`: a directory, an empty file (`touch`), a symlink, or nothing
+//! (`absent`), with mode, owner and group.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use super::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::facts::{self, FileKind};
+use crate::transport::{quote, Cmd};
+
+pub struct File;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "dest", alias = "name")]
+    path: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::mode")]
+    mode: Option<u32>,
+    owner: Option<String>,
+    group: Option<String>,
+    src: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    recurse: Option<bool>,
+}
+
+#[async_trait]
+impl Module for File {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[
+            req("path", Kind::Str), opt("dest", Kind::Str), opt("name", Kind::Str), opt("state", Kind::Str), opt("mode", Kind::Any),
+            opt("owner", Kind::Str), opt("group", Kind::Str), opt("src", Kind::Str), opt("recurse", Kind::Bool),
+        ];
+        S
+    }
+    fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
+        if let Json::Object(a) = &task.args {
+            if let Some(Json::String(s)) = a.get("state") {
+                if !crate::template::is_template(s) && !["file", "directory", "absent", "touch", "link"].contains(&s.as_str()) {
+                    return Err(crate::error::SourceError::new(task.arg_span("state"), format!("file: state must be file, directory, absent, touch or link, not '{s}'")));
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("file", args)?;
+        let st = facts::parse_stat(&ctx.run(facts::stat_cmd(&a.path)).await?.stdout_str());
+        let p = quote::quote(&a.path);
+        let state = a.state.clone().unwrap_or_else(|| if st.as_ref().map(|s| s.kind) == Some(FileKind::Dir) { "directory".into() } else { "file".into() });
+        let mut plan = Plan::ok();
+        plan.result.insert("path".into(), json!(a.path));
+        plan.result.insert("state".into(), json!(state));
+        match state.as_str() {
+            "absent" => {
+                if st.is_some() {
+                    plan.changes.push(format!("remove {}", a.path));
+                    plan.commands.push(Cmd::shell(format!("rm -rf -- {p}")));
+                }
+                return Ok(plan);
+            }
+            "directory" => match &st {
+                None => {
+                    plan.changes.push(format!("create directory {}", a.path));
+                    plan.commands.push(Cmd::shell(format!("mkdir -p -- {p}")));
+                }
+                Some(s) if s.kind != FileKind::Dir => {
+                    return Err(StepError::failed(format!("host {}: {} exists and is not a directory", ctx.host, a.path)));
+                }
+                _ => {}
+            },
+            "touch" => {
+                plan.changes.push(format!("touch {}", a.path));
+                plan.commands.push(Cmd::shell(format!("touch -- {p}")));
+            }
+            "file" => {
+                if st.is_none() {
+                    return Err(StepError::failed(format!("host {}: file {} does not exist (use state: touch to create it)", ctx.host, a.path)));
+                }
+            }
+            "link" => {
+                let src = a.src.clone().ok_or_else(|| StepError::failed("file: state=link needs src"))?;
+                let current = ctx.run(Cmd::argv(["readlink", "--", &a.path])).await?;
+                if !(current.ok() && current.stdout_str().trim_end() == src) {
+                    plan.changes.push(format!("link {} -> {src}", a.path));
+                    plan.commands.push(Cmd::shell(format!("ln -sfn -- {} {p}", quote::quote(&src))));
+                }
+                return Ok(plan);
+            }
+            other => return Err(StepError::failed(format!("file: unknown state '{other}'"))),
+        }
+        let recurse = if a.recurse.unwrap_or(false) { "-R " } else { "" };
+        if let Some(m) = a.mode {
+            if st.as_ref().map(|s| s.mode) != Some(m) || recurse == "-R " && st.is_none() {
+                plan.changes.push(format!("chmod {m:04o} {}", a.path));
+                plan.commands.push(Cmd::shell(format!("chmod {recurse}{m:o} -- {p}")));
+            }
+        }
+        let owner_differs = a.owner.as_ref().is_some_and(|o| st.as_ref().map(|s| &s.owner) != Some(o));
+        let group_differs = a.group.as_ref().is_some_and(|g| st.as_ref().map(|s| &s.group) != Some(g));
+        if owner_differs || group_differs {
+            let who = format!("{}:{}", a.owner.clone().unwrap_or_default(), a.group.clone().unwrap_or_default());
+            plan.changes.push(format!("chown {who} {}", a.path));
+            plan.commands.push(Cmd::shell(format!("chown {recurse}{} -- {p}", quote::quote(who.trim_end_matches(':')))));
+        }
+        Ok(plan)
+    }
+}

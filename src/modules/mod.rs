@@ -1,0 +1,408 @@
+//! Modules: one file each, each with `validate` (load time, from its
+//! [`ArgSpec`]s), a read-only `plan`, and `apply`.
+//!
+//! A [`Plan`] is data: the changes in words, the exact commands `apply` will
+//! run, the diff of a file. Dry-run prints the plan; the default `apply` runs
+//! exactly `plan.commands`, so the two can never disagree.
+//!
+//! A new module is one file here plus one line in [`REGISTRY`].
+
+mod assert;
+mod blockinfile;
+mod command;
+mod copy;
+mod debug;
+mod file;
+mod service;
+mod set_fact;
+mod stat;
+mod wait_for;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde_json::{json, Value as Json};
+
+use crate::error::{SResult, SourceError};
+use crate::playbook::Task;
+use crate::template::Templates;
+use crate::transport::{Cmd, Connection, Output, TransportError};
+
+/// The kind of value an argument takes (checked at load time when the value is not a template).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    List,
+    Map,
+    Any,
+}
+
+/// One argument a module accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+/// Shorthand for an optional argument.
+pub const fn opt(name: &'static str, kind: Kind) -> ArgSpec {
+    ArgSpec { name, kind, required: false }
+}
+/// Shorthand for a required argument.
+pub const fn req(name: &'static str, kind: Kind) -> ArgSpec {
+    ArgSpec { name, kind, required: true }
+}
+
+/// Everything a module may use while planning or applying one step on one host.
+pub struct StepCtx<'a> {
+    pub host: &'a str,
+    pub conn: &'a Connection,
+    pub templates: &'a Templates,
+    /// The host's variables for this step, as a template context.
+    pub vars: &'a minijinja::Value,
+    pub become_user: Option<String>,
+    pub check: bool,
+    pub task: &'a Task,
+    pub playbook_dir: &'a Path,
+    pub project_root: &'a Path,
+    pub timeout: Option<u64>,
+}
+
+impl StepCtx<'_> {
+    /// Runs a command as the step's user, with the step's timeout.
+    pub async fn run(&self, cmd: Cmd) -> Result<Output, StepError> {
+        let cmd = Cmd { become_user: cmd.become_user.or_else(|| self.become_user.clone()), timeout: cmd.timeout.or(self.timeout), ..cmd };
+        self.conn.exec(&cmd).await.map_err(StepError::from)
+    }
+    /// Runs a command and fails the step, naming host, command, exit code and stderr, when it exits non-zero.
+    pub async fn run_ok(&self, cmd: Cmd) -> Result<Output, StepError> {
+        let shown = cmd.display();
+        let out = self.run(cmd).await?;
+        if out.rc != 0 {
+            return Err(StepError::failed(command_failure(self.host, &shown, &out)));
+        }
+        Ok(out)
+    }
+    /// Reads a remote file as the step's user; `None` when it does not exist.
+    pub async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, StepError> {
+        self.conn.get(path, self.become_user.clone()).await.map_err(StepError::from)
+    }
+}
+
+/// "host 188: `cmd` exited 1: <stderr tail>"
+pub fn command_failure(host: &str, cmd: &str, out: &Output) -> String {
+    let err = out.stderr_str();
+    let err = err.trim();
+    let tail: String = if err.len() > 600 { format!("...{}", &err[err.len() - 600..]) } else { err.to_string() };
+    let tail = if tail.is_empty() { out.stdout_str().trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect() } else { tail };
+    format!("host {host}: `{cmd}` exited {}: {}", out.rc, if tail.is_empty() { "(no output)".into() } else { tail })
+}
+
+/// Why a step did not finish.
+#[derive(Debug)]
+pub enum StepError {
+    /// The step failed on the host; the result says what it saw.
+    Failed { msg: String, result: Json },
+    /// The host went away.
+    Unreachable(String),
+    /// Bad input found at run time (a template error in an argument).
+    Input(SourceError),
+}
+
+impl StepError {
+    pub fn failed(msg: impl Into<String>) -> StepError {
+        StepError::Failed { msg: msg.into(), result: json!({}) }
+    }
+}
+
+impl From<TransportError> for StepError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Become { .. } => StepError::failed(e.to_string()),
+            other => StepError::Unreachable(other.to_string()),
+        }
+    }
+}
+
+impl From<SourceError> for StepError {
+    fn from(e: SourceError) -> Self {
+        StepError::Input(e)
+    }
+}
+
+/// A file's content before and after, for a unified diff.
+#[derive(Clone, Debug)]
+pub struct FileDiff {
+    pub path: String,
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
+}
+
+impl FileDiff {
+    /// The unified diff text (`similar`), or a note for binary content.
+    pub fn unified(&self) -> String {
+        let text = |b: &Option<Vec<u8>>| b.as_ref().map(|b| String::from_utf8(b.clone()));
+        match (text(&self.before), text(&self.after)) {
+            (Some(Err(_)), _) | (_, Some(Err(_))) => format!("binary content of {} differs\n", self.path),
+            (before, after) => {
+                let b = before.and_then(Result::ok).unwrap_or_default();
+                let a = after.and_then(Result::ok).unwrap_or_default();
+                let before_name = if self.before.is_some() { format!("before: {}", self.path) } else { "before: (absent)".into() };
+                let after_name = if self.after.is_some() { format!("after: {}", self.path) } else { "after: (absent)".into() };
+                similar::TextDiff::from_lines(&b, &a).unified_diff().context_radius(3).header(&before_name, &after_name).to_string()
+            }
+        }
+    }
+}
+
+/// What a step would do on a host. Built by `plan`, read-only.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The changes, in words an operator reads ("create directory /x").
+    pub changes: Vec<String>,
+    /// The exact commands `apply` runs, in order.
+    pub commands: Vec<Cmd>,
+    pub diff: Option<FileDiff>,
+    /// Values for `register`, known at plan time.
+    pub result: serde_json::Map<String, Json>,
+    /// The step already ran completely while planning (read-only modules).
+    pub done: bool,
+    /// `apply` must run although nothing changes (e.g. `wait_for`).
+    pub run_anyway: bool,
+    /// A note for dry-run output ("would wait for port 5432").
+    pub note: Option<String>,
+}
+
+impl Plan {
+    pub fn changed(&self) -> bool {
+        !self.changes.is_empty()
+    }
+    /// A plan that changes nothing.
+    pub fn ok() -> Plan {
+        Plan::default()
+    }
+    /// A plan whose work is done (read-only modules), with its result.
+    pub fn done(result: Json) -> Plan {
+        Plan { done: true, result: result.as_object().cloned().unwrap_or_default(), ..Default::default() }
+    }
+}
+
+/// What `apply` did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changed: bool,
+    pub result: serde_json::Map<String, Json>,
+}
+
+/// The module contract (see the module doc).
+#[async_trait]
+pub trait Module: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The arguments it accepts.
+    fn spec(&self) -> &'static [ArgSpec];
+    /// Accepts a free-form string (`command: echo hi`) as `_raw_params`.
+    fn free_form(&self) -> bool {
+        false
+    }
+    /// Arguments rendered in shell mode (values quoted), not as data.
+    fn shell_args(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Extra load-time checks beyond the spec.
+    fn validate(&self, _task: &Task) -> SResult<()> {
+        Ok(())
+    }
+    /// Read-only: looks at the host and says what `apply` would do. Must not change the host.
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError>;
+    /// Makes the change `plan` described. Never called in dry-run.
+    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+        run_plan_commands(ctx, plan).await
+    }
+}
+
+/// The default `apply`: run the plan's commands in order, stop at the first failure.
+pub async fn run_plan_commands(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+    let changed = plan.changed();
+    let mut result = plan.result;
+    for cmd in plan.commands {
+        let out = ctx.run_ok(cmd).await?;
+        result.insert("stdout".into(), Json::String(out.stdout_str()));
+    }
+    Ok(Outcome { changed, result })
+}
+
+static REGISTRY: &[&dyn Module] = &[
+    &command::Command,
+    &command::Shell,
+    &file::File,
+    &copy::Copy,
+    &copy::Template,
+    &blockinfile::BlockInFile,
+    &service::Service,
+    &stat::Stat,
+    &stat::Slurp,
+    &wait_for::WaitFor,
+    &assert::Assert,
+    &assert::Fail,
+    &set_fact::SetFact,
+    &debug::Debug,
+];
+
+/// The module of that name.
+pub fn get(name: &str) -> Option<&'static dyn Module> {
+    REGISTRY.iter().copied().find(|m| m.name() == name)
+}
+
+/// Every module name, for help and suggestions.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|m| m.name()).collect()
+}
+
+/// Load-time check of a task's arguments against its module's spec.
+pub fn validate(task: &Task) -> SResult<()> {
+    let module = get(&task.module).ok_or_else(|| SourceError::new(task.module_span.clone(), format!("unknown module '{}'", task.module)))?;
+    let Json::Object(args) = &task.args else { return Ok(()) };
+    let spec = module.spec();
+    for (k, v) in args {
+        if k == "_raw_params" {
+            if !module.free_form() {
+                return Err(SourceError::new(task.module_span.clone(), format!("module '{}' needs arguments as a mapping (like `path: /x`), not a string", module.name())));
+            }
+            continue;
+        }
+        let Some(s) = spec.iter().find(|s| s.name == k) else {
+            let names: Vec<&str> = spec.iter().map(|s| s.name).collect();
+            let e = SourceError::new(task.arg_span(k), format!("module '{}' has no argument '{k}'", module.name()));
+            return Err(match crate::playbook::closest_name(k, &names) {
+                Some(c) => e.help(format!("did you mean '{c}'? accepted: {}", names.join(", "))),
+                None => e.help(format!("accepted: {}", names.join(", "))),
+            });
+        };
+        if !kind_ok(s.kind, v) {
+            return Err(SourceError::new(task.arg_span(k), format!("argument '{k}' of '{}' must be {}, found {v}", module.name(), kind_name(s.kind))));
+        }
+    }
+    for s in spec.iter().filter(|s| s.required) {
+        if !args.contains_key(s.name) && !(s.name == "cmd" && args.contains_key("_raw_params")) {
+            return Err(SourceError::new(task.module_span.clone(), format!("module '{}' needs argument '{}'", module.name(), s.name)));
+        }
+    }
+    module.validate(task)
+}
+
+fn kind_ok(kind: Kind, v: &Json) -> bool {
+    if matches!(v, Json::String(s) if crate::template::is_template(s)) {
+        return true;
+    }
+    match kind {
+        Kind::Any => true,
+        Kind::Str => !v.is_array() && !v.is_object(),
+        Kind::Bool => v.is_boolean() || matches!(v, Json::String(s) if ["yes", "no", "true", "false"].contains(&s.to_lowercase().as_str())),
+        Kind::Int => v.is_i64() || v.is_u64() || matches!(v, Json::String(s) if s.parse::<i64>().is_ok()),
+        Kind::List => v.is_array() || v.is_string(),
+        Kind::Map => v.is_object(),
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Any => "anything",
+        Kind::Str => "text",
+        Kind::Bool => "true or false",
+        Kind::Int => "a whole number",
+        Kind::List => "a list",
+        Kind::Map => "a mapping",
+    }
+}
+
+/// Where a `src:` file is: the role's folder (`templates/` or `files/`), the
+/// playbook's, the project's, or the path as written.
+pub fn find_src(src: &str, task: &Task, playbook_dir: &Path, root: &Path) -> Option<PathBuf> {
+    let p = Path::new(src);
+    if p.is_absolute() {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(r) = &task.role_dir {
+        dirs.extend([r.join("templates"), r.join("files"), r.clone()]);
+    }
+    dirs.extend([playbook_dir.join("templates"), playbook_dir.join("files"), playbook_dir.to_path_buf(), root.join("templates"), root.join("files"), root.to_path_buf()]);
+    dirs.into_iter().map(|d| d.join(src)).find(|p| p.is_file())
+}
+
+/// A typed view of rendered arguments: `deny_unknown_fields` structs, with a
+/// clear message when a rendered value has the wrong type.
+pub fn typed<T: serde::de::DeserializeOwned>(module: &str, args: &Json) -> Result<T, StepError> {
+    let mut args = args.clone();
+    if let Json::Object(m) = &mut args {
+        m.retain(|_, v| v.as_str() != Some(crate::template::OMIT));
+    }
+    serde_json::from_value(args).map_err(|e| StepError::failed(format!("module '{module}': {e}")))
+}
+
+/// Serde helpers for Ansible-style loose values.
+pub mod de {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value as Json;
+
+    /// `true`, `yes`, `"true"`, `1` ...
+    pub fn bool_loose<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        let v = Option::<Json>::deserialize(d)?;
+        Ok(match v {
+            None | Some(Json::Null) => None,
+            Some(Json::Bool(b)) => Some(b),
+            Some(Json::Number(n)) => Some(n.as_i64() == Some(1)),
+            Some(Json::String(s)) => match s.to_lowercase().as_str() {
+                "yes" | "true" | "on" | "1" | "y" => Some(true),
+                "no" | "false" | "off" | "0" | "n" | "" => Some(false),
+                other => return Err(serde::de::Error::custom(format!("expected true or false, found {other:?}"))),
+            },
+            Some(other) => return Err(serde::de::Error::custom(format!("expected true or false, found {other}"))),
+        })
+    }
+
+    /// A whole number written as a number or as text.
+    pub fn u64_loose<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let v = Option::<Json>::deserialize(d)?;
+        Ok(match v {
+            None | Some(Json::Null) => None,
+            Some(Json::Number(n)) => Some(n.as_u64().ok_or_else(|| serde::de::Error::custom("expected a whole number"))?),
+            Some(Json::String(s)) => Some(s.trim().parse().map_err(|_| serde::de::Error::custom(format!("expected a whole number, found {s:?}")))?),
+            Some(other) => return Err(serde::de::Error::custom(format!("expected a whole number, found {other}"))),
+        })
+    }
+
+    /// A file mode: `0644` (YAML octal, an int), `"0644"`, `"644"`; returned as the bits.
+    pub fn mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        let v = Option::<Json>::deserialize(d)?;
+        Ok(match v {
+            None | Some(Json::Null) => None,
+            Some(Json::Number(n)) => Some(n.as_u64().filter(|m| *m <= 0o7777).ok_or_else(|| serde::de::Error::custom("mode out of range"))? as u32),
+            Some(Json::String(s)) => Some(
+                u32::from_str_radix(s.trim().trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| serde::de::Error::custom(format!("mode must be octal like '0644', found {s:?} (symbolic modes are not supported)")))?,
+            ),
+            Some(other) => return Err(serde::de::Error::custom(format!("bad mode {other}"))),
+        })
+    }
+
+    /// A list written as a list or as one text.
+    pub fn list_loose<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let v = Option::<Json>::deserialize(d)?;
+        Ok(match v {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(items)) => items.into_iter().map(|i| match i {
+                Json::String(s) => s,
+                other => other.to_string(),
+            }).collect(),
+            Some(Json::String(s)) => vec![s],
+            Some(other) => vec![other.to_string()],
+        })
+    }
+}

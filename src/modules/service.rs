@@ -1,0 +1,157 @@
+//! `service`: start, stop, restart or reload a service, through the host's
+//! `services` map (see the README): systemd units by default, or
+//! `manager: command` with `start`/`stop`/`reload`/`restart`/`status`
+//! commands (the lab, and hosts without systemd). After a change it checks the
+//! service really is in the state asked for.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use super::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use crate::transport::Cmd;
+
+pub struct Service;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    name: String,
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    enabled: Option<bool>,
+}
+
+/// How one service is managed on one host.
+#[derive(Clone, Debug)]
+pub enum Manager {
+    Systemd { unit: String },
+    Commands { start: Option<String>, stop: Option<String>, restart: Option<String>, reload: Option<String>, status: String },
+}
+
+impl Manager {
+    /// The host's `services.NAME` entry; a service without one is a systemd unit of that name.
+    pub fn lookup(services: Option<&Json>, name: &str) -> Result<Manager, String> {
+        let Some(entry) = services.and_then(|s| s.get(name)) else { return Ok(Manager::Systemd { unit: name.to_string() }) };
+        let s = |k: &str| entry.get(k).and_then(Json::as_str).map(str::to_string);
+        match s("manager").as_deref().unwrap_or("systemd") {
+            "systemd" => Ok(Manager::Systemd { unit: s("unit").unwrap_or_else(|| name.to_string()) }),
+            "command" => Ok(Manager::Commands {
+                start: s("start"),
+                stop: s("stop"),
+                restart: s("restart"),
+                reload: s("reload"),
+                status: s("status").ok_or_else(|| format!("services.{name}: a `command` manager needs a `status` command"))?,
+            }),
+            other => Err(format!("services.{name}: unknown manager '{other}' (systemd or command)")),
+        }
+    }
+
+    pub fn status_cmd(&self) -> Cmd {
+        match self {
+            Manager::Systemd { unit } => Cmd::argv(["systemctl", "is-active", "--quiet", unit.as_str()]),
+            Manager::Commands { status, .. } => Cmd::shell(status.clone()),
+        }
+    }
+
+    /// The commands for an action (`start`, `stop`, `restart`, `reload`).
+    pub fn action_cmds(&self, action: &str) -> Result<Vec<Cmd>, String> {
+        match self {
+            Manager::Systemd { unit } => Ok(vec![Cmd::argv(["systemctl", action, unit.as_str()])]),
+            Manager::Commands { start, stop, restart, reload, .. } => {
+                let need = |c: &Option<String>, what: &str| c.clone().map(Cmd::shell).ok_or_else(|| format!("the service has no `{what}` command"));
+                match action {
+                    "start" => Ok(vec![need(start, "start")?]),
+                    "stop" => Ok(vec![need(stop, "stop")?]),
+                    "reload" => Ok(vec![need(reload, "reload")?]),
+                    "restart" => match restart {
+                        Some(r) => Ok(vec![Cmd::shell(r.clone())]),
+                        None => Ok(vec![need(stop, "stop")?, need(start, "start")?]),
+                    },
+                    other => Err(format!("unknown action '{other}'")),
+                }
+            }
+        }
+    }
+}
+
+/// Is the service running? (the status command's exit status)
+pub async fn is_running(ctx: &StepCtx<'_>, m: &Manager) -> Result<bool, StepError> {
+    Ok(ctx.run(m.status_cmd()).await?.ok())
+}
+
+fn services_of(ctx: &StepCtx<'_>) -> Option<Json> {
+    ctx.vars.get_attr("services").ok().filter(|v| !v.is_undefined()).and_then(|v| crate::template::json_of(&v).ok())
+}
+
+#[async_trait]
+impl Module for Service {
+    fn name(&self) -> &'static str {
+        "service"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("state", Kind::Str), opt("enabled", Kind::Bool)];
+        S
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("service", args)?;
+        let services = services_of(ctx);
+        let m = Manager::lookup(services.as_ref(), &a.name).map_err(StepError::failed)?;
+        let running = is_running(ctx, &m).await?;
+        let mut plan = Plan::ok();
+        plan.result.insert("name".into(), json!(a.name));
+        plan.result.insert("running_before".into(), json!(running));
+        let action = match a.state.as_deref() {
+            None => None,
+            Some("started") if !running => Some("start"),
+            Some("stopped") if running => Some("stop"),
+            Some("restarted") => Some(if running { "restart" } else { "start" }),
+            Some("reloaded") => Some(if running { "reload" } else { "start" }),
+            Some("started") | Some("stopped") => None,
+            Some(other) => return Err(StepError::failed(format!("service: state must be started, stopped, restarted or reloaded, not '{other}'"))),
+        };
+        if let Some(action) = action {
+            plan.changes.push(format!("{action} service {}", a.name));
+            plan.commands = m.action_cmds(action).map_err(|e| StepError::failed(format!("service {}: {e}", a.name)))?;
+            plan.result.insert("want_running".into(), json!(action != "stop"));
+        }
+        if let (Some(en), Manager::Systemd { unit }) = (a.enabled, &m) {
+            let is_en = ctx.run(Cmd::argv(["systemctl", "is-enabled", "--quiet", unit.as_str()])).await?.ok();
+            if is_en != en {
+                let verb = if en { "enable" } else { "disable" };
+                plan.changes.push(format!("{verb} service {}", a.name));
+                plan.commands.push(Cmd::argv(["systemctl", verb, unit.as_str()]));
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+        let want = plan.result.get("want_running").and_then(Json::as_bool);
+        let name = plan.result.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
+        let out = super::run_plan_commands(ctx, plan).await?;
+        if let Some(want) = want {
+            let m = Manager::lookup(services_of(ctx).as_ref(), &name).map_err(StepError::failed)?;
+            // A started daemon may take a moment to write its pid file.
+            let mut ok = false;
+            for _ in 0..50 {
+                if is_running(ctx, &m).await? == want {
+                    ok = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if !ok {
+                return Err(StepError::failed(format!(
+                    "host {}: service {name} is {} after the change (status: `{}`)",
+                    ctx.host,
+                    if want { "not running" } else { "still running" },
+                    m.status_cmd().display()
+                )));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,84 @@
+//! Writing a whole file the safe way, shared by `copy`, `template` and
+//! `blockinfile`: compare with what is there, show a unified diff, write a temp
+//! file beside the target, run `validate` on it (`%s` is the temp file), and
+//! only then rename it over the target. A failed validate leaves the live file
+//! as it was.
+
+use serde_json::json;
+
+use super::{FileDiff, Plan, StepCtx, StepError};
+use crate::facts::{self, FileKind};
+use crate::transport::{quote, Cmd};
+
+/// What to write.
+pub struct WriteSpec {
+    pub dest: String,
+    pub content: Vec<u8>,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub validate: Option<String>,
+}
+
+/// Plans writing `spec`: no change when content and attributes already match.
+pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, StepError> {
+    let st = facts::parse_stat(&ctx.run(facts::stat_cmd(&spec.dest)).await?.stdout_str());
+    if let Some(s) = &st {
+        if s.kind == FileKind::Dir {
+            return Err(StepError::failed(format!("host {}: {} is a directory; give the file's full path", ctx.host, spec.dest)));
+        }
+    }
+    let before = match &st {
+        Some(_) => ctx.read(&spec.dest).await?,
+        None => None,
+    };
+    let mut plan = Plan::ok();
+    plan.result.insert("dest".into(), json!(spec.dest));
+    let content_same = before.as_deref() == Some(spec.content.as_slice());
+    let mode_same = spec.mode.is_none() || st.as_ref().map(|s| s.mode) == spec.mode;
+    let owner_same = spec.owner.is_none() || st.as_ref().map(|s| &s.owner) == spec.owner.as_ref();
+    let group_same = spec.group.is_none() || st.as_ref().map(|s| &s.group) == spec.group.as_ref();
+    if content_same && mode_same && owner_same && group_same {
+        return Ok(plan);
+    }
+    if !content_same {
+        plan.changes.push(match &before {
+            Some(_) => format!("update {} ({} bytes)", spec.dest, spec.content.len()),
+            None => format!("create {} ({} bytes)", spec.dest, spec.content.len()),
+        });
+        plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()) });
+        plan.commands.push(write_cmd(&spec));
+        return Ok(plan);
+    }
+    let d = quote::quote(&spec.dest);
+    if let Some(m) = spec.mode.filter(|_| !mode_same) {
+        plan.changes.push(format!("chmod {m:04o} {}", spec.dest));
+        plan.commands.push(Cmd::shell(format!("chmod {m:o} {d}")));
+    }
+    if !owner_same || !group_same {
+        let who = format!("{}:{}", spec.owner.clone().unwrap_or_default(), spec.group.clone().unwrap_or_default());
+        plan.changes.push(format!("chown {who} {}", spec.dest));
+        plan.commands.push(Cmd::shell(format!("chown {} {d}", quote::quote(who.trim_end_matches(':')))));
+    }
+    Ok(plan)
+}
+
+/// The one command that writes: temp file, attributes, validate, rename.
+fn write_cmd(spec: &WriteSpec) -> Cmd {
+    let d = quote::quote(&spec.dest);
+    let mut s = format!("set -e; d={d}; t=\"$(dirname \"$d\")/.$(basename \"$d\").recover-tmp.$$\"; trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; ");
+    match spec.mode {
+        Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
+        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; fi; "),
+    }
+    if spec.owner.is_some() || spec.group.is_some() {
+        let who = format!("{}:{}", spec.owner.clone().unwrap_or_default(), spec.group.clone().unwrap_or_default());
+        s.push_str(&format!("chown {} \"$t\"; ", quote::quote(who.trim_end_matches(':'))));
+    }
+    if let Some(v) = &spec.validate {
+        // `%s` is the candidate file; the rest is the playbook's own command.
+        s.push_str(&format!("{}; ", v.replace("%s", "\"$t\"")));
+    }
+    s.push_str("mv -f \"$t\" \"$d\"");
+    Cmd::shell(s).stdin(spec.content.clone())
+}

@@ -2,11 +2,14 @@
 //! cold-start recovery of a small fleet. See `DESIGN.md` in the shared docs and
 //! the README for the architecture; each module's doc says what it owns.
 
+pub mod cli;
 pub mod error;
+pub mod executor;
 pub mod facts;
 pub mod inventory;
 pub mod modules;
 pub mod playbook;
+pub mod report;
 pub mod template;
 pub mod transport;
 pub mod yaml;

@@ -252,6 +252,20 @@ static REGISTRY: &[&dyn Module] = &[
     &debug::Debug,
 ];
 
+/// Why a task changes or removes data, when that is known from the task
+/// itself (for `recover list` and the safety checks): overwriting a file,
+/// deleting a path, stopping a service.
+pub fn destructive(task: &Task) -> Option<String> {
+    let arg = |k: &str| task.args.get(k).and_then(Json::as_str).map(str::to_string);
+    match task.module.as_str() {
+        "copy" | "template" | "blockinfile" => Some(format!("overwrites {}", arg("dest").or_else(|| arg("path")).unwrap_or_default())),
+        "file" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {}", arg("path").or_else(|| arg("dest")).unwrap_or_default())),
+        "service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
+        "command" | "shell" if !task.read_only => Some("runs a command".into()),
+        _ => None,
+    }
+}
+
 /// The module of that name.
 pub fn get(name: &str) -> Option<&'static dyn Module> {
     REGISTRY.iter().copied().find(|m| m.name() == name)

@@ -7,11 +7,26 @@ use serde_json::Value as Json;
 /// `json.dumps(v, indent=indent, sort_keys=sort)`; `nice` selects `(',', ': ')` separators.
 pub fn dumps(v: &Json, indent: Option<usize>, sort: bool, nice: bool) -> String {
     let mut out = String::new();
-    write(&mut out, v, indent, sort, nice, 0);
+    write(&mut out, v, &Opts { indent, sort, nice, ascii: true }, 0);
     out
 }
 
-fn write(out: &mut String, v: &Json, indent: Option<usize>, sort: bool, nice: bool, level: usize) {
+/// The same with `ensure_ascii=False` (non-ASCII written as UTF-8), as `ansible-inventory` prints.
+pub fn dumps_utf8(v: &Json, indent: Option<usize>, sort: bool, nice: bool) -> String {
+    let mut out = String::new();
+    write(&mut out, v, &Opts { indent, sort, nice, ascii: false }, 0);
+    out
+}
+
+struct Opts {
+    indent: Option<usize>,
+    sort: bool,
+    nice: bool,
+    ascii: bool,
+}
+
+fn write(out: &mut String, v: &Json, o: &Opts, level: usize) {
+    let (indent, sort, nice) = (o.indent, o.sort, o.nice);
     let item_sep = if indent.is_some() || nice { "," } else { ", " };
     let newline = |out: &mut String, level: usize| {
         if let Some(n) = indent {
@@ -29,7 +44,7 @@ fn write(out: &mut String, v: &Json, indent: Option<usize>, sort: bool, nice: bo
                 out.push_str(&n.to_string());
             }
         }
-        Json::String(s) => write_str(out, s),
+        Json::String(s) => write_str(out, s, o.ascii),
         Json::Array(items) => {
             if items.is_empty() {
                 out.push_str("[]");
@@ -41,7 +56,7 @@ fn write(out: &mut String, v: &Json, indent: Option<usize>, sort: bool, nice: bo
                     out.push_str(item_sep);
                 }
                 newline(out, level + 1);
-                write(out, item, indent, sort, nice, level + 1);
+                write(out, item, o, level + 1);
             }
             newline(out, level);
             out.push(']');
@@ -61,9 +76,9 @@ fn write(out: &mut String, v: &Json, indent: Option<usize>, sort: bool, nice: bo
                     out.push_str(item_sep);
                 }
                 newline(out, level + 1);
-                write_str(out, k);
+                write_str(out, k, o.ascii);
                 out.push_str(": ");
-                write(out, &map[k.as_str()], indent, sort, nice, level + 1);
+                write(out, &map[k.as_str()], o, level + 1);
             }
             newline(out, level);
             out.push('}');
@@ -88,7 +103,7 @@ pub fn py_float(f: f64) -> String {
     s
 }
 
-fn write_str(out: &mut String, s: &str) {
+fn write_str(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -99,7 +114,7 @@ fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            c if (c as u32) < 0x20 || (ascii && (c as u32) > 0x7e) => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     out.push_str(&format!("\\u{unit:04x}"));

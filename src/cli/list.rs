@@ -1,0 +1,51 @@
+//! `recover list`: every playbook with its description, hosts and the steps
+//! that change or remove things.
+
+use super::Global;
+use crate::error::SourceError;
+
+pub fn run(_g: &Global) -> anyhow::Result<i32> {
+    let root = super::project_root();
+    let names = super::play::playbook_names(&root);
+    if names.is_empty() {
+        println!("no playbooks in {}/playbooks", root.display());
+        return Ok(0);
+    }
+    let mut bad = 0;
+    for name in names {
+        let path = root.join("playbooks").join(format!("{name}.yml"));
+        let path = if path.is_file() { path } else { root.join("playbooks").join(format!("{name}.yaml")) };
+        match crate::playbook::load(&path, &root) {
+            Ok(pb) => {
+                println!("{}", console::style(&name).bold());
+                println!("  {}", pb.description());
+                for play in &pb.plays {
+                    println!("  hosts: {}", play.hosts);
+                    let steps: Vec<String> = play
+                        .tasks
+                        .iter()
+                        .filter_map(|t| crate::modules::destructive(t).map(|why| format!("    ! {}  ({why})", t.display_name())))
+                        .collect();
+                    if steps.is_empty() {
+                        println!("  destructive steps: none");
+                    } else {
+                        println!("  destructive steps:");
+                        for s in steps {
+                            println!("{s}");
+                        }
+                    }
+                }
+                println!();
+            }
+            Err(e) => {
+                bad += 1;
+                print_err(&name, &e);
+            }
+        }
+    }
+    Ok(if bad > 0 { 1 } else { 0 })
+}
+
+fn print_err(name: &str, e: &SourceError) {
+    println!("{}  (does not load)\n  {e}\n", console::style(name).bold().red());
+}

@@ -1,0 +1,221 @@
+//! The command line (clap derive): one file per subcommand, wiring only.
+
+mod exec;
+mod inventory;
+mod list;
+mod play;
+mod render;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{SourceError, Span};
+use crate::inventory::Inventory;
+use crate::template::Vars;
+
+const AFTER_HELP: &str = "\
+Examples:
+  recover list                                   the playbooks, what they do, which steps are destructive
+  recover play sample-site --dry-run --diff       what would change, with diffs; changes nothing
+  recover play sample-site -l data                run it on the `data` group only
+  recover exec k3s -- uptime                      a command on every K3s host, in parallel
+  recover inventory --graph                       the fleet as a tree
+  recover render templates/site.conf.j2 --host 188   a template as 188 would get it
+
+The inventory is -i, else the `inventory:` of recover.yml in this folder or above, else $RECOVER_INVENTORY.";
+
+/// Ansible-style remote execution and remediation for cold-start recovery.
+#[derive(Parser, Debug)]
+#[command(name = "recover", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Inventory file or folder (Ansible YAML or INI)
+    #[arg(short = 'i', long, global = true, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Only hosts matching this pattern (e.g. `k3s:!121`, `data`, `188`)
+    #[arg(short = 'l', long, global = true, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Only this one host (an inventory name such as 188)
+    #[arg(long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Extra variables, highest precedence: `k=v`, `@vars.yml` or JSON; repeatable
+    #[arg(short = 'e', long = "extra-vars", global = true, value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// How many hosts at once
+    #[arg(long, global = true, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub forks: u32,
+    /// Show what would change, change nothing (runs only read-only steps)
+    #[arg(long, visible_alias = "check", global = true)]
+    pub dry_run: bool,
+    /// Show a unified diff for every file change
+    #[arg(long, global = true)]
+    pub diff: bool,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// More detail (-v, -vv, -vvv)
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colors (also: NO_COLOR set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a playbook (NAME finds playbooks/NAME.yml)
+    #[command(after_help = "Examples:\n  recover play sample-site --dry-run --diff\n  recover play sample-site --host 188\n  recover play ./my-play.yml -e nginx_listen=127.0.0.188:9000\n\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused by safety policy, 1 bad input.")]
+    Play(play::PlayArgs),
+    /// List the playbooks with their description, hosts and destructive steps
+    #[command(after_help = "Example:\n  recover list")]
+    List,
+    /// Show the inventory like ansible-inventory
+    #[command(after_help = "Examples:\n  recover inventory --graph\n  recover inventory -i inventory/awoooi.yml --list\n  recover inventory --host 188")]
+    Inventory(inventory::InventoryArgs),
+    /// Run an ad-hoc command on every matching host, in parallel
+    #[command(after_help = "Examples:\n  recover exec k3s -- uptime\n  recover exec 'all:!121' -- 'df -h / | tail -1'\n  recover exec data --become -- id -un\n\nOne word after -- runs as a shell script; several words run as an argv, without a shell.\nExit: 0 all exited 0, 2 a command failed, 3 a host unreachable.")]
+    Exec(exec::ExecArgs),
+    /// Render a template to stdout (with a host's variables given --host)
+    #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render site.conf.j2 -e @vars.yml -e port=8080")]
+    Render(render::RenderArgs),
+}
+
+/// Parses the arguments and runs; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async {
+        match &cli.command {
+            Command::Play(a) => play::run(&cli.global, a).await,
+            Command::List => list::run(&cli.global),
+            Command::Inventory(a) => inventory::run(&cli.global, a),
+            Command::Exec(a) => exec::run(&cli.global, a).await,
+            Command::Render(a) => render::run(&cli.global, a),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{} {e}", console::style("error:").red().bold());
+            1
+        }
+    }
+}
+
+/// The folder holding `recover.yml` (searched upward from here), else here.
+pub fn project_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut dir: &Path = &cwd;
+    loop {
+        if dir.join("recover.yml").is_file() {
+            return dir.to_path_buf();
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => return cwd,
+        }
+    }
+}
+
+/// The inventory to use: -i, else recover.yml's `inventory:`, else $RECOVER_INVENTORY.
+pub fn load_inventory(g: &Global) -> Result<Inventory, SourceError> {
+    let root = project_root();
+    let path = if let Some(p) = &g.inventory {
+        p.clone()
+    } else if let Some(p) = project_inventory(&root)? {
+        p
+    } else if let Some(p) = std::env::var_os("RECOVER_INVENTORY") {
+        PathBuf::from(p)
+    } else {
+        return Err(SourceError::new(Span::default(), "no inventory: pass -i PATH, set `inventory:` in recover.yml, or set RECOVER_INVENTORY"));
+    };
+    Inventory::load(&path)
+}
+
+fn project_inventory(root: &Path) -> Result<Option<PathBuf>, SourceError> {
+    let cfg = root.join("recover.yml");
+    if !cfg.is_file() {
+        return Ok(None);
+    }
+    let node = crate::yaml::load_file(&cfg)?;
+    match node.get("inventory") {
+        None => Ok(None),
+        Some(v) => {
+            let p = v.as_str().ok_or_else(|| v.error("`inventory` must be a path"))?;
+            Ok(Some(root.join(p)))
+        }
+    }
+}
+
+/// `-e` values merged in order: `k=v ...`, `@file.yml`, or a JSON/YAML mapping.
+pub fn extra_vars(g: &Global) -> Result<Vars, SourceError> {
+    let mut vars = Vars::new();
+    for raw in &g.extra_vars {
+        let origin = Span::default();
+        if let Some(file) = raw.strip_prefix('@') {
+            let node = crate::yaml::load_file(Path::new(file))?;
+            match node.to_json() {
+                serde_json::Value::Object(m) => vars.extend(m),
+                serde_json::Value::Null => {}
+                _ => return Err(node.error("an extra-vars file must hold a mapping")),
+            }
+        } else if raw.trim_start().starts_with('{') {
+            let node = crate::yaml::parse_str(raw, Path::new("<-e>"))?;
+            match node.to_json() {
+                serde_json::Value::Object(m) => vars.extend(m),
+                _ => return Err(node.error("-e {...} must be a mapping")),
+            }
+        } else {
+            let words = shell_words::split(raw).map_err(|e| SourceError::new(origin.clone(), format!("-e {raw:?}: {e}")))?;
+            for w in words {
+                let (k, v) = w.split_once('=').ok_or_else(|| SourceError::new(origin.clone(), format!("-e {w:?}: expected key=value, @file.yml or a JSON mapping")))?;
+                if !crate::playbook::is_identifier(k) {
+                    return Err(SourceError::new(origin.clone(), format!("-e: '{k}' is not a valid variable name")));
+                }
+                vars.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// The effective host limit: `--host` (checked to exist) and `--limit` together.
+pub fn limit(g: &Global, inv: &Inventory) -> Result<Option<String>, SourceError> {
+    if let Some(h) = &g.host {
+        if !inv.hosts.contains_key(h) {
+            let names: Vec<&str> = inv.hosts.keys().map(String::as_str).collect();
+            return Err(SourceError::new(Span::default(), format!("--host {h}: no such host in the inventory (hosts: {})", names.join(", "))));
+        }
+        return Ok(Some(match &g.limit {
+            Some(l) => format!("{h}:&{l}"),
+            None => h.clone(),
+        }));
+    }
+    Ok(g.limit.clone())
+}
+
+/// Colors on unless --no-color or NO_COLOR.
+pub fn color(g: &Global) -> bool {
+    !g.no_color && std::env::var_os("NO_COLOR").is_none()
+}

@@ -1,0 +1,107 @@
+//! `recover play NAME|PATH`: load everything, check it all, then run.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{Global, Output};
+use crate::error::{SourceError, Span};
+use crate::executor::{self, exit, RunOptions};
+use crate::report::{Event, ReportOptions, Reporter, RunLog};
+use crate::template::Templates;
+
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// Playbook name (playbooks/NAME.yml) or path
+    pub playbook: String,
+}
+
+/// `NAME` -> `<root>/playbooks/NAME.yml`; a path as it is.
+pub fn find_playbook(root: &Path, name: &str) -> Result<PathBuf, SourceError> {
+    let direct = PathBuf::from(name);
+    if direct.is_file() {
+        return Ok(direct);
+    }
+    for ext in ["yml", "yaml"] {
+        let p = root.join("playbooks").join(format!("{name}.{ext}"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let known = playbook_names(root);
+    let mut e = SourceError::new(Span::default(), format!("no playbook '{name}' (looked for {}/playbooks/{name}.yml)", root.display()));
+    if !known.is_empty() {
+        let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+        e = match crate::playbook::closest_name(name, &refs) {
+            Some(c) => e.help(format!("did you mean '{c}'? run `recover list` to see them all")),
+            None => e.help(format!("playbooks: {}", known.join(", "))),
+        };
+    }
+    Err(e)
+}
+
+/// The playbook names under `<root>/playbooks`.
+pub fn playbook_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("playbooks"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let p = e.path();
+                    let ext = p.extension()?.to_str()?;
+                    (ext == "yml" || ext == "yaml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
+    let root = super::project_root();
+    let path = find_playbook(&root, &a.playbook)?;
+    let inventory = Arc::new(super::load_inventory(g)?);
+    let extra = super::extra_vars(g)?;
+    let limit = super::limit(g, &inventory)?;
+    let pb = crate::playbook::load(&path, &root)?;
+    // Every check that can fail on input happens here, before any host is contacted.
+    let templates = Templates::new();
+    for play in &pb.plays {
+        let hosts = executor::select_hosts(&inventory, &play.hosts, limit.as_deref())
+            .map_err(|e| SourceError::new(play.span.clone(), format!("play '{}': {e}", play.name)))?;
+        let mut known: HashSet<String> = extra.keys().cloned().collect();
+        for h in &hosts {
+            known.extend(inventory.host_vars(h).into_keys());
+        }
+        if hosts.is_empty() {
+            for h in inventory.hosts.keys() {
+                known.extend(inventory.host_vars(h).into_keys());
+            }
+        }
+        crate::playbook::check_undefined(play, &known, &templates, &root, &pb.dir())?;
+    }
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
+    if !g.dry_run {
+        match RunLog::create(&run_id) {
+            Ok(log) => reporter.set_log(log),
+            Err(e) => eprintln!("warning: cannot write the run log under {}: {e}", crate::report::state_dir().display()),
+        }
+    }
+    reporter.emit(Event::RunStart {
+        run_id: run_id.clone(),
+        playbook: path.display().to_string(),
+        check: g.dry_run,
+        operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        command: std::env::args().collect(),
+    });
+    let opts = RunOptions { check: g.dry_run, forks: g.forks as usize, extra_vars: extra, limit, project_root: root, run_id };
+    let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
+    if let (Some(p), Output::Text) = (reporter.log_path(), g.output) {
+        println!("  run log: {}", p.display());
+    }
+    let _ = exit::OK;
+    Ok(code)
+}

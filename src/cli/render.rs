@@ -1,0 +1,58 @@
+//! `recover render TEMPLATE`: a template rendered to stdout, byte for byte as
+//! the `template` module would write it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::Global;
+use crate::error::{SourceError, Span};
+use crate::executor::VarSources;
+use crate::template::{Templates, Vars};
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Template file (a path, or a name under templates/ or roles/*/templates/)
+    pub template: PathBuf,
+}
+
+fn find(root: &Path, t: &Path) -> Option<PathBuf> {
+    if t.is_file() {
+        return Some(t.to_path_buf());
+    }
+    let mut dirs = vec![root.join("templates")];
+    if let Ok(rd) = std::fs::read_dir(root.join("roles")) {
+        dirs.extend(rd.filter_map(|e| e.ok()).map(|e| e.path().join("templates")));
+    }
+    dirs.into_iter().map(|d| d.join(t)).find(|p| p.is_file())
+}
+
+pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
+    let root = super::project_root();
+    let path = find(&root, &a.template).ok_or_else(|| SourceError::new(Span::file(&a.template), "template not found"))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| SourceError::new(Span::file(&path), format!("cannot read: {e}")))?;
+    let extra = super::extra_vars(g)?;
+    let templates = Templates::new();
+    let ctx = match &g.host {
+        Some(host) => {
+            let inventory = Arc::new(super::load_inventory(g)?);
+            if !inventory.hosts.contains_key(host) {
+                anyhow::bail!("--host {host}: no such host in the inventory");
+            }
+            let sources = Arc::new(VarSources {
+                inventory,
+                templates: templates.clone(),
+                extra,
+                playbook_dir: root.join("playbooks").display().to_string(),
+                check: true,
+                run_id: String::new(),
+            });
+            sources.inventory_context(host)
+        }
+        None => templates.context(extra.into_iter().collect::<Vars>()),
+    };
+    let out = templates.render_str(&text, &ctx, &Span { line: 1, col: 1, ..Span::file(&path) })?;
+    print!("{out}");
+    Ok(0)
+}

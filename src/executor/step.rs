@@ -1,0 +1,357 @@
+//! One task on one host: loop, `when`, render arguments, plan, then (unless
+//! dry-run) apply; then `changed_when`/`failed_when`, `register`, `set_fact`,
+//! `notify`. Every outcome is reported as an event.
+
+use std::time::Instant;
+
+use minijinja::Value;
+use serde_json::{json, Value as Json};
+
+use super::PlayEnv;
+use crate::error::SourceError;
+use crate::modules::{self, StepCtx, StepError};
+use crate::playbook::Task;
+use crate::report::{Event, Status};
+use crate::template::Vars;
+use crate::transport::Connection;
+
+/// What a host keeps between tasks: facts, registered results, notified handlers.
+#[derive(Default)]
+pub struct HostState {
+    pub vars: Vars,
+    pub notified: Vec<String>,
+}
+
+/// Whether the host goes on after a task.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepEnd {
+    Continue,
+    Failed,
+    Unreachable,
+}
+
+struct StepResult {
+    status: Status,
+    result: serde_json::Map<String, Json>,
+    msg: Option<String>,
+    changes: Vec<String>,
+    diff: Option<String>,
+    note: Option<String>,
+    executed: bool,
+}
+
+impl StepResult {
+    fn new(status: Status) -> StepResult {
+        StepResult { status, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true }
+    }
+    fn failed(msg: String, result: serde_json::Map<String, Json>) -> StepResult {
+        StepResult { msg: Some(msg), result, ..StepResult::new(Status::Failed) }
+    }
+}
+
+/// Runs `task` on `host`, reports it, updates `state`.
+pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> StepEnd {
+    let started = Instant::now();
+    env.reporter.busy(host, &task.display_name());
+    let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars]);
+    let Some((items_raw, span)) = &task.loop_items else {
+        let r = one(env, host, conn, task, &base).await;
+        return finish(env, host, task, state, r, None, started);
+    };
+    let items = match env.sources.templates.render_value(items_raw, &base, span) {
+        Ok(Json::Array(items)) => items,
+        Ok(Json::Null) => Vec::new(),
+        Ok(other) => {
+            let r = StepResult::failed(format!("{span}: `loop` must give a list, got {other}"), Default::default());
+            return finish(env, host, task, state, r, None, started);
+        }
+        Err(e) => return finish(env, host, task, state, input_failure(e), None, started),
+    };
+    let mut results = Vec::new();
+    let mut end = StepEnd::Continue;
+    let mut any_changed = false;
+    for item in items {
+        let mut layer = Vars::new();
+        layer.insert(task.loop_var.clone(), item.clone());
+        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars, &layer]);
+        let r = one(env, host, conn, task, &ctx).await;
+        let mut entry = r.result.clone();
+        entry.insert(task.loop_var.clone(), item.clone());
+        any_changed |= r.status == Status::Changed;
+        results.push(Json::Object(entry));
+        let e = finish(env, host, task, state, r, Some(item), Instant::now());
+        if e != StepEnd::Continue {
+            end = e;
+            break;
+        }
+    }
+    if let Some(reg) = &task.register {
+        state.vars.insert(reg.clone(), json!({ "results": results, "changed": any_changed, "failed": end != StepEnd::Continue }));
+    }
+    end
+}
+
+fn input_failure(e: SourceError) -> StepResult {
+    StepResult::failed(e.to_string(), Default::default())
+}
+
+/// `when`, then the step itself, then `changed_when` / `failed_when`.
+async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value) -> StepResult {
+    let t = &env.sources.templates;
+    for c in &task.when {
+        match t.eval_bool(&c.expr, ctx, &c.span) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut r = StepResult::new(Status::Skipped);
+                r.note = Some(format!("skipped: `{}` is false", c.expr));
+                r.result.insert("skip_reason".into(), json!("Conditional result was False"));
+                r.executed = false;
+                return r;
+            }
+            Err(e) => return input_failure(e),
+        }
+    }
+    let mut r = step(env, host, conn, task, ctx).await;
+    if !r.executed || r.status == Status::Unreachable {
+        return r;
+    }
+    // changed_when / failed_when see the result under the register name, as in Ansible.
+    if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
+        let mut layer = Vars::new();
+        let mut res = r.result.clone();
+        res.insert("changed".into(), json!(r.status == Status::Changed));
+        if let Some(reg) = &task.register {
+            layer.insert(reg.clone(), Json::Object(res.clone()));
+        }
+        layer.extend(res.into_iter());
+        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&layer]);
+        let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
+        if !task.changed_when.is_empty() && r.status != Status::Failed {
+            match all_true(env, &task.changed_when, &ctx2) {
+                Ok(true) => r.status = Status::Changed,
+                Ok(false) => r.status = Status::Ok,
+                Err(e) => return input_failure(e),
+            }
+        }
+        if !task.failed_when.is_empty() {
+            match any_true(env, &task.failed_when, &ctx2) {
+                Ok(true) => {
+                    r.msg = r.msg.or_else(|| Some(format!("failed_when is true: {}", task.failed_when.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" or "))));
+                    r.status = Status::Failed;
+                }
+                Ok(false) => {
+                    if r.status == Status::Failed {
+                        r.status = if r.changes.is_empty() && !r.result.contains_key("rc") { Status::Ok } else { Status::Changed };
+                        r.msg = None;
+                    }
+                }
+                Err(e) => return input_failure(e),
+            }
+        }
+    }
+    // A diagnostic never counts as a change.
+    if task.read_only && r.status == Status::Changed {
+        r.status = Status::Ok;
+    }
+    r
+}
+
+/// Variables of `top` first, then `base` (for condition contexts).
+#[derive(Debug)]
+struct Overlay {
+    top: Value,
+    base: Value,
+}
+
+impl minijinja::value::Object for Overlay {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        for v in [&self.top, &self.base] {
+            if let Ok(x) = v.get_item(key) {
+                if !x.is_undefined() {
+                    return Some(x);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn all_true(env: &PlayEnv, conds: &[crate::playbook::Cond], ctx: &Value) -> Result<bool, SourceError> {
+    for c in conds {
+        if !env.sources.templates.eval_bool(&c.expr, ctx, &c.span)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn any_true(env: &PlayEnv, conds: &[crate::playbook::Cond], ctx: &Value) -> Result<bool, SourceError> {
+    for c in conds {
+        if env.sources.templates.eval_bool(&c.expr, ctx, &c.span)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Renders the arguments: data, except a module's shell arguments (values quoted).
+fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &Value) -> Result<Json, SourceError> {
+    let t = &env.sources.templates;
+    let Json::Object(raw) = &task.args else { return Ok(task.args.clone()) };
+    let mut out = serde_json::Map::new();
+    for (k, v) in raw {
+        let span = task.arg_span(k);
+        let rendered = match v {
+            Json::String(s) if module.shell_args().contains(&k.as_str()) => Json::String(t.render_shell(s, ctx, &span)?),
+            _ => t.render_value(v, ctx, &span)?,
+        };
+        if rendered.as_str() != Some(crate::template::OMIT) {
+            out.insert(k.clone(), rendered);
+        }
+    }
+    Ok(Json::Object(out))
+}
+
+async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value) -> StepResult {
+    let Some(module) = modules::get(&task.module) else {
+        return StepResult::failed(format!("unknown module '{}'", task.module), Default::default());
+    };
+    let args = match render_args(env, task, module, ctx) {
+        Ok(a) => a,
+        Err(e) => return input_failure(e),
+    };
+    let (host_become, host_become_user) = super::vars::become_default(ctx);
+    let escalate = task.r#become.or(env.play.r#become).unwrap_or(host_become);
+    let become_user = escalate.then(|| task.become_user.clone().or(env.play.become_user.clone()).or(host_become_user).unwrap_or_else(|| "root".into()));
+    let sctx = StepCtx {
+        host,
+        conn,
+        templates: &env.sources.templates,
+        vars: ctx,
+        become_user,
+        check: env.check,
+        task,
+        playbook_dir: &env.playbook_dir,
+        project_root: &env.project_root,
+        timeout: task.timeout.or(env.play.timeout),
+    };
+    let plan = match module.plan(&sctx, &args).await {
+        Ok(p) => p,
+        Err(e) => return from_error(e),
+    };
+    let mut r = StepResult::new(Status::Ok);
+    r.note = plan.note.clone();
+    r.changes = plan.changes.clone();
+    r.diff = plan.diff.as_ref().map(|d| d.unified());
+    if plan.done {
+        r.result = plan.result;
+    } else if env.check {
+        r.executed = false;
+        r.status = if plan.changed() { Status::Changed } else { Status::Ok };
+        r.result = plan.result;
+    } else if plan.changed() || plan.run_anyway {
+        r.note = None;
+        match module.apply(&sctx, plan).await {
+            Ok(o) => {
+                r.status = if o.changed { Status::Changed } else { Status::Ok };
+                r.result = o.result;
+            }
+            Err(e) => {
+                let mut f = from_error(e);
+                f.changes = r.changes;
+                return f;
+            }
+        }
+    } else {
+        r.result = plan.result;
+    }
+    if r.result.get("failed").and_then(Json::as_bool) == Some(true) {
+        r.status = Status::Failed;
+        let cmd = r.result.get("cmd").and_then(Json::as_str).unwrap_or_default();
+        let rc = r.result.get("rc").cloned().unwrap_or(Json::Null);
+        let err = r.result.get("stderr").and_then(Json::as_str).unwrap_or_default();
+        let tail: String = err.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        r.msg = Some(format!("host {host}: `{cmd}` exited {rc}{}", if tail.is_empty() { String::new() } else { format!(": {tail}") }));
+    }
+    r
+}
+
+fn from_error(e: StepError) -> StepResult {
+    match e {
+        StepError::Failed { msg, result } => {
+            let mut res = result.as_object().cloned().unwrap_or_default();
+            res.insert("msg".into(), json!(msg));
+            StepResult::failed(msg, res)
+        }
+        StepError::Unreachable(msg) => StepResult { msg: Some(msg), ..StepResult::new(Status::Unreachable) },
+        StepError::Input(e) => input_failure(e),
+    }
+}
+
+/// Reports the step and updates the host's state.
+fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: StepResult, item: Option<Json>, started: Instant) -> StepEnd {
+    let mut registered = r.result.clone();
+    registered.insert("changed".into(), json!(r.status == Status::Changed));
+    registered.insert("failed".into(), json!(r.status == Status::Failed));
+    if r.status == Status::Skipped {
+        registered.insert("skipped".into(), json!(true));
+    }
+    if let Some(m) = &r.msg {
+        registered.entry("msg").or_insert(json!(m));
+    }
+    if item.is_none() {
+        if let Some(reg) = &task.register {
+            state.vars.insert(reg.clone(), Json::Object(registered.clone()));
+        }
+    }
+    if task.module == "set_fact" && r.status == Status::Ok {
+        if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
+            state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    if r.status == Status::Changed {
+        for n in &task.notify {
+            if !state.notified.contains(n) {
+                state.notified.push(n.clone());
+            }
+        }
+    }
+    let output = display_output(task, &r);
+    let ignored = r.status == Status::Failed && task.ignore_errors;
+    env.reporter.emit(Event::Task {
+        host: host.to_string(),
+        task: task.display_name(),
+        status: r.status,
+        msg: if task.no_log { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
+        changes: r.changes,
+        diff: if task.no_log { None } else { r.diff },
+        note: r.note,
+        item,
+        output: if task.no_log { None } else { output },
+        ignored,
+        check: env.check,
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    match r.status {
+        Status::Failed if !ignored => StepEnd::Failed,
+        Status::Unreachable => StepEnd::Unreachable,
+        _ => StepEnd::Continue,
+    }
+}
+
+/// What to print under the line: debug output, and a diagnostic's stdout.
+fn display_output(task: &Task, r: &StepResult) -> Option<Json> {
+    if task.module == "debug" && r.status == Status::Ok {
+        return r.result.get("msg").cloned().or_else(|| Some(Json::Object(r.result.clone())));
+    }
+    if task.read_only && r.executed {
+        let out = r.result.get("stdout").and_then(Json::as_str)?.trim_end();
+        if out.is_empty() {
+            return None;
+        }
+        let lines: Vec<&str> = out.lines().collect();
+        let shown = if lines.len() > 20 { format!("... ({} lines above)\n{}", lines.len() - 20, lines[lines.len() - 20..].join("\n")) } else { out.to_string() };
+        return Some(Json::String(shown));
+    }
+    None
+}

@@ -1,0 +1,146 @@
+//! A host's variables for one step, layered by Ansible's precedence:
+//! role defaults < inventory (group, then host) < play vars < facts and
+//! registered results < task vars < loop item < extra vars; plus the magic
+//! variables (`inventory_hostname`, `groups`, `hostvars`, ...).
+
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, Value};
+use serde_json::{json, Value as Json};
+
+use crate::inventory::Inventory;
+use crate::template::{Templates, Vars};
+use crate::transport::Target;
+
+/// Run-wide inputs for building contexts.
+pub struct VarSources {
+    pub inventory: Arc<Inventory>,
+    pub templates: Templates,
+    pub extra: Vars,
+    pub playbook_dir: String,
+    pub check: bool,
+    pub run_id: String,
+}
+
+impl VarSources {
+    /// The magic variables of `host`.
+    fn magic(&self, host: &str, play_hosts: &[String]) -> Vars {
+        let inv = &self.inventory;
+        let groups: serde_json::Map<String, Json> = inv.groups.keys().map(|g| (g.clone(), json!(inv.group_hosts(g)))).collect();
+        let mut m = Vars::new();
+        m.insert("inventory_hostname".into(), json!(host));
+        m.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
+        m.insert("group_names".into(), json!(inv.group_names(host)));
+        m.insert("groups".into(), Json::Object(groups));
+        m.insert("playbook_dir".into(), json!(self.playbook_dir));
+        m.insert("ansible_check_mode".into(), json!(self.check));
+        m.insert("ansible_play_hosts".into(), json!(play_hosts));
+        m.insert("recover_run_id".into(), json!(self.run_id));
+        m
+    }
+
+    /// The full context for a step; `layers` go between play vars and extra vars, lowest first.
+    pub fn context(self: &Arc<Self>, host: &str, play_hosts: &[String], role_defaults: &Vars, play_vars: &Vars, layers: &[&Vars]) -> Value {
+        let mut vars = role_defaults.clone();
+        vars.extend(self.inventory.host_vars(host));
+        vars.extend(play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for l in layers {
+            vars.extend(l.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        vars.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(self.magic(host, play_hosts));
+        let ctx = self.templates.context(vars);
+        Value::from_object(WithHostvars { inner: ctx, sources: self.clone(), play_hosts: play_hosts.to_vec() })
+    }
+
+    /// The inventory-level context of a host (for `hostvars` and connecting).
+    pub fn inventory_context(self: &Arc<Self>, host: &str) -> Value {
+        self.context(host, &[], &Vars::new(), &Vars::new(), &[])
+    }
+}
+
+/// A context plus a lazy `hostvars` mapping.
+#[derive(Debug)]
+struct WithHostvars {
+    inner: Value,
+    sources: Arc<VarSources>,
+    play_hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for VarSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VarSources")
+    }
+}
+
+impl Object for WithHostvars {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if key.as_str() == Some("hostvars") {
+            return Some(Value::from_object(HostVars { sources: self.sources.clone() }));
+        }
+        let v = self.inner.get_item(key).ok()?;
+        let _ = &self.play_hosts;
+        (!v.is_undefined()).then_some(v)
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.inner.try_iter() {
+            Ok(it) => Enumerator::Values(it.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct HostVars {
+    sources: Arc<VarSources>,
+}
+
+impl Object for HostVars {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let host = key.as_str()?;
+        self.sources.inventory.hosts.contains_key(host).then(|| self.sources.inventory_context(host))
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.sources.inventory.hosts.keys().map(|h| Value::from(h.as_str())).collect())
+    }
+}
+
+fn get_str(ctx: &Value, key: &str) -> Result<Option<String>, String> {
+    match ctx.get_attr(key) {
+        Ok(v) if v.is_undefined() || v.is_none() => Ok(None),
+        Ok(v) if v.kind() == minijinja::value::ValueKind::Invalid => Err(format!("{key}: {v}")),
+        Ok(v) => Ok(Some(crate::template::pyrepr::py_str(&v))),
+        Err(e) => Err(format!("{key}: {e}")),
+    }
+}
+
+/// How to reach `host`, from its (rendered) `ansible_*` variables.
+pub fn target(ctx: &Value, host: &str) -> Result<Target, String> {
+    let port = match get_str(ctx, "ansible_port")?.or(get_str(ctx, "ansible_ssh_port")?) {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("ansible_port {p:?} is not a port number"))?),
+        None => None,
+    };
+    let connection = get_str(ctx, "ansible_connection")?.unwrap_or_else(|| "ssh".into());
+    if !matches!(connection.as_str(), "ssh" | "local" | "smart" | "paramiko") {
+        return Err(format!("ansible_connection '{connection}' is not supported (ssh or local)"));
+    }
+    Ok(Target {
+        name: host.to_string(),
+        address: get_str(ctx, "ansible_host")?.or(get_str(ctx, "ansible_ssh_host")?).unwrap_or_else(|| host.to_string()),
+        port,
+        user: get_str(ctx, "ansible_user")?.or(get_str(ctx, "ansible_ssh_user")?),
+        key_file: get_str(ctx, "ansible_ssh_private_key_file")?.or(get_str(ctx, "ansible_private_key_file")?),
+        common_args: get_str(ctx, "ansible_ssh_common_args")?,
+        local: connection == "local",
+    })
+}
+
+/// `ansible_become` / `ansible_become_user` from the host's variables.
+pub fn become_default(ctx: &Value) -> (bool, Option<String>) {
+    let on = ctx.get_attr("ansible_become").ok().filter(|v| !v.is_undefined()).map(|v| match v.as_str() {
+        Some(s) => matches!(s.to_lowercase().as_str(), "yes" | "true" | "1"),
+        None => v.is_true(),
+    });
+    let user = get_str(ctx, "ansible_become_user").ok().flatten();
+    (on.unwrap_or(false), user)
+}

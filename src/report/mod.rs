@@ -1,0 +1,167 @@
+//! Events of a run, and where they go: the terminal (a line per task per host,
+//! a spinner per busy host on a TTY, a recap table), JSON lines
+//! (`--output json`), and the run log (every run that is not a dry-run).
+
+mod runlog;
+mod text;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+pub use runlog::{state_dir, RunLog};
+
+/// How a step ended on a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One thing that happened.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStart { run_id: String, playbook: String, check: bool, operator: String, command: Vec<String> },
+    PlayStart { play: String, hosts: Vec<String>, check: bool },
+    NoHosts { play: String, pattern: String },
+    Task {
+        host: String,
+        task: String,
+        status: Status,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<Json>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<Json>,
+        ignored: bool,
+        check: bool,
+        duration_ms: u64,
+    },
+    Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
+}
+
+/// Per-host totals for the recap.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    pub ok: u32,
+    pub changed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub unreachable: u32,
+    pub ignored: u32,
+}
+
+/// Output settings.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    pub json: bool,
+    pub color: bool,
+    pub diff: bool,
+    pub verbosity: u8,
+}
+
+/// Where events go. Safe to share between host tasks.
+pub struct Reporter {
+    opts: ReportOptions,
+    text: Option<text::Text>,
+    log: Mutex<Option<RunLog>>,
+    counts: Mutex<BTreeMap<String, Counts>>,
+}
+
+impl Reporter {
+    pub fn new(opts: ReportOptions) -> Reporter {
+        let text = (!opts.json).then(|| text::Text::new(opts.clone()));
+        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Also write every event to this run log.
+    pub fn set_log(&self, log: RunLog) {
+        if let Ok(mut l) = self.log.lock() {
+            *l = Some(log);
+        }
+    }
+
+    /// The run log's path, when there is one.
+    pub fn log_path(&self) -> Option<std::path::PathBuf> {
+        self.log.lock().ok()?.as_ref().map(|l| l.path.clone())
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Event::Task { host, status, ignored, .. } = &event {
+            if let Ok(mut c) = self.counts.lock() {
+                let e = c.entry(host.clone()).or_default();
+                match status {
+                    Status::Ok => e.ok += 1,
+                    Status::Changed => e.changed += 1,
+                    Status::Failed if *ignored => e.ignored += 1,
+                    Status::Failed => e.failed += 1,
+                    Status::Skipped => e.skipped += 1,
+                    Status::Unreachable => e.unreachable += 1,
+                }
+            }
+        }
+        if let Ok(mut log) = self.log.lock() {
+            if let Some(l) = log.as_mut() {
+                l.write(&event);
+            }
+        }
+        if self.opts.json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                println!("{line}");
+            }
+        } else if let Some(t) = &self.text {
+            t.show(&event);
+        }
+    }
+
+    /// A host began a step (spinner on a TTY).
+    pub fn busy(&self, host: &str, task: &str) {
+        if let Some(t) = &self.text {
+            t.busy(host, task);
+        }
+    }
+
+    /// A host is done with the play.
+    pub fn idle(&self, host: &str) {
+        if let Some(t) = &self.text {
+            t.idle(host);
+        }
+    }
+
+    /// Make sure every host appears in the recap.
+    pub fn add_host(&self, host: &str) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.entry(host.to_string()).or_default();
+        }
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, Counts> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}

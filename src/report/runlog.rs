@@ -1,0 +1,50 @@
+//! The run log: every run that is not a dry-run appends its events, one JSON
+//! object a line, flushed as they happen, to
+//! `<state dir>/runs/<time>-<run id>.jsonl`. A run that dies mid-way leaves a
+//! log that says exactly which steps ran.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::Event;
+
+/// `$RECOVER_STATE_DIR`, else `$XDG_STATE_HOME/recover`, else `~/.local/state/recover`.
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RECOVER_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(d).join("recover");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".local/state/recover")
+}
+
+pub struct RunLog {
+    pub path: PathBuf,
+    file: File,
+}
+
+impl RunLog {
+    /// Creates the log file for `run_id`.
+    pub fn create(run_id: &str) -> std::io::Result<RunLog> {
+        let dir = state_dir().join("runs");
+        std::fs::create_dir_all(&dir)?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let path = dir.join(format!("{stamp}-{run_id}.jsonl"));
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(RunLog { path, file })
+    }
+
+    pub fn write(&mut self, event: &Event) {
+        let mut v = serde_json::to_value(event).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("at".into(), serde_json::Value::String(chrono::Utc::now().to_rfc3339()));
+        }
+        if let Ok(line) = serde_json::to_string(&v) {
+            let _ = writeln!(self.file, "{line}");
+            let _ = self.file.sync_data();
+        }
+    }
+}

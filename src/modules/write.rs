@@ -80,5 +80,9 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         s.push_str(&format!("{}; ", v.replace("%s", "\"$t\"")));
     }
     s.push_str("mv -f \"$t\" \"$d\"");
-    Cmd::shell(s).stdin(spec.content.clone())
+    let label = match &spec.validate {
+        Some(v) => format!("write {} (validated first by `{v}`; the live file is kept if that fails)", spec.dest),
+        None => format!("write {} (temp file, then rename)", spec.dest),
+    };
+    Cmd::shell(s).stdin(spec.content.clone()).label(label)
 }

@@ -37,14 +37,16 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// Kill the command after this many seconds (exit status 124).
     pub timeout: Option<u64>,
+    /// How to show the command when its script is an implementation detail.
+    pub label: Option<String>,
 }
 
 impl Cmd {
     pub fn argv<S: Into<String>>(words: impl IntoIterator<Item = S>) -> Cmd {
-        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None }
+        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None, label: None }
     }
     pub fn shell(script: impl Into<String>) -> Cmd {
-        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None }
+        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None, label: None }
     }
     pub fn become_user(mut self, user: Option<String>) -> Cmd {
         self.become_user = user;
@@ -52,6 +54,10 @@ impl Cmd {
     }
     pub fn stdin(mut self, data: Vec<u8>) -> Cmd {
         self.stdin = Some(data);
+        self
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Cmd {
+        self.label = Some(label.into());
         self
     }
     pub fn timeout(mut self, secs: Option<u64>) -> Cmd {
@@ -67,9 +73,10 @@ impl Cmd {
     }
     /// How the command reads in a plan or a log.
     pub fn display(&self) -> String {
+        let text = self.label.clone().unwrap_or_else(|| self.line());
         match &self.become_user {
-            Some(u) => format!("[as {u}] {}", self.line()),
-            None => self.line(),
+            Some(u) => format!("[as {u}] {text}"),
+            None => text,
         }
     }
     /// The full line the remote shell runs: `sh -c LINE`, with timeout and stdin.
@@ -228,8 +235,10 @@ impl Connection {
             Spawner::Ssh(session) => Shell::spawn_ssh(session.clone(), &argv).await?,
         };
         let mut sh = sh;
-        // Prove the shell works (and that sudo did not ask for a password).
-        match sh.run("true").await {
+        // Prove the shell works (and that sudo did not ask for a password). Add the
+        // sbin folders to PATH, as sudo's secure_path does: admin tools live there.
+        let init = "case \":$PATH:\" in *:/usr/sbin:*) ;; *) PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH ;; esac";
+        match sh.run(init).await {
             Ok(_) => Ok(sh),
             Err(e) => Err(match user {
                 Some(u) => TransportError::Become {

@@ -97,8 +97,12 @@ fn check_json(v: &Json, span: &Span, known: &HashSet<String>, t: &Templates) -> 
     }
 }
 
+/// Does the template handle undefined values itself (`is defined`, `default(...)`, `| d(...)`)?
 fn guarded(text: &str) -> bool {
-    ["default", "| d(", "|d(", "defined", "undefined", "mandatory"].iter().any(|g| text.contains(g))
+    static GUARD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    GUARD
+        .get_or_init(|| regex::Regex::new(r"\bis\s+(not\s+)?(un)?defined\b|\|\s*(default|d)\b|\bdefault\s*\(|\bmandatory\b|\bvars\[").expect("static regex"))
+        .is_match(text)
 }
 
 fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {

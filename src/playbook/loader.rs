@@ -46,7 +46,14 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     }
     let hosts_node = node.get("hosts").ok_or_else(|| node.error("a play needs `hosts:` (a host pattern such as `all`, `data` or `k3s:!121`)"))?;
     let hosts = match &hosts_node.value {
-        Value::Seq(items) => items.iter().filter_map(Node::scalar_string).collect::<Vec<_>>().join(":"),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| match &i.value {
+                Value::Str(_) | Value::Int(_) => Ok(i.scalar_string().unwrap_or_default()),
+                _ => Err(i.error(format!("a host pattern must be text, found {}", i.kind()))),
+            })
+            .collect::<SResult<Vec<_>>>()?
+            .join(":"),
         _ => hosts_node.scalar_string().ok_or_else(|| hosts_node.error("`hosts` must be a host pattern"))?,
     };
     let name = opt_string(node, "name")?.unwrap_or_else(|| hosts.clone());
@@ -183,12 +190,14 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         }
         let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(&key).to_string();
         if crate::modules::get(&short).is_none() {
-            let mut names: Vec<&str> = crate::modules::names().to_vec();
+            let mut names: Vec<&str> = crate::modules::names();
             names.extend(TASK_KEYS);
-            return Err(unknown_key(k, &key, &names, "task").help(format!(
-                "not a task keyword and not a module; modules: {}",
-                crate::modules::names().join(", ")
-            )));
+            let modules = crate::modules::names().join(", ");
+            let help = match closest(&key, &names) {
+                Some(c) => format!("did you mean '{c}'? modules: {modules}"),
+                None => format!("not a task keyword and not a module; modules: {modules}"),
+            };
+            return Err(k.error(format!("unknown task key or module '{key}'")).help(help));
         }
         if let Some((prev, _, _)) = module {
             return Err(k.error(format!("a task runs one module, but this one names two: '{}' and '{key}'", prev.scalar_string().unwrap_or_default())));

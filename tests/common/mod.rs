@@ -1,0 +1,137 @@
+//! Test helpers: the loopback lab (real sshd, started once per test run by
+//! `scripts/lab up`, which is idempotent and locked), and a small builder that
+//! runs the real `recover` binary so each test reads as a story.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Once;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn lab_root() -> PathBuf {
+    PathBuf::from(std::env::var("RECOVER_LAB").unwrap_or_else(|_| "/tmp/recover-lab".into()))
+}
+
+/// Makes sure the lab's sshd fleet runs (no-op when it already does).
+pub fn lab() {
+    static UP: Once = Once::new();
+    UP.call_once(|| {
+        let out = Command::new(repo().join("scripts/lab")).arg("up").output().expect("run scripts/lab up");
+        assert!(out.status.success(), "lab up failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+/// What a run of `recover` gave back.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Every `--output json` line as JSON.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+    /// The recap event's per-host counts.
+    pub fn recap(&self) -> serde_json::Value {
+        self.events().into_iter().find(|e| e["event"] == "recap").map(|e| e["hosts"].clone()).unwrap_or_default()
+    }
+    pub fn task_events(&self) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|e| e["event"] == "task").collect()
+    }
+}
+
+/// `recover ARGS...` in the repo, with its own state folder.
+pub struct Recover {
+    args: Vec<String>,
+    state: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Recover {
+    pub fn new() -> Recover {
+        Recover { args: Vec::new(), state: tempfile::tempdir().expect("tempdir"), envs: Vec::new() }
+    }
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Recover {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Recover {
+        self.envs.push((k.into(), v.into()));
+        self
+    }
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+    pub fn run(&self) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_recover"));
+        cmd.args(&self.args).current_dir(repo()).env("RECOVER_STATE_DIR", self.state.path()).env("NO_COLOR", "1").stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run recover");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// sha256 of every file (path, mode, content) under `dir`, sorted: a fingerprint of a tree.
+pub fn tree_hash(dir: &Path) -> Vec<(String, u32, String)> {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            let content = if meta.is_file() { std::fs::read(&p).unwrap_or_default() } else { Vec::new() };
+            out.push((p.display().to_string(), meta.permissions().mode(), format!("{:x}", sha2::Sha256::digest(&content))));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Kills the process in a pid file on drop (a test's own nginx, sshd ...).
+pub struct KillOnDrop(pub PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// A scratch folder under a lab host's root, owned by that host's login user.
+pub fn host_scratch(host: &str, name: &str) -> PathBuf {
+    let dir = lab_root().join(host).join(format!("t-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch");
+    let user = if host == "188" { "ollama" } else { "wooo" };
+    let st = Command::new("chown").args(["-R", &format!("{user}:"), &dir.display().to_string()]).status().expect("chown");
+    assert!(st.success());
+    dir
+}
+
+/// Writes a file in a temp folder and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&p, text).expect("write");
+    p
+}

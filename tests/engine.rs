@@ -1,0 +1,245 @@
+//! The engine over the real loopback fleet (real sshd on 127.0.0.110/120/121/188).
+//! Each test is one of issue 2's "done when" items, told as a story.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn lab_inventory_dir(tmp: &Path) -> std::path::PathBuf {
+    let dir = tmp.join("inv");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(repo().join("inventory/lab.yml"), dir.join("lab.yml")).unwrap();
+    dir.join("lab.yml")
+}
+
+#[test]
+fn inventory_graph_and_list_show_the_sop_fleet() {
+    let graph = Recover::new().args(["inventory", "-i", "inventory/awoooi.yml", "--graph"]).run();
+    assert_eq!(graph.code, 0, "{}", graph.stderr);
+    assert!(graph.stdout.starts_with("@all:\n  |--@data:\n  |  |--188\n"), "{}", graph.stdout);
+    assert!(graph.stdout.contains("  |--@registry:\n  |  |--110\n"), "{}", graph.stdout);
+    assert!(graph.stdout.contains("  |  |--@k3s_server:\n  |  |  |--120\n"), "{}", graph.stdout);
+
+    let list = Recover::new().args(["inventory", "-i", "inventory/awoooi.yml", "--list"]).run();
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let j: serde_json::Value = serde_json::from_str(&list.stdout).expect("--list is JSON");
+    assert_eq!(j["_meta"]["hostvars"]["188"]["ansible_host"], "192.168.0.188");
+    assert_eq!(j["_meta"]["hostvars"]["120"]["vip"], "192.168.0.125");
+    assert_eq!(j["k3s"]["children"], serde_json::json!(["k3s_server", "k3s_agent"]));
+    assert_eq!(j["data"]["hosts"], serde_json::json!(["188"]));
+    assert!(j["all"]["children"].as_array().unwrap().contains(&serde_json::json!("ungrouped")));
+    // ansible-inventory's layout: indent 4, sorted keys.
+    assert!(list.stdout.starts_with("{\n    \"_meta\": {\n        \"hostvars\": {\n"), "{}", &list.stdout[..80]);
+}
+
+#[test]
+fn exec_runs_on_the_k3s_hosts_in_parallel_over_ssh() {
+    lab();
+    let run = Recover::new().args(["exec", "k3s", "--output", "json", "--", "date +%s%N; sleep 0.5; date +%s%N; hostname >/dev/null; uptime"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let events = run.events();
+    let hosts: Vec<&str> = events.iter().map(|e| e["host"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["120", "121"]);
+    // Both ran at once: each one's interval overlaps the other's.
+    let span = |e: &serde_json::Value| {
+        let lines: Vec<u128> = e["stdout"].as_str().unwrap().lines().take(2).map(|l| l.parse().unwrap()).collect();
+        (lines[0], lines[1])
+    };
+    let (a, b) = (span(&events[0]), span(&events[1]));
+    assert!(a.0 < b.1 && b.0 < a.1, "not parallel: {a:?} {b:?}");
+    assert!(events[0]["stdout"].as_str().unwrap().contains("load average"));
+}
+
+#[test]
+fn sample_playbook_converges_then_reports_no_change_and_dry_run_shows_drift_without_touching_it() {
+    lab();
+    let scratch = host_scratch("188", "sample");
+    let prefix = scratch.join("nginx");
+    let _nginx = KillOnDrop(prefix.join("nginx.pid"));
+    let vars = [
+        "-e".to_string(),
+        format!("nginx_prefix={}", prefix.display()),
+        "-e".to_string(),
+        format!("nginx_listen=127.0.0.188:{}", 18000 + std::process::id() % 1000),
+    ];
+    let first = Recover::new().args(["play", "sample-site", "--output", "json"]).args(&vars).run();
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(first.recap()["188"]["changed"].as_u64().unwrap() >= 4, "{}", first.stdout);
+
+    let second = Recover::new().args(["play", "sample-site", "--output", "json"]).args(&vars).run();
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(second.recap()["188"]["changed"], 0, "second run changed something:\n{}", second.stdout);
+    assert_eq!(second.recap()["188"]["failed"], 0);
+
+    // Someone edits the live site by hand: dry-run shows the exact diff and touches nothing.
+    let site = prefix.join("sites/recover-demo.conf");
+    let live = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, live.replace("return 200 \"ok\\n\";", "return 503;")).unwrap();
+    let before = tree_hash(&scratch);
+    let dry = Recover::new().args(["play", "sample-site", "--dry-run", "--diff"]).args(&vars).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("would change") && dry.stdout.contains("Write the site"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("-        return 503;"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("+        return 200 \"ok\\n\";"), "{}", dry.stdout);
+    assert_eq!(before, tree_hash(&scratch), "dry-run changed a file");
+    // A dry-run writes no run log; a real run does.
+    assert!(!dry.stdout.contains("run log:"));
+}
+
+/// An inventory whose only host listens nowhere: if recover connected, the
+/// run would end "unreachable" (exit 3), not with the input error (exit 1).
+fn dead_inventory(dir: &Path) -> std::path::PathBuf {
+    write(dir, "dead.yml", "all:\n  hosts:\n    ghost:\n      ansible_host: 127.0.0.9\n      ansible_port: 1\n")
+}
+
+#[test]
+fn bad_playbooks_fail_with_file_line_column_before_connecting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = dead_inventory(tmp.path());
+    let cases = [
+        ("yaml.yml", "- hosts: all\n  tasks:\n    - debug: {msg: [1, 2}\n", ":3:", "YAML syntax error"),
+        ("module.yml", "- hosts: all\n  tasks:\n    - name: oops\n      copyy:\n        dest: /x\n", ":4:7:", "did you mean 'copy'"),
+        ("undef.yml", "- hosts: all\n  tasks:\n    - shell: echo {{ not_defined_anywhere }}\n", ":3:", "undefined variable 'not_defined_anywhere'"),
+        ("arg.yml", "- hosts: all\n  tasks:\n    - file:\n        path: /x\n        stat: directory\n", ":5:9:", "did you mean 'state'"),
+        ("tmpl.yml", "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ x | }}\"\n", ":4:", "syntax error"),
+    ];
+    for (name, text, at, what) in cases {
+        let pb = write(tmp.path(), name, text);
+        let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap()]).run();
+        assert_eq!(run.code, 1, "{name}: {}{}", run.stdout, run.stderr);
+        let expect = format!("{}{at}", pb.display());
+        assert!(run.stderr.contains(&expect), "{name}: wants {expect} in:\n{}", run.stderr);
+        assert!(run.stderr.contains(what), "{name}: wants {what:?} in:\n{}", run.stderr);
+        assert!(!run.stdout.contains("UNREACHABLE"), "{name} connected before failing");
+    }
+}
+
+#[test]
+fn a_killed_sshd_makes_its_host_unreachable_while_the_others_finish() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = lab_inventory_dir(tmp.path());
+    // 121 gets an sshd of its own, which this test then kills by PID.
+    let lab = lab_root();
+    let port = 20000 + std::process::id() % 5000;
+    let pidfile = tmp.path().join("sshd.pid");
+    let conf = std::fs::read_to_string(lab.join("ssh/sshd_121.conf")).unwrap();
+    let conf = conf.replace("127.0.0.121:2222", &format!("127.0.0.121:{port}")).replace(&lab.join("ssh/sshd_121.pid").display().to_string(), &pidfile.display().to_string());
+    let conf_path = write(tmp.path(), "sshd.conf", &conf);
+    let st = std::process::Command::new("/usr/sbin/sshd").args(["-f", conf_path.to_str().unwrap(), "-E", tmp.path().join("sshd.log").to_str().unwrap()]).status().unwrap();
+    assert!(st.success());
+    let _guard = KillOnDrop(pidfile.clone());
+    for _ in 0..50 {
+        if pidfile.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::write(tmp.path().join("known_hosts"), std::fs::read_to_string(lab.join("ssh/known_hosts")).unwrap() + &format!("[127.0.0.121]:{port} {}", std::fs::read_to_string(lab.join("ssh/host_ed25519.pub")).unwrap())).unwrap();
+    write(
+        &inv.parent().unwrap().join("host_vars"),
+        "121.yml",
+        &format!("ansible_port: {port}\nansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n", tmp.path().join("known_hosts").display()),
+    );
+    let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  tasks:\n    - command: hostname\n    - command: uname -r\n");
+    let ok = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(std::process::Command::new("kill").arg(pid.trim()).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let recap = run.recap();
+    assert_eq!(recap["121"]["unreachable"], 1, "{recap}");
+    for h in ["110", "120", "188"] {
+        assert_eq!(recap[h]["changed"], 2, "{h} did not finish: {recap}");
+        assert_eq!(recap[h]["unreachable"], 0);
+    }
+}
+
+#[test]
+fn hostile_values_reach_the_remote_as_literal_data() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = host_scratch("188", "quote");
+    let canary = scratch.join("PWNED");
+    let evil = format!("; touch {c} $(touch {c}) `touch {c}` ' \" \\ $HOME * \n| touch {c} && rm -rf /nonexistent-recover", c = canary.display());
+    let inv = lab_inventory_dir(tmp.path());
+    write(&inv.parent().unwrap().join("host_vars"), "188.yml", &format!("evil_host: {}\n", serde_json::to_string(&evil).unwrap()));
+    let vars = write(tmp.path(), "evil.yml", &format!("evil: {}\nout: {}\n", serde_json::to_string(&evil).unwrap(), serde_json::to_string(&scratch.display().to_string()).unwrap()));
+    let pb = write(
+        tmp.path(),
+        "pb.yml",
+        "- hosts: data\n  tasks:\n    - shell: printf '%s' {{ evil }} > {{ out }}/shell.txt\n    - command:\n        argv: [sh, -c, 'printf \"%s\" \"$1\" > \"$2\"', sh, '{{ evil_host }}', '{{ out }}/argv.txt']\n    - copy:\n        content: '{{ evil }}'\n        dest: '{{ out }}/copy.txt'\n    - file:\n        path: '{{ out }}/{{ evil | regex_replace(\"[/\\n]\", \"_\") }}'\n        state: touch\n",
+    );
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-e", &format!("@{}", vars.display())]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for f in ["shell.txt", "argv.txt", "copy.txt"] {
+        assert_eq!(std::fs::read_to_string(scratch.join(f)).unwrap(), evil, "{f}");
+    }
+    assert!(!canary.exists(), "a hostile value was executed");
+    let names: Vec<String> = std::fs::read_dir(&scratch).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.starts_with("; touch _")), "{names:?}");
+}
+
+#[test]
+fn no_input_makes_recover_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = dead_inventory(tmp.path());
+    let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        laughs.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+    }
+    let playbooks = [
+        "".to_string(),
+        "\u{0}\u{1}\u{2}".to_string(),
+        "42".to_string(),
+        "- 42".to_string(),
+        "- hosts: [1, {a: b}]".to_string(),
+        "- hosts: all\n  tasks: 5".to_string(),
+        "- hosts: all\n  tasks: [[], {}, null]".to_string(),
+        "- hosts: all\n  tasks:\n    - {debug: {msg: x}, command: y}".to_string(),
+        "- hosts: all\n  serial: -3\n  tasks: []".to_string(),
+        "- hosts: all\n  tasks:\n    - debug: {msg: '{{ 1 / 0 }}'}".to_string(),
+        "- hosts: all\n  tasks:\n    - debug: {msg: '{% for x in range(10**12) %}{% endfor %}'}".to_string(),
+        "- hosts: '~[unclosed'\n  tasks: []".to_string(),
+        "[".repeat(5000),
+        laughs,
+        "- hosts: all\n  roles: [no-such-role]".to_string(),
+        "- hosts: all\n  tasks:\n    - import_tasks: /dev/null/nope.yml".to_string(),
+    ];
+    for (i, text) in playbooks.iter().enumerate() {
+        let pb = write(tmp.path(), &format!("p{i}.yml"), text);
+        let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap()]).run();
+        // Load errors exit 1; errors met while running (after connecting to the dead host) exit 2 or 3.
+        assert!((1..=3).contains(&run.code), "case {i}: exit {} (101 is a panic)\n{}", run.code, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "case {i}: {}", run.stderr);
+    }
+    let inventories = ["all: 5", "all:\n  hosts:\n    'h[1:': {}", "[g\nh1", "[g:vars]\nnoequals", "all:\n  children:\n    a:\n      children:\n        a: {}"];
+    for (i, text) in inventories.iter().enumerate() {
+        let p = write(tmp.path(), &format!("inv{i}.yml"), text);
+        let run = Recover::new().args(["inventory", "-i", p.to_str().unwrap(), "--graph"]).run();
+        assert!(run.code == 0 || run.code == 1, "inventory {i}: exit {}\n{}", run.code, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "inventory {i}: {}", run.stderr);
+    }
+    for bad in [vec!["play"], vec!["exec", "all"], vec!["play", "x", "--forks", "0"], vec!["render"], vec!["play", "nope-no-such"]] {
+        let run = Recover::new().args(&bad).run();
+        assert!(run.code == 1 || run.code == 2, "{bad:?}: exit {}", run.code);
+        assert!(!run.stderr.contains("panicked"), "{bad:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn render_prints_a_template_exactly() {
+    let run = Recover::new()
+        .args(["render", "templates/site.conf.j2", "-e", "site_name=demo", "-e", "nginx_listen=127.0.0.1:81", "-e", "site_root=/srv/demo", "-e", "inventory_hostname=h1"])
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "# demo on h1\nserver {\n    listen 127.0.0.1:81;\n    server_name demo;\n    root /srv/demo;\n    location = /healthz {\n        return 200 \"ok\\n\";\n    }\n    location = /ready {\n        return 200 \"ok\\n\";\n    }\n}\n"
+    );
+}

@@ -2,6 +2,7 @@
 //! cold-start recovery of a small fleet. See `DESIGN.md` in the shared docs and
 //! the README for the architecture; each module's doc says what it owns.
 
+pub mod baseline;
 pub mod cli;
 pub mod error;
 pub mod executor;
@@ -10,6 +11,7 @@ pub mod inventory;
 pub mod modules;
 pub mod playbook;
 pub mod report;
+pub mod safety;
 pub mod template;
 pub mod transport;
 pub mod yaml;

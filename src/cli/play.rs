@@ -16,6 +16,21 @@ use crate::template::Templates;
 pub struct PlayArgs {
     /// Playbook name (playbooks/NAME.yml) or path
     pub playbook: String,
+    /// With no terminal: run STANDARD_HITL and CRITICAL_HITL steps (never BLOCK ones)
+    #[arg(long)]
+    pub yes: bool,
+    /// Run PLAYBOOK's BLOCK steps on HOST (e.g. pg-wal@188); repeatable
+    #[arg(long, value_name = "PLAYBOOK@HOST")]
+    pub approve: Vec<String>,
+    /// Take over a host lock left by a dead run (recorded in the run log)
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Who runs this, for the audit record (default: $USER)
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Append a markdown summary of the run to FILE (the SOP's docs/LOGBOOK.md)
+    #[arg(long, value_name = "FILE")]
+    pub logbook: Option<PathBuf>,
 }
 
 /// `NAME` -> `<root>/playbooks/NAME.yml`; a path as it is.
@@ -82,6 +97,26 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         }
         crate::playbook::check_undefined(play, &known, &templates, &root, &pb.dir())?;
     }
+    for approval in &a.approve {
+        if !approval.contains('@') {
+            return Err(SourceError::new(Span::default(), format!("--approve {approval}: expected PLAYBOOK@HOST, like pg-wal@188")).into());
+        }
+    }
+    let baseline = match inventory.sources.first().and_then(|inv| crate::baseline::locate(&root, inv)) {
+        Some(p) => Some(crate::baseline::Baseline::load(&p)?),
+        None => None,
+    };
+    let playbook_name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let operator = a.operator.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    let policy = crate::safety::Policy {
+        yes: a.yes,
+        approvals: a.approve.clone(),
+        playbook: playbook_name,
+        interactive: crate::safety::confirm::interactive(),
+        automation: false,
+        break_lock: a.break_lock,
+        operator: operator.clone(),
+    };
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
     if !g.dry_run {
@@ -94,11 +129,29 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         run_id: run_id.clone(),
         playbook: path.display().to_string(),
         check: g.dry_run,
-        operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        operator: operator.clone(),
         command: std::env::args().collect(),
     });
-    let opts = RunOptions { check: g.dry_run, forks: g.forks as usize, extra_vars: extra, limit, project_root: root, run_id };
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let opts = RunOptions {
+        check: g.dry_run,
+        forks: g.forks as usize,
+        extra_vars: extra,
+        limit,
+        project_root: root,
+        run_id: run_id.clone(),
+        policy,
+        baseline,
+        command_line: command_line.clone(),
+    };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
+    if let Some(book) = &a.logbook {
+        let entry = crate::report::logbook_entry(&reporter, &run_id, &operator, &command_line, &path.display().to_string(), g.dry_run, code);
+        let res = std::fs::OpenOptions::new().create(true).append(true).open(book).and_then(|mut f| std::io::Write::write_all(&mut f, entry.as_bytes()));
+        if let Err(e) = res {
+            eprintln!("warning: cannot append to the logbook {}: {e}", book.display());
+        }
+    }
     if let (Some(p), Output::Text) = (reporter.log_path(), g.output) {
         println!("  run log: {}", p.display());
     }

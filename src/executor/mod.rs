@@ -3,6 +3,7 @@
 //! own (a failed host stops, the others go on), then its notified handlers.
 //! Unreachable hosts are reported apart. The exit code says what happened.
 
+mod guard;
 mod step;
 pub mod vars;
 
@@ -12,7 +13,10 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::baseline::Baseline;
 use crate::inventory::{pattern, Inventory};
+use crate::safety::confirm::Confirmer;
+use crate::safety::{lock, Policy};
 use crate::playbook::{Play, Playbook, Serial};
 use crate::report::{Event, Reporter, Status};
 use crate::template::{Templates, Vars};
@@ -39,6 +43,18 @@ pub struct RunOptions {
     pub limit: Option<String>,
     pub project_root: PathBuf,
     pub run_id: String,
+    pub policy: Policy,
+    pub baseline: Option<Baseline>,
+    /// The command line, for lock holders and the audit record.
+    pub command_line: String,
+}
+
+/// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
+pub struct Safety {
+    pub confirmer: Confirmer,
+    pub baseline: Option<Baseline>,
+    pub run_id: String,
+    pub lock_holder: String,
 }
 
 /// Per-play shared state for the host tasks.
@@ -50,6 +66,9 @@ pub struct PlayEnv {
     pub check: bool,
     pub playbook_dir: PathBuf,
     pub project_root: PathBuf,
+    pub safety: Arc<Safety>,
+    /// Hosts whose lock this run holds: host -> (lock folder, user).
+    pub locks: Arc<tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>>,
 }
 
 /// How a host ended.
@@ -58,6 +77,7 @@ enum HostEnd {
     Ok,
     Failed,
     Unreachable,
+    Refused,
 }
 
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
@@ -81,6 +101,13 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         run_id: opts.run_id.clone(),
     });
     let conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Connection>>>> = Default::default();
+    let safety = Arc::new(Safety {
+        confirmer: Confirmer::new(opts.policy.clone()),
+        baseline: opts.baseline.clone(),
+        run_id: opts.run_id.clone(),
+        lock_holder: lock::holder_json(&opts.policy.operator, &opts.run_id, &opts.command_line),
+    });
+    let locks: Arc<tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>> = Default::default();
     let mut states: HashMap<String, HostState> = HashMap::new();
     let mut dead: HashMap<String, HostEnd> = HashMap::new();
     for play in &pb.plays {
@@ -104,6 +131,8 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             check: opts.check,
             playbook_dir: pb.dir(),
             project_root: opts.project_root.clone(),
+            safety: safety.clone(),
+            locks: locks.clone(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
             let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
@@ -146,15 +175,22 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         }
     }
     let conns = std::mem::take(&mut *conns.lock().await);
-    for (_, c) in conns {
+    let held = std::mem::take(&mut *locks.lock().await);
+    for (host, c) in conns {
+        if let Some((dir, user)) = held.get(&host) {
+            lock::release(&c, dir, &opts.run_id, user.clone()).await;
+        }
         if let Ok(c) = Arc::try_unwrap(c) {
             c.close().await;
         }
     }
-    let code = if dead.values().any(|e| *e == HostEnd::Unreachable) {
-        exit::UNREACHABLE
-    } else if dead.values().any(|e| *e == HostEnd::Failed) {
+    // The most urgent first: a step broke, then a host is gone, then safety said no.
+    let code = if dead.values().any(|e| *e == HostEnd::Failed) {
         exit::FAILED
+    } else if dead.values().any(|e| *e == HostEnd::Unreachable) {
+        exit::UNREACHABLE
+    } else if dead.values().any(|e| *e == HostEnd::Refused) {
+        exit::REFUSED
     } else {
         exit::OK
     };
@@ -172,27 +208,59 @@ fn batches(hosts: &[String], serial: Option<&Serial>) -> Vec<Vec<String>> {
     hosts.chunks(size).map(<[String]>::to_vec).collect()
 }
 
-async fn connect(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<String, Arc<Connection>>>) -> Result<Arc<Connection>, String> {
+/// Why a host could not start: gone, or locked by another run.
+enum ConnectError {
+    Unreachable(String),
+    Locked(String),
+}
+
+async fn connect(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<String, Arc<Connection>>>) -> Result<Arc<Connection>, ConnectError> {
     if let Some(c) = conns.lock().await.get(host) {
         return Ok(c.clone());
     }
     let ctx = env.sources.inventory_context(host);
-    let target = vars::target(&ctx, host)?;
-    let conn = Arc::new(Connection::open(&target).await.map_err(|e| format!("host {host} ({}): {e}", target.address))?);
+    let target = vars::target(&ctx, host).map_err(ConnectError::Unreachable)?;
+    let conn = Arc::new(Connection::open(&target).await.map_err(|e| ConnectError::Unreachable(format!("host {host} ({}): {e}", target.address)))?);
     conns.lock().await.insert(host.to_string(), conn.clone());
+    if !env.check {
+        // Invariant 8: one operator per host.
+        let dir = ctx
+            .get_attr("recover_lock_dir")
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .map(|v| crate::template::pyrepr::py_str(&v))
+            .unwrap_or_else(|| "/run/lock/recover".into());
+        let (escalate, user) = vars::become_default(&ctx);
+        let user = escalate.then(|| user.unwrap_or_else(|| "root".into()));
+        let policy = &env.safety.confirmer.policy;
+        match lock::acquire(&conn, &dir, &env.safety.lock_holder, policy.break_lock, user.clone()).await {
+            Ok(previous) => {
+                if let Some(previous) = previous {
+                    env.reporter.emit(Event::LockBroken { host: host.into(), previous });
+                }
+                env.locks.lock().await.insert(host.to_string(), (dir, user));
+            }
+            Err(msg) => return Err(ConnectError::Locked(format!("host {host}: {msg}"))),
+        }
+    }
     Ok(conn)
 }
 
 async fn run_host(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<String, Arc<Connection>>>, state: &mut HostState) -> HostEnd {
     let first = env.play.tasks.first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
+    let first = if conns.lock().await.contains_key(host) { first } else { format!("connect ({first})") };
     env.reporter.busy(host, "connecting");
     let conn = match connect(env, host, conns).await {
         Ok(c) => c,
-        Err(msg) => {
+        Err(e) => {
+            let (status, msg, end) = match e {
+                ConnectError::Unreachable(m) => (Status::Unreachable, m, HostEnd::Unreachable),
+                ConnectError::Locked(m) => (Status::Refused, m, HostEnd::Refused),
+            };
             env.reporter.emit(Event::Task {
                 host: host.to_string(),
                 task: first,
-                status: Status::Unreachable,
+                status,
                 msg: Some(msg),
                 changes: Vec::new(),
                 diff: None,
@@ -203,13 +271,17 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<
                 check: env.check,
                 duration_ms: 0,
             });
-            return HostEnd::Unreachable;
+            return end;
         }
     };
     for task in &env.play.tasks {
+        if env.safety.confirmer.aborted() {
+            return HostEnd::Refused;
+        }
         match step::run_task(env, host, &conn, task, state).await {
             StepEnd::Continue => {}
             StepEnd::Failed => return HostEnd::Failed,
+            StepEnd::Refused => return HostEnd::Refused,
             StepEnd::Unreachable => {
                 conns.lock().await.remove(host);
                 return HostEnd::Unreachable;
@@ -225,6 +297,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<
         match step::run_task(env, host, &conn, handler, state).await {
             StepEnd::Continue => {}
             StepEnd::Failed => return HostEnd::Failed,
+            StepEnd::Refused => return HostEnd::Refused,
             StepEnd::Unreachable => return HostEnd::Unreachable,
         }
     }

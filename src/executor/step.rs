@@ -20,6 +20,8 @@ use crate::transport::Connection;
 pub struct HostState {
     pub vars: Vars,
     pub notified: Vec<String>,
+    /// Verified backups taken on this host in this run.
+    pub backups: Vec<crate::safety::backup::BackupRecord>,
 }
 
 /// Whether the host goes on after a task.
@@ -28,6 +30,7 @@ pub enum StepEnd {
     Continue,
     Failed,
     Unreachable,
+    Refused,
 }
 
 struct StepResult {
@@ -55,7 +58,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     env.reporter.busy(host, &task.display_name());
     let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars]);
     let Some((items_raw, span)) = &task.loop_items else {
-        let r = one(env, host, conn, task, &base).await;
+        let r = one(env, host, conn, task, &base, state).await;
         return finish(env, host, task, state, r, None, started);
     };
     let items = match env.sources.templates.render_value(items_raw, &base, span) {
@@ -74,7 +77,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         let mut layer = Vars::new();
         layer.insert(task.loop_var.clone(), item.clone());
         let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars, &layer]);
-        let r = one(env, host, conn, task, &ctx).await;
+        let r = one(env, host, conn, task, &ctx, state).await;
         let mut entry = r.result.clone();
         entry.insert(task.loop_var.clone(), item.clone());
         any_changed |= r.status == Status::Changed;
@@ -96,7 +99,7 @@ fn input_failure(e: SourceError) -> StepResult {
 }
 
 /// `when`, then the step itself, then `changed_when` / `failed_when`.
-async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value) -> StepResult {
+async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
     let t = &env.sources.templates;
     for c in &task.when {
         match t.eval_bool(&c.expr, ctx, &c.span) {
@@ -111,7 +114,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
             Err(e) => return input_failure(e),
         }
     }
-    let mut r = step(env, host, conn, task, ctx).await;
+    let mut r = step(env, host, conn, task, ctx, state).await;
     if !r.executed || r.status == Status::Unreachable {
         return r;
     }
@@ -212,7 +215,7 @@ fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &V
     Ok(Json::Object(out))
 }
 
-async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value) -> StepResult {
+async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
     let Some(module) = modules::get(&task.module) else {
         return StepResult::failed(format!("unknown module '{}'", task.module), Default::default());
     };
@@ -251,10 +254,26 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         r.result = plan.result;
     } else if plan.changed() || plan.run_anyway {
         r.note = None;
+        let destructive = match super::guard::merged(env, task, &plan, ctx) {
+            Ok(d) => d,
+            Err(e) => return input_failure(e),
+        };
+        if let Some(d) = destructive {
+            match super::guard::guard(env, &sctx, &plan, d, state).await {
+                Ok(how) => {
+                    r.result.insert("approved_by".into(), json!(how));
+                }
+                Err(msg) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) },
+            }
+        }
         match module.apply(&sctx, plan).await {
             Ok(o) => {
                 r.status = if o.changed { Status::Changed } else { Status::Ok };
+                let approved = r.result.remove("approved_by");
                 r.result = o.result;
+                if let Some(a) = approved {
+                    r.result.insert("approved_by".into(), a);
+                }
             }
             Err(e) => {
                 let mut f = from_error(e);
@@ -281,7 +300,13 @@ fn from_error(e: StepError) -> StepResult {
         StepError::Failed { msg, result } => {
             let mut res = result.as_object().cloned().unwrap_or_default();
             res.insert("msg".into(), json!(msg));
-            StepResult::failed(msg, res)
+            // A backup that failed protects the data by stopping the host: refused, not failed.
+            let refused = res.get("backup_failed").and_then(Json::as_bool) == Some(true);
+            let mut r = StepResult::failed(msg, res);
+            if refused {
+                r.status = Status::Refused;
+            }
+            r
         }
         StepError::Unreachable(msg) => StepResult { msg: Some(msg), ..StepResult::new(Status::Unreachable) },
         StepError::Input(e) => input_failure(e),
@@ -302,6 +327,14 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     if item.is_none() {
         if let Some(reg) = &task.register {
             state.vars.insert(reg.clone(), Json::Object(registered.clone()));
+        }
+    }
+    if task.module == "backup" && r.status == Status::Changed {
+        if let Some(b) = r.result.get("backup") {
+            if let Ok(record) = serde_json::from_value::<crate::safety::backup::BackupRecord>(b.clone()) {
+                env.reporter.emit(Event::Backup { host: host.to_string(), task: task.display_name(), backup: b.clone() });
+                state.backups.push(record);
+            }
         }
     }
     if task.module == "set_fact" && r.status == Status::Ok {
@@ -335,6 +368,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     match r.status {
         Status::Failed if !ignored => StepEnd::Failed,
         Status::Unreachable => StepEnd::Unreachable,
+        Status::Refused => StepEnd::Refused,
         _ => StepEnd::Continue,
     }
 }

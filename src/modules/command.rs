@@ -102,7 +102,7 @@ async fn plan(module: &str, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, Step
         return Ok(plan);
     }
     let mut plan = Plan::ok();
-    plan.changes.push(format!("would run: {}", cmd.display()));
+    plan.changes.push(format!("run: {}", cmd.display()));
     plan.commands.push(cmd);
     Ok(plan)
 }

@@ -62,6 +62,7 @@ impl Module for File {
                 if st.is_some() {
                     plan.changes.push(format!("remove {}", a.path));
                     plan.commands.push(Cmd::shell(format!("rm -rf -- {p}")));
+                    plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {}", a.path), paths: vec![a.path.clone()], ..Default::default() });
                 }
                 return Ok(plan);
             }

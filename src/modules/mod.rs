@@ -8,6 +8,7 @@
 //! A new module is one file here plus one line in [`REGISTRY`].
 
 mod assert;
+mod backup;
 mod blockinfile;
 mod command;
 mod copy;
@@ -175,6 +176,9 @@ pub struct Plan {
     pub run_anyway: bool,
     /// A note for dry-run output ("would wait for port 5432").
     pub note: Option<String>,
+    /// Set when the change overwrites, deletes, moves or stops something:
+    /// the executor then takes a verified backup and asks before `apply`.
+    pub destructive: Option<crate::safety::Destructive>,
 }
 
 impl Plan {
@@ -236,6 +240,7 @@ pub async fn run_plan_commands(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome,
 }
 
 static REGISTRY: &[&dyn Module] = &[
+    &backup::Backup,
     &command::Command,
     &command::Shell,
     &file::File,
@@ -256,6 +261,10 @@ static REGISTRY: &[&dyn Module] = &[
 /// itself (for `recover list` and the safety checks): overwriting a file,
 /// deleting a path, stopping a service.
 pub fn destructive(task: &Task) -> Option<String> {
+    if let Some(d) = &task.declared {
+        let tier = d.tier.map(|t| format!(", {t}")).unwrap_or_default();
+        return Some(format!("{}{tier}", d.reason.clone().unwrap_or_else(|| format!("changes {}", d.paths.join(", ")))));
+    }
     let arg = |k: &str| task.args.get(k).and_then(Json::as_str).map(str::to_string);
     match task.module.as_str() {
         "copy" | "template" | "blockinfile" => Some(format!("overwrites {}", arg("dest").or_else(|| arg("path")).unwrap_or_default())),

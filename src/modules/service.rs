@@ -116,6 +116,13 @@ impl Module for Service {
             plan.changes.push(format!("{action} service {}", a.name));
             plan.commands = m.action_cmds(action).map_err(|e| StepError::failed(format!("service {}: {e}", a.name)))?;
             plan.result.insert("want_running".into(), json!(action != "stop"));
+            if action == "stop" || action == "restart" {
+                plan.destructive = Some(crate::safety::Destructive {
+                    reason: format!("{}s service {}", action, a.name),
+                    services: vec![a.name.clone()],
+                    ..Default::default()
+                });
+            }
         }
         if let (Some(en), Manager::Systemd { unit }) = (a.enabled, &m) {
             let is_en = ctx.run(Cmd::argv(["systemctl", "is-enabled", "--quiet", unit.as_str()])).await?.ok();

@@ -47,6 +47,13 @@ pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, Step
             None => format!("create {} ({} bytes)", spec.dest, spec.content.len()),
         });
         plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()) });
+        if before.is_some() {
+            plan.destructive = Some(crate::safety::Destructive {
+                reason: format!("overwrites {}", spec.dest),
+                paths: vec![spec.dest.clone()],
+                ..Default::default()
+            });
+        }
         plan.commands.push(write_cmd(&spec));
         return Ok(plan);
     }

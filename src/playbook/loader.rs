@@ -17,7 +17,7 @@ const PLAY_KEYS: &[&str] = &[
 const TASK_KEYS: &[&str] = &[
     "name", "when", "register", "become", "become_user", "loop", "with_items", "loop_control", "changed_when",
     "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout", "vars", "no_log", "args",
-    "check_mode",
+    "check_mode", "destructive", "backup",
 ];
 
 /// Loads a playbook file: a play or a list of plays.
@@ -264,7 +264,19 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         vars: mapping(node.get("vars"), "vars")?,
         no_log: opt_bool(node, "no_log")?.unwrap_or(false),
         role_dir: ctx.role_dir.clone(),
+        declared: declared(node.get("destructive"))?,
     };
+    if let Some(b) = node.get("backup") {
+        let opt_out = matches!(b.value, Value::Bool(false)) || b.as_str().is_some_and(|s| matches!(s, "no" | "false"));
+        if opt_out && (task.declared.is_some() || crate::modules::destructive(&task).is_some_and(|_| task.module != "command" && task.module != "shell")) {
+            return Err(b.error("a destructive step cannot opt out of its verified pre-backup").help(
+                "remove `backup: false`; if the step preserves the data itself (a rename), say so with `destructive: {preserves: ...}`",
+            ));
+        }
+        if !opt_out && !matches!(b.value, Value::Bool(true)) {
+            return Err(b.error("`backup` takes only true (the default) or false"));
+        }
+    }
     if let Some(reg) = &task.register {
         if !is_identifier(reg) {
             return Err(node.get("register").map(|n| n.error(format!("`register: {reg}` is not a valid variable name"))).unwrap_or_else(|| node.error("bad register")));
@@ -273,6 +285,32 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     let _ = ctx.project_root;
     crate::modules::validate(&task)?;
     Ok(task)
+}
+
+fn declared(node: Option<&Node>) -> SResult<Option<super::Declared>> {
+    let Some(node) = node else { return Ok(None) };
+    match &node.value {
+        Value::Bool(false) | Value::Null => Ok(None),
+        Value::Bool(true) => Ok(Some(super::Declared::default())),
+        Value::Map(entries) => {
+            let mut d = super::Declared::default();
+            for (k, v) in entries {
+                match k.as_str().unwrap_or("") {
+                    "reason" => d.reason = v.scalar_string(),
+                    "paths" => d.paths = strings(Some(v))?,
+                    "services" => d.services = strings(Some(v))?,
+                    "preserves" => d.preserves = v.scalar_string(),
+                    "tier" => {
+                        let t = v.scalar_string().unwrap_or_default();
+                        d.tier = Some(crate::safety::Tier::parse(&t).ok_or_else(|| v.error(format!("unknown tier '{t}'")).help("tiers: AUTO, STANDARD_HITL, CRITICAL_HITL, BLOCK"))?);
+                    }
+                    other => return Err(k.error(format!("unknown key '{other}' in `destructive`")).help("use reason, paths, services, tier, preserves")),
+                }
+            }
+            Ok(Some(d))
+        }
+        _ => Err(node.error("`destructive` takes true or a mapping with reason, paths, services, tier, preserves")),
+    }
 }
 
 /// `command: echo hi` keeps the string whole; `file: path=/x state=directory` is k=v.

@@ -100,6 +100,20 @@ pub struct Task {
     pub no_log: bool,
     /// The role this task came from, for `templates/` lookups.
     pub role_dir: Option<PathBuf>,
+    /// `destructive:`: the author says this step changes data (a command such
+    /// as `pg_resetwal`), which paths and services it touches, and its tier.
+    pub declared: Option<Declared>,
+}
+
+/// A task's own `destructive:` declaration; paths are templates.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    pub reason: Option<String>,
+    pub paths: Vec<String>,
+    pub services: Vec<String>,
+    pub tier: Option<crate::safety::Tier>,
+    /// The step preserves the data itself (e.g. renames the original aside).
+    pub preserves: Option<String>,
 }
 
 impl Task {

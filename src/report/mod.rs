@@ -22,6 +22,8 @@ pub enum Status {
     Failed,
     Skipped,
     Unreachable,
+    /// Not run: safety policy said no (declined, no approval, backup failed). Nothing changed.
+    Refused,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Skipped => "skipped",
             Status::Unreachable => "unreachable",
+            Status::Refused => "refused",
         }
     }
 }
@@ -63,6 +66,27 @@ pub enum Event {
         check: bool,
         duration_ms: u64,
     },
+    /// A destructive step about to be decided: what it runs, its diff, its backup, its tier.
+    Preview {
+        host: String,
+        task: String,
+        tier: String,
+        reason: String,
+        commands: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+        backups: Vec<Json>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preserves: Option<String>,
+    },
+    /// How a destructive step was decided (typed confirmation, --approve, --yes, declined ...).
+    Approval { host: String, task: String, tier: String, decision: String, how: String },
+    /// A verified backup taken in this run.
+    Backup { host: String, task: String, backup: Json },
+    /// An approval request from an --automation run (the step did not run).
+    ApprovalRequest { host: String, task: String, tier: String, playbook: String, reason: String, flag: String },
+    /// A host lock taken over with --break-lock.
+    LockBroken { host: String, previous: String },
     Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
 }
 
@@ -75,6 +99,7 @@ pub struct Counts {
     pub skipped: u32,
     pub unreachable: u32,
     pub ignored: u32,
+    pub refused: u32,
 }
 
 /// Output settings.
@@ -92,12 +117,14 @@ pub struct Reporter {
     text: Option<text::Text>,
     log: Mutex<Option<RunLog>>,
     counts: Mutex<BTreeMap<String, Counts>>,
+    /// Approvals and backups, for the logbook.
+    audit: Mutex<Vec<Event>>,
 }
 
 impl Reporter {
     pub fn new(opts: ReportOptions) -> Reporter {
         let text = (!opts.json).then(|| text::Text::new(opts.clone()));
-        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()) }
+        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()), audit: Mutex::new(Vec::new()) }
     }
 
     /// Also write every event to this run log.
@@ -123,7 +150,13 @@ impl Reporter {
                     Status::Failed => e.failed += 1,
                     Status::Skipped => e.skipped += 1,
                     Status::Unreachable => e.unreachable += 1,
+                    Status::Refused => e.refused += 1,
                 }
+            }
+        }
+        if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. }) {
+            if let Ok(mut a) = self.audit.lock() {
+                a.push(event.clone());
             }
         }
         if let Ok(mut log) = self.log.lock() {
@@ -147,6 +180,14 @@ impl Reporter {
         }
     }
 
+    /// Runs `f` with the progress display paused (for a prompt).
+    pub fn pause(&self, f: &mut dyn FnMut()) {
+        match &self.text {
+            Some(t) => t.pause(f),
+            None => f(),
+        }
+    }
+
     /// A host is done with the play.
     pub fn idle(&self, host: &str) {
         if let Some(t) = &self.text {
@@ -164,4 +205,34 @@ impl Reporter {
     pub fn counts(&self) -> BTreeMap<String, Counts> {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
+}
+
+/// A markdown summary of a run for the operators' logbook (SOP 13.5).
+pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, playbook: &str, check: bool, code: i32) -> String {
+    let mut out = format!(
+        "\n## {} recover run {run_id}{}\n\n- operator: {operator}\n- command: `{command}`\n- playbook: {playbook}\n- exit: {code}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ"),
+        if check { " (dry-run)" } else { "" }
+    );
+    if let Some(p) = r.log_path() {
+        out.push_str(&format!("- run log: {}\n", p.display()));
+    }
+    out.push_str("\n| host | ok | changed | failed | unreachable | refused |\n|---|---|---|---|---|---|\n");
+    for (h, c) in r.counts() {
+        out.push_str(&format!("| {h} | {} | {} | {} | {} | {} |\n", c.ok, c.changed, c.failed, c.unreachable, c.refused));
+    }
+    let audit = r.audit.lock().map(|a| a.clone()).unwrap_or_default();
+    for e in audit {
+        match e {
+            Event::Approval { host, task, tier, decision, how } => out.push_str(&format!("- {host}: {task} [{tier}]: {decision} ({how})\n")),
+            Event::Backup { host, backup, .. } => out.push_str(&format!(
+                "- {host}: backup {} sha256 {}\n",
+                backup["archive"].as_str().unwrap_or("?"),
+                backup["sha256"].as_str().unwrap_or("?")
+            )),
+            Event::LockBroken { host, previous } => out.push_str(&format!("- {host}: lock of {previous} broken\n")),
+            _ => {}
+        }
+    }
+    out
 }

@@ -47,6 +47,13 @@ impl Text {
         bar.reset_elapsed();
     }
 
+    pub fn pause(&self, f: &mut dyn FnMut()) {
+        match &self.multi {
+            Some(m) => m.suspend(f),
+            None => f(),
+        }
+    }
+
     pub fn idle(&self, host: &str) {
         if let Ok(mut bars) = self.bars.lock() {
             if let Some(b) = bars.remove(host) {
@@ -70,7 +77,7 @@ impl Text {
                 let item = item.as_ref().map(|i| format!(" [item={}]", short(i))).unwrap_or_default();
                 let secs = if *duration_ms >= 1000 { format!("  {}", style(format!("({:.1}s)", *duration_ms as f64 / 1000.0)).dim()) } else { String::new() };
                 let mut line = format!("  {}  {:>6}  {task}{item}{secs}", st.apply_to(format!("{label:<11}")), host);
-                if let Some(m) = msg.as_ref().filter(|_| matches!(status, Status::Failed | Status::Unreachable)) {
+                if let Some(m) = msg.as_ref().filter(|_| matches!(status, Status::Failed | Status::Unreachable | Status::Refused)) {
                     line.push_str(&format!("\n{}", indent(&st.apply_to(m).to_string(), 21)));
                 }
                 self.print(&line);
@@ -94,12 +101,48 @@ impl Text {
                     self.print(&indent(&text, 21));
                 }
             }
+            Event::Preview { host, task, tier, reason, commands, diff, backups, preserves } => {
+                let head = format!("  {}  {host:>6}  {task}  [{tier}]", style("DESTRUCTIVE").magenta().bold());
+                let mut lines = vec![head, indent(&format!("{reason}"), 21)];
+                for c in commands {
+                    lines.push(indent(&format!("will run: {c}"), 21));
+                }
+                for b in backups {
+                    lines.push(indent(
+                        &format!(
+                            "backup: {} ({}, sha256 {}) verified",
+                            b["archive"].as_str().unwrap_or("?"),
+                            crate::safety::backup::human(b["bytes"].as_u64().unwrap_or(0)),
+                            b["sha256"].as_str().unwrap_or("?")
+                        ),
+                        21,
+                    ));
+                }
+                if let Some(p) = preserves {
+                    lines.push(indent(&format!("preserves the original itself: {p}"), 21));
+                }
+                if let Some(d) = diff {
+                    lines.push(indent(&color_diff(d), 21));
+                }
+                self.print(&lines.join("\n"));
+            }
+            Event::Approval { host, task, decision, how, .. } => {
+                let s = if decision == "run" { Style::new().green() } else { Style::new().red() };
+                self.print(&indent(&s.apply_to(format!("{decision}: {how}  ({host}: {task})")).to_string(), 21));
+            }
+            Event::Backup { .. } => {}
+            Event::ApprovalRequest { host, task, tier, flag, .. } => {
+                self.print(&indent(&style(format!("approval requested: {task} on {host} ({tier}); an operator can run it with {flag}")).yellow().to_string(), 21));
+            }
+            Event::LockBroken { host, previous } => {
+                self.print(&format!("  {}  {host:>6}  took over the lock held by {previous} (--break-lock)", style("LOCK").yellow().bold()));
+            }
             Event::Recap { hosts, exit_code } => {
                 self.print(&format!("\n{}", style("RECAP").bold()));
-                self.print(&format!("  {:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8}", "host", "ok", "changed", "failed", "skipped", "unreachable", "ignored"));
+                self.print(&format!("  {:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8}", "host", "ok", "changed", "failed", "skipped", "unreachable", "ignored", "refused"));
                 for (h, c) in hosts {
-                    let row = format!("  {h:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8}", c.ok, c.changed, c.failed, c.skipped, c.unreachable, c.ignored);
-                    let s = if c.unreachable > 0 || c.failed > 0 { Style::new().red() } else if c.changed > 0 { Style::new().yellow() } else { Style::new().green() };
+                    let row = format!("  {h:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8}", c.ok, c.changed, c.failed, c.skipped, c.unreachable, c.ignored, c.refused);
+                    let s = if c.unreachable > 0 || c.failed > 0 || c.refused > 0 { Style::new().red() } else if c.changed > 0 { Style::new().yellow() } else { Style::new().green() };
                     self.print(&s.apply_to(row).to_string());
                 }
                 let verdict = match exit_code {
@@ -124,6 +167,7 @@ fn label(status: Status, check: bool, ignored: bool) -> (String, Style) {
         Status::Failed => ("FAILED".into(), Style::new().red().bold()),
         Status::Skipped => ("skipped".into(), Style::new().cyan()),
         Status::Unreachable => ("UNREACHABLE".into(), Style::new().red().bold()),
+        Status::Refused => ("REFUSED".into(), Style::new().magenta().bold()),
     }
 }
 

@@ -1,0 +1,129 @@
+//! The safety gate in front of every destructive step (DESIGN invariants 2-4):
+//! tier, verified pre-backup, preview, confirmation or approval. It runs in the
+//! executor, so no playbook can skip it.
+
+use serde_json::json;
+
+use super::PlayEnv;
+use crate::modules::{Plan, StepCtx};
+use crate::playbook::Task;
+use crate::report::Event;
+use crate::safety::backup::{self, BackupRecord, BackupSpec};
+use crate::safety::{Decision, Destructive, Tier};
+use crate::transport::Cmd;
+
+use super::step::HostState;
+
+/// The plan's own destructive marks plus the task's `destructive:` declaration.
+pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -> Result<Option<Destructive>, crate::error::SourceError> {
+    let mut d = plan.destructive.clone();
+    if let Some(decl) = &task.declared {
+        if plan.changed() || plan.run_anyway {
+            let mut m = d.unwrap_or_default();
+            for p in &decl.paths {
+                m.paths.push(env.sources.templates.render_str(p, ctx, &task.span)?);
+            }
+            m.services.extend(decl.services.iter().cloned());
+            m.tier = m.tier.max(decl.tier);
+            if let Some(r) = &decl.reason {
+                m.reason = r.clone();
+            } else if m.reason.is_empty() {
+                m.reason = format!("{} (declared destructive)", task.display_name());
+            }
+            if decl.preserves.is_some() {
+                m.preserves = decl.preserves.clone();
+            }
+            d = Some(m);
+        }
+    }
+    Ok(d)
+}
+
+/// Decides a destructive step. `Ok(how)` lets it run; `Err(msg)` refuses it (nothing changed).
+pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, String> {
+    let host = sctx.host;
+    let task = sctx.task.display_name();
+    let safety = &env.safety;
+    let baseline_tier = match &safety.baseline {
+        Some(b) => b.tier_for(&d.paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);
+    let tier = d.tier.max(baseline_tier).unwrap_or(default);
+
+    // Invariant 2: a verified backup taken in this run covers every path the step touches.
+    let mut covering: Vec<BackupRecord> = Vec::new();
+    if d.preserves.is_none() {
+        let mut need = Vec::new();
+        for p in &d.paths {
+            if let Some(b) = state.backups.iter().find(|b| b.covers(p)) {
+                if !covering.iter().any(|c| c.id == b.id) {
+                    covering.push(b.clone());
+                }
+                continue;
+            }
+            let exists = sctx.run(Cmd::argv(["test", "-e", p.as_str()])).await.map_err(|e| format!("{e:?}"))?.ok();
+            if exists {
+                need.push(p.clone());
+            }
+        }
+        if !need.is_empty() {
+            let dest = var(sctx, "recover_backup_root").unwrap_or_else(|| "/var/backups/recover".into());
+            let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
+            let spec = BackupSpec {
+                paths: need,
+                dest_dir: dest,
+                name: backup::archive_name(&format!("{host}-{first}-before-{}", backup::slug(&task))),
+                task: task.clone(),
+                run_id: safety.run_id.clone(),
+            };
+            env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
+            let record = backup::take(sctx, &spec).await.map_err(|e| format!("host {host}: backup before '{task}' failed: {e}; the step did not run"))?;
+            env.reporter.emit(Event::Backup { host: host.into(), task: task.clone(), backup: serde_json::to_value(&record).unwrap_or_default() });
+            covering.push(record.clone());
+            state.backups.push(record);
+        }
+    }
+
+    // Invariant 3: show it before it runs.
+    env.reporter.emit(Event::Preview {
+        host: host.into(),
+        task: task.clone(),
+        tier: tier.to_string(),
+        reason: d.reason.clone(),
+        commands: plan.commands.iter().map(Cmd::display).collect(),
+        diff: plan.diff.as_ref().map(|x| x.unified()),
+        backups: covering.iter().map(|b| json!({"archive": b.archive, "bytes": b.bytes, "sha256": b.sha256, "id": b.id})).collect(),
+        preserves: d.preserves.clone(),
+    });
+
+    // Invariant 4: the tier's confirmation or approval.
+    let reporter = env.reporter.clone();
+    let pause = move |f: &mut dyn FnMut()| reporter.pause(f);
+    let decision = safety.confirmer.decide(host, &task, tier, &pause).await;
+    let (word, how) = match &decision {
+        Decision::Run { how } => ("run", how.clone()),
+        Decision::Refused { msg } => ("refused", msg.clone()),
+        Decision::Abort => ("abort", "the operator aborted the run".to_string()),
+    };
+    env.reporter.emit(Event::Approval { host: host.into(), task: task.clone(), tier: tier.to_string(), decision: word.into(), how: how.clone() });
+    if safety.confirmer.policy.automation && word == "refused" {
+        env.reporter.emit(Event::ApprovalRequest {
+            host: host.into(),
+            task: task.clone(),
+            tier: tier.to_string(),
+            playbook: safety.confirmer.policy.playbook.clone(),
+            reason: d.reason.clone(),
+            flag: if tier == Tier::Block { format!("--approve {}@{host}", safety.confirmer.policy.playbook) } else { "--yes".into() },
+        });
+    }
+    match decision {
+        Decision::Run { how } => Ok(how),
+        Decision::Refused { msg } => Err(msg),
+        Decision::Abort => Err(format!("host {host}: the operator aborted the run before '{task}'; nothing was changed by it")),
+    }
+}
+
+fn var(sctx: &StepCtx<'_>, name: &str) -> Option<String> {
+    sctx.vars.get_attr(name).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v))
+}

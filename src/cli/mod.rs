@@ -187,7 +187,7 @@ pub fn extra_vars(g: &Global) -> Result<Vars, SourceError> {
                 _ => return Err(node.error("-e {...} must be a mapping")),
             }
         } else {
-            let words = shell_words::split(raw).map_err(|e| SourceError::new(origin.clone(), format!("-e {raw:?}: {e}")))?;
+            let words = split_kv(raw).map_err(|e| SourceError::new(origin.clone(), format!("-e {raw:?}: {e}")))?;
             for w in words {
                 let (k, v) = w.split_once('=').ok_or_else(|| SourceError::new(origin.clone(), format!("-e {w:?}: expected key=value, @file.yml or a JSON mapping")))?;
                 if !crate::playbook::is_identifier(k) {
@@ -198,6 +198,56 @@ pub fn extra_vars(g: &Global) -> Result<Vars, SourceError> {
         }
     }
     Ok(vars)
+}
+
+/// Splits `k=v k2='a b' k3={{ x | default('y z') }}` into words, as Ansible's
+/// parse_kv does: whitespace separates, except inside quotes and `{{ }}` / `{% %}`.
+pub fn split_kv(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if quote.is_none() && c == '{' && matches!(next, Some('{') | Some('%')) {
+            depth += 1;
+            cur.push(c);
+            cur.push(next.unwrap_or('{'));
+            i += 2;
+            continue;
+        }
+        if quote.is_none() && depth > 0 && matches!(c, '}' | '%') && next == Some('}') {
+            depth -= 1;
+            cur.push(c);
+            cur.push('}');
+            i += 2;
+            continue;
+        }
+        match (c, quote) {
+            ('\'', None) | ('"', None) if depth == 0 => quote = Some(c),
+            (q, Some(open)) if q == open && depth == 0 => quote = None,
+            (w, None) if w.is_whitespace() && depth == 0 => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return Err("unclosed quote".into());
+    }
+    if depth > 0 {
+        return Err("unclosed {{ or {%".into());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    Ok(words)
 }
 
 /// The effective host limit: `--host` (checked to exist) and `--limit` together.
@@ -213,6 +263,18 @@ pub fn limit(g: &Global, inv: &Inventory) -> Result<Option<String>, SourceError>
         }));
     }
     Ok(g.limit.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_kv;
+
+    #[test]
+    fn kv_words_keep_templates_and_quotes_whole() {
+        assert_eq!(split_kv("a=1 b='x y' c={{ host_root }}/d").unwrap(), ["a=1", "b=x y", "c={{ host_root }}/d"]);
+        assert_eq!(split_kv("k={{ v | default('p q') }}").unwrap(), ["k={{ v | default('p q') }}"]);
+        assert!(split_kv("a='x").is_err());
+    }
 }
 
 /// Colors on unless --no-color or NO_COLOR.

@@ -51,9 +51,12 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
     let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);
     let tier = d.tier.max(baseline_tier).unwrap_or(default);
 
+    // When the flags alone refuse, say so now: no backup is needed for a step that will not run.
+    let refused_early = matches!(safety.confirmer.policy.decide_without_prompt(host, &task, tier), Some(Decision::Refused { .. }));
+
     // Invariant 2: a verified backup taken in this run covers every path the step touches.
     let mut covering: Vec<BackupRecord> = Vec::new();
-    if d.preserves.is_none() {
+    if d.preserves.is_none() && !refused_early {
         let mut need = Vec::new();
         for p in &d.paths {
             if let Some(b) = state.backups.iter().find(|b| b.covers(p)) {

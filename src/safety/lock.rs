@@ -22,12 +22,21 @@ pub fn holder_json(operator: &str, run_id: &str, command: &str) -> String {
 /// Takes the lock at `dir` on the host. `Err` names the holder.
 pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<String>, String> {
     let d = quote::quote(dir);
-    let take = format!("mkdir -p \"$(dirname {d})\" && mkdir {d} 2>/dev/null && cat > {d}/holder.json");
+    // The holder is written beside and renamed in, so a reader never sees it half-written.
+    let take = format!("mkdir -p \"$(dirname {d})\" && mkdir {d} 2>/dev/null && cat > {d}/.holder.tmp && mv {d}/.holder.tmp {d}/holder.json");
     let out = conn.exec(&Cmd::shell(take.clone()).stdin(holder.as_bytes().to_vec()).become_user(user.clone())).await.map_err(|e| e.to_string())?;
     if out.ok() {
         return Ok(None);
     }
-    let current = conn.exec(&Cmd::shell(format!("cat {d}/holder.json 2>/dev/null")).become_user(user.clone())).await.map_err(|e| e.to_string())?.stdout_str();
+    let mut current = String::new();
+    for _ in 0..20 {
+        current = conn.exec(&Cmd::shell(format!("cat {d}/holder.json 2>/dev/null")).become_user(user.clone())).await.map_err(|e| e.to_string())?.stdout_str();
+        if !current.is_empty() {
+            break;
+        }
+        // Taken a moment ago: its holder is being written.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let who = describe(&current);
     if !break_lock {
         return Err(format!("host is locked by another run ({who}); if that run is dead, pass --break-lock (lock: {dir})"));

@@ -45,6 +45,8 @@ impl Run {
     }
 }
 
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `recover ARGS...` in the repo, with its own state folder.
 pub struct Recover {
     args: Vec<String>,
@@ -53,26 +55,43 @@ pub struct Recover {
 }
 
 impl Recover {
+    /// A run with its own state folder and its own lab host locks (so parallel tests do not refuse each other).
     pub fn new() -> Recover {
-        Recover { args: Vec::new(), state: tempfile::tempdir().expect("tempdir"), envs: Vec::new() }
+        let suffix = format!("-{}-{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        Recover { args: Vec::new(), state: tempfile::tempdir().expect("tempdir"), envs: vec![("RECOVER_LAB_LOCK_SUFFIX".into(), suffix)] }
     }
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Recover {
         self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
         self
     }
     pub fn env(mut self, k: &str, v: &str) -> Recover {
+        self.envs.retain(|(key, _)| key != k);
         self.envs.push((k.into(), v.into()));
         self
+    }
+    /// The events of this run's run log (the newest log in its state folder).
+    pub fn run_log(&self) -> Vec<serde_json::Value> {
+        let dir = self.state.path().join("runs");
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        logs.sort();
+        let Some(last) = logs.last() else { return Vec::new() };
+        std::fs::read_to_string(last).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }
-    pub fn run(&self) -> Run {
+    /// The command, ready to spawn (for tests that drive it themselves).
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recover"));
-        cmd.args(&self.args).current_dir(repo()).env("RECOVER_STATE_DIR", self.state.path()).env("NO_COLOR", "1").stdin(Stdio::null());
+        cmd.args(&self.args).current_dir(repo()).env("RECOVER_STATE_DIR", self.state.path()).env("NO_COLOR", "1");
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        cmd
+    }
+    pub fn run(&self) -> Run {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null());
         let out = cmd.output().expect("run recover");
         Run {
             code: out.status.code().unwrap_or(-1),

@@ -1,0 +1,276 @@
+//! The safety engine over the real loopback fleet: verified pre-backups,
+//! tiers, confirmation and approval, host locks, and the audit trail.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A data folder on a lab host, with nested files, owned by the host's user.
+fn data_dir(scratch: &Path, bytes_each: usize) -> PathBuf {
+    let data = scratch.join("data");
+    for (i, sub) in ["", "db", "db/base", "conf"].iter().enumerate() {
+        let d = data.join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        for j in 0..5 {
+            let content: Vec<u8> = (0..bytes_each).map(|k| ((k * 31 + i * 7 + j * 13) % 251) as u8).collect();
+            std::fs::write(d.join(format!("f{j}.bin")), content).unwrap();
+        }
+    }
+    std::fs::write(data.join("conf.txt"), "old\n").unwrap();
+    std::fs::write(data.join("db/state"), "clean\n").unwrap();
+    let owner = if scratch.starts_with(lab_root().join("188")) { "ollama" } else { "wooo" };
+    assert!(Command::new("chown").args(["-R", &format!("{owner}:"), &scratch.display().to_string()]).status().unwrap().success());
+    data
+}
+
+/// The playbook of these tests: a STANDARD_HITL overwrite, then a BLOCK step.
+/// Named pg-wal so that `--approve pg-wal@HOST` applies to it.
+fn playbook(dir: &Path, hosts: &str) -> PathBuf {
+    write(
+        dir,
+        "pg-wal.yml",
+        &format!(
+            "- name: safety story\n  hosts: {hosts}\n  tasks:\n    - name: Edit the config\n      copy:\n        content: \"new\\n\"\n        dest: \"{{{{ data_dir }}}}/conf.txt\"\n    - name: Reset the database state\n      shell: printf reset > {{{{ data_dir }}}}/db/state\n      destructive:\n        reason: rewrites the database state\n        paths: [\"{{{{ data_dir }}}}/db\"]\n        tier: BLOCK\n"
+        ),
+    )
+}
+
+fn vars(scratch_name: &str) -> Vec<String> {
+    vec![
+        "-e".into(),
+        format!("data_dir={{{{ host_root }}}}/{scratch_name}/data"),
+        "-e".into(),
+        format!("recover_backup_root={{{{ host_root }}}}/{scratch_name}/backups"),
+    ]
+}
+
+fn scratch_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn no_terminal_and_no_flags_refuses_with_exit_4_and_changes_nothing() {
+    lab();
+    let scratch = host_scratch("188", "noflags");
+    let data = data_dir(&scratch, 100);
+    let tmp = tempfile::tempdir().unwrap();
+    let before = tree_hash(&data);
+    let run = Recover::new().args(["play", playbook(tmp.path(), "data").to_str().unwrap()]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("STANDARD_HITL: confirm it at a terminal, or pass --yes"), "{}", run.stdout);
+    assert_eq!(before, tree_hash(&data));
+    assert!(!scratch.join("backups").exists(), "a refused step needs no backup");
+}
+
+#[test]
+fn yes_runs_hitl_steps_not_block_and_approve_runs_block_on_that_host_only() {
+    lab();
+    let s188 = host_scratch("188", "approve");
+    let name = scratch_name(&s188);
+    let s110 = lab_root().join("110").join(&name);
+    std::fs::create_dir_all(&s110).unwrap();
+    let (d188, d110) = (data_dir(&s188, 100), data_dir(&s110, 100));
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = playbook(tmp.path(), "data:registry");
+
+    let yes = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--output", "json"]).args(vars(&name)).run();
+    assert_eq!(yes.code, 4, "{}{}", yes.stdout, yes.stderr);
+    for d in [&d188, &d110] {
+        assert_eq!(std::fs::read_to_string(d.join("conf.txt")).unwrap(), "new\n", "--yes should run the STANDARD_HITL step");
+        assert_eq!(std::fs::read_to_string(d.join("db/state")).unwrap(), "clean\n", "--yes must not run a BLOCK step");
+    }
+
+    let book = tmp.path().join("LOGBOOK.md");
+    let approved = Recover::new()
+        .args(["play", pb.to_str().unwrap(), "--yes", "--approve", "pg-wal@188", "--output", "json", "--logbook", book.to_str().unwrap()])
+        .args(vars(&name));
+    let run = approved.run();
+    assert_eq!(run.code, 4, "110 is still refused: {}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(d188.join("db/state")).unwrap(), "reset");
+    assert_eq!(std::fs::read_to_string(d110.join("db/state")).unwrap(), "clean\n");
+    assert_eq!(run.recap()["110"]["refused"], 1);
+
+    // The audit record: the approvals, and every backup with a sha256 that matches the archive on the host.
+    let log = approved.run_log();
+    let approvals: Vec<&serde_json::Value> = log.iter().filter(|e| e["event"] == "approval").collect();
+    assert!(approvals.iter().any(|a| a["host"] == "188" && a["tier"] == "BLOCK" && a["decision"] == "run" && a["how"] == "--approve pg-wal@188"), "{approvals:?}");
+    assert!(approvals.iter().any(|a| a["host"] == "110" && a["tier"] == "BLOCK" && a["decision"] == "refused"));
+    let backups: Vec<&serde_json::Value> = log.iter().filter(|e| e["event"] == "backup").collect();
+    assert!(!backups.is_empty());
+    for b in &backups {
+        let archive = b["backup"]["archive"].as_str().unwrap();
+        use sha2::Digest;
+        let actual = format!("{:x}", sha2::Sha256::digest(std::fs::read(archive).unwrap()));
+        assert_eq!(b["backup"]["sha256"], actual, "{archive}");
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{archive}.manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["sha256"], actual);
+        assert!(std::fs::read_to_string(&book).unwrap().contains(&actual), "logbook lacks {actual}");
+    }
+    let db_backup = backups.iter().find(|b| b["host"] == "188" && b["backup"]["sources"][0].as_str().unwrap().ends_with("/data/db")).expect("a backup of 188's db");
+    assert!(db_backup["backup"]["entries"].as_u64().unwrap() >= 12);
+}
+
+#[test]
+fn a_backup_target_too_small_is_refused_before_anything_changes() {
+    lab();
+    let scratch = host_scratch("188", "tmpfs");
+    let data = data_dir(&scratch, 200_000);
+    let backups = scratch.join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    assert!(Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", backups.to_str().unwrap()]).status().unwrap().success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(backups.clone());
+    assert!(Command::new("chown").args(["ollama:", backups.to_str().unwrap()]).status().unwrap().success());
+    let before = tree_hash(&data);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Recover::new().args(["play", playbook(tmp.path(), "data").to_str().unwrap(), "--yes", "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("not enough space for the backup"), "{}", run.stdout);
+    assert_eq!(before, tree_hash(&data), "data changed although the backup was refused");
+    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0, "something was left in the backup target");
+}
+
+#[test]
+fn a_backup_corrupted_between_write_and_verify_stops_the_destructive_step() {
+    lab();
+    let scratch = host_scratch("188", "corrupt");
+    let data = data_dir(&scratch, 5000);
+    let before = tree_hash(&data);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Recover::new()
+        .args(["play", playbook(tmp.path(), "data").to_str().unwrap(), "--yes", "--approve", "pg-wal@188"])
+        .args(vars(&scratch_name(&scratch)))
+        .env("RECOVER_FAULT", "corrupt-backup")
+        .run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("unreadable") || run.stdout.contains("sha256"), "{}", run.stdout);
+    assert_eq!(before, tree_hash(&data));
+    let invalid: Vec<_> = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".invalid")).collect();
+    assert_eq!(invalid.len(), 1, "the bad archive is kept, marked invalid");
+}
+
+fn block_only(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "pg-wal.yml",
+        "- hosts: data\n  tasks:\n    - name: Reset the database state\n      shell: printf reset > {{ data_dir }}/db/state\n      destructive:\n        paths: [\"{{ data_dir }}/db\"]\n        tier: BLOCK\n",
+    )
+}
+
+fn pty(r: &Recover) -> expectrl::Session {
+    let mut s = expectrl::Session::spawn(r.command()).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    s
+}
+
+fn exit_code(s: &mut expectrl::Session) -> i32 {
+    let _ = s.expect(expectrl::Eof);
+    match s.get_process().wait().unwrap() {
+        expectrl::WaitStatus::Exited(_, code) => code,
+        other => panic!("not exited: {other:?}"),
+    }
+}
+
+#[test]
+fn typed_confirmation_at_a_real_terminal_declines_a_wrong_name_and_accepts_the_host() {
+    lab();
+    let scratch = host_scratch("188", "pty");
+    let data = data_dir(&scratch, 100);
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = block_only(tmp.path());
+    let before = tree_hash(&data);
+
+    let wrong = Recover::new().args(["play", pb.to_str().unwrap()]).args(vars(&scratch_name(&scratch)));
+    let mut s = pty(&wrong);
+    s.expect("Type the host name (188)").unwrap();
+    s.send_line("110").unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+    assert_eq!(before, tree_hash(&data), "a wrong host name must decline");
+
+    let right = Recover::new().args(["play", pb.to_str().unwrap()]).args(vars(&scratch_name(&scratch)));
+    let mut s = pty(&right);
+    s.expect("Type the host name (188)").unwrap();
+    s.send_line("188").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    assert_eq!(std::fs::read_to_string(data.join("db/state")).unwrap(), "reset");
+    let log = right.run_log();
+    assert!(log.iter().any(|e| e["event"] == "approval" && e["how"] == "typed confirmation '188'"), "{log:?}");
+}
+
+#[test]
+fn killing_the_run_between_backup_and_step_leaves_the_data_and_says_where_it_stopped() {
+    lab();
+    let scratch = host_scratch("188", "kill");
+    let data = data_dir(&scratch, 100);
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = block_only(tmp.path());
+    let before = tree_hash(&data);
+    let r = Recover::new().args(["play", pb.to_str().unwrap()]).args(vars(&scratch_name(&scratch))).env("RECOVER_LAB_LOCK_SUFFIX", &format!("-kill-{}", std::process::id()));
+    let mut s = pty(&r);
+    // At the prompt the verified backup exists and the step has not run: kill the run here.
+    s.expect("Type the host name (188)").unwrap();
+    s.get_process_mut().kill(expectrl::Signal::SIGKILL).unwrap();
+    let _ = s.get_process().wait();
+    assert_eq!(before, tree_hash(&data), "the data changed");
+    let log = r.run_log();
+    let kinds: Vec<&str> = log.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"backup") && kinds.contains(&"preview"), "{kinds:?}");
+    assert!(!log.iter().any(|e| e["event"] == "task" && e["task"] == "Reset the database state"), "the log claims the step ran");
+    assert_eq!(kinds.last(), Some(&"preview"), "the log ends where the run stopped: {kinds:?}");
+
+    // Its lock is left behind: a new run is refused until --break-lock, which is recorded.
+    let again = Recover::new().args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).env("RECOVER_LAB_LOCK_SUFFIX", &format!("-kill-{}", std::process::id())).run();
+    assert_eq!(again.code, 4, "{}", again.stdout);
+    assert!(again.stdout.contains("locked by another run"), "{}", again.stdout);
+    let broken = Recover::new()
+        .args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188", "--break-lock", "--output", "json"])
+        .args(vars(&scratch_name(&scratch)))
+        .env("RECOVER_LAB_LOCK_SUFFIX", &format!("-kill-{}", std::process::id()))
+        .run();
+    assert_eq!(broken.code, 0, "{}{}", broken.stdout, broken.stderr);
+    assert!(broken.events().iter().any(|e| e["event"] == "lock_broken"), "{}", broken.stdout);
+}
+
+#[test]
+fn a_second_run_on_a_locked_host_is_refused_and_names_the_first() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let suffix = format!("-shared-{}", std::process::id());
+    let slow = write(tmp.path(), "slow.yml", "- hosts: data\n  tasks:\n    - command: sleep 3\n");
+    let first = Recover::new().args(["play", slow.to_str().unwrap()]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+    let mut child = first.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let holder = lab_root().join("188/run/lock").join(format!("recover{suffix}")).join("holder.json");
+    let mut held = serde_json::Value::Null;
+    for _ in 0..100 {
+        if let Ok(v) = serde_json::from_str(&std::fs::read_to_string(&holder).unwrap_or_default()) {
+            held = v;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(held.is_object(), "the first run never took the lock");
+    let second = Recover::new().args(["play", slow.to_str().unwrap()]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix).run();
+    assert_eq!(second.code, 4, "{}{}", second.stdout, second.stderr);
+    let run_id = held["run_id"].as_str().unwrap();
+    assert!(second.stdout.contains(&format!("run {run_id}")), "the refusal must name the holder {run_id}: {}", second.stdout);
+    assert!(child.wait().unwrap().success());
+    assert!(!holder.exists(), "the first run released its lock");
+}
+
+#[test]
+fn a_playbook_that_opts_a_destructive_step_out_of_its_backup_does_not_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "bad.yml", "- hosts: all\n  tasks:\n    - shell: rm -rf /data\n      destructive: {paths: [/data]}\n      backup: false\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/awoooi.yml"]).run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(":5:15: a destructive step cannot opt out of its verified pre-backup"), "{}", run.stderr);
+}

@@ -274,3 +274,88 @@ fn a_playbook_that_opts_a_destructive_step_out_of_its_backup_does_not_load() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains(":5:15: a destructive step cannot opt out of its verified pre-backup"), "{}", run.stderr);
 }
+
+#[test]
+fn a_restore_round_trip_is_byte_identical_and_keeps_what_it_replaced() {
+    lab();
+    let scratch = host_scratch("188", "restore");
+    let data = data_dir(&scratch, 3000);
+    let original = tree_hash(&data);
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n        service: demo\n        component: data\n");
+    let take = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).args(vars(&scratch_name(&scratch)));
+    let run = take.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let id = take.run_log().iter().find(|e| e["event"] == "backup").expect("a backup event")["backup"]["id"].as_str().unwrap().to_string();
+    let state = take.state_dir().to_path_buf();
+    let with_state = |r: Recover| r.env("RECOVER_STATE_DIR", state.to_str().unwrap());
+
+    let list = with_state(Recover::new().args(["backups", "list", "--host", "188"])).run();
+    assert!(list.stdout.contains(&id), "{}", list.stdout);
+    let verify = with_state(Recover::new().args(["backups", "verify", &id[..8]])).run();
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+    // Damage: change, add, remove, chmod.
+    std::fs::write(data.join("conf.txt"), "damaged\n").unwrap();
+    std::fs::write(data.join("db/new-junk"), "junk").unwrap();
+    std::fs::remove_file(data.join("db/base/f1.bin")).unwrap();
+    std::fs::set_permissions(data.join("db/f0.bin"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let damaged = tree_hash(&data);
+    assert_ne!(original, damaged);
+
+    let dry = with_state(Recover::new().args(["backups", "restore", &id, "--dry-run"])).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert_eq!(damaged, tree_hash(&data), "a dry-run restore changed something");
+    let refused = with_state(Recover::new().args(["backups", "restore", &id])).run();
+    assert_eq!(refused.code, 4, "no terminal, no flag: {}{}", refused.stdout, refused.stderr);
+
+    let restored = with_state(Recover::new().args(["backups", "restore", &id, "--yes"])).run();
+    assert_eq!(restored.code, 0, "{}{}", restored.stdout, restored.stderr);
+    assert_eq!(original, tree_hash(&data), "the restore is not byte-identical");
+    // What it replaced was backed up and moved aside, not deleted.
+    let aside: Vec<PathBuf> = std::fs::read_dir(&scratch).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("data.before-restore-")).collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(std::fs::read_to_string(aside[0].join("conf.txt")).unwrap(), "damaged\n");
+}
+
+/// Records a crafted archive as if a run had backed it up (sha256 and entries consistent).
+fn record_crafted(state: &Path, host: &str, archive: &Path, sources: &[String], entries: u64) -> String {
+    use sha2::Digest;
+    let sha = format!("{:x}", sha2::Sha256::digest(std::fs::read(archive).unwrap()));
+    let record = serde_json::json!({"event": "backup", "host": host, "task": "crafted", "backup": {
+        "id": &sha[..12], "host": host, "archive": archive, "manifest": format!("{}.manifest.json", archive.display()), "sources": sources,
+        "sha256": sha, "entries": entries, "bytes": 1, "source_bytes": 1, "run_id": "crafted", "task": "crafted",
+        "created_at": "2026-01-01T00:00:00Z", "tool_version": "0"}});
+    std::fs::create_dir_all(state.join("runs")).unwrap();
+    std::fs::write(state.join("runs/20260101T000000Z-crafted.jsonl"), format!("{record}\n")).unwrap();
+    sha[..12].to_string()
+}
+
+#[test]
+fn crafted_archives_with_dotdot_entries_or_escaping_links_are_refused() {
+    lab();
+    let scratch = host_scratch("188", "crafted");
+    let data = data_dir(&scratch, 10);
+    let rel = data.strip_prefix("/").unwrap().display().to_string();
+    let outside = scratch.join("escaped");
+    let state = tempfile::tempdir().unwrap();
+    let before = tree_hash(&scratch);
+    let cases = [
+        ("dotdot", format!("import tarfile,io\nt=tarfile.open('{{a}}','w:gz')\ni=tarfile.TarInfo('{rel}/../escaped'); b=b'pwned'; i.size=len(b); t.addfile(i, io.BytesIO(b))\nt.close()")),
+        ("symlink", format!("import tarfile\nt=tarfile.open('{{a}}','w:gz')\ni=tarfile.TarInfo('{rel}/evil'); i.type=tarfile.SYMTYPE; i.linkname='../../../../../../etc'; t.addfile(i)\nt.close()")),
+        ("absolute", "import tarfile,io\nt=tarfile.open('{a}','w:gz')\ni=tarfile.TarInfo('/tmp/recover-crafted-abs'); b=b'x'; i.size=1; t.addfile(i, io.BytesIO(b))\nt.close()".to_string()),
+    ];
+    for (name, script) in cases {
+        let archive = scratch.join(format!("{name}.tar.gz"));
+        let py = script.replace("{a}", archive.to_str().unwrap());
+        assert!(Command::new("python3").args(["-c", &py]).status().unwrap().success());
+        let id = record_crafted(state.path(), "188", &archive, &[data.display().to_string()], 1);
+        let run = Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap()).args(["backups", "restore", &id, "--yes", "--approve", "restore@188"]).run();
+        assert_eq!(run.code, 4, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("refused:"), "{name}: {}", run.stdout);
+        std::fs::remove_file(&archive).unwrap();
+    }
+    assert!(!outside.exists());
+    assert!(!Path::new("/tmp/recover-crafted-abs").exists());
+    assert_eq!(before.len(), tree_hash(&scratch).len(), "a crafted archive changed the tree");
+}

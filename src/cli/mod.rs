@@ -1,6 +1,8 @@
 //! The command line (clap derive): one file per subcommand, wiring only.
 
+mod backups;
 mod exec;
+mod history;
 mod inventory;
 mod list;
 mod play;
@@ -90,6 +92,12 @@ pub enum Command {
     /// Run an ad-hoc command on every matching host, in parallel
     #[command(after_help = "Examples:\n  recover exec k3s -- uptime\n  recover exec 'all:!121' -- 'df -h / | tail -1'\n  recover exec data --become -- id -un\n\nOne word after -- runs as a shell script; several words run as an argv, without a shell.\nExit: 0 all exited 0, 2 a command failed, 3 a host unreachable.")]
     Exec(exec::ExecArgs),
+    /// Past runs and what they did (the audit trail)
+    #[command(after_help = "Examples:\n  recover history\n  recover history 3f2a9c1b7d0e")]
+    History(history::HistoryArgs),
+    /// The verified backups runs took: list, verify, restore
+    #[command(after_help = "Examples:\n  recover backups list --host 188\n  recover backups verify 3f2a9c1b\n  recover backups restore 3f2a9c1b --dry-run\n  recover backups restore 3f2a9c1b --approve restore@188   (no terminal, BLOCK tier)\n\nExit: 0 done, 4 refused (nothing changed), 2 failed.")]
+    Backups(backups::BackupsArgs),
     /// Render a template to stdout (with a host's variables given --host)
     #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render site.conf.j2 -e @vars.yml -e port=8080")]
     Render(render::RenderArgs),
@@ -112,6 +120,8 @@ pub fn main() -> i32 {
             Command::Inventory(a) => inventory::run(&cli.global, a),
             Command::Exec(a) => exec::run(&cli.global, a).await,
             Command::Render(a) => render::run(&cli.global, a),
+            Command::History(a) => history::run(&cli.global, a),
+            Command::Backups(a) => backups::run(&cli.global, a).await,
         }
     });
     match result {

@@ -107,7 +107,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let playbook_name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-    let operator = a.operator.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    let operator = a.operator.clone().unwrap_or_else(crate::safety::default_operator);
     let policy = crate::safety::Policy {
         yes: a.yes,
         approvals: a.approve.clone(),

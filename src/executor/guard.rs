@@ -81,7 +81,7 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
                 run_id: safety.run_id.clone(),
             };
             env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
-            let record = backup::take(sctx, &spec).await.map_err(|e| format!("host {host}: backup before '{task}' failed: {e}; the step did not run"))?;
+            let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| format!("host {host}: backup before '{task}' failed: {e}; the step did not run"))?;
             env.reporter.emit(Event::Backup { host: host.into(), task: task.clone(), backup: serde_json::to_value(&record).unwrap_or_default() });
             covering.push(record.clone());
             state.backups.push(record);

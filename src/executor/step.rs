@@ -357,7 +357,8 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         status: r.status,
         msg: if task.no_log { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
         changes: r.changes,
-        diff: if task.no_log { None } else { r.diff },
+        // A destructive step's diff was shown in its preview already.
+        diff: if task.no_log || r.result.contains_key("approved_by") { None } else { r.diff },
         note: r.note,
         item,
         output: if task.no_log { None } else { output },

@@ -88,6 +88,10 @@ impl StepCtx<'_> {
         }
         Ok(out)
     }
+    /// This host's connection as the step's user, for the backup code.
+    pub fn remote(&self) -> crate::safety::backup::Remote<'_> {
+        crate::safety::backup::Remote { conn: self.conn, host: self.host, user: self.become_user.clone() }
+    }
     /// Reads a remote file as the step's user; `None` when it does not exist.
     pub async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, StepError> {
         self.conn.get(path, self.become_user.clone()).await.map_err(StepError::from)

@@ -185,7 +185,9 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     let mut module: Option<(&Node, &Node, String)> = None;
     for (k, v) in entries {
         let key = k.scalar_string().unwrap_or_default();
-        if TASK_KEYS.contains(&key.as_str()) {
+        // `backup: {path: ...}` is the module; `backup: false` the keyword.
+        let backup_module = key == "backup" && matches!(v.value, Value::Map(_));
+        if TASK_KEYS.contains(&key.as_str()) && !backup_module {
             continue;
         }
         let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(&key).to_string();
@@ -266,7 +268,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         role_dir: ctx.role_dir.clone(),
         declared: declared(node.get("destructive"))?,
     };
-    if let Some(b) = node.get("backup") {
+    if let Some(b) = node.get("backup").filter(|b| !matches!(b.value, Value::Map(_))) {
         let opt_out = matches!(b.value, Value::Bool(false)) || b.as_str().is_some_and(|s| matches!(s, "no" | "false"));
         if opt_out && (task.declared.is_some() || crate::modules::destructive(&task).is_some_and(|_| task.module != "command" && task.module != "shell")) {
             return Err(b.error("a destructive step cannot opt out of its verified pre-backup").help(

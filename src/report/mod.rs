@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-pub use runlog::{state_dir, RunLog};
+pub use runlog::{backup_records, read_events, run_logs, state_dir, RunLog};
 
 /// How a step ended on a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -48,3 +48,32 @@ impl RunLog {
         }
     }
 }
+
+/// Every run log, oldest first.
+pub fn run_logs() -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(state_dir().join("runs"))
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect())
+        .unwrap_or_default();
+    logs.sort();
+    logs
+}
+
+/// The events of one run log (lines that do not parse are skipped: a run killed mid-write).
+pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Every verified backup any recorded run took, oldest first.
+pub fn backup_records() -> Vec<crate::safety::backup::BackupRecord> {
+    let mut out = Vec::new();
+    for log in run_logs() {
+        for e in read_events(&log) {
+            if e["event"] == "backup" {
+                if let Ok(r) = serde_json::from_value(e["backup"].clone()) {
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}

@@ -16,8 +16,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::modules::StepCtx;
-use crate::transport::{quote, Cmd};
+use crate::transport::{quote, Cmd, Connection, Output};
+
+/// Where backup commands run: a host's connection, as a user.
+pub struct Remote<'a> {
+    pub conn: &'a Connection,
+    pub host: &'a str,
+    pub user: Option<String>,
+}
+
+impl Remote<'_> {
+    pub async fn run(&self, cmd: Cmd) -> Result<Output, String> {
+        self.conn.exec(&cmd.become_user(self.user.clone())).await.map_err(|e| format!("host {}: {e}", self.host))
+    }
+}
 
 /// A backup this run took and verified.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,7 +93,7 @@ fn fault(name: &str) -> bool {
 }
 
 /// Takes and verifies a backup; `Err` says why, and then nothing else ran.
-pub async fn take(ctx: &StepCtx<'_>, spec: &BackupSpec) -> Result<BackupRecord, String> {
+pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, String> {
     if spec.paths.is_empty() {
         return Err("nothing to back up".into());
     }
@@ -94,7 +106,7 @@ pub async fn take(ctx: &StepCtx<'_>, spec: &BackupSpec) -> Result<BackupRecord, 
     let dest = quote::quote(&spec.dest_dir);
     let archive = format!("{}/{}", spec.dest_dir.trim_end_matches('/'), spec.name);
     let a = quote::quote(&archive);
-    let run = |script: String| async move { ctx.run(Cmd::shell(script)).await.map_err(|e| format!("{e:?}")) };
+    let run = |script: String| async move { ctx.run(Cmd::shell(script)).await };
 
     // 1. Free space and what the source holds.
     let probe = run(format!(
@@ -168,7 +180,7 @@ pub async fn take(ctx: &StepCtx<'_>, spec: &BackupSpec) -> Result<BackupRecord, 
     let mut manifest = serde_json::to_value(&record).unwrap_or(json!({}));
     manifest["ownership"] = json!("numeric uid/gid and modes recorded (tar -p --numeric-owner)");
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
-    let put = ctx.run(Cmd::shell(format!("cat > {}", quote::quote(&record.manifest))).stdin(text.into_bytes())).await.map_err(|e| format!("{e:?}"))?;
+    let put = ctx.run(Cmd::shell(format!("cat > {}", quote::quote(&record.manifest))).stdin(text.into_bytes())).await?;
     if !put.ok() {
         return Err(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim()));
     }
@@ -176,15 +188,14 @@ pub async fn take(ctx: &StepCtx<'_>, spec: &BackupSpec) -> Result<BackupRecord, 
 }
 
 /// Reads the archive end to end and checks its entry count and sha256.
-pub async fn verify(ctx: &StepCtx<'_>, archive: &str, sha256: &str, entries: u64) -> Result<(), String> {
+pub async fn verify(ctx: &Remote<'_>, archive: &str, sha256: &str, entries: u64) -> Result<(), String> {
     let a = quote::quote(archive);
     let out = ctx
         .run(Cmd::shell(format!(
             "n=$( {{ tar -tzf {a} 2>/dev/null; echo \"TAR_RC=$?\"; }} | awk '/^TAR_RC=/{{rc=substr($0,8); next}} {{n++}} END {{print n+0, rc}}'); \
              echo \"COUNT $n\"; sha256sum {a} | cut -d' ' -f1"
         )))
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+        .await?;
     let text = out.stdout_str();
     let count_line = text.lines().find_map(|l| l.strip_prefix("COUNT ")).unwrap_or("0 1");
     let mut parts = count_line.split_whitespace();

@@ -95,6 +95,25 @@ pub struct Policy {
     pub operator: String,
 }
 
+/// Who is running this: `$USER`, else `$LOGNAME`, else the process's user from /etc/passwd.
+pub fn default_operator() -> String {
+    if let Some(u) = ["USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) {
+        return u;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).map(str::to_string));
+    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+        if let Some(name) = passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        }) {
+            return name;
+        }
+    }
+    "unknown".into()
+}
+
 /// The outcome of asking for a destructive step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {

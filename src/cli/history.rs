@@ -1,0 +1,71 @@
+//! `recover history [RUN]`: the audit trail of past runs, from the run logs.
+
+use clap::Args;
+
+use super::{Global, Output};
+use crate::report::{read_events, run_logs};
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// A run id (or its first characters): show that run's record
+    pub run: Option<String>,
+}
+
+pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
+    let logs = run_logs();
+    let Some(id) = &a.run else {
+        if logs.is_empty() {
+            println!("no runs recorded under {}", crate::report::state_dir().display());
+            return Ok(0);
+        }
+        println!("{:<14} {:<22} {:<10} {:<28} {}", "run", "started", "operator", "playbook", "result");
+        for log in &logs {
+            let ev = read_events(log);
+            let Some(start) = ev.iter().find(|e| e["event"] == "run_start") else { continue };
+            let result = match ev.iter().rev().find(|e| e["event"] == "recap") {
+                Some(r) => format!("exit {}", r["exit_code"]),
+                None => "did not finish (see `recover history RUN`)".into(),
+            };
+            let playbook = start["playbook"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?").to_string();
+            println!(
+                "{:<14} {:<22} {:<10} {:<28} {result}",
+                start["run_id"].as_str().unwrap_or("?"),
+                start["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>(),
+                start["operator"].as_str().unwrap_or("?"),
+                playbook
+            );
+        }
+        return Ok(0);
+    };
+    let log = logs
+        .iter()
+        .find(|l| l.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(&format!("-{id}"))))
+        .ok_or_else(|| anyhow::anyhow!("no run {id} in {}", crate::report::state_dir().display()))?;
+    let events = read_events(log);
+    if g.output == Output::Json {
+        for e in &events {
+            println!("{e}");
+        }
+        return Ok(0);
+    }
+    println!("run log: {}", log.display());
+    for e in &events {
+        let at = e["at"].as_str().unwrap_or("").chars().skip(11).take(8).collect::<String>();
+        let line = match e["event"].as_str().unwrap_or("") {
+            "run_start" => format!("start  by {} : {}", e["operator"].as_str().unwrap_or("?"), e["command"].as_array().map(|c| c.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default()),
+            "play_start" => format!("play   {}", e["play"].as_str().unwrap_or("")),
+            "task" => format!("{:<11} {:>5}  {}{}", e["status"].as_str().unwrap_or(""), e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["msg"].as_str().map(|m| format!(": {m}")).unwrap_or_default()),
+            "preview" => format!("preview {:>4}  {} [{}]: {}", e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["tier"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or("")),
+            "approval" => format!("{:<11} {:>5}  {} [{}]: {}", e["decision"].as_str().unwrap_or(""), e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["tier"].as_str().unwrap_or(""), e["how"].as_str().unwrap_or("")),
+            "backup" => format!("backup {:>5}  {} sha256 {} ({} entries)", e["host"].as_str().unwrap_or(""), e["backup"]["archive"].as_str().unwrap_or(""), e["backup"]["sha256"].as_str().unwrap_or(""), e["backup"]["entries"]),
+            "lock_broken" => format!("lock   {:>5}  broken; it was held by {}", e["host"].as_str().unwrap_or(""), e["previous"].as_str().unwrap_or("")),
+            "recap" => format!("end    exit {}", e["exit_code"]),
+            other => other.to_string(),
+        };
+        println!("{at}  {line}");
+    }
+    if !events.iter().any(|e| e["event"] == "recap") {
+        println!("(the run did not finish: the last line above is where it stopped)");
+    }
+    Ok(0)
+}

@@ -359,3 +359,97 @@ fn crafted_archives_with_dotdot_entries_or_escaping_links_are_refused() {
     assert!(!Path::new("/tmp/recover-crafted-abs").exists());
     assert_eq!(before.len(), tree_hash(&scratch).len(), "a crafted archive changed the tree");
 }
+
+fn spawn_and_wait_for_lock(r: &Recover, suffix: &str) -> std::process::Child {
+    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let holder = lab_root().join("188/run/lock").join(format!("recover{suffix}")).join("holder.json");
+    for _ in 0..100 {
+        if holder.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first step (sleep 3) is now under way.
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+#[test]
+fn ctrl_c_lets_the_step_in_flight_finish_and_starts_no_new_one_and_twice_stops_at_once() {
+    lab();
+    let scratch = host_scratch("188", "sigint");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "two.yml", "- hosts: data\n  tasks:\n    - name: long step\n      command: sleep 3\n    - name: next step\n      copy: {content: x, dest: \"{{ out }}/next\"}\n");
+    for (presses, suffix) in [(1, format!("-int1-{}", std::process::id())), (2, format!("-int2-{}", std::process::id()))] {
+        let r = Recover::new().args(["play", pb.to_str().unwrap(), "-e", &format!("out={}", scratch.display())]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+        let mut child = spawn_and_wait_for_lock(&r, &suffix);
+        for _ in 0..presses {
+            assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{presses} Ctrl-C");
+        assert!(!scratch.join("next").exists(), "a new step started after Ctrl-C");
+        let log = r.run_log();
+        let interrupts: Vec<_> = log.iter().filter(|e| e["event"] == "interrupt").collect();
+        assert_eq!(interrupts.len(), presses, "{log:?}");
+        let long_done = log.iter().any(|e| e["event"] == "task" && e["task"] == "long step");
+        if presses == 1 {
+            assert!(long_done, "the step in flight should finish and be logged: {log:?}");
+            assert!(log.iter().any(|e| e["event"] == "recap" && e["exit_code"] == 130));
+        } else {
+            assert!(!long_done, "a second Ctrl-C stops at once: {log:?}");
+            assert_eq!(interrupts[1]["abort"], true);
+        }
+    }
+}
+
+#[test]
+fn automation_runs_auto_steps_only_and_never_while_frozen_or_without_a_green_gate() {
+    lab();
+    let scratch = host_scratch("188", "auto");
+    let data = data_dir(&scratch, 10);
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(
+        tmp.path(),
+        "exporter.yml",
+        "- hosts: data\n  tasks:\n    - name: Restart the exporter\n      shell: printf restarted > {{ data_dir }}/exporter\n      destructive: {tier: AUTO, reason: restarts a stateless exporter}\n    - name: Edit the config\n      copy: {content: \"auto\\n\", dest: \"{{ data_dir }}/conf.txt\"}\n",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap().to_string();
+    let auto = || Recover::new().env("RECOVER_STATE_DIR", &st).args(["play", pb.to_str().unwrap(), "--automation"]).args(vars(&scratch_name(&scratch)));
+    let requests = |r: &Run| r.events().into_iter().filter(|e| e["event"] == "approval_request").collect::<Vec<_>>();
+
+    // No gate evaluated yet: nothing destructive runs.
+    let run = auto().run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(!data.join("exporter").exists());
+    assert_eq!(requests(&run).len(), 1, "{}", run.stdout);
+
+    // The gate is issue 5's `recover gate`; here its recorded result is written as it would be.
+    std::fs::write(state.path().join("gate.json"), serde_json::json!({"green": true, "at": chrono_now(), "unmet": []}).to_string()).unwrap();
+    let freeze = Recover::new().env("RECOVER_STATE_DIR", &st).args(["freeze", "--reason", "cold start in progress"]).run();
+    assert_eq!(freeze.code, 0);
+    let status = Recover::new().env("RECOVER_STATE_DIR", &st).args(["status"]).run();
+    assert!(status.stdout.contains("FROZEN") && status.stdout.contains("cold start in progress"), "{}", status.stdout);
+    let run = auto().run();
+    assert_eq!(run.code, 4);
+    assert!(run.stdout.contains("frozen"), "{}", run.stdout);
+    assert!(!data.join("exporter").exists());
+
+    // Thawed, gate green: the AUTO step runs; the STANDARD_HITL one becomes an approval request.
+    assert_eq!(Recover::new().env("RECOVER_STATE_DIR", &st).args(["thaw"]).run().code, 0);
+    let run = auto().run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(data.join("exporter")).unwrap(), "restarted");
+    assert_eq!(std::fs::read_to_string(data.join("conf.txt")).unwrap(), "old\n");
+    let req = requests(&run);
+    assert_eq!(req.len(), 1, "{}", run.stdout);
+    assert_eq!(req[0]["tier"], "STANDARD_HITL");
+    assert_eq!(req[0]["flag"], "--yes");
+}
+
+fn chrono_now() -> String {
+    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S+00:00"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

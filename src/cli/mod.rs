@@ -2,6 +2,7 @@
 
 mod backups;
 mod exec;
+mod freeze;
 mod history;
 mod inventory;
 mod list;
@@ -92,6 +93,13 @@ pub enum Command {
     /// Run an ad-hoc command on every matching host, in parallel
     #[command(after_help = "Examples:\n  recover exec k3s -- uptime\n  recover exec 'all:!121' -- 'df -h / | tail -1'\n  recover exec data --become -- id -un\n\nOne word after -- runs as a shell script; several words run as an argv, without a shell.\nExit: 0 all exited 0, 2 a command failed, 3 a host unreachable.")]
     Exec(exec::ExecArgs),
+    /// Freeze automation (SOP section 2): --automation runs are refused until `recover thaw`
+    #[command(after_help = "Example:\n  recover freeze --reason \"cold start in progress, observe only\"")]
+    Freeze(freeze::FreezeArgs),
+    /// Lift the automation freeze
+    Thaw,
+    /// The freeze, the automation gate, the last run, the backups recorded
+    Status,
     /// Past runs and what they did (the audit trail)
     #[command(after_help = "Examples:\n  recover history\n  recover history 3f2a9c1b7d0e")]
     History(history::HistoryArgs),
@@ -121,6 +129,9 @@ pub fn main() -> i32 {
             Command::Exec(a) => exec::run(&cli.global, a).await,
             Command::Render(a) => render::run(&cli.global, a),
             Command::History(a) => history::run(&cli.global, a),
+            Command::Freeze(a) => freeze::freeze_cmd(&cli.global, a),
+            Command::Thaw => freeze::thaw_cmd(&cli.global),
+            Command::Status => freeze::status_cmd(&cli.global),
             Command::Backups(a) => backups::run(&cli.global, a).await,
         }
     });

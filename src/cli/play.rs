@@ -28,6 +28,10 @@ pub struct PlayArgs {
     /// Who runs this, for the audit record (default: $USER)
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// For cron and the AI auto-repair system: only AUTO steps, only while the automation gate is
+    /// green and no freeze is in force; anything else becomes an approval request (exit 4). Implies --output json
+    #[arg(long)]
+    pub automation: bool,
     /// Append a markdown summary of the run to FILE (the SOP's docs/LOGBOOK.md)
     #[arg(long, value_name = "FILE")]
     pub logbook: Option<PathBuf>,
@@ -113,12 +117,13 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         approvals: a.approve.clone(),
         playbook: playbook_name,
         interactive: crate::safety::confirm::interactive(),
-        automation: false,
+        automation: a.automation,
+        automation_blocked: if a.automation { crate::safety::freeze::automation_blocked() } else { None },
         break_lock: a.break_lock,
         operator: operator.clone(),
     };
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
+    let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json || a.automation, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
     if !g.dry_run {
         match RunLog::create(&run_id) {
             Ok(log) => reporter.set_log(log),
@@ -133,7 +138,23 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         command: std::env::args().collect(),
     });
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        // Ctrl-C once: the steps in flight finish, no new step starts. Twice: stop now. Both are logged.
+        let (flag, reporter) = (interrupted.clone(), reporter.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                reporter.emit(Event::Interrupt { abort: false, message: "Ctrl-C: finishing the steps in flight; no new step starts (Ctrl-C again to stop at once)".into() });
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    reporter.emit(Event::Interrupt { abort: true, message: "second Ctrl-C: stopping now; steps in flight were cut off (see the run log)".into() });
+                    std::process::exit(exit::INTERRUPTED);
+                }
+            }
+        });
+    }
     let opts = RunOptions {
+        interrupted,
         check: g.dry_run,
         forks: g.forks as usize,
         extra_vars: extra,
@@ -155,6 +176,5 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     if let (Some(p), Output::Text) = (reporter.log_path(), g.output) {
         println!("  run log: {}", p.display());
     }
-    let _ = exit::OK;
     Ok(code)
 }

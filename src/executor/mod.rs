@@ -32,6 +32,8 @@ pub mod exit {
     pub const FAILED: i32 = 2;
     pub const UNREACHABLE: i32 = 3;
     pub const REFUSED: i32 = 4;
+    /// Interrupted by the operator (Ctrl-C), as shells report SIGINT.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// How to run.
@@ -44,6 +46,8 @@ pub struct RunOptions {
     pub project_root: PathBuf,
     pub run_id: String,
     pub policy: Policy,
+    /// Shared with the Ctrl-C handler.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
     pub baseline: Option<Baseline>,
     /// The command line, for lock holders and the audit record.
     pub command_line: String,
@@ -51,6 +55,8 @@ pub struct RunOptions {
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
 pub struct Safety {
+    /// Set by the first Ctrl-C: steps in flight finish, no new step starts.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
     pub confirmer: Confirmer,
     pub baseline: Option<Baseline>,
     pub run_id: String,
@@ -78,6 +84,7 @@ enum HostEnd {
     Failed,
     Unreachable,
     Refused,
+    Interrupted,
 }
 
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
@@ -102,6 +109,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     });
     let conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Connection>>>> = Default::default();
     let safety = Arc::new(Safety {
+        interrupted: opts.interrupted.clone(),
         confirmer: Confirmer::new(opts.policy.clone()),
         baseline: opts.baseline.clone(),
         run_id: opts.run_id.clone(),
@@ -135,6 +143,9 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             locks: locks.clone(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
+            if opts.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
             let mut handles = Vec::new();
             for host in batch.clone() {
@@ -185,7 +196,9 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         }
     }
     // The most urgent first: a step broke, then a host is gone, then safety said no.
-    let code = if dead.values().any(|e| *e == HostEnd::Failed) {
+    let code = if opts.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        exit::INTERRUPTED
+    } else if dead.values().any(|e| *e == HostEnd::Failed) {
         exit::FAILED
     } else if dead.values().any(|e| *e == HostEnd::Unreachable) {
         exit::UNREACHABLE
@@ -277,6 +290,9 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<
     for task in &env.play.tasks {
         if env.safety.confirmer.aborted() {
             return HostEnd::Refused;
+        }
+        if env.safety.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            return HostEnd::Interrupted;
         }
         match step::run_task(env, host, &conn, task, state).await {
             StepEnd::Continue => {}

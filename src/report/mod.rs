@@ -85,6 +85,8 @@ pub enum Event {
     Backup { host: String, task: String, backup: Json },
     /// An approval request from an --automation run (the step did not run).
     ApprovalRequest { host: String, task: String, tier: String, playbook: String, reason: String, flag: String },
+    /// The operator pressed Ctrl-C: `abort` false lets steps in flight finish, true stops at once.
+    Interrupt { abort: bool, message: String },
     /// A host lock taken over with --break-lock.
     LockBroken { host: String, previous: String },
     Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
@@ -154,7 +156,7 @@ impl Reporter {
                 }
             }
         }
-        if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. }) {
+        if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. } | Event::Interrupt { .. }) {
             if let Ok(mut a) = self.audit.lock() {
                 a.push(event.clone());
             }

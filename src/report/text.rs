@@ -131,6 +131,7 @@ impl Text {
                 self.print(&indent(&s.apply_to(format!("{decision}: {how}  ({host}: {task})")).to_string(), 21));
             }
             Event::Backup { .. } => {}
+            Event::Interrupt { message, .. } => self.print(&format!("\n  {}", style(message).yellow().bold())),
             Event::ApprovalRequest { host, task, tier, flag, .. } => {
                 self.print(&indent(&style(format!("approval requested: {task} on {host} ({tier}); an operator can run it with {flag}")).yellow().to_string(), 21));
             }
@@ -149,6 +150,7 @@ impl Text {
                     0 => style("all ok".to_string()).green(),
                     2 => style("a step failed (exit 2)".to_string()).red(),
                     3 => style("a host was unreachable (exit 3)".to_string()).red(),
+                    130 => style("interrupted: no step started after Ctrl-C (exit 130)".to_string()).yellow(),
                     4 => style("refused by safety policy (exit 4)".to_string()).red(),
                     n => style(format!("exit {n}")).red(),
                 };

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod confirm;
+pub mod freeze;
 pub mod lock;
 pub mod restore;
 
@@ -89,6 +90,8 @@ pub struct Policy {
     pub interactive: bool,
     /// `--automation`: AUTO steps only, and only when the gate is green and no freeze holds.
     pub automation: bool,
+    /// With `--automation`: why automation may not act at all now (frozen, gate not green).
+    pub automation_blocked: Option<String>,
     /// `--break-lock`: take over a stale host lock (recorded).
     pub break_lock: bool,
     /// Who runs this (`--operator`, else `$USER`).
@@ -130,8 +133,11 @@ impl Policy {
     pub fn decide_without_prompt(&self, host: &str, task: &str, tier: Tier) -> Option<Decision> {
         let approved = self.approvals.iter().any(|a| a == &format!("{}@{host}", self.playbook));
         if self.automation {
+            if let Some(why) = &self.automation_blocked {
+                return Some(Decision::Refused { msg: format!("step '{task}' on {host} is {tier}: --automation may not act: {why}; an approval request was recorded") });
+            }
             return Some(if tier == Tier::Auto {
-                Decision::Run { how: "automation: AUTO tier".into() }
+                Decision::Run { how: "automation: AUTO tier, gate green, no freeze".into() }
             } else {
                 Decision::Refused { msg: format!("step '{task}' on {host} is {tier}: --automation runs AUTO steps only; an approval request was recorded") }
             });
@@ -183,6 +189,9 @@ mod tests {
         assert!(matches!(approve.decide_without_prompt("110", "t", Tier::Block), Some(Decision::Refused { .. })));
         let auto = Policy { automation: true, yes: true, ..policy() };
         assert!(matches!(auto.decide_without_prompt("188", "t", Tier::StandardHitl), Some(Decision::Refused { .. })));
+        assert!(matches!(auto.decide_without_prompt("188", "t", Tier::Auto), Some(Decision::Run { .. })));
+        let frozen = Policy { automation_blocked: Some("frozen".into()), ..auto };
+        assert!(matches!(frozen.decide_without_prompt("188", "t", Tier::Auto), Some(Decision::Refused { .. })));
         // At a terminal, a prompt decides.
         let tty = Policy { interactive: true, ..policy() };
         assert_eq!(tty.decide_without_prompt("188", "t", Tier::Block), None);

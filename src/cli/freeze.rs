@@ -1,0 +1,56 @@
+//! `recover freeze --reason TEXT`, `recover thaw`, `recover status`: the SOP's
+//! automation freeze (section 2), and what state this control machine is in.
+
+use clap::Args;
+
+use super::Global;
+use crate::safety::freeze;
+
+#[derive(Args, Debug)]
+pub struct FreezeArgs {
+    /// Why (shown to every --automation run that is refused)
+    #[arg(long, required = true)]
+    pub reason: String,
+}
+
+pub fn freeze_cmd(_g: &Global, a: &FreezeArgs) -> anyhow::Result<i32> {
+    let f = freeze::freeze(&a.reason, &crate::safety::default_operator())?;
+    println!("automation frozen by {} at {}: {}", f.by, f.since, f.reason);
+    println!("--automation runs are refused until `recover thaw`.");
+    Ok(0)
+}
+
+pub fn thaw_cmd(_g: &Global) -> anyhow::Result<i32> {
+    match freeze::thaw()? {
+        Some(f) => println!("automation thawed by {} (it was frozen by {} since {}: {})", crate::safety::default_operator(), f.by, f.since, f.reason),
+        None => println!("automation was not frozen"),
+    }
+    Ok(0)
+}
+
+pub fn status_cmd(_g: &Global) -> anyhow::Result<i32> {
+    match freeze::current() {
+        Some(f) => println!("freeze:     FROZEN since {} by {}: {}", f.since, f.by, f.reason),
+        None => println!("freeze:     none"),
+    }
+    match freeze::gate() {
+        Some(g) if g.green => println!("gate:       green at {}", g.at),
+        Some(g) => println!("gate:       NOT green at {}: {}", g.at, g.unmet.join("; ")),
+        None => println!("gate:       not evaluated"),
+    }
+    match freeze::automation_blocked() {
+        None => println!("automation: may run AUTO steps"),
+        Some(why) => println!("automation: refused ({why})"),
+    }
+    let logs = crate::report::run_logs();
+    println!("runs:       {} recorded under {}", logs.len(), crate::report::state_dir().display());
+    if let Some(last) = logs.last() {
+        let ev = crate::report::read_events(last);
+        if let Some(s) = ev.iter().find(|e| e["event"] == "run_start") {
+            let end = ev.iter().rev().find(|e| e["event"] == "recap").map(|r| format!("exit {}", r["exit_code"])).unwrap_or_else(|| "did not finish".into());
+            println!("last run:   {} {} by {} ({end})", s["run_id"].as_str().unwrap_or("?"), s["playbook"].as_str().unwrap_or("?"), s["operator"].as_str().unwrap_or("?"));
+        }
+    }
+    println!("backups:    {} recorded", crate::report::backup_records().len());
+    Ok(0)
+}

@@ -453,3 +453,23 @@ fn chrono_now() -> String {
     let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S+00:00"]).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+#[test]
+fn backup_copy_streams_every_backup_home_and_checks_it_there() {
+    lab();
+    let scratch = host_scratch("188", "copyhome");
+    data_dir(&scratch, 50_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("copies");
+    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n");
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--backup-copy", home.to_str().unwrap()]).args(vars(&scratch_name(&scratch)));
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let b = r.run_log().into_iter().find(|e| e["event"] == "backup").unwrap()["backup"].clone();
+    let name = b["archive"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let local = home.join("188").join(&name);
+    use sha2::Digest;
+    assert_eq!(format!("{:x}", sha2::Sha256::digest(std::fs::read(&local).unwrap())), b["sha256"].as_str().unwrap());
+    assert_eq!(std::fs::read(&local).unwrap(), std::fs::read(b["archive"].as_str().unwrap()).unwrap());
+    assert!(home.join("188").join(format!("{name}.manifest.json")).exists());
+}

@@ -32,6 +32,9 @@ pub struct PlayArgs {
     /// green and no freeze is in force; anything else becomes an approval request (exit 4). Implies --output json
     #[arg(long)]
     pub automation: bool,
+    /// Also stream every backup to DIR/HOST/ on this machine and check it here (sha256, entries)
+    #[arg(long, value_name = "DIR")]
+    pub backup_copy: Option<PathBuf>,
     /// Append a markdown summary of the run to FILE (the SOP's docs/LOGBOOK.md)
     #[arg(long, value_name = "FILE")]
     pub logbook: Option<PathBuf>,
@@ -164,6 +167,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         policy,
         baseline,
         command_line: command_line.clone(),
+        backup_copy: a.backup_copy.clone(),
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
     if let Some(book) = &a.logbook {

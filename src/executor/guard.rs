@@ -82,6 +82,7 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
             };
             env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
             let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| format!("host {host}: backup before '{task}' failed: {e}; the step did not run"))?;
+            copy_home(env, sctx, &record).await.map_err(|e| format!("host {host}: --backup-copy before '{task}' failed: {e}; the step did not run"))?;
             env.reporter.emit(Event::Backup { host: host.into(), task: task.clone(), backup: serde_json::to_value(&record).unwrap_or_default() });
             covering.push(record.clone());
             state.backups.push(record);
@@ -129,4 +130,20 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
 
 fn var(sctx: &StepCtx<'_>, name: &str) -> Option<String> {
     sctx.vars.get_attr(name).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v))
+}
+
+/// With `--backup-copy DIR`: stream the archive here and check it (sha256, entries), with a progress bar.
+pub async fn copy_home(env: &PlayEnv, sctx: &StepCtx<'_>, record: &BackupRecord) -> Result<(), String> {
+    let Some(dir) = &env.safety.backup_copy else { return Ok(()) };
+    let bar = env.reporter.bytes_bar(sctx.host, "copying the backup here", record.bytes);
+    let progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    };
+    let res = backup::copy_home(&sctx.remote(), record, dir, &progress).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    res.map(|_| ())
 }

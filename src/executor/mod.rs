@@ -46,6 +46,7 @@ pub struct RunOptions {
     pub project_root: PathBuf,
     pub run_id: String,
     pub policy: Policy,
+    pub backup_copy: Option<PathBuf>,
     /// Shared with the Ctrl-C handler.
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
     pub baseline: Option<Baseline>,
@@ -61,6 +62,8 @@ pub struct Safety {
     pub baseline: Option<Baseline>,
     pub run_id: String,
     pub lock_holder: String,
+    /// `--backup-copy DIR`: every backup is also streamed here and checked.
+    pub backup_copy: Option<PathBuf>,
 }
 
 /// Per-play shared state for the host tasks.
@@ -114,6 +117,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         baseline: opts.baseline.clone(),
         run_id: opts.run_id.clone(),
         lock_holder: lock::holder_json(&opts.policy.operator, &opts.run_id, &opts.command_line),
+        backup_copy: opts.backup_copy.clone(),
     });
     let locks: Arc<tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>> = Default::default();
     let mut states: HashMap<String, HostState> = HashMap::new();

@@ -268,6 +268,13 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         }
         match module.apply(&sctx, plan).await {
             Ok(o) => {
+                if task.module == "backup" {
+                    if let Some(record) = o.result.get("backup").and_then(|b| serde_json::from_value::<crate::safety::backup::BackupRecord>(b.clone()).ok()) {
+                        if let Err(e) = super::guard::copy_home(env, &sctx, &record).await {
+                            return StepResult { msg: Some(format!("host {host}: --backup-copy failed: {e}")), ..StepResult::new(Status::Refused) };
+                        }
+                    }
+                }
                 r.status = if o.changed { Status::Changed } else { Status::Ok };
                 let approved = r.result.remove("approved_by");
                 r.result = o.result;

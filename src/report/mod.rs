@@ -182,6 +182,11 @@ impl Reporter {
         }
     }
 
+    /// A progress bar for a long transfer, on a terminal only.
+    pub fn bytes_bar(&self, host: &str, msg: &str, total: u64) -> Option<indicatif::ProgressBar> {
+        self.text.as_ref().and_then(|t| t.bytes_bar(host, msg, total))
+    }
+
     /// Runs `f` with the progress display paused (for a prompt).
     pub fn pause(&self, f: &mut dyn FnMut()) {
         match &self.text {

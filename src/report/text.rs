@@ -47,6 +47,20 @@ impl Text {
         bar.reset_elapsed();
     }
 
+    /// A bytes-and-rate bar (TTY only).
+    pub fn bytes_bar(&self, host: &str, msg: &str, total: u64) -> Option<ProgressBar> {
+        let m = self.multi.as_ref()?;
+        let b = m.add(ProgressBar::new(total));
+        b.set_style(
+            ProgressStyle::with_template("  {prefix:>6}  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b.set_prefix(host.to_string());
+        b.set_message(msg.to_string());
+        Some(b)
+    }
+
     pub fn pause(&self, f: &mut dyn FnMut()) {
         match &self.multi {
             Some(m) => m.suspend(f),

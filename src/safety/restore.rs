@@ -19,8 +19,14 @@ pub struct Checked {
 /// Checks an archive's bytes against the backup's `sources` (absolute paths).
 pub fn check_archive(bytes: &[u8], sources: &[String]) -> Result<Checked, String> {
     let sha256 = format!("{:x}", sha2::Sha256::digest(bytes));
+    let entries = check_entries(bytes, sources)?;
+    Ok(Checked { entries, sha256 })
+}
+
+/// The same check reading an archive as it streams (a local copy); returns the entry count.
+pub fn check_entries<R: std::io::Read>(reader: R, sources: &[String]) -> Result<u64, String> {
     let roots: Vec<PathBuf> = sources.iter().map(|s| PathBuf::from(s.trim_start_matches('/'))).collect();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let mut entries = 0u64;
     for entry in archive.entries().map_err(|e| format!("unreadable archive: {e}"))? {
         let mut entry = entry.map_err(|e| format!("unreadable archive entry: {e}"))?;
@@ -50,7 +56,7 @@ pub fn check_archive(bytes: &[u8], sources: &[String]) -> Result<Checked, String
         std::io::copy(&mut entry.by_ref(), &mut std::io::sink()).map_err(|e| format!("unreadable data in {name:?}: {e}"))?;
         entries += 1;
     }
-    Ok(Checked { entries, sha256 })
+    Ok(entries)
 }
 
 /// A relative path without `..` or root, lexically normalized; `None` if it escapes.

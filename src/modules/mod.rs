@@ -314,12 +314,16 @@ pub fn validate(task: &Task) -> SResult<()> {
         }
     }
     for s in spec.iter().filter(|s| s.required) {
-        if !args.contains_key(s.name) && !(s.name == "cmd" && args.contains_key("_raw_params")) {
+        let given = args.contains_key(s.name) || ALIASES.iter().any(|(name, aliases)| *name == s.name && aliases.iter().any(|a| spec.iter().any(|x| x.name == *a) && args.contains_key(*a)));
+        if !given {
             return Err(SourceError::new(task.module_span.clone(), format!("module '{}' needs argument '{}'", module.name(), s.name)));
         }
     }
     module.validate(task)
 }
+
+/// Ansible's argument aliases (`file: dest=...` is `path`); a required argument may be given by one.
+const ALIASES: &[(&str, &[&str])] = &[("path", &["dest", "name"]), ("dest", &["path"]), ("src", &["path"])];
 
 fn kind_ok(kind: Kind, v: &Json) -> bool {
     if matches!(v, Json::String(s) if crate::template::is_template(s)) {

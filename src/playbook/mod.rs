@@ -139,3 +139,6 @@ impl Task {
         self.arg_spans.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone()).unwrap_or_else(|| self.module_span.clone())
     }
 }
+
+#[cfg(test)]
+mod tests;

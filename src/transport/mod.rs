@@ -97,6 +97,26 @@ impl Cmd {
     }
 }
 
+/// Copies a stream into a file, hashing it and reporting progress; returns (sha256, bytes).
+async fn pump<R: tokio::io::AsyncRead + Unpin>(mut from: R, to: &mut tokio::fs::File, path: &std::path::Path, progress: &(dyn Fn(u64) + Sync)) -> Result<(String, u64), String> {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut hasher = sha2::Sha256::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n]).await.map_err(|e| format!("write {}: {e}", path.display()))?;
+        total += n as u64;
+        progress(total);
+    }
+    Ok((format!("{:x}", hasher.finalize()), total))
+}
+
 fn b64_lines(data: &[u8]) -> String {
     let enc = base64::engine::general_purpose::STANDARD.encode(data);
     enc.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect::<Vec<_>>().join("\n")
@@ -207,54 +227,32 @@ impl Connection {
     /// Streams a remote file into `local` (its own channel, so a large archive is
     /// never held in memory), calling `progress` with the bytes so far. Returns the sha256 and size.
     pub async fn copy_to_local(&self, remote: &str, local: &std::path::Path, user: Option<&str>, progress: &(dyn Fn(u64) + Sync)) -> Result<(String, u64), String> {
-        use sha2::Digest;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let mut argv: Vec<String> = Vec::new();
         if let Some(u) = user.filter(|u| Some(*u) != self.login_user.as_deref()) {
             argv.extend(["sudo", "-n", "-u", u, "--"].map(String::from));
         }
         argv.extend(["cat".to_string(), "--".to_string(), remote.to_string()]);
         let mut file = tokio::fs::File::create(local).await.map_err(|e| format!("create {}: {e}", local.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut total = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        let status_ok = match &self.spawner {
+        let (sha, total, status_ok) = match &self.spawner {
             Spawner::Local => {
                 let mut child = tokio::process::Command::new(&argv[0]).args(&argv[1..]).stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
-                let mut out = child.stdout.take().ok_or("no stdout")?;
-                loop {
-                    let n = out.read(&mut buf).await.map_err(|e| e.to_string())?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    file.write_all(&buf[..n]).await.map_err(|e| format!("write {}: {e}", local.display()))?;
-                    total += n as u64;
-                    progress(total);
-                }
-                child.wait().await.map(|s| s.success()).unwrap_or(false)
+                let out = child.stdout.take().ok_or("no stdout")?;
+                let (sha, total) = pump(out, &mut file, local, progress).await?;
+                (sha, total, child.wait().await.map(|s| s.success()).unwrap_or(false))
             }
             Spawner::Ssh(session) => {
                 let mut child = session.command(argv[0].clone()).args(&argv[1..]).stdout(openssh::Stdio::piped()).spawn().await.map_err(|e| e.to_string())?;
-                let mut out = child.stdout().take().ok_or("no stdout")?;
-                loop {
-                    let n = out.read(&mut buf).await.map_err(|e| e.to_string())?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    file.write_all(&buf[..n]).await.map_err(|e| format!("write {}: {e}", local.display()))?;
-                    total += n as u64;
-                    progress(total);
-                }
-                child.wait().await.map(|s| s.success()).unwrap_or(false)
+                let out = child.stdout().take().ok_or("no stdout")?;
+                let (sha, total) = pump(out, &mut file, local, progress).await?;
+                (sha, total, child.wait().await.map(|s| s.success()).unwrap_or(false))
             }
         };
         file.flush().await.map_err(|e| e.to_string())?;
         if !status_ok {
             return Err(format!("reading {remote} failed"));
         }
-        Ok((format!("{:x}", hasher.finalize()), total))
+        Ok((sha, total))
     }
 
     /// Closes every shell and the SSH master.

@@ -1,0 +1,34 @@
+use super::*;
+use std::path::Path;
+
+fn load_text(text: &str) -> crate::error::SResult<Playbook> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pb.yml");
+    std::fs::write(&p, text).unwrap();
+    load(&p, Path::new("."))
+}
+
+#[test]
+fn aliases_satisfy_required_arguments() {
+    let pb = load_text("- hosts: all\n  tasks:\n    - file: dest=/tmp/x state=directory\n    - file: {name: /tmp/y, state: touch}\n    - slurp: {path: /etc/hostname}\n").unwrap();
+    assert_eq!(pb.plays[0].tasks.len(), 3);
+    let e = load_text("- hosts: all\n  tasks:\n    - file: {state: touch}\n").unwrap_err();
+    assert!(e.message.contains("needs argument 'path'"), "{e}");
+}
+
+#[test]
+fn free_form_and_keywords() {
+    let pb = load_text("- hosts: all\n  tasks:\n    - name: t\n      command: echo hi\n      register: out\n      when: x is defined\n      loop: [1, 2]\n      become: yes\n").unwrap();
+    let t = &pb.plays[0].tasks[0];
+    assert_eq!(t.args["_raw_params"], "echo hi");
+    assert_eq!(t.register.as_deref(), Some("out"));
+    assert_eq!(t.r#become, Some(true));
+    assert_eq!(t.when[0].expr, "x is defined");
+    assert!(t.loop_items.is_some());
+}
+
+#[test]
+fn notify_needs_a_handler() {
+    let e = load_text("- hosts: all\n  tasks:\n    - command: x\n      notify: nope\n").unwrap_err();
+    assert!(e.message.contains("no handler"), "{e}");
+}

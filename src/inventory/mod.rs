@@ -257,7 +257,8 @@ impl Inventory {
                 hostvars.insert(h.clone(), Json::Object(vars.into_iter().collect()));
             }
         }
-        out.insert("_meta".into(), serde_json::json!({ "hostvars": hostvars }));
+        // ansible-core 2.19 names the format of _meta.
+        out.insert("_meta".into(), serde_json::json!({ "hostvars": hostvars, "profile": "inventory_legacy" }));
         Json::Object(out)
     }
 
@@ -300,16 +301,13 @@ impl Inventory {
             return;
         }
         path.push(name.to_string());
-        let mut kids = g.children.clone();
-        kids.sort();
-        for k in kids {
-            self.graph_group(&k, depth + 1, lines, path);
+        // Children and hosts in the order they were defined, as ansible-inventory 2.19 prints them.
+        for k in &g.children {
+            self.graph_group(k, depth + 1, lines, path);
         }
         if name != "all" {
-            let mut hs = g.hosts.clone();
-            hs.sort();
-            for h in hs {
-                lines.push(graph_name(&h, depth + 1));
+            for h in &g.hosts {
+                lines.push(graph_name(h, depth + 1));
             }
         }
         path.pop();

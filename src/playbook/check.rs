@@ -20,7 +20,7 @@ pub const MAGIC: &[&str] = &[
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "hostvars", "playbook_dir", "role_path",
     "ansible_check_mode", "ansible_diff_mode", "omit", "ansible_play_hosts", "ansible_play_batch", "recover_run_id",
     "range", "lookup", "query", "dict", "namespace", "cycler", "joiner", "lipsum", "now", "loop", "true", "false", "none",
-    "True", "False", "None", "ansible_host", "ansible_user", "ansible_port",
+    "True", "False", "None", "ansible_host", "ansible_user", "ansible_port", "ansible_managed",
 ];
 
 /// Checks every template of `play` against the names in `known`.

@@ -47,7 +47,8 @@ impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).keep_trailing_newline(true).build() {
+        // Jinja2's default drops one trailing newline of the source; see `trailing_newlines`.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).keep_trailing_newline(false).build() {
             env.set_syntax(syntax);
         }
         // Bound the work a hostile template can make us do.
@@ -77,13 +78,15 @@ impl Templates {
 
     /// Renders template text with `ctx`. Errors name `origin` (where the text came from).
     pub fn render_str(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
-        self.env.render_str(src, ctx).map_err(|e| located(&e, origin))
+        let out = self.env.render_str(src, ctx).map_err(|e| located(&e, origin))?;
+        Ok(trailing_newlines(src, out))
     }
 
     /// Renders a `shell` command string: printed values are shell-quoted (see module doc).
     pub fn render_shell(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let tmpl = self.env.template_from_named_str(SHELL_TEMPLATE, src).map_err(|e| located(&e, origin))?;
-        tmpl.render(ctx).map_err(|e| located(&e, origin))
+        let out = tmpl.render(ctx).map_err(|e| located(&e, origin))?;
+        Ok(trailing_newlines(src, out))
     }
 
     /// Evaluates a bare Jinja2 expression (`when:`, `that:`, `failed_when:`).
@@ -121,7 +124,7 @@ impl Templates {
                     }
                     return json_of(&v);
                 }
-                Ok(Json::String(self.env.render_str(s, ctx)?))
+                Ok(Json::String(trailing_newlines(s, self.env.render_str(s, ctx)?)))
             }
             Json::Array(items) => items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
             Json::Object(map) => {
@@ -146,10 +149,31 @@ impl Templates {
         Ok(tmpl.undeclared_variables(false))
     }
 
-    /// Builds a context value over raw variables (resolved lazily).
+    /// Builds a context value over raw variables (resolved lazily), with
+    /// Ansible's defaults (`ansible_managed`) under them.
     pub fn context(&self, vars: Vars) -> Value {
-        Context::new_value(vars, self)
+        let mut all = defaults();
+        all.extend(vars);
+        Context::new_value(all, self)
     }
+}
+
+/// Ansible's rule for trailing newlines: after Jinja2 dropped one of the
+/// source's, the output gets newlines back up to the source's count.
+fn trailing_newlines(src: &str, mut out: String) -> String {
+    let count = |s: &str| s.len() - s.trim_end_matches('\n').len();
+    let (want, have) = (count(src), count(&out));
+    if want > have {
+        out.push_str(&"\n".repeat(want - have));
+    }
+    out
+}
+
+/// Variables Ansible defines for every template, at the lowest precedence.
+pub fn defaults() -> Vars {
+    let mut v = Vars::new();
+    v.insert("ansible_managed".into(), Json::String("Ansible managed".into()));
+    v
 }
 
 /// Does the text contain template syntax?
@@ -247,6 +271,20 @@ mod tests {
         let c = ctx(&t, json!({"flag": true, "items": ["a", "b"]}));
         let out = t.render_str("{% if flag %}\n{{ flag }} {{ items }}\n{% endif %}\n", &c, &Span::default()).unwrap();
         assert_eq!(out, "True ['a', 'b']\n");
+    }
+
+    #[test]
+    fn trailing_newlines_as_ansible_keeps_them() {
+        let t = Templates::new();
+        let c = ctx(&t, json!({}));
+        let r = |s: &str| t.render_str(s, &c, &Span::default()).unwrap();
+        // Measured against ansible-core 2.19's template module.
+        assert_eq!(r("{{ 'x\\n' }}\n"), "x\n");
+        assert_eq!(r("{{ 'x' }}\n\n"), "x\n\n");
+        assert_eq!(r("{{ 'x\\n\\n' }}\n"), "x\n\n");
+        assert_eq!(r("a\n\n"), "a\n\n");
+        assert_eq!(r("{{ 'x\\n' }}\nend\n"), "x\n\nend\n");
+        assert_eq!(r("{{ 'x\\n' }}"), "x\n");
     }
 
     #[test]

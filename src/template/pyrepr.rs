@@ -4,10 +4,12 @@
 
 use minijinja::value::{Value, ValueKind};
 
-/// `str(value)` in Python: strings as they are, everything else as `repr`.
+/// What `{{ value }}` prints in Ansible 2.19: strings as they are, `None` as
+/// nothing, everything else as Python's `repr`.
 pub fn py_str(v: &Value) -> String {
     match v.kind() {
         ValueKind::String => v.as_str().unwrap_or_default().to_string(),
+        ValueKind::None => String::new(),
         _ => py_repr(v),
     }
 }

@@ -66,33 +66,49 @@ fn value_after_key(out: &mut String, v: &Json, indent: usize, level: usize, bloc
 }
 
 fn seq(out: &mut String, a: &[Json], indent: usize, level: usize, block: bool) {
-    let dash = format!("-{}", " ".repeat(indent.saturating_sub(1).max(1)));
     for item in a {
         out.push_str(&" ".repeat(level));
-        out.push_str(&dash);
-        match item {
-            Json::Object(m) if !m.is_empty() && (block || !is_leaf(item)) => {
-                let inner = level + dash.len();
-                let mut first = true;
-                for (k, v) in sorted(m) {
-                    if !first {
-                        out.push_str(&" ".repeat(inner));
-                    }
-                    first = false;
-                    out.push_str(&scalar_text(&Json::String(k.clone())));
-                    out.push(':');
-                    value_after_key(out, v, indent, inner, block);
+        seq_item(out, item, indent, level, block);
+    }
+}
+
+fn is_block(v: &Json, block: bool) -> bool {
+    match v {
+        Json::Object(m) => !m.is_empty() && (block || !is_leaf(v)),
+        Json::Array(a) => !a.is_empty() && (block || !is_leaf(v)),
+        _ => false,
+    }
+}
+
+/// One `- item` of a block sequence, the cursor already indented to `level`.
+/// PyYAML writes a scalar as `- x`, and a collection after `-` padded to the indent width.
+fn seq_item(out: &mut String, item: &Json, indent: usize, level: usize, block: bool) {
+    if !is_block(item, block) {
+        out.push_str("- ");
+        out.push_str(&inline(item));
+        out.push('\n');
+        return;
+    }
+    let dash = format!("-{}", " ".repeat(indent.saturating_sub(1).max(1)));
+    out.push_str(&dash);
+    let inner = level + dash.len();
+    match item {
+        Json::Object(m) => {
+            for (i, (k, v)) in sorted(m).into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(&" ".repeat(inner));
                 }
-            }
-            Json::Array(inner) if !inner.is_empty() && (block || !is_leaf(item)) => {
-                out.push('\n');
-                seq(out, inner, indent, level + dash.len(), block);
-            }
-            other => {
-                out.push_str(&inline(other));
-                out.push('\n');
+                out.push_str(&scalar_text(&Json::String(k.clone())));
+                out.push(':');
+                value_after_key(out, v, indent, inner, block);
             }
         }
+        Json::Array(items) => {
+            // The nested list's first item goes on this line.
+            seq_item(out, &items[0], indent, inner, block);
+            seq(out, &items[1..], indent, inner, block);
+        }
+        _ => {}
     }
 }
 
@@ -176,7 +192,12 @@ mod tests {
     #[test]
     fn nice_yaml_like_pyyaml() {
         let v = json!({"b": ["x", "y"], "a": {"k": "yes", "n": 1}});
-        assert_eq!(dump(&v, 4, true), "a:\n    k: 'yes'\n    n: 1\nb:\n-   x\n-   y\n");
+        assert_eq!(dump(&v, 4, true), "a:\n    k: 'yes'\n    n: 1\nb:\n- x\n- y\n");
+        // Collections in lists, as ansible-core 2.19 (PyYAML) writes them.
+        let nested = json!({"a": [{"x": 1, "y": [1, 2]}, [3, 4], "z"]});
+        assert_eq!(dump(&nested, 4, true), "a:\n-   x: 1\n    y:\n    - 1\n    - 2\n-   - 3\n    - 4\n- z\n");
+        assert_eq!(dump(&nested, 2, true), "a:\n- x: 1\n  y:\n  - 1\n  - 2\n- - 3\n  - 4\n- z\n");
+        assert_eq!(dump(&nested, 2, false), "a:\n- x: 1\n  y: [1, 2]\n- [3, 4]\n- z\n");
         assert_eq!(dump(&v, 2, false), "a: {k: 'yes', n: 1}\nb: [x, y]\n");
     }
 }

@@ -39,17 +39,23 @@ pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -
     Ok(d)
 }
 
-/// Decides a destructive step. `Ok(how)` lets it run; `Err(msg)` refuses it (nothing changed).
-pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, String> {
-    let host = sctx.host;
-    let task = sctx.task.display_name();
+/// The tier of a destructive step: the highest of module, task and baseline, else the baseline's default.
+pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tier, String> {
     let safety = &env.safety;
     let baseline_tier = match &safety.baseline {
         Some(b) => b.tier_for(&d.paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?,
         None => None,
     };
     let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);
-    let tier = d.tier.max(baseline_tier).unwrap_or(default);
+    Ok(d.tier.max(baseline_tier).unwrap_or(default))
+}
+
+/// Decides a destructive step. `Ok(how)` lets it run; `Err(msg)` refuses it (nothing changed).
+pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, String> {
+    let host = sctx.host;
+    let task = sctx.task.display_name();
+    let safety = &env.safety;
+    let tier = tier_of(env, sctx, &d)?;
 
     // When the flags alone refuse, say so now: no backup is needed for a step that will not run.
     let refused_early = matches!(safety.confirmer.policy.decide_without_prompt(host, &task, tier), Some(Decision::Refused { .. }));

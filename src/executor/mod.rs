@@ -109,6 +109,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         playbook_dir: pb.dir().display().to_string(),
         check: opts.check,
         run_id: opts.run_id.clone(),
+        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
     });
     let conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Connection>>>> = Default::default();
     let safety = Arc::new(Safety {

@@ -35,6 +35,8 @@ pub enum StepEnd {
 
 struct StepResult {
     status: Status,
+    /// Not the command's own result (a template error, a failed become): `failed_when` cannot clear it.
+    hard: bool,
     result: serde_json::Map<String, Json>,
     msg: Option<String>,
     changes: Vec<String>,
@@ -45,7 +47,7 @@ struct StepResult {
 
 impl StepResult {
     fn new(status: Status) -> StepResult {
-        StepResult { status, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true }
+        StepResult { status, hard: false, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true }
     }
     fn failed(msg: String, result: serde_json::Map<String, Json>) -> StepResult {
         StepResult { msg: Some(msg), result, ..StepResult::new(Status::Failed) }
@@ -95,7 +97,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
 }
 
 fn input_failure(e: SourceError) -> StepResult {
-    StepResult::failed(e.to_string(), Default::default())
+    StepResult { hard: true, ..StepResult::failed(e.to_string(), Default::default()) }
 }
 
 /// `when`, then the step itself, then `changed_when` / `failed_when`.
@@ -115,7 +117,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
         }
     }
     let mut r = step(env, host, conn, task, ctx, state).await;
-    if !r.executed || r.status == Status::Unreachable {
+    if !r.executed || r.hard || r.status == Status::Unreachable {
         return r;
     }
     // changed_when / failed_when see the result under the register name, as in Ansible.
@@ -225,7 +227,14 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     };
     let (host_become, host_become_user) = super::vars::become_default(ctx);
     let escalate = task.r#become.or(env.play.r#become).unwrap_or(host_become);
-    let become_user = escalate.then(|| task.become_user.clone().or(env.play.become_user.clone()).or(host_become_user).unwrap_or_else(|| "root".into()));
+    let become_user = match task.become_user.clone().or(env.play.become_user.clone()) {
+        Some(u) => match env.sources.templates.render_str(&u, ctx, &task.span) {
+            Ok(u) => Some(u),
+            Err(e) => return input_failure(e),
+        },
+        None => host_become_user,
+    };
+    let become_user = escalate.then(|| become_user.unwrap_or_else(|| "root".into()));
     let sctx = StepCtx {
         host,
         conn,
@@ -251,6 +260,16 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     } else if env.check {
         r.executed = false;
         r.status = if plan.changed() { Status::Changed } else { Status::Ok };
+        // Say which steps are destructive, and how they would be guarded.
+        if let Ok(Some(d)) = super::guard::merged(env, task, &plan, ctx) {
+            let tier = super::guard::tier_of(env, &sctx, &d).map(|t| t.to_string()).unwrap_or_else(|_| "?".into());
+            let guard = match (&d.preserves, d.paths.is_empty()) {
+                (Some(p), _) => format!("preserves the original itself: {p}"),
+                (None, true) => "asks first".to_string(),
+                (None, false) => format!("a verified backup of {} is taken first", d.paths.join(", ")),
+            };
+            r.changes.insert(0, format!("DESTRUCTIVE [{tier}]: {}; {guard}", d.reason));
+        }
         r.result = plan.result;
     } else if plan.changed() || plan.run_anyway {
         r.note = None;
@@ -303,6 +322,13 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
 }
 
 fn from_error(e: StepError) -> StepResult {
+    let become_failed = matches!(&e, StepError::Failed { msg, .. } if msg.starts_with("cannot become"));
+    let mut r = from_error_inner(e);
+    r.hard |= become_failed;
+    r
+}
+
+fn from_error_inner(e: StepError) -> StepResult {
     match e {
         StepError::Failed { msg, result } => {
             let mut res = result.as_object().cloned().unwrap_or_default();
@@ -360,7 +386,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     let ignored = r.status == Status::Failed && task.ignore_errors;
     env.reporter.emit(Event::Task {
         host: host.to_string(),
-        task: task.display_name(),
+        task: display_name(env, host, task, state),
         status: r.status,
         msg: if task.no_log { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
         changes: r.changes,
@@ -381,6 +407,16 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     }
 }
 
+/// The task's name as Ansible shows it: templates in it rendered (the raw name if they cannot be).
+fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState) -> String {
+    let name = task.display_name();
+    if !crate::template::is_template(&name) {
+        return name;
+    }
+    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars]);
+    env.sources.templates.render_str(&name, &ctx, &task.span).unwrap_or(name)
+}
+
 /// What to print under the line: debug output, and a diagnostic's stdout.
 fn display_output(task: &Task, r: &StepResult) -> Option<Json> {
     if task.module == "debug" && r.status == Status::Ok {
@@ -392,7 +428,7 @@ fn display_output(task: &Task, r: &StepResult) -> Option<Json> {
             return None;
         }
         let lines: Vec<&str> = out.lines().collect();
-        let shown = if lines.len() > 20 { format!("... ({} lines above)\n{}", lines.len() - 20, lines[lines.len() - 20..].join("\n")) } else { out.to_string() };
+        let shown = if lines.len() > 10 { format!("... ({} lines above)\n{}", lines.len() - 10, lines[lines.len() - 10..].join("\n")) } else { out.to_string() };
         return Some(Json::String(shown));
     }
     None

@@ -20,6 +20,8 @@ pub struct VarSources {
     pub playbook_dir: String,
     pub check: bool,
     pub run_id: String,
+    /// The run's start, `YYYYMMDD-HHMMSS` (`recover_timestamp`), for artifact names.
+    pub timestamp: String,
 }
 
 impl VarSources {
@@ -36,6 +38,7 @@ impl VarSources {
         m.insert("ansible_check_mode".into(), json!(self.check));
         m.insert("ansible_play_hosts".into(), json!(play_hosts));
         m.insert("recover_run_id".into(), json!(self.run_id));
+        m.insert("recover_timestamp".into(), json!(self.timestamp));
         m
     }
 

@@ -216,6 +216,10 @@ pub trait Module: Send + Sync {
     fn free_form(&self) -> bool {
         false
     }
+    /// Takes any argument names (`set_fact`); its own `validate` checks them.
+    fn free_keys(&self) -> bool {
+        false
+    }
     /// Arguments rendered in shell mode (values quoted), not as data.
     fn shell_args(&self) -> &'static [&'static str] {
         &[]
@@ -293,6 +297,9 @@ pub fn names() -> Vec<&'static str> {
 pub fn validate(task: &Task) -> SResult<()> {
     let module = get(&task.module).ok_or_else(|| SourceError::new(task.module_span.clone(), format!("unknown module '{}'", task.module)))?;
     let Json::Object(args) = &task.args else { return Ok(()) };
+    if module.free_keys() {
+        return module.validate(task);
+    }
     let spec = module.spec();
     for (k, v) in args {
         if k == "_raw_params" {

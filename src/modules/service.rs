@@ -1,7 +1,8 @@
 //! `service`: start, stop, restart or reload a service, through the host's
 //! `services` map (see the README): systemd units by default, or
 //! `manager: command` with `start`/`stop`/`reload`/`restart`/`status`
-//! commands (the lab, and hosts without systemd). After a change it checks the
+//! commands, run as the entry's `user` when it names one (the lab, and hosts
+//! without systemd). After a change it checks the
 //! service really is in the state asked for.
 
 use std::time::Duration;
@@ -28,7 +29,7 @@ struct Args {
 #[derive(Clone, Debug)]
 pub enum Manager {
     Systemd { unit: String },
-    Commands { start: Option<String>, stop: Option<String>, restart: Option<String>, reload: Option<String>, status: String },
+    Commands { start: Option<String>, stop: Option<String>, restart: Option<String>, reload: Option<String>, status: String, user: Option<String> },
 }
 
 impl Manager {
@@ -44,6 +45,7 @@ impl Manager {
                 restart: s("restart"),
                 reload: s("reload"),
                 status: s("status").ok_or_else(|| format!("services.{name}: a `command` manager needs a `status` command"))?,
+                user: s("user"),
             }),
             other => Err(format!("services.{name}: unknown manager '{other}' (systemd or command)")),
         }
@@ -52,7 +54,7 @@ impl Manager {
     pub fn status_cmd(&self) -> Cmd {
         match self {
             Manager::Systemd { unit } => Cmd::argv(["systemctl", "is-active", "--quiet", unit.as_str()]),
-            Manager::Commands { status, .. } => Cmd::shell(status.clone()),
+            Manager::Commands { status, user, .. } => Cmd::shell(status.clone()).become_user(user.clone()),
         }
     }
 
@@ -60,14 +62,14 @@ impl Manager {
     pub fn action_cmds(&self, action: &str) -> Result<Vec<Cmd>, String> {
         match self {
             Manager::Systemd { unit } => Ok(vec![Cmd::argv(["systemctl", action, unit.as_str()])]),
-            Manager::Commands { start, stop, restart, reload, .. } => {
-                let need = |c: &Option<String>, what: &str| c.clone().map(Cmd::shell).ok_or_else(|| format!("the service has no `{what}` command"));
+            Manager::Commands { start, stop, restart, reload, user, .. } => {
+                let need = |c: &Option<String>, what: &str| c.clone().map(|c| Cmd::shell(c).become_user(user.clone())).ok_or_else(|| format!("the service has no `{what}` command"));
                 match action {
                     "start" => Ok(vec![need(start, "start")?]),
                     "stop" => Ok(vec![need(stop, "stop")?]),
                     "reload" => Ok(vec![need(reload, "reload")?]),
                     "restart" => match restart {
-                        Some(r) => Ok(vec![Cmd::shell(r.clone())]),
+                        Some(r) => Ok(vec![Cmd::shell(r.clone()).become_user(user.clone())]),
                         None => Ok(vec![need(stop, "stop")?, need(start, "start")?]),
                     },
                     other => Err(format!("unknown action '{other}'")),

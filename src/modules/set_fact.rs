@@ -15,6 +15,9 @@ impl Module for SetFact {
     fn spec(&self) -> &'static [ArgSpec] {
         &[]
     }
+    fn free_keys(&self) -> bool {
+        true
+    }
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
         if let Json::Object(m) = &task.args {
             for k in m.keys() {

@@ -382,7 +382,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             }
         }
     }
-    let output = display_output(task, &r);
+    let output = display_output(env, task, &r);
     let ignored = r.status == Status::Failed && task.ignore_errors;
     env.reporter.emit(Event::Task {
         host: host.to_string(),
@@ -418,11 +418,12 @@ fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState) -> St
 }
 
 /// What to print under the line: debug output, and a diagnostic's stdout.
-fn display_output(task: &Task, r: &StepResult) -> Option<Json> {
+fn display_output(env: &PlayEnv, task: &Task, r: &StepResult) -> Option<Json> {
     if task.module == "debug" && r.status == Status::Ok {
         return r.result.get("msg").cloned().or_else(|| Some(Json::Object(r.result.clone())));
     }
-    if task.read_only && r.executed {
+    // A diagnostic's output is the plan's evidence in a dry-run; in a real run it shows with -v.
+    if task.read_only && r.executed && (env.check || env.reporter.verbosity() > 0) {
         let out = r.result.get("stdout").and_then(Json::as_str)?.trim_end();
         if out.is_empty() {
             return None;

@@ -182,6 +182,11 @@ impl Reporter {
         }
     }
 
+    /// How much detail was asked for (-v count).
+    pub fn verbosity(&self) -> u8 {
+        self.opts.verbosity
+    }
+
     /// A progress bar for a long transfer, on a terminal only.
     pub fn bytes_bar(&self, host: &str, msg: &str, total: u64) -> Option<indicatif::ProgressBar> {
         self.text.as_ref().and_then(|t| t.bytes_bar(host, msg, total))

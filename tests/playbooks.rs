@@ -86,3 +86,90 @@ fn pg_wal_repairs_real_checkpoint_damage_with_a_verified_backup_and_loses_nothin
     let restored = out.path().join(pg.join("data").strip_prefix("/").unwrap());
     assert_eq!(damaged, rel_hash(&restored), "the backup does not hold the original cluster");
 }
+
+/// An nginx of the test's own on 188, serving `sites/*.conf`, with the SOP 13.6 drift in place.
+fn own_nginx(scratch: &Path, port: u32) -> (PathBuf, KillOnDrop) {
+    let prefix = scratch.join("nginx");
+    for d in ["sites", "logs", "tmp"] {
+        std::fs::create_dir_all(prefix.join(d)).unwrap();
+    }
+    std::fs::write(
+        prefix.join("nginx.conf"),
+        "worker_processes 2;\npid nginx.pid;\nerror_log logs/error.log;\nevents { worker_connections 64; }\nhttp {\n    access_log off;\n    client_body_temp_path tmp/body;\n    proxy_temp_path tmp/proxy;\n    fastcgi_temp_path tmp/fastcgi;\n    uwsgi_temp_path tmp/uwsgi;\n    scgi_temp_path tmp/scgi;\n    include sites/*.conf;\n}\n",
+    )
+    .unwrap();
+    let site = prefix.join("sites/188-all-sites.conf");
+    assert!(Command::new(repo().join("scripts/nginx-drifted")).args([site.to_str().unwrap(), &format!("127.0.0.188:{port}")]).status().unwrap().success());
+    assert!(Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap().success());
+    let p = prefix.to_str().unwrap();
+    let st = Command::new("sudo")
+        .args(["-n", "-u", "ollama", "/usr/sbin/nginx", "-p", p, "-e", &format!("{p}/logs/error.log"), "-c", &format!("{p}/nginx.conf")])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (prefix.clone(), KillOnDrop(prefix.join("nginx.pid")))
+}
+
+/// nginx's master PID and its workers' PIDs.
+fn nginx_generation(prefix: &Path) -> (String, String) {
+    let master = std::fs::read_to_string(prefix.join("nginx.pid")).unwrap().trim().to_string();
+    let out = Command::new("ps").args(["-o", "pid=", "--ppid", &master]).output().unwrap();
+    let mut workers: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    workers.sort();
+    (master, workers.join(","))
+}
+
+#[test]
+fn nginx_vip_sync_replaces_the_drifted_gateway_only_when_nginx_accepts_it_and_the_reload_takes() {
+    lab();
+    let scratch = host_scratch("188", "vip");
+    let port = 27000 + std::process::id() % 2000;
+    let (prefix, _nginx) = own_nginx(&scratch, port);
+    let site = prefix.join("sites/188-all-sites.conf");
+    let vars = |listen: &str| vec!["-e".to_string(), format!("nginx_prefix={}", prefix.display()), "-e".into(), format!("nginx_gateway_listen={listen}"), "-e".into(), format!("recover_backup_root={}/backups", scratch.display())];
+    let listen = format!("127.0.0.188:{port}");
+    let drifted = std::fs::read(&site).unwrap();
+
+    // (a) dry-run: the exact diff, nothing touched.
+    let before = tree_hash(&scratch);
+    let dry = Recover::new().args(["play", "nginx-vip-sync", "--dry-run"]).args(vars(&listen)).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("-        proxy_pass http://127.0.0.120:31234/api/;"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("+        proxy_pass http://127.0.0.125:32334/api/;"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("DESTRUCTIVE [STANDARD_HITL]"), "{}", dry.stdout);
+    assert_eq!(before, tree_hash(&scratch));
+
+    // A config nginx rejects: the live file stays as it was, nginx is not reloaded, nginx's message is shown.
+    let generation = nginx_generation(&prefix);
+    let bad = Recover::new().args(["play", "nginx-vip-sync", "--yes"]).args(vars("127.0.0.188:99999")).run();
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stdout.contains("invalid port") || bad.stdout.contains("99999"), "nginx's message is missing: {}", bad.stdout);
+    assert!(bad.stdout.contains("the previous file was put back"), "{}", bad.stdout);
+    assert_eq!(std::fs::read(&site).unwrap(), drifted, "the live file changed although nginx rejected the new one");
+    assert_eq!(generation, nginx_generation(&prefix), "nginx was reloaded");
+
+    // (b) no terminal, no --yes: refused. With --yes: replaced, reloaded, verified.
+    let refused = Recover::new().args(["play", "nginx-vip-sync"]).args(vars(&listen)).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(std::fs::read(&site).unwrap(), drifted);
+    let sync = Recover::new().args(["play", "nginx-vip-sync", "--yes", "--output", "json"]).args(vars(&listen));
+    let run = sync.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let live = std::fs::read_to_string(&site).unwrap();
+    assert!(live.contains("proxy_pass http://127.0.0.125:32334/api/v1/ws;") && live.contains("proxy_set_header Upgrade $http_upgrade;"), "{live}");
+    assert!(!live.contains("127.0.0.120"), "{live}");
+    let (m0, w0) = generation;
+    let (m1, w1) = nginx_generation(&prefix);
+    assert_eq!(m0, m1, "the master changed: nginx was restarted, not reloaded");
+    assert_ne!(w0, w1, "no new worker generation: the reload did not take");
+    // (d) the drifted file is preserved in a verified backup.
+    let backup = sync.run_log().into_iter().find(|e| e["event"] == "backup").expect("a backup of the live file")["backup"].clone();
+    let out = tempfile::tempdir().unwrap();
+    assert!(Command::new("tar").args(["-xzf", backup["archive"].as_str().unwrap(), "-C", out.path().to_str().unwrap()]).status().unwrap().success());
+    assert_eq!(std::fs::read(out.path().join(site.strip_prefix("/").unwrap())).unwrap(), drifted);
+
+    // (c) in sync: nothing to do.
+    let again = Recover::new().args(["play", "nginx-vip-sync", "--output", "json"]).args(vars(&listen)).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
+}

@@ -98,7 +98,7 @@ impl Module for BlockInFile {
             None => return Err(StepError::failed(format!("host {}: {} does not exist (set create: true to create it)", ctx.host, a.path))),
         };
         let new = apply_block(&current, &begin, &end, &a.block, present, a.insertafter.as_deref(), a.insertbefore.as_deref()).map_err(StepError::failed)?;
-        plan_write(ctx, WriteSpec { dest: a.path, content: new.into_bytes(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate }).await
+        plan_write(ctx, WriteSpec { dest: a.path, content: new.into_bytes(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false }).await
     }
 }
 

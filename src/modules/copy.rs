@@ -25,19 +25,21 @@ struct Args {
     owner: Option<String>,
     group: Option<String>,
     validate: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    validate_in_place: Option<bool>,
 }
 
 const COPY_SPEC: &[ArgSpec] = &[
     req("dest", Kind::Str), opt("src", Kind::Str), opt("content", Kind::Any), opt("mode", Kind::Any), opt("owner", Kind::Str),
-    opt("group", Kind::Str), opt("validate", Kind::Str),
+    opt("group", Kind::Str), opt("validate", Kind::Str), opt("validate_in_place", Kind::Bool),
 ];
 const TEMPLATE_SPEC: &[ArgSpec] = &[
     req("src", Kind::Str), req("dest", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str),
-    opt("validate", Kind::Str),
+    opt("validate", Kind::Str), opt("validate_in_place", Kind::Bool),
 ];
 
 fn spec_of(a: Args, content: Vec<u8>) -> WriteSpec {
-    WriteSpec { dest: a.dest, content, mode: a.mode, owner: a.owner, group: a.group, validate: a.validate }
+    WriteSpec { dest: a.dest, content, mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: a.validate_in_place.unwrap_or(false) }
 }
 
 fn local_src(ctx: &StepCtx<'_>, src: &str) -> Result<std::path::PathBuf, StepError> {

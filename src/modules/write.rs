@@ -18,6 +18,9 @@ pub struct WriteSpec {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub validate: Option<String>,
+    /// Validate with the candidate in place (a config snippet the checker finds by
+    /// include, like `nginx -t`): on failure the previous file is put back.
+    pub validate_in_place: bool,
 }
 
 /// Plans writing `spec`: no change when content and attributes already match.
@@ -82,14 +85,25 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         let who = format!("{}:{}", spec.owner.clone().unwrap_or_default(), spec.group.clone().unwrap_or_default());
         s.push_str(&format!("chown {} \"$t\"; ", quote::quote(who.trim_end_matches(':'))));
     }
-    if let Some(v) = &spec.validate {
-        // `%s` is the candidate file; the rest is the playbook's own command.
-        s.push_str(&format!("{}; ", v.replace("%s", "\"$t\"")));
+    match (&spec.validate, spec.validate_in_place) {
+        (Some(v), false) => {
+            // `%s` is the candidate file; the rest is the playbook's own command.
+            s.push_str(&format!("{}; ", v.replace("%s", "\"$t\"")));
+            s.push_str("mv -f \"$t\" \"$d\"");
+        }
+        (Some(v), true) => {
+            // Swap in, check, and put the previous file back (atomically) if the check fails.
+            s.push_str("p=\"$d.recover-prev.$$\"; if [ -e \"$d\" ]; then cp -p \"$d\" \"$p\"; fi; mv -f \"$t\" \"$d\"; ");
+            s.push_str(&format!(
+                "if ! {{ {v}; }}; then if [ -e \"$p\" ]; then mv -f \"$p\" \"$d\"; else rm -f \"$d\"; fi; echo 'recover: the check failed; the previous file was put back' >&2; exit 1; fi; rm -f \"$p\""
+            ));
+        }
+        (None, _) => s.push_str("mv -f \"$t\" \"$d\""),
     }
-    s.push_str("mv -f \"$t\" \"$d\"");
-    let label = match &spec.validate {
-        Some(v) => format!("write {} (validated first by `{v}`; the live file is kept if that fails)", spec.dest),
-        None => format!("write {} (temp file, then rename)", spec.dest),
+    let label = match (&spec.validate, spec.validate_in_place) {
+        (Some(v), false) => format!("write {} (validated first by `{v}`; the live file is kept if that fails)", spec.dest),
+        (Some(v), true) => format!("write {} (swapped in, checked by `{v}`, the previous file put back if that fails)", spec.dest),
+        (None, _) => format!("write {} (temp file, then rename)", spec.dest),
     };
     Cmd::shell(s).stdin(spec.content.clone()).label(label)
 }

@@ -173,3 +173,67 @@ fn nginx_vip_sync_replaces_the_drifted_gateway_only_when_nginx_accepts_it_and_th
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
 }
+
+fn psql(port: &str, sql: &str) -> String {
+    let out = Command::new("sudo")
+        .args(["-n", "-u", "postgres", "/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.188", "-p", port, "-U", "postgres", "-d", "momo", "-tAc", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_found() {
+    lab();
+    let scratch = host_scratch("188", "momo");
+    let port = (29000 + std::process::id() % 2000).to_string();
+    let made = Command::new(repo().join("scripts/pg-momo")).args([scratch.join("db").to_str().unwrap(), &port]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let _stop = StopPostgres(scratch.join("db/data"));
+    let cleared = scratch.join("cache-cleared");
+    let vars = [
+        "-e".to_string(),
+        format!("momo_port={port}"),
+        "-e".into(),
+        format!("momo_backup_dir={}/backups", scratch.display()),
+        "-e".into(),
+        format!("momo_cache_clear_command='touch {}'", cleared.display()),
+    ];
+    let range = |table: &str, col: &str| psql(&port, &format!("SELECT count(*) || ' ' || coalesce(min({col}::date)::text, '-') || ' ' || coalesce(max({col}::date)::text, '-') FROM {table} WHERE {col}::date BETWEEN '2026-05-01' AND '2026-05-28'"));
+    let april = || psql(&port, "SELECT md5(string_agg(\"日期\" || sku || amount, ',' ORDER BY \"日期\", sku)) FROM realtime_sales_monthly WHERE \"日期\" < '2026-05-01'");
+    let snapshot = || psql(&port, "SELECT md5(string_agg(id || snapshot_date::text || sku || amount, ',' ORDER BY id)) FROM daily_sales_snapshot");
+    assert_eq!(range("daily_sales_snapshot", "snapshot_date"), "17353 2026-05-01 2026-05-28");
+    assert_eq!(range("realtime_sales_monthly", "\"日期\""), "0 - -");
+    let (april0, snapshot0) = (april(), snapshot());
+
+    // (a) the diagnosis and the plan; nothing changes.
+    let dry = Recover::new().args(["play", "momo-reindex", "--dry-run"]).args(&vars).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("daily_sales_snapshot has 17353, 2026-05-01, 2026-05-28 but realtime_sales_monthly has 0"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("DESTRUCTIVE [CRITICAL_HITL]"), "{}", dry.stdout);
+    assert_eq!(range("realtime_sales_monthly", "\"日期\""), "0 - -");
+    assert!(!scratch.join("backups").exists());
+
+    // (b) refused with no terminal and no --yes; repaired with it.
+    let refused = Recover::new().args(["play", "momo-reindex"]).args(&vars).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(range("realtime_sales_monthly", "\"日期\""), "0 - -");
+    let run = Recover::new().args(["play", "momo-reindex", "--yes"]).args(&vars).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(range("realtime_sales_monthly", "\"日期\""), "17353 2026-05-01 2026-05-28");
+    assert!(cleared.exists(), "the cache was not cleared");
+    let saved: Vec<PathBuf> = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(saved.len(), 1);
+    assert!(std::fs::read_to_string(saved[0].join("counts-before.txt")).unwrap().contains("realtime_sales_monthly (count, min, max): 0"));
+    assert!(std::fs::read_to_string(saved[0].join("realtime_sales_monthly-before.csv")).unwrap().starts_with("日期,sku,amount"));
+
+    // (c) a second run changes nothing.
+    let again = Recover::new().args(["play", "momo-reindex", "--output", "json"]).args(&vars).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
+
+    // (d) nothing else was touched: April's rows and the snapshot table are as they were.
+    assert_eq!(april(), april0);
+    assert_eq!(snapshot(), snapshot0);
+}

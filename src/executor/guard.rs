@@ -26,12 +26,12 @@ pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -
             m.services.extend(decl.services.iter().cloned());
             m.tier = m.tier.max(decl.tier);
             if let Some(r) = &decl.reason {
-                m.reason = r.clone();
+                m.reason = env.sources.templates.render_str(r, ctx, &task.span)?;
             } else if m.reason.is_empty() {
                 m.reason = format!("{} (declared destructive)", task.display_name());
             }
-            if decl.preserves.is_some() {
-                m.preserves = decl.preserves.clone();
+            if let Some(p) = &decl.preserves {
+                m.preserves = Some(env.sources.templates.render_str(p, ctx, &task.span)?);
             }
             d = Some(m);
         }

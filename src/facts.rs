@@ -86,3 +86,45 @@ mod tests {
         assert_eq!(parse_stat("garbage"), None);
     }
 }
+
+/// The three checkpoint files of a Kafka log dir that SOP 10.3 may move.
+pub const KAFKA_CHECKPOINTS: [&str; 3] = ["log-start-offset-checkpoint", "recovery-point-offset-checkpoint", "replication-offset-checkpoint"];
+
+/// Checks a Kafka offset checkpoint file: a version line (0), a count line, then
+/// exactly that many `topic partition offset` lines. `Ok(entries)` or the first problem.
+pub fn parse_kafka_checkpoint(text: &str) -> Result<usize, String> {
+    let mut lines = text.lines();
+    let version = lines.next().ok_or("empty file")?.trim();
+    if version.parse::<i64>().map_err(|_| format!("version line {version:?} is not a number"))? != 0 {
+        return Err(format!("unknown version {version}"));
+    }
+    let count_line = lines.next().ok_or("no entry count line")?.trim();
+    let count: usize = count_line.parse().map_err(|_| format!("entry count {count_line:?} is not a number"))?;
+    let entries: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    if entries.len() != count {
+        return Err(format!("the count says {count} entries, the file has {}", entries.len()));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let f: Vec<&str> = e.split(' ').collect();
+        if f.len() != 3 || f[0].is_empty() || f[1].parse::<i32>().is_err() || f[2].parse::<i64>().is_err() {
+            return Err(format!("Malformed line in checkpoint file: {e:?} (entry {})", i + 1));
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod kafka_tests {
+    use super::parse_kafka_checkpoint;
+
+    #[test]
+    fn kafka_checkpoint_format() {
+        assert_eq!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1234\ntopic-b 3 0\n"), Ok(2));
+        assert_eq!(parse_kafka_checkpoint("0\n0\n"), Ok(0));
+        assert!(parse_kafka_checkpoint("").is_err());
+        assert!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1\n").unwrap_err().contains("count says 2"));
+        assert!(parse_kafka_checkpoint("0\n1\ntopic-a 0 \u{0}\u{0}\n").unwrap_err().contains("Malformed line"));
+        assert!(parse_kafka_checkpoint("\u{0}\u{0}\u{0}").unwrap_err().contains("version"));
+        assert!(parse_kafka_checkpoint("1\n0\n").unwrap_err().contains("unknown version"));
+    }
+}

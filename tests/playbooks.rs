@@ -237,3 +237,62 @@ fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_
     assert_eq!(april(), april0);
     assert_eq!(snapshot(), snapshot0);
 }
+
+#[test]
+fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
+    // Kafka itself cannot be installed here (not in Debian, PyPI, npm or crates.io):
+    // scripts/fake-kafka stands in, refusing to start on a malformed checkpoint as Kafka does.
+    lab();
+    let scratch = host_scratch("110", "kafka");
+    let root = scratch.join("kafka");
+    assert!(Command::new(repo().join("scripts/kafka-broken")).args([root.to_str().unwrap(), "wooo"]).status().unwrap().success());
+    let port = (31000 + std::process::id() % 2000).to_string();
+    let _kafka = KillOnDrop(root.join("kafka.pid"));
+    let _consumer = KillOnDrop(root.join("snuba-consumer.pid"));
+    let vars = ["-e".to_string(), format!("kafka_root={}", root.display()), "-e".into(), format!("kafka_port={port}"), "-e".into(), format!("kafka_backup_dir={}/backups", scratch.display())];
+    let checkpoint = |p: &str| p.ends_with("-checkpoint");
+    // Topic folders and segments: everything but checkpoints, pid files and the broker's own log.
+    let topics = || tree_hash(&root).into_iter().filter(|(p, _, _)| !checkpoint(p) && !p.ends_with(".pid") && !p.ends_with("/server.log")).collect::<Vec<_>>();
+    let originals: Vec<(PathBuf, Vec<u8>)> = tree_hash(&root).into_iter().filter(|(p, _, _)| checkpoint(p)).map(|(p, _, _)| (PathBuf::from(&p), std::fs::read(&p).unwrap())).collect();
+    assert_eq!(originals.len(), 6);
+    let topics0 = topics();
+
+    // The broken state is real for the stand-in: it refuses to start.
+    let start = Command::new(repo().join("scripts/fake-kafka"))
+        .args(["start", "--log-dirs", &format!("{0}/data-1,{0}/data-2", root.display()), "--pid", root.join("probe.pid").to_str().unwrap(), "--port", &port])
+        .output()
+        .unwrap();
+    assert!(!start.status.success() && String::from_utf8_lossy(&start.stderr).contains("Malformed line in checkpoint file"));
+
+    let before = tree_hash(&root);
+    let dry = Recover::new().args(["play", "kafka-checkpoint", "--dry-run"]).args(&vars).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("malformed: ") && dry.stdout.contains("data-2/recovery-point-offset-checkpoint"), "{}", dry.stdout);
+    assert_eq!(before, tree_hash(&root), "dry-run changed something");
+
+    let refused = Recover::new().args(["play", "kafka-checkpoint"]).args(&vars).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+
+    let run = Recover::new().args(["play", "kafka-checkpoint", "--yes"]).args(&vars).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Preserved byte for byte, with a manifest of sha256s.
+    let preserved = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().next().unwrap().path();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(preserved.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["moved"].as_array().unwrap().len(), 6);
+    for (path, bytes) in &originals {
+        let kept = preserved.join(path.strip_prefix("/").unwrap());
+        assert_eq!(&std::fs::read(&kept).unwrap(), bytes, "{}", kept.display());
+        use sha2::Digest;
+        let sha = format!("{:x}", sha2::Sha256::digest(bytes));
+        assert!(manifest["moved"].as_array().unwrap().iter().any(|m| m["sha256"] == sha && m["original"] == path.display().to_string()));
+    }
+    // Topic folders and segments untouched; Kafka and its dependent run again.
+    assert_eq!(topics0, topics(), "a topic folder or segment changed");
+    for pid in ["kafka.pid", "snuba-consumer.pid"] {
+        let p = std::fs::read_to_string(root.join(pid)).unwrap();
+        assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{pid} is not running");
+    }
+    let again = Recover::new().args(["play", "kafka-checkpoint", "--output", "json"]).args(&vars).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.recap()["110"]["changed"], 0, "{}", again.stdout);
+}

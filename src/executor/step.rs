@@ -386,7 +386,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     let ignored = r.status == Status::Failed && task.ignore_errors;
     env.reporter.emit(Event::Task {
         host: host.to_string(),
-        task: display_name(env, host, task, state),
+        task: display_name(env, host, task, state, item.as_ref()),
         status: r.status,
         msg: if task.no_log { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
         changes: r.changes,
@@ -408,12 +408,16 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
 }
 
 /// The task's name as Ansible shows it: templates in it rendered (the raw name if they cannot be).
-fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState) -> String {
+fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState, item: Option<&Json>) -> String {
     let name = task.display_name();
     if !crate::template::is_template(&name) {
         return name;
     }
-    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars]);
+    let mut layer = Vars::new();
+    if let Some(i) = item {
+        layer.insert(task.loop_var.clone(), i.clone());
+    }
+    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars, &layer]);
     env.sources.templates.render_str(&name, &ctx, &task.span).unwrap_or(name)
 }
 

@@ -14,6 +14,8 @@ mod command;
 mod copy;
 mod debug;
 mod file;
+mod kafka;
+mod preserve;
 mod service;
 mod set_fact;
 mod stat;
@@ -259,6 +261,8 @@ static REGISTRY: &[&dyn Module] = &[
     &stat::Stat,
     &stat::Slurp,
     &wait_for::WaitFor,
+    &kafka::KafkaCheckpoints,
+    &preserve::PreserveMove,
     &assert::Assert,
     &assert::Fail,
     &set_fact::SetFact,

@@ -241,7 +241,7 @@ fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_
 #[test]
 fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
     // Kafka itself cannot be installed here (not in Debian, PyPI, npm or crates.io):
-    // scripts/fake-kafka stands in, refusing to start on a malformed checkpoint as Kafka does.
+    // scripts/fake-daemon stands in, refusing to start on a malformed checkpoint as Kafka does.
     lab();
     let scratch = host_scratch("110", "kafka");
     let root = scratch.join("kafka");
@@ -258,8 +258,8 @@ fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
     let topics0 = topics();
 
     // The broken state is real for the stand-in: it refuses to start.
-    let start = Command::new(repo().join("scripts/fake-kafka"))
-        .args(["start", "--log-dirs", &format!("{0}/data-1,{0}/data-2", root.display()), "--pid", root.join("probe.pid").to_str().unwrap(), "--port", &port])
+    let start = Command::new(repo().join("scripts/fake-daemon"))
+        .args(["start", "kafka", "--dirs", &format!("{0}/data-1,{0}/data-2", root.display()), "--pid", root.join("probe.pid").to_str().unwrap(), "--port", &port])
         .output()
         .unwrap();
     assert!(!start.status.success() && String::from_utf8_lossy(&start.stderr).contains("Malformed line in checkpoint file"));
@@ -295,4 +295,79 @@ fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
     let again = Recover::new().args(["play", "kafka-checkpoint", "--output", "json"]).args(&vars).run();
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["110"]["changed"], 0, "{}", again.stdout);
+}
+
+/// (relative path, mode, uid, mtime, sha256 or link target) of everything under `dir`.
+fn full_tree(dir: &Path) -> Vec<(String, u32, u32, i64, String)> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                format!("{:x}", sha2::Sha256::digest(std::fs::read(&p).unwrap()))
+            };
+            out.push((p.strip_prefix(dir).unwrap().display().to_string(), m.mode(), m.uid(), m.mtime(), what));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn clickhouse_clone_keeps_the_original_and_clones_every_readable_file_exactly() {
+    // ClickHouse cannot be installed here: scripts/fake-daemon stands in and, like ClickHouse on
+    // broken parts, refuses to start while a data file cannot be read. Mode 000 stands in for the
+    // filesystem's "Bad message" on those files.
+    lab();
+    let scratch = host_scratch("188", "ch");
+    let root = scratch.join("clickhouse");
+    assert!(Command::new(repo().join("scripts/clickhouse-broken")).args([root.to_str().unwrap(), "ollama"]).status().unwrap().success());
+    let data = root.join("volume/_data");
+    let port = (33000 + std::process::id() % 2000).to_string();
+    let _ch = KillOnDrop(root.join("clickhouse.pid"));
+    let _api = KillOnDrop(root.join("snuba-api.pid"));
+    let vars = ["-e".to_string(), format!("clickhouse_root={}", root.display()), "-e".into(), format!("clickhouse_port={port}")];
+    let original = full_tree(&data);
+    let unreadable = ["store/a1b/a1b2c3/all_2_2_0/data.bin", "store/d4e/d4e5f6/all_1_3_1/columns.txt"];
+
+    let dry = Recover::new().args(["play", "clickhouse-clone", "--dry-run"]).args(&vars).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("2 unreadable path(s)") && dry.stdout.contains("DESTRUCTIVE [BLOCK]"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("preserves the original itself: the original is renamed to"), "{}", dry.stdout);
+    assert_eq!(original, full_tree(&data));
+
+    let yes_only = Recover::new().args(["play", "clickhouse-clone", "--yes"]).args(&vars).run();
+    assert_eq!(yes_only.code, 4, "BLOCK needs --approve: {}", yes_only.stdout);
+    assert_eq!(original, full_tree(&data));
+
+    let run = Recover::new().args(["play", "clickhouse-clone", "--yes", "--approve", "clickhouse-clone@188"]).args(&vars).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let corrupt: PathBuf = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir() && p.to_string_lossy().contains("_data.corrupt-")).expect("the preserved original");
+    // The original, complete, under its new name.
+    assert_eq!(original, full_tree(&corrupt), "the preserved original is not complete");
+    // The clone: every readable file byte-identical with mode, owner and mtime; links kept as links; the unreadable left out.
+    let clone: Vec<_> = full_tree(&data).into_iter().filter(|e| !e.0.starts_with("flags")).collect();
+    let expected: Vec<_> = original.iter().filter(|e| !unreadable.contains(&e.0.as_str()) && !e.0.starts_with("flags")).cloned().collect();
+    assert_eq!(clone, expected);
+    assert!(data.join("flags/force_restore_data").exists());
+    let exclude = std::fs::read_to_string(format!("{}.exclude", corrupt.display())).unwrap();
+    for u in unreadable {
+        assert!(exclude.contains(u), "{u} missing from the exclude list:\n{exclude}");
+    }
+    for pid in ["clickhouse.pid", "snuba-api.pid"] {
+        let p = std::fs::read_to_string(root.join(pid)).unwrap();
+        assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{pid} is not running");
+    }
+    let again = Recover::new().args(["play", "clickhouse-clone", "--output", "json"]).args(&vars).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
 }

@@ -53,7 +53,8 @@ pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tie
 /// Decides a destructive step. `Ok(how)` lets it run; `Err(msg)` refuses it (nothing changed).
 pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, String> {
     let host = sctx.host;
-    let task = sctx.task.display_name();
+    let raw_name = sctx.task.display_name();
+    let task = env.sources.templates.render_str(&raw_name, sctx.vars, &sctx.task.span).unwrap_or(raw_name);
     let safety = &env.safety;
     let tier = tier_of(env, sctx, &d)?;
 

@@ -48,6 +48,12 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
 fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path) -> SResult<()> {
     let mut known = known.clone();
     known.extend(task.vars.keys().cloned());
+    // `when: x is defined` guards the whole task: x may be used in it.
+    static DEFINED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let defined = DEFINED.get_or_init(|| regex::Regex::new(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+is\s+defined\b").expect("static regex"));
+    for c in &task.when {
+        known.extend(defined.captures_iter(&c.expr).map(|m| m[1].to_string()));
+    }
     if task.loop_items.is_some() {
         known.insert(task.loop_var.clone());
     }

@@ -32,3 +32,14 @@ fn notify_needs_a_handler() {
     let e = load_text("- hosts: all\n  tasks:\n    - command: x\n      notify: nope\n").unwrap_err();
     assert!(e.message.contains("no handler"), "{e}");
 }
+
+#[test]
+fn a_when_is_defined_guard_lets_the_task_use_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pb.yml");
+    std::fs::write(&p, "- hosts: all\n  tasks:\n    - command: echo {{ maybe }}\n      when: maybe is defined\n    - command: echo {{ other }}\n").unwrap();
+    let pb = load(&p, Path::new(".")).unwrap();
+    let templates = crate::template::Templates::new();
+    let e = check_undefined(&pb.plays[0], &Default::default(), &templates, Path::new("."), dir.path()).unwrap_err();
+    assert!(e.message.contains("'other'"), "{e}");
+}

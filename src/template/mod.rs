@@ -181,10 +181,9 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-/// `"{{ expr }}"` (and nothing else) -> `Some("expr")`.
+/// `"{{ expr }}"` (and nothing else, not even whitespace around it) -> `Some("expr")`.
 fn single_expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
         return None;
     }
@@ -302,6 +301,8 @@ mod tests {
         let c = ctx(&t, json!({"items": [1, 2]}));
         assert_eq!(t.render_json(&json!("{{ items }}"), &c).unwrap(), json!([1, 2]));
         assert_eq!(t.render_json(&json!("n={{ items | length }}"), &c).unwrap(), json!("n=2"));
+        // Text around the expression (a newline too) makes it a string.
+        assert_eq!(t.render_json(&json!("{{ items | length }}\n"), &c).unwrap(), json!("2\n"));
     }
 
     #[test]

@@ -128,3 +128,32 @@ mod kafka_tests {
         assert!(parse_kafka_checkpoint("1\n0\n").unwrap_err().contains("unknown version"));
     }
 }
+
+/// The command behind [`parse_systemctl_show`].
+pub fn systemctl_show_cmd(unit: &str, props: &[String]) -> Cmd {
+    let mut argv = vec!["systemctl".to_string(), "show".to_string(), unit.to_string()];
+    for p in props {
+        argv.push("-p".into());
+        argv.push(p.clone());
+    }
+    Cmd::argv(argv)
+}
+
+/// `systemctl show` output (`Key=Value` lines) as a map.
+pub fn parse_systemctl_show(out: &str) -> serde_json::Map<String, Json> {
+    out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect()
+}
+
+#[cfg(test)]
+mod systemd_tests {
+    use super::parse_systemctl_show;
+
+    #[test]
+    fn systemctl_show_output() {
+        let m = parse_systemctl_show("CPUQuotaPerSecUSec=2s\nMemoryMax=2147483648\nWatchdogUSec=0\nEnvironment=A=1 B=2\n");
+        assert_eq!(m["CPUQuotaPerSecUSec"], "2s");
+        assert_eq!(m["MemoryMax"], "2147483648");
+        assert_eq!(m["WatchdogUSec"], "0");
+        assert_eq!(m["Environment"], "A=1 B=2");
+    }
+}

@@ -371,3 +371,63 @@ fn clickhouse_clone_keeps_the_original_and_clones_every_readable_file_exactly() 
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
 }
+
+/// A booted systemd container (scripts/nspawn-host), powered off on drop.
+struct Nspawn(String);
+
+impl Drop for Nspawn {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
+    }
+}
+
+#[test]
+fn runner_guardrails_set_the_limits_that_a_real_systemd_reports() {
+    // A real systemd, booted by systemd-nspawn (shared/SYSTEMD-IN-TESTS.md); its sshd on 127.0.0.130.
+    lab();
+    let name = format!("rg-{}", std::process::id());
+    let up = Command::new(repo().join("scripts/nspawn-host")).args(["up", &name, "127.0.0.130"]).output().unwrap();
+    assert!(up.status.success(), "{}{}", String::from_utf8_lossy(&up.stdout), String::from_utf8_lossy(&up.stderr));
+    let _c = Nspawn(name.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let host_key = std::fs::read_to_string(lab_root().join("ssh/host_ed25519.pub")).unwrap();
+    let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.130]:2222 {}\n", host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")));
+    let inv = write(
+        tmp.path(),
+        "inv.yml",
+        &format!(
+            "all:\n  children:\n    registry:\n      hosts:\n        \"110\":\n          ansible_host: 127.0.0.130\n          ansible_port: 2222\n          ansible_user: wooo\n          ansible_ssh_private_key_file: {}\n          ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n          recover_lock_dir: /tmp/recover-lock\n",
+            lab_root().join("ssh/id_ed25519").display(),
+            kh.display()
+        ),
+    );
+    let show = |unit: &str| {
+        let out = Command::new(repo().join("scripts/nspawn-host"))
+            .args(["exec", &name, "systemctl", "show", unit, "-p", "CPUQuotaPerSecUSec", "-p", "MemoryMax", "-p", "WatchdogUSec"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let units = ["actions.runner.awoooi.lab-runner-1.service", "gitea-act-runner-host.service"];
+    let before: Vec<String> = units.iter().map(|u| show(u)).collect();
+    assert!(before[0].contains("MemoryMax=infinity"), "{}", before[0]);
+
+    let dry = Recover::new().args(["play", "runner-guardrails", "-i", inv.to_str().unwrap(), "--dry-run"]).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("runner units: actions.runner.awoooi.lab-runner-1.service, gitea-act-runner-host.service"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("DESTRUCTIVE [STANDARD_HITL]"), "{}", dry.stdout);
+    assert_eq!(before, units.iter().map(|u| show(u)).collect::<Vec<_>>(), "dry-run changed a unit");
+
+    let refused = Recover::new().args(["play", "runner-guardrails", "-i", inv.to_str().unwrap()]).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+
+    let run = Recover::new().args(["play", "runner-guardrails", "-i", inv.to_str().unwrap(), "--yes"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for u in units {
+        let props = show(u);
+        assert!(props.contains("CPUQuotaPerSecUSec=2s\n") && props.contains("MemoryMax=2147483648\n") && props.contains("WatchdogUSec=0\n"), "{u}: {props}");
+    }
+    let again = Recover::new().args(["play", "runner-guardrails", "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.recap()["110"]["changed"], 0, "{}", again.stdout);
+}

@@ -19,6 +19,7 @@ mod preserve;
 mod service;
 mod set_fact;
 mod stat;
+mod systemd;
 mod wait_for;
 pub mod write;
 
@@ -263,6 +264,7 @@ static REGISTRY: &[&dyn Module] = &[
     &wait_for::WaitFor,
     &kafka::KafkaCheckpoints,
     &preserve::PreserveMove,
+    &systemd::SystemdShow,
     &assert::Assert,
     &assert::Fail,
     &set_fact::SetFact,

@@ -151,6 +151,47 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("comment", |s: String| s.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"));
 
+    // `join`: in a shell string each item is quoted (unless already safe) and the
+    // separator kept as it is, so `{{ paths | join(' ') }}` is a safe argv.
+    env.add_filter("join", |state: &State, v: Value, sep: Option<String>, kw: Kwargs| -> Result<Value, Error> {
+        let attr = kw.get::<Option<String>>("attribute")?;
+        kw.assert_all_used()?;
+        let sep = sep.unwrap_or_default();
+        let shell = *state.auto_escape() == minijinja::AutoEscape::Custom("shell".into());
+        if v.kind() == ValueKind::String {
+            let chars: Vec<String> = v.as_str().unwrap_or_default().chars().map(String::from).collect();
+            return Ok(Value::from(chars.join(&sep)));
+        }
+        let mut parts = Vec::new();
+        for item in v.try_iter()? {
+            let item = match &attr {
+                Some(a) => item.get_attr(a)?,
+                None => item,
+            };
+            let text = super::pyrepr::py_str(&item);
+            parts.push(if shell && !item.is_safe() { crate::transport::quote::quote(&text) } else { text });
+        }
+        let joined = parts.join(&sep);
+        Ok(if shell { Value::from_safe_string(joined) } else { Value::from(joined) })
+    });
+    // What `systemctl show` reports for a unit's CPUQuota= and MemoryMax= settings.
+    env.add_filter("systemd_quota", |s: String| -> Result<String, Error> {
+        let pct: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| err(format!("systemd_quota: {s:?} is not a percentage")))?;
+        let secs = pct / 100.0;
+        Ok(if secs.fract() == 0.0 { format!("{}s", secs as u64) } else { format!("{secs:.6}s").trim_end_matches('0').to_string() })
+    });
+    env.add_filter("systemd_bytes", |s: String| -> Result<String, Error> {
+        let t = s.trim();
+        let (num, mult) = match t.chars().last() {
+            Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+            Some('M') => (&t[..t.len() - 1], 1 << 20),
+            Some('G') => (&t[..t.len() - 1], 1 << 30),
+            Some('T') => (&t[..t.len() - 1], 1 << 40),
+            _ => (t, 1),
+        };
+        let n: f64 = num.parse().map_err(|_| err(format!("systemd_bytes: {s:?} is not a size like 2G")))?;
+        Ok(((n * mult as f64) as u64).to_string())
+    });
     env.add_test("match", |s: String, pat: String| regex::Regex::new(&format!("^(?:{pat})")).map(|r| r.is_match(&s)).unwrap_or(false));
     env.add_test("search", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
     env.add_test("regex", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));

@@ -293,6 +293,10 @@ mod tests {
         assert_eq!(t.render_shell("echo {{ x }}", &c, &Span::default()).unwrap(), "echo '; rm -rf /'");
         assert_eq!(t.render_shell("ls {{ dir }}/*.prom", &c, &Span::default()).unwrap(), "ls '/srv/a b'/*.prom");
         assert_eq!(t.render_shell("{{ x | quote }}", &c, &Span::default()).unwrap(), "'; rm -rf /'");
+        // join quotes each item and keeps the separator.
+        let c = ctx(&t, json!({"paths": ["/a b", "/c", "$(id)"]}));
+        assert_eq!(t.render_shell("ls {{ paths | join(' ') }}", &c, &Span::default()).unwrap(), "ls '/a b' /c '$(id)'");
+        assert_eq!(t.render_str("{{ paths | join(',') }}", &c, &Span::default()).unwrap(), "/a b,/c,$(id)");
     }
 
     #[test]
@@ -318,5 +322,6 @@ mod tests {
         assert_eq!(r("{{ d | dict2items }}"), "[{'key': 'a', 'value': 1}]");
         assert_eq!(r("{{ true | ternary('y', 'n') }}"), "y");
         assert_eq!(r("{{ 'hi' | b64encode }}"), "aGk=");
+        assert_eq!(r("{{ '200%' | systemd_quota }} {{ '2G' | systemd_bytes }} {{ '512M' | systemd_bytes }}"), "2s 2147483648 536870912");
     }
 }

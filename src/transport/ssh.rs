@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 
 use super::{Output, Target, TransportError};
 
@@ -17,6 +17,9 @@ use super::{Output, Target, TransportError};
 pub async fn connect(target: &Target) -> Result<Session, TransportError> {
     let mut b = SessionBuilder::default();
     b.known_hosts_check(KnownHosts::Add)
+        // The master ends by itself once idle, so a run that is killed leaves no
+        // connection behind; while recover runs, its shell session keeps it busy.
+        .control_persist(ControlPersist::IdleFor(std::num::NonZeroUsize::new(30).unwrap_or(std::num::NonZeroUsize::MIN)))
         .connect_timeout(Duration::from_secs(10))
         .server_alive_interval(Duration::from_secs(5))
         .control_directory(std::env::temp_dir());

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod executor;
 pub mod facts;
+pub mod gates;
 pub mod inventory;
 pub mod modules;
 pub mod playbook;

@@ -58,6 +58,12 @@ impl Node {
             _ => None,
         }
     }
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
         match &self.value {
             Value::Map(m) => Some(m),

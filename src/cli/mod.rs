@@ -1,6 +1,7 @@
 //! The command line (clap derive): one file per subcommand, wiring only.
 
 mod backups;
+mod check;
 mod exec;
 mod freeze;
 mod history;
@@ -93,6 +94,15 @@ pub enum Command {
     /// Run an ad-hoc command on every matching host, in parallel
     #[command(after_help = "Examples:\n  recover exec k3s -- uptime\n  recover exec 'all:!121' -- 'df -h / | tail -1'\n  recover exec data --become -- id -un\n\nOne word after -- runs as a shell script; several words run as an argv, without a shell.\nExit: 0 all exited 0, 2 a command failed, 3 a host unreachable.")]
     Exec(exec::ExecArgs),
+    /// The cold-start phase gates: PASS / WARN / BLOCKED per gate, the first thing to fix
+    #[command(after_help = "Examples:\n  recover check\n  recover check --watch --interval 60 --max-attempts 30 --send-alert-test\n  recover check --monitor-read-only --textfile /home/wooo/node_exporter_textfiles/cold_start_recovery.prom\n\nExit: 0 GREEN, 1 WARN (DEGRADED), 2 BLOCKED.")]
+    Check(check::CheckArgs),
+    /// The automation gate (SOP 12.2): every condition with its reason; recorded for --automation runs
+    #[command(after_help = "Example:\n  recover gate\n\nExit: 0 green, 1 not green.")]
+    Gate(check::BaselineArg),
+    /// Live config against its template (and files that must be equal), as unified diffs; changes nothing
+    #[command(after_help = "Example:\n  recover drift\n\nExit: 0 no drift, 1 drift found, 2 error.")]
+    Drift(check::BaselineArg),
     /// Freeze automation (SOP section 2): --automation runs are refused until `recover thaw`
     #[command(after_help = "Example:\n  recover freeze --reason \"cold start in progress, observe only\"")]
     Freeze(freeze::FreezeArgs),
@@ -129,6 +139,9 @@ pub fn main() -> i32 {
             Command::Exec(a) => exec::run(&cli.global, a).await,
             Command::Render(a) => render::run(&cli.global, a),
             Command::History(a) => history::run(&cli.global, a),
+            Command::Check(a) => check::check(&cli.global, a).await,
+            Command::Gate(a) => check::gate(&cli.global, a).await,
+            Command::Drift(a) => check::drift(&cli.global, a).await,
             Command::Freeze(a) => freeze::freeze_cmd(&cli.global, a),
             Command::Thaw => freeze::thaw_cmd(&cli.global),
             Command::Status => freeze::status_cmd(&cli.global),

@@ -431,3 +431,48 @@ fn runner_guardrails_set_the_limits_that_a_real_systemd_reports() {
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["110"]["changed"], 0, "{}", again.stdout);
 }
+
+#[test]
+fn drift_finds_the_gateway_drift_with_a_diff_and_none_after_nginx_vip_sync() {
+    lab();
+    let scratch = host_scratch("188", "drift");
+    let port = 39000 + std::process::id() % 1000;
+    let (prefix, _nginx) = own_nginx(&scratch, port);
+    let tmp = tempfile::tempdir().unwrap();
+    // Two alert rule files that must be equal (SOP 13.6), and the gateway against its template.
+    let rules = scratch.join("monitoring");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("alerts.yml"), "groups: [{name: cold-start, rules: []}]\n").unwrap();
+    std::fs::write(rules.join("alerts-unified.canonical.yml"), "groups: [{name: cold-start, rules: []}]\n").unwrap();
+    let b = write(
+        tmp.path(),
+        "baseline.yml",
+        &format!(
+            "drift:\n  - name: 188 gateway config\n    host: \"188\"\n    template: roles/nginx/templates/188-all-sites.conf.j2\n    defaults: roles/nginx/defaults/main.yml\n    live: \"{{{{ nginx_site_path }}}}\"\n  - name: alert rules canonical\n    host: \"188\"\n    equal: [{0}/alerts.yml, {0}/alerts-unified.canonical.yml]\n",
+            rules.display()
+        ),
+    );
+    let vars = ["-e".to_string(), format!("nginx_prefix={}", prefix.display()), "-e".into(), format!("nginx_gateway_listen=127.0.0.188:{port}")];
+    let before = tree_hash(&scratch);
+    let found = Recover::new().args(["drift", "--baseline", b.to_str().unwrap()]).args(&vars).run();
+    assert_eq!(found.code, 1, "{}{}", found.stdout, found.stderr);
+    assert!(found.stdout.contains("DRIFT 188 gateway config"), "{}", found.stdout);
+    assert!(found.stdout.contains("-        proxy_pass http://127.0.0.120:31234/api/;") && found.stdout.contains("+        proxy_pass http://127.0.0.125:32334/api/;"), "{}", found.stdout);
+    assert!(found.stdout.contains("ok    alert rules canonical: no drift"), "{}", found.stdout);
+    assert_eq!(before, tree_hash(&scratch), "drift changed something");
+
+    let sync = Recover::new().args(["play", "nginx-vip-sync", "--yes", "-e", &format!("recover_backup_root={}/backups", scratch.display())]).args(&vars).run();
+    assert_eq!(sync.code, 0, "{}{}", sync.stdout, sync.stderr);
+    let none = Recover::new().args(["drift", "--baseline", b.to_str().unwrap(), "--output", "json"]).args(&vars).run();
+    assert_eq!(none.code, 0, "{}{}", none.stdout, none.stderr);
+    let j: serde_json::Value = serde_json::from_str(&none.stdout).unwrap();
+    assert_eq!(j[0]["drift"], false);
+
+    // The canonical rules drift apart: found, and named.
+    std::fs::write(rules.join("alerts.yml"), "groups: [{name: old, rules: []}]\n").unwrap();
+    let rules_drift = Recover::new().args(["drift", "--baseline", b.to_str().unwrap()]).args(&vars).run();
+    assert_eq!(rules_drift.code, 1);
+    assert!(rules_drift.stdout.contains("DRIFT alert rules canonical"), "{}", rules_drift.stdout);
+    let bad = Recover::new().args(["drift", "--baseline", "/nonexistent.yml"]).run();
+    assert_eq!(bad.code, 2);
+}

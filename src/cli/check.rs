@@ -53,9 +53,6 @@ fn setup(g: &Global, baseline: &Option<PathBuf>) -> anyhow::Result<(Baseline, Ar
         None => inventory.sources.first().and_then(|inv| crate::baseline::locate(&root, inv)).ok_or_else(|| anyhow::anyhow!("no baseline beside the inventory: pass --baseline PATH"))?,
     };
     let b = Baseline::load(&path)?;
-    if b.phases.is_empty() {
-        anyhow::bail!("{}: the baseline has no phases", path.display());
-    }
     let sources = Arc::new(VarSources {
         inventory,
         templates: Templates::new(),
@@ -79,6 +76,9 @@ pub async fn check(g: &Global, a: &CheckArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     };
+    if baseline.phases.is_empty() {
+        anyhow::bail!("{}: the baseline has no phases", baseline.path.display());
+    }
     let checker = Arc::new(Checker::new(baseline, sources, a.send_alert_test && !a.monitor_read_only));
     let attempts = if a.watch { a.max_attempts.max(1) } else { 1 };
     let mut previous: Option<gates::Report> = None;

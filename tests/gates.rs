@@ -204,3 +204,51 @@ fn watch_turns_green_when_the_service_comes_back_and_the_textfile_keeps_the_last
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("attempt 1/60") && stdout.contains("(was BLOCKED)") && stdout.trim_end().lines().last().unwrap().contains("Result: GREEN"), "{stdout}");
 }
+
+#[test]
+fn cold_start_monitor_installs_an_idempotent_cron_block_and_rules_promtool_accepts() {
+    lab();
+    let scratch = host_scratch("110", "monitor");
+    let s = scratch.display().to_string();
+    let vars = [
+        format!("monitor_dir={s}/scripts"),
+        format!("monitor_textfile={s}/textfiles/cold_start_recovery.prom"),
+        format!("monitor_log={s}/reboot-recovery/cold-start-last.log"),
+        format!("monitor_crontab_file={s}/crontab"),
+        format!("monitor_rules_file={s}/monitoring/rules/cold_start_recovery.yml"),
+    ];
+    let args: Vec<String> = vars.iter().flat_map(|v| ["-e".to_string(), v.clone()]).collect();
+    let first = Recover::new().args(["play", "cold-start-monitor", "--output", "json"]).args(&args).run();
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let second = Recover::new().args(["play", "cold-start-monitor", "--output", "json"]).args(&args).run();
+    assert_eq!(second.recap()["110"]["changed"], 0, "{}", second.stdout);
+
+    let crontab = std::fs::read_to_string(scratch.join("crontab")).unwrap();
+    let line = crontab.lines().find(|l| l.starts_with("*/10 * * * * ")).expect("the cron line");
+    assert!(crontab.starts_with("# BEGIN recover cold-start monitor\n") && line.contains("--monitor-read-only --textfile"), "{crontab}");
+    if Path::new("/usr/bin/promtool").exists() {
+        let out = Command::new("promtool").args(["check", "rules", &format!("{s}/monitoring/rules/cold_start_recovery.yml")]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    // The cron line itself, run as the host's user: it writes the textfile.
+    let cmd = line.trim_start_matches("*/10 * * * * ");
+    let ran = Recover::new().args(["exec", "110", "--", cmd]).run();
+    let prom = scratch.join("textfiles/cold_start_recovery.prom");
+    let text = std::fs::read_to_string(&prom).unwrap_or_else(|_| panic!("no textfile: {}{}", ran.stdout, ran.stderr));
+    assert!(text.contains("awoooi_cold_start_monitor_up 1\n"), "{text}");
+    if Path::new("/usr/bin/promtool").exists() {
+        let out = Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(&prom).unwrap()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn the_shipped_baselines_lint_clean_against_their_inventories_without_contacting_a_host() {
+    for inv in ["inventory/awoooi.yml", "inventory/lab.yml"] {
+        let run = Recover::new().args(["check", "--lint", "-i", inv]).run();
+        assert_eq!(run.code, 0, "{inv}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.trim_end().ends_with(": ok"), "{}", run.stdout);
+    }
+    let sop = Recover::new().args(["check", "--lint", "-i", "inventory/awoooi.yml"]).run();
+    assert!(sop.stdout.contains("7 phases"), "{}", sop.stdout);
+}

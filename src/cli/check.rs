@@ -36,6 +36,9 @@ pub struct CheckArgs {
     /// The baseline (default: baseline-<inventory>.yml or baseline.yml beside the inventory)
     #[arg(long, value_name = "PATH")]
     pub baseline: Option<PathBuf>,
+    /// Check the baseline against the inventory (every template rendered for its host); contacts no host
+    #[arg(long)]
+    pub lint: bool,
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +83,15 @@ pub async fn check(g: &Global, a: &CheckArgs) -> anyhow::Result<i32> {
         anyhow::bail!("{}: the baseline has no phases", baseline.path.display());
     }
     let checker = Arc::new(Checker::new(baseline, sources, a.send_alert_test && !a.monitor_read_only));
+    if a.lint {
+        let errors = checker.lint();
+        let probes: usize = checker.baseline.phases.iter().map(|p| p.probes.len()).sum();
+        for e in &errors {
+            println!("{} {e}", console::style("error:").red());
+        }
+        println!("{}: {} phases, {probes} probes, {} drift specs, {} gate conditions: {}", checker.baseline.path.display(), checker.baseline.phases.len(), checker.baseline.drift.len(), checker.baseline.automation_gate.len(), if errors.is_empty() { "ok".to_string() } else { format!("{} errors", errors.len()) });
+        return Ok(if errors.is_empty() { 0 } else { 1 });
+    }
     let attempts = if a.watch { a.max_attempts.max(1) } else { 1 };
     let mut previous: Option<gates::Report> = None;
     let mut code = 2;

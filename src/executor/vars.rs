@@ -39,6 +39,7 @@ impl VarSources {
         m.insert("ansible_play_hosts".into(), json!(play_hosts));
         m.insert("recover_run_id".into(), json!(self.run_id));
         m.insert("recover_timestamp".into(), json!(self.timestamp));
+        m.insert("recover_binary".into(), json!(std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()));
         m
     }
 

@@ -267,6 +267,50 @@ impl Checker {
         Report { gates, pass, warn, blocked, result: result.into(), first_blocked, at: chrono::Utc::now().timestamp(), seconds: started.elapsed().as_secs_f64() }
     }
 
+    /// Renders every template of the baseline for its host without contacting
+    /// any host: the errors an operator should fix before relying on it.
+    pub fn lint(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let t = &self.sources.templates;
+        for phase in &self.baseline.phases {
+            for p in &phase.probes {
+                if let Some(h) = &p.host {
+                    if !self.sources.inventory.hosts.contains_key(h) {
+                        errors.push(format!("{} / {}: host {h} is not in the inventory", phase.name, p.name));
+                        continue;
+                    }
+                }
+                let ctx = self.context(p.host.as_deref());
+                if let Err(e) = t.render_value(&Json::Object(p.args.clone()), &ctx, &p.span) {
+                    errors.push(format!("{} / {}: {e}", phase.name, p.name));
+                }
+                for extra in [&p.suggest, &p.suggest_if].into_iter().flatten() {
+                    if let Err(e) = t.render_str(extra, &ctx, &p.span) {
+                        errors.push(format!("{} / {}: {e}", phase.name, p.name));
+                    }
+                }
+            }
+        }
+        if let Some((_, url, host)) = &self.baseline.alert_test {
+            if let Err(e) = t.render_str(url, &self.context(host.as_deref()), &crate::error::Span::file(&self.baseline.path)) {
+                errors.push(format!("alert_test: {e}"));
+            }
+        }
+        for d in &self.baseline.drift {
+            if !self.sources.inventory.hosts.contains_key(&d.host) {
+                errors.push(format!("drift {}: host {} is not in the inventory", d.name, d.host));
+                continue;
+            }
+            let ctx = self.context(Some(&d.host));
+            for p in d.live.iter().chain(d.equal.iter()) {
+                if let Err(e) = t.render_str(p, &ctx, &crate::error::Span::file(&self.baseline.path)) {
+                    errors.push(format!("drift {}: {e}", d.name));
+                }
+            }
+        }
+        errors
+    }
+
     /// Closes the connections.
     pub async fn close(&self) {
         let conns = std::mem::take(&mut *self.conns.lock().await);

@@ -124,7 +124,7 @@ pub async fn command(conn: &Connection, args: &Json, timeout: Duration) -> Outco
                     return Outcome::fail(format!("`{cmd}` output does not match /{re}/: {tail}"));
                 }
             }
-            Outcome::pass(if tail.is_empty() { format!("`{cmd}` ok") } else { tail })
+            Outcome::pass(if tail.is_empty() { "exit 0".to_string() } else { tail })
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::template::{is_template, Templates};
 /// Variables every host has, whatever the inventory says.
 pub const MAGIC: &[&str] = &[
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "hostvars", "playbook_dir", "role_path",
-    "ansible_check_mode", "ansible_diff_mode", "omit", "ansible_play_hosts", "ansible_play_batch", "recover_run_id", "recover_timestamp",
+    "ansible_check_mode", "ansible_diff_mode", "omit", "ansible_play_hosts", "ansible_play_batch", "recover_run_id", "recover_timestamp", "recover_binary",
     "range", "lookup", "query", "dict", "namespace", "cycler", "joiner", "lipsum", "now", "loop", "true", "false", "none",
     "True", "False", "None", "ansible_host", "ansible_user", "ansible_port", "ansible_managed",
 ];

@@ -39,6 +39,9 @@ pub struct CheckArgs {
     /// Check the baseline against the inventory (every template rendered for its host); contacts no host
     #[arg(long)]
     pub lint: bool,
+    /// How many probes at once (1 runs them one after another, as a shell script would)
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallel: u32,
 }
 
 #[derive(Args, Debug)]
@@ -82,7 +85,9 @@ pub async fn check(g: &Global, a: &CheckArgs) -> anyhow::Result<i32> {
     if baseline.phases.is_empty() {
         anyhow::bail!("{}: the baseline has no phases", baseline.path.display());
     }
-    let checker = Arc::new(Checker::new(baseline, sources, a.send_alert_test && !a.monitor_read_only));
+    let mut checker = Checker::new(baseline, sources, a.send_alert_test && !a.monitor_read_only);
+    checker.parallel = a.parallel as usize;
+    let checker = Arc::new(checker);
     if a.lint {
         let errors = checker.lint();
         let probes: usize = checker.baseline.phases.iter().map(|p| p.probes.len()).sum();

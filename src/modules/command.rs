@@ -10,8 +10,14 @@ use serde_json::{json, Value as Json};
 use super::{opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
-pub struct Command;
-pub struct Shell;
+/// The `command` or the `shell` module.
+pub struct CommandLike {
+    name: &'static str,
+    shell: bool,
+}
+
+pub static COMMAND: CommandLike = CommandLike { name: "command", shell: false };
+pub static SHELL: CommandLike = CommandLike { name: "shell", shell: true };
 
 const SPEC: &[ArgSpec] = &[
     opt("cmd", Kind::Str),
@@ -119,29 +125,12 @@ async fn apply(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
     Ok(Outcome { changed: true, result })
 }
 
+/// `command` and `shell` differ only in their name and in how their string is
+/// rendered (a shell string quotes every value it prints).
 #[async_trait]
-impl Module for Command {
+impl Module for CommandLike {
     fn name(&self) -> &'static str {
-        "command"
-    }
-    fn spec(&self) -> &'static [ArgSpec] {
-        SPEC
-    }
-    fn free_form(&self) -> bool {
-        true
-    }
-    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
-        plan("command", ctx, args).await
-    }
-    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
-        apply(ctx, plan).await
-    }
-}
-
-#[async_trait]
-impl Module for Shell {
-    fn name(&self) -> &'static str {
-        "shell"
+        self.name
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC
@@ -150,13 +139,12 @@ impl Module for Shell {
         true
     }
     fn shell_args(&self) -> &'static [&'static str] {
-        &["_raw_params", "cmd"]
+        if self.shell { &["_raw_params", "cmd"] } else { &[] }
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
-        plan("shell", ctx, args).await
+        plan(self.name, ctx, args).await
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         apply(ctx, plan).await
     }
 }
-

@@ -252,8 +252,8 @@ pub async fn run_plan_commands(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome,
 
 static REGISTRY: &[&dyn Module] = &[
     &backup::Backup,
-    &command::Command,
-    &command::Shell,
+    &command::COMMAND,
+    &command::SHELL,
     &file::File,
     &copy::Copy,
     &copy::Template,

@@ -1,0 +1,30 @@
+"""Summarizes bench/out/results.csv: median and min-max per tool and size, and ratios."""
+import csv, statistics, sys
+from collections import defaultdict
+
+rows = list(csv.DictReader(open(sys.argv[1])))
+data = defaultdict(list)
+rss = defaultdict(list)
+for r in rows:
+    try:
+        data[(int(r["n"]), r["tool"])].append(float(r["seconds"]))
+        rss[(int(r["n"]), r["tool"])].append(int(r["max_rss_kb"]))
+    except ValueError:
+        pass
+tools = ["floor-session", "floor-channels", "recover", "pyinfra", "ansible"]
+print("| N | " + " | ".join(tools) + " | recover / floor | ansible / recover | pyinfra / recover |")
+print("|---|" + "---|" * (len(tools) + 3))
+for n in sorted({k[0] for k in data}):
+    med = {t: statistics.median(data[(n, t)]) for t in tools if data.get((n, t))}
+    cells = []
+    for t in tools:
+        v = data.get((n, t))
+        cells.append(f"{statistics.median(v):.2f} s ({min(v):.2f}-{max(v):.2f})" if v else "-")
+    ratio = lambda a, b: f"{med[a] / med[b]:.2f}x" if a in med and b in med and med[b] > 0 else "-"
+    print(f"| {n} | " + " | ".join(cells) + f" | {ratio('recover', 'floor-session')} | {ratio('ansible', 'recover')} | {ratio('pyinfra', 'recover')} |")
+print()
+print("| N | peak RSS recover | peak RSS ansible (largest process) | peak RSS pyinfra |")
+print("|---|---|---|---|")
+for n in sorted({k[0] for k in rss}):
+    g = lambda t: f"{statistics.median(rss[(n, t)]) / 1024:.0f} MiB" if rss.get((n, t)) else "-"
+    print(f"| {n} | {g('recover')} | {g('ansible')} | {g('pyinfra')} |")

@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1 10 50"}; runs=${2:-5}
+tools=${TOOLS:-"floor-session floor-channels recover ansible pyinfra"}   # a subset: TOOLS="floor-session recover"
+want() { [[ " $tools " == *" $1 "* ]]; }
 venv=bench/.venv
 [ -x "$venv/bin/pyinfra" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q ansible-core pyinfra; }
 cargo build --release -q
@@ -39,11 +41,11 @@ export -f floor_session floor_channels 2>/dev/null || true
 for n in $sizes; do
   bench/fleet up "$n"
   for r in $(seq "$runs"); do
-    measure "$n" floor-session "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_session); floor_session $n"
-    measure "$n" floor-channels "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_channels); floor_channels $n"
-    measure "$n" recover "$r" target/release/recover play bench/workload/recover.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
-    measure "$n" ansible "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/ansible.yml -f "$n"
-    measure "$n" pyinfra "$r" "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
+    want floor-session && measure "$n" floor-session "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_session); floor_session $n"
+    want floor-channels && measure "$n" floor-channels "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_channels); floor_channels $n"
+    want recover && measure "$n" recover "$r" target/release/recover play bench/workload/recover.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+    want ansible && measure "$n" ansible "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/ansible.yml -f "$n"
+    want pyinfra && measure "$n" pyinfra "$r" "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
   done
   bench/fleet down
 done

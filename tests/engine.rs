@@ -250,3 +250,32 @@ fn render_prints_a_template_exactly() {
         "# demo on h1\nserver {\n    listen 127.0.0.1:81;\n    server_name demo;\n    root /srv/demo;\n    location = /healthz {\n        return 200 \"ok\\n\";\n    }\n    location = /ready {\n        return 200 \"ok\\n\";\n    }\n}\n"
     );
 }
+
+#[test]
+fn secret_variables_are_masked_in_output_diffs_json_and_the_run_log() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = host_scratch("188", "secrets");
+    let inv = lab_inventory_dir(tmp.path());
+    write(&inv.parent().unwrap().join("host_vars"), "188.yml", "db_password: hunter2-Secret\napi_token: \"{{ 'tok' ~ 'en-xyz-123' }}\"\n");
+    let pb = write(
+        tmp.path(),
+        "pb.yml",
+        &format!(
+            "- hosts: data\n  tasks:\n    - shell: echo connect with {{{{ db_password }}}} and {{{{ api_token }}}}\n      read_only: true\n    - copy:\n        content: \"password={{{{ db_password }}}}\\n\"\n        dest: {0}/app.conf\n    - debug:\n        msg: \"token is {{{{ api_token }}}}\"\n",
+            scratch.display()
+        ),
+    );
+    let text = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-v", "--diff"]);
+    let t = text.run();
+    assert_eq!(t.code, 0, "{}{}", t.stdout, t.stderr);
+    let json = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json", "--dry-run", "--diff"]).run();
+    assert_eq!(json.code, 0, "{}{}", json.stdout, json.stderr);
+    let log: String = text.run_log().iter().map(|e| e.to_string()).collect();
+    for (what, out) in [("text", &t.stdout), ("json", &json.stdout), ("run log", &log)] {
+        assert!(!out.contains("hunter2-Secret") && !out.contains("token-xyz-123"), "{what} shows a secret:\n{out}");
+        assert!(out.contains("********"), "{what} has no mask:\n{out}");
+    }
+    // The secret itself still reached the host: masking is display only.
+    assert_eq!(std::fs::read_to_string(scratch.join("app.conf")).unwrap(), "password=hunter2-Secret\n");
+}

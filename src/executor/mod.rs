@@ -111,6 +111,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         run_id: opts.run_id.clone(),
         timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
     });
+    reporter.add_secrets(secret_values(&sources, pb));
     let conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Connection>>>> = Default::default();
     let safety = Arc::new(Safety {
         interrupted: opts.interrupted.clone(),
@@ -214,6 +215,48 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     };
     reporter.emit(Event::Recap { hosts: reporter.counts(), exit_code: code });
     code
+}
+
+/// The values of secret-named variables (see `report::is_secret_name`), raw and
+/// rendered per host, so that no output shows them.
+fn secret_values(sources: &Arc<VarSources>, pb: &Playbook) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut raw = |v: &serde_json::Value| {
+        if let Some(s) = v.as_str() {
+            out.push(s.to_string());
+        } else if v.is_number() {
+            out.push(v.to_string());
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (k, v) in sources.extra.iter().chain(pb.plays.iter().flat_map(|p| p.vars.iter().chain(p.role_defaults.iter()))) {
+        if crate::report::is_secret_name(k) {
+            raw(v);
+            names.push(k.clone());
+        }
+    }
+    for host in sources.inventory.hosts.keys() {
+        for (k, v) in sources.inventory.host_vars(host) {
+            if crate::report::is_secret_name(&k) {
+                raw(&v);
+                names.push(k);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    for host in sources.inventory.hosts.keys() {
+        let ctx = sources.inventory_context(host);
+        for n in &names {
+            if let Ok(v) = ctx.get_attr(n) {
+                if !v.is_undefined() && v.kind() != minijinja::value::ValueKind::Invalid {
+                    out.push(crate::template::pyrepr::py_str(&v));
+                }
+            }
+        }
+    }
+    out.retain(|s| !crate::template::is_template(s));
+    out
 }
 
 fn batches(hosts: &[String], serial: Option<&Serial>) -> Vec<Vec<String>> {

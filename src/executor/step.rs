@@ -372,6 +372,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     }
     if task.module == "set_fact" && r.status == Status::Ok {
         if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
+            env.reporter.add_secrets(facts.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| v.as_str().map(str::to_string)));
             state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }

@@ -8,13 +8,13 @@ mod text;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 pub use runlog::{backup_records, read_events, run_logs, state_dir, RunLog};
 
 /// How a step ended on a host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -40,7 +40,7 @@ impl Status {
 }
 
 /// One thing that happened.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStart { run_id: String, playbook: String, check: bool, operator: String, command: Vec<String> },
@@ -52,7 +52,7 @@ pub enum Event {
         status: Status,
         #[serde(skip_serializing_if = "Option::is_none")]
         msg: Option<String>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         changes: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         diff: Option<String>,
@@ -93,7 +93,7 @@ pub enum Event {
 }
 
 /// Per-host totals for the recap.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Counts {
     pub ok: u32,
     pub changed: u32,
@@ -121,12 +121,53 @@ pub struct Reporter {
     counts: Mutex<BTreeMap<String, Counts>>,
     /// Approvals and backups, for the logbook.
     audit: Mutex<Vec<Event>>,
+    /// Values never to show: secret variables' values (see [`is_secret_name`]).
+    secrets: Mutex<Vec<String>>,
+}
+
+/// The mask shown instead of a secret.
+pub const MASK: &str = "********";
+
+/// Variable names whose values are secrets: `*password*`, `*passwd*`, `*token*`, `*secret*`,
+/// `*api_key*`, `*private_key*` (but not `*_file`, a path to one).
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_lowercase();
+    !n.ends_with("_file") && ["password", "passwd", "token", "secret", "api_key", "apikey", "private_key"].iter().any(|w| n.contains(w))
+}
+
+/// Replaces every secret inside the event's text.
+fn mask(event: &Event, secrets: &[String]) -> Event {
+    if secrets.is_empty() {
+        return event.clone();
+    }
+    let mut v = serde_json::to_value(event).unwrap_or_default();
+    mask_json(&mut v, secrets);
+    match serde_json::from_value(v) {
+        Ok(e) => e,
+        // Never fall back to the unmasked event: say that something was hidden instead.
+        Err(_) => Event::Interrupt { abort: false, message: format!("(an event was hidden: it holds a secret and could not be masked: {})", MASK) },
+    }
+}
+
+fn mask_json(v: &mut Json, secrets: &[String]) {
+    match v {
+        Json::String(s) => {
+            for secret in secrets {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), MASK);
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(|i| mask_json(i, secrets)),
+        Json::Object(m) => m.values_mut().for_each(|i| mask_json(i, secrets)),
+        _ => {}
+    }
 }
 
 impl Reporter {
     pub fn new(opts: ReportOptions) -> Reporter {
         let text = (!opts.json).then(|| text::Text::new(opts.clone()));
-        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()), audit: Mutex::new(Vec::new()) }
+        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()), audit: Mutex::new(Vec::new()), secrets: Mutex::new(Vec::new()) }
     }
 
     /// Also write every event to this run log.
@@ -141,7 +182,22 @@ impl Reporter {
         self.log.lock().ok()?.as_ref().map(|l| l.path.clone())
     }
 
+    /// Never show these values (terminal, JSON, run log, logbook). Short values (under 4 characters) are ignored.
+    pub fn add_secrets<I: IntoIterator<Item = String>>(&self, values: I) {
+        if let Ok(mut s) = self.secrets.lock() {
+            for v in values {
+                if v.chars().count() >= 4 && !s.contains(&v) {
+                    s.push(v);
+                }
+            }
+            // Longest first, so a secret containing another is masked whole.
+            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
     pub fn emit(&self, event: Event) {
+        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
+        let event = mask(&event, &secrets);
         if let Event::Task { host, status, ignored, .. } = &event {
             if let Ok(mut c) = self.counts.lock() {
                 let e = c.entry(host.clone()).or_default();
@@ -247,4 +303,25 @@ pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_survives_masking() {
+        let secrets = vec!["s3cr3t-value".to_string()];
+        let events = vec![
+            Event::Task { host: "h".into(), task: "echo s3cr3t-value".into(), status: Status::Ok, msg: None, changes: vec![], diff: None, note: None, item: None, output: None, ignored: false, check: false, duration_ms: 1 },
+            Event::Preview { host: "h".into(), task: "t".into(), tier: "BLOCK".into(), reason: "r".into(), commands: vec!["x s3cr3t-value".into()], diff: None, backups: vec![], preserves: None },
+            Event::Approval { host: "h".into(), task: "t".into(), tier: "AUTO".into(), decision: "run".into(), how: "s3cr3t-value".into() },
+            Event::Recap { hosts: Default::default(), exit_code: 0 },
+        ];
+        for e in events {
+            let masked = serde_json::to_string(&mask(&e, &secrets)).unwrap();
+            assert!(!masked.contains("s3cr3t-value") && !masked.contains("hidden"), "{masked}");
+        }
+        assert!(is_secret_name("DB_PASSWORD") && is_secret_name("api_token") && !is_secret_name("ansible_ssh_private_key_file") && !is_secret_name("port"));
+    }
 }

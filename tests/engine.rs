@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -278,4 +279,46 @@ fn secret_variables_are_masked_in_output_diffs_json_and_the_run_log() {
     }
     // The secret itself still reached the host: masking is display only.
     assert_eq!(std::fs::read_to_string(scratch.join("app.conf")).unwrap(), "password=hunter2-Secret\n");
+}
+
+#[test]
+fn a_hanging_command_is_killed_at_the_task_timeout_and_fails_clearly() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "hang.yml", "- hosts: data\n  tasks:\n    - name: hangs\n      command: sleep 600\n      timeout: 2\n    - name: never reached\n      command: \"true\"\n");
+    let started = std::time::Instant::now();
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let hang = run.task_events().into_iter().find(|e| e["task"] == "hangs").unwrap();
+    assert_eq!(hang["status"], "failed");
+    assert!(hang["msg"].as_str().unwrap().contains("timed out after 2s and was killed"), "{hang}");
+    assert!(!run.task_events().iter().any(|e| e["task"] == "never reached"));
+    // Bounded: well under the command's own 600 s (not a timing assertion on recover's speed).
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    // Nothing of it is left running on the host.
+    let left = Command::new("pgrep").args(["-u", "ollama", "-f", "sleep 600"]).output().unwrap();
+    assert!(left.stdout.is_empty(), "sleep 600 still runs: {}", String::from_utf8_lossy(&left.stdout));
+}
+
+#[test]
+fn a_changed_host_key_stops_that_host_with_a_clear_message() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = lab_inventory_dir(tmp.path());
+    // known_hosts holds another key for 188: as if the host (or someone in between) changed.
+    let other = tmp.path().join("other");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", other.to_str().unwrap()]).status().unwrap().success());
+    let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.188]:2222 {}\n", pubkey.split_whitespace().take(2).collect::<Vec<_>>().join(" ")));
+    write(&inv.parent().unwrap().join("host_vars"), "188.yml", &format!("ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n", kh.display()));
+    let pb = write(tmp.path(), "pb.yml", "- hosts: data:registry\n  tasks:\n    - command: \"true\"\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let ev = run.task_events();
+    let bad = ev.iter().find(|e| e["host"] == "188").unwrap();
+    assert_eq!(bad["status"], "unreachable");
+    assert!(bad["msg"].as_str().unwrap().contains("host key does not match known_hosts"), "{bad}");
+    assert!(ev.iter().any(|e| e["host"] == "110" && e["status"] == "changed"), "the other host should finish");
+    // The mismatching key was not replaced.
+    assert_eq!(std::fs::read_to_string(&kh).unwrap().lines().count(), 1);
 }

@@ -117,6 +117,13 @@ async fn apply(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
     let mut result = plan.result;
     for cmd in plan.commands {
         let out = ctx.run(cmd.clone()).await?;
+        // `timeout` exits 124 (or 137 after -k) when it killed the command.
+        if let Some(t) = ctx.timeout.filter(|_| out.rc == 124 || out.rc == 137) {
+            return Err(StepError::Failed {
+                msg: format!("host {}: `{}` timed out after {t}s and was killed", ctx.host, cmd.display()),
+                result: json!({"rc": out.rc, "timed_out": true}),
+            });
+        }
         result.extend(result_of(&out, &cmd.line()));
         if out.rc != 0 {
             break;

@@ -322,3 +322,52 @@ fn a_changed_host_key_stops_that_host_with_a_clear_message() {
     // The mismatching key was not replaced.
     assert_eq!(std::fs::read_to_string(&kh).unwrap().lines().count(), 1);
 }
+
+/// The benchmark's sshd fleet (bench/fleet), stopped on drop.
+struct Fleet;
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("bench/fleet")).arg("down").output();
+    }
+}
+
+#[test]
+fn fifty_hosts_with_five_failing_or_unreachable_the_other_45_finish_and_the_recap_is_right() {
+    lab();
+    let up = Command::new(repo().join("bench/fleet")).args(["up", "47"]).output().unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let _fleet = Fleet;
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = lab_root();
+    let mut inv = String::from("all:\n  vars:\n    ansible_port: 2222\n    ansible_user: wooo\n");
+    inv.push_str(&format!("    ansible_ssh_private_key_file: {}/ssh/id_ed25519\n    ansible_ssh_common_args: \"-o UserKnownHostsFile=/tmp/recover-bench/known_hosts\"\n", lab.display()));
+    inv.push_str("    recover_lock_dir: \"/tmp/recover-bench/{{ inventory_hostname }}/lock\"\n  hosts:\n");
+    for i in 1..=47 {
+        inv.push_str(&format!("    h{i}: {{ansible_host: 127.0.1.{i}}}\n"));
+    }
+    for i in 1..=3 {
+        // Nothing listens there: unreachable.
+        inv.push_str(&format!("    gone{i}: {{ansible_host: 127.0.2.{i}}}\n"));
+    }
+    let inv = write(tmp.path(), "fifty.yml", &inv);
+    let pb = write(
+        tmp.path(),
+        "pb.yml",
+        "- hosts: all\n  tasks:\n    - command: \"true\"\n    - fail: {msg: this host is broken}\n      when: inventory_hostname in ['h7', 'h31']\n    - command: uname -r\n",
+    );
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--forks", "50", "--output", "json"]).run();
+    assert_eq!(run.code, 2, "a failed step outranks unreachable hosts: {}", run.stderr);
+    let recap = run.recap();
+    let hosts = recap.as_object().unwrap();
+    assert_eq!(hosts.len(), 50);
+    let finished: Vec<&String> = hosts.iter().filter(|(_, c)| c["changed"] == 2 && c["failed"] == 0 && c["unreachable"] == 0).map(|(h, _)| h).collect();
+    assert_eq!(finished.len(), 45, "{recap}");
+    for h in ["h7", "h31"] {
+        assert_eq!(recap[h]["failed"], 1, "{h}: {}", recap[h]);
+        assert_eq!(recap[h]["changed"], 1, "{h} stopped after its failure: {}", recap[h]);
+    }
+    for h in ["gone1", "gone2", "gone3"] {
+        assert_eq!(recap[h]["unreachable"], 1, "{h}: {}", recap[h]);
+    }
+}

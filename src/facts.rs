@@ -72,20 +72,6 @@ impl StatInfo {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_gnu_stat() {
-        let s = parse_stat("directory|755|1001|1001|wooo|wooo|4096|1764000000\n").unwrap();
-        assert_eq!((s.kind, s.mode, s.owner.as_str(), s.size), (FileKind::Dir, 0o755, "wooo", 4096));
-        let s = parse_stat("regular empty file|600|0|0|root|root|0|1\n").unwrap();
-        assert_eq!((s.kind, s.mode), (FileKind::File, 0o600));
-        assert_eq!(parse_stat("ABSENT\n"), None);
-        assert_eq!(parse_stat("garbage"), None);
-    }
-}
 
 /// The three checkpoint files of a Kafka log dir that SOP 10.3 may move.
 pub const KAFKA_CHECKPOINTS: [&str; 3] = ["log-start-offset-checkpoint", "recovery-point-offset-checkpoint", "replication-offset-checkpoint"];
@@ -113,21 +99,6 @@ pub fn parse_kafka_checkpoint(text: &str) -> Result<usize, String> {
     Ok(count)
 }
 
-#[cfg(test)]
-mod kafka_tests {
-    use super::parse_kafka_checkpoint;
-
-    #[test]
-    fn kafka_checkpoint_format() {
-        assert_eq!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1234\ntopic-b 3 0\n"), Ok(2));
-        assert_eq!(parse_kafka_checkpoint("0\n0\n"), Ok(0));
-        assert!(parse_kafka_checkpoint("").is_err());
-        assert!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1\n").unwrap_err().contains("count says 2"));
-        assert!(parse_kafka_checkpoint("0\n1\ntopic-a 0 \u{0}\u{0}\n").unwrap_err().contains("Malformed line"));
-        assert!(parse_kafka_checkpoint("\u{0}\u{0}\u{0}").unwrap_err().contains("version"));
-        assert!(parse_kafka_checkpoint("1\n0\n").unwrap_err().contains("unknown version"));
-    }
-}
 
 /// The command behind [`parse_systemctl_show`].
 pub fn systemctl_show_cmd(unit: &str, props: &[String]) -> Cmd {
@@ -142,6 +113,37 @@ pub fn systemctl_show_cmd(unit: &str, props: &[String]) -> Cmd {
 /// `systemctl show` output (`Key=Value` lines) as a map.
 pub fn parse_systemctl_show(out: &str) -> serde_json::Map<String, Json> {
     out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gnu_stat() {
+        let s = parse_stat("directory|755|1001|1001|wooo|wooo|4096|1764000000\n").unwrap();
+        assert_eq!((s.kind, s.mode, s.owner.as_str(), s.size), (FileKind::Dir, 0o755, "wooo", 4096));
+        let s = parse_stat("regular empty file|600|0|0|root|root|0|1\n").unwrap();
+        assert_eq!((s.kind, s.mode), (FileKind::File, 0o600));
+        assert_eq!(parse_stat("ABSENT\n"), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod kafka_tests {
+    use super::parse_kafka_checkpoint;
+
+    #[test]
+    fn kafka_checkpoint_format() {
+        assert_eq!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1234\ntopic-b 3 0\n"), Ok(2));
+        assert_eq!(parse_kafka_checkpoint("0\n0\n"), Ok(0));
+        assert!(parse_kafka_checkpoint("").is_err());
+        assert!(parse_kafka_checkpoint("0\n2\ntopic-a 0 1\n").unwrap_err().contains("count says 2"));
+        assert!(parse_kafka_checkpoint("0\n1\ntopic-a 0 \u{0}\u{0}\n").unwrap_err().contains("Malformed line"));
+        assert!(parse_kafka_checkpoint("\u{0}\u{0}\u{0}").unwrap_err().contains("version"));
+        assert!(parse_kafka_checkpoint("1\n0\n").unwrap_err().contains("unknown version"));
+    }
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ pub fn load_file(path: &Path) -> SResult<Node> {
 /// Parses YAML text; `path` only names it in errors. Returns the first document.
 pub fn parse_str(text: &str, path: &Path) -> SResult<Node> {
     let file = Arc::new(path.to_path_buf());
-    let mut builder = Builder { file: file.clone(), stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0 };
+    let mut builder = Builder { stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0 };
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
             let m = e.marker();
@@ -137,7 +137,6 @@ enum Frame {
 }
 
 struct Builder {
-    file: Arc<std::path::PathBuf>,
     stack: Vec<Frame>,
     anchors: std::collections::HashMap<usize, Node>,
     docs: Vec<Node>,
@@ -219,7 +218,6 @@ impl Builder {
                 Some(k) => entries.push((k, node)),
             },
         }
-        let _ = &self.file;
         Ok(())
     }
 }

@@ -215,7 +215,7 @@ async fn drift_one(sources: &Arc<VarSources>, root: &std::path::Path, spec: &cra
             vars.extend(m);
         }
     }
-    let ctx = sources.context(host, &[host.clone()], &vars, &Default::default(), &[]);
+    let ctx = sources.context(host, std::slice::from_ref(host), &vars, &Default::default(), &[]);
     let target = vars::target(&ctx, host)?;
     let opened = Connection::open(&target).await.map_err(|e| format!("host {host}: {e}"))?;
     let render = |p: &str| sources.templates.render_str(p, &ctx, &crate::error::Span::default()).map_err(|e| e.to_string());

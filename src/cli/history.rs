@@ -18,7 +18,7 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             println!("no runs recorded under {}", crate::report::state_dir().display());
             return Ok(0);
         }
-        println!("{:<14} {:<22} {:<10} {:<28} {}", "run", "started", "operator", "playbook", "result");
+        println!("{:<14} {:<22} {:<10} {:<28} result", "run", "started", "operator", "playbook");
         for log in &logs {
             let ev = read_events(log);
             let Some(start) = ev.iter().find(|e| e["event"] == "run_start") else { continue };

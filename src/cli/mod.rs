@@ -299,6 +299,12 @@ pub fn limit(g: &Global, inv: &Inventory) -> Result<Option<String>, SourceError>
     Ok(g.limit.clone())
 }
 
+
+/// Colors on unless --no-color or NO_COLOR.
+pub fn color(g: &Global) -> bool {
+    !g.no_color && std::env::var_os("NO_COLOR").is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::split_kv;
@@ -309,9 +315,4 @@ mod tests {
         assert_eq!(split_kv("k={{ v | default('p q') }}").unwrap(), ["k={{ v | default('p q') }}"]);
         assert!(split_kv("a='x").is_err());
     }
-}
-
-/// Colors on unless --no-color or NO_COLOR.
-pub fn color(g: &Global) -> bool {
-    !g.no_color && std::env::var_os("NO_COLOR").is_none()
 }

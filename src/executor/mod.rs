@@ -25,6 +25,11 @@ use crate::transport::Connection;
 pub use step::{HostState, StepEnd};
 pub use vars::VarSources;
 
+/// Each host's open connection, shared by the plays of a run.
+type ConnMap = tokio::sync::Mutex<HashMap<String, Arc<Connection>>>;
+/// The hosts whose lock this run holds: host -> (lock folder, user).
+type LockMap = tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>;
+
 /// Exit codes of `recover play` (see DESIGN.md).
 pub mod exit {
     pub const OK: i32 = 0;
@@ -77,7 +82,7 @@ pub struct PlayEnv {
     pub project_root: PathBuf,
     pub safety: Arc<Safety>,
     /// Hosts whose lock this run holds: host -> (lock folder, user).
-    pub locks: Arc<tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>>,
+    pub locks: Arc<LockMap>,
 }
 
 /// How a host ended.
@@ -112,7 +117,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
     });
     reporter.add_secrets(secret_values(&sources, pb));
-    let conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Connection>>>> = Default::default();
+    let conns: Arc<ConnMap> = Default::default();
     let safety = Arc::new(Safety {
         interrupted: opts.interrupted.clone(),
         confirmer: Confirmer::new(opts.policy.clone()),
@@ -121,7 +126,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         lock_holder: lock::holder_json(&opts.policy.operator, &opts.run_id, &opts.command_line),
         backup_copy: opts.backup_copy.clone(),
     });
-    let locks: Arc<tokio::sync::Mutex<HashMap<String, (String, Option<String>)>>> = Default::default();
+    let locks: Arc<LockMap> = Default::default();
     let mut states: HashMap<String, HostState> = HashMap::new();
     let mut dead: HashMap<String, HostEnd> = HashMap::new();
     for play in &pb.plays {
@@ -275,7 +280,7 @@ enum ConnectError {
     Locked(String),
 }
 
-async fn connect(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<String, Arc<Connection>>>) -> Result<Arc<Connection>, ConnectError> {
+async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Connection>, ConnectError> {
     if let Some(c) = conns.lock().await.get(host) {
         return Ok(c.clone());
     }
@@ -307,7 +312,7 @@ async fn connect(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<S
     Ok(conn)
 }
 
-async fn run_host(env: &PlayEnv, host: &str, conns: &tokio::sync::Mutex<HashMap<String, Arc<Connection>>>, state: &mut HostState) -> HostEnd {
+async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostState) -> HostEnd {
     let first = env.play.tasks.first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
     let first = if conns.lock().await.contains_key(host) { first } else { format!("connect ({first})") };
     env.reporter.busy(host, "connecting");

@@ -128,7 +128,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
         if let Some(reg) = &task.register {
             layer.insert(reg.clone(), Json::Object(res.clone()));
         }
-        layer.extend(res.into_iter());
+        layer.extend(res);
         let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&layer]);
         let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
         if !task.changed_when.is_empty() && r.status != Status::Failed {

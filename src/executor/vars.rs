@@ -54,7 +54,7 @@ impl VarSources {
         vars.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(self.magic(host, play_hosts));
         let ctx = self.templates.context(vars);
-        Value::from_object(WithHostvars { inner: ctx, sources: self.clone(), play_hosts: play_hosts.to_vec() })
+        Value::from_object(WithHostvars { inner: ctx, sources: self.clone() })
     }
 
     /// The inventory-level context of a host (for `hostvars` and connecting).
@@ -68,7 +68,6 @@ impl VarSources {
 struct WithHostvars {
     inner: Value,
     sources: Arc<VarSources>,
-    play_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for VarSources {
@@ -83,7 +82,6 @@ impl Object for WithHostvars {
             return Some(Value::from_object(HostVars { sources: self.sources.clone() }));
         }
         let v = self.inner.get_item(key).ok()?;
-        let _ = &self.play_hosts;
         (!v.is_undefined()).then_some(v)
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {

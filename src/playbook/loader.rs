@@ -89,7 +89,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             _ => return Err(m.error("`max_fail_percentage` must be a number")),
         });
     }
-    let ctx = LoadCtx { project_root, role_dir: None };
+    let ctx = LoadCtx { role_dir: None };
     play.tasks.extend(task_list(node.get("pre_tasks"), dir, &ctx, 0)?);
     if let Some(roles) = node.get("roles") {
         let items = match &roles.value {
@@ -113,7 +113,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
                     target.extend(mapping(Some(&yaml::load_file(&p)?), file)?);
                 }
             }
-            let rctx = LoadCtx { project_root, role_dir: Some(role_dir.clone()) };
+            let rctx = LoadCtx { role_dir: Some(role_dir.clone()) };
             if let Some(p) = yaml_in(&role_dir.join("tasks")) {
                 let tasks_node = yaml::load_file(&p)?;
                 let mut tasks = task_list(Some(&tasks_node), &role_dir.join("tasks"), &rctx, 0)?;
@@ -143,8 +143,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     Ok(play)
 }
 
-struct LoadCtx<'a> {
-    project_root: &'a Path,
+struct LoadCtx {
     role_dir: Option<PathBuf>,
 }
 
@@ -284,7 +283,6 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
             return Err(node.get("register").map(|n| n.error(format!("`register: {reg}` is not a valid variable name"))).unwrap_or_else(|| node.error("bad register")));
         }
     }
-    let _ = ctx.project_root;
     crate::modules::validate(&task)?;
     Ok(task)
 }

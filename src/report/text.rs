@@ -117,7 +117,7 @@ impl Text {
             }
             Event::Preview { host, task, tier, reason, commands, diff, backups, preserves } => {
                 let head = format!("  {}  {host:>6}  {task}  [{tier}]", style("DESTRUCTIVE").magenta().bold());
-                let mut lines = vec![head, indent(&format!("{reason}"), 21)];
+                let mut lines = vec![head, indent(&reason.to_string(), 21)];
                 for c in commands {
                     lines.push(indent(&format!("will run: {c}"), 21));
                 }

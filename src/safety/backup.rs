@@ -226,6 +226,29 @@ pub fn human(n: u64) -> String {
     if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[i]) }
 }
 
+
+/// `--backup-copy DIR`: streams the archive to this machine and checks it here:
+/// sha256 (`sha2`) equal to the record's, and every entry readable and safe
+/// with the count recorded (`tar` + `flate2`). Returns the local path.
+pub async fn copy_home(remote: &Remote<'_>, record: &BackupRecord, dir: &std::path::Path, progress: &(dyn Fn(u64) + Sync)) -> Result<std::path::PathBuf, String> {
+    let folder = dir.join(remote.host);
+    std::fs::create_dir_all(&folder).map_err(|e| format!("create {}: {e}", folder.display()))?;
+    let name = record.archive.rsplit('/').next().unwrap_or("backup.tar.gz");
+    let local = folder.join(name);
+    let (sha, _) = remote.conn.copy_to_local(&record.archive, &local, remote.user.as_deref(), progress).await?;
+    if sha != record.sha256 {
+        return Err(format!("the copy at {} has sha256 {sha}, the backup {}", local.display(), record.sha256));
+    }
+    let file = std::fs::File::open(&local).map_err(|e| e.to_string())?;
+    let entries = crate::safety::restore::check_entries(std::io::BufReader::new(file), &record.sources)?;
+    if entries != record.entries {
+        return Err(format!("the copy at {} holds {entries} entries, the backup {}", local.display(), record.entries));
+    }
+    let manifest = serde_json::to_string_pretty(record).unwrap_or_default();
+    std::fs::write(folder.join(format!("{name}.manifest.json")), manifest).map_err(|e| e.to_string())?;
+    Ok(local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,26 +271,4 @@ mod tests {
         assert_eq!(slug("14-main before pg_resetwal!"), "14-main-before-pg_resetwal");
         assert!(archive_name("nginx site").starts_with("nginx-site-"));
     }
-}
-
-/// `--backup-copy DIR`: streams the archive to this machine and checks it here:
-/// sha256 (`sha2`) equal to the record's, and every entry readable and safe
-/// with the count recorded (`tar` + `flate2`). Returns the local path.
-pub async fn copy_home(remote: &Remote<'_>, record: &BackupRecord, dir: &std::path::Path, progress: &(dyn Fn(u64) + Sync)) -> Result<std::path::PathBuf, String> {
-    let folder = dir.join(remote.host);
-    std::fs::create_dir_all(&folder).map_err(|e| format!("create {}: {e}", folder.display()))?;
-    let name = record.archive.rsplit('/').next().unwrap_or("backup.tar.gz");
-    let local = folder.join(name);
-    let (sha, _) = remote.conn.copy_to_local(&record.archive, &local, remote.user.as_deref(), progress).await?;
-    if sha != record.sha256 {
-        return Err(format!("the copy at {} has sha256 {sha}, the backup {}", local.display(), record.sha256));
-    }
-    let file = std::fs::File::open(&local).map_err(|e| e.to_string())?;
-    let entries = crate::safety::restore::check_entries(std::io::BufReader::new(file), &record.sources)?;
-    if entries != record.entries {
-        return Err(format!("the copy at {} holds {entries} entries, the backup {}", local.display(), record.entries));
-    }
-    let manifest = serde_json::to_string_pretty(record).unwrap_or_default();
-    std::fs::write(folder.join(format!("{name}.manifest.json")), manifest).map_err(|e| e.to_string())?;
-    Ok(local)
 }

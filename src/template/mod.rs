@@ -15,7 +15,6 @@ pub mod pyjson;
 pub mod pyrepr;
 pub mod yamlout;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use minijinja::value::{Value, ValueKind};
@@ -226,7 +225,6 @@ pub fn located(e: &Error, origin: &Span) -> SourceError {
             span = origin.offset_lines(line - 1);
         }
     }
-    let _ = write!(String::new(), "");
     SourceError::new(span, msg)
 }
 

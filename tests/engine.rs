@@ -70,7 +70,7 @@ fn sample_playbook_converges_then_reports_no_change_and_dry_run_shows_drift_with
         "-e".to_string(),
         format!("nginx_prefix={}", prefix.display()),
         "-e".to_string(),
-        format!("nginx_listen=127.0.0.188:{}", 18000 + std::process::id() % 1000),
+        format!("nginx_listen=127.0.0.188:{}", free_port("127.0.0.188")),
     ];
     let first = Recover::new().args(["play", "sample-site", "--output", "json"]).args(&vars).run();
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
@@ -131,7 +131,7 @@ fn a_killed_sshd_makes_its_host_unreachable_while_the_others_finish() {
     let inv = lab_inventory_dir(tmp.path());
     // 121 gets an sshd of its own, which this test then kills by PID.
     let lab = lab_root();
-    let port = 20000 + std::process::id() % 5000;
+    let port = free_port("127.0.0.121");
     let pidfile = tmp.path().join("sshd.pid");
     let conf = std::fs::read_to_string(lab.join("ssh/sshd_121.conf")).unwrap();
     let conf = conf.replace("127.0.0.121:2222", &format!("127.0.0.121:{port}")).replace(&lab.join("ssh/sshd_121.pid").display().to_string(), &pidfile.display().to_string());

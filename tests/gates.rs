@@ -124,8 +124,8 @@ fn green_with_the_alert_test_warn_without_it_and_blocked_with_a_suggestion_when_
     lab();
     let scratch = host_scratch("188", "gates");
     let tmp = tempfile::tempdir().unwrap();
-    let pg = Pg::start(&scratch, 34000 + std::process::id() % 1000);
-    let hook = Receiver::start(tmp.path(), 35000 + std::process::id() % 1000);
+    let pg = Pg::start(&scratch, free_port("127.0.0.188"));
+    let hook = Receiver::start(tmp.path(), free_port("127.0.0.1"));
     let b = baseline(tmp.path(), &pg, hook.port);
 
     // 1. Everything up: GREEN with --send-alert-test (the receiver got the SOP's payload), WARN without.
@@ -165,8 +165,8 @@ fn watch_turns_green_when_the_service_comes_back_and_the_textfile_keeps_the_last
     lab();
     let scratch = host_scratch("188", "watch");
     let tmp = tempfile::tempdir().unwrap();
-    let pg = Pg::start(&scratch, 36000 + std::process::id() % 1000);
-    let hook = Receiver::start(tmp.path(), 37000 + std::process::id() % 1000);
+    let pg = Pg::start(&scratch, free_port("127.0.0.188"));
+    let hook = Receiver::start(tmp.path(), free_port("127.0.0.1"));
     let b = baseline(tmp.path(), &pg, hook.port);
     let prom = tmp.path().join("cold_start_recovery.prom");
 

@@ -30,7 +30,7 @@ fn pg_wal_repairs_real_checkpoint_damage_with_a_verified_backup_and_loses_nothin
     lab();
     let scratch = host_scratch("188", "pgwal");
     let pg = scratch.join("pg");
-    let port = (26000 + std::process::id() % 2000).to_string();
+    let port = free_port("127.0.0.188").to_string();
     let made = Command::new(repo().join("scripts/pg-damaged")).args([pg.to_str().unwrap(), &port]).output().unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let _stop = StopPostgres(pg.join("data"));
@@ -123,7 +123,7 @@ fn nginx_generation(prefix: &Path) -> (String, String) {
 fn nginx_vip_sync_replaces_the_drifted_gateway_only_when_nginx_accepts_it_and_the_reload_takes() {
     lab();
     let scratch = host_scratch("188", "vip");
-    let port = 27000 + std::process::id() % 2000;
+    let port = free_port("127.0.0.188");
     let (prefix, _nginx) = own_nginx(&scratch, port);
     let site = prefix.join("sites/188-all-sites.conf");
     let vars = |listen: &str| vec!["-e".to_string(), format!("nginx_prefix={}", prefix.display()), "-e".into(), format!("nginx_gateway_listen={listen}"), "-e".into(), format!("recover_backup_root={}/backups", scratch.display())];
@@ -187,7 +187,7 @@ fn psql(port: &str, sql: &str) -> String {
 fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_found() {
     lab();
     let scratch = host_scratch("188", "momo");
-    let port = (29000 + std::process::id() % 2000).to_string();
+    let port = free_port("127.0.0.188").to_string();
     let made = Command::new(repo().join("scripts/pg-momo")).args([scratch.join("db").to_str().unwrap(), &port]).output().unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let _stop = StopPostgres(scratch.join("db/data"));
@@ -246,7 +246,7 @@ fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
     let scratch = host_scratch("110", "kafka");
     let root = scratch.join("kafka");
     assert!(Command::new(repo().join("scripts/kafka-broken")).args([root.to_str().unwrap(), "wooo"]).status().unwrap().success());
-    let port = (31000 + std::process::id() % 2000).to_string();
+    let port = free_port("127.0.0.110").to_string();
     let _kafka = KillOnDrop(root.join("kafka.pid"));
     let _consumer = KillOnDrop(root.join("snuba-consumer.pid"));
     let vars = ["-e".to_string(), format!("kafka_root={}", root.display()), "-e".into(), format!("kafka_port={port}"), "-e".into(), format!("kafka_backup_dir={}/backups", scratch.display())];
@@ -332,7 +332,7 @@ fn clickhouse_clone_keeps_the_original_and_clones_every_readable_file_exactly() 
     let root = scratch.join("clickhouse");
     assert!(Command::new(repo().join("scripts/clickhouse-broken")).args([root.to_str().unwrap(), "ollama"]).status().unwrap().success());
     let data = root.join("volume/_data");
-    let port = (33000 + std::process::id() % 2000).to_string();
+    let port = free_port("127.0.0.188").to_string();
     let _ch = KillOnDrop(root.join("clickhouse.pid"));
     let _api = KillOnDrop(root.join("snuba-api.pid"));
     let vars = ["-e".to_string(), format!("clickhouse_root={}", root.display()), "-e".into(), format!("clickhouse_port={port}")];
@@ -436,7 +436,7 @@ fn runner_guardrails_set_the_limits_that_a_real_systemd_reports() {
 fn drift_finds_the_gateway_drift_with_a_diff_and_none_after_nginx_vip_sync() {
     lab();
     let scratch = host_scratch("188", "drift");
-    let port = 39000 + std::process::id() % 1000;
+    let port = free_port("127.0.0.188");
     let (prefix, _nginx) = own_nginx(&scratch, port);
     let tmp = tempfile::tempdir().unwrap();
     // Two alert rule files that must be equal (SOP 13.6), and the gateway against its template.

@@ -154,3 +154,10 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write");
     p
 }
+
+/// A TCP port free on `ip` now, chosen by the OS (bind port 0, read it, release it),
+/// so that tests running at once never pick the same one.
+pub fn free_port(ip: &str) -> u32 {
+    let l = std::net::TcpListener::bind((ip, 0)).expect("bind port 0");
+    u32::from(l.local_addr().expect("local addr").port())
+}

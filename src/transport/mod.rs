@@ -97,6 +97,20 @@ impl Cmd {
     }
 }
 
+/// A connection lost with a command sent: say which, and that its outcome on the host is unknown.
+fn lost_during(cmd: &Cmd, e: TransportError) -> TransportError {
+    match e {
+        TransportError::Lost(m) => {
+            let mut shown = cmd.display();
+            if shown.chars().count() > 200 {
+                shown = shown.chars().take(200).collect::<String>() + "...";
+            }
+            TransportError::Lost(format!("{m}, while running `{shown}` (it may or may not have completed on the host)"))
+        }
+        other => other,
+    }
+}
+
 /// Copies a stream into a file, hashing it and reporting progress; returns (sha256, bytes).
 async fn pump<R: tokio::io::AsyncRead + Unpin>(mut from: R, to: &mut tokio::fs::File, path: &std::path::Path, progress: &(dyn Fn(u64) + Sync)) -> Result<(String, u64), String> {
     use sha2::Digest;
@@ -165,6 +179,29 @@ pub struct Connection {
     login_user: Option<String>,
     shells: Mutex<HashMap<Option<String>, Shell>>,
     per_channel: bool,
+    fault: Option<FaultHook>,
+}
+
+/// Fault injection for the test campaign (tests/faults.rs): with `RECOVER_FAULT_HOOK=PROGRAM`,
+/// `PROGRAM HOST N COMMAND` runs on the control machine, and is waited for, before the host's
+/// N-th remote command (1-based; COMMAND as a plan shows it), so a test can cut the host's SSH,
+/// or fill its disk, at an exact point of a playbook.
+struct FaultHook {
+    program: String,
+    host: String,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl FaultHook {
+    fn from_env(host: &str) -> Option<FaultHook> {
+        let program = std::env::var("RECOVER_FAULT_HOOK").ok().filter(|p| !p.is_empty())?;
+        Some(FaultHook { program, host: host.to_string(), count: std::sync::atomic::AtomicUsize::new(0) })
+    }
+
+    async fn before_command(&self, what: &str) {
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let _ = tokio::process::Command::new(&self.program).arg(&self.host).arg(n.to_string()).arg(what).status().await;
+    }
 }
 
 /// How to reach a host, from its `ansible_*` variables.
@@ -185,14 +222,17 @@ impl Connection {
         let per_channel = std::env::var("RECOVER_TRANSPORT").map(|v| v == "channel").unwrap_or(false);
         let spawner = if target.local { Spawner::Local } else { Spawner::Ssh(Arc::new(ssh::connect(target).await?)) };
         let login_user = if target.local { std::env::var("USER").ok() } else { target.user.clone() };
-        Ok(Connection { spawner, login_user, shells: Mutex::new(HashMap::new()), per_channel })
+        Ok(Connection { spawner, login_user, shells: Mutex::new(HashMap::new()), per_channel, fault: FaultHook::from_env(&target.name) })
     }
 
     /// Runs a command; `Err` only when the host is gone, never for a non-zero exit.
     pub async fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let user = self.effective_user(cmd);
+        if let Some(f) = &self.fault {
+            f.before_command(&cmd.display()).await;
+        }
         if self.per_channel {
-            return self.exec_channel(cmd, user.as_deref()).await;
+            return self.exec_channel(cmd, user.as_deref()).await.map_err(|e| lost_during(cmd, e));
         }
         let mut shells = self.shells.lock().await;
         if !shells.contains_key(&user) {
@@ -204,7 +244,7 @@ impl Connection {
             Ok(out) => Ok(out),
             Err(e) => {
                 shells.remove(&user);
-                Err(e)
+                Err(lost_during(cmd, e))
             }
         }
     }
@@ -233,6 +273,9 @@ impl Connection {
             argv.extend(["sudo", "-n", "-u", u, "--"].map(String::from));
         }
         argv.extend(["cat".to_string(), "--".to_string(), remote.to_string()]);
+        if let Some(f) = &self.fault {
+            f.before_command(&format!("copy to this machine: {remote}")).await;
+        }
         let mut file = tokio::fs::File::create(local).await.map_err(|e| format!("create {}: {e}", local.display()))?;
         let (sha, total, status_ok) = match &self.spawner {
             Spawner::Local => {

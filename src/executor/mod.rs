@@ -301,12 +301,13 @@ async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Conne
         let policy = &env.safety.confirmer.policy;
         match lock::acquire(&conn, &dir, &env.safety.lock_holder, policy.break_lock, user.clone()).await {
             Ok(previous) => {
-                if let Some(previous) = previous {
-                    env.reporter.emit(Event::LockBroken { host: host.into(), previous });
+                if let Some((previous, why)) = previous {
+                    env.reporter.emit(Event::LockBroken { host: host.into(), previous, why });
                 }
                 env.locks.lock().await.insert(host.to_string(), (dir, user));
             }
-            Err(msg) => return Err(ConnectError::Locked(format!("host {host}: {msg}"))),
+            Err(lock::LockError::Held(msg)) => return Err(ConnectError::Locked(format!("host {host}: {msg}"))),
+            Err(lock::LockError::Lost(msg)) => return Err(ConnectError::Unreachable(format!("host {host}: {msg} (taking the host lock)"))),
         }
     }
     Ok(conn)

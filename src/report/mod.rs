@@ -87,8 +87,8 @@ pub enum Event {
     ApprovalRequest { host: String, task: String, tier: String, playbook: String, reason: String, flag: String },
     /// The operator pressed Ctrl-C: `abort` false lets steps in flight finish, true stops at once.
     Interrupt { abort: bool, message: String },
-    /// A host lock taken over with --break-lock.
-    LockBroken { host: String, previous: String },
+    /// A host lock taken over: with --break-lock, or because its run (on this machine) is gone.
+    LockBroken { host: String, previous: String, why: String },
     Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
 }
 
@@ -298,7 +298,7 @@ pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, 
                 backup["archive"].as_str().unwrap_or("?"),
                 backup["sha256"].as_str().unwrap_or("?")
             )),
-            Event::LockBroken { host, previous } => out.push_str(&format!("- {host}: lock of {previous} broken\n")),
+            Event::LockBroken { host, previous, why } => out.push_str(&format!("- {host}: lock of {previous} taken over ({why})\n")),
             _ => {}
         }
     }

@@ -149,8 +149,8 @@ impl Text {
             Event::ApprovalRequest { host, task, tier, flag, .. } => {
                 self.print(&indent(&style(format!("approval requested: {task} on {host} ({tier}); an operator can run it with {flag}")).yellow().to_string(), 21));
             }
-            Event::LockBroken { host, previous } => {
-                self.print(&format!("  {}  {host:>6}  took over the lock held by {previous} (--break-lock)", style("LOCK").yellow().bold()));
+            Event::LockBroken { host, previous, why } => {
+                self.print(&format!("  {}  {host:>6}  took over the lock held by {previous} ({why})", style("LOCK").yellow().bold()));
             }
             Event::Recap { hosts, exit_code } => {
                 self.print(&format!("\n{}", style("RECAP").bold()));

@@ -1,6 +1,9 @@
 //! One operator per host: a lock on the target (an atomic `mkdir`, with a
 //! `holder.json` saying who, run id, pid, since). A second run is refused and
-//! told who holds it; `--break-lock` takes over a stale lock, and says so.
+//! told who holds it; `--break-lock` takes over a stale lock, and says so. A lock
+//! left by a run of this same control machine whose process is gone (the run was
+//! killed, or lost the host before it could release it) is taken over without
+//! the flag, and said so too: nobody else can be using it.
 
 use serde_json::json;
 
@@ -12,25 +15,54 @@ pub fn holder_json(operator: &str, run_id: &str, command: &str) -> String {
         "operator": operator,
         "run_id": run_id,
         "pid": std::process::id(),
-        "control_host": std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
+        "control_host": control_host(),
         "since": chrono::Utc::now().to_rfc3339(),
         "command": command,
     })
     .to_string()
 }
 
-/// Takes the lock at `dir` on the host. `Err` names the holder.
-pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<String>, String> {
+fn control_host() -> String {
+    std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string()
+}
+
+/// The holder is a run of this control machine whose process no longer exists.
+fn holder_is_gone(holder: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(holder) else { return false };
+    let same_machine = v["control_host"].as_str() == Some(control_host().as_str()) && !control_host().is_empty();
+    match v["pid"].as_u64() {
+        Some(pid) if same_machine && pid != u64::from(std::process::id()) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
+/// Why a lock was not taken.
+pub enum LockError {
+    /// Another run holds it (the message names it), or it cannot be broken.
+    Held(String),
+    /// The host went away while taking it.
+    Lost(String),
+}
+
+impl From<crate::transport::TransportError> for LockError {
+    fn from(e: crate::transport::TransportError) -> LockError {
+        LockError::Lost(e.to_string())
+    }
+}
+
+/// Takes the lock at `dir` on the host. `Ok(Some((holder, why)))` when a previous
+/// holder's lock was taken over; `Err` names the holder.
+pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<(String, String)>, LockError> {
     let d = quote::quote(dir);
     // The holder is written beside and renamed in, so a reader never sees it half-written.
     let take = format!("mkdir -p \"$(dirname {d})\" && mkdir {d} 2>/dev/null && cat > {d}/.holder.tmp && mv {d}/.holder.tmp {d}/holder.json");
-    let out = conn.exec(&Cmd::shell(take.clone()).stdin(holder.as_bytes().to_vec()).become_user(user.clone())).await.map_err(|e| e.to_string())?;
+    let out = conn.exec(&Cmd::shell(take.clone()).stdin(holder.as_bytes().to_vec()).become_user(user.clone())).await?;
     if out.ok() {
         return Ok(None);
     }
     let mut current = String::new();
     for _ in 0..20 {
-        current = conn.exec(&Cmd::shell(format!("cat {d}/holder.json 2>/dev/null")).become_user(user.clone())).await.map_err(|e| e.to_string())?.stdout_str();
+        current = conn.exec(&Cmd::shell(format!("cat {d}/holder.json 2>/dev/null")).become_user(user.clone())).await?.stdout_str();
         if !current.is_empty() {
             break;
         }
@@ -38,17 +70,20 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let who = describe(&current);
-    if !break_lock {
-        return Err(format!("host is locked by another run ({who}); if that run is dead, pass --break-lock (lock: {dir})"));
-    }
+    let why = if holder_is_gone(&current) {
+        "its run is no longer running on this machine".to_string()
+    } else if break_lock {
+        "--break-lock".to_string()
+    } else {
+        return Err(LockError::Held(format!("host is locked by another run ({who}); if that run is dead, pass --break-lock (lock: {dir})")));
+    };
     let out = conn
         .exec(&Cmd::shell(format!("rm -rf {d} && {take}")).stdin(holder.as_bytes().to_vec()).become_user(user))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !out.ok() {
-        return Err(format!("cannot break the lock {dir}: {}", out.stderr_str().trim()));
+        return Err(LockError::Held(format!("cannot break the lock {dir}: {}", out.stderr_str().trim())));
     }
-    Ok(Some(who))
+    Ok(Some((who, why)))
 }
 
 /// Releases the lock if this run holds it.

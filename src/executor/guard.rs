@@ -50,8 +50,22 @@ pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tie
     Ok(d.tier.max(baseline_tier).unwrap_or(default))
 }
 
-/// Decides a destructive step. `Ok(how)` lets it run; `Err(msg)` refuses it (nothing changed).
-pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, String> {
+/// Why a destructive step did not run.
+pub enum Stop {
+    /// Refused (by policy, the operator, or a failed backup): nothing changed.
+    Refused(String),
+    /// The host went away while its backup was being taken.
+    Lost(String),
+}
+
+impl From<String> for Stop {
+    fn from(msg: String) -> Stop {
+        Stop::Refused(msg)
+    }
+}
+
+/// Decides a destructive step. `Ok(how)` lets it run; `Err` says why it did not (nothing changed by it).
+pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, Stop> {
     let host = sctx.host;
     let raw_name = sctx.task.display_name();
     let task = env.sources.templates.render_str(&raw_name, sctx.vars, &sctx.task.span).unwrap_or(raw_name);
@@ -72,7 +86,10 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
                 }
                 continue;
             }
-            let exists = sctx.run(Cmd::argv(["test", "-e", p.as_str()])).await.map_err(|e| format!("{e:?}"))?.ok();
+            let exists = sctx.run(Cmd::argv(["test", "-e", p.as_str()])).await.map_err(|e| match e {
+                crate::modules::StepError::Unreachable(m) => Stop::Lost(format!("host {host}: {m}")),
+                other => Stop::Refused(format!("host {host}: {other:?}")),
+            })?.ok();
             if exists {
                 need.push(p.clone());
             }
@@ -88,7 +105,10 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
                 run_id: safety.run_id.clone(),
             };
             env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
-            let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| format!("host {host}: backup before '{task}' failed: {e}; the step did not run"))?;
+            let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| {
+                let msg = format!("host {host}: backup before '{task}' failed: {e}; the step did not run");
+                if e.lost { Stop::Lost(msg) } else { Stop::Refused(msg) }
+            })?;
             copy_home(env, sctx, &record).await.map_err(|e| format!("host {host}: --backup-copy before '{task}' failed: {e}; the step did not run"))?;
             env.reporter.emit(Event::Backup { host: host.into(), task: task.clone(), backup: serde_json::to_value(&record).unwrap_or_default() });
             covering.push(record.clone());
@@ -130,8 +150,8 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
     }
     match decision {
         Decision::Run { how } => Ok(how),
-        Decision::Refused { msg } => Err(msg),
-        Decision::Abort => Err(format!("host {host}: the operator aborted the run before '{task}'; nothing was changed by it")),
+        Decision::Refused { msg } => Err(Stop::Refused(msg)),
+        Decision::Abort => Err(Stop::Refused(format!("host {host}: the operator aborted the run before '{task}'; nothing was changed by it"))),
     }
 }
 

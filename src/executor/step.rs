@@ -282,7 +282,8 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
                 Ok(how) => {
                     r.result.insert("approved_by".into(), json!(how));
                 }
-                Err(msg) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) },
+                Err(super::guard::Stop::Refused(msg)) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) },
+                Err(super::guard::Stop::Lost(msg)) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Unreachable) },
             }
         }
         match module.apply(&sctx, plan).await {

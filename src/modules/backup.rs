@@ -78,7 +78,13 @@ impl Module for Backup {
             task: ctx.task.display_name(),
             run_id,
         };
-        let record = backup::take(&ctx.remote(), &spec).await.map_err(|e| StepError::Failed { msg: format!("host {}: {e}", ctx.host), result: json!({"backup_failed": true}) })?;
+        let record = backup::take(&ctx.remote(), &spec).await.map_err(|e| {
+            if e.lost {
+                StepError::Unreachable(format!("host {}: {e}", ctx.host))
+            } else {
+                StepError::Failed { msg: format!("host {}: {e}", ctx.host), result: json!({"backup_failed": true}) }
+            }
+        })?;
         let mut result = serde_json::Map::new();
         result.insert("backup".into(), serde_json::to_value(&record).unwrap_or_default());
         result.insert("archive".into(), json!(record.archive));

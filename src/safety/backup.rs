@@ -26,8 +26,34 @@ pub struct Remote<'a> {
 }
 
 impl Remote<'_> {
-    pub async fn run(&self, cmd: Cmd) -> Result<Output, String> {
-        self.conn.exec(&cmd.become_user(self.user.clone())).await.map_err(|e| format!("host {}: {e}", self.host))
+    pub async fn run(&self, cmd: Cmd) -> Result<Output, BackupError> {
+        self.conn.exec(&cmd.become_user(self.user.clone())).await.map_err(|e| BackupError { msg: e.to_string(), lost: true })
+    }
+}
+
+/// Why a backup was not taken: `lost` when the host went away (its step is then
+/// unreachable, not refused: what ran on the host is unknown).
+#[derive(Debug)]
+pub struct BackupError {
+    pub msg: String,
+    pub lost: bool,
+}
+
+impl std::fmt::Display for BackupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl From<BackupError> for String {
+    fn from(e: BackupError) -> String {
+        e.msg
+    }
+}
+
+impl From<String> for BackupError {
+    fn from(msg: String) -> BackupError {
+        BackupError { msg, lost: false }
     }
 }
 
@@ -93,13 +119,13 @@ fn fault(name: &str) -> bool {
 }
 
 /// Takes and verifies a backup; `Err` says why, and then nothing else ran.
-pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, String> {
+pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, BackupError> {
     if spec.paths.is_empty() {
-        return Err("nothing to back up".into());
+        return Err(String::from("nothing to back up").into());
     }
     for p in &spec.paths {
         if !p.starts_with('/') {
-            return Err(format!("backup source {p:?} is not an absolute path"));
+            return Err(BackupError::from(format!("backup source {p:?} is not an absolute path")));
         }
     }
     let srcs = spec.paths.iter().map(|p| quote::quote(p)).collect::<Vec<_>>().join(" ");
@@ -117,23 +143,23 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, S
     .await?;
     let text = probe.stdout_str();
     if let Some(missing) = text.lines().find_map(|l| l.strip_prefix("MISSING ")) {
-        return Err(format!("backup source {missing} does not exist"));
+        return Err(BackupError::from(format!("backup source {missing} does not exist")));
     }
     if !probe.ok() {
-        return Err(format!("cannot prepare the backup folder {}: {}", spec.dest_dir, probe.stderr_str().trim()));
+        return Err(BackupError::from(format!("cannot prepare the backup folder {}: {}", spec.dest_dir, probe.stderr_str().trim())));
     }
     let nums: Vec<u64> = text.lines().find_map(|l| l.strip_prefix("SIZE ")).unwrap_or("").split_whitespace().filter_map(|n| n.parse().ok()).collect();
-    let [source_bytes, free, entries] = nums[..] else { return Err(format!("cannot measure the backup source: {text}")) };
+    let [source_bytes, free, entries] = nums[..] else { return Err(BackupError::from(format!("cannot measure the backup source: {text}"))) };
     let needed = source_bytes + 1024 * 1024;
     if free < needed {
-        return Err(format!(
+        return Err(BackupError::from(format!(
             "not enough space for the backup in {}: {} free, {} needed for {} ({} bytes of source); nothing was changed",
             spec.dest_dir,
             human(free),
             human(needed),
             spec.paths.join(", "),
             source_bytes
-        ));
+        )));
     }
 
     // 2. The archive, written whole or not at all.
@@ -144,7 +170,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, S
     ))
     .await?;
     if !made.ok() {
-        return Err(format!("writing the backup {archive} failed (the partial archive was removed): {}", made.stderr_str().trim()));
+        return Err(BackupError::from(format!("writing the backup {archive} failed (the partial archive was removed): {}", made.stderr_str().trim())));
     }
     let out = made.stdout_str();
     let mut lines = out.lines();
@@ -157,8 +183,11 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, S
 
     // 3. Verification.
     if let Err(e) = verify(ctx, &archive, &sha256, entries).await {
+        if e.lost {
+            return Err(e);
+        }
         let _ = run(format!("mv -f {a} {}", quote::quote(&format!("{archive}.invalid")))).await;
-        return Err(format!("{e}; the archive was renamed to {archive}.invalid"));
+        return Err(BackupError::from(format!("{e}; the archive was renamed to {archive}.invalid")));
     }
 
     // 4. The manifest.
@@ -182,13 +211,13 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, S
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
     let put = ctx.run(Cmd::shell(format!("cat > {}", quote::quote(&record.manifest))).stdin(text.into_bytes())).await?;
     if !put.ok() {
-        return Err(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim()));
+        return Err(BackupError::from(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim())));
     }
     Ok(record)
 }
 
 /// Reads the archive end to end and checks its entry count and sha256.
-pub async fn verify(ctx: &Remote<'_>, archive: &str, sha256: &str, entries: u64) -> Result<(), String> {
+pub async fn verify(ctx: &Remote<'_>, archive: &str, sha256: &str, entries: u64) -> Result<(), BackupError> {
     let a = quote::quote(archive);
     let out = ctx
         .run(Cmd::shell(format!(
@@ -203,13 +232,13 @@ pub async fn verify(ctx: &Remote<'_>, archive: &str, sha256: &str, entries: u64)
     let rc: i32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(1);
     let actual = text.lines().last().unwrap_or_default().trim().to_string();
     if rc != 0 {
-        return Err(format!("backup {archive} is unreadable (tar exit {rc} while reading it end to end)"));
+        return Err(BackupError::from(format!("backup {archive} is unreadable (tar exit {rc} while reading it end to end)")));
     }
     if n != entries {
-        return Err(format!("backup {archive} holds {n} entries, the source has {entries}"));
+        return Err(BackupError::from(format!("backup {archive} holds {n} entries, the source has {entries}")));
     }
     if actual != sha256 {
-        return Err(format!("backup {archive} sha256 is {actual}, expected {sha256}"));
+        return Err(BackupError::from(format!("backup {archive} sha256 is {actual}, expected {sha256}")));
     }
     Ok(())
 }

@@ -128,34 +128,14 @@ fn bad_playbooks_fail_with_file_line_column_before_connecting() {
 fn a_killed_sshd_makes_its_host_unreachable_while_the_others_finish() {
     lab();
     let tmp = tempfile::tempdir().unwrap();
-    let inv = lab_inventory_dir(tmp.path());
     // 121 gets an sshd of its own, which this test then kills by PID.
-    let lab = lab_root();
-    let port = free_port("127.0.0.121");
-    let pidfile = tmp.path().join("sshd.pid");
-    let conf = std::fs::read_to_string(lab.join("ssh/sshd_121.conf")).unwrap();
-    let conf = conf.replace("127.0.0.121:2222", &format!("127.0.0.121:{port}")).replace(&lab.join("ssh/sshd_121.pid").display().to_string(), &pidfile.display().to_string());
-    let conf_path = write(tmp.path(), "sshd.conf", &conf);
-    let st = std::process::Command::new("/usr/sbin/sshd").args(["-f", conf_path.to_str().unwrap(), "-E", tmp.path().join("sshd.log").to_str().unwrap()]).status().unwrap();
-    assert!(st.success());
-    let _guard = KillOnDrop(pidfile.clone());
-    for _ in 0..50 {
-        if pidfile.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::fs::write(tmp.path().join("known_hosts"), std::fs::read_to_string(lab.join("ssh/known_hosts")).unwrap() + &format!("[127.0.0.121]:{port} {}", std::fs::read_to_string(lab.join("ssh/host_ed25519.pub")).unwrap())).unwrap();
-    write(
-        &inv.parent().unwrap().join("host_vars"),
-        "121.yml",
-        &format!("ansible_port: {port}\nansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n", tmp.path().join("known_hosts").display()),
-    );
+    let sshd = PrivateSshd::start("121");
+    let inv = sshd.inventory.clone();
     let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  tasks:\n    - command: hostname\n    - command: uname -r\n");
     let ok = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
 
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let pid = std::fs::read_to_string(sshd.pidfile()).unwrap();
     assert!(std::process::Command::new("kill").arg(pid.trim()).status().unwrap().success());
     std::thread::sleep(std::time::Duration::from_millis(300));
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();

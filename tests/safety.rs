@@ -227,17 +227,39 @@ fn killing_the_run_between_backup_and_step_leaves_the_data_and_says_where_it_sto
     assert!(!log.iter().any(|e| e["event"] == "task" && e["task"] == "Reset the database state"), "the log claims the step ran");
     assert_eq!(kinds.last(), Some(&"preview"), "the log ends where the run stopped: {kinds:?}");
 
-    // Its lock is left behind: a new run is refused until --break-lock, which is recorded.
-    let again = Recover::new().args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).env("RECOVER_LAB_LOCK_SUFFIX", &format!("-kill-{}", std::process::id())).run();
+    // Its lock is left behind. The run that held it was on this machine and is gone, so the next
+    // run takes it over and says so; a holder on another control machine needs --break-lock.
+    let suffix = format!("-kill-{}", std::process::id());
+    let holder = lab_root().join(format!("188/run/lock/recover{suffix}/holder.json"));
+    let left = std::fs::read_to_string(&holder).expect("the killed run's lock");
+    std::fs::write(&holder, left.replace("\"control_host\":\"", "\"control_host\":\"elsewhere-")).unwrap();
+    let again = Recover::new().args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).env("RECOVER_LAB_LOCK_SUFFIX", &suffix).run();
     assert_eq!(again.code, 4, "{}", again.stdout);
-    assert!(again.stdout.contains("locked by another run"), "{}", again.stdout);
-    let broken = Recover::new()
+    assert!(again.stdout.contains("locked by another run") && again.stdout.contains("on elsewhere-"), "{}", again.stdout);
+    std::fs::write(&holder, &left).unwrap();
+    let taken = Recover::new().args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188", "--output", "json"]).args(vars(&scratch_name(&scratch))).env("RECOVER_LAB_LOCK_SUFFIX", &suffix).run();
+    assert_eq!(taken.code, 0, "{}{}", taken.stdout, taken.stderr);
+    let broken = taken.events().into_iter().find(|e| e["event"] == "lock_broken").expect("the takeover is reported");
+    assert!(broken["why"].as_str().unwrap().contains("no longer running"), "{broken}");
+    // A foreign holder again: --break-lock takes it, and says so.
+    let relock = std::fs::read_to_string(&holder).is_ok();
+    assert!(!relock, "the run released its lock");
+    let dir = holder.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&holder, left.replace("\"control_host\":\"", "\"control_host\":\"elsewhere-")).unwrap();
+    // This test may run as root; the lab host's user must own what it is asked to break.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir.parent().unwrap()).unwrap();
+    for p in [dir, holder.as_path()] {
+        std::os::unix::fs::chown(p, Some(owner.uid()), Some(owner.gid())).unwrap();
+    }
+    let forced = Recover::new()
         .args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188", "--break-lock", "--output", "json"])
         .args(vars(&scratch_name(&scratch)))
-        .env("RECOVER_LAB_LOCK_SUFFIX", &format!("-kill-{}", std::process::id()))
+        .env("RECOVER_LAB_LOCK_SUFFIX", &suffix)
         .run();
-    assert_eq!(broken.code, 0, "{}{}", broken.stdout, broken.stderr);
-    assert!(broken.events().iter().any(|e| e["event"] == "lock_broken"), "{}", broken.stdout);
+    assert_eq!(forced.code, 0, "{}{}", forced.stdout, forced.stderr);
+    assert!(forced.events().iter().any(|e| e["event"] == "lock_broken" && e["why"] == "--break-lock"), "{}", forced.stdout);
 }
 
 #[test]

@@ -161,3 +161,73 @@ pub fn free_port(ip: &str) -> u32 {
     let l = std::net::TcpListener::bind((ip, 0)).expect("bind port 0");
     u32::from(l.local_addr().expect("local addr").port())
 }
+
+/// An sshd of a test's own for one lab host (same host key, users and config as the lab's, on a
+/// port of its own), so a test can kill it by PID without touching the shared lab. `inventory`
+/// is a copy of inventory/lab.yml whose host_vars send that host to this sshd. Killed on drop.
+pub struct PrivateSshd {
+    pub dir: tempfile::TempDir,
+    pub host: String,
+    pub port: u32,
+    pub inventory: PathBuf,
+}
+
+impl PrivateSshd {
+    pub fn start(host: &str) -> PrivateSshd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lab = lab_root();
+        let ip = format!("127.0.0.{host}");
+        let port = free_port(&ip);
+        let conf = std::fs::read_to_string(lab.join(format!("ssh/sshd_{host}.conf"))).expect("lab sshd config");
+        let conf = conf
+            .replace(&format!("{ip}:2222"), &format!("{ip}:{port}"))
+            .replace(&lab.join(format!("ssh/sshd_{host}.pid")).display().to_string(), &dir.path().join("sshd.pid").display().to_string());
+        write(dir.path(), "sshd.conf", &conf);
+        let known = std::fs::read_to_string(lab.join("ssh/known_hosts")).unwrap() + &format!("[{ip}]:{port} {}", std::fs::read_to_string(lab.join("ssh/host_ed25519.pub")).unwrap());
+        write(dir.path(), "known_hosts", &known);
+        let inv_dir = dir.path().join("inv");
+        std::fs::create_dir_all(&inv_dir).unwrap();
+        std::fs::copy(repo().join("inventory/lab.yml"), inv_dir.join("lab.yml")).unwrap();
+        write(
+            &inv_dir.join("host_vars"),
+            &format!("{host}.yml"),
+            &format!("ansible_port: {port}\nansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n", dir.path().join("known_hosts").display()),
+        );
+        let s = PrivateSshd { inventory: inv_dir.join("lab.yml"), dir, host: host.to_string(), port };
+        s.restart();
+        s
+    }
+
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.path().join("sshd.pid")
+    }
+
+    /// Starts the listener (again): waits until it accepts connections.
+    pub fn restart(&self) {
+        let _ = std::fs::remove_file(self.pidfile());
+        let conf = self.dir.path().join("sshd.conf");
+        let log = self.dir.path().join("sshd.log");
+        let st = Command::new("/usr/sbin/sshd").args(["-f", conf.to_str().unwrap(), "-E", log.to_str().unwrap()]).status().expect("start sshd");
+        assert!(st.success(), "sshd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        for _ in 0..100 {
+            if std::net::TcpStream::connect((format!("127.0.0.{}", self.host).as_str(), self.port as u16)).is_ok() && self.pidfile().exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("sshd on port {} did not come up: {}", self.port, std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// Kills the listener only (by its PID).
+    pub fn stop(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.pidfile()) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+impl Drop for PrivateSshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -120,16 +120,7 @@ fn a_backup_target_too_small_is_refused_before_anything_changes() {
     let scratch = host_scratch("188", "tmpfs");
     let data = data_dir(&scratch, 200_000);
     let backups = scratch.join("backups");
-    std::fs::create_dir_all(&backups).unwrap();
-    assert!(Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", backups.to_str().unwrap()]).status().unwrap().success());
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(backups.clone());
-    assert!(Command::new("chown").args(["ollama:", backups.to_str().unwrap()]).status().unwrap().success());
+    let _fs = Tmpfs::mount(&backups, "1m", "ollama");
     let before = tree_hash(&data);
     let tmp = tempfile::tempdir().unwrap();
     let run = Recover::new().args(["play", playbook(tmp.path(), "data").to_str().unwrap(), "--yes", "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).run();
@@ -137,6 +128,80 @@ fn a_backup_target_too_small_is_refused_before_anything_changes() {
     assert!(run.stdout.contains("not enough space for the backup"), "{}", run.stdout);
     assert_eq!(before, tree_hash(&data), "data changed although the backup was refused");
     assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0, "something was left in the backup target");
+}
+
+/// A tmpfs of `size` mounted over `dir`, owned by the lab host's user, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str, owner: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.to_str().unwrap()]).status().unwrap().success();
+        assert!(ok, "mounting a tmpfs needs root (CI runs as root): this test needs a small real filesystem to fill");
+        assert!(Command::new("chown").args([&format!("{owner}:"), dir.to_str().unwrap()]).status().unwrap().success());
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_backup_target_that_fills_during_the_write_stops_the_step_and_leaves_no_archive() {
+    lab();
+    let scratch = host_scratch("188", "filling");
+    let data = data_dir(&scratch, 100);
+    // 3 MiB that gzip cannot shrink, so the archive needs about that much room.
+    let mut f = std::fs::File::open("/dev/urandom").unwrap();
+    let mut noise = vec![0u8; 3 << 20];
+    std::io::Read::read_exact(&mut f, &mut noise).unwrap();
+    std::fs::write(data.join("db/noise.bin"), &noise).unwrap();
+    assert!(Command::new("chown").args(["-R", "ollama:", data.to_str().unwrap()]).status().unwrap().success());
+    let backups = scratch.join("backups");
+    let _fs = Tmpfs::mount(&backups, "8m", "ollama");
+    // The space check passes (8 MiB free for 3 MiB); then, as the archive is about to be
+    // written, something else on the host takes 6 MiB of the target.
+    let filler = backups.join("someone-elses.log");
+    let hook = write(
+        &scratch,
+        "fill.sh",
+        &format!(
+            "#!/bin/sh
+case \"$3\" in *'tar --numeric-owner -czpf'*) dd if=/dev/zero of='{}' bs=1M count=6 2>/dev/null;; esac
+exit 0
+",
+            filler.display()
+        ),
+    );
+    assert!(Command::new("chmod").args(["+x", hook.to_str().unwrap()]).status().unwrap().success());
+    let before = tree_hash(&data);
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = block_only(tmp.path());
+    let r = Recover::new()
+        .args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188", "--output", "json"])
+        .args(vars(&scratch_name(&scratch)))
+        .env("RECOVER_FAULT_HOOK", hook.to_str().unwrap());
+    let run = r.run();
+    assert!(filler.exists(), "the hook never filled the target: the write was not reached");
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    let step = run.task_events().into_iter().find(|e| e["task"] == "Reset the database state").expect("the step is reported");
+    assert_eq!(step["status"], "refused", "{step}");
+    let msg = step["msg"].as_str().unwrap();
+    assert!(msg.contains("writing the backup") && msg.contains("No space left") && msg.contains("the step did not run"), "{msg}");
+    assert_eq!(before, tree_hash(&data), "the source changed");
+    assert_eq!(std::fs::read_to_string(data.join("db/state")).unwrap(), "clean\n", "the destructive step ran");
+    let left: Vec<String> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "someone-elses.log").collect();
+    assert!(left.is_empty(), "a partial or unverified archive was left in the target: {left:?}");
+    assert!(!r.run_log().iter().any(|e| e["event"] == "backup"), "the log claims a backup");
+
+    // Room again: the same command backs up, verifies and runs the step.
+    std::fs::remove_file(&filler).unwrap();
+    let again = Recover::new().args(["play", pb.to_str().unwrap(), "--approve", "pg-wal@188"]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(std::fs::read_to_string(data.join("db/state")).unwrap(), "reset");
 }
 
 #[test]

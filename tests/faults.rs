@@ -1,5 +1,6 @@
 //! Faults around a repair: the data host's SSH cut at every remote command of `pg-wal` and
-//! `clickhouse-clone` (and while the longest ones run), and its backup disk filling up mid-backup.
+//! `clickhouse-clone` (and while the longest ones run); a host coming and going under
+//! `check --watch`. (The backup disk filling mid-backup is in tests/safety.rs.)
 //!
 //! The cut is real: the host's own sshd (the listener and every sshd process under it) is
 //! SIGKILLed by PID, as when the host drops off the network; what it was running carries on or
@@ -422,4 +423,67 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
     }
     assert!(summary.len() >= 20, "{summary:#?}");
     eprintln!("{}", summary.join("\n"));
+}
+
+/// `check --watch` over a host that is down when the watch starts, comes up, then drops again
+/// with a session open and comes back: every pass reconnects as needed and the watch ends GREEN.
+#[test]
+fn check_watch_follows_a_host_that_comes_back_and_one_that_drops_and_returns() {
+    lab();
+    let sshd = PrivateSshd::start("188");
+    sshd.cut();
+    let flag = host_scratch("188", "watch-host").join("ready");
+    let tmp = tempfile::tempdir().unwrap();
+    let baseline = write(
+        tmp.path(),
+        "baseline.yml",
+        &format!(
+            "phases:\n  - name: P0-NETWORK\n    probes:\n      - {{name: SSH 188, type: ssh, host: \"188\"}}\n  - name: P0-188-DATA\n    depends_on: [P0-NETWORK]\n    probes:\n      - {{name: data ready, type: command, host: \"188\", command: \"test -e {}\"}}\n",
+            flag.display()
+        ),
+    );
+    let w = Recover::new().args(["check", "--baseline", baseline.to_str().unwrap(), "-i", sshd.inventory.to_str().unwrap(), "--watch", "--interval", "1", "--max-attempts", "40", "--output", "json"]);
+    let mut child = w.command().stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null()).spawn().unwrap();
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
+    let _reap = Reap(child.id());
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut next = || -> serde_json::Value { serde_json::from_str(&lines.next().expect("the watch ended early").unwrap()).unwrap() };
+    let probe = |v: &serde_json::Value, gate: &str| -> (bool, String) {
+        let g = v["report"]["gates"].as_array().unwrap().iter().find(|g| g["name"] == gate).unwrap().clone();
+        let p = &g["probes"][0];
+        (p["ok"].as_bool().unwrap_or(false), p["evidence"].as_str().unwrap_or("").to_string())
+    };
+
+    // Down at the start: unreachable, BLOCKED.
+    let first = next();
+    let (ok, why) = probe(&first, "P0-NETWORK");
+    assert!(!ok && why.contains("unreachable"), "{first}");
+    // It comes up: the next pass connects (the data is not ready yet, so still BLOCKED).
+    sshd.restart();
+    let mut up = next();
+    while !probe(&up, "P0-NETWORK").0 {
+        up = next();
+    }
+    assert!(!probe(&up, "P0-188-DATA").0, "{up}");
+    // It drops with the watch's session open, the data becomes ready, and it comes back.
+    sshd.cut();
+    std::fs::write(&flag, "").unwrap();
+    sshd.restart();
+    let mut last = next();
+    let mut passes = 0;
+    // The pass after the cut finds its session gone and says so; the one after reconnects.
+    let (ok, why) = probe(&last, "P0-NETWORK");
+    assert!(!ok && why.contains("connection lost"), "{last}");
+    while last["report"]["result"] != "GREEN" && passes < 10 {
+        last = next();
+        passes += 1;
+    }
+    assert_eq!(last["report"]["result"], "GREEN", "the watch never saw the host come back: {last}");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
 }

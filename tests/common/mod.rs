@@ -218,6 +218,25 @@ impl PrivateSshd {
         panic!("sshd on port {} did not come up: {}", self.port, std::fs::read_to_string(&log).unwrap_or_default());
     }
 
+    /// Drops the host off the network: SIGKILLs the listener and every sshd process under it
+    /// (the sessions), found by PID from the pidfile down; what the sessions ran is left alone.
+    pub fn cut(&self) {
+        let Ok(root) = std::fs::read_to_string(self.pidfile()) else { return };
+        let mut todo = vec![root.trim().to_string()];
+        let mut victims = Vec::new();
+        while let Some(pid) = todo.pop() {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe.file_name().is_some_and(|n| n == "sshd" || n == "sshd-session") {
+                victims.push(pid.clone());
+            }
+            let out = Command::new("ps").args(["-o", "pid=", "--ppid", &pid]).output().expect("ps");
+            todo.extend(String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from));
+        }
+        if !victims.is_empty() {
+            let _ = Command::new("kill").arg("-9").args(&victims).status();
+        }
+    }
+
     /// Kills the listener only (by its PID).
     pub fn stop(&self) {
         if let Ok(pid) = std::fs::read_to_string(self.pidfile()) {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use minijinja::Value;
 use serde_json::{json, Value as Json};
 
+use super::vars::Layer;
 use super::PlayEnv;
 use crate::error::SourceError;
 use crate::modules::{self, StepCtx, StepError};
@@ -58,7 +59,7 @@ impl StepResult {
 pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> StepEnd {
     let started = Instant::now();
     env.reporter.busy(host, &task.display_name());
-    let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars]);
+    let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars)]);
     let Some((items_raw, span)) = &task.loop_items else {
         let r = one(env, host, conn, task, &base, state).await;
         return finish(env, host, task, state, r, None, started);
@@ -78,7 +79,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     for item in items {
         let mut layer = Vars::new();
         layer.insert(task.loop_var.clone(), item.clone());
-        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars, &layer]);
+        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&layer)]);
         let r = one(env, host, conn, task, &ctx, state).await;
         let mut entry = r.result.clone();
         entry.insert(task.loop_var.clone(), item.clone());
@@ -129,7 +130,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
             layer.insert(reg.clone(), Json::Object(res.clone()));
         }
         layer.extend(res);
-        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&layer]);
+        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
         let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
         if !task.changed_when.is_empty() && r.status != Status::Failed {
             match all_true(env, &task.changed_when, &ctx2) {
@@ -419,7 +420,7 @@ fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState, item:
     if let Some(i) = item {
         layer.insert(task.loop_var.clone(), i.clone());
     }
-    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[&state.vars, &task.vars, &layer]);
+    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&layer)]);
     env.sources.templates.render_str(&name, &ctx, &task.span).unwrap_or(name)
 }
 

@@ -12,6 +12,13 @@ use crate::inventory::Inventory;
 use crate::template::{Templates, Vars};
 use crate::transport::Target;
 
+/// Variables layered over the play's: templates (task vars), or data that is never rendered
+/// (registered results, facts set by `set_fact`, a loop item: already rendered or a host's answer).
+pub enum Layer<'a> {
+    Templates(&'a Vars),
+    Data(&'a Vars),
+}
+
 /// Run-wide inputs for building contexts.
 pub struct VarSources {
     pub inventory: Arc<Inventory>,
@@ -44,16 +51,34 @@ impl VarSources {
     }
 
     /// The full context for a step; `layers` go between play vars and extra vars, lowest first.
-    pub fn context(self: &Arc<Self>, host: &str, play_hosts: &[String], role_defaults: &Vars, play_vars: &Vars, layers: &[&Vars]) -> Value {
+    pub fn context(self: &Arc<Self>, host: &str, play_hosts: &[String], role_defaults: &Vars, play_vars: &Vars, layers: &[Layer<'_>]) -> Value {
         let mut vars = role_defaults.clone();
         vars.extend(self.inventory.host_vars(host));
         vars.extend(play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut data = std::collections::HashSet::new();
         for l in layers {
-            vars.extend(l.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let (layer, is_data) = match l {
+                Layer::Templates(v) => (v, false),
+                Layer::Data(v) => (v, true),
+            };
+            for (k, v) in layer.iter() {
+                vars.insert(k.clone(), v.clone());
+                if is_data {
+                    data.insert(k.clone());
+                } else {
+                    data.remove(k);
+                }
+            }
         }
-        vars.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        vars.extend(self.magic(host, play_hosts));
-        let ctx = self.templates.context(vars);
+        for (k, v) in self.extra.iter() {
+            vars.insert(k.clone(), v.clone());
+            data.remove(k);
+        }
+        for (k, v) in self.magic(host, play_hosts) {
+            data.insert(k.clone());
+            vars.insert(k, v);
+        }
+        let ctx = self.templates.context_with_data(vars, data);
         Value::from_object(WithHostvars { inner: ctx, sources: self.clone() })
     }
 

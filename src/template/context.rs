@@ -2,8 +2,12 @@
 //! whose value is itself a template (`url: "http://{{ vip }}:{{ port }}"`) is
 //! rendered when it is first read, with the same variables, and cached.
 //! A loop (`a: "{{ b }}"`, `b: "{{ a }}"`) is an error, not a hang.
+//!
+//! Some variables are data, never templates: what a host answered (registered results, facts
+//! set from them, loop items). Ansible marks these "unsafe"; here the context is told their names,
+//! and a `{{` in a command's output stays two characters instead of running as Jinja2.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -19,6 +23,8 @@ pub type Vars = IndexMap<String, Json>;
 /// A template context over raw variables; see the module doc.
 pub struct Context {
     raw: Vars,
+    /// Names whose values are data: read as they are, never rendered.
+    data: HashSet<String>,
     templates: Templates,
     cache: Mutex<HashMap<String, Value>>,
     in_progress: Mutex<Vec<String>>,
@@ -32,9 +38,10 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// Wraps `raw` variables as a template context value.
-    pub fn new_value(raw: Vars, templates: &Templates) -> Value {
+    pub fn new_value(raw: Vars, data: HashSet<String>, templates: &Templates) -> Value {
         Value::from_object(Context {
             raw,
+            data,
             templates: templates.clone(),
             cache: Mutex::new(HashMap::new()),
             in_progress: Mutex::new(Vec::new()),
@@ -46,6 +53,9 @@ impl Context {
             return Some(v.clone());
         }
         let raw = self.raw.get(key)?;
+        if self.data.contains(key) {
+            return Some(crate::template::to_value(raw));
+        }
         {
             let mut stack = self.in_progress.lock().ok()?;
             if stack.iter().any(|k| k == key) {

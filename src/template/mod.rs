@@ -151,9 +151,15 @@ impl Templates {
     /// Builds a context value over raw variables (resolved lazily), with
     /// Ansible's defaults (`ansible_managed`) under them.
     pub fn context(&self, vars: Vars) -> Value {
+        self.context_with_data(vars, Default::default())
+    }
+
+    /// Like [`context`](Self::context); the variables named in `data` are read as they are,
+    /// never rendered (what a host answered: a `{{` in it is text, not a template).
+    pub fn context_with_data(&self, vars: Vars, data: std::collections::HashSet<String>) -> Value {
         let mut all = defaults();
         all.extend(vars);
-        Context::new_value(all, self)
+        Context::new_value(all, data, self)
     }
 }
 
@@ -243,6 +249,14 @@ mod tests {
         let t = Templates::new();
         let c = ctx(&t, json!({"vip": "10.0.0.1", "port": 80, "url": "http://{{ vip }}:{{ port }}"}));
         assert_eq!(t.render_str("{{ url }}", &c, &Span::default()).unwrap(), "http://10.0.0.1:80");
+    }
+
+    #[test]
+    fn data_variables_are_never_rendered() {
+        let t = Templates::new();
+        let vars: Vars = serde_json::from_value(json!({"answer": {"stdout": "{{ 7*7 }} {% x"}, "tpl": "{{ 7*7 }}"})).unwrap();
+        let c = t.context_with_data(vars, ["answer".to_string()].into_iter().collect());
+        assert_eq!(t.render_str("{{ answer.stdout }}|{{ tpl }}", &c, &Span::default()).unwrap(), "{{ 7*7 }} {% x|49");
     }
 
     #[test]

@@ -74,7 +74,8 @@ fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
 pub fn result_of(out: &crate::transport::Output, cmd: &str) -> serde_json::Map<String, Json> {
     let stdout = out.stdout_str();
     let stderr = out.stderr_str();
-    let trim = |s: &str| s.strip_suffix('\n').unwrap_or(s).to_string();
+    // As Ansible's command module: trailing CR and LF characters are dropped (all of them).
+    let trim = |s: &str| s.trim_end_matches(['\r', '\n']).to_string();
     let v = json!({
         "cmd": cmd, "rc": out.rc,
         "stdout": trim(&stdout), "stderr": trim(&stderr),

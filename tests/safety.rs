@@ -492,6 +492,44 @@ fn ctrl_c_lets_the_step_in_flight_finish_and_starts_no_new_one_and_twice_stops_a
 }
 
 #[test]
+fn a_play_whose_stdout_is_closed_stops_like_one_ctrl_c_without_a_panic_and_releases_its_lock() {
+    // `recover play ... | head`: the reader goes away while a step runs.
+    lab();
+    let scratch = host_scratch("188", "epipe");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "two.yml", "- hosts: data\n  tasks:\n    - name: long step\n      command: sleep 1\n    - name: next step\n      copy: {content: x, dest: \"{{ out }}/next\"}\n");
+    let suffix = format!("-epipe-{}", std::process::id());
+    for json in [false, true] {
+        let mut r = Recover::new().args(["play", pb.to_str().unwrap(), "-e", &format!("out={}", scratch.display())]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+        if json {
+            r = r.args(["--output", "json"]);
+        }
+        let mut child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let reader = child.stdout.take().unwrap();
+        let holder = lab_root().join(format!("188/run/lock/recover{suffix}/holder.json"));
+        for _ in 0..100 {
+            if holder.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // The long step is under way: the reader goes away.
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(130), "json {json}: {stderr}");
+        assert!(!scratch.join("next").exists(), "a new step started with nobody watching");
+        assert!(!lab_root().join(format!("188/run/lock/recover{suffix}")).exists(), "the lock was left behind");
+        let log = r.run_log();
+        assert!(log.iter().any(|e| e["event"] == "task" && e["task"] == "long step"), "the step in flight finishes and is logged: {log:?}");
+        assert!(log.iter().any(|e| e["event"] == "interrupt" && e["message"].as_str().unwrap().contains("stdout was closed")), "{log:?}");
+        assert!(log.iter().any(|e| e["event"] == "recap" && e["exit_code"] == 130), "{log:?}");
+    }
+}
+
+#[test]
 fn automation_runs_auto_steps_only_and_never_while_frozen_or_without_a_green_gate() {
     lab();
     let scratch = host_scratch("188", "auto");

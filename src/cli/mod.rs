@@ -124,6 +124,16 @@ pub enum Command {
 /// Parses the arguments and runs; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Play(_)) {
+        // `recover check | head`: when the reader goes away, stop quietly, as Unix tools do
+        // (Rust ignores SIGPIPE and would panic on the next print). Every command but `play`
+        // prints between whole operations, so nothing is left half done. A play keeps running
+        // with stdout gone and stops as after one Ctrl-C (see report::Reporter::emit).
+        // SAFETY: restoring a signal's default disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -142,6 +142,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     });
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    reporter.stop_on_closed_stdout(interrupted.clone());
     {
         // Ctrl-C once: the steps in flight finish, no new step starts. Twice: stop now. Both are logged.
         let (flag, reporter) = (interrupted.clone(), reporter.clone());
@@ -178,7 +179,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         }
     }
     if let (Some(p), Output::Text) = (reporter.log_path(), g.output) {
-        println!("  run log: {}", p.display());
+        crate::report::stdout_line(&format!("  run log: {}", p.display()));
     }
     Ok(code)
 }

@@ -6,7 +6,8 @@ mod runlog;
 mod text;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -123,6 +124,15 @@ pub struct Reporter {
     audit: Mutex<Vec<Event>>,
     /// Values never to show: secret variables' values (see [`is_secret_name`]).
     secrets: Mutex<Vec<String>>,
+    /// Set when stdout went away (`recover play ... | head`): the run stops as after one Ctrl-C.
+    stop_flag: Mutex<Option<Arc<AtomicBool>>>,
+    stdout_gone: AtomicBool,
+}
+
+/// Writes one line to stdout; false when it is gone (the reader closed the pipe).
+pub fn stdout_line(line: &str) -> bool {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").is_ok()
 }
 
 /// The mask shown instead of a secret.
@@ -167,7 +177,42 @@ fn mask_json(v: &mut Json, secrets: &[String]) {
 impl Reporter {
     pub fn new(opts: ReportOptions) -> Reporter {
         let text = (!opts.json).then(|| text::Text::new(opts.clone()));
-        Reporter { opts, text, log: Mutex::new(None), counts: Mutex::new(BTreeMap::new()), audit: Mutex::new(Vec::new()), secrets: Mutex::new(Vec::new()) }
+        Reporter {
+            opts,
+            text,
+            log: Mutex::new(None),
+            counts: Mutex::new(BTreeMap::new()),
+            audit: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
+            stop_flag: Mutex::new(None),
+            stdout_gone: AtomicBool::new(false),
+        }
+    }
+
+    /// The flag that stops new steps (the one Ctrl-C sets): set too if stdout goes away.
+    pub fn stop_on_closed_stdout(&self, flag: Arc<AtomicBool>) {
+        if let Ok(mut f) = self.stop_flag.lock() {
+            *f = Some(flag);
+        }
+    }
+
+    /// Stdout went away mid-run: nobody sees what runs next, so nothing new starts. Logged.
+    fn lost_stdout(&self) {
+        if self.stdout_gone.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(flag) = self.stop_flag.lock().ok().and_then(|f| f.clone()) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        let event = Event::Interrupt { abort: false, message: "stdout was closed (its reader went away): finishing the steps in flight; no new step starts".into() };
+        if let Ok(mut log) = self.log.lock() {
+            if let Some(l) = log.as_mut() {
+                l.write(&event);
+            }
+        }
+        if let Ok(mut a) = self.audit.lock() {
+            a.push(event);
+        }
     }
 
     /// Also write every event to this run log.
@@ -222,12 +267,18 @@ impl Reporter {
                 l.write(&event);
             }
         }
-        if self.opts.json {
-            if let Ok(line) = serde_json::to_string(&event) {
-                println!("{line}");
-            }
+        if self.stdout_gone.load(Ordering::SeqCst) {
+            return;
+        }
+        let shown = if self.opts.json {
+            serde_json::to_string(&event).map(|line| stdout_line(&line)).unwrap_or(true)
         } else if let Some(t) = &self.text {
-            t.show(&event);
+            t.show(&event)
+        } else {
+            true
+        };
+        if !shown {
+            self.lost_stdout();
         }
     }
 

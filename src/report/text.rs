@@ -14,6 +14,8 @@ pub struct Text {
     opts: ReportOptions,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Stdout went away (a write failed).
+    gone: std::sync::atomic::AtomicBool,
 }
 
 impl Text {
@@ -21,15 +23,16 @@ impl Text {
         let tty = console::Term::stdout().is_term();
         let multi = tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         console::set_colors_enabled(opts.color && tty);
-        Text { opts, multi, bars: Mutex::new(HashMap::new()) }
+        Text { opts, multi, bars: Mutex::new(HashMap::new()), gone: Default::default() }
     }
 
     fn print(&self, line: &str) {
-        match &self.multi {
-            Some(m) => {
-                let _ = m.println(line);
-            }
-            None => println!("{line}"),
+        let ok = match &self.multi {
+            Some(m) => m.println(line).is_ok(),
+            None => super::stdout_line(line),
+        };
+        if !ok {
+            self.gone.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -76,7 +79,13 @@ impl Text {
         }
     }
 
-    pub fn show(&self, event: &Event) {
+    /// Prints an event; false when stdout is gone.
+    pub fn show(&self, event: &Event) -> bool {
+        self.show_event(event);
+        !self.gone.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn show_event(&self, event: &Event) {
         match event {
             Event::RunStart { .. } => {}
             Event::PlayStart { play, hosts, check } => {

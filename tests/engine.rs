@@ -8,13 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-fn lab_inventory_dir(tmp: &Path) -> std::path::PathBuf {
-    let dir = tmp.join("inv");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo().join("inventory/lab.yml"), dir.join("lab.yml")).unwrap();
-    dir.join("lab.yml")
-}
-
 #[test]
 fn inventory_graph_and_list_show_the_sop_fleet() {
     let graph = Recover::new().args(["inventory", "-i", "inventory/awoooi.yml", "--graph"]).run();

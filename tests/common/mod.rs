@@ -157,6 +157,14 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A TCP port free on `ip` now, chosen by the OS (bind port 0, read it, release it),
 /// so that tests running at once never pick the same one.
+/// A copy of inventory/lab.yml in `tmp/inv/`, so a test can add host_vars and group_vars beside it.
+pub fn lab_inventory_dir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("inv");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(repo().join("inventory/lab.yml"), dir.join("lab.yml")).unwrap();
+    dir.join("lab.yml")
+}
+
 pub fn free_port(ip: &str) -> u32 {
     let l = std::net::TcpListener::bind((ip, 0)).expect("bind port 0");
     u32::from(l.local_addr().expect("local addr").port())

@@ -126,9 +126,10 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Play(_)) {
         // `recover check | head`: when the reader goes away, stop quietly, as Unix tools do
-        // (Rust ignores SIGPIPE and would panic on the next print). Every command but `play`
-        // prints between whole operations, so nothing is left half done. A play keeps running
-        // with stdout gone and stops as after one Ctrl-C (see report::Reporter::emit).
+        // (Rust ignores SIGPIPE and would panic on the next print). These commands print
+        // between whole operations (a restore is verified before it is reported); `exec`'s
+        // hosts still running are cut off, as `ssh host cmd | head` would be. A play keeps
+        // running with stdout gone and stops as after one Ctrl-C (see report::Reporter::emit).
         // SAFETY: restoring a signal's default disposition before any thread is started.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);

@@ -344,3 +344,16 @@ fn fifty_hosts_with_five_failing_or_unreachable_the_other_45_finish_and_the_reca
         assert_eq!(recap[h]["unreachable"], 1, "{h}: {}", recap[h]);
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly_with_141_not_a_panic() {
+    // `recover list | head`, with the reader gone before the first line.
+    for args in [vec!["list"], vec!["inventory", "--graph"], vec!["history"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Recover::new().args(&args).command().stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -55,16 +55,16 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
             let records: Vec<BackupRecord> = backup_records().into_iter().filter(|r| g.host.as_ref().is_none_or(|h| &r.host == h)).collect();
             if g.output == Output::Json {
                 for r in &records {
-                    println!("{}", serde_json::to_string(r)?);
+                    outln!("{}", serde_json::to_string(r)?)?;
                 }
                 return Ok(0);
             }
             if records.is_empty() {
-                println!("no backups recorded");
+                outln!("no backups recorded")?;
             }
             for r in &records {
-                println!("{}  {:>5}  {}  {:>10}  {} entries  {}", r.id, r.host, r.created_at.chars().take(19).collect::<String>(), backup::human(r.bytes), r.entries, r.archive);
-                println!("{:14}sources: {}   task: {}", "", r.sources.join(", "), r.task);
+                outln!("{}  {:>5}  {}  {:>10}  {} entries  {}", r.id, r.host, r.created_at.chars().take(19).collect::<String>(), backup::human(r.bytes), r.entries, r.archive)?;
+                outln!("{:14}sources: {}   task: {}", "", r.sources.join(", "), r.task)?;
             }
             Ok(0)
         }
@@ -76,11 +76,11 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
             conn.close().await;
             match res {
                 Ok(()) => {
-                    println!("{} on {}: verified ({} entries, sha256 {})", record.archive, record.host, record.entries, record.sha256);
+                    outln!("{} on {}: verified ({} entries, sha256 {})", record.archive, record.host, record.entries, record.sha256)?;
                     Ok(0)
                 }
                 Err(e) => {
-                    println!("{} on {}: NOT valid: {e}", record.archive, record.host);
+                    outln!("{} on {}: NOT valid: {e}", record.archive, record.host)?;
                     Ok(exit::FAILED)
                 }
             }
@@ -110,13 +110,13 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
             if let Some(l) = log.as_mut() {
                 l.write(&Event::RunStart { run_id: run_id.clone(), playbook: format!("backups restore {}", record.id), check: false, operator, command: std::env::args().collect() });
             }
-            println!("restore {} on {} [{tier}]: {}", record.id, record.host, record.archive);
+            outln!("restore {} on {} [{tier}]: {}", record.id, record.host, record.archive)?;
             let outcome = restore(&remote, &record, g.dry_run, tier, &confirmer, &run_id, &backup_root).await;
             conn.close().await;
             let (code, decision, how) = match outcome {
                 Ok(Restored::Planned(plan)) => {
                     for p in plan {
-                        println!("  would {p}");
+                        outln!("  would {p}")?;
                     }
                     return Ok(0);
                 }
@@ -125,20 +125,20 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
                         l.write(&Event::Backup { host: record.host.clone(), task: format!("restore {}", record.id), backup: serde_json::to_value(b).unwrap_or_default() });
                     }
                     if let Some(b) = &backup {
-                        println!("  backed up the current state: {} (sha256 {})", b.archive, b.sha256);
+                        outln!("  backed up the current state: {} (sha256 {})", b.archive, b.sha256)?;
                     }
                     for a in &aside {
-                        println!("  previous state kept at {a}");
+                        outln!("  previous state kept at {a}")?;
                     }
-                    println!("  restored {} ({} entries), verified", record.sources.join(", "), record.entries);
+                    outln!("  restored {} ({} entries), verified", record.sources.join(", "), record.entries)?;
                     (0, "run", how)
                 }
                 Ok(Restored::Refused(msg)) => {
-                    println!("  REFUSED: {msg}");
+                    outln!("  REFUSED: {msg}")?;
                     (exit::REFUSED, "refused", msg)
                 }
                 Err(msg) => {
-                    println!("  FAILED: {msg}");
+                    outln!("  FAILED: {msg}")?;
                     (exit::FAILED, "failed", msg)
                 }
             };

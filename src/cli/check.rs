@@ -92,9 +92,9 @@ pub async fn check(g: &Global, a: &CheckArgs) -> anyhow::Result<i32> {
         let errors = checker.lint();
         let probes: usize = checker.baseline.phases.iter().map(|p| p.probes.len()).sum();
         for e in &errors {
-            println!("{} {e}", console::style("error:").red());
+            outln!("{} {e}", console::style("error:").red())?;
         }
-        println!("{}: {} phases, {probes} probes, {} drift specs, {} gate conditions: {}", checker.baseline.path.display(), checker.baseline.phases.len(), checker.baseline.drift.len(), checker.baseline.automation_gate.len(), if errors.is_empty() { "ok".to_string() } else { format!("{} errors", errors.len()) });
+        outln!("{}: {} phases, {probes} probes, {} drift specs, {} gate conditions: {}", checker.baseline.path.display(), checker.baseline.phases.len(), checker.baseline.drift.len(), checker.baseline.automation_gate.len(), if errors.is_empty() { "ok".to_string() } else { format!("{} errors", errors.len()) })?;
         return Ok(if errors.is_empty() { 0 } else { 1 });
     }
     let attempts = if a.watch { a.max_attempts.max(1) } else { 1 };
@@ -104,12 +104,12 @@ pub async fn check(g: &Global, a: &CheckArgs) -> anyhow::Result<i32> {
         let report = checker.pass().await;
         code = report.exit_code();
         if g.output == Output::Json {
-            println!("{}", serde_json::to_string(&serde_json::json!({"attempt": attempt, "report": &report}))?);
+            outln!("{}", serde_json::to_string(&serde_json::json!({"attempt": attempt, "report": &report}))?)?;
         } else {
             if a.watch {
-                println!("\n{}", console::style(format!("attempt {attempt}/{attempts} at {}", chrono::Local::now().format("%H:%M:%S"))).bold());
+                outln!("\n{}", console::style(format!("attempt {attempt}/{attempts} at {}", chrono::Local::now().format("%H:%M:%S"))).bold())?;
             }
-            print!("{}", gates::render(&report, previous.as_ref()));
+            out!("{}", gates::render(&report, previous.as_ref()))?;
         }
         if let Some(tf) = &a.textfile {
             textfile::write(tf, &textfile::render(Some(&report), report.at, textfile::previous_green(tf)))?;
@@ -139,10 +139,10 @@ pub async fn gate(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
     for c in &conditions {
         let gate = report.gates.iter().find(|x| x.name == c.phase);
         match gate {
-            Some(x) if x.status == gates::Status::Pass => println!("  {} {}", console::style("met  ").green(), c.name),
+            Some(x) if x.status == gates::Status::Pass => outln!("  {} {}", console::style("met  ").green(), c.name)?,
             Some(x) => {
                 let why = x.blocked_by.clone().map(|b| format!("blocked by {b}")).unwrap_or_else(|| x.probes.iter().filter(|p| !p.ok).map(|p| format!("{}: {}", p.name, p.evidence)).collect::<Vec<_>>().join("; "));
-                println!("  {} {} ({} is {}: {why})", console::style("UNMET").red(), c.name, c.phase, x.status.as_str());
+                outln!("  {} {} ({} is {}: {why})", console::style("UNMET").red(), c.name, c.phase, x.status.as_str())?;
                 unmet.push(format!("{}: {} is {}", c.name, c.phase, x.status.as_str()));
             }
             None => unmet.push(format!("{}: no phase {}", c.name, c.phase)),
@@ -150,7 +150,7 @@ pub async fn gate(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
     }
     let green = unmet.is_empty();
     crate::safety::freeze::record_gate(&crate::safety::freeze::GateState { green, at: chrono::Utc::now().to_rfc3339(), unmet: unmet.clone() })?;
-    println!("automation gate: {}", if green { console::style("GREEN: limited execution allowed").green() } else { console::style("NOT green: diagnose and notify only").red() });
+    outln!("automation gate: {}", if green { console::style("GREEN: limited execution allowed").green() } else { console::style("NOT green: diagnose and notify only").red() })?;
     Ok(if green { 0 } else { 1 })
 }
 
@@ -176,29 +176,29 @@ pub async fn drift(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
         match res {
             Ok(None) => {
                 if g.output == Output::Text {
-                    println!("{} {}: no drift", console::style("ok   ").green(), spec.name);
+                    outln!("{} {}: no drift", console::style("ok   ").green(), spec.name)?;
                 }
                 json.push(serde_json::json!({"name": spec.name, "host": spec.host, "drift": false}));
             }
             Ok(Some(diff)) => {
                 drifted += 1;
                 if g.output == Output::Text {
-                    println!("{} {}:", console::style("DRIFT").red(), spec.name);
-                    print!("{diff}");
+                    outln!("{} {}:", console::style("DRIFT").red(), spec.name)?;
+                    out!("{diff}")?;
                 }
                 json.push(serde_json::json!({"name": spec.name, "host": spec.host, "drift": true, "diff": diff}));
             }
             Err(e) => {
                 errors += 1;
                 if g.output == Output::Text {
-                    println!("{} {}: {e}", console::style("ERROR").red(), spec.name);
+                    outln!("{} {}: {e}", console::style("ERROR").red(), spec.name)?;
                 }
                 json.push(serde_json::json!({"name": spec.name, "host": spec.host, "error": e}));
             }
         }
     }
     if g.output == Output::Json {
-        println!("{}", serde_json::to_string(&json)?);
+        outln!("{}", serde_json::to_string(&json)?)?;
     }
     Ok(if errors > 0 { 2 } else if drifted > 0 { 1 } else { 0 })
 }

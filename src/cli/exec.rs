@@ -43,7 +43,7 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
     cmd.timeout = a.timeout;
     if g.dry_run {
         for h in &hosts {
-            println!("{h}: would run: {}", cmd.display());
+            outln!("{h}: would run: {}", cmd.display())?;
         }
         return Ok(0);
     }
@@ -84,12 +84,12 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
                     code = exit::FAILED;
                 }
                 if g.output == Output::Json {
-                    println!("{}", serde_json::json!({"host": host, "rc": out.rc, "stdout": out.stdout_str(), "stderr": out.stderr_str(), "seconds": took.as_secs_f64()}));
+                    outln!("{}", serde_json::json!({"host": host, "rc": out.rc, "stdout": out.stdout_str(), "stderr": out.stderr_str(), "seconds": took.as_secs_f64()}))?;
                 } else {
                     let head = format!("{host} | rc={} | {:.2}s", out.rc, took.as_secs_f64());
                     let styled = if out.rc == 0 { console::style(head).green() } else { console::style(head).red() };
-                    println!("{styled}");
-                    print!("{}", out.stdout_str());
+                    outln!("{styled}")?;
+                    out!("{}", out.stdout_str())?;
                     if !out.stderr.is_empty() {
                         eprint!("{}", out.stderr_str());
                     }
@@ -98,9 +98,9 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
             Err(msg) => {
                 code = exit::UNREACHABLE;
                 if g.output == Output::Json {
-                    println!("{}", serde_json::json!({"host": host, "unreachable": true, "msg": msg}));
+                    outln!("{}", serde_json::json!({"host": host, "unreachable": true, "msg": msg}))?;
                 } else {
-                    println!("{}", console::style(format!("{host} | UNREACHABLE | {msg}")).red());
+                    outln!("{}", console::style(format!("{host} | UNREACHABLE | {msg}")).red())?;
                 }
             }
         }

@@ -15,42 +15,42 @@ pub struct FreezeArgs {
 
 pub fn freeze_cmd(_g: &Global, a: &FreezeArgs) -> anyhow::Result<i32> {
     let f = freeze::freeze(&a.reason, &crate::safety::default_operator())?;
-    println!("automation frozen by {} at {}: {}", f.by, f.since, f.reason);
-    println!("--automation runs are refused until `recover thaw`.");
+    outln!("automation frozen by {} at {}: {}", f.by, f.since, f.reason)?;
+    outln!("--automation runs are refused until `recover thaw`.")?;
     Ok(0)
 }
 
 pub fn thaw_cmd(_g: &Global) -> anyhow::Result<i32> {
     match freeze::thaw()? {
-        Some(f) => println!("automation thawed by {} (it was frozen by {} since {}: {})", crate::safety::default_operator(), f.by, f.since, f.reason),
-        None => println!("automation was not frozen"),
+        Some(f) => outln!("automation thawed by {} (it was frozen by {} since {}: {})", crate::safety::default_operator(), f.by, f.since, f.reason)?,
+        None => outln!("automation was not frozen")?,
     }
     Ok(0)
 }
 
 pub fn status_cmd(_g: &Global) -> anyhow::Result<i32> {
     match freeze::current() {
-        Some(f) => println!("freeze:     FROZEN since {} by {}: {}", f.since, f.by, f.reason),
-        None => println!("freeze:     none"),
+        Some(f) => outln!("freeze:     FROZEN since {} by {}: {}", f.since, f.by, f.reason)?,
+        None => outln!("freeze:     none")?,
     }
     match freeze::gate() {
-        Some(g) if g.green => println!("gate:       green at {}", g.at),
-        Some(g) => println!("gate:       NOT green at {}: {}", g.at, g.unmet.join("; ")),
-        None => println!("gate:       not evaluated"),
+        Some(g) if g.green => outln!("gate:       green at {}", g.at)?,
+        Some(g) => outln!("gate:       NOT green at {}: {}", g.at, g.unmet.join("; "))?,
+        None => outln!("gate:       not evaluated")?,
     }
     match freeze::automation_blocked() {
-        None => println!("automation: may run AUTO steps"),
-        Some(why) => println!("automation: refused ({why})"),
+        None => outln!("automation: may run AUTO steps")?,
+        Some(why) => outln!("automation: refused ({why})")?,
     }
     let logs = crate::report::run_logs();
-    println!("runs:       {} recorded under {}", logs.len(), crate::report::state_dir().display());
+    outln!("runs:       {} recorded under {}", logs.len(), crate::report::state_dir().display())?;
     if let Some(last) = logs.last() {
         let ev = crate::report::read_events(last);
         if let Some(s) = ev.iter().find(|e| e["event"] == "run_start") {
             let end = ev.iter().rev().find(|e| e["event"] == "recap").map(|r| format!("exit {}", r["exit_code"])).unwrap_or_else(|| "did not finish".into());
-            println!("last run:   {} {} by {} ({end})", s["run_id"].as_str().unwrap_or("?"), s["playbook"].as_str().unwrap_or("?"), s["operator"].as_str().unwrap_or("?"));
+            outln!("last run:   {} {} by {} ({end})", s["run_id"].as_str().unwrap_or("?"), s["playbook"].as_str().unwrap_or("?"), s["operator"].as_str().unwrap_or("?"))?;
         }
     }
-    println!("backups:    {} recorded", crate::report::backup_records().len());
+    outln!("backups:    {} recorded", crate::report::backup_records().len())?;
     Ok(0)
 }

@@ -15,10 +15,10 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
     let logs = run_logs();
     let Some(id) = &a.run else {
         if logs.is_empty() {
-            println!("no runs recorded under {}", crate::report::state_dir().display());
+            outln!("no runs recorded under {}", crate::report::state_dir().display())?;
             return Ok(0);
         }
-        println!("{:<14} {:<22} {:<10} {:<28} result", "run", "started", "operator", "playbook");
+        outln!("{:<14} {:<22} {:<10} {:<28} result", "run", "started", "operator", "playbook")?;
         for log in &logs {
             let ev = read_events(log);
             let Some(start) = ev.iter().find(|e| e["event"] == "run_start") else { continue };
@@ -27,13 +27,13 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
                 None => "did not finish (see `recover history RUN`)".into(),
             };
             let playbook = start["playbook"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?").to_string();
-            println!(
+            outln!(
                 "{:<14} {:<22} {:<10} {:<28} {result}",
                 start["run_id"].as_str().unwrap_or("?"),
                 start["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>(),
                 start["operator"].as_str().unwrap_or("?"),
                 playbook
-            );
+            )?;
         }
         return Ok(0);
     };
@@ -44,11 +44,11 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
     let events = read_events(log);
     if g.output == Output::Json {
         for e in &events {
-            println!("{e}");
+            outln!("{e}")?;
         }
         return Ok(0);
     }
-    println!("run log: {}", log.display());
+    outln!("run log: {}", log.display())?;
     for e in &events {
         let at = e["at"].as_str().unwrap_or("").chars().skip(11).take(8).collect::<String>();
         let line = match e["event"].as_str().unwrap_or("") {
@@ -62,10 +62,10 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             "recap" => format!("end    exit {}", e["exit_code"]),
             other => other.to_string(),
         };
-        println!("{at}  {line}");
+        outln!("{at}  {line}")?;
     }
     if !events.iter().any(|e| e["event"] == "recap") {
-        println!("(the run did not finish: the last line above is where it stopped)");
+        outln!("(the run did not finish: the last line above is where it stopped)")?;
     }
     Ok(0)
 }

@@ -24,7 +24,7 @@ pub fn run(g: &Global, a: &InventoryArgs) -> anyhow::Result<i32> {
         }
         if a.list {
             let vars = serde_json::Value::Object(inv.host_vars(host).into_iter().collect());
-            println!("{}", dumps(&vars));
+            outln!("{}", dumps(&vars))?;
             return Ok(0);
         }
     }
@@ -33,12 +33,12 @@ pub fn run(g: &Global, a: &InventoryArgs) -> anyhow::Result<i32> {
             Some(l) => crate::inventory::pattern::select(&inv, l).map_err(anyhow::Error::msg)?,
             None => inv.hosts.keys().cloned().collect(),
         };
-        println!("{}", dumps(&inv.to_list_json(&hosts)));
+        outln!("{}", dumps(&inv.to_list_json(&hosts)))?;
     } else if let Some(group) = &a.graph {
         if !inv.groups.contains_key(group) {
             anyhow::bail!("--graph {group}: no such group (groups: {})", inv.groups.keys().cloned().collect::<Vec<_>>().join(", "));
         }
-        print!("{}", inv.graph(group));
+        out!("{}", inv.graph(group))?;
     }
     Ok(0)
 }

@@ -8,7 +8,7 @@ pub fn run(_g: &Global) -> anyhow::Result<i32> {
     let root = super::project_root();
     let names = super::play::playbook_names(&root);
     if names.is_empty() {
-        println!("no playbooks in {}/playbooks", root.display());
+        outln!("no playbooks in {}/playbooks", root.display())?;
         return Ok(0);
     }
     let mut bad = 0;
@@ -17,35 +17,35 @@ pub fn run(_g: &Global) -> anyhow::Result<i32> {
         let path = if path.is_file() { path } else { root.join("playbooks").join(format!("{name}.yaml")) };
         match crate::playbook::load(&path, &root) {
             Ok(pb) => {
-                println!("{}", console::style(&name).bold());
-                println!("  {}", pb.description());
+                outln!("{}", console::style(&name).bold())?;
+                outln!("  {}", pb.description())?;
                 for play in &pb.plays {
-                    println!("  hosts: {}", play.hosts);
+                    outln!("  hosts: {}", play.hosts)?;
                     let steps: Vec<String> = play
                         .tasks
                         .iter()
                         .filter_map(|t| crate::modules::destructive(t).map(|why| format!("    ! {}  ({why})", t.display_name())))
                         .collect();
                     if steps.is_empty() {
-                        println!("  destructive steps: none");
+                        outln!("  destructive steps: none")?;
                     } else {
-                        println!("  destructive steps:");
+                        outln!("  destructive steps:")?;
                         for s in steps {
-                            println!("{s}");
+                            outln!("{s}")?;
                         }
                     }
                 }
-                println!();
+                outln!()?;
             }
             Err(e) => {
                 bad += 1;
-                print_err(&name, &e);
+                print_err(&name, &e)?;
             }
         }
     }
     Ok(if bad > 0 { 1 } else { 0 })
 }
 
-fn print_err(name: &str, e: &SourceError) {
-    println!("{}  (does not load)\n  {e}\n", console::style(name).bold().red());
+fn print_err(name: &str, e: &SourceError) -> anyhow::Result<()> {
+    outln!("{}  (does not load)\n  {e}\n", console::style(name).bold().red())
 }

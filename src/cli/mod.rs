@@ -1,5 +1,23 @@
 //! The command line (clap derive): one file per subcommand, wiring only.
 
+/// `println!` for commands: an error when stdout is gone (`recover check | head`), so the
+/// command ends through its normal path (connections closed) and `main` exits quietly. Rust
+/// ignores SIGPIPE, and a bare `println!` would panic; restoring SIGPIPE would also kill the
+/// process on a write to a dead SSH session. (`play` prints through the Reporter instead.)
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err(anyhow::Error::from)
+    }};
+}
+/// `print!` for commands; see [`outln`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*).map_err(anyhow::Error::from)
+    }};
+}
+
 mod backups;
 mod check;
 mod exec;
@@ -122,19 +140,12 @@ pub enum Command {
 }
 
 /// Parses the arguments and runs; returns the exit code.
+
+/// The exit status of a command whose stdout was closed under it, as a shell reports SIGPIPE.
+const STDOUT_CLOSED: i32 = 141;
+
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Play(_)) {
-        // `recover check | head`: when the reader goes away, stop quietly, as Unix tools do
-        // (Rust ignores SIGPIPE and would panic on the next print). These commands print
-        // between whole operations (a restore is verified before it is reported); `exec`'s
-        // hosts still running are cut off, as `ssh host cmd | head` would be. A play keeps
-        // running with stdout gone and stops as after one Ctrl-C (see report::Reporter::emit).
-        // SAFETY: restoring a signal's default disposition before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -161,6 +172,7 @@ pub fn main() -> i32 {
     });
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => STDOUT_CLOSED,
         Err(e) => {
             eprintln!("{} {e}", console::style("error:").red().bold());
             1

@@ -54,6 +54,6 @@ pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
         None => templates.context(extra.into_iter().collect::<Vars>()),
     };
     let out = templates.render_str(&text, &ctx, &Span { line: 1, col: 1, ..Span::file(&path) })?;
-    print!("{out}");
+    out!("{out}")?;
     Ok(0)
 }

@@ -88,13 +88,17 @@ impl Report {
     }
 }
 
+/// A host's connection, or why it could not be made (kept for the rest of the pass).
+type Slot = Arc<Mutex<Option<Result<Arc<Connection>, String>>>>;
+
 /// Runs check passes over a baseline; keeps connections and load history between passes (watch mode).
 pub struct Checker {
     pub baseline: Baseline,
     pub sources: Arc<VarSources>,
     pub send_alert_test: bool,
     pub parallel: usize,
-    conns: Mutex<HashMap<String, Arc<Connection>>>,
+    /// One connection per host, opened once however many of its probes ask at the same time.
+    conns: Mutex<HashMap<String, Slot>>,
     load_since: Mutex<HashMap<String, Option<Instant>>>,
 }
 
@@ -103,10 +107,20 @@ impl Checker {
         Checker { baseline, sources, send_alert_test, parallel: 64, conns: Mutex::new(HashMap::new()), load_since: Mutex::new(HashMap::new()) }
     }
 
+    /// The host's connection: the first probe to ask opens it, the others wait for it; a
+    /// failure is the answer for the rest of the pass (the next pass tries again).
     async fn connection(&self, host: &str) -> Result<Arc<Connection>, String> {
-        if let Some(c) = self.conns.lock().await.get(host) {
-            return Ok(c.clone());
+        let slot = self.conns.lock().await.entry(host.to_string()).or_default().clone();
+        let mut slot = slot.lock().await;
+        if let Some(known) = &*slot {
+            return known.clone();
         }
+        let made = self.open(host).await;
+        *slot = Some(made.clone());
+        made
+    }
+
+    async fn open(&self, host: &str) -> Result<Arc<Connection>, String> {
         if !self.sources.inventory.hosts.contains_key(host) {
             return Err(format!("host {host} is not in the inventory"));
         }
@@ -116,9 +130,7 @@ impl Checker {
             .await
             .map_err(|_| format!("host {host}: no SSH answer in 15s"))?
             .map_err(|e| format!("host {host} ({}): {e}", target.address))?;
-        let conn = Arc::new(conn);
-        self.conns.lock().await.insert(host.to_string(), conn.clone());
-        Ok(conn)
+        Ok(Arc::new(conn))
     }
 
     /// Forgets a host's connection (it failed; the next pass reconnects).
@@ -215,6 +227,16 @@ impl Checker {
     /// One pass over every gate.
     pub async fn pass(self: &Arc<Self>) -> Report {
         let started = Instant::now();
+        // Hosts that could not be reached last pass are tried again.
+        let mut conns = self.conns.lock().await;
+        let mut keep = HashMap::new();
+        for (host, slot) in conns.drain() {
+            if matches!(&*slot.lock().await, Some(Ok(_))) {
+                keep.insert(host, slot);
+            }
+        }
+        *conns = keep;
+        drop(conns);
         let sem = Arc::new(Semaphore::new(self.parallel.max(1)));
         let mut handles = Vec::new();
         for (pi, phase) in self.baseline.phases.iter().enumerate() {
@@ -314,9 +336,11 @@ impl Checker {
     /// Closes the connections.
     pub async fn close(&self) {
         let conns = std::mem::take(&mut *self.conns.lock().await);
-        for (_, c) in conns {
-            if let Ok(c) = Arc::try_unwrap(c) {
-                c.close().await;
+        for (_, slot) in conns {
+            if let Some(Ok(c)) = slot.lock().await.take() {
+                if let Ok(c) = Arc::try_unwrap(c) {
+                    c.close().await;
+                }
             }
         }
     }

@@ -170,7 +170,7 @@ fn a_backup_target_that_fills_during_the_write_stops_the_step_and_leaves_no_arch
         "fill.sh",
         &format!(
             "#!/bin/sh
-case \"$3\" in *'tar --numeric-owner -czpf'*) dd if=/dev/zero of='{}' bs=1M count=6 2>/dev/null;; esac
+case \"$3\" in *'tar --numeric-owner'*) dd if=/dev/zero of='{}' bs=1M count=6 2>/dev/null;; esac
 exit 0
 ",
             filler.display()

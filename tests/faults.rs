@@ -113,6 +113,44 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Runs `run` with the host cut at command `at` (`mode`), and checks its exit and run log
+    /// against a full run's steps. Returns the run log, and whether the run ended before a
+    /// delayed cut landed (then every step ran).
+    fn cut(&self, what: &str, run: &Recover, at: usize, mode: &str, calls: &[Call], root: &Path, full: &[(String, String)]) -> (Vec<serde_json::Value>, bool) {
+        self.arm(run, at, mode);
+        let cut = run.run();
+        self.after_cut();
+        let log = run.run_log();
+        // Cut as the lock is released (or, for a delayed cut, after the run ended): every step ran.
+        let ended_first = mode != "before" && cut.code == 0;
+        if at == calls.len() || ended_first {
+            assert_eq!(tasks(&log, root), full, "{what}");
+        } else {
+            assert_eq!(cut.code, 3, "{what}: {}{}", cut.stdout, cut.stderr);
+            assert_log_stops_at_the_cut(what, &log, root, full, calls[at - 1].tasks_before, mode == "before");
+        }
+        (log, ended_first)
+    }
+
+    /// The host comes back and `run` (the same command again) exits 0. The cut run held the
+    /// host lock from command 1 on, unless it ended first: then this run takes it over, and says why.
+    fn rerun(&self, what: &str, run: &Recover, at: usize, ended_first: bool) {
+        self.sshd.restart();
+        self.arm(run, 0, "before");
+        let again = run.run();
+        assert_eq!(again.code, 0, "{what}: the re-run failed: {}{}", again.stdout, again.stderr);
+        let took_over = again.events().iter().any(|e| e["event"] == "lock_broken" && e["why"].as_str().unwrap().contains("no longer running"));
+        assert_eq!(took_over, at > 1 && !ended_first, "{what}: lock takeover");
+    }
+}
+
+/// Prints what each cut left, and checks there were enough of them.
+fn report(summary: &[String]) {
+    assert!(summary.len() >= 20, "{summary:#?}");
+    eprintln!("{}", summary.join("\n"));
+}
+
 /// Task events of a run log: (task, status), the case's folder and timestamps in names made neutral.
 fn tasks(log: &[serde_json::Value], root: &Path) -> Vec<(String, String)> {
     let ts = regex::Regex::new(r"\d{8}-\d{6}").unwrap();
@@ -247,19 +285,7 @@ fn pg_wal_cut_at_every_command_keeps_the_data_and_a_rerun_finishes_the_repair() 
         let what = format!("cut {mode} command {at} ({})", calls[at - 1].text.chars().take(80).collect::<String>());
         let case = fresh(&format!("cut{i}"));
         let data = case.root.join("data");
-        let run = rig.recover(vars(&case));
-        rig.arm(&run, *at, mode);
-        let cut = run.run();
-        rig.after_cut();
-        let log = run.run_log();
-        // Cut as the lock is released (or, for a delayed cut, after the run ended): every step ran.
-        let ended_first = mode != "before" && cut.code == 0;
-        if *at == calls.len() || ended_first {
-            assert_eq!(tasks(&log, &case.root), full, "{what}");
-        } else {
-            assert_eq!(cut.code, 3, "{what}: {}{}", cut.stdout, cut.stderr);
-            assert_log_stops_at_the_cut(&what, &log, &case.root, &full, calls[at - 1].tasks_before, mode == "before");
-        }
+        let (log, ended_first) = rig.cut(&what, &rig.recover(vars(&case)), *at, mode, &calls, &case.root, &full);
 
         // Intact, or recoverable from the verified backup this run recorded.
         let backups: Vec<String> = log.iter().filter(|e| e["event"] == "backup").map(|e| e["backup"]["archive"].as_str().unwrap().to_string()).collect();
@@ -278,46 +304,12 @@ fn pg_wal_cut_at_every_command_keeps_the_data_and_a_rerun_finishes_the_repair() 
         assert!(partial.is_empty(), "{what}: a partial archive was left: {partial:?}");
 
         // The host comes back; the same command again finishes the repair.
-        rig.sshd.restart();
-        let again_run = rig.recover(vars(&case));
-        rig.arm(&again_run, 0, "before");
-        let again = again_run.run();
-        assert_eq!(again.code, 0, "{what}: the re-run failed: {}{}", again.stdout, again.stderr);
+        rig.rerun(&what, &rig.recover(vars(&case)), *at, ended_first);
         assert_eq!(psql_rows(&port), "1000", "{what}");
-        let events = again.events();
-        // The cut run held the host lock from command 1 on: this run takes it over, and says why.
-        let took_over = events.iter().any(|e| e["event"] == "lock_broken" && e["why"].as_str().unwrap().contains("no longer running"));
-        assert_eq!(took_over, *at > 1 && !ended_first, "{what}: lock takeover");
         assert!(!case.root.join("backups/.pg-wal-repair-unfinished").exists(), "{what}: the repair is still marked unfinished");
         summary.push(format!("{what}: {state}, re-run exit 0"));
     }
-    assert!(summary.len() >= 20, "{summary:#?}");
-    eprintln!("{}", summary.join("\n"));
-}
-
-/// (relative path, mode, uid, mtime, sha256 or link target) of everything under `dir`.
-fn full_tree(dir: &Path) -> Vec<(String, u32, u32, i64, String)> {
-    use sha2::Digest;
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let what = if m.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else {
-                format!("{:x}", sha2::Sha256::digest(std::fs::read(&p).unwrap()))
-            };
-            out.push((p.strip_prefix(dir).unwrap().display().to_string(), m.mode(), m.uid(), m.mtime(), what));
-        }
-    }
-    out.sort();
-    out
+    report(&summary);
 }
 
 #[test]
@@ -371,18 +363,7 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
         let root = fresh(&format!("cut{i}"));
         let data = root.join("volume/_data");
         let original = full_tree(&data);
-        let run = rig.recover(vars(&root));
-        rig.arm(&run, *at, mode);
-        let cut = run.run();
-        rig.after_cut();
-        let log = run.run_log();
-        let ended_first = mode != "before" && cut.code == 0;
-        if *at == calls.len() || ended_first {
-            assert_eq!(tasks(&log, &root), full, "{what}");
-        } else {
-            assert_eq!(cut.code, 3, "{what}: {}{}", cut.stdout, cut.stderr);
-            assert_log_stops_at_the_cut(&what, &log, &root, &full, calls[at - 1].tasks_before, mode == "before");
-        }
+        let (_, ended_first) = rig.cut(&what, &rig.recover(vars(&root)), *at, mode, &calls, &root, &full);
 
         // The original is complete: still at _data, or preserved under its .corrupt- name.
         let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
@@ -400,11 +381,7 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
         };
 
         // The host comes back; the same command again finishes the clone.
-        rig.sshd.restart();
-        let again_run = rig.recover(vars(&root));
-        rig.arm(&again_run, 0, "before");
-        let again = again_run.run();
-        assert_eq!(again.code, 0, "{what}: the re-run failed: {}{}", again.stdout, again.stderr);
+        rig.rerun(&what, &rig.recover(vars(&root)), *at, ended_first);
         let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
         let preserved: Vec<&PathBuf> = volume.iter().filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("_data.corrupt-")).collect();
         assert_eq!(preserved.len(), 1, "{what}: one preserved original, no leftover clone: {volume:?}");
@@ -417,12 +394,10 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
             let p = std::fs::read_to_string(root.join(pid)).unwrap_or_default();
             assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{what}: {pid} is not running");
         }
-        assert_eq!(again.events().iter().any(|e| e["event"] == "lock_broken"), *at > 1 && !ended_first, "{what}: lock takeover");
         stop(&root);
         summary.push(format!("{what}: {state}, re-run exit 0"));
     }
-    assert!(summary.len() >= 20, "{summary:#?}");
-    eprintln!("{}", summary.join("\n"));
+    report(&summary);
 }
 
 /// `check --watch` over a host that is down when the watch starts, comes up, then drops again

@@ -447,8 +447,14 @@ fn crafted_archives_with_dotdot_entries_or_escaping_links_are_refused() {
     assert_eq!(before.len(), tree_hash(&scratch).len(), "a crafted archive changed the tree");
 }
 
+/// A play of two steps: `long step` (sleep `secs`), then `next step` (writes OUT/next).
+fn long_then_next(dir: &Path, secs: u32) -> PathBuf {
+    write(dir, "two.yml", &format!("- hosts: data\n  tasks:\n    - name: long step\n      command: sleep {secs}\n    - name: next step\n      copy: {{content: x, dest: \"{{{{ out }}}}/next\"}}\n"))
+}
+
+/// Starts `r` (stdout and stderr piped) and returns once its first step is under way.
 fn spawn_and_wait_for_lock(r: &Recover, suffix: &str) -> std::process::Child {
-    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let holder = lab_root().join("188/run/lock").join(format!("recover{suffix}")).join("holder.json");
     for _ in 0..100 {
         if holder.exists() {
@@ -456,7 +462,7 @@ fn spawn_and_wait_for_lock(r: &Recover, suffix: &str) -> std::process::Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The first step (sleep 3) is now under way.
+    // The first step is now under way.
     std::thread::sleep(Duration::from_millis(500));
     child
 }
@@ -466,7 +472,7 @@ fn ctrl_c_lets_the_step_in_flight_finish_and_starts_no_new_one_and_twice_stops_a
     lab();
     let scratch = host_scratch("188", "sigint");
     let tmp = tempfile::tempdir().unwrap();
-    let pb = write(tmp.path(), "two.yml", "- hosts: data\n  tasks:\n    - name: long step\n      command: sleep 3\n    - name: next step\n      copy: {content: x, dest: \"{{ out }}/next\"}\n");
+    let pb = long_then_next(tmp.path(), 3);
     for (presses, suffix) in [(1, format!("-int1-{}", std::process::id())), (2, format!("-int2-{}", std::process::id()))] {
         let r = Recover::new().args(["play", pb.to_str().unwrap(), "-e", &format!("out={}", scratch.display())]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
         let mut child = spawn_and_wait_for_lock(&r, &suffix);
@@ -497,25 +503,16 @@ fn a_play_whose_stdout_is_closed_stops_like_one_ctrl_c_without_a_panic_and_relea
     lab();
     let scratch = host_scratch("188", "epipe");
     let tmp = tempfile::tempdir().unwrap();
-    let pb = write(tmp.path(), "two.yml", "- hosts: data\n  tasks:\n    - name: long step\n      command: sleep 1\n    - name: next step\n      copy: {content: x, dest: \"{{ out }}/next\"}\n");
+    let pb = long_then_next(tmp.path(), 1);
     let suffix = format!("-epipe-{}", std::process::id());
     for json in [false, true] {
         let mut r = Recover::new().args(["play", pb.to_str().unwrap(), "-e", &format!("out={}", scratch.display())]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
         if json {
             r = r.args(["--output", "json"]);
         }
-        let mut child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-        let reader = child.stdout.take().unwrap();
-        let holder = lab_root().join(format!("188/run/lock/recover{suffix}/holder.json"));
-        for _ in 0..100 {
-            if holder.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        let mut child = spawn_and_wait_for_lock(&r, &suffix);
         // The long step is under way: the reader goes away.
-        drop(reader);
+        drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{stderr}");

@@ -124,6 +124,31 @@ pub fn tree_hash(dir: &Path) -> Vec<(String, u32, String)> {
 }
 
 /// Kills the process in a pid file on drop (a test's own nginx, sshd ...).
+/// (relative path, mode, uid, mtime, sha256 or link target) of everything under `dir`.
+pub fn full_tree(dir: &Path) -> Vec<(String, u32, u32, i64, String)> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                format!("{:x}", sha2::Sha256::digest(std::fs::read(&p).unwrap()))
+            };
+            out.push((p.strip_prefix(dir).unwrap().display().to_string(), m.mode(), m.uid(), m.mtime(), what));
+        }
+    }
+    out.sort();
+    out
+}
+
 pub struct KillOnDrop(pub PathBuf);
 
 impl Drop for KillOnDrop {

@@ -30,7 +30,7 @@ pub struct Remote<'a> {
 
 impl Remote<'_> {
     pub async fn run(&self, cmd: Cmd) -> Result<Output, BackupError> {
-        self.conn.exec(&cmd.become_user(self.user.clone())).await.map_err(|e| BackupError { msg: e.to_string(), lost: true })
+        self.conn.exec(&cmd.become_user(self.user.clone())).await.map_err(|e| BackupError { lost: e.is_lost(), msg: e.to_string() })
     }
 }
 

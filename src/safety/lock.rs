@@ -38,7 +38,8 @@ fn holder_is_gone(holder: &str) -> bool {
 
 /// Why a lock was not taken.
 pub enum LockError {
-    /// Another run holds it (the message names it), or it cannot be broken.
+    /// Another run holds it (the message names it), it cannot be broken, or the lock's user
+    /// cannot be become.
     Held(String),
     /// The host went away while taking it.
     Lost(String),
@@ -46,7 +47,7 @@ pub enum LockError {
 
 impl From<crate::transport::TransportError> for LockError {
     fn from(e: crate::transport::TransportError) -> LockError {
-        LockError::Lost(e.to_string())
+        if e.is_lost() { LockError::Lost(e.to_string()) } else { LockError::Held(e.to_string()) }
     }
 }
 

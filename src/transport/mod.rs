@@ -167,6 +167,14 @@ pub enum TransportError {
     Become { user: String, reason: String },
 }
 
+impl TransportError {
+    /// The host went away (or never answered): what a command did there is unknown. A failed
+    /// `become` is an answer from the host, not a loss of it.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, TransportError::Connect(_) | TransportError::Lost(_))
+    }
+}
+
 /// Where the shells come from.
 enum Spawner {
     Ssh(Arc<openssh::Session>),

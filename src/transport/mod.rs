@@ -79,14 +79,20 @@ impl Cmd {
             None => text,
         }
     }
-    /// The full line the remote shell runs: `sh -c LINE`, with timeout and stdin.
+    /// The full line the remote shell runs, with timeout and stdin.
+    ///
+    /// The script goes in as one quoted word, so a syntax error in it cannot reach the
+    /// persistent shell's own parser. It runs as `( eval WORD )`: a subshell keeps `exit`,
+    /// `cd`, `set -e`, traps and variables from leaking into the next command, and costs
+    /// a fork, where `sh -c WORD` cost a fork and an exec of a new shell (measured in
+    /// BENCHMARKS.md: that exec was the largest cost of a command on a busy host).
+    /// `timeout` needs a program to run, so a command with one still gets `sh -c`.
     fn wrapped(&self) -> String {
-        let mut line = String::new();
-        if let Some(t) = self.timeout {
-            line.push_str(&format!("timeout -k 5 {t} "));
-        }
-        line.push_str("sh -c ");
-        line.push_str(&quote::quote(&self.line()));
+        let script = quote::quote(&self.line());
+        let line = match self.timeout {
+            Some(t) => format!("timeout -k 5 {t} sh -c {script}"),
+            None => format!("( eval {script} )"),
+        };
         match &self.stdin {
             Some(data) => {
                 let tag = shell::marker();

@@ -32,6 +32,24 @@ pub fn stat_cmd(path: &str) -> Cmd {
     Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {} 2>/dev/null || echo ABSENT", quote::quote(path)))
 }
 
+/// What a path is and, for a readable regular file (or a link to one), its bytes: one round
+/// trip where [`stat_cmd`] and a `cat` were two. Parsed by [`parse_stat_read`].
+pub fn stat_read_cmd(path: &str) -> Cmd {
+    let p = quote::quote(path);
+    Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {p} 2>/dev/null || {{ echo ABSENT; exit 0; }}; [ -f {p} ] && exec cat -- {p}"))
+}
+
+/// Parses [`stat_read_cmd`]'s output: the stat line, then the file's bytes when they were read.
+pub fn parse_stat_read(out: &crate::transport::Output) -> (Option<StatInfo>, Option<Vec<u8>>) {
+    let (first, rest) = match out.stdout.iter().position(|b| *b == b'\n') {
+        Some(i) => (&out.stdout[..i], &out.stdout[i + 1..]),
+        None => (&out.stdout[..], &[][..]),
+    };
+    let st = parse_stat(&String::from_utf8_lossy(first));
+    let content = (st.is_some() && out.rc == 0).then(|| rest.to_vec());
+    (st, content)
+}
+
 /// Parses [`stat_cmd`]'s output; `None` when the path does not exist.
 pub fn parse_stat(out: &str) -> Option<StatInfo> {
     let line = out.lines().next()?.trim();
@@ -127,6 +145,35 @@ mod tests {
         assert_eq!((s.kind, s.mode), (FileKind::File, 0o600));
         assert_eq!(parse_stat("ABSENT\n"), None);
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    /// The one-round-trip stat and read, through a real shell on real files.
+    #[tokio::test]
+    async fn stat_read_through_a_real_shell() {
+        use crate::transport::{Connection, Target};
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        std::fs::write(p("f"), b"\nline one\n\0binary\xff").unwrap();
+        std::fs::write(p("empty"), b"").unwrap();
+        std::fs::create_dir(p("d")).unwrap();
+        std::os::unix::fs::symlink(p("f"), p("link")).unwrap();
+        let conn = Connection::open(&Target { name: "local".into(), local: true, ..Default::default() }).await.unwrap();
+        let get = |n: String| {
+            let conn = &conn;
+            async move { parse_stat_read(&conn.exec(&stat_read_cmd(&n)).await.unwrap()) }
+        };
+        let (st, bytes) = get(p("f")).await;
+        assert_eq!((st.map(|s| s.kind), bytes.as_deref()), (Some(FileKind::File), Some(&b"\nline one\n\0binary\xff"[..])));
+        let (st, bytes) = get(p("empty")).await;
+        assert_eq!((st.map(|s| s.size), bytes), (Some(0), Some(Vec::new())));
+        let (st, bytes) = get(p("d")).await;
+        assert_eq!((st.map(|s| s.kind), bytes), (Some(FileKind::Dir), None));
+        let (st, bytes) = get(p("link")).await;
+        assert_eq!((st.map(|s| s.kind), bytes.map(|b| b.len())), (Some(FileKind::Link), Some(18)));
+        assert_eq!(get(p("absent")).await, (None, None));
+        assert_eq!(get(p("it's; $(touch x)")).await, (None, None));
+        assert!(!dir.path().join("x").exists() && !std::path::Path::new("x").exists());
+        conn.close().await;
     }
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::write::{plan_write, WriteSpec};
+use super::write::{plan_write_over, WriteSpec};
 use super::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
 pub struct BlockInFile;
@@ -91,14 +91,16 @@ impl Module for BlockInFile {
         let begin = marker.replace("{mark}", a.marker_begin.as_deref().unwrap_or("BEGIN"));
         let end = marker.replace("{mark}", a.marker_end.as_deref().unwrap_or("END"));
         let present = a.state.as_deref().unwrap_or("present") != "absent";
-        let current = match ctx.read(&a.path).await? {
+        let (st, bytes) = ctx.stat_read(&a.path).await?;
+        let current = match bytes.clone() {
             Some(bytes) => String::from_utf8(bytes).map_err(|_| StepError::failed(format!("blockinfile: {} is not text", a.path)))?,
             None if !present => return Ok(Plan::ok()),
             None if a.create.unwrap_or(false) => String::new(),
             None => return Err(StepError::failed(format!("host {}: {} does not exist (set create: true to create it)", ctx.host, a.path))),
         };
         let new = apply_block(&current, &begin, &end, &a.block, present, a.insertafter.as_deref(), a.insertbefore.as_deref()).map_err(StepError::failed)?;
-        plan_write(ctx, WriteSpec { dest: a.path, content: new.into_bytes(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false }).await
+        let spec = WriteSpec { dest: a.path, content: new.into_bytes(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false };
+        plan_write_over(ctx, spec, (st, bytes))
     }
 }
 

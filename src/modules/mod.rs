@@ -99,6 +99,10 @@ impl StepCtx<'_> {
     pub async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, StepError> {
         self.conn.get(path, self.become_user.clone()).await.map_err(StepError::from)
     }
+    /// What `path` is and, for a readable regular file, its bytes, in one round trip.
+    pub async fn stat_read(&self, path: &str) -> Result<(Option<crate::facts::StatInfo>, Option<Vec<u8>>), StepError> {
+        Ok(crate::facts::parse_stat_read(&self.run(crate::facts::stat_read_cmd(path)).await?))
+    }
 }
 
 /// "host 188: `cmd` exited 1: <stderr tail>"

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{FileDiff, Plan, StepCtx, StepError};
-use crate::facts::{self, FileKind};
+use crate::facts::{FileKind, StatInfo};
 use crate::transport::{quote, Cmd};
 
 /// What to write.
@@ -25,16 +25,18 @@ pub struct WriteSpec {
 
 /// Plans writing `spec`: no change when content and attributes already match.
 pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, StepError> {
-    let st = facts::parse_stat(&ctx.run(facts::stat_cmd(&spec.dest)).await?.stdout_str());
+    let current = ctx.stat_read(&spec.dest).await?;
+    plan_write_over(ctx, spec, current)
+}
+
+/// [`plan_write`] when the caller already read the destination ([`StepCtx::stat_read`]).
+pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<StatInfo>, Option<Vec<u8>>)) -> Result<Plan, StepError> {
+    let (st, before) = current;
     if let Some(s) = &st {
         if s.kind == FileKind::Dir {
             return Err(StepError::failed(format!("host {}: {} is a directory; give the file's full path", ctx.host, spec.dest)));
         }
     }
-    let before = match &st {
-        Some(_) => ctx.read(&spec.dest).await?,
-        None => None,
-    };
     let mut plan = Plan::ok();
     plan.result.insert("dest".into(), json!(spec.dest));
     let content_same = before.as_deref() == Some(spec.content.as_slice());
@@ -76,7 +78,15 @@ pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, Step
 /// The one command that writes: temp file, attributes, validate, rename.
 fn write_cmd(spec: &WriteSpec) -> Cmd {
     let d = quote::quote(&spec.dest);
-    let mut s = format!("set -e; d={d}; t=\"$(dirname \"$d\")/.$(basename \"$d\").recover-tmp.$$\"; trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; ");
+    let t = quote::quote(&temp_beside(&spec.dest));
+    // Small text goes in the script itself, written by the shell's own `printf`; anything
+    // else comes on stdin (base64 on the wire) through `cat`.
+    let inline = std::str::from_utf8(&spec.content).ok().filter(|c| c.len() <= INLINE_MAX && !c.contains('\0'));
+    let fill = match inline {
+        Some(text) => format!("printf '%s' {} > \"$t\"", quote::quote(text)),
+        None => "cat > \"$t\"".to_string(),
+    };
+    let mut s = format!("set -e; d={d}; t={t}; trap 'rm -f \"$t\"' EXIT; {fill}; ");
     match spec.mode {
         Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
         None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; fi; "),
@@ -93,7 +103,7 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         }
         (Some(v), true) => {
             // Swap in, check, and put the previous file back (atomically) if the check fails.
-            s.push_str("p=\"$d.recover-prev.$$\"; if [ -e \"$d\" ]; then cp -p \"$d\" \"$p\"; fi; mv -f \"$t\" \"$d\"; ");
+            s.push_str("p=\"$t.prev\"; if [ -e \"$d\" ]; then cp -p \"$d\" \"$p\"; fi; mv -f \"$t\" \"$d\"; ");
             s.push_str(&format!(
                 "if ! {{ {v}; }}; then if [ -e \"$p\" ]; then mv -f \"$p\" \"$d\"; else rm -f \"$d\"; fi; echo 'recover: the check failed; the previous file was put back' >&2; exit 1; fi; rm -f \"$p\""
             ));
@@ -105,5 +115,23 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         (Some(v), true) => format!("write {} (swapped in, checked by `{v}`, the previous file put back if that fails)", spec.dest),
         (None, _) => format!("write {} (temp file, then rename)", spec.dest),
     };
-    Cmd::shell(s).stdin(spec.content.clone()).label(label)
+    let cmd = Cmd::shell(s).label(label);
+    if inline.is_some() {
+        cmd
+    } else {
+        cmd.stdin(spec.content.clone())
+    }
+}
+
+/// Content up to this size, text without NUL, is written by `printf` in the command itself.
+const INLINE_MAX: usize = 64 * 1024;
+
+/// A hidden temp file beside `dest` (same folder, so the final rename is atomic), with a
+/// random part: two runs, or two users' shells, never share one.
+fn temp_beside(dest: &str) -> String {
+    let (dir, name) = match dest.rfind('/') {
+        Some(i) => (&dest[..=i], &dest[i + 1..]),
+        None => ("", dest),
+    };
+    format!("{dir}.{name}.recover-tmp.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

@@ -55,16 +55,18 @@ impl From<crate::transport::TransportError> for LockError {
 /// holder's lock was taken over; `Err` names the holder.
 pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<(String, String)>, LockError> {
     let d = quote::quote(dir);
-    // The holder is written beside and renamed in, so a reader never sees it half-written.
-    let take = format!("mkdir -p \"$(dirname {d})\" && mkdir {d} 2>/dev/null && cat > {d}/.holder.tmp && mv {d}/.holder.tmp {d}/holder.json");
-    let out = conn.exec(&Cmd::shell(take.clone()).stdin(holder.as_bytes().to_vec()).become_user(user.clone())).await?;
+    // `mkdir` is the atomic test-and-set; the holder is one `printf` (the shell's own) into it.
+    let parent = std::path::Path::new(dir).parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty());
+    let make_parent = parent.map(|p| format!("{{ [ -d {p} ] || mkdir -p -- {p}; }} && ", p = quote::quote(&p))).unwrap_or_default();
+    let take = format!("{make_parent}mkdir -- {d} 2>/dev/null && printf '%s' {} > {d}/holder.json", quote::quote(holder));
+    let out = conn.exec(&Cmd::shell(take.clone()).become_user(user.clone()).label(format!("take the lock {dir}"))).await?;
     if out.ok() {
         return Ok(None);
     }
     let mut current = String::new();
     for _ in 0..20 {
         current = conn.exec(&Cmd::shell(format!("cat {d}/holder.json 2>/dev/null")).become_user(user.clone())).await?.stdout_str();
-        if !current.is_empty() {
+        if serde_json::from_str::<serde_json::Value>(&current).is_ok() {
             break;
         }
         // Taken a moment ago: its holder is being written.
@@ -78,9 +80,7 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     } else {
         return Err(LockError::Held(format!("host is locked by another run ({who}); if that run is dead, pass --break-lock (lock: {dir})")));
     };
-    let out = conn
-        .exec(&Cmd::shell(format!("rm -rf {d} && {take}")).stdin(holder.as_bytes().to_vec()).become_user(user))
-        .await?;
+    let out = conn.exec(&Cmd::shell(format!("rm -rf {d} && {take}")).become_user(user).label(format!("break the lock {dir} and take it"))).await?;
     if !out.ok() {
         return Err(LockError::Held(format!("cannot break the lock {dir}: {}", out.stderr_str().trim())));
     }
@@ -90,8 +90,9 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
 /// Releases the lock if this run holds it.
 pub async fn release(conn: &Connection, dir: &str, run_id: &str, user: Option<String>) {
     let d = quote::quote(dir);
-    let script = format!("grep -q {} {d}/holder.json 2>/dev/null && rm -rf {d}", quote::quote(&format!("\"run_id\":\"{run_id}\"")));
-    let _ = conn.exec(&Cmd::shell(script).become_user(user)).await;
+    let ours = quote::quote(&format!("\"run_id\":\"{run_id}\""));
+    let script = format!("{{ IFS= read -r h < {d}/holder.json; }} 2>/dev/null; case \"$h\" in *{ours}*) exec rm -rf -- {d} ;; esac");
+    let _ = conn.exec(&Cmd::shell(script).become_user(user).label(format!("release the lock {dir}"))).await;
 }
 
 /// "root, run ab12, pid 123, since ..." from a holder.json.

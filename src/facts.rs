@@ -50,6 +50,25 @@ pub fn parse_stat_read(out: &crate::transport::Output) -> (Option<StatInfo>, Opt
     (st, content)
 }
 
+/// What kind of thing a path is, by the shell's own `test` (no program started): for
+/// callers that need no mode or owner. Does not follow links, as [`stat_cmd`]. Parsed by
+/// [`parse_kind`].
+pub fn kind_cmd(path: &str) -> Cmd {
+    let p = quote::quote(path);
+    Cmd::shell(format!("if [ -L {p} ]; then echo link; elif [ -d {p} ]; then echo directory; elif [ -f {p} ]; then echo file; elif [ -e {p} ]; then echo other; else echo ABSENT; fi"))
+}
+
+/// Parses [`kind_cmd`]'s output; `None` when the path does not exist.
+pub fn parse_kind(out: &str) -> Option<FileKind> {
+    match out.trim() {
+        "link" => Some(FileKind::Link),
+        "directory" => Some(FileKind::Dir),
+        "file" => Some(FileKind::File),
+        "other" => Some(FileKind::Other),
+        _ => None,
+    }
+}
+
 /// Parses [`stat_cmd`]'s output; `None` when the path does not exist.
 pub fn parse_stat(out: &str) -> Option<StatInfo> {
     let line = out.lines().next()?.trim();
@@ -171,6 +190,11 @@ mod tests {
         let (st, bytes) = get(p("link")).await;
         assert_eq!((st.map(|s| s.kind), bytes.map(|b| b.len())), (Some(FileKind::Link), Some(18)));
         assert_eq!(get(p("absent")).await, (None, None));
+        // The kind probe agrees with stat on each of them.
+        for n in ["f", "empty", "d", "link", "absent", "it's; $(touch x)"] {
+            let kind = parse_kind(&conn.exec(&kind_cmd(&p(n))).await.unwrap().stdout_str());
+            assert_eq!(kind, get(p(n)).await.0.map(|s| s.kind), "{n}");
+        }
         assert_eq!(get(p("it's; $(touch x)")).await, (None, None));
         assert!(!dir.path().join("x").exists() && !std::path::Path::new("x").exists());
         conn.close().await;

@@ -51,27 +51,34 @@ impl Module for File {
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("file", args)?;
-        let st = facts::parse_stat(&ctx.run(facts::stat_cmd(&a.path)).await?.stdout_str());
+        // Mode, owner and group need `stat`; what kind of thing the path is needs only the shell.
+        let (st, kind) = if a.mode.is_some() || a.owner.is_some() || a.group.is_some() {
+            let st = facts::parse_stat(&ctx.run(facts::stat_cmd(&a.path)).await?.stdout_str());
+            let kind = st.as_ref().map(|s| s.kind);
+            (st, kind)
+        } else {
+            (None, facts::parse_kind(&ctx.run(facts::kind_cmd(&a.path)).await?.stdout_str()))
+        };
         let p = quote::quote(&a.path);
-        let state = a.state.clone().unwrap_or_else(|| if st.as_ref().map(|s| s.kind) == Some(FileKind::Dir) { "directory".into() } else { "file".into() });
+        let state = a.state.clone().unwrap_or_else(|| if kind == Some(FileKind::Dir) { "directory".into() } else { "file".into() });
         let mut plan = Plan::ok();
         plan.result.insert("path".into(), json!(a.path));
         plan.result.insert("state".into(), json!(state));
         match state.as_str() {
             "absent" => {
-                if st.is_some() {
+                if kind.is_some() {
                     plan.changes.push(format!("remove {}", a.path));
                     plan.commands.push(Cmd::shell(format!("rm -rf -- {p}")));
                     plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {}", a.path), paths: vec![a.path.clone()], ..Default::default() });
                 }
                 return Ok(plan);
             }
-            "directory" => match &st {
+            "directory" => match kind {
                 None => {
                     plan.changes.push(format!("create directory {}", a.path));
                     plan.commands.push(Cmd::shell(format!("mkdir -p -- {p}")));
                 }
-                Some(s) if s.kind != FileKind::Dir => {
+                Some(k) if k != FileKind::Dir => {
                     return Err(StepError::failed(format!("host {}: {} exists and is not a directory", ctx.host, a.path)));
                 }
                 _ => {}
@@ -81,7 +88,7 @@ impl Module for File {
                 plan.commands.push(Cmd::shell(format!("touch -- {p}")));
             }
             "file" => {
-                if st.is_none() {
+                if kind.is_none() {
                     return Err(StepError::failed(format!("host {}: file {} does not exist (use state: touch to create it)", ctx.host, a.path)));
                 }
             }
@@ -98,7 +105,7 @@ impl Module for File {
         }
         let recurse = if a.recurse.unwrap_or(false) { "-R " } else { "" };
         if let Some(m) = a.mode {
-            if st.as_ref().map(|s| s.mode) != Some(m) || recurse == "-R " && st.is_none() {
+            if st.as_ref().map(|s| s.mode) != Some(m) || recurse == "-R " && kind.is_none() {
                 plan.changes.push(format!("chmod {m:04o} {}", a.path));
                 plan.commands.push(Cmd::shell(format!("chmod {recurse}{m:o} -- {p}")));
             }

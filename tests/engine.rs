@@ -357,3 +357,51 @@ fn a_closed_stdout_ends_a_command_quietly_with_141_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn magic_variables_follow_each_play_and_win_over_variables_of_the_same_name() {
+    // Local connections: this is about the variables, not the transport.
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = write(
+        tmp.path(),
+        "inv.yml",
+        &format!("all:\n  vars: {{ansible_connection: local, groups: shadowed, ansible_play_hosts: shadowed, recover_lock_dir: '{}/{{{{ inventory_hostname }}}}.lock'}}\n  children:\n    web: {{hosts: {{w1: {{n: 1}}, w2: {{n: 2}}}}}}\n    db: {{hosts: {{d1: {{n: 3}}}}}}\n", tmp.path().display()),
+    );
+    let pb = write(
+        tmp.path(),
+        "pb.yml",
+        "- hosts: web\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['db'] | join(',') }}|{{ groups['web'] | length }}|{{ group_names | join(',') }}|{{ hostvars['d1']['n'] }}\"}\n\
+         - hosts: all\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups.all | sort | join(',') }}\"}\n\
+         - hosts: db\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['web'] | join(',') }}\"}\n",
+    );
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let msgs: Vec<(String, String)> = run.task_events().iter().map(|e| (e["host"].as_str().unwrap().to_string(), e["output"].as_str().unwrap_or_default().to_string())).collect();
+    let mut want = vec![
+        ("w1", "w1,w2|d1|2|web|3"),
+        ("w2", "w1,w2|d1|2|web|3"),
+        ("w1", "w1,w2,d1|d1,w1,w2"),
+        ("w2", "w1,w2,d1|d1,w1,w2"),
+        ("d1", "w1,w2,d1|d1,w1,w2"),
+        ("d1", "d1|w1,w2"),
+    ]
+    .into_iter()
+    .map(|(h, m)| (h.to_string(), m.to_string()))
+    .collect::<Vec<_>>();
+    let mut got = msgs.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{msgs:?}");
+}
+
+#[test]
+fn two_hosts_sharing_one_lock_folder_are_told_to_set_recover_lock_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  vars: {{ansible_connection: local, recover_lock_dir: '{}/shared.lock'}}\n  hosts: {{a: {{}}, b: {{}}}}\n", tmp.path().display()));
+    let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  tasks:\n    - command: \"true\"\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--forks", "1", "--output", "json"]).run();
+    let refused: Vec<serde_json::Value> = run.task_events().into_iter().filter(|e| e["status"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{}", run.stdout);
+    assert!(refused[0]["msg"].as_str().unwrap().contains("give each its own recover_lock_dir"), "{}", refused[0]);
+    assert!(!tmp.path().join("shared.lock").exists(), "the lock is released at the end");
+}

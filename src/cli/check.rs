@@ -66,7 +66,7 @@ fn setup(g: &Global, baseline: &Option<PathBuf>) -> anyhow::Result<(Baseline, Ar
         playbook_dir: root.display().to_string(),
         check: true,
         run_id: String::new(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
     });
     Ok((b, sources))
 }

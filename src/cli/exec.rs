@@ -54,7 +54,7 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
         playbook_dir: String::new(),
         check: false,
         run_id: String::new(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
     });
     let sem = Arc::new(Semaphore::new(g.forks as usize));
     let mut handles = Vec::new();

@@ -47,7 +47,7 @@ pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
                 playbook_dir: root.join("playbooks").display().to_string(),
                 check: true,
                 run_id: String::new(),
-                timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+                timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
             });
             sources.inventory_context(host)
         }

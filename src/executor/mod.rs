@@ -114,7 +114,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         playbook_dir: pb.dir().display().to_string(),
         check: opts.check,
         run_id: opts.run_id.clone(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
     });
     reporter.add_secrets(secret_values(&sources, pb));
     let conns: Arc<ConnMap> = Default::default();

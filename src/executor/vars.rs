@@ -29,25 +29,65 @@ pub struct VarSources {
     pub run_id: String,
     /// The run's start, `YYYYMMDD-HHMMSS` (`recover_timestamp`), for artifact names.
     pub timestamp: String,
+    /// Magic variables that are the same for every host, built once (`MagicCache::default()`).
+    pub magic_cache: MagicCache,
+}
+
+/// `groups`, `ansible_play_hosts` and `recover_binary` are the same for every host and step;
+/// they are built once and shared, where building them for every step of every host made a
+/// run's own CPU grow with the square of its hosts (`groups` lists every host).
+#[derive(Default)]
+pub struct MagicCache {
+    groups: std::sync::OnceLock<Value>,
+    binary: std::sync::OnceLock<String>,
+    play_hosts: std::sync::Mutex<Vec<(Vec<String>, Value)>>,
 }
 
 impl VarSources {
     /// The magic variables of `host`.
-    fn magic(&self, host: &str, play_hosts: &[String]) -> Vars {
+    /// The magic variables of `host` that differ between hosts (the shared ones are in [`Shared`]).
+    fn magic(&self, host: &str) -> Vars {
         let inv = &self.inventory;
-        let groups: serde_json::Map<String, Json> = inv.groups.keys().map(|g| (g.clone(), json!(inv.group_hosts(g)))).collect();
         let mut m = Vars::new();
         m.insert("inventory_hostname".into(), json!(host));
         m.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
         m.insert("group_names".into(), json!(inv.group_names(host)));
-        m.insert("groups".into(), Json::Object(groups));
         m.insert("playbook_dir".into(), json!(self.playbook_dir));
         m.insert("ansible_check_mode".into(), json!(self.check));
-        m.insert("ansible_play_hosts".into(), json!(play_hosts));
         m.insert("recover_run_id".into(), json!(self.run_id));
         m.insert("recover_timestamp".into(), json!(self.timestamp));
-        m.insert("recover_binary".into(), json!(std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()));
+        let binary = self.magic_cache.binary.get_or_init(|| std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+        m.insert("recover_binary".into(), json!(binary));
         m
+    }
+
+    /// The magic variables shared by every host of the play, built once.
+    fn shared(&self, play_hosts: &[String]) -> Shared {
+        let inv = &self.inventory;
+        let groups = self
+            .magic_cache
+            .groups
+            .get_or_init(|| {
+                let groups: serde_json::Map<String, Json> = inv.groups.keys().map(|g| (g.clone(), json!(inv.group_hosts(g)))).collect();
+                crate::template::to_value(&Json::Object(groups))
+            })
+            .clone();
+        // Keyed by the host list: one play's list, and the empty one of inventory contexts.
+        let play_hosts = match self.magic_cache.play_hosts.lock() {
+            Ok(mut cached) => match cached.iter().find(|(hosts, _)| hosts.as_slice() == play_hosts) {
+                Some((_, v)) => v.clone(),
+                None => {
+                    let v = crate::template::to_value(&json!(play_hosts));
+                    if cached.len() >= 4 {
+                        cached.remove(0);
+                    }
+                    cached.push((play_hosts.to_vec(), v.clone()));
+                    v
+                }
+            },
+            Err(_) => crate::template::to_value(&json!(play_hosts)),
+        };
+        Shared { groups, play_hosts }
     }
 
     /// The full context for a step; `layers` go between play vars and extra vars, lowest first.
@@ -74,12 +114,15 @@ impl VarSources {
             vars.insert(k.clone(), v.clone());
             data.remove(k);
         }
-        for (k, v) in self.magic(host, play_hosts) {
+        for (k, v) in self.magic(host) {
             data.insert(k.clone());
             vars.insert(k, v);
         }
+        for k in SHARED {
+            vars.shift_remove(k);
+        }
         let ctx = self.templates.context_with_data(vars, data);
-        Value::from_object(WithHostvars { inner: ctx, sources: self.clone() })
+        Value::from_object(WithHostvars { inner: ctx, shared: self.shared(play_hosts), sources: self.clone() })
     }
 
     /// The inventory-level context of a host (for `hostvars` and connecting).
@@ -88,12 +131,23 @@ impl VarSources {
     }
 }
 
-/// A context plus a lazy `hostvars` mapping.
+/// A context plus a lazy `hostvars` mapping and the shared magic variables.
 #[derive(Debug)]
 struct WithHostvars {
     inner: Value,
+    shared: Shared,
     sources: Arc<VarSources>,
 }
+
+/// Magic variables with one value for every host of a play (cheap to clone: shared).
+#[derive(Debug)]
+struct Shared {
+    groups: Value,
+    play_hosts: Value,
+}
+
+/// Their names: like every magic variable, they win over a variable of the same name.
+const SHARED: [&str; 2] = ["groups", "ansible_play_hosts"];
 
 impl std::fmt::Debug for VarSources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,15 +157,18 @@ impl std::fmt::Debug for VarSources {
 
 impl Object for WithHostvars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        if key.as_str() == Some("hostvars") {
-            return Some(Value::from_object(HostVars { sources: self.sources.clone() }));
+        match key.as_str() {
+            Some("hostvars") => return Some(Value::from_object(HostVars { sources: self.sources.clone() })),
+            Some("groups") => return Some(self.shared.groups.clone()),
+            Some("ansible_play_hosts") => return Some(self.shared.play_hosts.clone()),
+            _ => {}
         }
         let v = self.inner.get_item(key).ok()?;
         (!v.is_undefined()).then_some(v)
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.inner.try_iter() {
-            Ok(it) => Enumerator::Values(it.collect()),
+            Ok(it) => Enumerator::Values(it.chain(SHARED.iter().map(|k| Value::from(*k))).collect()),
             Err(_) => Enumerator::Empty,
         }
     }

@@ -73,6 +73,12 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let who = describe(&current);
+    let run_of = |h: &str| serde_json::from_str::<serde_json::Value>(h).ok().and_then(|v| v["run_id"].as_str().map(str::to_string));
+    if run_of(&current).is_some() && run_of(&current) == run_of(holder) {
+        return Err(LockError::Held(format!(
+            "this run already holds the lock {dir} through another inventory host: two hosts reach the same machine and share one lock folder (give each its own recover_lock_dir)"
+        )));
+    }
     let why = if holder_is_gone(&current) {
         "its run is no longer running on this machine".to_string()
     } else if break_lock {

@@ -37,6 +37,7 @@ pub fn stat_cmd(path: &str) -> Cmd {
 pub fn stat_read_cmd(path: &str) -> Cmd {
     let p = quote::quote(path);
     Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {p} 2>/dev/null || {{ echo ABSENT; exit 0; }}; [ -f {p} ] && exec cat -- {p}"))
+        .label(format!("stat and read {path}"))
 }
 
 /// Parses [`stat_read_cmd`]'s output: the stat line, then the file's bytes when they were read.
@@ -56,6 +57,7 @@ pub fn parse_stat_read(out: &crate::transport::Output) -> (Option<StatInfo>, Opt
 pub fn kind_cmd(path: &str) -> Cmd {
     let p = quote::quote(path);
     Cmd::shell(format!("if [ -L {p} ]; then echo link; elif [ -d {p} ]; then echo directory; elif [ -f {p} ]; then echo file; elif [ -e {p} ]; then echo other; else echo ABSENT; fi"))
+        .label(format!("test what {path} is"))
 }
 
 /// Parses [`kind_cmd`]'s output; `None` when the path does not exist.

@@ -86,7 +86,7 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         Some(text) => format!("printf '%s' {} > \"$t\"", quote::quote(text)),
         None => "cat > \"$t\"".to_string(),
     };
-    let mut s = format!("set -e; d={d}; t={t}; trap 'rm -f \"$t\"' EXIT; {fill}; ");
+    let mut s = format!("set -e; d={d}; t={t}; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
     match spec.mode {
         Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
         None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; fi; "),

@@ -107,7 +107,6 @@ fn tail(bytes: &[u8]) -> String {
 /// `status`, also the text after `end` up to the next newline (the exit status).
 /// On end of stream, `Err` with whatever was read.
 async fn read_until(r: &mut Reader, buf: &mut Vec<u8>, end: &[u8], status: bool) -> Result<(Vec<u8>, Vec<u8>), Vec<u8>> {
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut from = 0usize;
     loop {
         if let Some(pos) = find(&buf[from..], end).map(|p| p + from) {
@@ -126,19 +125,20 @@ async fn read_until(r: &mut Reader, buf: &mut Vec<u8>, end: &[u8], status: bool)
         } else {
             from = buf.len().saturating_sub(end.len());
         }
-        let n = match r.read(&mut chunk).await {
+        // Straight into the buffer's spare room: no zeroed chunk per command.
+        buf.reserve(64 * 1024);
+        match r.read_buf(buf).await {
             Ok(0) | Err(_) => return Err(std::mem::take(buf)),
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
+            Ok(_) => {}
+        }
     }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Runs `argv` once on this machine, for the per-command fallback.

@@ -296,22 +296,28 @@ fn a_changed_host_key_stops_that_host_with_a_clear_message() {
     assert_eq!(std::fs::read_to_string(&kh).unwrap().lines().count(), 1);
 }
 
-/// The benchmark's sshd fleet (bench/fleet), stopped on drop.
-struct Fleet;
+/// The benchmark's sshd fleet (bench/fleet), stopped on drop if this test started it: a fleet
+/// that was already up belongs to a benchmark, and stays up, with its inventories untouched.
+struct Fleet {
+    started: bool,
+}
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("bench/fleet")).arg("down").output();
+        if self.started {
+            let _ = Command::new(repo().join("bench/fleet")).arg("down").output();
+        }
     }
 }
 
 #[test]
 fn fifty_hosts_with_five_failing_or_unreachable_the_other_45_finish_and_the_recap_is_right() {
     lab();
-    let up = Command::new(repo().join("bench/fleet")).args(["up", "47"]).output().unwrap();
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    let _fleet = Fleet;
     let tmp = tempfile::tempdir().unwrap();
+    let was_up = std::fs::read_to_string("/tmp/recover-bench/sshd/47.pid").is_ok_and(|p| Path::new(&format!("/proc/{}", p.trim())).exists());
+    let up = Command::new(repo().join("bench/fleet")).args(["up", "47"]).env("BENCH_OUT", tmp.path()).output().unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let _fleet = Fleet { started: !was_up };
     let lab = lab_root();
     let mut inv = String::from("all:\n  vars:\n    ansible_port: 2222\n    ansible_user: wooo\n");
     inv.push_str(&format!("    ansible_ssh_private_key_file: {}/ssh/id_ed25519\n    ansible_ssh_common_args: \"-o UserKnownHostsFile=/tmp/recover-bench/known_hosts\"\n", lab.display()));

@@ -31,5 +31,5 @@ print()
 print("| N | peak RSS recover | peak RSS ansible (largest process) | peak RSS pyinfra |")
 print("|---|---|---|---|")
 for n in sorted({k[0] for k in rss}):
-    g = lambda t: f"{statistics.median(rss[(n, t)]) / 1024:.0f} MiB" if rss.get((n, t)) else "-"
+    g = lambda t: f"{statistics.median(rss[(n, t)]) / 1024:.0f} MiB ({min(rss[(n, t)]) / 1024:.0f}-{max(rss[(n, t)]) / 1024:.0f})" if rss.get((n, t)) else "-"
     print(f"| {n} | {g('recover')} | {g('ansible')} | {g('pyinfra')} |")

@@ -411,3 +411,22 @@ fn two_hosts_sharing_one_lock_folder_are_told_to_set_recover_lock_dir() {
     assert!(refused[0]["msg"].as_str().unwrap().contains("give each its own recover_lock_dir"), "{}", refused[0]);
     assert!(!tmp.path().join("shared.lock").exists(), "the lock is released at the end");
 }
+
+#[test]
+fn a_shell_task_gets_a_shell_of_its_own_as_in_ansible() {
+    // `$$` is the task's own shell and `kill $$` ends only that task: recover's persistent
+    // shell (and the connection) live on. Local connection: the transport's framing is the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  vars: {{ansible_connection: local, recover_lock_dir: '{}/lock'}}\n  hosts: {{a: {{}}}}\n", tmp.path().display()));
+    let pb = write(
+        tmp.path(),
+        "pb.yml",
+        "- hosts: all\n  tasks:\n    - shell: echo $$\n      register: one\n    - shell: echo $$\n      register: two\n    - shell: kill -TERM $$; sleep 5\n      ignore_errors: true\n    - debug: {msg: \"{{ one.stdout != two.stdout }}\"}\n",
+    );
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let ev = run.task_events();
+    assert_eq!(ev[2]["status"], "failed", "kill $$ ends the task's own shell: {}", ev[2]);
+    assert!(ev[2]["ignored"].as_bool().unwrap());
+    assert_eq!(ev[3]["output"], serde_json::json!(true), "{}", ev[3]);
+}

@@ -36,7 +36,7 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
     if hosts.is_empty() {
         anyhow::bail!("no hosts match '{}'", a.pattern);
     }
-    let mut cmd = if a.cmd.len() == 1 { Cmd::shell(a.cmd[0].clone()) } else { Cmd::argv(a.cmd.clone()) };
+    let mut cmd = if a.cmd.len() == 1 { Cmd::shell(a.cmd[0].clone()).own_shell() } else { Cmd::argv(a.cmd.clone()) };
     if a.escalate || a.become_user.is_some() {
         cmd.become_user = Some(a.become_user.clone().unwrap_or_else(|| "root".into()));
     }

@@ -64,6 +64,9 @@ fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
         script = format!("cd {} && {script}", quote::quote(dir));
     }
     let mut cmd = Cmd::shell(script);
+    if module == "shell" {
+        cmd = cmd.own_shell();
+    }
     if let Some(input) = &a.stdin {
         cmd = cmd.stdin(format!("{input}\n").into_bytes());
     }

@@ -39,14 +39,18 @@ pub struct Cmd {
     pub timeout: Option<u64>,
     /// How to show the command when its script is an implementation detail.
     pub label: Option<String>,
+    /// Run in a shell process of its own (`sh -c`), as Ansible's `shell` module does: for
+    /// scripts a person wrote, which may use `$$` or signal their own shell. recover's own
+    /// scripts run in a subshell of the persistent shell (see [`Cmd::wrapped`]).
+    pub own_shell: bool,
 }
 
 impl Cmd {
     pub fn argv<S: Into<String>>(words: impl IntoIterator<Item = S>) -> Cmd {
-        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None, label: None }
+        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false }
     }
     pub fn shell(script: impl Into<String>) -> Cmd {
-        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None, label: None }
+        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false }
     }
     pub fn become_user(mut self, user: Option<String>) -> Cmd {
         self.become_user = user;
@@ -62,6 +66,11 @@ impl Cmd {
     }
     pub fn timeout(mut self, secs: Option<u64>) -> Cmd {
         self.timeout = secs;
+        self
+    }
+    /// A script a person wrote (`shell:`, `recover exec`): its own `sh -c`, so `$$` is its own.
+    pub fn own_shell(mut self) -> Cmd {
+        self.own_shell = true;
         self
     }
     /// The script as one shell line (argv words quoted).
@@ -86,11 +95,14 @@ impl Cmd {
     /// `cd`, `set -e`, traps and variables from leaking into the next command, and costs
     /// a fork, where `sh -c WORD` cost a fork and an exec of a new shell (measured in
     /// BENCHMARKS.md: that exec was the largest cost of a command on a busy host).
-    /// `timeout` needs a program to run, so a command with one still gets `sh -c`.
+    /// `timeout` needs a program to run, so a command with one still gets `sh -c`, and so does
+    /// a script a person wrote ([`Cmd::own_shell`]): in a subshell `$$` would be the persistent
+    /// shell's, shared by every command, and `kill $$` would end the connection's shell.
     fn wrapped(&self) -> String {
         let script = quote::quote(&self.line());
         let line = match self.timeout {
             Some(t) => format!("timeout -k 5 {t} sh -c {script}"),
+            None if self.own_shell => format!("sh -c {script}"),
             None => format!("( eval {script} )"),
         };
         match &self.stdin {

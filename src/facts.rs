@@ -29,14 +29,17 @@ pub enum FileKind {
 
 /// The command behind [`parse_stat`] (GNU `stat`, does not follow links).
 pub fn stat_cmd(path: &str) -> Cmd {
-    Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {} 2>/dev/null || echo ABSENT", quote::quote(path)))
+    Cmd::shell(format!("{STAT} -- {} 2>/dev/null || echo ABSENT", quote::quote(path)))
 }
+
+/// The `stat` call behind [`parse_stat`]: kind, mode, ids, names, size, mtime.
+const STAT: &str = "stat -c '%F|%a|%u|%g|%U|%G|%s|%Y'";
 
 /// What a path is and, for a readable regular file (or a link to one), its bytes: one round
 /// trip where [`stat_cmd`] and a `cat` were two. Parsed by [`parse_stat_read`].
 pub fn stat_read_cmd(path: &str) -> Cmd {
     let p = quote::quote(path);
-    Cmd::shell(format!("stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- {p} 2>/dev/null || {{ echo ABSENT; exit 0; }}; [ -f {p} ] && exec cat -- {p}"))
+    Cmd::shell(format!("{STAT} -- {p} 2>/dev/null || {{ echo ABSENT; exit 0; }}; [ -f {p} ] && exec cat -- {p}"))
         .label(format!("stat and read {path}"))
 }
 

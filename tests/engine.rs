@@ -364,48 +364,52 @@ fn a_closed_stdout_ends_a_command_quietly_with_141_not_a_panic() {
     }
 }
 
+/// A play over hosts reached by the local connection (these tests are about the engine, not
+/// the transport), each with a lock folder of its own unless `vars` says otherwise: `vars` go
+/// under `all.vars`, `hosts` is the rest of `all`.
+fn local_play(tmp: &Path, vars: &str, hosts: &str, playbook: &str, args: &[&str]) -> Run {
+    let mut all_vars = vec!["ansible_connection: local".to_string()];
+    if !vars.contains("recover_lock_dir") {
+        all_vars.push(format!("recover_lock_dir: '{}/{{{{ inventory_hostname }}}}.lock'", tmp.display()));
+    }
+    all_vars.extend((!vars.is_empty()).then(|| vars.to_string()));
+    let inv = write(tmp, "inv.yml", &format!("all:\n  vars: {{{}}}\n{hosts}", all_vars.join(", ")));
+    let pb = write(tmp, "pb.yml", playbook);
+    Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).args(args).run()
+}
+
 #[test]
 fn magic_variables_follow_each_play_and_win_over_variables_of_the_same_name() {
-    // Local connections: this is about the variables, not the transport.
     let tmp = tempfile::tempdir().unwrap();
-    let inv = write(
+    let run = local_play(
         tmp.path(),
-        "inv.yml",
-        &format!("all:\n  vars: {{ansible_connection: local, groups: shadowed, ansible_play_hosts: shadowed, recover_lock_dir: '{}/{{{{ inventory_hostname }}}}.lock'}}\n  children:\n    web: {{hosts: {{w1: {{n: 1}}, w2: {{n: 2}}}}}}\n    db: {{hosts: {{d1: {{n: 3}}}}}}\n", tmp.path().display()),
-    );
-    let pb = write(
-        tmp.path(),
-        "pb.yml",
+        "groups: shadowed, ansible_play_hosts: shadowed",
+        "  children:\n    web: {hosts: {w1: {n: 1}, w2: {n: 2}}}\n    db: {hosts: {d1: {n: 3}}}\n",
         "- hosts: web\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['db'] | join(',') }}|{{ groups['web'] | length }}|{{ group_names | join(',') }}|{{ hostvars['d1']['n'] }}\"}\n\
          - hosts: all\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups.all | sort | join(',') }}\"}\n\
          - hosts: db\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['web'] | join(',') }}\"}\n",
+        &[],
     );
-    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let msgs: Vec<(String, String)> = run.task_events().iter().map(|e| (e["host"].as_str().unwrap().to_string(), e["output"].as_str().unwrap_or_default().to_string())).collect();
-    let mut want = vec![
-        ("w1", "w1,w2|d1|2|web|3"),
-        ("w2", "w1,w2|d1|2|web|3"),
-        ("w1", "w1,w2,d1|d1,w1,w2"),
-        ("w2", "w1,w2,d1|d1,w1,w2"),
-        ("d1", "w1,w2,d1|d1,w1,w2"),
-        ("d1", "d1|w1,w2"),
-    ]
-    .into_iter()
-    .map(|(h, m)| (h.to_string(), m.to_string()))
-    .collect::<Vec<_>>();
-    let mut got = msgs.clone();
+    let mut got: Vec<(String, String)> = run.task_events().iter().map(|e| (e["host"].as_str().unwrap().to_string(), e["output"].as_str().unwrap_or_default().to_string())).collect();
     got.sort();
-    want.sort();
-    assert_eq!(got, want, "{msgs:?}");
+    let want = [
+        ("d1", "d1|w1,w2"),
+        ("d1", "w1,w2,d1|d1,w1,w2"),
+        ("w1", "w1,w2,d1|d1,w1,w2"),
+        ("w1", "w1,w2|d1|2|web|3"),
+        ("w2", "w1,w2,d1|d1,w1,w2"),
+        ("w2", "w1,w2|d1|2|web|3"),
+    ]
+    .map(|(h, m)| (h.to_string(), m.to_string()));
+    assert_eq!(got, want);
 }
 
 #[test]
 fn two_hosts_sharing_one_lock_folder_are_told_to_set_recover_lock_dir() {
     let tmp = tempfile::tempdir().unwrap();
-    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  vars: {{ansible_connection: local, recover_lock_dir: '{}/shared.lock'}}\n  hosts: {{a: {{}}, b: {{}}}}\n", tmp.path().display()));
-    let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  tasks:\n    - command: \"true\"\n");
-    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--forks", "1", "--output", "json"]).run();
+    let shared = format!("recover_lock_dir: '{}/shared.lock'", tmp.path().display());
+    let run = local_play(tmp.path(), &shared, "  hosts: {a: {}, b: {}}\n", "- hosts: all\n  tasks:\n    - command: \"true\"\n", &["--forks", "1"]);
     let refused: Vec<serde_json::Value> = run.task_events().into_iter().filter(|e| e["status"] == "refused").collect();
     assert_eq!(refused.len(), 1, "{}", run.stdout);
     assert!(refused[0]["msg"].as_str().unwrap().contains("give each its own recover_lock_dir"), "{}", refused[0]);
@@ -415,15 +419,15 @@ fn two_hosts_sharing_one_lock_folder_are_told_to_set_recover_lock_dir() {
 #[test]
 fn a_shell_task_gets_a_shell_of_its_own_as_in_ansible() {
     // `$$` is the task's own shell and `kill $$` ends only that task: recover's persistent
-    // shell (and the connection) live on. Local connection: the transport's framing is the same.
+    // shell (and the connection) live on. The local connection frames commands as SSH does.
     let tmp = tempfile::tempdir().unwrap();
-    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  vars: {{ansible_connection: local, recover_lock_dir: '{}/lock'}}\n  hosts: {{a: {{}}}}\n", tmp.path().display()));
-    let pb = write(
+    let run = local_play(
         tmp.path(),
-        "pb.yml",
+        "",
+        "  hosts: {a: {}}\n",
         "- hosts: all\n  tasks:\n    - shell: echo $$\n      register: one\n    - shell: echo $$\n      register: two\n    - shell: kill -TERM $$; sleep 5\n      ignore_errors: true\n    - debug: {msg: \"{{ one.stdout != two.stdout }}\"}\n",
+        &[],
     );
-    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let ev = run.task_events();
     assert_eq!(ev[2]["status"], "failed", "kill $$ ends the task's own shell: {}", ev[2]);

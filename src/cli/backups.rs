@@ -157,7 +157,7 @@ async fn open(g: &Global, host: &str) -> anyhow::Result<(Connection, Option<Stri
     if !inventory.hosts.contains_key(host) {
         anyhow::bail!("host {host} of this backup is not in the inventory");
     }
-    let sources = Arc::new(VarSources { inventory, templates: Templates::new(), extra: super::extra_vars(g)?, playbook_dir: String::new(), check: false, run_id: String::new(), timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string() , magic_cache: Default::default() });
+    let sources = VarSources::new(inventory, Templates::new(), super::extra_vars(g)?, String::new(), false, String::new());
     let ctx = sources.inventory_context(host);
     let target = vars::target(&ctx, host).map_err(anyhow::Error::msg)?;
     let conn = Connection::open(&target).await.map_err(|e| anyhow::anyhow!("host {host}: {e}"))?;

@@ -59,15 +59,7 @@ fn setup(g: &Global, baseline: &Option<PathBuf>) -> anyhow::Result<(Baseline, Ar
         None => inventory.sources.first().and_then(|inv| crate::baseline::locate(&root, inv)).ok_or_else(|| anyhow::anyhow!("no baseline beside the inventory: pass --baseline PATH"))?,
     };
     let b = Baseline::load(&path)?;
-    let sources = Arc::new(VarSources {
-        inventory,
-        templates: Templates::new(),
-        extra: super::extra_vars(g)?,
-        playbook_dir: root.display().to_string(),
-        check: true,
-        run_id: String::new(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
-    });
+    let sources = VarSources::new(inventory, Templates::new(), super::extra_vars(g)?, root.display().to_string(), true, String::new());
     Ok((b, sources))
 }
 
@@ -215,7 +207,7 @@ async fn drift_one(sources: &Arc<VarSources>, root: &std::path::Path, spec: &cra
             vars.extend(m);
         }
     }
-    let ctx = sources.context(host, std::slice::from_ref(host), &vars, &Default::default(), &[]);
+    let ctx = sources.context(host, &crate::executor::vars::PlayHosts::new(std::slice::from_ref(host)), &vars, &Default::default(), &[]);
     let target = vars::target(&ctx, host)?;
     let opened = Connection::open(&target).await.map_err(|e| format!("host {host}: {e}"))?;
     let render = |p: &str| sources.templates.render_str(p, &ctx, &crate::error::Span::default()).map_err(|e| e.to_string());

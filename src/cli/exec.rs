@@ -47,15 +47,7 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let sources = Arc::new(VarSources {
-        inventory,
-        templates: Templates::new(),
-        extra: super::extra_vars(g)?,
-        playbook_dir: String::new(),
-        check: false,
-        run_id: String::new(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
-    });
+    let sources = VarSources::new(inventory, Templates::new(), super::extra_vars(g)?, String::new(), false, String::new());
     let sem = Arc::new(Semaphore::new(g.forks as usize));
     let mut handles = Vec::new();
     for host in hosts {

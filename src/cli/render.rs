@@ -40,15 +40,7 @@ pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
             if !inventory.hosts.contains_key(host) {
                 anyhow::bail!("--host {host}: no such host in the inventory");
             }
-            let sources = Arc::new(VarSources {
-                inventory,
-                templates: templates.clone(),
-                extra,
-                playbook_dir: root.join("playbooks").display().to_string(),
-                check: true,
-                run_id: String::new(),
-                timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
-            });
+            let sources = VarSources::new(inventory, templates.clone(), extra, root.join("playbooks").display().to_string(), true, String::new());
             sources.inventory_context(host)
         }
         None => templates.context(extra.into_iter().collect::<Vars>()),

@@ -75,7 +75,7 @@ pub struct Safety {
 pub struct PlayEnv {
     pub sources: Arc<VarSources>,
     pub play: Arc<Play>,
-    pub play_hosts: Vec<String>,
+    pub play_hosts: vars::PlayHosts,
     pub reporter: Arc<Reporter>,
     pub check: bool,
     pub playbook_dir: PathBuf,
@@ -107,15 +107,7 @@ pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) ->
 
 /// Runs every play of `pb`; returns the exit code.
 pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, reporter: Arc<Reporter>) -> i32 {
-    let sources = Arc::new(VarSources {
-        inventory: inventory.clone(),
-        templates: Templates::new(),
-        extra: opts.extra_vars.clone(),
-        playbook_dir: pb.dir().display().to_string(),
-        check: opts.check,
-        run_id: opts.run_id.clone(),
-        timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(), magic_cache: Default::default(),
-    });
+    let sources = VarSources::new(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone());
     reporter.add_secrets(secret_values(&sources, pb));
     let conns: Arc<ConnMap> = Default::default();
     let safety = Arc::new(Safety {
@@ -145,7 +137,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         let env = Arc::new(PlayEnv {
             sources: sources.clone(),
             play: Arc::new(play.clone()),
-            play_hosts: hosts.clone(),
+            play_hosts: vars::PlayHosts::new(&hosts),
             reporter: reporter.clone(),
             check: opts.check,
             playbook_dir: pb.dir(),

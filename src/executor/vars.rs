@@ -19,7 +19,7 @@ pub enum Layer<'a> {
     Data(&'a Vars),
 }
 
-/// Run-wide inputs for building contexts.
+/// Run-wide inputs for building contexts ([`VarSources::new`]).
 pub struct VarSources {
     pub inventory: Arc<Inventory>,
     pub templates: Templates,
@@ -29,23 +29,40 @@ pub struct VarSources {
     pub run_id: String,
     /// The run's start, `YYYYMMDD-HHMMSS` (`recover_timestamp`), for artifact names.
     pub timestamp: String,
-    /// Magic variables that are the same for every host, built once (`MagicCache::default()`).
-    pub magic_cache: MagicCache,
+    /// `groups`, built once: it lists every host, and building it for every step of every
+    /// host made a run's own CPU grow with the square of its hosts.
+    groups: Value,
+    binary: String,
 }
 
-/// `groups`, `ansible_play_hosts` and `recover_binary` are the same for every host and step;
-/// they are built once and shared, where building them for every step of every host made a
-/// run's own CPU grow with the square of its hosts (`groups` lists every host).
-#[derive(Default)]
-pub struct MagicCache {
-    groups: std::sync::OnceLock<Value>,
-    binary: std::sync::OnceLock<String>,
-    play_hosts: std::sync::Mutex<Vec<(Vec<String>, Value)>>,
+/// A play's hosts, and `ansible_play_hosts` built from them once for every step of the play.
+pub struct PlayHosts {
+    value: Value,
+}
+
+impl PlayHosts {
+    pub fn new(names: &[String]) -> PlayHosts {
+        PlayHosts { value: crate::template::to_value(&json!(names)) }
+    }
 }
 
 impl VarSources {
-    /// The magic variables of `host`.
-    /// The magic variables of `host` that differ between hosts (the shared ones are in [`Shared`]).
+    pub fn new(inventory: Arc<Inventory>, templates: Templates, extra: Vars, playbook_dir: String, check: bool, run_id: String) -> Arc<VarSources> {
+        let groups: serde_json::Map<String, Json> = inventory.groups.keys().map(|g| (g.clone(), json!(inventory.group_hosts(g)))).collect();
+        Arc::new(VarSources {
+            groups: crate::template::to_value(&Json::Object(groups)),
+            binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+            inventory,
+            templates,
+            extra,
+            playbook_dir,
+            check,
+            run_id,
+        })
+    }
+
+    /// The magic variables of `host`, but for [`SHARED`]'s, which the context object serves.
     fn magic(&self, host: &str) -> Vars {
         let inv = &self.inventory;
         let mut m = Vars::new();
@@ -56,42 +73,12 @@ impl VarSources {
         m.insert("ansible_check_mode".into(), json!(self.check));
         m.insert("recover_run_id".into(), json!(self.run_id));
         m.insert("recover_timestamp".into(), json!(self.timestamp));
-        let binary = self.magic_cache.binary.get_or_init(|| std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-        m.insert("recover_binary".into(), json!(binary));
+        m.insert("recover_binary".into(), json!(self.binary));
         m
     }
 
-    /// The magic variables shared by every host of the play, built once.
-    fn shared(&self, play_hosts: &[String]) -> Shared {
-        let inv = &self.inventory;
-        let groups = self
-            .magic_cache
-            .groups
-            .get_or_init(|| {
-                let groups: serde_json::Map<String, Json> = inv.groups.keys().map(|g| (g.clone(), json!(inv.group_hosts(g)))).collect();
-                crate::template::to_value(&Json::Object(groups))
-            })
-            .clone();
-        // Keyed by the host list: one play's list, and the empty one of inventory contexts.
-        let play_hosts = match self.magic_cache.play_hosts.lock() {
-            Ok(mut cached) => match cached.iter().find(|(hosts, _)| hosts.as_slice() == play_hosts) {
-                Some((_, v)) => v.clone(),
-                None => {
-                    let v = crate::template::to_value(&json!(play_hosts));
-                    if cached.len() >= 4 {
-                        cached.remove(0);
-                    }
-                    cached.push((play_hosts.to_vec(), v.clone()));
-                    v
-                }
-            },
-            Err(_) => crate::template::to_value(&json!(play_hosts)),
-        };
-        Shared { groups, play_hosts }
-    }
-
     /// The full context for a step; `layers` go between play vars and extra vars, lowest first.
-    pub fn context(self: &Arc<Self>, host: &str, play_hosts: &[String], role_defaults: &Vars, play_vars: &Vars, layers: &[Layer<'_>]) -> Value {
+    pub fn context(self: &Arc<Self>, host: &str, play_hosts: &PlayHosts, role_defaults: &Vars, play_vars: &Vars, layers: &[Layer<'_>]) -> Value {
         let mut vars = role_defaults.clone();
         vars.extend(self.inventory.host_vars(host));
         vars.extend(play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -122,12 +109,13 @@ impl VarSources {
             vars.shift_remove(k);
         }
         let ctx = self.templates.context_with_data(vars, data);
-        Value::from_object(WithHostvars { inner: ctx, shared: self.shared(play_hosts), sources: self.clone() })
+        let shared = Shared { groups: self.groups.clone(), play_hosts: play_hosts.value.clone() };
+        Value::from_object(WithHostvars { inner: ctx, shared, sources: self.clone() })
     }
 
     /// The inventory-level context of a host (for `hostvars` and connecting).
     pub fn inventory_context(self: &Arc<Self>, host: &str) -> Value {
-        self.context(host, &[], &Vars::new(), &Vars::new(), &[])
+        self.context(host, &PlayHosts::new(&[]), &Vars::new(), &Vars::new(), &[])
     }
 }
 
@@ -149,6 +137,16 @@ struct Shared {
 /// Their names: like every magic variable, they win over a variable of the same name.
 const SHARED: [&str; 2] = ["groups", "ansible_play_hosts"];
 
+impl Shared {
+    fn get(&self, name: &str) -> Option<Value> {
+        match name {
+            "groups" => Some(self.groups.clone()),
+            "ansible_play_hosts" => Some(self.play_hosts.clone()),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for VarSources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("VarSources")
@@ -157,11 +155,11 @@ impl std::fmt::Debug for VarSources {
 
 impl Object for WithHostvars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match key.as_str() {
-            Some("hostvars") => return Some(Value::from_object(HostVars { sources: self.sources.clone() })),
-            Some("groups") => return Some(self.shared.groups.clone()),
-            Some("ansible_play_hosts") => return Some(self.shared.play_hosts.clone()),
-            _ => {}
+        if key.as_str() == Some("hostvars") {
+            return Some(Value::from_object(HostVars { sources: self.sources.clone() }));
+        }
+        if let Some(v) = key.as_str().and_then(|k| self.shared.get(k)) {
+            return Some(v);
         }
         let v = self.inner.get_item(key).ok()?;
         (!v.is_undefined()).then_some(v)

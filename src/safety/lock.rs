@@ -74,7 +74,8 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     }
     let who = describe(&current);
     let run_of = |h: &str| serde_json::from_str::<serde_json::Value>(h).ok().and_then(|v| v["run_id"].as_str().map(str::to_string));
-    if run_of(&current).is_some() && run_of(&current) == run_of(holder) {
+    let holder_run = run_of(&current);
+    if holder_run.is_some() && holder_run == run_of(holder) {
         return Err(LockError::Held(format!(
             "this run already holds the lock {dir} through another inventory host: two hosts reach the same machine and share one lock folder (give each its own recover_lock_dir)"
         )));

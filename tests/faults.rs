@@ -115,8 +115,9 @@ impl Rig {
 
 impl Rig {
     /// Runs `run` with the host cut at command `at` (`mode`), and checks its exit and run log
-    /// against a full run's steps. Returns the run log, and whether the run ended before a
-    /// delayed cut landed (then every step ran).
+    /// against a full run's steps. Returns the run log, and whether the run left its host lock
+    /// behind: a cut run does, and so does one that ended before a delayed cut landed, if the
+    /// cut landed as it released the lock (it says so).
     fn cut(&self, what: &str, run: &Recover, at: usize, mode: &str, calls: &[Call], root: &Path, full: &[(String, String)]) -> (Vec<serde_json::Value>, bool) {
         self.arm(run, at, mode);
         let cut = run.run();
@@ -130,18 +131,23 @@ impl Rig {
             assert_eq!(cut.code, 3, "{what}: {}{}", cut.stdout, cut.stderr);
             assert_log_stops_at_the_cut(what, &log, root, full, calls[at - 1].tasks_before, mode == "before");
         }
-        (log, ended_first)
+        let lock_left = !ended_first || cut.stderr.contains("could not release the lock");
+        if at == calls.len() && mode == "before" {
+            // Cut just before the release: every step ran, and the lock left behind is reported.
+            assert!(cut.stderr.contains("could not release the lock"), "{what}: {}", cut.stderr);
+        }
+        (log, lock_left)
     }
 
     /// The host comes back and `run` (the same command again) exits 0. The cut run held the
-    /// host lock from command 1 on, unless it ended first: then this run takes it over, and says why.
-    fn rerun(&self, what: &str, run: &Recover, at: usize, ended_first: bool) {
+    /// host lock from command 1 on: if it left it behind, this run takes it over, and says why.
+    fn rerun(&self, what: &str, run: &Recover, at: usize, lock_left: bool) {
         self.sshd.restart();
         self.arm(run, 0, "before");
         let again = run.run();
         assert_eq!(again.code, 0, "{what}: the re-run failed: {}{}", again.stdout, again.stderr);
         let took_over = again.events().iter().any(|e| e["event"] == "lock_broken" && e["why"].as_str().unwrap().contains("no longer running"));
-        assert_eq!(took_over, at > 1 && !ended_first, "{what}: lock takeover");
+        assert_eq!(took_over, at > 1 && lock_left, "{what}: lock takeover");
     }
 }
 
@@ -285,7 +291,7 @@ fn pg_wal_cut_at_every_command_keeps_the_data_and_a_rerun_finishes_the_repair() 
         let what = format!("cut {mode} command {at} ({})", calls[at - 1].text.chars().take(80).collect::<String>());
         let case = fresh(&format!("cut{i}"));
         let data = case.root.join("data");
-        let (log, ended_first) = rig.cut(&what, &rig.recover(vars(&case)), *at, mode, &calls, &case.root, &full);
+        let (log, lock_left) = rig.cut(&what, &rig.recover(vars(&case)), *at, mode, &calls, &case.root, &full);
 
         // Intact, or recoverable from the verified backup this run recorded.
         let backups: Vec<String> = log.iter().filter(|e| e["event"] == "backup").map(|e| e["backup"]["archive"].as_str().unwrap().to_string()).collect();
@@ -304,7 +310,7 @@ fn pg_wal_cut_at_every_command_keeps_the_data_and_a_rerun_finishes_the_repair() 
         assert!(partial.is_empty(), "{what}: a partial archive was left: {partial:?}");
 
         // The host comes back; the same command again finishes the repair.
-        rig.rerun(&what, &rig.recover(vars(&case)), *at, ended_first);
+        rig.rerun(&what, &rig.recover(vars(&case)), *at, lock_left);
         assert_eq!(psql_rows(&port), "1000", "{what}");
         assert!(!case.root.join("backups/.pg-wal-repair-unfinished").exists(), "{what}: the repair is still marked unfinished");
         summary.push(format!("{what}: {state}, re-run exit 0"));
@@ -363,7 +369,7 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
         let root = fresh(&format!("cut{i}"));
         let data = root.join("volume/_data");
         let original = full_tree(&data);
-        let (_, ended_first) = rig.cut(&what, &rig.recover(vars(&root)), *at, mode, &calls, &root, &full);
+        let (_, lock_left) = rig.cut(&what, &rig.recover(vars(&root)), *at, mode, &calls, &root, &full);
 
         // The original is complete: still at _data, or preserved under its .corrupt- name.
         let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
@@ -381,7 +387,7 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
         };
 
         // The host comes back; the same command again finishes the clone.
-        rig.rerun(&what, &rig.recover(vars(&root)), *at, ended_first);
+        rig.rerun(&what, &rig.recover(vars(&root)), *at, lock_left);
         let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
         let preserved: Vec<&PathBuf> = volume.iter().filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("_data.corrupt-")).collect();
         assert_eq!(preserved.len(), 1, "{what}: one preserved original, no leftover clone: {volume:?}");

@@ -192,7 +192,11 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     let held = std::mem::take(&mut *locks.lock().await);
     for (host, c) in conns {
         if let Some((dir, user)) = held.get(&host) {
-            lock::release(&c, dir, &opts.run_id, user.clone()).await;
+            if let Err(e) = lock::release(&c, dir, &opts.run_id, user.clone()).await {
+                eprintln!(
+                    "warning: host {host}: could not release the lock {dir} ({e}); the next run from this machine takes it over, a run from elsewhere needs --break-lock"
+                );
+            }
         }
         if let Ok(c) = Arc::try_unwrap(c) {
             c.close().await;

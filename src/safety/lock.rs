@@ -94,12 +94,13 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     Ok(Some((who, why)))
 }
 
-/// Releases the lock if this run holds it.
-pub async fn release(conn: &Connection, dir: &str, run_id: &str, user: Option<String>) {
+/// Releases the lock if this run holds it. `Err` when the host could not be asked (it went
+/// away): the lock stays behind.
+pub async fn release(conn: &Connection, dir: &str, run_id: &str, user: Option<String>) -> Result<(), crate::transport::TransportError> {
     let d = quote::quote(dir);
     let ours = quote::quote(&format!("\"run_id\":\"{run_id}\""));
     let script = format!("{{ IFS= read -r h < {d}/holder.json; }} 2>/dev/null; case \"$h\" in *{ours}*) exec rm -rf -- {d} ;; esac");
-    let _ = conn.exec(&Cmd::shell(script).become_user(user).label(format!("release the lock {dir}"))).await;
+    conn.exec(&Cmd::shell(script).become_user(user).label(format!("release the lock {dir}"))).await.map(|_| ())
 }
 
 /// "root, run ab12, pid 123, since ..." from a holder.json.

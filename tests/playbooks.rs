@@ -58,6 +58,10 @@ fn pg_wal_repairs_real_checkpoint_damage_with_a_verified_backup_and_loses_nothin
     assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
     assert!(refused.stdout.contains("--approve pg-wal@188"), "{}", refused.stdout);
     assert_eq!(damaged, rel_hash(&pg.join("data")));
+    // A refused (or declined) reset leaves nothing that changes the next diagnosis.
+    assert!(!scratch.join("backups/.pg-wal-repair-unfinished").exists(), "the unfinished marker was written before pg_resetwal ran");
+    let again = Recover::new().args(["play", "pg-wal", "--dry-run"]).args(&vars).run();
+    assert!(again.stdout.contains("WAL checkpoint damage") && !again.stdout.contains("did not finish"), "{}", again.stdout);
 
     // (b) approved: verified backup, repair, data readable.
     let repair = Recover::new().args(["play", "pg-wal", "--approve", "pg-wal@188", "--output", "json"]).args(&vars);

@@ -526,55 +526,107 @@ fn a_play_whose_stdout_is_closed_stops_like_one_ctrl_c_without_a_panic_and_relea
     }
 }
 
+/// A copy of the lab inventory with a baseline of its own: the repo's tiers, and an automation
+/// gate whose one condition (SSH to 188) the lab meets.
+fn gated_inventory(dir: &Path) -> PathBuf {
+    let inv = lab_inventory_dir(dir);
+    write(
+        inv.parent().unwrap(),
+        "baseline-lab.yml",
+        &format!(
+            "extends: {}\nphases:\n  - name: P0-NETWORK\n    probes:\n      - {{name: SSH 188, type: ssh, host: \"188\"}}\nautomation_gate:\n  - {{name: network up, phase: P0-NETWORK}}\n",
+            repo().join("inventory/baseline.yml").display()
+        ),
+    );
+    inv
+}
+
 #[test]
 fn automation_runs_auto_steps_only_and_never_while_frozen_or_without_a_green_gate() {
     lab();
     let scratch = host_scratch("188", "auto");
     let data = data_dir(&scratch, 10);
     let tmp = tempfile::tempdir().unwrap();
+    let inv = gated_inventory(tmp.path());
+    let inv = inv.to_str().unwrap().to_string();
+    // An AUTO step (the baseline classes node-exporter AUTO), a plain command (not read-only,
+    // not declared destructive), a STANDARD_HITL overwrite, and a read-only diagnostic.
     let pb = write(
         tmp.path(),
         "exporter.yml",
-        "- hosts: data\n  tasks:\n    - name: Restart the exporter\n      shell: printf restarted > {{ data_dir }}/exporter\n      destructive: {tier: AUTO, reason: restarts a stateless exporter}\n    - name: Edit the config\n      copy: {content: \"auto\\n\", dest: \"{{ data_dir }}/conf.txt\"}\n",
+        "- hosts: data\n  tasks:\n    - name: Look\n      command: cat {{ data_dir }}/conf.txt\n      read_only: true\n    - name: Restart the exporter\n      shell: printf restarted > {{ data_dir }}/exporter\n      destructive: {tier: AUTO, reason: restarts a stateless exporter, services: [node-exporter]}\n    - name: A plain command\n      command: touch {{ data_dir }}/plain\n    - name: Edit the config\n      copy: {content: \"auto\\n\", dest: \"{{ data_dir }}/conf.txt\"}\n",
     );
     let state = tempfile::tempdir().unwrap();
     let st = state.path().to_str().unwrap().to_string();
-    let auto = || Recover::new().env("RECOVER_STATE_DIR", &st).args(["play", pb.to_str().unwrap(), "--automation"]).args(vars(&scratch_name(&scratch)));
+    let auto = || Recover::new().env("RECOVER_STATE_DIR", &st).args(["play", pb.to_str().unwrap(), "--automation", "-i", &inv]).args(vars(&scratch_name(&scratch)));
     let requests = |r: &Run| r.events().into_iter().filter(|e| e["event"] == "approval_request").collect::<Vec<_>>();
 
-    // No gate evaluated yet: nothing destructive runs.
+    // No gate evaluated yet: only the read-only step runs; the first other step is refused.
     let run = auto().run();
     assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(!data.join("exporter").exists());
+    assert!(!data.join("exporter").exists() && !data.join("plain").exists());
+    assert!(run.task_events().iter().any(|e| e["task"] == "Look" && e["status"] == "ok"), "{}", run.stdout);
     assert_eq!(requests(&run).len(), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("has not been evaluated"), "{}", run.stdout);
 
-    // The gate is issue 5's `recover gate`; here its recorded result is written as it would be.
-    std::fs::write(state.path().join("gate.json"), serde_json::json!({"green": true, "at": chrono_now(), "unmet": []}).to_string()).unwrap();
+    // A green gate recorded by `recover gate` for another baseline does not count.
+    let other = write(tmp.path(), "trivial.yml", "phases:\n  - name: P0-NETWORK\n    probes:\n      - {name: SSH 188, type: ssh, host: \"188\"}\nautomation_gate:\n  - {name: up, phase: P0-NETWORK}\n");
+    let g = Recover::new().env("RECOVER_STATE_DIR", &st).args(["gate", "-i", &inv, "--baseline", other.to_str().unwrap()]).run();
+    assert_eq!(g.code, 0, "{}{}", g.stdout, g.stderr);
+    let run = auto().run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("another baseline"), "{}", run.stdout);
+    assert!(!data.join("exporter").exists());
+
+    // The real gate, green for this baseline and inventory; then a freeze: still nothing but read-only.
+    let g = Recover::new().env("RECOVER_STATE_DIR", &st).args(["gate", "-i", &inv]).run();
+    assert_eq!(g.code, 0, "{}{}", g.stdout, g.stderr);
     let freeze = Recover::new().env("RECOVER_STATE_DIR", &st).args(["freeze", "--reason", "cold start in progress"]).run();
-    assert_eq!(freeze.code, 0);
+    assert_eq!(freeze.code, 0, "{}", freeze.stderr);
     let status = Recover::new().env("RECOVER_STATE_DIR", &st).args(["status"]).run();
     assert!(status.stdout.contains("FROZEN") && status.stdout.contains("cold start in progress"), "{}", status.stdout);
     let run = auto().run();
     assert_eq!(run.code, 4);
     assert!(run.stdout.contains("frozen"), "{}", run.stdout);
-    assert!(!data.join("exporter").exists());
+    assert!(!data.join("exporter").exists() && !data.join("plain").exists());
 
-    // Thawed, gate green: the AUTO step runs; the STANDARD_HITL one becomes an approval request.
+    // Thawed, gate green: the AUTO step runs; the plain command (STANDARD_HITL by default) becomes
+    // an approval request and stops the host before the overwrite.
     assert_eq!(Recover::new().env("RECOVER_STATE_DIR", &st).args(["thaw"]).run().code, 0);
     let run = auto().run();
     assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
     assert_eq!(std::fs::read_to_string(data.join("exporter")).unwrap(), "restarted");
+    assert!(!data.join("plain").exists(), "a plain command ran under --automation");
     assert_eq!(std::fs::read_to_string(data.join("conf.txt")).unwrap(), "old\n");
     let req = requests(&run);
     assert_eq!(req.len(), 1, "{}", run.stdout);
     assert_eq!(req[0]["tier"], "STANDARD_HITL");
+    assert_eq!(req[0]["task"], "A plain command");
     assert_eq!(req[0]["flag"], "--yes");
 }
 
-fn chrono_now() -> String {
-    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S+00:00"]).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+#[test]
+fn a_task_cannot_lower_its_tier_below_the_baseline_and_a_destructive_command_names_its_paths() {
+    lab();
+    let scratch = host_scratch("188", "tierfloor");
+    let data = data_dir(&scratch, 10);
+    let tmp = tempfile::tempdir().unwrap();
+    // No paths, no services: refused at load, nothing contacted.
+    let bare = write(tmp.path(), "bare.yml", "- hosts: data\n  tasks:\n    - shell: rm -rf {{ data_dir }}\n      destructive: {tier: AUTO}\n");
+    let run = Recover::new().args(["play", bare.to_str().unwrap()]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("bare.yml:4") && run.stderr.contains("names no paths"), "{}", run.stderr);
+    // AUTO with paths the baseline does not class: the baseline's default (STANDARD_HITL) holds,
+    // and the dry-run says what the real run will need.
+    let low = write(tmp.path(), "low.yml", "- hosts: data\n  tasks:\n    - shell: rm -rf {{ data_dir }}/db\n      destructive: {tier: AUTO, paths: [\"{{ data_dir }}/db\"]}\n");
+    let dry = Recover::new().args(["play", low.to_str().unwrap(), "--dry-run", "--output", "json"]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("DESTRUCTIVE [STANDARD_HITL]") && dry.stdout.contains("will be refused"), "{}", dry.stdout);
+    let run = Recover::new().args(["play", low.to_str().unwrap()]).args(vars(&scratch_name(&scratch))).run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(data.join("db/state").exists(), "an AUTO-declared delete ran unattended");
 }
+
 
 #[test]
 fn backup_copy_streams_every_backup_home_and_checks_it_there() {

@@ -47,7 +47,52 @@ pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tie
         None => None,
     };
     let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);
-    Ok(d.tier.max(baseline_tier).unwrap_or(default))
+    // The baseline's word (a path's or service's tier, else its default) is the floor: a task
+    // or module may raise it, never lower it.
+    let floor = baseline_tier.unwrap_or(default);
+    Ok(d.tier.map_or(floor, |t| t.max(floor)))
+}
+
+/// The backup root of this host: `recover_backup_root`, else the SOP's folder.
+pub fn backup_root(sctx: &StepCtx<'_>) -> String {
+    var(sctx, "recover_backup_root").unwrap_or_else(|| "/var/backups/recover".into())
+}
+
+/// Checks that need no host: a destructive step may not touch a system root, its own
+/// backup root, or a backup this run took (invariant 9). `Err` says why it may not start.
+pub fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Result<(), String> {
+    let host = sctx.host;
+    let root = backup_root(sctx);
+    for p in &d.paths {
+        if p.trim().is_empty() {
+            return Err(format!("host {host}: '{}' names an empty path; refused", sctx.task.display_name()));
+        }
+        if let Some(r) = crate::safety::paths::system_root(p) {
+            return Err(format!("host {host}: '{}' would remove, move or replace the system folder {r} (from {p:?}); recover never does that", sctx.task.display_name()));
+        }
+        if crate::safety::paths::overlap(p, &root) {
+            return Err(format!(
+                "host {host}: '{}' touches {p}, and the backup root {root} lies {} it: the backup would not survive the step; set recover_backup_root outside {p}",
+                sctx.task.display_name(),
+                if crate::safety::paths::within(&root, p) { "inside" } else { "around" }
+            ));
+        }
+        if let Some(b) = state.backups.iter().find(|b| crate::safety::paths::within(&b.archive, p)) {
+            return Err(format!("host {host}: '{}' touches {p}, which holds the backup {} taken earlier in this run; refused", sctx.task.display_name(), b.archive));
+        }
+    }
+    Ok(())
+}
+
+/// What the real run will require for this step, in words, for the dry-run.
+pub fn requirement(env: &PlayEnv, host: &str, task: &str, tier: Tier) -> String {
+    match env.safety.confirmer.policy.decide_without_prompt(host, task, tier) {
+        Some(Decision::Run { how }) => format!("runs without asking ({how})"),
+        Some(Decision::Refused { msg }) => format!("will be refused: {msg}"),
+        Some(Decision::Abort) => "will be refused".into(),
+        None if tier == Tier::Block => format!("needs the operator to type the host name ({host}) at the prompt"),
+        None => "needs a yes at the prompt".into(),
+    }
 }
 
 /// Why a destructive step did not run.
@@ -95,7 +140,7 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
             }
         }
         if !need.is_empty() {
-            let dest = var(sctx, "recover_backup_root").unwrap_or_else(|| "/var/backups/recover".into());
+            let dest = backup_root(sctx);
             let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
             let spec = BackupSpec {
                 paths: need,
@@ -122,8 +167,9 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
         task: task.clone(),
         tier: tier.to_string(),
         reason: d.reason.clone(),
-        commands: plan.commands.iter().map(Cmd::display).collect(),
-        diff: plan.diff.as_ref().map(|x| x.unified()),
+        // no_log: neither the commands (they may carry the content) nor either side of the diff.
+        commands: if sctx.task.no_log { vec!["(hidden by no_log)".into()] } else { plan.commands.iter().map(Cmd::display).collect() },
+        diff: if sctx.task.no_log { plan.diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { plan.diff.as_ref().map(super::step::capped_diff) },
         backups: covering.iter().map(|b| json!({"archive": b.archive, "bytes": b.bytes, "sha256": b.sha256, "id": b.id})).collect(),
         preserves: d.preserves.clone(),
     });

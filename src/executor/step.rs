@@ -23,6 +23,8 @@ pub struct HostState {
     pub notified: Vec<String>,
     /// Verified backups taken on this host in this run.
     pub backups: Vec<crate::safety::backup::BackupRecord>,
+    /// In a dry-run: how many steps so far would have changed this host.
+    pub planned_changes: usize,
 }
 
 /// Whether the host goes on after a task.
@@ -59,6 +61,9 @@ impl StepResult {
 pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> StepEnd {
     let started = Instant::now();
     env.reporter.busy(host, &task.display_name());
+    if !env.check {
+        env.reporter.emit(Event::TaskStart { host: host.to_string(), task: task.display_name() });
+    }
     let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars)]);
     let Some((items_raw, span)) = &task.loop_items else {
         let r = one(env, host, conn, task, &base, state).await;
@@ -77,6 +82,9 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     let mut end = StepEnd::Continue;
     let mut any_changed = false;
     for item in items {
+        if interrupted(env) {
+            break;
+        }
         let mut layer = Vars::new();
         layer.insert(task.loop_var.clone(), item.clone());
         let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&layer)]);
@@ -159,6 +167,13 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
     if task.read_only && r.status == Status::Changed {
         r.status = Status::Ok;
     }
+    // A diagnostic that fails in a dry-run after earlier steps planned changes may be checking
+    // what those steps would write: it cannot be judged before they run (the real run checks it).
+    if env.check && task.read_only && r.status == Status::Failed && state.planned_changes > 0 {
+        let why = r.msg.take().unwrap_or_default();
+        r.status = Status::Skipped;
+        r.note = Some(format!("not checkable in a dry-run: {} earlier step(s) would change this host first (it runs for real after them); now: {why}", state.planned_changes));
+    }
     r
 }
 
@@ -209,6 +224,11 @@ fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &V
         let span = task.arg_span(k);
         let rendered = match v {
             Json::String(s) if module.shell_args().contains(&k.as_str()) => Json::String(t.render_shell(s, ctx, &span)?),
+            // `command:` as words: one word of the source is one argument (see template::words).
+            Json::String(s) if module.name() == "command" && (k == "_raw_params" || k == "cmd") => {
+                out.insert("argv".into(), Json::Array(t.render_words(s, ctx, &span)?.into_iter().map(Json::String).collect()));
+                continue;
+            }
             _ => t.render_value(v, ctx, &span)?,
         };
         if rendered.as_str() != Some(crate::template::OMIT) {
@@ -255,7 +275,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     let mut r = StepResult::new(Status::Ok);
     r.note = plan.note.clone();
     r.changes = plan.changes.clone();
-    r.diff = plan.diff.as_ref().map(|d| d.unified());
+    r.diff = plan.diff.as_ref().map(capped_diff);
     if plan.done {
         r.result = plan.result;
     } else if env.check {
@@ -263,13 +283,25 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         r.status = if plan.changed() { Status::Changed } else { Status::Ok };
         // Say which steps are destructive, and how they would be guarded.
         if let Ok(Some(d)) = super::guard::merged(env, task, &plan, ctx) {
-            let tier = super::guard::tier_of(env, &sctx, &d).map(|t| t.to_string()).unwrap_or_else(|_| "?".into());
+            if let Err(msg) = super::guard::check_paths(&sctx, &d, state) {
+                return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) };
+            }
+            let tier = match super::guard::tier_of(env, &sctx, &d) {
+                Ok(t) => t,
+                Err(e) => return StepResult::failed(e, Default::default()),
+            };
             let guard = match (&d.preserves, d.paths.is_empty()) {
                 (Some(p), _) => format!("preserves the original itself: {p}"),
-                (None, true) => "asks first".to_string(),
+                (None, true) => "no paths to back up".to_string(),
                 (None, false) => format!("a verified backup of {} is taken first", d.paths.join(", ")),
             };
-            r.changes.insert(0, format!("DESTRUCTIVE [{tier}]: {}; {guard}", d.reason));
+            let need = super::guard::requirement(env, host, &task.display_name(), tier);
+            r.changes.insert(0, format!("DESTRUCTIVE [{tier}]: {}; {guard}; {need}", d.reason));
+        } else if env.safety.confirmer.policy.automation && !task.read_only {
+            let d = automation_step(task, &args);
+            let tier = super::guard::tier_of(env, &sctx, &d).unwrap_or(crate::safety::Tier::Block);
+            let need = super::guard::requirement(env, host, &task.display_name(), tier);
+            r.changes.insert(0, format!("[{tier}] not read-only; under --automation it {need}"));
         }
         r.result = plan.result;
     } else if plan.changed() || plan.run_anyway {
@@ -278,9 +310,27 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
             Ok(d) => d,
             Err(e) => return input_failure(e),
         };
+        if let Some(d) = &destructive {
+            if let Err(msg) = super::guard::check_paths(&sctx, d, state) {
+                return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) };
+            }
+        }
+        // Under --automation every step that is not read-only needs the automation policy's
+        // word (its tier AUTO, the gate green, no freeze), destructive or not.
+        let destructive = match destructive {
+            None if env.safety.confirmer.policy.automation && !task.read_only => Some(automation_step(task, &args)),
+            d => d,
+        };
+        if interrupted(env) {
+            return not_started(host, task, None);
+        }
         if let Some(d) = destructive {
             match super::guard::guard(env, &sctx, &plan, d, state).await {
                 Ok(how) => {
+                    // An interrupt that came during the backup or the prompt cancels the step.
+                    if interrupted(env) {
+                        return not_started(host, task, state.backups.last().map(|b| b.archive.clone()));
+                    }
                     r.result.insert("approved_by".into(), json!(how));
                 }
                 Err(super::guard::Stop::Refused(msg)) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) },
@@ -321,6 +371,48 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         r.msg = Some(format!("host {host}: `{cmd}` exited {rc}{}", if tail.is_empty() { String::new() } else { format!(": {tail}") }));
     }
     r
+}
+
+/// The largest diff kept whole in events and the run log.
+const DIFF_CAP: usize = 256 * 1024;
+
+/// The unified diff, cut past [`DIFF_CAP`] bytes; a cut diff names the sha256 of both sides.
+pub(super) fn capped_diff(d: &modules::FileDiff) -> String {
+    use sha2::{Digest, Sha256};
+    let text = d.unified();
+    if text.len() <= DIFF_CAP {
+        return text;
+    }
+    let mut cut = DIFF_CAP;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let sha = |b: &Option<Vec<u8>>| b.as_ref().map(|b| format!("{:x}", Sha256::digest(b))).unwrap_or_else(|| "(absent)".into());
+    format!("{}\n... diff cut at {DIFF_CAP} of {} bytes; before sha256 {}, after sha256 {}\n", &text[..cut], text.len(), sha(&d.before), sha(&d.after))
+}
+
+fn interrupted(env: &PlayEnv) -> bool {
+    env.safety.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// A step cancelled by an interrupt before its action started.
+fn not_started(host: &str, task: &Task, backup: Option<String>) -> StepResult {
+    let kept = backup.map(|b| format!("; the backup {b} is kept")).unwrap_or_default();
+    StepResult {
+        msg: Some(format!("host {host}: interrupted before '{}' started: it did not run{kept}", task.display_name())),
+        executed: false,
+        note: Some("not started (interrupted)".into()),
+        ..StepResult::new(Status::Refused)
+    }
+}
+
+/// A step that is not read-only, seen by the automation policy: the services it names give its tier.
+fn automation_step(task: &Task, args: &Json) -> crate::safety::Destructive {
+    let services = match task.module.as_str() {
+        "service" | "systemd" => args.get("name").and_then(Json::as_str).map(|s| vec![s.to_string()]).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    crate::safety::Destructive { reason: format!("{} is not read-only", task.display_name()), services, ..Default::default() }
 }
 
 fn from_error(e: StepError) -> StepResult {
@@ -378,6 +470,9 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
+    if env.check && r.status == Status::Changed {
+        state.planned_changes += 1;
+    }
     if r.status == Status::Changed {
         for n in &task.notify {
             if !state.notified.contains(n) {
@@ -396,7 +491,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         // A destructive step's diff was shown in its preview already.
         diff: if task.no_log || r.result.contains_key("approved_by") { None } else { r.diff },
         note: r.note,
-        item,
+        item: if task.no_log { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
         output: if task.no_log { None } else { output },
         ignored,
         check: env.check,

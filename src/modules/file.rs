@@ -25,6 +25,8 @@ struct Args {
     src: Option<String>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     recurse: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    force: Option<bool>,
 }
 
 #[async_trait]
@@ -35,7 +37,7 @@ impl Module for File {
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
             req("path", Kind::Str), opt("dest", Kind::Str), opt("name", Kind::Str), opt("state", Kind::Str), opt("mode", Kind::Any),
-            opt("owner", Kind::Str), opt("group", Kind::Str), opt("src", Kind::Str), opt("recurse", Kind::Bool),
+            opt("owner", Kind::Str), opt("group", Kind::Str), opt("src", Kind::Str), opt("recurse", Kind::Bool), opt("force", Kind::Bool),
         ];
         S
     }
@@ -94,6 +96,19 @@ impl Module for File {
             }
             "link" => {
                 let src = a.src.clone().ok_or_else(|| StepError::failed("file: state=link needs src"))?;
+                // As Ansible: a real directory or file is never silently turned into (or filled with) a link.
+                match kind {
+                    Some(FileKind::Dir) => {
+                        return Err(StepError::failed(format!("host {}: {} is a directory, not a link: refusing to replace it with a link to {src}", ctx.host, a.path)));
+                    }
+                    Some(FileKind::File) | Some(FileKind::Other) if !a.force.unwrap_or(false) => {
+                        return Err(StepError::failed(format!("host {}: refusing to convert {} from a file to a link to {src} (set force: true to replace it)", ctx.host, a.path)));
+                    }
+                    Some(FileKind::File) | Some(FileKind::Other) => {
+                        plan.destructive = Some(crate::safety::Destructive { reason: format!("replaces the file {} with a link", a.path), paths: vec![a.path.clone()], ..Default::default() });
+                    }
+                    _ => {}
+                }
                 let current = ctx.run(Cmd::argv(["readlink", "--", &a.path])).await?;
                 if !(current.ok() && current.stdout_str().trim_end() == src) {
                     plan.changes.push(format!("link {} -> {src}", a.path));

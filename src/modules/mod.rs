@@ -165,7 +165,14 @@ impl FileDiff {
                 let a = after.and_then(Result::ok).unwrap_or_default();
                 let before_name = if self.before.is_some() { format!("before: {}", self.path) } else { "before: (absent)".into() };
                 let after_name = if self.after.is_some() { format!("after: {}", self.path) } else { "after: (absent)".into() };
-                similar::TextDiff::from_lines(&b, &a).unified_diff().context_radius(3).header(&before_name, &after_name).to_string()
+                // A deadline: Myers' diff is O(N*D), minutes for a large file rewritten whole.
+                similar::TextDiff::configure()
+                    .timeout(std::time::Duration::from_millis(300))
+                    .diff_lines(&b, &a)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&before_name, &after_name)
+                    .to_string()
             }
         }
     }
@@ -326,6 +333,12 @@ pub fn validate(task: &Task) -> SResult<()> {
                 None => e.help(format!("accepted: {}", names.join(", "))),
             });
         };
+        if matches!(k.as_str(), "path" | "dest" | "src" | "name") && v.as_str() == Some("") && ["file", "copy", "template", "blockinfile", "stat", "slurp", "backup", "preserve_move"].contains(&module.name()) {
+            return Err(SourceError::new(task.arg_span(k), format!("argument '{k}' of '{}' is empty", module.name())).help("give the path it works on"));
+        }
+        if k == "mode" {
+            check_mode(v).map_err(|m| SourceError::new(task.arg_span(k), format!("argument 'mode' of '{}': {m}", module.name())))?;
+        }
         if !kind_ok(s.kind, v) {
             return Err(SourceError::new(task.arg_span(k), format!("argument '{k}' of '{}' must be {}, found {v}", module.name(), kind_name(s.kind))));
         }
@@ -337,6 +350,21 @@ pub fn validate(task: &Task) -> SResult<()> {
         }
     }
     module.validate(task)
+}
+
+/// A literal `mode:` must be an octal mode (`0644`, `"0750"`); a template is checked when rendered.
+fn check_mode(v: &Json) -> Result<(), String> {
+    match v {
+        Json::String(s) if crate::template::is_template(s) => Ok(()),
+        Json::Number(n) if n.as_u64().is_some_and(|m| m <= 0o7777) => Ok(()),
+        Json::String(s) if u32::from_str_radix(s.trim().trim_start_matches("0o"), 8).is_ok_and(|m| m <= 0o7777) => Ok(()),
+        Json::String(s) if s.chars().all(|c| "ugoa+-=rwxXst,".contains(c)) && !s.is_empty() => {
+            Err(format!("symbolic modes ({s:?}) are not supported by recover; write it in octal, like \"0644\""))
+        }
+        Json::String(s) if ["preserve"].contains(&s.as_str()) => Err("mode: preserve is not supported by recover; write the mode in octal".into()),
+        Json::Null => Ok(()),
+        other => Err(format!("expected an octal mode like \"0644\", found {other}")),
+    }
 }
 
 /// Ansible's argument aliases (`file: dest=...` is `path`); a required argument may be given by one.

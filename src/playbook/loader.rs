@@ -235,6 +235,15 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     }
     let (loop_items, loop_var) = {
         let l = node.get("loop").or_else(|| node.get("with_items"));
+        if let Some(n) = node.get("loop") {
+            let ok = match &n.value {
+                Value::Seq(_) | Value::Null => true,
+                _ => n.as_str().is_some_and(crate::template::is_template),
+            };
+            if !ok {
+                return Err(n.error(format!("`loop` takes a list (or a template that gives one), found {}", n.kind())));
+            }
+        }
         let var = match node.get("loop_control") {
             Some(lc) => lc.get("loop_var").and_then(Node::scalar_string).unwrap_or_else(|| "item".into()),
             None => "item".into(),
@@ -276,6 +285,14 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         }
         if !opt_out && !matches!(b.value, Value::Bool(true)) {
             return Err(b.error("`backup` takes only true (the default) or false"));
+        }
+    }
+    if let (Some(d), true) = (&task.declared, matches!(task.module.as_str(), "command" | "shell")) {
+        if d.paths.is_empty() && d.services.is_empty() && d.preserves.is_none() {
+            let at = node.get("destructive").unwrap_or(node);
+            return Err(at.error("a destructive command names no paths: recover cannot back up what it does not know").help(
+                "add `paths: [...]` (what it changes; a verified backup is taken first), `services: [...]` (what it stops), or `preserves: ...` (how it keeps the original)",
+            ));
         }
     }
     if let Some(reg) = &task.register {

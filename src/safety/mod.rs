@@ -11,6 +11,7 @@ pub mod backup;
 pub mod confirm;
 pub mod freeze;
 pub mod lock;
+pub mod paths;
 pub mod restore;
 
 use std::fmt;

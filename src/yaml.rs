@@ -117,9 +117,20 @@ pub fn load_file(path: &Path) -> SResult<Node> {
 }
 
 /// Parses YAML text; `path` only names it in errors. Returns the first document.
+/// A key written twice in one mapping is an error.
 pub fn parse_str(text: &str, path: &Path) -> SResult<Node> {
+    parse(text, path, true).map(|(n, _)| n)
+}
+
+/// As [`parse_str`], but a duplicate key is a warning (returned), the last one winning,
+/// as Ansible reads inventories.
+pub fn parse_str_lenient(text: &str, path: &Path) -> SResult<(Node, Vec<String>)> {
+    parse(text, path, false)
+}
+
+fn parse(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> {
     let file = Arc::new(path.to_path_buf());
-    let mut builder = Builder { stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0 };
+    let mut builder = Builder { stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0, strict, warnings: Vec::new() };
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
             let m = e.marker();
@@ -128,7 +139,8 @@ pub fn parse_str(text: &str, path: &Path) -> SResult<Node> {
         let at = Span::new(&file, span.start.line(), span.start.col() + 1);
         builder.event(event, at)?;
     }
-    Ok(builder.docs.into_iter().next().unwrap_or(Node { span: Span::new(&file, 1, 1), value: Value::Null }))
+    let warnings = std::mem::take(&mut builder.warnings);
+    Ok((builder.docs.into_iter().next().unwrap_or(Node { span: Span::new(&file, 1, 1), value: Value::Null }), warnings))
 }
 
 enum Frame {
@@ -141,6 +153,8 @@ struct Builder {
     anchors: std::collections::HashMap<usize, Node>,
     docs: Vec<Node>,
     nodes: usize,
+    strict: bool,
+    warnings: Vec<String>,
 }
 
 impl Builder {
@@ -177,6 +191,7 @@ impl Builder {
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map { span, anchor, entries, .. }) = self.stack.pop() {
+                    self.duplicates(&entries)?;
                     let entries = apply_merge_keys(entries)?;
                     self.finish(Node { span, value: Value::Map(entries) }, anchor)?;
                 }
@@ -192,6 +207,21 @@ impl Builder {
             self.anchors.insert(anchor, node.clone());
         }
         self.push(node)
+    }
+
+    /// A key written twice in one mapping: an error (strict), else a warning; the last one wins.
+    fn duplicates(&mut self, entries: &[(Node, Node)]) -> SResult<()> {
+        for (i, (k, _)) in entries.iter().enumerate() {
+            let Some(name) = k.scalar_string().filter(|n| n != "<<") else { continue };
+            if let Some((first, _)) = entries[..i].iter().find(|(f, _)| f.scalar_string().as_deref() == Some(name.as_str())) {
+                let e = SourceError::new(k.span.clone(), format!("duplicate key '{name}' (first at line {}, column {})", first.span.line, first.span.col));
+                if self.strict {
+                    return Err(e.help("YAML takes the last one silently; recover refuses to guess: remove one of them"));
+                }
+                self.warnings.push(format!("{}: {} (the last one wins, as in Ansible)", k.span, e.message));
+            }
+        }
+        Ok(())
     }
 
     fn depth(&self, at: &Span) -> SResult<()> {

@@ -56,9 +56,16 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
                     let (k, v) = w.split_once('=').ok_or_else(|| {
                         SourceError::new(span.clone(), format!("expected key=value after the host name, found {w:?}"))
                     })?;
+                    if vars.contains_key(k) {
+                        eprintln!("warning: {span}: duplicate variable '{k}' on the line of host {pattern} (the last one wins, as in Ansible)");
+                    }
                     vars.insert(k.to_string(), literal(v));
                 }
-                for h in range::expand(pattern).map_err(|m| SourceError::new(span.clone(), m))? {
+                let names = range::expand(pattern).map_err(|m| SourceError::new(span.clone(), m))?;
+                if (inv.hosts.len() + names.len()) as u64 > range::MAX_HOSTS {
+                    return Err(SourceError::new(span.clone(), format!("the inventory would hold more than {} hosts", range::MAX_HOSTS)));
+                }
+                for h in names {
                     inv.add_host(group, &h, vars.clone());
                 }
             }

@@ -1,7 +1,38 @@
 //! Host ranges in inventory names: `web[01:03]`, `db-[a:c]`, `n[0:10:5]`.
 
-/// Expands every `[start:end(:step)]` in `name`. Errors say what is wrong.
+/// The most hosts one name may expand to (the product of all its ranges).
+pub const MAX_HOSTS: u64 = 100_000;
+
+/// Expands every `[start:end(:step)]` in `name`. Errors say what is wrong; a name whose
+/// ranges multiply to more than [`MAX_HOSTS`] is refused before anything is expanded.
 pub fn expand(name: &str) -> Result<Vec<String>, String> {
+    let n = count(name)?;
+    if n > MAX_HOSTS {
+        return Err(format!("host range {name:?} expands to {} hosts, more than {MAX_HOSTS}", if n == u64::MAX { "too many".to_string() } else { n.to_string() }));
+    }
+    expand_all(name)
+}
+
+/// How many names `name` expands to, without expanding it (saturating).
+fn count(name: &str) -> Result<u64, String> {
+    let mut total: u64 = 1;
+    let mut rest = name;
+    while let Some(open) = rest.find('[') {
+        let close = rest[open..].find(']').map(|i| open + i).ok_or_else(|| format!("unclosed '[' in host range {name:?}"))?;
+        let parts: Vec<&str> = rest[open + 1..close].split(':').collect();
+        let step: u64 = parts.get(2).and_then(|s| s.parse().ok()).filter(|s| *s > 0).unwrap_or(1);
+        let span = match (parts.first().map(|s| s.parse::<u64>()), parts.get(1).map(|s| s.parse::<u64>())) {
+            (Some(Ok(a)), Some(Ok(b))) if b >= a => (b - a) / step + 1,
+            (Some(Err(_)), Some(Ok(b))) if parts[0].is_empty() => b / step + 1,
+            _ => 26,
+        };
+        total = total.saturating_mul(span);
+        rest = &rest[close + 1..];
+    }
+    Ok(total)
+}
+
+fn expand_all(name: &str) -> Result<Vec<String>, String> {
     let Some(open) = name.find('[') else { return Ok(vec![name.to_string()]) };
     let close = name[open..].find(']').map(|i| open + i).ok_or_else(|| format!("unclosed '[' in host range {name:?}"))?;
     let spec = &name[open + 1..close];
@@ -45,7 +76,7 @@ pub fn expand(name: &str) -> Result<Vec<String>, String> {
     }
     let mut out = Vec::new();
     for item in items {
-        for rest in expand(tail)? {
+        for rest in expand_all(tail)? {
             out.push(format!("{head}{item}{rest}"));
         }
     }
@@ -64,5 +95,7 @@ mod tests {
         assert_eq!(expand("r[1:2]-[a:b]").unwrap(), ["r1-a", "r1-b", "r2-a", "r2-b"]);
         assert!(expand("bad[1:").is_err());
         assert!(expand("bad[x:9]").is_err());
+        let bomb = expand("web[0:9][0:9][0:9][0:9][0:9][0:9][0:9][0:9]").unwrap_err();
+        assert!(bomb.contains("100000000 hosts"), "{bomb}");
     }
 }

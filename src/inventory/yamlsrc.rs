@@ -8,7 +8,10 @@ use crate::template::Vars;
 use crate::yaml::{Node, Value};
 
 pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
-    let root = crate::yaml::parse_str(text, path)?;
+    let (root, warnings) = crate::yaml::parse_str_lenient(text, path)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     match &root.value {
         Value::Null => Ok(()),
         Value::Map(entries) => {

@@ -46,7 +46,8 @@ struct Args {
 fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
     let a: Args = typed(module, args)?;
     let mut script = match (module, &a.argv, &a.cmd) {
-        ("command", Some(argv), _) => quote::join(argv),
+        ("command", Some(argv), _) if !argv.is_empty() => quote::join(argv),
+        ("command", Some(_), _) => return Err(StepError::failed("command: nothing to run")),
         ("command", None, Some(c)) => {
             let words = shell_words::split(c).map_err(|e| StepError::failed(format!("command: cannot split {c:?} into words: {e}")))?;
             if words.is_empty() {

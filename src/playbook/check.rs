@@ -29,20 +29,39 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
     known.extend(MAGIC.iter().map(|s| s.to_string()));
     known.extend(play.vars.keys().cloned());
     known.extend(play.role_defaults.keys().cloned());
-    for t in &play.tasks {
-        if let Some(r) = &t.register {
-            known.insert(r.clone());
-        }
+    // What each task defines for the tasks after it (its own register also for its own conditions).
+    let defines = |t: &Task| -> Vec<String> {
+        let mut out: Vec<String> = t.register.iter().cloned().collect();
         if t.module == "set_fact" {
             if let Json::Object(m) = &t.args {
-                known.extend(m.keys().cloned());
+                out.extend(m.keys().cloned());
             }
         }
+        out
+    };
+    let later: std::collections::HashMap<String, &Task> = play.tasks.iter().rev().flat_map(|t| defines(t).into_iter().map(move |n| (n, t))).collect();
+    let mut so_far = known.clone();
+    for task in &play.tasks {
+        let mut k = so_far.clone();
+        k.extend(task.register.iter().cloned());
+        check_task(task, &k, templates, project_root, playbook_dir).map_err(|e| used_before(e, &k, &later, task))?;
+        so_far.extend(defines(task));
     }
-    for task in play.tasks.iter().chain(play.handlers.iter()) {
-        check_task(task, &known, templates, project_root, playbook_dir)?;
+    for task in &play.handlers {
+        check_task(task, &so_far, templates, project_root, playbook_dir)?;
     }
     Ok(())
+}
+
+/// "undefined variable 'x'" where x is registered by a later task: say so.
+fn used_before(e: SourceError, known: &HashSet<String>, later: &std::collections::HashMap<String, &Task>, task: &Task) -> SourceError {
+    for (name, by) in later {
+        if !known.contains(name) && e.message.contains(&format!("'{name}'")) && !std::ptr::eq(*by, task) {
+            return SourceError::new(e.span.clone(), format!("'{name}' is used before the task that registers it ('{}' at {})", by.display_name(), by.span))
+                .help("move the task that sets it earlier, or guard the use with `is defined`");
+        }
+    }
+    e
 }
 
 fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path) -> SResult<()> {
@@ -79,12 +98,21 @@ fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, 
                 _ => {}
             }
         }
-        if task.module == "template" {
-            if let Some(Json::String(src)) = args.get("src") {
+        if task.module == "template" || task.module == "copy" {
+            let remote = matches!(args.get("remote_src"), Some(Json::Bool(true))) || args.get("remote_src").and_then(Json::as_str).is_some_and(|s| matches!(s, "yes" | "true" | "True"));
+            if let (Some(Json::String(src)), false) = (args.get("src"), remote) {
                 if !is_template(src) {
-                    if let Some(path) = crate::modules::find_src(src, task, pdir, root) {
-                        if let Ok(text) = std::fs::read_to_string(&path) {
-                            check_file(&text, &path, &known, t)?;
+                    match crate::modules::find_src(src, task, pdir, root) {
+                        Some(path) if task.module == "template" => {
+                            if let Ok(text) = std::fs::read_to_string(&path) {
+                                check_file(&text, &path, &known, t)?;
+                            }
+                        }
+                        Some(_) => {}
+                        None if task.module == "copy" && copy_dir_exists(src, task, pdir, root) => {}
+                        None => {
+                            return Err(SourceError::new(task.arg_span("src"), format!("{}: src '{src}' not found", task.module))
+                                .help(format!("looked in the role's templates/ and files/, {}/templates, {}/files, the playbook's folder and the project", pdir.display(), pdir.display())));
                         }
                     }
                 }
@@ -113,7 +141,23 @@ fn guarded(text: &str) -> bool {
 
 fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
     let names = t.undeclared(text).map_err(|e| crate::template::located(&e, span))?;
+    unknown_plugins(text, span, t)?;
     report(names, text, span, known)
+}
+
+/// A filter, test or lookup recover does not have is a load error, never a surprise on a host.
+fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
+    if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
+        let help = if name.contains('.') && !name.starts_with("ansible.builtin.") {
+            format!("'{name}' comes from a collection; recover implements ansible.builtin only")
+        } else if kind == "lookup" {
+            format!("lookups recover has: {}", crate::template::filters::LOOKUPS.join(", "))
+        } else {
+            "recover implements Ansible's builtin filters and tests; this one is not among them".to_string()
+        };
+        return Err(SourceError::new(span.clone(), format!("unknown {kind} '{name}' in `{}`", text.trim())).help(help));
+    }
+    Ok(())
 }
 
 fn check_expr(expr: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
@@ -131,6 +175,11 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -
         }
         s
     })?;
+    if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
+        let hit = text.lines().enumerate().find(|(_, l)| l.contains(&name));
+        let span = hit.map(|(i, l)| Span { line: i + 1, col: l.find(&name).unwrap_or(0) + 1, ..file_span.clone() }).unwrap_or(file_span.clone());
+        return Err(SourceError::new(span, format!("unknown {kind} '{name}' in template")).help("recover implements Ansible's builtin filters, tests and lookups; this one is not among them"));
+    }
     for name in names {
         if known.contains(&name) {
             continue;
@@ -160,4 +209,18 @@ fn report(names: HashSet<String>, text: &str, span: &Span, known: &HashSet<Strin
 
 fn define_help(name: &str) -> String {
     format!("define '{name}' in the inventory, the play's vars or a role's defaults, or pass -e {name}=VALUE")
+}
+
+/// `copy: src=DIR` copies a folder: it exists where a file would be looked for.
+fn copy_dir_exists(src: &str, task: &Task, pdir: &Path, root: &Path) -> bool {
+    let p = Path::new(src);
+    if p.is_absolute() {
+        return p.exists();
+    }
+    let mut dirs = Vec::new();
+    if let Some(r) = &task.role_dir {
+        dirs.extend([r.join("files"), r.clone()]);
+    }
+    dirs.extend([pdir.join("files"), pdir.to_path_buf(), root.join("files"), root.to_path_buf()]);
+    dirs.iter().any(|d| d.join(src).exists())
 }

@@ -394,6 +394,9 @@ fn set_op(a: &Value, b: &Value, keep: fn(bool, &Json) -> bool) -> Result<Value, 
     Ok(crate::template::to_value(out))
 }
 
+/// The lookup plugins `lookup()` and `query()` implement.
+pub const LOOKUPS: &[&str] = &["env", "file"];
+
 fn lookup(_state: &State, kind: String, args: Rest<String>) -> Result<Value, Error> {
     match kind.as_str() {
         "env" => {

@@ -13,6 +13,7 @@ pub mod context;
 pub mod filters;
 pub mod pyjson;
 pub mod pyrepr;
+pub mod words;
 pub mod yamlout;
 
 use std::sync::Arc;
@@ -85,7 +86,34 @@ impl Templates {
     pub fn render_shell(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let tmpl = self.env.template_from_named_str(SHELL_TEMPLATE, src).map_err(|e| located(&e, origin))?;
         let out = tmpl.render(ctx).map_err(|e| located(&e, origin))?;
+        if out.contains('\0') {
+            return Err(SourceError::new(origin.clone(), "a value in this command holds a NUL byte, which no shell command can carry"));
+        }
         Ok(trailing_newlines(src, out))
+    }
+
+    /// Renders a `command:` string as an argv: the source is split into words first
+    /// ([`words::split`]) and each word rendered on its own, so one word is one argument.
+    pub fn render_words(&self, src: &str, ctx: &Value, origin: &Span) -> Result<Vec<String>, SourceError> {
+        // The whole command in one variable (`command: "{{ nginx_test_command }}"`): that value
+        // is the command line by intent, and is split into words as Ansible splits it.
+        if single_expression(src.trim()).is_some() {
+            let line = self.render_str(src.trim(), ctx, origin)?;
+            if line.contains('\0') {
+                return Err(SourceError::new(origin.clone(), "a value in this command holds a NUL byte, which no argument can carry"));
+            }
+            return shell_words::split(&line).map_err(|e| SourceError::new(origin.clone(), format!("command: cannot split {line:?} into words: {e}")));
+        }
+        let words = words::split(src).map_err(|e| SourceError::new(origin.clone(), format!("command: {e}")))?;
+        let mut out = Vec::with_capacity(words.len());
+        for w in &words {
+            let r = if is_template(w) { self.render_str(w, ctx, origin)? } else { w.clone() };
+            if r.contains('\0') {
+                return Err(SourceError::new(origin.clone(), "a value in this command holds a NUL byte, which no argument can carry"));
+            }
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Evaluates a bare Jinja2 expression (`when:`, `that:`, `failed_when:`).
@@ -143,6 +171,68 @@ impl Templates {
     }
 
     /// The variables a template reads without setting them itself (for load-time checks).
+    /// Filters, tests and lookups `src` uses that this environment does not have:
+    /// (kind, name) pairs, for load-time errors. String literals are not looked into.
+    pub fn unknown_names(&self, src: &str) -> Vec<(&'static str, String)> {
+        use std::sync::OnceLock;
+        static RE: OnceLock<[regex::Regex; 4]> = OnceLock::new();
+        let [strings, filter, test, lookup] = RE.get_or_init(|| {
+            [
+                regex::Regex::new(r#"'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*""#).expect("static regex"),
+                regex::Regex::new(r"\|\s*([A-Za-z_][A-Za-z0-9_.]*)").expect("static regex"),
+                regex::Regex::new(r"\bis\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_.]*)").expect("static regex"),
+                regex::Regex::new(r#"\b(?:lookup|query|q)\(\s*['"]([A-Za-z0-9_.]+)['"]"#).expect("static regex"),
+            ]
+        });
+        let mut out = Vec::new();
+        // Only the code inside {{ }} and {% %}.
+        let mut code = String::new();
+        let mut rest = src;
+        while let Some(open) = rest.find(['{']) {
+            let after = &rest[open..];
+            let close = if after.starts_with("{{") { "}}" } else if after.starts_with("{%") { "%}" } else {
+                rest = &rest[open + 1..];
+                continue;
+            };
+            let Some(end) = after[2..].find(close) else { break };
+            code.push_str(&after[2..2 + end]);
+            code.push('\n');
+            rest = &after[2 + end + 2..];
+        }
+        for c in lookup.captures_iter(&code) {
+            let name = c[1].trim_start_matches("ansible.builtin.").to_string();
+            if !filters::LOOKUPS.contains(&name.as_str()) {
+                out.push(("lookup", c[1].to_string()));
+            }
+        }
+        let code = strings.replace_all(&code, "''");
+        for c in filter.captures_iter(&code) {
+            let name = &c[1];
+            if !self.has("filter", name) {
+                out.push(("filter", name.to_string()));
+            }
+        }
+        for c in test.captures_iter(&code) {
+            let name = &c[1];
+            if !matches!(name, "not" | "defined" | "undefined" | "none" | "true" | "false") && !self.has("test", name) {
+                out.push(("test", name.to_string()));
+            }
+        }
+        out
+    }
+
+    /// Does this environment have that filter or test? (Asked of the engine itself.)
+    fn has(&self, kind: &str, name: &str) -> bool {
+        let expr = if kind == "filter" { format!("none | {name}") } else { format!("none is {name}") };
+        match self.env.compile_expression(&expr) {
+            Err(_) => true, // not ours to judge here; the template's own check reports syntax
+            Ok(e) => match e.eval(minijinja::context! {}) {
+                Err(err) => !matches!(err.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest),
+                Ok(_) => true,
+            },
+        }
+    }
+
     pub fn undeclared(&self, src: &str) -> Result<std::collections::HashSet<String>, Error> {
         let tmpl = self.env.template_from_str(src)?;
         Ok(tmpl.undeclared_variables(false))

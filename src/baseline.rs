@@ -71,6 +71,8 @@ pub struct GateCondition {
 #[derive(Clone, Debug, Default)]
 pub struct Baseline {
     pub path: PathBuf,
+    /// This file and every file it `extends`, for the baseline's digest.
+    pub files: Vec<PathBuf>,
     pub tiers: Vec<(Tier, TierRule)>,
     /// The tier of a destructive step nothing else classifies.
     pub default_tier: Option<Tier>,
@@ -82,13 +84,18 @@ pub struct Baseline {
 }
 
 impl Baseline {
+    /// sha256 of the baseline's files: a recorded gate counts only for the baseline that produced it.
+    pub fn digest(&self) -> String {
+        crate::safety::freeze::files_digest(&self.files)
+    }
+
     pub fn load(path: &Path) -> SResult<Baseline> {
         Self::load_depth(path, 0)
     }
 
     fn load_depth(path: &Path, depth: usize) -> SResult<Baseline> {
         let root = yaml::load_file(path)?;
-        let mut b = Baseline { path: path.to_path_buf(), ..Default::default() };
+        let mut b = Baseline { path: path.to_path_buf(), files: vec![path.to_path_buf()], ..Default::default() };
         if let Some(parent) = root.get("extends") {
             let rel = parent.as_str().ok_or_else(|| parent.error("`extends` takes a baseline file"))?;
             if depth > 5 {
@@ -97,6 +104,7 @@ impl Baseline {
             let base = Self::load_depth(&path.parent().unwrap_or(Path::new(".")).join(rel), depth + 1)?;
             b.tiers = base.tiers;
             b.default_tier = base.default_tier;
+            b.files.extend(base.files);
         }
         for key in root.as_map().unwrap_or(&[]).iter().map(|(k, _)| k) {
             let name = key.scalar_string().unwrap_or_default();

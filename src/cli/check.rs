@@ -124,6 +124,9 @@ pub async fn gate(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
         anyhow::bail!("{}: the baseline has no automation_gate conditions", baseline.path.display());
     }
     let conditions = baseline.automation_gate.clone();
+    let baseline_path_digest = baseline.digest();
+    let baseline_name = baseline.path.display().to_string();
+    let inventory_files = sources.inventory.sources.clone();
     let checker = Arc::new(Checker::new(baseline, sources, false));
     let report = checker.pass().await;
     checker.close().await;
@@ -141,7 +144,19 @@ pub async fn gate(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
         }
     }
     let green = unmet.is_empty();
-    crate::safety::freeze::record_gate(&crate::safety::freeze::GateState { green, at: chrono::Utc::now().to_rfc3339(), unmet: unmet.clone() })?;
+    let state = crate::safety::freeze::GateState {
+        green,
+        at: chrono::Utc::now().to_rfc3339(),
+        unmet: unmet.clone(),
+        baseline_sha256: Some(baseline_path_digest.clone()),
+        inventory_sha256: Some(crate::safety::freeze::files_digest(&inventory_files)),
+        baseline: Some(baseline_name.clone()),
+    };
+    if g.dry_run {
+        outln!("(--dry-run: the result was not recorded)")?;
+    } else {
+        crate::safety::freeze::record_gate(&state).map_err(|e| anyhow::anyhow!("cannot record the gate in {}: {e}", crate::safety::freeze::shared_dir().display()))?;
+    }
     outln!("automation gate: {}", if green { console::style("GREEN: limited execution allowed").green() } else { console::style("NOT green: diagnose and notify only").red() })?;
     Ok(if green { 0 } else { 1 })
 }

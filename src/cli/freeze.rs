@@ -28,7 +28,22 @@ pub fn thaw_cmd(_g: &Global) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn status_cmd(_g: &Global) -> anyhow::Result<i32> {
+pub fn status_cmd(g: &Global) -> anyhow::Result<i32> {
+    if g.output == super::Output::Json {
+        let logs = crate::report::run_logs();
+        let doc = serde_json::json!({
+            "freeze": freeze::current(),
+            "gate": freeze::gate(),
+            "automation_blocked": freeze::automation_blocked(None),
+            "runs": logs.len(),
+            "state_dir": crate::report::state_dir().display().to_string(),
+            "shared_dir": freeze::shared_dir().display().to_string(),
+            "last_run": logs.last().map(|l| l.display().to_string()),
+            "backups": crate::report::backup_records().len(),
+        });
+        outln!("{doc}")?;
+        return Ok(0);
+    }
     match freeze::current() {
         Some(f) => outln!("freeze:     FROZEN since {} by {}: {}", f.since, f.by, f.reason)?,
         None => outln!("freeze:     none")?,
@@ -38,10 +53,11 @@ pub fn status_cmd(_g: &Global) -> anyhow::Result<i32> {
         Some(g) => outln!("gate:       NOT green at {}: {}", g.at, g.unmet.join("; "))?,
         None => outln!("gate:       not evaluated")?,
     }
-    match freeze::automation_blocked() {
+    match freeze::automation_blocked(None) {
         None => outln!("automation: may run AUTO steps")?,
         Some(why) => outln!("automation: refused ({why})")?,
     }
+    outln!("shared:     freeze and gate in {}", freeze::shared_dir().display())?;
     let logs = crate::report::run_logs();
     outln!("runs:       {} recorded under {}", logs.len(), crate::report::state_dir().display())?;
     if let Some(last) = logs.last() {

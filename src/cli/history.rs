@@ -14,6 +14,15 @@ pub struct HistoryArgs {
 pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
     let logs = run_logs();
     let Some(id) = &a.run else {
+        if g.output == Output::Json {
+            for log in &logs {
+                let ev = read_events(log);
+                let Some(start) = ev.iter().find(|e| e["event"] == "run_start") else { continue };
+                let exit = ev.iter().rev().find(|e| e["event"] == "recap").map(|r| r["exit_code"].clone()).unwrap_or(serde_json::Value::Null);
+                outln!("{}", serde_json::json!({"run_id": start["run_id"], "at": start["at"], "operator": start["operator"], "playbook": start["playbook"], "exit_code": exit, "finished": !exit.is_null(), "log": log.display().to_string()}))?;
+            }
+            return Ok(0);
+        }
         if logs.is_empty() {
             outln!("no runs recorded under {}", crate::report::state_dir().display())?;
             return Ok(0);
@@ -41,7 +50,10 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
         .iter()
         .find(|l| l.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(&format!("-{id}"))))
         .ok_or_else(|| anyhow::anyhow!("no run {id} in {}", crate::report::state_dir().display()))?;
-    let events = read_events(log);
+    let (events, corrupt) = crate::report::read_events_counted(log);
+    if corrupt > 0 {
+        eprintln!("warning: {}: {corrupt} line(s) are not valid events and were skipped (a run killed mid-write, or the log was damaged)", log.display());
+    }
     if g.output == Output::Json {
         for e in &events {
             outln!("{e}")?;
@@ -54,6 +66,7 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
         let line = match e["event"].as_str().unwrap_or("") {
             "run_start" => format!("start  by {} : {}", e["operator"].as_str().unwrap_or("?"), e["command"].as_array().map(|c| c.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default()),
             "play_start" => format!("play   {}", e["play"].as_str().unwrap_or("")),
+            "task_start" => format!("{:<11} {:>5}  {}", "started", e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or("")),
             "task" => format!("{:<11} {:>5}  {}{}", e["status"].as_str().unwrap_or(""), e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["msg"].as_str().map(|m| format!(": {m}")).unwrap_or_default()),
             "preview" => format!("preview {:>4}  {} [{}]: {}", e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["tier"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or("")),
             "approval" => format!("{:<11} {:>5}  {} [{}]: {}", e["decision"].as_str().unwrap_or(""), e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or(""), e["tier"].as_str().unwrap_or(""), e["how"].as_str().unwrap_or("")),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use runlog::{backup_records, read_events, run_logs, state_dir, RunLog};
+pub use runlog::{backup_records, checked_state_dir, read_events, read_events_counted, run_logs, state_dir, RunLog};
 
 /// How a step ended on a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,8 @@ pub enum Event {
     RunStart { run_id: String, playbook: String, check: bool, operator: String, command: Vec<String> },
     PlayStart { play: String, hosts: Vec<String>, check: bool },
     NoHosts { play: String, pattern: String },
+    /// A step is about to reach a host: `history` shows what was in flight when a run died.
+    TaskStart { host: String, task: String },
     Task {
         host: String,
         task: String,

@@ -10,16 +10,50 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use super::Event;
 
-/// `$RECOVER_STATE_DIR`, else `$XDG_STATE_HOME/recover`, else `~/.local/state/recover`.
+/// `$RECOVER_STATE_DIR`, else `$XDG_STATE_HOME/recover`, else `~/.local/state/recover`,
+/// where `~` is `$HOME` if it is an absolute path, else the user's home in /etc/passwd.
+/// With no home at all it is `/nonexistent`: [`checked_state_dir`] then refuses it
+/// rather than fall back to a folder others can write.
 pub fn state_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("RECOVER_STATE_DIR") {
+    if let Some(d) = std::env::var_os("RECOVER_STATE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
-        return PathBuf::from(d).join("recover");
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).filter(|d| d.is_absolute()) {
+        return d.join("recover");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).or_else(passwd_home).unwrap_or_else(|| PathBuf::from("/nonexistent"));
     home.join(".local/state/recover")
+}
+
+/// This process's home folder from /etc/passwd.
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[2] == uid.to_string() && f[5].starts_with('/')).then(|| PathBuf::from(f[5]))
+    })
+}
+
+/// The state folder, made (mode 0700) if missing, and refused when it is not this user's
+/// own or others can write it: run logs are the audit trail and hold what ran.
+pub fn checked_state_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let dir = state_dir();
+    let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg);
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| bad(format!("cannot create the state folder {}: {e}", dir.display())))?;
+    }
+    let meta = std::fs::metadata(&dir)?;
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    if meta.uid() != me {
+        return Err(bad(format!("the state folder {} belongs to uid {}, not to this user (uid {me}); set RECOVER_STATE_DIR to a folder of your own", dir.display(), meta.uid())));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(bad(format!("the state folder {} can be written by others (mode {:o}); run `chmod 700 {}`", dir.display(), meta.permissions().mode() & 0o7777, dir.display())));
+    }
+    Ok(dir)
 }
 
 pub struct RunLog {
@@ -103,12 +137,16 @@ impl Drop for Syncer {
 
 impl RunLog {
     /// Creates the log file for `run_id`.
+    /// The folder is 0700 and the file 0600: a run log is the audit trail, readable by its operator only.
     pub fn create(run_id: &str) -> std::io::Result<RunLog> {
-        let dir = state_dir().join("runs");
-        std::fs::create_dir_all(&dir)?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = checked_state_dir()?.join("runs");
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        }
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let path = dir.join(format!("{stamp}-{run_id}.jsonl"));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
         let syncer = file.try_clone().ok().map(Syncer::start);
         Ok(RunLog { path, file, syncer })
     }
@@ -143,7 +181,25 @@ pub fn run_logs() -> Vec<PathBuf> {
 
 /// The events of one run log (lines that do not parse are skipped: a run killed mid-write).
 pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    read_events_counted(path).0
+}
+
+/// The events of one run log and how many lines did not parse.
+pub fn read_events_counted(path: &std::path::Path) -> (Vec<serde_json::Value>, usize) {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let mut bad = 0;
+    let events = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(v) if v.is_object() => Some(v),
+            _ => {
+                bad += 1;
+                None
+            }
+        })
+        .collect();
+    (events, bad)
 }
 
 /// Every verified backup any recorded run took, oldest first.

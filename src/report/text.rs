@@ -87,7 +87,7 @@ impl Text {
 
     fn show_event(&self, event: &Event) {
         match event {
-            Event::RunStart { .. } => {}
+            Event::RunStart { .. } | Event::TaskStart { .. } => {}
             Event::PlayStart { play, hosts, check } => {
                 let mode = if *check { " (dry-run: nothing will be changed)" } else { "" };
                 self.print(&format!("\n{} {}  hosts: {}{}", style("PLAY").bold(), style(play).bold(), hosts.join(", "), style(mode).yellow()));

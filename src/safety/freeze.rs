@@ -1,10 +1,15 @@
 //! The SOP's automation freeze (section 2) and the automation gate's last
-//! result (section 12.2), as files in the state folder. `--automation` runs
-//! refuse while frozen, and unless the gate was found green recently.
+//! result (section 12.2). Both live in the *shared* folder, where every operator
+//! and every `--automation` caller of the fleet sees them, whoever they are and
+//! whatever their HOME: `$RECOVER_SHARED_DIR`, else `shared_state:` in
+//! `recover.yml`, else `/var/lib/recover`. `--automation` runs refuse while
+//! frozen, and unless the gate was found green recently for the same baseline
+//! and inventory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Who froze automation, why, since when.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,29 +26,111 @@ pub struct GateState {
     pub at: String,
     #[serde(default)]
     pub unmet: Vec<String>,
+    /// sha256 of the baseline files and of the inventory files it was evaluated with.
+    #[serde(default)]
+    pub baseline_sha256: Option<String>,
+    #[serde(default)]
+    pub inventory_sha256: Option<String>,
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
-/// How old a green gate may be and still count.
+/// What a recorded gate must match to count: the run's baseline and inventory.
+#[derive(Clone, Debug)]
+pub struct GateKey {
+    pub baseline_sha256: String,
+    pub inventory_sha256: String,
+}
+
+/// How old a green gate may be and still count, by default (the SOP's 15-minute window).
 pub const GATE_MAX_AGE_SECS: i64 = 15 * 60;
 
+/// The shared folder of the freeze and the gate (see the module doc).
+pub fn shared_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RECOVER_SHARED_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = config_value("shared_state") {
+        let root = crate::cli::project_root();
+        return root.join(d);
+    }
+    PathBuf::from("/var/lib/recover")
+}
+
+/// A scalar of `recover.yml` in the project folder, if set.
+fn config_value(key: &str) -> Option<String> {
+    let cfg = crate::cli::project_root().join("recover.yml");
+    let node = crate::yaml::load_file(&cfg).ok()?;
+    node.get(key).and_then(|v| v.scalar_string())
+}
+
+/// How old a green gate may be: `gate_max_age:` in recover.yml (seconds, or `15m`, `1h`), else 15 minutes.
+pub fn gate_max_age() -> i64 {
+    let Some(v) = config_value("gate_max_age") else { return GATE_MAX_AGE_SECS };
+    let v = v.trim();
+    let (num, mult) = match v.chars().last() {
+        Some('s') => (&v[..v.len() - 1], 1),
+        Some('m') => (&v[..v.len() - 1], 60),
+        Some('h') => (&v[..v.len() - 1], 3600),
+        _ => (v, 1),
+    };
+    num.trim().parse::<i64>().map(|n| n * mult).unwrap_or(GATE_MAX_AGE_SECS)
+}
+
+/// sha256 over the contents of `paths` (folders: every file below, in name order).
+pub fn files_digest(paths: &[PathBuf]) -> String {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else {
+            files.push(p);
+        }
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(std::fs::read(&f).unwrap_or_default());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())
+}
+
 fn freeze_path() -> PathBuf {
-    crate::report::state_dir().join("freeze.json")
+    shared_dir().join("freeze.json")
 }
 
 fn gate_path() -> PathBuf {
-    crate::report::state_dir().join("gate.json")
+    shared_dir().join("gate.json")
 }
 
 pub fn current() -> Option<Freeze> {
     serde_json::from_str(&std::fs::read_to_string(freeze_path()).ok()?).ok()
 }
 
+/// Creates the shared folder, readable by every operator, writable by its owner and group.
+fn make_shared() -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = shared_dir();
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o775).create(&dir)?;
+    }
+    Ok(())
+}
+
+fn write_shared(path: &Path, text: &str) -> std::io::Result<()> {
+    make_shared()?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
 pub fn freeze(reason: &str, by: &str) -> std::io::Result<Freeze> {
     let f = Freeze { reason: reason.to_string(), by: by.to_string(), since: chrono::Utc::now().to_rfc3339() };
-    std::fs::create_dir_all(crate::report::state_dir())?;
-    let tmp = freeze_path().with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&f).unwrap_or_default())?;
-    std::fs::rename(tmp, freeze_path())?;
+    write_shared(&freeze_path(), &serde_json::to_string_pretty(&f).unwrap_or_default())?;
     Ok(f)
 }
 
@@ -62,22 +149,31 @@ pub fn gate() -> Option<GateState> {
 }
 
 pub fn record_gate(state: &GateState) -> std::io::Result<()> {
-    std::fs::create_dir_all(crate::report::state_dir())?;
-    std::fs::write(gate_path(), serde_json::to_string_pretty(state).unwrap_or_default())
+    write_shared(&gate_path(), &serde_json::to_string_pretty(state).unwrap_or_default())
 }
 
-/// Why automation may not act now; `None` when it may (no freeze, gate green and fresh).
-pub fn automation_blocked() -> Option<String> {
+/// Why automation may not act now; `None` when it may (no freeze, gate green, fresh, and
+/// recorded for the same baseline and inventory as `key`).
+pub fn automation_blocked(key: Option<&GateKey>) -> Option<String> {
     if let Some(f) = current() {
         return Some(format!("automation is frozen since {} by {}: {}", f.since, f.by, f.reason));
     }
-    let Some(g) = gate() else { return Some("the automation gate has not been evaluated (run `recover gate`)".into()) };
+    let Some(g) = gate() else { return Some(format!("the automation gate has not been evaluated (run `recover gate`; looked in {})", gate_path().display())) };
     if !g.green {
         return Some(format!("the automation gate is not green: {}", g.unmet.join("; ")));
     }
+    let max = gate_max_age();
     let age = chrono::DateTime::parse_from_rfc3339(&g.at).map(|t| chrono::Utc::now().signed_duration_since(t).num_seconds()).unwrap_or(i64::MAX);
-    if age > GATE_MAX_AGE_SECS {
-        return Some(format!("the automation gate was last green {age}s ago (more than {GATE_MAX_AGE_SECS}s): run `recover gate` again"));
+    if age > max {
+        return Some(format!("the automation gate was last green {age}s ago (more than {max}s): run `recover gate` again"));
+    }
+    if let Some(k) = key {
+        if g.baseline_sha256.as_deref() != Some(k.baseline_sha256.as_str()) {
+            return Some(format!("the green gate was recorded for another baseline ({}): run `recover gate` with this run's baseline", g.baseline.as_deref().unwrap_or("unknown")));
+        }
+        if g.inventory_sha256.as_deref() != Some(k.inventory_sha256.as_str()) {
+            return Some("the green gate was recorded for another inventory (or it changed since): run `recover gate` again".into());
+        }
     }
     None
 }

@@ -58,10 +58,15 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     // `mkdir` is the atomic test-and-set; the holder is one `printf` (the shell's own) into it.
     let parent = std::path::Path::new(dir).parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty());
     let make_parent = parent.map(|p| format!("{{ [ -d {p} ] || mkdir -p -- {p}; }} && ", p = quote::quote(&p))).unwrap_or_default();
-    let take = format!("{make_parent}mkdir -- {d} 2>/dev/null && printf '%s' {} > {d}/holder.json", quote::quote(holder));
+    let take = format!("{make_parent}mkdir -- {d} && printf '%s' {} > {d}/holder.json", quote::quote(holder));
     let out = conn.exec(&Cmd::shell(take.clone()).become_user(user.clone()).label(format!("take the lock {dir}"))).await?;
     if out.ok() {
         return Ok(None);
+    }
+    // Not held by anyone: the folder could not be made at all (a bad recover_lock_dir).
+    if !conn.exec(&Cmd::argv(["test", "-d", dir]).become_user(user.clone())).await?.ok() {
+        let err = out.stderr_str();
+        return Err(LockError::Held(format!("cannot create the lock folder {dir} (recover_lock_dir): {}", if err.trim().is_empty() { "mkdir failed".into() } else { err.trim().to_string() })));
     }
     let mut current = String::new();
     for _ in 0..20 {

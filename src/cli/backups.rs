@@ -74,6 +74,10 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
             let remote = Remote { conn: &conn, host: &record.host, user };
             let res = backup::verify(&remote, &record.archive, &record.sha256, record.entries).await;
             conn.close().await;
+            if g.output == Output::Json {
+                outln!("{}", serde_json::json!({"id": record.id, "host": record.host, "archive": record.archive, "valid": res.is_ok(), "error": res.as_ref().err().map(|e| e.to_string()), "entries": record.entries, "sha256": record.sha256}))?;
+                return Ok(if res.is_ok() { 0 } else { exit::FAILED });
+            }
             match res {
                 Ok(()) => {
                     outln!("{} on {}: verified ({} entries, sha256 {})", record.archive, record.host, record.entries, record.sha256)?;

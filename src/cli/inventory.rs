@@ -6,7 +6,7 @@ use super::Global;
 use crate::template::pyjson;
 
 #[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct InventoryArgs {
     /// All groups and hosts as JSON (`_meta.hostvars`, groups with `hosts` and `children`)
     #[arg(long)]
@@ -22,11 +22,14 @@ pub fn run(g: &Global, a: &InventoryArgs) -> anyhow::Result<i32> {
         if !inv.hosts.contains_key(host) {
             anyhow::bail!("--host {host}: no such host in the inventory");
         }
-        if a.list {
+        if a.list || a.graph.is_none() {
             let vars = serde_json::Value::Object(inv.host_vars(host).into_iter().collect());
             outln!("{}", dumps(&vars))?;
             return Ok(0);
         }
+    }
+    if !a.list && a.graph.is_none() {
+        anyhow::bail!("recover inventory needs --list, --graph [GROUP] or --host HOST");
     }
     if a.list {
         let hosts = match &g.limit {

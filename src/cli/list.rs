@@ -4,9 +4,30 @@
 use super::Global;
 use crate::error::SourceError;
 
-pub fn run(_g: &Global) -> anyhow::Result<i32> {
+pub fn run(g: &Global) -> anyhow::Result<i32> {
     let root = super::project_root();
     let names = super::play::playbook_names(&root);
+    if g.output == super::Output::Json {
+        let mut bad = 0;
+        for name in &names {
+            let path = super::play::find_playbook(&root, name)?;
+            let doc = match crate::playbook::load(&path, &root) {
+                Ok(pb) => serde_json::json!({
+                    "name": name, "path": path.display().to_string(), "description": pb.description(),
+                    "plays": pb.plays.iter().map(|p| serde_json::json!({
+                        "hosts": p.hosts,
+                        "destructive_steps": p.tasks.iter().filter_map(|t| crate::modules::destructive(t).map(|why| serde_json::json!({"task": t.display_name(), "why": why}))).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => {
+                    bad += 1;
+                    serde_json::json!({"name": name, "path": path.display().to_string(), "error": e.to_string()})
+                }
+            };
+            outln!("{doc}")?;
+        }
+        return Ok(if bad > 0 { 1 } else { 0 });
+    }
     if names.is_empty() {
         outln!("no playbooks in {}/playbooks", root.display())?;
         return Ok(0);

@@ -141,11 +141,53 @@ pub enum Command {
 
 /// Parses the arguments and runs; returns the exit code.
 
+/// Refuses a global flag the subcommand would not honour (`freeze --dry-run` must not freeze).
+fn flags_apply(cli: &Cli) -> Result<(), String> {
+    let g = &cli.global;
+    let (name, dry_run, json, diff) = match &cli.command {
+        Command::Play(_) => ("play", true, true, true),
+        Command::Exec(_) => ("exec", true, true, false),
+        Command::Check(_) => ("check", true, true, false),
+        Command::Gate(_) => ("gate", true, false, false),
+        Command::Drift(_) => ("drift", true, true, true),
+        Command::Backups(a) => ("backups", matches!(a.command, backups::BackupsCommand::Restore { .. }), !matches!(a.command, backups::BackupsCommand::Restore { .. }), false),
+        Command::History(_) => ("history", false, true, false),
+        Command::Status => ("status", false, true, false),
+        Command::Inventory(a) => ("inventory", false, a.graph.is_none(), false),
+        Command::List => ("list", false, true, false),
+        Command::Freeze(_) => ("freeze", false, false, false),
+        Command::Thaw => ("thaw", false, false, false),
+        Command::Render(_) => ("render", false, false, false),
+    };
+    if g.dry_run && !dry_run {
+        return Err(format!("--dry-run does not apply to `recover {name}` (it would act, not plan); leave it out"));
+    }
+    if g.output == Output::Json && !json {
+        return Err(format!("--output json does not apply to `recover {name}`{}", if name == "inventory" { " --graph (use --list for JSON)" } else { "" }));
+    }
+    if g.diff && !diff {
+        return Err(format!("--diff does not apply to `recover {name}`"));
+    }
+    Ok(())
+}
+
 /// The exit status of a command whose stdout was closed under it, as a shell reports SIGPIPE.
 const STDOUT_CLOSED: i32 = 141;
 
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    // Bad input exits 1 everywhere (2 means "a step failed" for play, BLOCKED for check).
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if let Err(msg) = flags_apply(&cli) {
+        eprintln!("{} {msg}", console::style("error:").red().bold());
+        return 1;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -90,9 +90,11 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let pb = crate::playbook::load(&path, &root)?;
     // Every check that can fail on input happens here, before any host is contacted.
     let templates = Templates::new();
+    let mut selected_any = false;
     for play in &pb.plays {
         let hosts = executor::select_hosts(&inventory, &play.hosts, limit.as_deref())
             .map_err(|e| SourceError::new(play.span.clone(), format!("play '{}': {e}", play.name)))?;
+        selected_any |= !hosts.is_empty();
         let mut known: HashSet<String> = extra.keys().cloned().collect();
         for h in &hosts {
             known.extend(inventory.host_vars(h).into_keys());
@@ -103,6 +105,17 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
             }
         }
         crate::playbook::check_undefined(play, &known, &templates, &root, &pb.dir())?;
+    }
+    if let (Some(l), false) = (&limit, selected_any) {
+        let targets: Vec<String> = pb.plays.iter().map(|p| format!("'{}' targets {}", p.name, p.hosts)).collect();
+        let shown = match (&g.host, &g.limit) {
+            (Some(h), Some(lim)) => format!("--host {h} -l {lim}"),
+            (Some(h), None) => format!("--host {h}"),
+            _ => format!("-l {l}"),
+        };
+        return Err(SourceError::new(Span::default(), format!("{shown} selects no host of any play ({}); nothing was run", targets.join("; ")))
+            .help("run `recover inventory --graph` to see the groups and hosts")
+            .into());
     }
     for approval in &a.approve {
         if !approval.contains('@') {
@@ -121,18 +134,42 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         playbook: playbook_name,
         interactive: crate::safety::confirm::interactive(),
         automation: a.automation,
-        automation_blocked: if a.automation { crate::safety::freeze::automation_blocked() } else { None },
+        automation_blocked: if a.automation {
+            let key = crate::safety::freeze::GateKey {
+                baseline_sha256: baseline.as_ref().map(|b| b.digest()).unwrap_or_default(),
+                inventory_sha256: crate::safety::freeze::files_digest(&inventory.sources),
+            };
+            crate::safety::freeze::automation_blocked(Some(&key))
+        } else {
+            None
+        },
         break_lock: a.break_lock,
         operator: operator.clone(),
     };
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json || a.automation, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
     if !g.dry_run {
+        // Invariant 5: a real run that cannot keep its audit trail does not start.
         match RunLog::create(&run_id) {
             Ok(log) => reporter.set_log(log),
-            Err(e) => eprintln!("warning: cannot write the run log under {}: {e}", crate::report::state_dir().display()),
+            Err(e) => {
+                eprintln!("error: cannot write the run log under {}: {e}; nothing was run (set RECOVER_STATE_DIR to a folder of your own)", crate::report::state_dir().display());
+                return Ok(exit::BAD_INPUT);
+            }
         }
     }
+    if let Some(book) = &a.logbook {
+        if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(book) {
+            eprintln!("error: cannot append to the logbook {}: {e}; nothing was run", book.display());
+            return Ok(exit::BAD_INPUT);
+        }
+    }
+    // Secret-named extra vars are masked everywhere, the logged command line included.
+    reporter.add_secrets(extra.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }));
     reporter.emit(Event::RunStart {
         run_id: run_id.clone(),
         playbook: path.display().to_string(),
@@ -144,14 +181,32 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     reporter.stop_on_closed_stdout(interrupted.clone());
     {
-        // Ctrl-C once: the steps in flight finish, no new step starts. Twice: stop now. Both are logged.
-        let (flag, reporter) = (interrupted.clone(), reporter.clone());
+        // Ctrl-C, SIGTERM or SIGHUP (the operator's SSH session dropped) once: the steps in flight
+        // finish, no new step starts, a prompt declines. Twice: stop now. All are logged.
+        use tokio::signal::unix::{signal, SignalKind};
+        let (flag, reporter, notify) = (interrupted.clone(), reporter.clone(), crate::safety::confirm::interrupt_notify());
+        let mut streams = Vec::new();
+        for (kind, name) in [(SignalKind::interrupt(), "Ctrl-C"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")] {
+            match signal(kind) {
+                Ok(s) => streams.push((s, name)),
+                Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
+            }
+        }
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            let mut count = 0;
+            loop {
+                let futs = streams.iter_mut().map(|(s, name)| Box::pin(async move { s.recv().await.map(|_| *name) }));
+                let (got, _, _) = futures_select_all(futs).await;
+                let Some(name) = got else { return };
+                count += 1;
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                reporter.emit(Event::Interrupt { abort: false, message: "Ctrl-C: finishing the steps in flight; no new step starts (Ctrl-C again to stop at once)".into() });
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    reporter.emit(Event::Interrupt { abort: true, message: "second Ctrl-C: stopping now; steps in flight were cut off (see the run log)".into() });
+                crate::safety::confirm::signal_received();
+                notify.notify_waiters();
+                if count == 1 {
+                    reporter.emit(Event::Interrupt { abort: false, message: format!("{name}: finishing the steps in flight; no new step starts (again to stop at once)") });
+                } else {
+                    reporter.emit(Event::Interrupt { abort: true, message: format!("second {name}: stopping now; steps in flight were cut off (see the run log)") });
+                    crate::safety::confirm::restore_terminal();
                     std::process::exit(exit::INTERRUPTED);
                 }
             }
@@ -182,4 +237,18 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         crate::report::stdout_line(&format!("  run log: {}", p.display()));
     }
     Ok(code)
+}
+
+/// The first of several futures to finish (a tiny `select_all`).
+async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl IntoIterator<Item = F>) -> (F::Output, usize, ()) {
+    let mut futs: Vec<F> = futs.into_iter().collect();
+    std::future::poll_fn(move |cx| {
+        for (i, f) in futs.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready((v, i, ()));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

@@ -20,6 +20,29 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Woken by SIGINT, SIGTERM and SIGHUP: a prompt that is waiting gives up at once.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// The notifier the signal handler wakes; see [`signal_received`].
+pub fn interrupt_notify() -> std::sync::Arc<tokio::sync::Notify> {
+    static N: std::sync::OnceLock<std::sync::Arc<tokio::sync::Notify>> = std::sync::OnceLock::new();
+    let n = N.get_or_init(Default::default).clone();
+    SIGNALLED_HOOK.get_or_init(|| ());
+    n
+}
+static SIGNALLED_HOOK: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// Records that a stop signal arrived (the prompt checks it while it waits).
+pub fn signal_received() {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// Puts the terminal back as the run found it: the prompt never leaves canonical mode,
+/// so only the cursor (hidden by the progress display) needs showing.
+pub fn restore_terminal() {
+    let _ = console::Term::stderr().show_cursor();
+}
+
 impl Confirmer {
     pub fn new(policy: Policy) -> Confirmer {
         Confirmer { policy, prompt: tokio::sync::Mutex::new(()), yes_to_all: AtomicBool::new(false), aborted: AtomicBool::new(false) }
@@ -45,6 +68,10 @@ impl Confirmer {
         if tier != Tier::Block && self.yes_to_all.load(Ordering::SeqCst) {
             return Decision::Run { how: "prompt: all".into() };
         }
+        if SIGNALLED.load(Ordering::SeqCst) {
+            self.aborted.store(true, Ordering::SeqCst);
+            return Decision::Abort;
+        }
         let mut decision = Decision::Refused { msg: format!("step '{task}' on {host} was declined at the prompt; nothing was changed") };
         tokio::task::block_in_place(|| {
             pause(&mut || {
@@ -60,31 +87,63 @@ impl Confirmer {
     }
 }
 
+/// One line from stdin, read on a thread of its own so that a stop signal ends the wait at
+/// once. `None`: end of input (Ctrl-D) or a signal.
+fn read_answer(prompt: &str) -> Option<String> {
+    use std::io::Write;
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{prompt}: ");
+    let _ = err.flush();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let got = std::io::stdin().read_line(&mut line);
+        let _ = tx.send(match got {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        });
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(answer) => {
+                if answer.is_none() {
+                    let _ = writeln!(err);
+                }
+                return answer;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if SIGNALLED.load(Ordering::SeqCst) => {
+                let _ = writeln!(err);
+                return None;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 fn ask(host: &str, task: &str, tier: Tier) -> Decision {
-    let term = console::Term::stderr();
     let declined = || Decision::Refused { msg: format!("step '{task}' on {host} was declined at the prompt; nothing was changed") };
     if tier == Tier::Block {
-        let answer = dialoguer::Input::<String>::new()
-            .with_prompt(format!("BLOCK step '{task}' on {host}. Type the host name ({host}) to run it, anything else declines"))
-            .allow_empty(true)
-            .interact_text_on(&term);
+        let answer = read_answer(&format!("BLOCK step '{task}' on {host}. Type the host name ({host}) to run it, anything else declines"));
         return match answer {
-            Ok(a) if a.trim() == host => Decision::Run { how: format!("typed confirmation '{host}'") },
-            Ok(a) => Decision::Refused { msg: format!("step '{task}' on {host}: typed {:?}, not {host:?}: declined; nothing was changed", a.trim()) },
-            Err(_) => declined(),
+            _ if SIGNALLED.load(Ordering::SeqCst) => Decision::Abort,
+            Some(a) if a.trim() == host => Decision::Run { how: format!("typed confirmation '{host}'") },
+            Some(a) => Decision::Refused { msg: format!("step '{task}' on {host}: typed {:?}, not {host:?}: declined; nothing was changed", a.trim()) },
+            None => Decision::Refused { msg: format!("step '{task}' on {host}: end of input at the prompt: declined; nothing was changed") },
         };
     }
     loop {
-        let answer = dialoguer::Input::<String>::new()
-            .with_prompt(format!("{tier} step '{task}' on {host}. Run it? [y]es / [n]o / [a]ll remaining / [q] abort the run"))
-            .interact_text_on(&term);
+        let answer = read_answer(&format!("{tier} step '{task}' on {host}. Run it? [y]es / [n]o / [a]ll remaining / [q] abort the run"));
+        if SIGNALLED.load(Ordering::SeqCst) {
+            return Decision::Abort;
+        }
         match answer.map(|a| a.trim().to_lowercase()) {
-            Ok(a) if a == "y" || a == "yes" => return Decision::Run { how: "prompt: yes".into() },
-            Ok(a) if a == "a" || a == "all" => return Decision::Run { how: "prompt: all".into() },
-            Ok(a) if a == "n" || a == "no" => return declined(),
-            Ok(a) if a == "q" || a == "abort" => return Decision::Abort,
-            Ok(_) => continue,
-            Err(_) => return declined(),
+            Some(a) if a == "y" || a == "yes" => return Decision::Run { how: "prompt: yes".into() },
+            Some(a) if a == "a" || a == "all" => return Decision::Run { how: "prompt: all".into() },
+            Some(a) if a == "n" || a == "no" => return declined(),
+            Some(a) if a == "q" || a == "abort" => return Decision::Abort,
+            Some(_) => continue,
+            None => return Decision::Refused { msg: format!("step '{task}' on {host}: end of input at the prompt: declined; nothing was changed") },
         }
     }
 }

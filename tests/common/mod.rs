@@ -83,7 +83,9 @@ impl Recover {
     /// The command, ready to spawn (for tests that drive it themselves).
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recover"));
-        cmd.args(&self.args).current_dir(repo()).env("RECOVER_STATE_DIR", self.state.path()).env("NO_COLOR", "1");
+        // The shared folder (freeze, gate) is the state folder too, unless a test sets its own.
+        let state = self.envs.iter().find(|(k, _)| k == "RECOVER_STATE_DIR").map(|(_, v)| PathBuf::from(v)).unwrap_or_else(|| self.state.path().to_path_buf());
+        cmd.args(&self.args).current_dir(repo()).env("RECOVER_STATE_DIR", self.state.path()).env("RECOVER_SHARED_DIR", &state).env("NO_COLOR", "1");
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

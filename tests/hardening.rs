@@ -1,0 +1,420 @@
+//! Issue 13: the safety promise on the paths an operator or a hostile input walks,
+//! over the real loopback lab (real sshd, real files, signals sent by PID, the prompt
+//! driven through a real pseudo-terminal). Each test failed on the main before it.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// `-e` for a scratch folder on 188: data_dir and the backup root.
+fn at(scratch: &Path, backup_sub: &str) -> Vec<String> {
+    let n = name(scratch);
+    vec!["-e".into(), format!("d={{{{ host_root }}}}/{n}"), "-e".into(), format!("recover_backup_root={{{{ host_root }}}}/{n}/{backup_sub}")]
+}
+
+fn play(dir: &Path, file: &str, tasks: &str) -> PathBuf {
+    write(dir, file, &format!("- hosts: data\n  tasks:\n{tasks}"))
+}
+
+#[test]
+fn a_backup_root_inside_the_folder_a_step_deletes_is_refused_before_anything_changes() {
+    lab();
+    let scratch = host_scratch("188", "victim");
+    write(&scratch, "victim/data.txt", "precious\n");
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "rm.yml", "    - name: Remove the victim\n      file: {path: \"{{ d }}/victim\", state: absent}\n");
+    for (sub, what) in [("victim/backups", "inside"), ("victim", "equal")] {
+        let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, sub)).run();
+        assert_eq!(run.code, 4, "{what}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("would not survive the step"), "{what}: {}", run.stdout);
+        assert_eq!(std::fs::read_to_string(scratch.join("victim/data.txt")).unwrap(), "precious\n", "{what}");
+        assert!(!scratch.join("victim/backups").exists(), "{what}: an archive was written where the step deletes");
+        // The dry-run says the same.
+        let dry = Recover::new().args(["play", pb.to_str().unwrap(), "--dry-run"]).args(at(&scratch, sub)).run();
+        assert_eq!(dry.code, 4, "{what}: {}", dry.stdout);
+    }
+    // Outside: it runs, and the backup survives.
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups")).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!scratch.join("victim").exists());
+    let manifests = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json")).count();
+    assert_eq!(manifests, 1, "the verified backup of the removed folder is kept");
+}
+
+#[test]
+fn system_roots_are_never_delete_targets_and_an_empty_path_does_not_load() {
+    lab();
+    let scratch = host_scratch("188", "roots");
+    let tmp = tempfile::tempdir().unwrap();
+    for path in ["/", "/tmp/x/../../..", "/etc/", "/usr", "/home"] {
+        let pb = play(tmp.path(), "root.yml", &format!("    - file: {{path: \"{path}\", state: absent}}\n"));
+        for dry in [true, false] {
+            let mut r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups"));
+            if dry {
+                r = r.args(["--dry-run"]);
+            }
+            let run = r.run();
+            assert_eq!(run.code, 4, "{path} dry={dry}: {}{}", run.stdout, run.stderr);
+            assert!(run.stdout.contains("system folder"), "{path}: {}", run.stdout);
+        }
+    }
+    assert!(!scratch.join("backups").exists(), "a backup of a system root was started");
+    let pb = play(tmp.path(), "empty.yml", "    - file: {path: \"\", state: absent}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap()]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("empty.yml:3"), "{}", run.stderr);
+}
+
+#[test]
+fn an_interrupt_during_the_pre_backup_cancels_the_destructive_step_behind_it() {
+    lab();
+    let scratch = host_scratch("188", "intbak");
+    // Incompressible data: the backup takes long enough to be interrupted in.
+    let big: Vec<u8> = (0..60_000_000u64).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::create_dir_all(scratch.join("data")).unwrap();
+    std::fs::write(scratch.join("data/big.bin"), &big).unwrap();
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "rm.yml", "    - name: Remove the data\n      file: {path: \"{{ d }}/data\", state: absent}\n");
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups"));
+    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait until the archive is being written, then Ctrl-C.
+    let mut seen = false;
+    for _ in 0..400 {
+        if std::fs::read_dir(scratch.join("backups")).map(|d| d.count() > 0).unwrap_or(false) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(seen, "the backup never started");
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert_eq!(std::fs::read(scratch.join("data/big.bin")).unwrap().len(), big.len(), "the delete ran after Ctrl-C");
+    let log = r.run_log();
+    let t = log.iter().find(|e| e["event"] == "task" && e["task"] == "Remove the data").expect("the step is in the log");
+    assert!(t["msg"].as_str().unwrap().contains("did not run"), "{t}");
+    assert!(log.iter().any(|e| e["event"] == "task_start" && e["task"] == "Remove the data"), "{log:?}");
+}
+
+#[test]
+fn no_log_hides_both_sides_and_secret_extra_vars_and_run_logs_are_private() {
+    lab();
+    let scratch = host_scratch("188", "nolog");
+    write(&scratch, "secret.conf", "password=OLDSECRET-1234\n");
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "s.yml", "    - name: Write the secret\n      copy: {content: \"password={{ new_password }}\\n\", dest: \"{{ d }}/secret.conf\"}\n      no_log: true\n");
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--diff", "-e", "new_password=NEWSECRET-5678", "-e", "db_password=hunter2-9999"]).args(at(&scratch, "backups"));
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(scratch.join("secret.conf")).unwrap(), "password=NEWSECRET-5678\n");
+    let runs = r.state_dir().join("runs");
+    let logs: Vec<PathBuf> = std::fs::read_dir(&runs).unwrap().flatten().map(|e| e.path()).collect();
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    for s in ["OLDSECRET-1234", "NEWSECRET-5678", "hunter2-9999"] {
+        assert!(!run.stdout.contains(s), "{s} on stdout: {}", run.stdout);
+        assert!(!log.contains(s), "{s} in the run log: {log}");
+    }
+    assert_eq!(std::fs::metadata(&logs[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&runs).unwrap().permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn duplicate_keys_are_errors_in_playbooks_and_extra_vars_and_warnings_in_inventories() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "dup.yml", "- hosts: data\n  hosts: all\n  tasks:\n    - debug: {msg: hi}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap()]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("dup.yml:2:3") && run.stderr.contains("duplicate key 'hosts'"), "{}", run.stderr);
+    let ok = write(tmp.path(), "ok.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - debug: {msg: hi}\n");
+    let run = Recover::new().args(["play", ok.to_str().unwrap(), "--dry-run", "-e", r#"{"a": 1, "a": 2}"#]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("duplicate key 'a'"), "{}", run.stderr);
+    let inv = write(tmp.path(), "inv.yml", "all:\n  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n      ansible_host: 127.0.0.2\n");
+    let run = Recover::new().args(["inventory", "-i", inv.to_str().unwrap(), "--list"]).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("inv.yml:5") && run.stderr.contains("duplicate key 'ansible_host'"), "{}", run.stderr);
+    assert!(run.stdout.contains("127.0.0.2"), "the last one wins, as in Ansible: {}", run.stdout);
+}
+
+#[test]
+fn one_templated_value_is_one_command_argument_whatever_it_holds() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "c.yml", "    - command: printf '[%s]\\n' {{ sp }} \"{{ q }}\"\n      register: out\n    - debug: {msg: \"{{ out.stdout }}\"}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json", "-e", r#"{"sp": "one two --three", "q": "it's \"quoted\""}"#]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let dbg = run.task_events().into_iter().find(|e| e["output"].is_string()).unwrap();
+    assert_eq!(dbg["output"], "[one two --three]\n[it's \"quoted\"]", "{}", run.stdout);
+    // A NUL byte cannot reach a shell: an error, not a silent drop.
+    let sh = play(tmp.path(), "n.yml", "    - shell: printf '%s' {{ v }}\n");
+    let run = Recover::new().args(["play", sh.to_str().unwrap(), "--yes", "-e", r#"{"v": "a\u0000b"}"#]).run();
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("NUL"), "{}", run.stdout);
+}
+
+#[test]
+fn a_run_that_cannot_keep_its_audit_trail_does_not_start() {
+    lab();
+    let scratch = host_scratch("188", "noaudit");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "t.yml", "    - copy: {content: x, dest: \"{{ d }}/touched\"}\n");
+    let run = Recover::new().env("RECOVER_STATE_DIR", "/proc/nope").args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("cannot write the run log"), "{}", run.stderr);
+    // A state folder others can write is refused too.
+    let open = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = Recover::new().env("RECOVER_STATE_DIR", open.path().to_str().unwrap()).args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("can be written by others"), "{}", run.stderr);
+    // An unwritable logbook is found before the run, not after it.
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--logbook", "/proc/nope/LOGBOOK.md"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(!scratch.join("touched").exists(), "a host was changed");
+}
+
+#[test]
+fn the_freeze_is_seen_by_every_operator_whatever_their_home() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("recover.yml"), format!("inventory: {}\nshared_state: shared\n", repo().join("inventory/lab.yml").display())).unwrap();
+    let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let as_home = |h: &Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_recover")).args(args).current_dir(project.path()).env_remove("RECOVER_STATE_DIR").env_remove("RECOVER_SHARED_DIR").env_remove("XDG_STATE_HOME").env("HOME", h).env("NO_COLOR", "1").output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, _) = as_home(homes[0].path(), &["freeze", "--reason", "operator A is on it"]);
+    assert_eq!(code, 0);
+    let (_, status) = as_home(homes[1].path(), &["status"]);
+    assert!(status.contains("FROZEN") && status.contains("operator A is on it"), "{status}");
+    assert!(project.path().join("shared/freeze.json").exists());
+    // freeze/thaw --dry-run would act: refused, and nothing changes.
+    let (code, _) = as_home(homes[1].path(), &["thaw", "--dry-run"]);
+    assert_eq!(code, 1);
+    assert!(project.path().join("shared/freeze.json").exists(), "thaw --dry-run thawed");
+    let (code, _) = as_home(homes[1].path(), &["thaw"]);
+    assert_eq!(code, 0);
+    let (_, status) = as_home(homes[0].path(), &["status"]);
+    assert!(status.contains("freeze:     none"), "{status}");
+}
+
+#[test]
+fn eof_declines_a_prompt_and_a_signal_at_a_prompt_stops_at_once_leaving_the_terminal_sane() {
+    lab();
+    let scratch = host_scratch("188", "prompt");
+    write(&scratch, "f", "old\n");
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "p.yml", "    - copy: {content: new, dest: \"{{ d }}/f\"}\n");
+    for how in ["eof", "INT", "TERM"] {
+        let suffix = format!("-prompt-{how}-{}", std::process::id());
+        let r = Recover::new().args(["play", pb.to_str().unwrap()]).args(at(&scratch, "b")).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+        let mut s = expectrl::Session::spawn(r.command()).unwrap();
+        s.set_expect_timeout(Some(Duration::from_secs(20)));
+        let at_start = nix_termios(&s);
+        s.expect("Run it?").unwrap();
+        let pid = s.get_process().pid().to_string();
+        match how {
+            "eof" => s.send(expectrl::ControlCode::EndOfTransmission).unwrap(),
+            sig => {
+                assert!(Command::new("kill").args([&format!("-{sig}"), &pid]).status().unwrap().success());
+            }
+        }
+        let _ = s.expect(expectrl::Eof);
+        let code = match s.get_process().wait().unwrap() {
+            expectrl::WaitStatus::Exited(_, c) => c,
+            other => panic!("{how}: not exited: {other:?}"),
+        };
+        assert_eq!(code, if how == "eof" { 4 } else { 130 }, "{how}");
+        assert_eq!(std::fs::read_to_string(scratch.join("f")).unwrap(), "old\n", "{how}");
+        assert!(!lab_root().join(format!("188/run/lock/recover{suffix}")).exists(), "{how}: the lock was left behind");
+        let attrs = nix_termios(&s);
+        assert_eq!(attrs, at_start, "{how}: the terminal was left changed");
+        assert!(attrs.split_whitespace().any(|w| w == "icanon"), "{how}: {attrs}");
+    }
+}
+
+/// The pty's settings as `stty -a` prints them.
+fn nix_termios(s: &expectrl::Session) -> String {
+    use std::os::fd::AsRawFd;
+    let fd = s.get_stream().as_raw_fd();
+    let out = Command::new("stty").arg("-a").stdin(unsafe { <std::process::Stdio as std::os::fd::FromRawFd>::from_raw_fd(libc_dup(fd)) }).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn libc_dup(fd: i32) -> i32 {
+    extern "C" {
+        fn dup(fd: i32) -> i32;
+    }
+    unsafe { dup(fd) }
+}
+
+#[test]
+fn sighup_stops_like_ctrl_c_and_the_log_shows_what_was_in_flight() {
+    lab();
+    let scratch = host_scratch("188", "hup");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "h.yml", "    - name: long step\n      command: sleep 2\n    - name: next step\n      copy: {content: x, dest: \"{{ d }}/next\"}\n");
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b"));
+    let mut child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..200 {
+        if r.run_log().iter().any(|e| e["event"] == "task_start" && e["task"] == "long step") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(!scratch.join("next").exists(), "a new step started after SIGHUP");
+    let log = r.run_log();
+    assert!(log.iter().any(|e| e["event"] == "task" && e["task"] == "long step"), "{log:?}");
+    assert!(log.iter().any(|e| e["event"] == "interrupt" && e["message"].as_str().unwrap().starts_with("SIGHUP")), "{log:?}");
+}
+
+#[test]
+fn an_ini_range_bomb_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = write(tmp.path(), "bomb.ini", "[web]\nweb[0:9][0:9][0:9][0:9][0:9][0:9][0:9][0:9]\n");
+    let started = std::time::Instant::now();
+    let run = Recover::new().args(["inventory", "-i", inv.to_str().unwrap(), "--list"]).run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("bomb.ini:2") && run.stderr.contains("100000000 hosts"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_limit_that_selects_no_host_of_any_play_is_bad_input() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "d.yml", "    - debug: {msg: hi}\n");
+    for args in [vec!["-l", "nosuchhost"], vec!["--host", "110"], vec!["--host", "188", "-l", "registry"]] {
+        let run = Recover::new().args(["play", pb.to_str().unwrap()]).args(&args).run();
+        assert_eq!(run.code, 1, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("selects no host") && run.stderr.contains("targets data"), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn literal_mistakes_are_load_errors_before_any_host_is_contacted() {
+    lab();
+    let scratch = host_scratch("188", "literal");
+    let tmp = tempfile::tempdir().unwrap();
+    let first = "    - copy: {content: x, dest: \"{{ d }}/first\"}\n";
+    let cases = [
+        ("mode: [1,2]", "    - file: {path: \"{{ d }}\", state: directory, mode: [1, 2]}\n", "mode"),
+        ("symbolic mode", "    - file: {path: \"{{ d }}\", state: directory, mode: \"u=rwz\"}\n", "mode"),
+        ("loop: 5", "    - debug: {msg: x}\n      loop: 5\n", "loop"),
+        ("missing src", "    - template: {src: no-such.j2, dest: \"{{ d }}/x\"}\n", "not found"),
+        ("unknown filter", "    - debug: {msg: \"{{ d | no_such_filter }}\"}\n", "unknown filter 'no_such_filter'"),
+        ("unknown lookup", "    - debug: {msg: \"{{ lookup('no_such_lookup', 'x') }}\"}\n", "unknown lookup 'no_such_lookup'"),
+        ("collection filter", "    - debug: {msg: \"{{ d | community.general.json_query('a') }}\"}\n", "collection"),
+        ("used before registered", "    - debug: {msg: \"{{ later.stdout }}\"}\n    - command: echo hi\n      register: later\n", "before the task that registers it"),
+    ];
+    for (what, task, expect) in cases {
+        let pb = play(tmp.path(), "lit.yml", &format!("{first}{task}"));
+        let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
+        assert_eq!(run.code, 1, "{what}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(expect) && run.stderr.contains("lit.yml:"), "{what}: {}", run.stderr);
+        assert!(!scratch.join("first").exists(), "{what}: a host was changed before the error");
+    }
+    // A string with a pipe inside quotes is not a filter.
+    let pb = play(tmp.path(), "fine.yml", "    - debug: {msg: \"{{ 'a|b' | regex_replace('x|y', 'z') }}\"}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--dry-run"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn usage_errors_and_flags_that_do_not_apply_exit_1() {
+    for args in [vec!["play", "sample-site", "-e", "{bad json"], vec!["play", "sample-site", "--forks", "0"], vec!["no-such-subcommand"], vec!["freeze", "--reason", "x", "--dry-run"], vec!["inventory", "--graph", "--output", "json"]] {
+        let run = Recover::new().args(&args).run();
+        assert_eq!(run.code, 1, "{args:?}: {}{}", run.stdout, run.stderr);
+    }
+    let state = tempfile::tempdir().unwrap();
+    let run = Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap()).args(["freeze", "--reason", "x", "--dry-run"]).run();
+    assert_eq!(run.code, 1);
+    assert!(!state.path().join("freeze.json").exists(), "freeze --dry-run froze");
+    assert_eq!(Recover::new().args(["--help"]).run().code, 0);
+}
+
+#[test]
+fn output_json_is_json_on_every_subcommand_that_takes_it() {
+    lab();
+    for args in [vec!["list"], vec!["status"], vec!["history"], vec!["inventory", "--list"], vec!["backups", "list"]] {
+        let run = Recover::new().args(&args).args(["--output", "json"]).run();
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+        for line in run.stdout.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok() || serde_json::from_str::<serde_json::Value>(&run.stdout).is_ok(), "{args:?}: not JSON: {line}");
+        }
+    }
+}
+
+#[test]
+fn a_link_onto_a_real_directory_fails_as_in_ansible_and_a_bad_lock_dir_is_named() {
+    lab();
+    let scratch = host_scratch("188", "link");
+    std::fs::create_dir_all(scratch.join("adir")).unwrap();
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "l.yml", "    - file: {src: /tmp, path: \"{{ d }}/adir\", state: link}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(!scratch.join("adir/tmp").exists(), "a link was made inside the directory");
+    let pb = play(tmp.path(), "k.yml", "    - debug: {msg: hi}\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-e", "recover_lock_dir=/proc/nope/lock"]).run();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("cannot create the lock folder /proc/nope/lock") && !run.stdout.contains("unknown holder"), "{}", run.stdout);
+}
+
+#[test]
+fn a_dry_run_does_not_fail_a_check_of_files_the_plan_would_write() {
+    lab();
+    let scratch = host_scratch("188", "drycheck");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "c.yml", "    - copy: {content: \"x\\n\", dest: \"{{ d }}/new.conf\"}\n    - name: Check it\n      command: cat {{ d }}/new.conf\n      read_only: true\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--dry-run", "--output", "json"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let check = run.task_events().into_iter().find(|e| e["task"] == "Check it").unwrap();
+    assert_eq!(check["status"], "skipped");
+    assert!(check["note"].as_str().unwrap().contains("not checkable in a dry-run"), "{check}");
+    // With nothing planned before it, a failing check is a real failure.
+    let pb = play(tmp.path(), "d.yml", "    - name: Check it\n      command: cat {{ d }}/absent.conf\n      read_only: true\n");
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "--dry-run"]).args(at(&scratch, "b")).run();
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn history_warns_about_corrupt_lines_and_the_run_log_caps_huge_diffs() {
+    lab();
+    let scratch = host_scratch("188", "bigdiff");
+    let big: String = (0..40_000).map(|i| format!("old line {i}\n")).collect();
+    write(&scratch, "big.txt", &big);
+    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "b.yml", "    - copy: {content: \"new\\n\", dest: \"{{ d }}/big.txt\"}\n");
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b"));
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let logs: Vec<PathBuf> = std::fs::read_dir(r.state_dir().join("runs")).unwrap().flatten().map(|e| e.path()).collect();
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(text.len() < 600_000, "the run log holds {} bytes", text.len());
+    assert!(text.contains("diff cut at") && text.contains("before sha256"), "no cut marker");
+    let id = r.run_log()[0]["run_id"].as_str().unwrap().to_string();
+    std::fs::OpenOptions::new().append(true).open(&logs[0]).and_then(|mut f| std::io::Write::write_all(&mut f, b"{broken\nnot json\n")).unwrap();
+    let h = Recover::new().env("RECOVER_STATE_DIR", r.state_dir().to_str().unwrap()).args(["history", &id]).run();
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    assert!(h.stderr.contains("2 line(s) are not valid events"), "{}", h.stderr);
+}

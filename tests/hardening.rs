@@ -78,35 +78,54 @@ fn system_roots_are_never_delete_targets_and_an_empty_path_does_not_load() {
 #[test]
 fn an_interrupt_during_the_pre_backup_cancels_the_destructive_step_behind_it() {
     lab();
-    let scratch = host_scratch("188", "intbak");
     // Incompressible data: the backup takes long enough to be interrupted in.
     let big: Vec<u8> = (0..60_000_000u64).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    std::fs::create_dir_all(scratch.join("data")).unwrap();
-    std::fs::write(scratch.join("data/big.bin"), &big).unwrap();
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "rm.yml", "    - name: Remove the data\n      file: {path: \"{{ d }}/data\", state: absent}\n");
-    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups"));
-    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    // Wait until the archive is being written, then Ctrl-C.
-    let mut seen = false;
-    for _ in 0..400 {
-        if std::fs::read_dir(scratch.join("backups")).map(|d| d.count() > 0).unwrap_or(false) {
-            seen = true;
-            break;
+    for presses in [1, 2] {
+        let scratch = host_scratch("188", &format!("intbak{presses}"));
+        std::fs::create_dir_all(scratch.join("data")).unwrap();
+        std::fs::write(scratch.join("data/big.bin"), &big).unwrap();
+        Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+        let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups"));
+        let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        // Wait until the archive is being written, then Ctrl-C.
+        let mut seen = false;
+        for _ in 0..400 {
+            if std::fs::read_dir(scratch.join("backups")).map(|d| d.count() > 0).unwrap_or(false) {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
-        std::thread::sleep(Duration::from_millis(25));
+        assert!(seen, "the backup never started");
+        for _ in 0..presses {
+            assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(130), "{presses}: {stdout}");
+        assert_eq!(std::fs::read(scratch.join("data/big.bin")).unwrap().len(), big.len(), "{presses}: the delete ran after Ctrl-C");
+        let log = r.run_log();
+        assert!(log.iter().any(|e| e["event"] == "task_start" && e["task"] == "Remove the data"), "{log:?}");
+        if presses == 1 {
+            // The backup finishes and is kept; the step behind it does not run.
+            let t = log.iter().find(|e| e["event"] == "task" && e["task"] == "Remove the data").expect("the step is in the log");
+            assert!(t["msg"].as_str().unwrap().contains("did not run"), "{t}");
+            assert!(log.iter().any(|e| e["event"] == "backup"), "{log:?}");
+        } else {
+            // The backup is killed on the host: no partial archive, nothing under a final name without its manifest.
+            std::thread::sleep(Duration::from_millis(500));
+            let names: Vec<String> = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            for n in &names {
+                assert!(!n.ends_with(".partial"), "a partial archive was left: {names:?}");
+                if n.ends_with(".tar.gz") {
+                    assert!(names.contains(&format!("{n}.manifest.json")), "an archive without its manifest: {names:?}");
+                }
+            }
+        }
     }
-    assert!(seen, "the backup never started");
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(130), "{stdout}");
-    assert_eq!(std::fs::read(scratch.join("data/big.bin")).unwrap().len(), big.len(), "the delete ran after Ctrl-C");
-    let log = r.run_log();
-    let t = log.iter().find(|e| e["event"] == "task" && e["task"] == "Remove the data").expect("the step is in the log");
-    assert!(t["msg"].as_str().unwrap().contains("did not run"), "{t}");
-    assert!(log.iter().any(|e| e["event"] == "task_start" && e["task"] == "Remove the data"), "{log:?}");
 }
 
 #[test]
@@ -417,4 +436,63 @@ fn history_warns_about_corrupt_lines_and_the_run_log_caps_huge_diffs() {
     let h = Recover::new().env("RECOVER_STATE_DIR", r.state_dir().to_str().unwrap()).args(["history", &id]).run();
     assert_eq!(h.code, 0, "{}", h.stderr);
     assert!(h.stderr.contains("2 line(s) are not valid events"), "{}", h.stderr);
+}
+
+/// Starts `r` and returns once `task` has reached the host (its `task_start` is logged).
+fn spawn_until_started(r: &Recover, task: &str) -> std::process::Child {
+    let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    for _ in 0..400 {
+        if r.run_log().iter().any(|e| e["event"] == "task_start" && e["task"] == task) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    child
+}
+
+#[test]
+fn a_second_ctrl_c_kills_the_remote_command_and_sigkill_keeps_the_lock_while_it_runs() {
+    lab();
+    let scratch = host_scratch("188", "kill2");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = play(tmp.path(), "k.yml", "    - name: slow write\n      shell: sleep 4; echo one >> {{ d }}/f\n");
+    let suffix = format!("-kill2-{}", std::process::id());
+    let lock = lab_root().join(format!("188/run/lock/recover{suffix}"));
+
+    // Two Ctrl-C: the remote command is killed there, and said so.
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+    let child = spawn_until_started(&r, "slow write");
+    for _ in 0..2 {
+        assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("host 188: killed"), "{stderr}");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!scratch.join("f").exists(), "the remote command went on after the second Ctrl-C");
+
+    // SIGKILL: nothing can be killed from here; the next run refuses the host while the remote
+    // command lives, naming it, and takes the lock over once it has ended.
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
+    let mut child = spawn_until_started(&r, "slow write");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let next = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).env("RECOVER_LAB_LOCK_SUFFIX", &suffix).run();
+    assert_eq!(next.code, 4, "{}{}", next.stdout, next.stderr);
+    assert!(next.stdout.contains("may still be running") && next.stdout.contains("sleep 4"), "{}", next.stdout);
+    assert!(lock.exists(), "the lock was given up while the remote command ran");
+    for _ in 0..100 {
+        if scratch.join("f").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(scratch.join("f")).unwrap(), "one\n", "the killed run's remote command finished on its own");
+    std::thread::sleep(Duration::from_millis(300));
+    let after = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).env("RECOVER_LAB_LOCK_SUFFIX", &suffix).run();
+    assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
+    assert!(!lock.exists());
 }

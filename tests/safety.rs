@@ -485,14 +485,17 @@ fn ctrl_c_lets_the_step_in_flight_finish_and_starts_no_new_one_and_twice_stops_a
         assert!(!scratch.join("next").exists(), "a new step started after Ctrl-C");
         let log = r.run_log();
         let interrupts: Vec<_> = log.iter().filter(|e| e["event"] == "interrupt").collect();
-        assert_eq!(interrupts.len(), presses, "{log:?}");
+        assert!(interrupts.len() >= presses, "{log:?}");
         let long_done = log.iter().any(|e| e["event"] == "task" && e["task"] == "long step");
         if presses == 1 {
             assert!(long_done, "the step in flight should finish and be logged: {log:?}");
             assert!(log.iter().any(|e| e["event"] == "recap" && e["exit_code"] == 130));
         } else {
-            assert!(!long_done, "a second Ctrl-C stops at once: {log:?}");
+            // The step in flight is killed on its host: cut short, never reported as done.
+            let long = log.iter().find(|e| e["event"] == "task" && e["task"] == "long step");
+            assert!(long.is_none_or(|e| e["status"] == "failed" && e["duration_ms"].as_u64().unwrap() < 2500), "a second Ctrl-C stops at once: {log:?}");
             assert_eq!(interrupts[1]["abort"], true);
+            assert!(log.iter().any(|e| e["event"] == "interrupt" && e["message"].as_str().unwrap().contains("killed")), "{log:?}");
         }
     }
 }

@@ -267,6 +267,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         playbook_dir: &env.playbook_dir,
         project_root: &env.project_root,
         timeout: task.timeout.or(env.play.timeout),
+        applying: std::sync::atomic::AtomicBool::new(false),
     };
     let plan = match module.plan(&sctx, &args).await {
         Ok(p) => p,
@@ -337,6 +338,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
                 Err(super::guard::Stop::Lost(msg)) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Unreachable) },
             }
         }
+        sctx.applying.store(true, std::sync::atomic::Ordering::SeqCst);
         match module.apply(&sctx, plan).await {
             Ok(o) => {
                 if task.module == "backup" {

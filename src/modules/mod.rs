@@ -74,12 +74,16 @@ pub struct StepCtx<'a> {
     pub playbook_dir: &'a Path,
     pub project_root: &'a Path,
     pub timeout: Option<u64>,
+    /// Set by the executor before `apply`: commands from then on are actions, run in a
+    /// process group of their own that an aborted run can kill on the host.
+    pub applying: std::sync::atomic::AtomicBool,
 }
 
 impl StepCtx<'_> {
     /// Runs a command as the step's user, with the step's timeout.
     pub async fn run(&self, cmd: Cmd) -> Result<Output, StepError> {
-        let cmd = Cmd { become_user: cmd.become_user.or_else(|| self.become_user.clone()), timeout: cmd.timeout.or(self.timeout), ..cmd };
+        let tracked = cmd.tracked || self.applying.load(std::sync::atomic::Ordering::SeqCst);
+        let cmd = Cmd { become_user: cmd.become_user.or_else(|| self.become_user.clone()), timeout: cmd.timeout.or(self.timeout), tracked, ..cmd };
         self.conn.exec(&cmd).await.map_err(StepError::from)
     }
     /// Runs a command and fails the step, naming host, command, exit code and stderr, when it exits non-zero.

@@ -173,7 +173,7 @@ impl Text {
                     0 => style("all ok".to_string()).green(),
                     2 => style("a step failed (exit 2)".to_string()).red(),
                     3 => style("a host was unreachable (exit 3)".to_string()).red(),
-                    130 => style("interrupted: no step started after Ctrl-C (exit 130)".to_string()).yellow(),
+                    130 => style("interrupted: no new step started after the interrupt (exit 130); the run log says what ran".to_string()).yellow(),
                     4 => style("refused by safety policy (exit 4)".to_string()).red(),
                     n => style(format!("exit {n}")).red(),
                 };

@@ -167,12 +167,19 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
 
     // 2. The archive, written whole or not at all.
     let rel = spec.paths.iter().map(|p| quote::quote(p.trim_start_matches('/'))).collect::<Vec<_>>().join(" ");
-    let made = run(format!(
-        "set -e; a={a}; trap 'rm -f \"$a.partial\"' EXIT; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
-         tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$a.partial\" -- {rel}; mv \"$a.partial\" \"$a\"; trap - EXIT; \
-         sha256sum \"$a\" | cut -d' ' -f1; stat -c %s \"$a\""
-    ))
-    .await?;
+    // Written as .partial (removed on failure or a signal), then .unverified until the manifest
+    // is written: an archive under its final name always has its manifest (issue 13).
+    let made = ctx
+        .run(
+            Cmd::shell(format!(
+                "set -e; a={a}; trap 'rm -f \"$a.partial\"' EXIT; trap 'rm -f \"$a.partial\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
+                 tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$a.partial\" -- {rel}; mv \"$a.partial\" \"$a.unverified\"; trap - EXIT TERM INT HUP; \
+                 sha256sum \"$a.unverified\" | cut -d' ' -f1; stat -c %s \"$a.unverified\""
+            ))
+            .tracked(),
+        )
+        .await?;
+    let unverified = format!("{archive}.unverified");
     if !made.ok() {
         return Err(BackupError::from(format!("writing the backup {archive} failed (the partial archive was removed): {}", made.stderr_str().trim())));
     }
@@ -182,15 +189,15 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     let bytes: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
     if fault("corrupt-backup") {
         // Fault injection for tests: damage the archive between write and verify.
-        let _ = run(format!("printf 'CORRUPT!' | dd of={a} bs=1 seek=200 conv=notrunc 2>/dev/null")).await;
+        let _ = run(format!("printf 'CORRUPT!' | dd of={} bs=1 seek=200 conv=notrunc 2>/dev/null", quote::quote(&unverified))).await;
     }
 
     // 3. Verification.
-    if let Err(e) = verify(ctx, &archive, &sha256, entries).await {
+    if let Err(e) = verify(ctx, &unverified, &sha256, entries).await {
         if e.lost {
             return Err(e);
         }
-        let _ = run(format!("mv -f {a} {}", quote::quote(&format!("{archive}.invalid")))).await;
+        let _ = run(format!("mv -f {} {}", quote::quote(&unverified), quote::quote(&format!("{archive}.invalid")))).await;
         return Err(BackupError::from(format!("{e}; the archive was renamed to {archive}.invalid")));
     }
 
@@ -213,7 +220,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     let mut manifest = serde_json::to_value(&record).unwrap_or(json!({}));
     manifest["ownership"] = json!("numeric uid/gid and modes recorded (tar -p --numeric-owner)");
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
-    let put = ctx.run(Cmd::shell(format!("cat > {}", quote::quote(&record.manifest))).stdin(text.into_bytes())).await?;
+    let put = ctx.run(Cmd::shell(format!("cat > {} && mv -f {} {a}", quote::quote(&record.manifest), quote::quote(&unverified))).stdin(text.into_bytes())).await?;
     if !put.ok() {
         return Err(BackupError::from(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim())));
     }

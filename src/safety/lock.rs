@@ -85,6 +85,17 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
             "this run already holds the lock {dir} through another inventory host: two hosts reach the same machine and share one lock folder (give each its own recover_lock_dir)"
         )));
     }
+    // The dead run may have left an action running on the host (recover was killed): its
+    // process group is in the run file. The lock is kept until that process is gone.
+    let running = conn
+        .exec(&Cmd::shell(format!("read p rest < {d}/running 2>/dev/null || exit 0; [ -n \"$p\" ] || exit 0; ps -p \"$p\" >/dev/null 2>&1 && printf '%s %s' \"$p\" \"$rest\"; exit 0")).become_user(user.clone()))
+        .await?
+        .stdout_str();
+    if let Some((pid, what)) = running.trim().split_once(' ') {
+        return Err(LockError::Held(format!(
+            "host may still be running: {what} (remote process group {pid}, started by the run that holds the lock: {who}); the lock is kept until it ends (kill it there with `kill -TERM -{pid}`, then run again)"
+        )));
+    }
     let why = if holder_is_gone(&current) {
         "its run is no longer running on this machine".to_string()
     } else if break_lock {

@@ -43,14 +43,18 @@ pub struct Cmd {
     /// scripts a person wrote, which may use `$$` or signal their own shell. recover's own
     /// scripts run in a subshell of the persistent shell (see [`Cmd::wrapped`]).
     pub own_shell: bool,
+    /// An action (a step's change, a backup): run in a process group of its own whose id is
+    /// recorded on the host beside the lock, so an aborted run can kill it there and a later
+    /// run knows it may still be running (see [`Connection::set_track`]).
+    pub tracked: bool,
 }
 
 impl Cmd {
     pub fn argv<S: Into<String>>(words: impl IntoIterator<Item = S>) -> Cmd {
-        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false }
+        Cmd { script: Script::Argv(words.into_iter().map(Into::into).collect()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false, tracked: false }
     }
     pub fn shell(script: impl Into<String>) -> Cmd {
-        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false }
+        Cmd { script: Script::Shell(script.into()), become_user: None, stdin: None, timeout: None, label: None, own_shell: false, tracked: false }
     }
     pub fn become_user(mut self, user: Option<String>) -> Cmd {
         self.become_user = user;
@@ -71,6 +75,11 @@ impl Cmd {
     /// A script a person wrote (`shell:`, `recover exec`): its own `sh -c`, so `$$` is its own.
     pub fn own_shell(mut self) -> Cmd {
         self.own_shell = true;
+        self
+    }
+    /// An action to track (see [`Cmd::tracked`]).
+    pub fn tracked(mut self) -> Cmd {
+        self.tracked = true;
         self
     }
     /// The script as one shell line (argv words quoted).
@@ -98,6 +107,32 @@ impl Cmd {
     /// `timeout` needs a program to run, so a command with one still gets `sh -c`, and so does
     /// a script a person wrote ([`Cmd::own_shell`]): in a subshell `$$` would be the persistent
     /// shell's, shared by every command, and `kill $$` would end the connection's shell.
+    /// The line for a tracked command, run by the lock user's shell: `setsid` gives it a
+    /// process group of its own (its leader's pid is the group id), written to `runfile` with
+    /// its label while it runs and cleared (`true`, a builtin: no exec, and a failed redirection cannot end the shell) when it ends. `sudo_to` runs
+    /// the script as another user inside that group.
+    fn wrapped_tracked(&self, runfile: &str, sudo_to: Option<&str>) -> String {
+        let script = quote::quote(&self.line());
+        let sudo = sudo_to.map(|u| format!("sudo -n -H -u {} -- ", quote::quote(u))).unwrap_or_default();
+        let prog = match self.timeout {
+            Some(t) => format!("setsid {sudo}timeout -k 5 {t} sh -c {script}"),
+            None => format!("setsid {sudo}sh -c {script}"),
+        };
+        let rf = quote::quote(runfile);
+        let mut shown = self.display().replace(['\n', '\r'], " ");
+        if shown.chars().count() > 200 {
+            shown = shown.chars().take(200).collect::<String>() + "...";
+        }
+        let tail = format!("__p=$!; printf '%s %s\\n' \"$__p\" {} > {rf} 2>/dev/null; wait \"$__p\"; __r=$?; true > {rf} 2>/dev/null; (exit $__r)", quote::quote(&shown));
+        match &self.stdin {
+            Some(data) => {
+                let tag = shell::marker();
+                format!("base64 -d <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
+            }
+            None => format!("{prog} </dev/null & {tail}"),
+        }
+    }
+
     fn wrapped(&self) -> String {
         let script = quote::quote(&self.line());
         let line = match self.timeout {
@@ -193,6 +228,83 @@ impl TransportError {
     }
 }
 
+/// Where a connection records its tracked commands: the run file beside the host lock, and
+/// the user the lock (and the file) belongs to.
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub runfile: String,
+    pub user: Option<String>,
+}
+
+/// A tracked command under way on a host, for [`kill_inflight`].
+struct Inflight {
+    host: String,
+    session: Option<Arc<openssh::Session>>,
+    runfile: String,
+    /// Who may signal it: the lock user, or root through sudo when it runs as another user.
+    sudo: bool,
+    user: Option<String>,
+    label: String,
+}
+
+static INFLIGHT: std::sync::Mutex<Vec<(u64, Inflight)>> = std::sync::Mutex::new(Vec::new());
+static NEXT_INFLIGHT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Removes its entry from [`INFLIGHT`] when the command ends (or its future is dropped).
+struct InflightGuard(u64);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut v) = INFLIGHT.lock() {
+            v.retain(|(id, _)| *id != self.0);
+        }
+    }
+}
+
+/// How an aborted run left a tracked command: killed (confirmed gone), or maybe still running.
+#[derive(Debug)]
+pub struct KillReport {
+    pub host: String,
+    pub label: String,
+    pub killed: bool,
+}
+
+/// Kills, on their hosts, the tracked commands this process has under way (a second Ctrl-C):
+/// TERM to the process group, KILL after 2 s, each over a channel of its own. Each report says
+/// whether the group is confirmed gone; `None` for a host that did not answer within `limit`.
+pub async fn kill_inflight(limit: std::time::Duration) -> Vec<KillReport> {
+    let items: Vec<Inflight> = INFLIGHT.lock().map(|mut v| v.drain(..).map(|(_, i)| i).collect()).unwrap_or_default();
+    let mut reports = Vec::new();
+    let mut tasks = Vec::new();
+    for i in items {
+        tasks.push(tokio::spawn(async move {
+            let rf = quote::quote(&i.runfile);
+            let kill = if i.sudo { "sudo -n kill" } else { "kill" };
+            let script = format!(
+                "read p rest < {rf} 2>/dev/null || exit 0; [ -n \"$p\" ] || exit 0; {kill} -TERM -\"$p\" 2>/dev/null; \
+                 for i in 1 2 3 4 5 6 7 8 9 10; do ps -p \"$p\" >/dev/null 2>&1 || {{ true > {rf} 2>/dev/null; exit 0; }}; sleep 0.2; done; \
+                 {kill} -KILL -\"$p\" 2>/dev/null; sleep 0.3; ps -p \"$p\" >/dev/null 2>&1 && exit 1; true > {rf} 2>/dev/null; exit 0"
+            );
+            let mut argv: Vec<String> = Vec::new();
+            if let Some(u) = &i.user {
+                argv.extend(["sudo", "-n", "-H", "-u", u, "--"].map(String::from));
+            }
+            argv.extend(["sh".to_string(), "-c".to_string(), script]);
+            let out = match &i.session {
+                Some(s) => tokio::time::timeout(limit, ssh::run_channel(s, &argv)).await.ok().and_then(Result::ok),
+                None => tokio::time::timeout(limit, shell::run_local_once(&argv)).await.ok().and_then(Result::ok),
+            };
+            KillReport { host: i.host, label: i.label, killed: out.is_some_and(|o| o.ok()) }
+        }));
+    }
+    for t in tasks {
+        if let Ok(r) = t.await {
+            reports.push(r);
+        }
+    }
+    reports
+}
+
 /// Where the shells come from.
 enum Spawner {
     Ssh(Arc<openssh::Session>),
@@ -206,6 +318,8 @@ pub struct Connection {
     shells: Mutex<HashMap<Option<String>, Shell>>,
     per_channel: bool,
     fault: Option<FaultHook>,
+    track: std::sync::Mutex<Option<Track>>,
+    host: String,
 }
 
 /// Fault injection for the test campaign (tests/faults.rs): with `RECOVER_FAULT_HOOK=PROGRAM`,
@@ -248,14 +362,52 @@ impl Connection {
         let per_channel = std::env::var("RECOVER_TRANSPORT").map(|v| v == "channel").unwrap_or(false);
         let spawner = if target.local { Spawner::Local } else { Spawner::Ssh(Arc::new(ssh::connect(target).await?)) };
         let login_user = if target.local { std::env::var("USER").ok() } else { target.user.clone() };
-        Ok(Connection { spawner, login_user, shells: Mutex::new(HashMap::new()), per_channel, fault: FaultHook::from_env(&target.name) })
+        Ok(Connection {
+            spawner,
+            login_user,
+            shells: Mutex::new(HashMap::new()),
+            per_channel,
+            fault: FaultHook::from_env(&target.name),
+            track: std::sync::Mutex::new(None),
+            host: target.name.clone(),
+        })
+    }
+
+    /// From now on, tracked commands record their process group in `track.runfile` (set once
+    /// the host lock is held; the file lives beside it).
+    pub fn set_track(&self, track: Track) {
+        if let Ok(mut t) = self.track.lock() {
+            *t = Some(track);
+        }
     }
 
     /// Runs a command; `Err` only when the host is gone, never for a non-zero exit.
     pub async fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
-        let user = self.effective_user(cmd);
+        let mut user = self.effective_user(cmd);
         if let Some(f) = &self.fault {
             f.before_command(&cmd.display()).await;
+        }
+        let track = if cmd.tracked && !self.per_channel { self.track.lock().ok().and_then(|t| t.clone()) } else { None };
+        let mut line = None;
+        let mut _guard = None;
+        if let Some(t) = track {
+            // Run by the lock user's shell (it owns the run file); the step's user inside, by sudo.
+            let lock_user = match &t.user {
+                Some(u) if Some(u) != self.login_user.as_ref() => Some(u.clone()),
+                _ => None,
+            };
+            let sudo_to = user.clone().filter(|u| Some(u) != lock_user.as_ref());
+            line = Some(cmd.wrapped_tracked(&t.runfile, sudo_to.as_deref()));
+            let id = NEXT_INFLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let session = match &self.spawner {
+                Spawner::Ssh(s) => Some(s.clone()),
+                Spawner::Local => None,
+            };
+            if let Ok(mut v) = INFLIGHT.lock() {
+                v.push((id, Inflight { host: self.host.clone(), session, runfile: t.runfile.clone(), sudo: sudo_to.is_some(), user: lock_user.clone(), label: cmd.display() }));
+            }
+            _guard = Some(InflightGuard(id));
+            user = lock_user;
         }
         if self.per_channel {
             return self.exec_channel(cmd, user.as_deref()).await.map_err(|e| lost_during(cmd, e));
@@ -266,7 +418,8 @@ impl Connection {
             shells.insert(user.clone(), sh);
         }
         let sh = shells.get_mut(&user).ok_or_else(|| TransportError::Lost("shell vanished".into()))?;
-        match sh.run(&cmd.wrapped()).await {
+        let line = line.unwrap_or_else(|| cmd.wrapped());
+        match sh.run(&line).await {
             Ok(out) => Ok(out),
             Err(e) => {
                 shells.remove(&user);

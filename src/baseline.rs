@@ -288,15 +288,8 @@ fn rule(v: &Node) -> SResult<TierRule> {
 }
 
 /// Where an inventory's baseline is: `baseline-<inventory name>.yml` beside it
-/// (`baseline-lab.yml` for `lab.yml`), else `baseline.yml` beside it.
+/// (`baseline-lab.yml` for `lab.yml`), else `baseline.yml` beside it, else in the
+/// `inventory/` folder of the search path (the built-in fleet baseline last; see `assets`).
 pub fn locate(_project_root: &Path, inventory: &Path) -> Option<PathBuf> {
-    let dir = if inventory.is_dir() { inventory.to_path_buf() } else { inventory.parent()?.to_path_buf() };
-    if let Some(stem) = inventory.file_stem().and_then(|s| s.to_str()).filter(|_| inventory.is_file()) {
-        let own = dir.join(format!("baseline-{stem}.yml"));
-        if own.is_file() {
-            return Some(own);
-        }
-    }
-    let p = dir.join("baseline.yml");
-    p.is_file().then_some(p)
+    crate::assets::find_baseline(inventory)
 }

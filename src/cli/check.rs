@@ -174,7 +174,7 @@ pub async fn drift(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
         eprintln!("error: {}: the baseline has no drift specs", baseline.path.display());
         return Ok(2);
     }
-    let root = super::project_root();
+    let root = crate::assets::root_for(&baseline.path);
     let mut drifted = 0;
     let mut errors = 0;
     let mut json = Vec::new();

@@ -5,15 +5,14 @@ use super::Global;
 use crate::error::SourceError;
 
 pub fn run(g: &Global) -> anyhow::Result<i32> {
-    let root = super::project_root();
-    let names = super::play::playbook_names(&root);
+    let found = crate::assets::playbooks();
     if g.output == super::Output::Json {
         let mut bad = 0;
-        for name in &names {
-            let path = super::play::find_playbook(&root, name)?;
-            let doc = match crate::playbook::load(&path, &root) {
+        for (name, path, source) in &found {
+            let root = &source.root;
+            let doc = match crate::playbook::load(path, root) {
                 Ok(pb) => serde_json::json!({
-                    "name": name, "path": path.display().to_string(), "description": pb.description(),
+                    "name": name, "path": path.display().to_string(), "source": source.kind.as_str(), "description": pb.description(),
                     "plays": pb.plays.iter().map(|p| serde_json::json!({
                         "hosts": p.hosts,
                         "destructive_steps": p.tasks.iter().filter_map(|t| crate::modules::destructive(t).map(|why| serde_json::json!({"task": t.display_name(), "why": why}))).collect::<Vec<_>>(),
@@ -21,24 +20,27 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                 }),
                 Err(e) => {
                     bad += 1;
-                    serde_json::json!({"name": name, "path": path.display().to_string(), "error": e.to_string()})
+                    serde_json::json!({"name": name, "path": path.display().to_string(), "source": source.kind.as_str(), "error": e.to_string()})
                 }
             };
             outln!("{doc}")?;
         }
         return Ok(if bad > 0 { 1 } else { 0 });
     }
-    if names.is_empty() {
-        outln!("no playbooks in {}/playbooks", root.display())?;
+    if found.is_empty() {
+        outln!("no playbooks found (searched the project, ~/.config/recover, /etc/recover and the built-in set)")?;
         return Ok(0);
     }
     let mut bad = 0;
-    for name in names {
-        let path = root.join("playbooks").join(format!("{name}.yml"));
-        let path = if path.is_file() { path } else { root.join("playbooks").join(format!("{name}.yaml")) };
+    for (name, path, source) in found {
+        let root = source.root.clone();
         match crate::playbook::load(&path, &root) {
             Ok(pb) => {
-                outln!("{}", console::style(&name).bold())?;
+                let from = match source.kind {
+                    crate::assets::Kind::Builtin => "built-in".to_string(),
+                    k => format!("{}: {}", k.as_str(), path.display()),
+                };
+                outln!("{}  ({from})", console::style(&name).bold())?;
                 outln!("  {}", pb.description())?;
                 for play in &pb.plays {
                     outln!("  hosts: {}", play.hosts)?;

@@ -23,6 +23,7 @@ mod check;
 mod exec;
 mod freeze;
 mod history;
+mod init;
 mod inventory;
 mod list;
 mod play;
@@ -43,7 +44,7 @@ Examples:
   recover play sample-site -l data                run it on the `data` group only
   recover exec k3s -- uptime                      a command on every K3s host, in parallel
   recover inventory --graph                       the fleet as a tree
-  recover render templates/site.conf.j2 --host 188   a template as 188 would get it
+  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188   a template as 188 gets it
 
 The inventory is -i, else the `inventory:` of recover.yml in this folder or above, else $RECOVER_INVENTORY.";
 
@@ -134,8 +135,17 @@ pub enum Command {
     /// The verified backups runs took: list, verify, restore
     #[command(after_help = "Examples:\n  recover backups list --host 188\n  recover backups verify 3f2a9c1b\n  recover backups restore 3f2a9c1b --dry-run\n  recover backups restore 3f2a9c1b --approve restore@188   (no terminal, BLOCK tier)\n\nExit: 0 done, 4 refused (nothing changed), 2 failed.")]
     Backups(backups::BackupsArgs),
+    /// Make a starting project: recover.yml, an inventory to fill in, the baseline, the built-in playbooks to edit
+    #[command(after_help = "Examples:\n  recover init ~/fleet\n  cd ~/fleet && recover list")]
+    Init(init::InitArgs),
+    /// Shell completions, generated from these definitions
+    #[command(after_help = "Examples:\n  recover completions bash > /etc/bash_completion.d/recover\n  source <(recover completions bash)")]
+    Completions(init::CompletionsArgs),
+    /// The man page (roff), generated from these definitions
+    #[command(after_help = "Example:\n  recover man > recover.1 && man -l recover.1")]
+    Man,
     /// Render a template to stdout (with a host's variables given --host)
-    #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render site.conf.j2 -e @vars.yml -e port=8080")]
+    #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render templates/site.conf.j2 --host 188 -e site_name=demo -e site_root=/srv/demo")]
     Render(render::RenderArgs),
 }
 
@@ -158,6 +168,9 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Freeze(_) => ("freeze", false, false, false),
         Command::Thaw => ("thaw", false, false, false),
         Command::Render(_) => ("render", false, false, false),
+        Command::Init(_) => ("init", false, false, false),
+        Command::Completions(_) => ("completions", false, false, false),
+        Command::Man => ("man", false, false, false),
     };
     if g.dry_run && !dry_run {
         return Err(format!("--dry-run does not apply to `recover {name}` (it would act, not plan); leave it out"));
@@ -210,6 +223,9 @@ pub fn main() -> i32 {
             Command::Thaw => freeze::thaw_cmd(&cli.global),
             Command::Status => freeze::status_cmd(&cli.global),
             Command::Backups(a) => backups::run(&cli.global, a).await,
+            Command::Init(a) => init::init(&cli.global, a),
+            Command::Completions(a) => init::completions(a),
+            Command::Man => init::man(),
         }
     });
     match result {

@@ -28,8 +28,10 @@ pub struct PlayArgs {
     /// Who runs this, for the audit record (default: $USER)
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
-    /// For cron and the AI auto-repair system: only AUTO steps, only while the automation gate is
-    /// green and no freeze is in force; anything else becomes an approval request (exit 4). Implies --output json
+    /// For cron and the AI auto-repair system. While a freeze is in force, or without a fresh green
+    /// gate (`recover gate`, same baseline and inventory, within gate_max_age), only read_only steps
+    /// run; with one, read_only and AUTO-tier steps. Every other step (shell, command, service,
+    /// file, ...) becomes an approval request (exit 4). Implies --output json
     #[arg(long)]
     pub automation: bool,
     /// Also stream every backup to DIR/HOST/ on this machine and check it here (sha256, entries)
@@ -40,20 +42,20 @@ pub struct PlayArgs {
     pub logbook: Option<PathBuf>,
 }
 
-/// `NAME` -> `<root>/playbooks/NAME.yml`; a path as it is.
-pub fn find_playbook(root: &Path, name: &str) -> Result<PathBuf, SourceError> {
+/// A path as it is (its root is the project, else its folder's parent); a `NAME` along the
+/// search path (`assets`: project, user, system, built-in), with the root it came from.
+pub fn find_playbook(root: &Path, name: &str) -> Result<(PathBuf, PathBuf), SourceError> {
     let direct = PathBuf::from(name);
     if direct.is_file() {
-        return Ok(direct);
+        return Ok((direct, root.to_path_buf()));
     }
-    for ext in ["yml", "yaml"] {
-        let p = root.join("playbooks").join(format!("{name}.{ext}"));
-        if p.is_file() {
-            return Ok(p);
+    if !name.contains('/') {
+        if let Some((p, source)) = crate::assets::find_playbook(name) {
+            return Ok((p, source.root));
         }
     }
     let known = playbook_names(root);
-    let mut e = SourceError::new(Span::default(), format!("no playbook '{name}' (looked for {}/playbooks/{name}.yml)", root.display()));
+    let mut e = SourceError::new(Span::default(), format!("no playbook '{name}' (looked for playbooks/{name}.yml in the project, ~/.config/recover, /etc/recover and the built-in set)"));
     if !known.is_empty() {
         let refs: Vec<&str> = known.iter().map(String::as_str).collect();
         e = match crate::playbook::closest_name(name, &refs) {
@@ -64,26 +66,13 @@ pub fn find_playbook(root: &Path, name: &str) -> Result<PathBuf, SourceError> {
     Err(e)
 }
 
-/// The playbook names under `<root>/playbooks`.
-pub fn playbook_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("playbooks"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let p = e.path();
-                    let ext = p.extension()?.to_str()?;
-                    (ext == "yml" || ext == "yaml").then(|| p.file_stem()?.to_str().map(str::to_string))?
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+/// Every playbook name along the search path.
+pub fn playbook_names(_root: &Path) -> Vec<String> {
+    crate::assets::playbooks().into_iter().map(|(n, _, _)| n).collect()
 }
 
 pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
-    let root = super::project_root();
-    let path = find_playbook(&root, &a.playbook)?;
+    let (path, root) = find_playbook(&super::project_root(), &a.playbook)?;
     let inventory = Arc::new(super::load_inventory(g)?);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
@@ -205,7 +194,19 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
                 if count == 1 {
                     reporter.emit(Event::Interrupt { abort: false, message: format!("{name}: finishing the steps in flight; no new step starts (again to stop at once)") });
                 } else {
-                    reporter.emit(Event::Interrupt { abort: true, message: format!("second {name}: stopping now; steps in flight were cut off (see the run log)") });
+                    ABORTING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    reporter.emit(Event::Interrupt { abort: true, message: format!("second {name}: stopping now; killing the steps in flight on their hosts") });
+                    // Kill each action under way on its host; what cannot be confirmed is said, and its
+                    // host lock is kept (the next run refuses it while the process lives).
+                    for k in crate::transport::kill_inflight(std::time::Duration::from_secs(5)).await {
+                        let message = if k.killed {
+                            format!("host {}: killed `{}` there", k.host, k.label)
+                        } else {
+                            format!("host {} may still be running: {} (its lock is kept until it ends)", k.host, k.label)
+                        };
+                        eprintln!("{message}");
+                        reporter.emit(Event::Interrupt { abort: true, message });
+                    }
                     crate::safety::confirm::restore_terminal();
                     std::process::exit(exit::INTERRUPTED);
                 }
@@ -226,6 +227,10 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         backup_copy: a.backup_copy.clone(),
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
+    if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
+        // The signal handler is killing what ran on the hosts and reports it, then exits 130.
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+    }
     if let Some(book) = &a.logbook {
         let entry = crate::report::logbook_entry(&reporter, &run_id, &operator, &command_line, &path.display().to_string(), g.dry_run, code);
         let res = std::fs::OpenOptions::new().create(true).append(true).open(book).and_then(|mut f| std::io::Write::write_all(&mut f, entry.as_bytes()));
@@ -238,6 +243,9 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     }
     Ok(code)
 }
+
+/// Set by a second stop signal while its handler kills the remote commands.
+static ABORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The first of several futures to finish (a tiny `select_all`).
 async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl IntoIterator<Item = F>) -> (F::Output, usize, ()) {

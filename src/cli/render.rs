@@ -30,7 +30,11 @@ fn find(root: &Path, t: &Path) -> Option<PathBuf> {
 
 pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
     let root = super::project_root();
-    let path = find(&root, &a.template).ok_or_else(|| SourceError::new(Span::file(&a.template), "template not found"))?;
+    // A path, else a name under templates/ or roles/*/templates/ along the search path.
+    let path = std::iter::once(root.clone())
+        .chain(crate::assets::sources().into_iter().map(|s| s.root))
+        .find_map(|r| find(&r, &a.template))
+        .ok_or_else(|| SourceError::new(Span::file(&a.template), "template not found (as a path, or under templates/ and roles/*/templates/ of the project and the search path)"))?;
     let text = std::fs::read_to_string(&path).map_err(|e| SourceError::new(Span::file(&path), format!("cannot read: {e}")))?;
     let extra = super::extra_vars(g)?;
     let templates = Templates::new();

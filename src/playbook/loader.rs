@@ -106,7 +106,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
                 _ => return Err(r.error("a role is a name or a mapping with `role:`")),
             };
             let role_dir = find_role(&name, dir, project_root).ok_or_else(|| {
-                r.error(format!("role '{name}' not found")).help(format!("looked in {}/roles and {}/roles", dir.display(), project_root.display()))
+                r.error(format!("role '{name}' not found")).help(format!("looked in {}/roles, {}/roles and the search path (project, ~/.config/recover, /etc/recover, built-in)", dir.display(), project_root.display()))
             })?;
             for (file, target) in [("defaults", &mut play.role_defaults)] {
                 if let Some(p) = yaml_in(&role_dir.join(file)) {
@@ -147,8 +147,11 @@ struct LoadCtx {
     role_dir: Option<PathBuf>,
 }
 
+/// A role beside the playbook, in the project, then along the search path (see `assets`).
 fn find_role(name: &str, dir: &Path, root: &Path) -> Option<PathBuf> {
-    [dir.join("roles").join(name), root.join("roles").join(name)].into_iter().find(|p| p.is_dir())
+    let mut c = vec![dir.join("roles").join(name), root.join("roles").join(name)];
+    c.extend(crate::assets::role_candidates(name, dir));
+    c.into_iter().find(|p| p.is_dir())
 }
 
 fn yaml_in(dir: &Path) -> Option<PathBuf> {

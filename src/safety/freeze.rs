@@ -50,8 +50,7 @@ pub fn shared_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("RECOVER_SHARED_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    if let Some(d) = config_value("shared_state") {
-        let root = crate::cli::project_root();
+    if let (Some(d), Some(root)) = (config_value("shared_state"), crate::assets::project_dir()) {
         return root.join(d);
     }
     PathBuf::from("/var/lib/recover")
@@ -59,7 +58,7 @@ pub fn shared_dir() -> PathBuf {
 
 /// A scalar of `recover.yml` in the project folder, if set.
 fn config_value(key: &str) -> Option<String> {
-    let cfg = crate::cli::project_root().join("recover.yml");
+    let cfg = crate::assets::project_dir()?.join("recover.yml");
     let node = crate::yaml::load_file(&cfg).ok()?;
     node.get(key).and_then(|v| v.scalar_string())
 }

@@ -231,7 +231,7 @@ async fn drift_one(sources: &Arc<VarSources>, root: &std::path::Path, spec: &cra
         let (name_a, a, name_b, b) = if let (Some(t), Some(live)) = (&spec.template, &spec.live) {
             let tpath = root.join(render(t)?);
             let text = std::fs::read_to_string(&tpath).map_err(|e| format!("{}: {e}", tpath.display()))?;
-            let want = sources.templates.render_str(&text, &ctx, &crate::error::Span { line: 1, col: 1, ..crate::error::Span::file(&tpath) }).map_err(|e| e.to_string())?;
+            let want = sources.templates.render_file(&text, &ctx, &crate::error::Span { line: 1, col: 1, ..crate::error::Span::file(&tpath) }).map_err(|e| e.to_string())?;
             let live = render(live)?;
             let have = conn.get(&live, None).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("{host}:{live} does not exist"))?;
             (format!("live: {host}:{live}"), String::from_utf8_lossy(&have).into_owned(), format!("template: {}", tpath.display()), want)

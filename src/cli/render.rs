@@ -49,7 +49,7 @@ pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
         }
         None => templates.context(extra.into_iter().collect::<Vars>()),
     };
-    let out = templates.render_str(&text, &ctx, &Span { line: 1, col: 1, ..Span::file(&path) })?;
+    let out = templates.render_file(&text, &ctx, &Span { line: 1, col: 1, ..Span::file(&path) })?;
     out!("{out}")?;
     Ok(0)
 }

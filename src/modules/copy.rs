@@ -85,7 +85,7 @@ impl Module for Template {
         let path = local_src(ctx, &src)?;
         let text = std::fs::read_to_string(&path).map_err(|e| StepError::failed(format!("template: cannot read {}: {e}", path.display())))?;
         let origin = Span { line: 1, col: 1, ..Span::file(&path) };
-        let rendered = ctx.templates.render_str(&text, ctx.vars, &origin)?;
+        let rendered = ctx.templates.render_file(&text, ctx.vars, &origin)?;
         plan_write(ctx, spec_of(a, rendered.into_bytes())).await
     }
 }

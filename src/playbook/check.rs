@@ -167,6 +167,12 @@ fn check_expr(expr: &str, span: &Span, known: &HashSet<String>, t: &Templates) -
 }
 
 fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -> SResult<()> {
+    // A `#jinja2:` header line is not template text; with other delimiters, the file is checked when rendered.
+    let text = match text.strip_prefix("#jinja2:") {
+        Some(rest) if rest.lines().next().is_some_and(|l| l.contains("_string") || l.contains("_prefix")) => return Ok(()),
+        Some(rest) => rest.split_once('\n').map(|(_, body)| body).unwrap_or(""),
+        None => text,
+    };
     let file_span = Span::file(path);
     let names = t.undeclared(text).map_err(|e| {
         let mut s = crate::template::located(&e, &Span { line: 1, col: 1, ..file_span.clone() });

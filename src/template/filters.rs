@@ -36,11 +36,53 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("to_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
         let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(2);
-        Ok(yamlout::dump(&json_of(&v)?, indent, false))
+        let sort = kw.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
+        let _ = kw.get::<Option<Value>>("default_flow_style")?;
+        let _ = kw.get::<Option<Value>>("width")?;
+        let _ = kw.get::<Option<Value>>("allow_unicode")?;
+        kw.assert_all_used()?;
+        Ok(yamlout::dump_sorted(&json_of(&v)?, indent, false, sort))
     });
     env.add_filter("to_nice_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
         let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
-        Ok(yamlout::dump(&json_of(&v)?, indent, true))
+        let sort = kw.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
+        let _ = kw.get::<Option<Value>>("width")?;
+        let _ = kw.get::<Option<Value>>("allow_unicode")?;
+        kw.assert_all_used()?;
+        Ok(yamlout::dump_sorted(&json_of(&v)?, indent, true, sort))
+    });
+    // Jinja2's `indent`, exactly: the input's trailing newline is kept.
+    env.add_filter("indent", |s: Value, width: Option<Value>, first: Option<bool>, blank: Option<bool>, kw: Kwargs| -> Result<String, Error> {
+        let width = match kw.get::<Option<Value>>("width")? {
+            Some(w) => Some(w),
+            None => width,
+        };
+        let first = kw.get::<Option<bool>>("first")?.or(kw.get::<Option<bool>>("indentfirst")?).or(first).unwrap_or(false);
+        let blank = kw.get::<Option<bool>>("blank")?.or(blank).unwrap_or(false);
+        kw.assert_all_used()?;
+        let indention = match width {
+            None => "    ".to_string(),
+            Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().to_string(),
+            Some(w) => " ".repeat(i64::try_from(w).unwrap_or(4).max(0) as usize),
+        };
+        let text = format!("{}\n", crate::template::pyrepr::py_str(&s));
+        let lines = py_splitlines(&text);
+        let mut rv = if blank {
+            lines.join(&format!("\n{indention}"))
+        } else {
+            let mut it = lines.into_iter();
+            let mut rv = it.next().unwrap_or_default();
+            let rest: Vec<String> = it.map(|l| if l.is_empty() { l } else { format!("{indention}{l}") }).collect();
+            if !rest.is_empty() {
+                rv.push('\n');
+                rv.push_str(&rest.join("\n"));
+            }
+            rv
+        };
+        if first {
+            rv = format!("{indention}{rv}");
+        }
+        Ok(rv)
     });
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("regex_search", regex_search);
@@ -134,14 +176,6 @@ pub fn register(env: &mut Environment<'static>) {
         ValueKind::None => "NoneType",
         _ => "AnsibleUndefined",
     });
-    env.add_filter("hash", |s: String, algo: Option<String>| -> Result<String, Error> {
-        use sha2::Digest;
-        match algo.as_deref().unwrap_or("sha1") {
-            "sha256" => Ok(format!("{:x}", sha2::Sha256::digest(s.as_bytes()))),
-            "sha512" => Ok(format!("{:x}", sha2::Sha512::digest(s.as_bytes()))),
-            other => Err(err(format!("hash: unsupported algorithm '{other}' (use sha256 or sha512)"))),
-        }
-    });
     env.add_filter("splitext", |s: String| {
         let base = s.rfind('/').map_or(0, |i| i + 1);
         match s[base..].rfind('.') {
@@ -149,7 +183,9 @@ pub fn register(env: &mut Environment<'static>) {
             _ => Value::from(vec![s.clone(), String::new()]),
         }
     });
-    env.add_filter("comment", |s: String| s.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"));
+    env.add_filter("comment", comment);
+    env.add_test("version", super::version::version);
+    env.add_test("version_compare", super::version::version);
 
     // `join`: in a shell string each item is quoted (unless already safe) and the
     // separator kept as it is, so `{{ paths | join(' ') }}` is a safe argv.
@@ -232,7 +268,15 @@ fn to_int(v: Value, default: Option<i64>, kw: Kwargs) -> Result<i64, Error> {
         ValueKind::Bool => i64::from(v.is_true()),
         ValueKind::String => {
             let s = v.as_str().unwrap_or("").trim();
-            i64::from_str_radix(s, base).ok().or_else(|| s.parse::<f64>().ok().map(|f| f as i64)).unwrap_or(default)
+            // Python's int(s, base) takes the base's own prefix (0x1F in base 16) and underscores.
+            let digits = s.replace('_', "");
+            let digits = match base {
+                16 => digits.trim_start_matches("0x").trim_start_matches("0X").to_string(),
+                8 => digits.trim_start_matches("0o").trim_start_matches("0O").to_string(),
+                2 => digits.trim_start_matches("0b").trim_start_matches("0B").to_string(),
+                _ => digits,
+            };
+            i64::from_str_radix(&digits, base).ok().or_else(|| s.parse::<f64>().ok().map(|f| f as i64)).unwrap_or(default)
         }
         _ => default,
     })
@@ -415,3 +459,78 @@ fn lookup(_state: &State, kind: String, args: Rest<String>) -> Result<Value, Err
     }
 }
 
+
+/// Ansible's `comment` filter: every style (plain, erlang, c, cblock, xml) and every argument
+/// (decoration, beginning, prefix, prefix_count, postfix, postfix_count, end, newline), composed
+/// exactly as ansible-core's `plugins/filter/core.py` composes it.
+fn comment(text: Value, style: Option<String>, kw: Kwargs) -> Result<String, Error> {
+    let text = crate::template::pyrepr::py_str(&text);
+    let style = style.unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(err(format!("comment: invalid style '{other}' (styles: plain, erlang, c, cblock, xml)"))),
+    };
+    let arg = |k: &str| -> Result<Option<String>, Error> { Ok(kw.get::<Option<Value>>(k)?.map(|v| crate::template::pyrepr::py_str(&v))) };
+    let count = |k: &str| -> Result<usize, Error> {
+        Ok(match kw.get::<Option<Value>>(k)? {
+            None => 1,
+            Some(v) => crate::template::pyrepr::py_str(&v).trim().parse::<i64>().map_err(|_| err(format!("comment: {k} must be a whole number")))?.max(0) as usize,
+        })
+    };
+    let prepostfix = arg("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let newline = arg("newline")?.unwrap_or_else(|| "\n".into());
+    let beginning = arg("beginning")?.unwrap_or_else(|| beginning.to_string());
+    let prefix = arg("prefix")?.unwrap_or_else(|| prepostfix.trim_end().to_string());
+    let postfix = arg("postfix")?.unwrap_or_else(|| prepostfix.trim_end().to_string());
+    let decoration = arg("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let end = arg("end")?.unwrap_or_else(|| end.to_string());
+    let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
+    kw.assert_all_used()?;
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&format!("{beginning}{newline}"));
+    }
+    if !prefix.is_empty() {
+        let one = if prefix != newline { format!("{prefix}{newline}") } else { newline.clone() };
+        out.push_str(&one.repeat(prefix_count));
+    }
+    let body = if newline.is_empty() { format!("{decoration}{text}") } else { format!("{decoration}{}", text.replace(&newline, &format!("{newline}{decoration}"))) };
+    let pattern = format!("{decoration}{newline}");
+    let body = if pattern.is_empty() { body } else { body.replace(&pattern, &format!("{}{newline}", decoration.trim_end())) };
+    out.push_str(&body);
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&format!("{newline}{end}"));
+    }
+    Ok(out)
+}
+
+/// Python's `str.splitlines()` (without keepends).
+fn py_splitlines(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push(std::mem::take(&mut cur));
+            }
+            '\n' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}

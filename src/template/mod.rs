@@ -13,6 +13,8 @@ pub mod context;
 pub mod filters;
 pub mod pyjson;
 pub mod pyrepr;
+pub mod more;
+pub mod version;
 pub mod words;
 pub mod yamlout;
 
@@ -73,6 +75,7 @@ impl Templates {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
         filters::register(&mut env);
+        more::register(&mut env);
         Templates { env: Arc::new(env) }
     }
 
@@ -80,6 +83,94 @@ impl Templates {
     pub fn render_str(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let out = self.env.render_str(src, ctx).map_err(|e| located(&e, origin))?;
         Ok(trailing_newlines(src, out))
+    }
+
+    /// Renders a template file as Ansible's `template` module does: a first line
+    /// `#jinja2: key: value, ...` is removed and overrides the environment for this file
+    /// (trim_blocks, lstrip_blocks, keep_trailing_newline, newline_sequence and the
+    /// delimiters); errors name `origin`.
+    pub fn render_file(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let Some(rest) = src.strip_prefix("#jinja2:") else {
+            if let Some(out) = self.native_single(src, ctx) {
+                return Ok(out);
+            }
+            return self.render_str(src, ctx, origin);
+        };
+        let eol = rest.find('\n').ok_or_else(|| SourceError::new(origin.clone(), "missing newline after the '#jinja2:' override"))?;
+        let (line, body) = (&rest[..eol], &rest[eol + 1..]);
+        // The environment's own syntax (see `new`): Ansible's trim_blocks, Jinja2's delimiters.
+        let mut b = minijinja::syntax::SyntaxConfig::builder();
+        b.trim_blocks(true);
+        let (mut block, mut var, mut comment) = (("{%".to_string(), "%}".to_string()), ("{{".to_string(), "}}".to_string()), ("{#".to_string(), "#}".to_string()));
+        let mut keep_trailing = false;
+        let mut newline: Option<String> = None;
+        for pair in line.split(',') {
+            if pair.trim().is_empty() {
+                return Err(SourceError::new(origin.clone(), "empty '#jinja2:' override pair"));
+            }
+            let (k, v) = pair.split_once(':').ok_or_else(|| SourceError::new(origin.clone(), format!("missing ':' in the '#jinja2:' override pair {pair:?}")))?;
+            let (k, v) = (k.trim(), v.trim());
+            let as_bool = || match v {
+                "True" => Ok(true),
+                "False" => Ok(false),
+                other => Err(SourceError::new(origin.clone(), format!("'#jinja2:' {k} takes True or False, not {other}"))),
+            };
+            let as_str = || -> Result<String, SourceError> {
+                let q = v.chars().next().filter(|c| *c == '\'' || *c == '"');
+                match q {
+                    Some(c) if v.len() >= 2 && v.ends_with(c) => Ok(v[1..v.len() - 1].replace("\\n", "\n").replace("\\r", "\r")),
+                    _ => Err(SourceError::new(origin.clone(), format!("'#jinja2:' {k} takes a quoted string, not {v}"))),
+                }
+            };
+            match k {
+                "trim_blocks" => {
+                    b.trim_blocks(as_bool()?);
+                }
+                "lstrip_blocks" => {
+                    b.lstrip_blocks(as_bool()?);
+                }
+                "keep_trailing_newline" => keep_trailing = as_bool()?,
+                "newline_sequence" => newline = Some(as_str()?),
+                "block_start_string" => block.0 = as_str()?,
+                "block_end_string" => block.1 = as_str()?,
+                "variable_start_string" => var.0 = as_str()?,
+                "variable_end_string" => var.1 = as_str()?,
+                "comment_start_string" => comment.0 = as_str()?,
+                "comment_end_string" => comment.1 = as_str()?,
+                "line_statement_prefix" => {
+                    b.line_statement_prefix(as_str()?);
+                }
+                "line_comment_prefix" => {
+                    b.line_comment_prefix(as_str()?);
+                }
+                other => return Err(SourceError::new(origin.clone(), format!("invalid '#jinja2:' override key {other:?}"))),
+            }
+        }
+        b.block_delimiters(block.0, block.1).variable_delimiters(var.0, var.1).comment_delimiters(comment.0, comment.1);
+        b.keep_trailing_newline(keep_trailing);
+        let syntax = b.build().map_err(|e| located(&e, origin))?;
+        let mut env = (*self.env).clone();
+        env.set_syntax(syntax);
+        let mut out = env.render_str(body, ctx).map_err(|e| located(&e, origin))?;
+        if !keep_trailing {
+            out = trailing_newlines(body, out);
+        }
+        if let Some(nl) = newline.filter(|n| n != "\n") {
+            out = out.replace('\n', &nl);
+        }
+        Ok(out)
+    }
+
+    /// A template file that is one expression (`{{ x }}` and its newline) whose value is not a
+    /// string: ansible-core 2.19 returns the value itself, printed without the trailing newline.
+    fn native_single(&self, src: &str, ctx: &Value) -> Option<String> {
+        let expr = single_expression(src.trim_end_matches('\n'))?;
+        let v = self.env.compile_expression(expr.trim()).ok()?.eval(ctx).ok()?;
+        match v.kind() {
+            ValueKind::String | ValueKind::Undefined | ValueKind::Invalid => None,
+            ValueKind::None => Some(String::new()),
+            _ => Some(pyrepr::py_str(&v)),
+        }
     }
 
     /// Renders a `shell` command string: printed values are shell-quoted (see module doc).

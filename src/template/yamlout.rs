@@ -4,6 +4,19 @@
 
 use serde_json::Value as Json;
 
+thread_local! {
+    /// `sort_keys` of the dump under way (PyYAML's default: sorted).
+    static SORT: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// As [`dump`], with PyYAML's `sort_keys` (False keeps the mapping's own order).
+pub fn dump_sorted(v: &Json, indent: usize, block: bool, sort_keys: bool) -> String {
+    let before = SORT.with(|s| s.replace(sort_keys));
+    let out = dump(v, indent, block);
+    SORT.with(|s| s.set(before));
+    out
+}
+
 /// Dumps `v`; `block` selects `default_flow_style=False`.
 pub fn dump(v: &Json, indent: usize, block: bool) -> String {
     let mut out = String::new();
@@ -32,7 +45,9 @@ fn is_leaf(v: &Json) -> bool {
 
 fn sorted(m: &serde_json::Map<String, Json>) -> Vec<(&String, &Json)> {
     let mut items: Vec<_> = m.iter().collect();
-    items.sort_by(|a, b| a.0.cmp(b.0));
+    if SORT.with(|s| s.get()) {
+        items.sort_by(|a, b| a.0.cmp(b.0));
+    }
     items
 }
 

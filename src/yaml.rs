@@ -129,6 +129,51 @@ pub fn parse_str_lenient(text: &str, path: &Path) -> SResult<(Node, Vec<String>)
 }
 
 fn parse(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> {
+    match parse_once(text, path, strict) {
+        // PyYAML (Ansible's loader) accepts a flow collection whose continuation lines, or
+        // closing bracket, sit left of where it began; saphyr does not. Indent those lines
+        // (the lines stay where they are, so errors keep their line numbers) and try again.
+        Err(e) if e.message.contains("indentation") => match reindent_flow(text) {
+            Some(fixed) => parse_once(&fixed, path, strict).map_err(|_| e),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// `text` with every line that continues an open flow collection (`{`/`[`) indented past the
+/// line the collection began on; `None` when no line needed it.
+fn reindent_flow(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut depth = 0usize;
+    let mut start_indent = 0usize;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if depth > 0 && !line.trim().is_empty() && indent <= start_indent {
+            out.push_str(&" ".repeat(start_indent + 1 - indent));
+            changed = true;
+        }
+        if depth == 0 {
+            start_indent = indent;
+        }
+        out.push_str(line);
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '#') if depth == 0 => break,
+                (None, '\'' | '"') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '{' | '[') => depth += 1,
+                (None, '}' | ']') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+fn parse_once(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> {
     let file = Arc::new(path.to_path_buf());
     let mut builder = Builder { stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0, strict, warnings: Vec::new() };
     for item in Parser::new_from_str(text) {

@@ -71,7 +71,11 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
             }
             Section::Vars(group) => {
                 let (k, v) = line.split_once('=').ok_or_else(|| SourceError::new(span.clone(), "expected key=value in a :vars section"))?;
-                inv.group(group).vars.insert(k.trim().to_string(), Json::String(unquote(v.trim())));
+                // As Ansible: the value is read as a Python literal when it is one (80, 1.10, [1, 13],
+                // "quoted"), else kept as text (true, yes, 0644 stay strings).
+                let v = v.trim();
+                let value = super::pyliteral::literal_eval(v).unwrap_or_else(|| Json::String(v.to_string()));
+                inv.group(group).vars.insert(k.trim().to_string(), value);
             }
             Section::Children(group) => {
                 let child = line.split_whitespace().next().unwrap_or(line);
@@ -82,37 +86,8 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
     Ok(())
 }
 
-fn unquote(v: &str) -> String {
-    for q in ['"', '\''] {
-        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
-            return v[1..v.len() - 1].to_string();
-        }
-    }
-    v.to_string()
-}
 
-/// Python's `ast.literal_eval` for the common cases, else the text itself.
+/// Python's `ast.literal_eval`, as Ansible reads a host line's values, else the text itself.
 fn literal(v: &str) -> Json {
-    match v {
-        "True" => return Json::Bool(true),
-        "False" => return Json::Bool(false),
-        "None" => return Json::Null,
-        _ => {}
-    }
-    if let Ok(i) = v.parse::<i64>() {
-        return Json::from(i);
-    }
-    if v.contains('.') {
-        if let Ok(f) = v.parse::<f64>() {
-            if let Some(n) = serde_json::Number::from_f64(f) {
-                return Json::Number(n);
-            }
-        }
-    }
-    if (v.starts_with('[') && v.ends_with(']')) || (v.starts_with('{') && v.ends_with('}')) {
-        if let Ok(j) = serde_json::from_str::<Json>(&v.replace('\'', "\"")) {
-            return j;
-        }
-    }
-    Json::String(v.to_string())
+    super::pyliteral::literal_eval(v).unwrap_or_else(|| Json::String(v.to_string()))
 }

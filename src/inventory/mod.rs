@@ -6,6 +6,7 @@
 
 pub mod ini;
 pub mod pattern;
+mod pyliteral;
 pub mod range;
 mod yamlsrc;
 
@@ -227,13 +228,20 @@ impl Inventory {
     /// The host's inventory variables after Ansible's precedence: groups by
     /// depth then name (so `all` first, children over parents), then the host's own.
     pub fn host_vars(&self, host: &str) -> Vars {
-        let mut groups = self.host_groups(host);
+        // As Ansible sorts them: by depth, then `ansible_group_priority` (default 1), then name.
+        // The priority is consumed, not a variable.
+        let priority = |g: &str| -> i64 {
+            self.groups.get(g).and_then(|grp| grp.vars.get("ansible_group_priority")).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))).unwrap_or(1)
+        };
+        let mut groups: Vec<(usize, i64, String)> = self.host_groups(host).into_iter().map(|(d, g)| (d, priority(&g), g)).collect();
         groups.sort();
         let mut vars = Vars::new();
-        for (_, g) in groups {
+        for (_, _, g) in groups {
             if let Some(grp) = self.groups.get(&g) {
                 for (k, v) in &grp.vars {
-                    vars.insert(k.clone(), v.clone());
+                    if k != "ansible_group_priority" {
+                        vars.insert(k.clone(), v.clone());
+                    }
                 }
             }
         }

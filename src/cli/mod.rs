@@ -102,7 +102,7 @@ pub enum Output {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a playbook (NAME finds playbooks/NAME.yml)
-    #[command(after_help = "Examples:\n  recover play sample-site --dry-run --diff\n  recover play sample-site --host 188\n  recover play ./my-play.yml -e nginx_listen=127.0.0.188:9000\n\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused by safety policy, 1 bad input.")]
+    #[command(after_help = "Examples:\n  recover play sample-site --dry-run --diff\n  recover play sample-site --host 188\n  recover play playbooks/sample-site.yml -e nginx_listen=127.0.0.188:9000\n\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused by safety policy, 1 bad input.")]
     Play(play::PlayArgs),
     /// List the playbooks with their description, hosts and destructive steps
     #[command(after_help = "Example:\n  recover list")]
@@ -114,7 +114,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  recover exec k3s -- uptime\n  recover exec 'all:!121' -- 'df -h / | tail -1'\n  recover exec data --become -- id -un\n\nOne word after -- runs as a shell script; several words run as an argv, without a shell.\nExit: 0 all exited 0, 2 a command failed, 3 a host unreachable.")]
     Exec(exec::ExecArgs),
     /// The cold-start phase gates: PASS / WARN / BLOCKED per gate, the first thing to fix
-    #[command(after_help = "Examples:\n  recover check\n  recover check --watch --interval 60 --max-attempts 30 --send-alert-test\n  recover check --monitor-read-only --textfile /home/wooo/node_exporter_textfiles/cold_start_recovery.prom\n\nExit: 0 GREEN, 1 WARN (DEGRADED), 2 BLOCKED.")]
+    #[command(after_help = "Examples:\n  recover check\n  recover check --watch --interval 60 --max-attempts 30 --send-alert-test\n  recover check --monitor-read-only --textfile /tmp/cold_start_recovery.prom\n\nExit: 0 GREEN, 1 WARN (DEGRADED), 2 BLOCKED.")]
     Check(check::CheckArgs),
     /// The automation gate (SOP 12.2): every condition with its reason; recorded for --automation runs
     #[command(after_help = "Example:\n  recover gate\n\nExit: 0 green, 1 not green.")]
@@ -130,10 +130,10 @@ pub enum Command {
     /// The freeze, the automation gate, the last run, the backups recorded
     Status,
     /// Past runs and what they did (the audit trail)
-    #[command(after_help = "Examples:\n  recover history\n  recover history 3f2a9c1b7d0e")]
+    #[command(after_help = "Examples:\n  recover history\n  recover history RUN_ID       (a run id from `recover history`, or its first characters)")]
     History(history::HistoryArgs),
     /// The verified backups runs took: list, verify, restore
-    #[command(after_help = "Examples:\n  recover backups list --host 188\n  recover backups verify 3f2a9c1b\n  recover backups restore 3f2a9c1b --dry-run\n  recover backups restore 3f2a9c1b --approve restore@188   (no terminal, BLOCK tier)\n\nExit: 0 done, 4 refused (nothing changed), 2 failed.")]
+    #[command(after_help = "Examples:\n  recover backups list --host 188\n  recover backups verify ID            (an id from `recover backups list`)\n  recover backups restore ID --dry-run\n  recover backups restore ID --approve restore@188   (no terminal, BLOCK tier)\n\nExit: 0 done, 4 refused (nothing changed), 2 failed.")]
     Backups(backups::BackupsArgs),
     /// Make a starting project: recover.yml, an inventory to fill in, the baseline, the built-in playbooks to edit
     #[command(after_help = "Examples:\n  recover init ~/fleet\n  cd ~/fleet && recover list")]

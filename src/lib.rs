@@ -16,4 +16,5 @@ pub mod report;
 pub mod safety;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod yaml;

@@ -111,8 +111,9 @@ impl Node {
 
 /// Reads and parses a YAML file; returns the first document (`Null` when empty).
 pub fn load_file(path: &Path) -> SResult<Node> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SourceError::new(Span::file(path), format!("cannot read file: {e}")))?;
+    // A vault-encrypted file (ansible-vault encrypt) is decrypted with the run's passwords.
+    let bytes = crate::vault::read_file(path).map_err(|e| SourceError::new(Span::file(path), e))?;
+    let text = String::from_utf8(bytes).map_err(|_| SourceError::new(Span::file(path), "not UTF-8 text"))?;
     parse_str(&text, path)
 }
 
@@ -346,7 +347,10 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> SResult<Vec<(Node, Node)>> {
 fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
     match tag {
         Some("tag:yaml.org,2002:str") | Some("!!str") | Some("!unsafe") => return Ok(Value::Str(text.to_string())),
-        Some("!vault") => return Err("`!vault` values are not supported: decrypt them first or pass them with -e @file".into()),
+        Some("!vault") => {
+            let plain = crate::vault::decrypt(text).map_err(|e| format!("`!vault` value: {e}"))?;
+            return String::from_utf8(plain).map(Value::Str).map_err(|_| "`!vault` value: the plaintext is not UTF-8".to_string());
+        }
         _ => {}
     }
     if style != ScalarStyle::Plain {

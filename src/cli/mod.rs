@@ -28,6 +28,7 @@ mod inventory;
 mod list;
 mod play;
 mod render;
+mod vault;
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +92,15 @@ pub struct Global {
     /// No colors (also: NO_COLOR set)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// A vault password file, or an executable that prints the password; repeatable
+    #[arg(long, global = true, value_name = "FILE")]
+    pub vault_password_file: Vec<String>,
+    /// A vault id: LABEL@SOURCE (a file, an executable, or `prompt`); repeatable
+    #[arg(long, global = true, value_name = "ID")]
+    pub vault_id: Vec<String>,
+    /// Ask for the vault password at the terminal
+    #[arg(long, global = true)]
+    pub ask_vault_pass: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -144,6 +154,9 @@ pub enum Command {
     /// The man page (roff), generated from these definitions
     #[command(after_help = "Example:\n  recover man > recover.1 && man -l recover.1")]
     Man,
+    /// Ansible Vault: encrypt, decrypt, view, edit, encrypt_string, rekey (ansible-vault's formats 1.1 and 1.2)
+    #[command(after_help = "Examples:\n  recover vault encrypt group_vars/all/secrets.yml --vault-password-file ~/.vault_pass\n  recover vault encrypt_string 's3cret' --name db_password --vault-id prod@prompt\n  recover play pg-wal --vault-password-file ~/.vault_pass")]
+    Vault(vault::VaultArgs),
     /// Render a template to stdout (with a host's variables given --host)
     #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render templates/site.conf.j2 --host 188 -e site_name=demo -e site_root=/srv/demo")]
     Render(render::RenderArgs),
@@ -171,6 +184,7 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Init(_) => ("init", false, false, false),
         Command::Completions(_) => ("completions", false, false, false),
         Command::Man => ("man", false, false, false),
+        Command::Vault(_) => ("vault", false, false, false),
     };
     if g.dry_run && !dry_run {
         return Err(format!("--dry-run does not apply to `recover {name}` (it would act, not plan); leave it out"));
@@ -201,6 +215,11 @@ pub fn main() -> i32 {
         eprintln!("{} {msg}", console::style("error:").red().bold());
         return 1;
     }
+    // The vault passwords, before anything is loaded.
+    if let Err(msg) = vault::setup(&cli.global) {
+        eprintln!("{} {msg}", console::style("error:").red().bold());
+        return 1;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -226,6 +245,7 @@ pub fn main() -> i32 {
             Command::Init(a) => init::init(&cli.global, a),
             Command::Completions(a) => init::completions(a),
             Command::Man => init::man(),
+            Command::Vault(a) => vault::run(&cli.global, a),
         }
     });
     match result {

@@ -109,6 +109,8 @@ pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) ->
 pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, reporter: Arc<Reporter>) -> i32 {
     let sources = VarSources::new(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone());
     reporter.add_secrets(secret_values(&sources, pb));
+    // What a vault decrypted is a secret wherever it appears, as with no_log.
+    reporter.add_secrets(crate::vault::decrypted_values());
     let conns: Arc<ConnMap> = Default::default();
     let safety = Arc::new(Safety {
         interrupted: opts.interrupted.clone(),

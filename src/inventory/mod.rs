@@ -74,7 +74,8 @@ impl Inventory {
     }
 
     fn load_source(&mut self, path: &Path) -> SResult<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
+        let bytes = crate::vault::read_file(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| SourceError::new(Span::file(path), "the inventory is not UTF-8 text"))?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yml" | "yaml" | "json") || (ext.is_empty() && looks_like_yaml(&text)) {
             yamlsrc::parse(self, &text, path)

@@ -63,7 +63,7 @@ impl Module for Copy {
             (Some(other), _) => crate::template::pyjson::dumps(other, None, false, false).into_bytes(),
             (None, Some(src)) => {
                 let p = local_src(ctx, src)?;
-                std::fs::read(&p).map_err(|e| StepError::failed(format!("copy: cannot read {}: {e}", p.display())))?
+                crate::vault::read_file(&p).map_err(|e| StepError::failed(format!("copy: {e}")))?
             }
             (None, None) => return Err(StepError::failed("copy needs `content` or `src`")),
         };
@@ -83,7 +83,8 @@ impl Module for Template {
         let a: Args = typed("template", args)?;
         let src = a.src.clone().unwrap_or_default();
         let path = local_src(ctx, &src)?;
-        let text = std::fs::read_to_string(&path).map_err(|e| StepError::failed(format!("template: cannot read {}: {e}", path.display())))?;
+        let text = crate::vault::read_file(&path).map_err(|e| StepError::failed(format!("template: {e}")))?;
+        let text = String::from_utf8(text).map_err(|_| StepError::failed(format!("template: {} is not UTF-8 text", path.display())))?;
         let origin = Span { line: 1, col: 1, ..Span::file(&path) };
         let rendered = ctx.templates.render_file(&text, ctx.vars, &origin)?;
         plan_write(ctx, spec_of(a, rendered.into_bytes())).await

@@ -9,6 +9,17 @@ use std::process::Command;
 
 use common::*;
 
+/// Stops a test's own PostgreSQL (by the pid in its postmaster.pid) on drop.
+struct StopPostgres(std::path::PathBuf);
+
+impl Drop for StopPostgres {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(self.0.join("postmaster.pid")).ok().and_then(|t| t.lines().next().map(str::to_string)) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 /// `recover ARGS` run in `dir` with a HOME and cache of its own (nothing of this repo around).
 fn outside(dir: &Path, home: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_recover"))
@@ -37,9 +48,20 @@ fn an_installed_binary_has_its_playbooks_and_baseline_anywhere() {
     for pb in ["pg-wal", "clickhouse-clone", "kafka-checkpoint", "momo-reindex", "nginx-vip-sync", "runner-guardrails", "sample-site"] {
         assert!(list.stdout.contains(&format!("{pb}  (built-in)")), "{pb}: {}", list.stdout);
     }
-    let dry = outside(nowhere.path(), home.path(), &["play", "pg-wal", "--dry-run", "-i", lab_inv.to_str().unwrap()]);
+    // A cluster of this test's own with real WAL damage, so the lab's shared one is left alone.
+    let scratch = host_scratch("188", "installed");
+    let pg = scratch.join("pg");
+    let port = free_port("127.0.0.188").to_string();
+    let made = Command::new(repo().join("scripts/pg-damaged")).args([pg.to_str().unwrap(), &port]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let _stop = StopPostgres(pg.join("data"));
+    let dry = outside(
+        nowhere.path(),
+        home.path(),
+        &["play", "pg-wal", "--dry-run", "-i", lab_inv.to_str().unwrap(), "-e", &format!("pg_root={}", pg.display()), "-e", &format!("pg_port={port}"), "-e", &format!("pg_backup_dir={}/b", scratch.display())],
+    );
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
-    assert!(dry.stdout.contains("PLAY"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("WAL checkpoint damage") && dry.stdout.contains("DESTRUCTIVE [BLOCK]"), "{}", dry.stdout);
     // An inventory of one's own with no baseline beside it gets the built-in fleet baseline.
     let inv = write(nowhere.path(), "mine.yml", &std::fs::read_to_string(&lab_inv).unwrap());
     let check = outside(nowhere.path(), home.path(), &["check", "-i", inv.to_str().unwrap()]);

@@ -39,10 +39,11 @@ fn ansible_env(cmd: &mut Command) -> &mut Command {
         .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
         .env("ANSIBLE_DEPRECATION_WARNINGS", "False")
         .env("RECOVER_CONFORMANCE_ENV", "envval")
+        .env("RECOVER_CONFORMANCE_DIR", dir())
 }
 
 fn recover(args: &[&str]) -> (bool, Vec<u8>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_recover")).args(args).env("RECOVER_CONFORMANCE_ENV", "envval").env("NO_COLOR", "1").current_dir(dir()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_recover")).args(args).env("RECOVER_CONFORMANCE_ENV", "envval").env("RECOVER_CONFORMANCE_DIR", dir()).env("NO_COLOR", "1").current_dir(dir()).output().unwrap();
     (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -240,11 +240,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("abs", |s: String| s.starts_with('/'));
     env.add_test("contains", |v: Value, item: Value| v.try_iter().map(|mut i| i.any(|x| x == item)).unwrap_or(false));
 
-    env.add_function("lookup", lookup);
-    env.add_function("query", |state: &State, kind: String, args: Rest<String>| -> Result<Value, Error> {
-        let v = lookup(state, kind, args)?;
-        Ok(Value::from(vec![v]))
-    });
+    env.add_function("lookup", super::lookups::lookup);
+    env.add_function("query", super::lookups::query);
+    env.add_function("q", super::lookups::query);
 }
 
 fn result_flag(v: &Value, key: &str) -> bool {
@@ -438,26 +436,8 @@ fn set_op(a: &Value, b: &Value, keep: fn(bool, &Json) -> bool) -> Result<Value, 
     Ok(crate::template::to_value(out))
 }
 
-/// The lookup plugins `lookup()` and `query()` implement.
-pub const LOOKUPS: &[&str] = &["env", "file"];
-
-fn lookup(_state: &State, kind: String, args: Rest<String>) -> Result<Value, Error> {
-    match kind.as_str() {
-        "env" => {
-            let vals: Vec<String> = args.iter().map(|name| std::env::var(name).unwrap_or_default()).collect();
-            Ok(Value::from(vals.join(",")))
-        }
-        "file" => {
-            let mut out = Vec::new();
-            for path in args.iter() {
-                let text = std::fs::read_to_string(path).map_err(|e| err(format!("lookup('file', '{path}'): {e}")))?;
-                out.push(text.trim_end_matches('\n').to_string());
-            }
-            Ok(Value::from(out.join(",")))
-        }
-        other => Err(err(format!("lookup plugin '{other}' is not supported (supported: env, file)"))),
-    }
-}
+/// The lookup plugins `lookup()` and `query()` implement (see `lookups`).
+pub use super::lookups::LOOKUPS;
 
 
 /// Ansible's `comment` filter: every style (plain, erlang, c, cblock, xml) and every argument

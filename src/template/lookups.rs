@@ -129,14 +129,32 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
             for t in flat(terms) {
                 let pat = py_str(&t);
                 let pat = if pat.starts_with('/') { pat } else { find(state, std::path::Path::new(&pat).parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty()).as_deref().unwrap_or("."), "files").map(|d| d.join(std::path::Path::new(&pat).file_name().unwrap_or_default()).display().to_string()).unwrap_or(pat) };
-                let mut found: Vec<String> = glob::glob(&pat).map(|g| g.flatten().filter(|p| p.is_file()).map(|p| p.display().to_string()).collect()).unwrap_or_default();
-                found.sort();
+                // Python's glob.glob lists a folder in the order the file system gives (os.scandir).
+                let path = std::path::Path::new(&pat);
+                let parent = path.parent().map(|p| p.display().to_string()).unwrap_or_default();
+                let found: Vec<String> = match (path.file_name().and_then(|n| n.to_str()), parent.contains(['*', '?', '['])) {
+                    (Some(name), false) => match glob::Pattern::new(name) {
+                        Ok(m) => std::fs::read_dir(if parent.is_empty() { "." } else { &parent })
+                            .map(|rd| {
+                                rd.flatten()
+                                    .filter(|e| e.file_name().to_str().is_some_and(|n| m.matches(n) && !(n.starts_with('.') && !name.starts_with('.'))))
+                                    .map(|e| e.path())
+                                    .filter(|p| p.is_file())
+                                    .map(|p| p.display().to_string())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        Err(_) => Vec::new(),
+                    },
+                    _ => glob::glob(&pat).map(|g| g.flatten().filter(|p| p.is_file()).map(|p| p.display().to_string()).collect()).unwrap_or_default(),
+                };
                 out.extend(found.into_iter().map(Value::from));
             }
             out
         }
         "items" => flat(terms),
-        "list" => terms.iter().flat_map(seq).collect(),
+        // ansible-core's `list` returns its terms as they are (`items` flattens one level).
+        "list" => terms.to_vec(),
         "dict" => {
             let mut out = Vec::new();
             for t in terms {

@@ -9,16 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Stops a test's own PostgreSQL (by the pid in its postmaster.pid) on drop.
-struct StopPostgres(std::path::PathBuf);
-
-impl Drop for StopPostgres {
-    fn drop(&mut self) {
-        if let Some(pid) = std::fs::read_to_string(self.0.join("postmaster.pid")).ok().and_then(|t| t.lines().next().map(str::to_string)) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-}
 
 /// `recover ARGS` run in `dir` with a HOME and cache of its own (nothing of this repo around).
 fn outside(dir: &Path, home: &Path, args: &[&str]) -> Run {
@@ -50,11 +40,7 @@ fn an_installed_binary_has_its_playbooks_and_baseline_anywhere() {
     }
     // A cluster of this test's own with real WAL damage, so the lab's shared one is left alone.
     let scratch = host_scratch("188", "installed");
-    let pg = scratch.join("pg");
-    let port = free_port("127.0.0.188").to_string();
-    let made = Command::new(repo().join("scripts/pg-damaged")).args([pg.to_str().unwrap(), &port]).output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let _stop = StopPostgres(pg.join("data"));
+    let (pg, port, _stop) = damaged_pg(&scratch);
     let dry = outside(
         nowhere.path(),
         home.path(),

@@ -8,17 +8,6 @@ use std::process::Command;
 use common::*;
 
 /// Stops a PostgreSQL cluster on drop (postmaster.pid's first line is its PID).
-struct StopPostgres(PathBuf);
-
-impl Drop for StopPostgres {
-    fn drop(&mut self) {
-        if let Ok(text) = std::fs::read_to_string(self.0.join("postmaster.pid")) {
-            if let Some(pid) = text.lines().next() {
-                let _ = Command::new("kill").arg(pid.trim()).status();
-            }
-        }
-    }
-}
 
 /// Content and mode of every file under `dir`, by path relative to it.
 fn rel_hash(dir: &Path) -> Vec<(String, u32, String)> {
@@ -29,11 +18,7 @@ fn rel_hash(dir: &Path) -> Vec<(String, u32, String)> {
 fn pg_wal_repairs_real_checkpoint_damage_with_a_verified_backup_and_loses_nothing() {
     lab();
     let scratch = host_scratch("188", "pgwal");
-    let pg = scratch.join("pg");
-    let port = free_port("127.0.0.188").to_string();
-    let made = Command::new(repo().join("scripts/pg-damaged")).args([pg.to_str().unwrap(), &port]).output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let _stop = StopPostgres(pg.join("data"));
+    let (pg, port, _stop) = damaged_pg(&scratch);
     let vars = [
         "-e".to_string(),
         format!("pg_root={}", pg.display()),

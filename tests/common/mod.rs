@@ -285,3 +285,25 @@ impl Drop for PrivateSshd {
         self.stop();
     }
 }
+
+/// Stops a test's own PostgreSQL (by the pid in its postmaster.pid) on drop.
+pub struct StopPostgres(pub PathBuf);
+
+impl Drop for StopPostgres {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(self.0.join("postmaster.pid")).ok().and_then(|t| t.lines().next().map(str::to_string)) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// A PostgreSQL cluster of the test's own under `scratch/pg`, with real WAL damage
+/// (`scripts/pg-damaged`) on a free port of 188: (its root, its port, the guard that stops it).
+pub fn damaged_pg(scratch: &Path) -> (PathBuf, String, StopPostgres) {
+    let pg = scratch.join("pg");
+    let port = free_port("127.0.0.188").to_string();
+    let made = Command::new(repo().join("scripts/pg-damaged")).args([pg.to_str().unwrap(), &port]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let stop = StopPostgres(pg.join("data"));
+    (pg, port, stop)
+}

@@ -350,6 +350,7 @@ pub fn register(env: &mut Environment<'static>) {
         let left = marg / 2 + (marg & width & 1);
         format!("{}{s}{}", " ".repeat(left), " ".repeat(marg - left))
     });
+    env.add_filter("password_hash", password_hash);
     env.add_filter("wordcount", |s: String| -> usize { s.split_whitespace().count() });
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let (x, y) = (items(&a)?, items(&b)?);
@@ -380,4 +381,42 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_test("falsy", |a: Value| -> bool { !a.is_true() });
     env.add_test("nan", |a: Value| -> bool { f64::try_from(a).is_ok_and(f64::is_nan) });
+}
+
+/// `password_hash(hashtype='sha512', salt=None, rounds=None)` as ansible-core computes it with
+/// passlib: sha512_crypt and sha256_crypt, passlib's default rounds (656000, 535000) written
+/// out, 5000 rounds left implicit; without a salt, 16 random characters of crypt's alphabet.
+fn password_hash(pw: Value, hashtype: Option<String>, salt: Option<String>, kw: Kwargs) -> Result<String, Error> {
+    let hashtype = kw.get::<Option<String>>("hashtype")?.or(hashtype).unwrap_or_else(|| "sha512".into());
+    let salt = kw.get::<Option<String>>("salt")?.or(salt);
+    let rounds = kw.get::<Option<usize>>("rounds")?;
+    let _ = kw.get::<Option<Value>>("ident")?;
+    kw.assert_all_used()?;
+    let password = py_str(&pw);
+    let salt = salt.unwrap_or_else(|| {
+        const ALPHA: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut s = String::new();
+        while s.len() < 16 {
+            for b in uuid::Uuid::new_v4().as_bytes() {
+                if s.len() < 16 {
+                    s.push(ALPHA[(*b as usize) % 64] as char);
+                }
+            }
+        }
+        s
+    });
+    let (id, default_rounds) = match hashtype.as_str() {
+        "sha512" | "sha512_crypt" => ("6", 656_000),
+        "sha256" | "sha256_crypt" => ("5", 535_000),
+        other => return Err(err(format!("password_hash: hash type '{other}' is not supported by recover (sha512, sha256)"))),
+    };
+    let rounds = rounds.unwrap_or(default_rounds);
+    let salt_used: String = salt.chars().take(16).collect();
+    let hash = if id == "6" {
+        sha_crypt::sha512_crypt_b64(password.as_bytes(), salt_used.as_bytes(), &sha_crypt::Sha512Params::new(rounds).map_err(|e| err(format!("password_hash: {e:?}")))?)
+    } else {
+        sha_crypt::sha256_crypt_b64(password.as_bytes(), salt_used.as_bytes(), &sha_crypt::Sha256Params::new(rounds).map_err(|e| err(format!("password_hash: {e:?}")))?)
+    }
+    .map_err(|e| err(format!("password_hash: {e:?}")))?;
+    Ok(if rounds == 5000 { format!("${id}${salt_used}${hash}") } else { format!("${id}$rounds={rounds}${salt_used}${hash}") })
 }

@@ -13,6 +13,7 @@ pub mod context;
 pub mod filters;
 pub mod pyjson;
 pub mod pyrepr;
+pub mod pyrandom;
 pub mod lookups;
 pub mod more;
 pub mod version;

@@ -351,6 +351,36 @@ pub fn register(env: &mut Environment<'static>) {
         format!("{}{s}{}", " ".repeat(left), " ".repeat(marg - left))
     });
     env.add_filter("password_hash", password_hash);
+    env.add_filter("shuffle", |v: Value, kw: Kwargs| -> Result<Value, Error> {
+        let seed = kw.get::<Option<Value>>("seed")?;
+        kw.assert_all_used()?;
+        let mut list = items(&v)?;
+        let mut r = rng(seed.as_ref());
+        r.shuffle(&mut list);
+        Ok(Value::from(list))
+    });
+    env.add_filter("random", |v: Value, start: Option<i64>, step: Option<i64>, kw: Kwargs| -> Result<Value, Error> {
+        let seed = kw.get::<Option<Value>>("seed")?;
+        let start = kw.get::<Option<i64>>("start")?.or(start);
+        let step = kw.get::<Option<i64>>("step")?.or(step);
+        kw.assert_all_used()?;
+        let mut r = rng(seed.as_ref());
+        if v.kind() == ValueKind::Number {
+            // randrange(start, end, step)
+            let end = i64::try_from(v.clone()).map_err(|_| err("random: the end must be an integer"))?;
+            let (start, step) = (start.unwrap_or(0), step.unwrap_or(1));
+            if step <= 0 || end <= start {
+                return Err(err("random: empty range"));
+            }
+            let n = ((end - start + step - 1) / step) as u64;
+            return Ok(Value::from(start + step * r.randbelow(n) as i64));
+        }
+        let list = items(&v)?;
+        if list.is_empty() {
+            return Err(err("random: the sequence is empty"));
+        }
+        Ok(list[r.randbelow(list.len() as u64) as usize].clone())
+    });
     env.add_filter("wordcount", |s: String| -> usize { s.split_whitespace().count() });
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let (x, y) = (items(&a)?, items(&b)?);
@@ -419,4 +449,14 @@ fn password_hash(pw: Value, hashtype: Option<String>, salt: Option<String>, kw: 
     }
     .map_err(|e| err(format!("password_hash: {e:?}")))?;
     Ok(if rounds == 5000 { format!("${id}${salt_used}${hash}") } else { format!("${id}$rounds={rounds}${salt_used}${hash}") })
+}
+
+/// Python's `Random(seed)` (a str or an int seed), or one seeded from the OS without one.
+fn rng(seed: Option<&Value>) -> crate::template::pyrandom::PyRandom {
+    use crate::template::pyrandom::PyRandom;
+    match seed {
+        Some(v) if v.kind() == ValueKind::Number => i64::try_from(v.clone()).map(|n| PyRandom::from_int_seed(i128::from(n))).unwrap_or_else(|_| PyRandom::from_str_seed(&py_str(v))),
+        Some(v) => PyRandom::from_str_seed(&py_str(v)),
+        None => PyRandom::from_str_seed(&uuid::Uuid::new_v4().to_string()),
+    }
 }

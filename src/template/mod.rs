@@ -32,6 +32,11 @@ pub use context::{Context, Vars};
 
 const SHELL_TEMPLATE: &str = "<shell>";
 
+thread_local! {
+    /// Set by the `__recover_native_probe` filter: was the probed value a non-string?
+    static NATIVE_PROBE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
 /// Ansible's `omit` placeholder: an argument rendered to this is dropped.
 pub const OMIT: &str = "__omit_place_holder__recover";
 
@@ -76,6 +81,10 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
+        env.add_filter("__recover_native_probe", |v: Value| -> Value {
+            NATIVE_PROBE.with(|p| p.set(Some(!matches!(v.kind(), ValueKind::String | ValueKind::Undefined))));
+            if v.is_none() { Value::from("") } else { v }
+        });
         filters::register(&mut env);
         more::register(&mut env);
         Templates { env: Arc::new(env) }
@@ -166,6 +175,20 @@ impl Templates {
     /// A template file that is one expression (`{{ x }}` and its newline) whose value is not a
     /// string: ansible-core 2.19 returns the value itself, printed without the trailing newline.
     fn native_single(&self, src: &str, ctx: &Value) -> Option<String> {
+        // `{% set %}` tags (each alone, or followed by the newline trim_blocks removes) and then
+        // one expression: the output is still that one value.
+        static SETS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let sets = SETS.get_or_init(|| regex::Regex::new(r"^((?:\{%-?\s*set\s[^%]*?-?%\}\n?)+)(\{\{.*\}\})\n*$").expect("static regex"));
+        if let Some(c) = sets.captures(src) {
+            let expr = single_expression(&c[2])?;
+            let probe = format!("{}{{{{ ({}) | __recover_native_probe }}}}", &c[1], expr.trim());
+            NATIVE_PROBE.with(|p| p.set(None));
+            let out = self.env.render_str(&probe, ctx).ok()?;
+            return match NATIVE_PROBE.with(|p| p.get()) {
+                Some(true) => Some(out),
+                _ => None,
+            };
+        }
         let expr = single_expression(src.trim_end_matches('\n'))?;
         let v = self.env.compile_expression(expr.trim()).ok()?.eval(ctx).ok()?;
         match v.kind() {

@@ -26,11 +26,8 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 /// The notifier the signal handler wakes; see [`signal_received`].
 pub fn interrupt_notify() -> std::sync::Arc<tokio::sync::Notify> {
     static N: std::sync::OnceLock<std::sync::Arc<tokio::sync::Notify>> = std::sync::OnceLock::new();
-    let n = N.get_or_init(Default::default).clone();
-    SIGNALLED_HOOK.get_or_init(|| ());
-    n
+    N.get_or_init(Default::default).clone()
 }
-static SIGNALLED_HOOK: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 
 /// Records that a stop signal arrived (the prompt checks it while it waits).
 pub fn signal_received() {

@@ -302,7 +302,7 @@ async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Conne
                 if let Some((previous, why)) = previous {
                     env.reporter.emit(Event::LockBroken { host: host.into(), previous, why });
                 }
-                conn.set_track(crate::transport::Track { runfile: format!("{}/running", dir.trim_end_matches('/')), user: user.clone() });
+                conn.set_track(crate::transport::Track { runfile: lock::runfile(&dir), user: user.clone() });
                 env.locks.lock().await.insert(host.to_string(), (dir, user));
             }
             Err(lock::LockError::Held(msg)) => return Err(ConnectError::Locked(format!("host {host}: {msg}"))),

@@ -51,6 +51,11 @@ impl From<crate::transport::TransportError> for LockError {
     }
 }
 
+/// Where, beside the lock at `dir`, the run's tracked remote command is recorded while it runs.
+pub fn runfile(dir: &str) -> String {
+    format!("{}/running", dir.trim_end_matches('/'))
+}
+
 /// Takes the lock at `dir` on the host. `Ok(Some((holder, why)))` when a previous
 /// holder's lock was taken over; `Err` names the holder.
 pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<(String, String)>, LockError> {
@@ -88,7 +93,7 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     // The dead run may have left an action running on the host (recover was killed): its
     // process group is in the run file. The lock is kept until that process is gone.
     let running = conn
-        .exec(&Cmd::shell(format!("read p rest < {d}/running 2>/dev/null || exit 0; [ -n \"$p\" ] || exit 0; ps -p \"$p\" >/dev/null 2>&1 && printf '%s %s' \"$p\" \"$rest\"; exit 0")).become_user(user.clone()))
+        .exec(&Cmd::shell(crate::transport::runfile_live_script(&runfile(dir))).become_user(user.clone()))
         .await?
         .stdout_str();
     if let Some((pid, what)) = running.trim().split_once(' ') {

@@ -261,6 +261,13 @@ impl Drop for InflightGuard {
     }
 }
 
+/// A script that prints `PGID LABEL` when the tracked command recorded in `runfile` (see
+/// [`Cmd::wrapped_tracked`], which writes it) is still running, and nothing otherwise.
+pub fn runfile_live_script(runfile: &str) -> String {
+    let rf = quote::quote(runfile);
+    format!("read p rest < {rf} 2>/dev/null || exit 0; [ -n \"$p\" ] || exit 0; ps -p \"$p\" >/dev/null 2>&1 && printf '%s %s' \"$p\" \"$rest\"; exit 0")
+}
+
 /// How an aborted run left a tracked command: killed (confirmed gone), or maybe still running.
 #[derive(Debug)]
 pub struct KillReport {

@@ -30,7 +30,7 @@ fn a_backup_root_inside_the_folder_a_step_deletes_is_refused_before_anything_cha
     lab();
     let scratch = host_scratch("188", "victim");
     write(&scratch, "victim/data.txt", "precious\n");
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    give_to_host(&scratch);
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "rm.yml", "    - name: Remove the victim\n      file: {path: \"{{ d }}/victim\", state: absent}\n");
     for (sub, what) in [("victim/backups", "inside"), ("victim", "equal")] {
@@ -86,7 +86,7 @@ fn an_interrupt_during_the_pre_backup_cancels_the_destructive_step_behind_it() {
         let scratch = host_scratch("188", &format!("intbak{presses}"));
         std::fs::create_dir_all(scratch.join("data")).unwrap();
         std::fs::write(scratch.join("data/big.bin"), &big).unwrap();
-        Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+        give_to_host(&scratch);
         let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "backups"));
         let child = r.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
         // Wait until the archive is being written, then Ctrl-C.
@@ -133,7 +133,7 @@ fn no_log_hides_both_sides_and_secret_extra_vars_and_run_logs_are_private() {
     lab();
     let scratch = host_scratch("188", "nolog");
     write(&scratch, "secret.conf", "password=OLDSECRET-1234\n");
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    give_to_host(&scratch);
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "s.yml", "    - name: Write the secret\n      copy: {content: \"password={{ new_password }}\\n\", dest: \"{{ d }}/secret.conf\"}\n      no_log: true\n");
     let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--diff", "-e", "new_password=NEWSECRET-5678", "-e", "db_password=hunter2-9999"]).args(at(&scratch, "backups"));
@@ -236,7 +236,7 @@ fn eof_declines_a_prompt_and_a_signal_at_a_prompt_stops_at_once_leaving_the_term
     lab();
     let scratch = host_scratch("188", "prompt");
     write(&scratch, "f", "old\n");
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    give_to_host(&scratch);
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "p.yml", "    - copy: {content: new, dest: \"{{ d }}/f\"}\n");
     for how in ["eof", "INT", "TERM"] {
@@ -386,7 +386,7 @@ fn a_link_onto_a_real_directory_fails_as_in_ansible_and_a_bad_lock_dir_is_named(
     lab();
     let scratch = host_scratch("188", "link");
     std::fs::create_dir_all(scratch.join("adir")).unwrap();
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    give_to_host(&scratch);
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "l.yml", "    - file: {src: /tmp, path: \"{{ d }}/adir\", state: link}\n");
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
@@ -421,7 +421,7 @@ fn history_warns_about_corrupt_lines_and_the_run_log_caps_huge_diffs() {
     let scratch = host_scratch("188", "bigdiff");
     let big: String = (0..40_000).map(|i| format!("old line {i}\n")).collect();
     write(&scratch, "big.txt", &big);
-    Command::new("chown").args(["-R", "ollama:", scratch.to_str().unwrap()]).status().unwrap();
+    give_to_host(&scratch);
     let tmp = tempfile::tempdir().unwrap();
     let pb = play(tmp.path(), "b.yml", "    - copy: {content: \"new\\n\", dest: \"{{ d }}/big.txt\"}\n");
     let r = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b"));

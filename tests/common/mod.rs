@@ -172,6 +172,13 @@ pub fn host_scratch(host: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// Gives everything under a lab host's scratch folder to that host's login user (after a test
+/// wrote files into it as root).
+pub fn give_to_host(dir: &Path) {
+    let user = if dir.starts_with(lab_root().join("188")) { "ollama" } else { "wooo" };
+    assert!(Command::new("chown").args(["-R", &format!("{user}:"), &dir.display().to_string()]).status().expect("chown").success());
+}
+
 /// Writes a file in a temp folder and returns its path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

@@ -35,6 +35,8 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
+    /// A string tagged `!unsafe`: data, never rendered as a template (as Ansible honours it).
+    Unsafe(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -47,14 +49,14 @@ impl Node {
             Value::Bool(_) => "a boolean",
             Value::Int(_) => "an integer",
             Value::Float(_) => "a number",
-            Value::Str(_) => "a string",
+            Value::Str(_) | Value::Unsafe(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
         }
     }
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
-            Value::Str(s) => Some(s),
+            Value::Str(s) | Value::Unsafe(s) => Some(s),
             _ => None,
         }
     }
@@ -77,12 +79,21 @@ impl Node {
     /// A scalar as text (numbers and booleans as YAML would print them).
     pub fn scalar_string(&self) -> Option<String> {
         match &self.value {
-            Value::Str(s) => Some(s.clone()),
+            Value::Str(s) | Value::Unsafe(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
             Value::Bool(b) => Some(if *b { "True".into() } else { "False".into() }),
             Value::Null => Some(String::new()),
             _ => None,
+        }
+    }
+    /// `!unsafe` on a collection: every string inside is data.
+    fn mark_unsafe(&mut self) {
+        match &mut self.value {
+            Value::Str(s) => self.value = Value::Unsafe(std::mem::take(s)),
+            Value::Seq(items) => items.iter_mut().for_each(Node::mark_unsafe),
+            Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| v.mark_unsafe()),
+            _ => {}
         }
     }
     /// An error located at this node.
@@ -97,6 +108,7 @@ impl Node {
             Value::Int(i) => Json::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
             Value::Str(s) => Json::String(s.clone()),
+            Value::Unsafe(s) => crate::template::unsafe_text(s),
             Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {
                 let mut map = serde_json::Map::new();
@@ -190,8 +202,8 @@ fn parse_once(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<Strin
 }
 
 enum Frame {
-    Seq { span: Span, anchor: usize, items: Vec<Node> },
-    Map { span: Span, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq { span: Span, anchor: usize, items: Vec<Node>, unsafe_: bool },
+    Map { span: Span, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node>, unsafe_: bool },
 }
 
 struct Builder {
@@ -222,24 +234,34 @@ impl Builder {
                 self.count(size, &at)?;
                 self.push(Node { span: at, value: node.value })?;
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
                 self.depth(&at)?;
-                self.stack.push(Frame::Seq { span: at, anchor, items: Vec::new() });
+                let unsafe_ = tag.is_some_and(|t| format!("{}{}", t.handle, t.suffix) == "!unsafe");
+                self.stack.push(Frame::Seq { span: at, anchor, items: Vec::new(), unsafe_ });
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
                 self.depth(&at)?;
-                self.stack.push(Frame::Map { span: at, anchor, entries: Vec::new(), key: None });
+                let unsafe_ = tag.is_some_and(|t| format!("{}{}", t.handle, t.suffix) == "!unsafe");
+                self.stack.push(Frame::Map { span: at, anchor, entries: Vec::new(), key: None, unsafe_ });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { span, anchor, items }) = self.stack.pop() {
-                    self.finish(Node { span, value: Value::Seq(items) }, anchor)?;
+                if let Some(Frame::Seq { span, anchor, items, unsafe_ }) = self.stack.pop() {
+                    let mut node = Node { span, value: Value::Seq(items) };
+                    if unsafe_ {
+                        node.mark_unsafe();
+                    }
+                    self.finish(node, anchor)?;
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { span, anchor, entries, .. }) = self.stack.pop() {
+                if let Some(Frame::Map { span, anchor, entries, unsafe_, .. }) = self.stack.pop() {
                     self.duplicates(&entries)?;
                     let entries = apply_merge_keys(entries)?;
-                    self.finish(Node { span, value: Value::Map(entries) }, anchor)?;
+                    let mut node = Node { span, value: Value::Map(entries) };
+                    if unsafe_ {
+                        node.mark_unsafe();
+                    }
+                    self.finish(node, anchor)?;
                 }
             }
             _ => {}
@@ -346,7 +368,8 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> SResult<Vec<(Node, Node)>> {
 /// YAML 1.1 scalar resolution, as PyYAML (and so Ansible) does it.
 fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
     match tag {
-        Some("tag:yaml.org,2002:str") | Some("!!str") | Some("!unsafe") => return Ok(Value::Str(text.to_string())),
+        Some("tag:yaml.org,2002:str") | Some("!!str") => return Ok(Value::Str(text.to_string())),
+        Some("!unsafe") => return Ok(Value::Unsafe(text.to_string())),
         Some("!vault") => {
             let plain = crate::vault::decrypt(text).map_err(|e| format!("`!vault` value: {e}"))?;
             return String::from_utf8(plain).map(Value::Str).map_err(|_| "`!vault` value: the plaintext is not UTF-8".to_string());

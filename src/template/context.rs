@@ -54,7 +54,7 @@ impl Context {
         }
         let raw = self.raw.get(key)?;
         if self.data.contains(key) {
-            return Some(crate::template::to_value(raw));
+            return Some(crate::template::to_value(crate::template::strip_unsafe(raw).as_ref()));
         }
         {
             let mut stack = self.in_progress.lock().ok()?;

@@ -32,7 +32,7 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
         let node = crate::yaml::parse_str(&s, std::path::Path::new("<from_yaml>")).map_err(|e| err(e.message))?;
-        Ok(crate::template::to_value(node.to_json()))
+        Ok(crate::template::to_value(crate::template::strip_unsafe(&node.to_json()).as_ref()))
     });
     env.add_filter("to_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
         let indent = kw.get::<Option<usize>>("indent")?.unwrap_or(2);

@@ -28,7 +28,7 @@ proptest! {
         std::fs::write(&p, &text).unwrap();
         if let Ok(inv) = Inventory::load(&p) {
             let _ = inv.to_list_json(&inv.hosts.keys().cloned().collect::<Vec<_>>());
-            let _ = inv.graph("all");
+            let _ = inv.graph("all", false);
         }
     }
 

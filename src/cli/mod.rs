@@ -62,9 +62,10 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Inventory file or folder (Ansible YAML or INI)
+    /// Inventory: a YAML, INI or TOML file, a folder of them, a constructed plugin file, or
+    /// a host list (`web1,web2,`); repeatable, read in order
     #[arg(short = 'i', long, global = true, value_name = "PATH")]
-    pub inventory: Option<PathBuf>,
+    pub inventory: Vec<PathBuf>,
     /// Only hosts matching this pattern (e.g. `k3s:!121`, `data`, `188`)
     #[arg(short = 'l', long, global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
@@ -276,16 +277,16 @@ pub fn project_root() -> PathBuf {
 /// The inventory to use: -i, else recover.yml's `inventory:`, else $RECOVER_INVENTORY.
 pub fn load_inventory(g: &Global) -> Result<Inventory, SourceError> {
     let root = project_root();
-    let path = if let Some(p) = &g.inventory {
-        p.clone()
+    let paths = if !g.inventory.is_empty() {
+        g.inventory.clone()
     } else if let Some(p) = project_inventory(&root)? {
-        p
+        vec![p]
     } else if let Some(p) = std::env::var_os("RECOVER_INVENTORY") {
-        PathBuf::from(p)
+        vec![PathBuf::from(p)]
     } else {
         return Err(SourceError::new(Span::default(), "no inventory: pass -i PATH, set `inventory:` in recover.yml, or set RECOVER_INVENTORY"));
     };
-    Inventory::load(&path)
+    Inventory::load_all(&paths)
 }
 
 fn project_inventory(root: &Path) -> Result<Option<PathBuf>, SourceError> {

@@ -20,6 +20,9 @@ enum Section {
 pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
     let file = Arc::new(path.to_path_buf());
     let mut section = Section::Hosts("ungrouped".into());
+    // As Ansible's INI plugin: `[g]` and `[g:children]` declare a group; `[g:vars]`, and a child
+    // named before its own section, wait for a declaration, and are an error without one.
+    let mut pending: indexmap::IndexMap<String, (Span, bool, Vec<String>)> = indexmap::IndexMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let span = Span::new(&file, i + 1, raw.len() - raw.trim_start().len() + 1);
@@ -32,7 +35,21 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
             if name.is_empty() || name.contains(' ') {
                 return Err(SourceError::new(span, format!("invalid group name {name:?}")));
             }
-            inv.group(name);
+            if !inv.groups.contains_key(name) {
+                if kind == "vars" && !pending.contains_key(name) {
+                    pending.insert(name.to_string(), (span.clone(), true, Vec::new()));
+                }
+                inv.group(name);
+            }
+            if kind != "vars" {
+                if let Some((_, is_vars, parents)) = pending.shift_remove(name) {
+                    if !is_vars {
+                        for p in parents {
+                            inv.add_child(&p, name);
+                        }
+                    }
+                }
+            }
             section = match kind {
                 "" => Section::Hosts(name.into()),
                 "vars" => Section::Vars(name.into()),
@@ -65,9 +82,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
                 if (inv.hosts.len() + names.len()) as u64 > range::MAX_HOSTS {
                     return Err(SourceError::new(span.clone(), format!("the inventory would hold more than {} hosts", range::MAX_HOSTS)));
                 }
-                for h in names {
-                    inv.add_host(group, &h, vars.clone());
-                }
+                inv.add_hosts(group, &names, vars);
             }
             Section::Vars(group) => {
                 let (k, v) = line.split_once('=').ok_or_else(|| SourceError::new(span.clone(), "expected key=value in a :vars section"))?;
@@ -75,13 +90,25 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> SResult<()> {
                 // "quoted"), else kept as text (true, yes, 0644 stay strings).
                 let v = v.trim();
                 let value = super::pyliteral::literal_eval(v).unwrap_or_else(|| Json::String(v.to_string()));
+                inv.sets_variable(false);
                 inv.group(group).vars.insert(k.trim().to_string(), value);
             }
             Section::Children(group) => {
                 let child = line.split_whitespace().next().unwrap_or(line);
-                inv.add_child(group, child);
+                if inv.groups.contains_key(child) {
+                    inv.add_child(group, child);
+                } else {
+                    pending.entry(child.to_string()).or_insert_with(|| (span.clone(), false, Vec::new())).2.push(group.clone());
+                }
             }
         }
+    }
+    if let Some((name, (span, is_vars, parents))) = pending.into_iter().next() {
+        return Err(if is_vars {
+            SourceError::new(span, format!("section [{name}:vars] is not valid for undefined group '{name}'")).help(format!("declare the group with a [{name}] or [{name}:children] section"))
+        } else {
+            SourceError::new(span, format!("section [{}:children] includes undefined group '{name}'", parents.last().cloned().unwrap_or_default())).help(format!("declare it with a [{name}] section (empty is fine)"))
+        });
     }
     Ok(())
 }

@@ -6,8 +6,10 @@
 
 pub mod ini;
 pub mod pattern;
+mod constructed;
 mod pyliteral;
 pub mod range;
+mod tomlsrc;
 mod yamlsrc;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +39,24 @@ pub struct Inventory {
     pub groups: IndexMap<String, Group>,
     /// The files or folders it was read from.
     pub sources: Vec<PathBuf>,
+    /// For a host's own list or mapping values: which assignment made them. Ansible gives every
+    /// host of one line or pattern the same object, and `--list --yaml` writes a shared object
+    /// once with an anchor (`&id001`) and then as an alias (`*id001`).
+    own_origin: std::collections::HashMap<(String, String), u64>,
+    batch: u64,
+    /// Whether strings set by later sources are trusted as templates. ansible-core 2.19 decides
+    /// it once per run, at the first source that sets a variable: a YAML or INI source (which
+    /// marks its own strings) makes every later TOML or constructed string untrusted data, a
+    /// TOML source first makes them trusted.
+    first_trust: Option<bool>,
+}
+
+/// Where a host's variable value came from: a group's variable, or one host assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Origin {
+    Group(String),
+    Assignment(u64),
+    Unique,
 }
 
 impl Inventory {
@@ -50,34 +70,72 @@ impl Inventory {
 
     /// Reads an inventory file or a folder of them, with `group_vars/` and `host_vars/`.
     pub fn load(path: &Path) -> SResult<Inventory> {
+        Inventory::load_all(&[path.to_path_buf()])
+    }
+
+    /// Reads every source in order, as `ansible -i A -i B` does: a file, a folder of files (read
+    /// in name order), or a host list (`web1,web2:2222,` when no such file exists). Each
+    /// source's `group_vars/` and `host_vars/` apply.
+    pub fn load_all(paths: &[PathBuf]) -> SResult<Inventory> {
         let mut inv = Inventory::empty();
-        let meta = std::fs::metadata(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
-        let dir = if meta.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory folder: {e}")))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_inventory_file(p))
-                .collect();
-            files.sort();
-            for f in files {
-                inv.load_source(&f)?;
+        let mut dirs = Vec::new();
+        for path in paths {
+            if !path.exists() && path.to_string_lossy().contains(',') {
+                inv.load_host_list(&path.to_string_lossy())?;
+                inv.sources.push(path.clone());
+                continue;
             }
-            path.to_path_buf()
-        } else {
-            inv.load_source(path)?;
-            path.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
-        inv.sources.push(path.to_path_buf());
+            let meta = std::fs::metadata(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
+            if meta.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory folder: {e}")))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file() && is_inventory_file(p))
+                    .collect();
+                files.sort();
+                for f in files {
+                    inv.load_source(&f)?;
+                }
+                dirs.push(path.to_path_buf());
+            } else {
+                inv.load_source(path)?;
+                dirs.push(path.parent().map(Path::to_path_buf).unwrap_or_default());
+            }
+            inv.sources.push(path.to_path_buf());
+        }
         inv.reconcile();
-        inv.load_vars_dirs(&dir)?;
+        for dir in dirs {
+            inv.load_vars_dirs(&dir)?;
+        }
         Ok(inv)
+    }
+
+    /// ansible-core's `host_list` source: hosts separated by commas.
+    fn load_host_list(&mut self, list: &str) -> SResult<()> {
+        for item in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            let (name, port) = yamlsrc::split_port(item);
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(SourceError::new(Span::default(), format!("-i {list}: {item:?} is not a host name")));
+            }
+            let mut vars = Vars::new();
+            if let Some(p) = port {
+                vars.insert("ansible_port".into(), Json::from(p));
+            }
+            self.add_host("ungrouped", name, vars);
+        }
+        Ok(())
     }
 
     fn load_source(&mut self, path: &Path) -> SResult<()> {
         let bytes = crate::vault::read_file(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|_| SourceError::new(Span::file(path), "the inventory is not UTF-8 text"))?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if matches!(ext, "yml" | "yaml" | "json") || (ext.is_empty() && looks_like_yaml(&text)) {
+        if ext == "toml" {
+            tomlsrc::parse(self, &text, path)
+        } else if matches!(ext, "yml" | "yaml" | "json" | "config") || (ext.is_empty() && looks_like_yaml(&text)) {
+            if let Some(plugin) = constructed::plugin_of(&text, path)? {
+                return constructed::run(self, &plugin);
+            }
             yamlsrc::parse(self, &text, path)
         } else {
             ini::parse(self, &text, path)
@@ -89,9 +147,31 @@ impl Inventory {
         self.groups.entry(name.to_string()).or_insert_with(|| Group { name: name.to_string(), ..Default::default() })
     }
 
+    /// A source of this kind sets a variable: see `first_trust`. Returns whether strings it sets
+    /// are untrusted data.
+    pub(crate) fn sets_variable(&mut self, trusted_by_default: bool) -> bool {
+        !*self.first_trust.get_or_insert(trusted_by_default)
+    }
+
+    /// Adds the hosts of one line or pattern, all with the same variables.
+    pub(crate) fn add_hosts(&mut self, group: &str, hosts: &[String], vars: Vars) {
+        if !vars.is_empty() {
+            self.sets_variable(false);
+        }
+        for h in hosts {
+            self.add_host(group, h, vars.clone());
+        }
+        self.batch += 1;
+    }
+
     pub(crate) fn add_host(&mut self, group: &str, host: &str, vars: Vars) {
         let entry = self.hosts.entry(host.to_string()).or_default();
         for (k, v) in vars {
+            if (v.is_array() || v.is_object()) && crate::template::as_unsafe(&v).is_none() {
+                self.own_origin.insert((host.to_string(), k.clone()), self.batch);
+            } else {
+                self.own_origin.remove(&(host.to_string(), k.clone()));
+            }
             entry.insert(k, v);
         }
         let g = self.group(group);
@@ -124,8 +204,13 @@ impl Inventory {
         let all_direct = self.groups["all"].hosts.clone();
         let hosts: Vec<String> = self.hosts.keys().cloned().collect();
         for h in hosts {
-            let in_group = self.groups.values().any(|g| g.name != "all" && g.hosts.contains(&h));
-            if !in_group {
+            let in_group = self.groups.values().any(|g| g.name != "all" && g.name != "ungrouped" && g.hosts.contains(&h));
+            if in_group {
+                // A later source (or the constructed plugin) put it in a group.
+                if let Some(u) = self.groups.get_mut("ungrouped") {
+                    u.hosts.retain(|x| *x != h);
+                }
+            } else {
                 let u = self.group("ungrouped");
                 if !u.hosts.contains(&h) {
                     u.hosts.push(h.clone());
@@ -229,6 +314,10 @@ impl Inventory {
     /// The host's inventory variables after Ansible's precedence: groups by
     /// depth then name (so `all` first, children over parents), then the host's own.
     pub fn host_vars(&self, host: &str) -> Vars {
+        self.host_vars_origin(host).into_iter().map(|(k, (v, _))| (k, v)).collect()
+    }
+
+    fn host_vars_origin(&self, host: &str) -> IndexMap<String, (Json, Origin)> {
         // As Ansible sorts them: by depth, then `ansible_group_priority` (default 1), then name.
         // The priority is consumed, not a variable.
         let priority = |g: &str| -> i64 {
@@ -236,19 +325,20 @@ impl Inventory {
         };
         let mut groups: Vec<(usize, i64, String)> = self.host_groups(host).into_iter().map(|(d, g)| (d, priority(&g), g)).collect();
         groups.sort();
-        let mut vars = Vars::new();
+        let mut vars = IndexMap::new();
         for (_, _, g) in groups {
             if let Some(grp) = self.groups.get(&g) {
                 for (k, v) in &grp.vars {
                     if k != "ansible_group_priority" {
-                        vars.insert(k.clone(), v.clone());
+                        vars.insert(k.clone(), (v.clone(), Origin::Group(g.clone())));
                     }
                 }
             }
         }
         if let Some(hv) = self.hosts.get(host) {
             for (k, v) in hv {
-                vars.insert(k.clone(), v.clone());
+                let origin = self.own_origin.get(&(host.to_string(), k.clone())).map_or(Origin::Unique, |b| Origin::Assignment(*b));
+                vars.insert(k.clone(), (v.clone(), origin));
             }
         }
         vars
@@ -296,14 +386,14 @@ impl Inventory {
         }
     }
 
-    /// `ansible-inventory --graph` text, from `group`.
-    pub fn graph(&self, group: &str) -> String {
+    /// `ansible-inventory --graph` text, from `group`; `vars` adds `--vars`.
+    pub fn graph(&self, group: &str, vars: bool) -> String {
         let mut lines = Vec::new();
-        self.graph_group(group, 0, &mut lines, &mut Vec::new());
+        self.graph_group(group, 0, &mut lines, &mut Vec::new(), vars);
         lines.join("\n") + "\n"
     }
 
-    fn graph_group(&self, name: &str, depth: usize, lines: &mut Vec<String>, path: &mut Vec<String>) {
+    fn graph_group(&self, name: &str, depth: usize, lines: &mut Vec<String>, path: &mut Vec<String>, vars: bool) {
         let Some(g) = self.groups.get(name) else { return };
         lines.push(graph_name(&format!("@{name}:"), depth));
         if path.contains(&name.to_string()) {
@@ -312,14 +402,98 @@ impl Inventory {
         path.push(name.to_string());
         // Children and hosts in the order they were defined, as ansible-inventory 2.19 prints them.
         for k in &g.children {
-            self.graph_group(k, depth + 1, lines, path);
+            self.graph_group(k, depth + 1, lines, path, vars);
         }
         if name != "all" {
             for h in &g.hosts {
                 lines.push(graph_name(h, depth + 1));
+                if vars {
+                    graph_vars(&self.host_vars(h), depth + 2, lines);
+                }
             }
         }
+        if vars {
+            graph_vars(&g.vars, depth + 1, lines);
+        }
         path.pop();
+    }
+
+    /// `ansible-inventory --list --yaml` as data: groups nested under their parents, each host's
+    /// variables written once, where the walk first meets it.
+    pub fn to_yaml_tree(&self, hosts: &[String]) -> Json {
+        let mut seen_hosts = Vec::new();
+        let mut seen_groups = Vec::new();
+        let mut out = serde_json::Map::new();
+        if let Some(v) = self.yaml_group("all", hosts, &mut seen_hosts, &mut seen_groups) {
+            out.insert("all".into(), v);
+        }
+        Json::Object(out)
+    }
+
+    fn yaml_group(&self, name: &str, hosts: &[String], seen_hosts: &mut Vec<String>, seen_groups: &mut Vec<String>) -> Option<Json> {
+        let g = self.groups.get(name)?;
+        let mut entry = serde_json::Map::new();
+        let mut children = serde_json::Map::new();
+        for c in &g.children {
+            if c == "all" {
+                continue;
+            }
+            if seen_groups.contains(c) {
+                children.insert(c.clone(), Json::Object(Default::default()));
+            } else {
+                seen_groups.push(c.clone());
+                if let Some(v) = self.yaml_group(c, hosts, seen_hosts, seen_groups) {
+                    children.insert(c.clone(), v);
+                }
+            }
+        }
+        if !children.is_empty() {
+            entry.insert("children".into(), Json::Object(children));
+        }
+        let mut hs = serde_json::Map::new();
+        if name != "all" {
+            for h in g.hosts.iter().filter(|h| hosts.contains(h)) {
+                let mut vars = serde_json::Map::new();
+                if !seen_hosts.contains(h) {
+                    seen_hosts.push(h.clone());
+                    for (k, (v, origin)) in self.host_vars_origin(h) {
+                        let v = match origin {
+                            Origin::Unique => v,
+                            _ if !(v.is_array() || v.is_object()) || crate::template::as_unsafe(&v).is_some() => v,
+                            shared => {
+                                let mut hasher = std::hash::DefaultHasher::new();
+                                std::hash::Hash::hash(&(&shared, &k), &mut hasher);
+                                crate::template::yamlout::shared(std::hash::Hasher::finish(&hasher), v)
+                            }
+                        };
+                        vars.insert(k, v);
+                    }
+                }
+                hs.insert(h.clone(), Json::Object(vars));
+            }
+        }
+        if !hs.is_empty() {
+            entry.insert("hosts".into(), Json::Object(hs));
+        }
+        (!entry.is_empty()).then_some(Json::Object(entry))
+    }
+}
+
+/// `{name = value}` lines, sorted, the value as Python's `str()` prints it.
+fn graph_vars(vars: &Vars, depth: usize, lines: &mut Vec<String>) {
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for k in names {
+        let text = py_str(&vars[k]);
+        lines.push(graph_name(&format!("{{{k} = {text}}}"), depth));
+    }
+}
+
+/// Python's `str()` of a variable's value (`None`, `True`, `['a', 1]`), data marks dropped.
+pub(crate) fn py_str(v: &Json) -> String {
+    match crate::template::strip_unsafe(v).as_ref() {
+        Json::Null => "None".into(),
+        v => crate::template::pyrepr::py_str(&crate::template::to_value(v)),
     }
 }
 

@@ -11,7 +11,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn sop_fleet_graph() {
     let inv = Inventory::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory/awoooi.yml"))).unwrap();
-    let g = inv.graph("all");
+    let g = inv.graph("all", false);
     // As ansible-inventory 2.19 prints it: definition order, `ungrouped` first.
     assert!(g.starts_with("@all:\n  |--@ungrouped:\n  |--@data:\n  |  |--188\n  |--@registry:\n  |  |--110\n"), "{g}");
     assert!(g.contains("  |--@k3s:\n  |  |--@k3s_server:\n  |  |  |--120\n  |  |--@k3s_agent:\n  |  |  |--121\n"), "{g}");

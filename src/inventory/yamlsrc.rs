@@ -60,15 +60,18 @@ fn parse_group(inv: &mut Inventory, name: &str, node: &Node, depth: usize) -> SR
                         if let Some(p) = port {
                             vars.entry("ansible_port".into()).or_insert(serde_json::json!(p));
                         }
-                        for h in names {
-                            inv.add_host(name, &h, vars.clone());
-                        }
+                        inv.add_hosts(name, &names, vars);
                     }
                 }
                 _ => return Err(v.error(format!("`hosts` of group '{name}' must be a mapping of host names, found {}", v.kind()))),
             },
             Some("vars") => match v.to_json() {
-                serde_json::Value::Object(m) => inv.group(name).vars.extend(m),
+                serde_json::Value::Object(m) => {
+                    if !m.is_empty() {
+                        inv.sets_variable(false);
+                    }
+                    inv.group(name).vars.extend(m)
+                }
                 serde_json::Value::Null => {}
                 _ => return Err(v.error(format!("`vars` of group '{name}' must be a mapping, found {}", v.kind()))),
             },

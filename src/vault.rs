@@ -80,7 +80,8 @@ pub fn encrypt(plaintext: &[u8], password: &[u8], label: Option<&str>) -> String
     encrypt_with_salt(plaintext, password, label, &salt)
 }
 
-fn encrypt_with_salt(plaintext: &[u8], password: &[u8], label: Option<&str>, salt: &[u8]) -> String {
+/// As [`encrypt`] with a given salt (the `vault` filter's `salt=`): the same text every time.
+pub fn encrypt_with_salt(plaintext: &[u8], password: &[u8], label: Option<&str>, salt: &[u8]) -> String {
     let (k1, k2, iv) = derive(password, salt);
     let pad = 16 - plaintext.len() % 16;
     let mut data = plaintext.to_vec();

@@ -2,7 +2,8 @@
 //! `tests/conformance/templates/` is rendered by Ansible's `template` module (one
 //! `ansible-playbook` run, `-c local`) and by `recover render`, with the variables of
 //! `tests/conformance/vars.yml`, and compared byte for byte; every inventory in
-//! `tests/conformance/inventories/` is listed by `ansible-inventory --list` and `--graph` and by
+//! `tests/conformance/inventories/` (files and folders, plus several -i and a host list) is listed by
+//! `ansible-inventory --list`, `--graph`, `--graph --vars` and `--list --yaml` and by
 //! `recover inventory`, byte for byte. A case Ansible refuses passes only if recover refuses it
 //! too. A difference kept on purpose is listed in `known-differences.txt` (`name: reason`), and
 //! the suite checks each listed one still differs. ansible-core comes from PyPI (`.ci/run`).
@@ -88,7 +89,7 @@ fn templates_render_byte_identical_to_ansible_core() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let templates = cases("templates");
+    let templates: Vec<PathBuf> = cases("templates").into_iter().filter(|p| p.is_file()).collect();
     assert!(templates.len() >= 150, "{} template cases", templates.len());
     let list: Vec<String> = templates.iter().map(|p| p.display().to_string()).collect();
     let play = tmp.path().join("play.yml");
@@ -109,7 +110,8 @@ fn templates_render_byte_identical_to_ansible_core() {
         .iter()
         .map(|t| {
             let name = t.file_name().unwrap().to_string_lossy().into_owned();
-            let (ok, got, err) = recover(&["render", t.to_str().unwrap(), "-e", &format!("@{}", vars.display())]);
+            let dest = out.join(format!("{name}.out"));
+            let (ok, got, err) = recover(&["render", t.to_str().unwrap(), "--dest", dest.to_str().unwrap(), "-e", &format!("@{}", vars.display())]);
             let want = std::fs::read(out.join(format!("{name}.out"))).ok();
             let diff = match (want, ok) {
                 (None, false) => None,
@@ -124,27 +126,151 @@ fn templates_render_byte_identical_to_ansible_core() {
     judge("templates", results);
 }
 
+/// ansible-inventory exits 0 when a source fails to parse (it warns and goes on without it);
+/// such a source counts as refused.
+fn ansible_refused(out: &std::process::Output) -> bool {
+    let err = String::from_utf8_lossy(&out.stderr);
+    !out.status.success() || err.contains("Unable to parse") || err.contains("Failed to parse")
+}
+
 #[test]
 fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
     require_ansible();
     let invs = cases("inventories");
+    // Each case is the -i arguments: one file or folder of inventories/, plus sources that are
+    // not one path: several -i, a host list.
+    let mut sources: Vec<(String, Vec<String>)> = invs.iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), vec![p.display().to_string()])).collect();
+    let at = |n: &str| dir().join("inventories").join(n).display().to_string();
+    sources.push(("two sources (ini-children.ini, toml-basic.toml)".into(), vec![at("ini-children.ini"), at("toml-basic.toml")]));
+    sources.push(("two sources (toml-basic.toml, ini-children.ini)".into(), vec![at("toml-basic.toml"), at("ini-children.ini")]));
+    sources.push(("two sources (yaml-nested.yml, constructed-basic/90-constructed.yml)".into(), vec![at("yaml-nested.yml"), at("constructed-basic/90-constructed.yml")]));
+    sources.push(("host list".into(), vec!["web1.test,web2.test:2222, 127.0.0.9,".into()]));
     let mut results = Vec::new();
-    for inv in &invs {
-        let name = inv.file_name().unwrap().to_string_lossy().into_owned();
-        for mode in ["--list", "--graph"] {
-            let a = ansible_env(Command::new("ansible-inventory").args(["-i", inv.to_str().unwrap(), mode])).output().unwrap();
-            let (ok, got, err) = recover(&["inventory", "-i", inv.to_str().unwrap(), mode]);
-            let diff = match (a.status.success(), ok) {
+    for (name, paths) in &sources {
+        let mut dash_i: Vec<&str> = Vec::new();
+        for p in paths {
+            dash_i.extend(["-i", p.as_str()]);
+        }
+        for mode in [&["--list"][..], &["--graph"], &["--graph", "--vars"], &["--list", "--yaml"]] {
+            let a = ansible_env(Command::new("ansible-inventory").args(&dash_i).args(mode)).output().unwrap();
+            let mut args = vec!["inventory"];
+            args.extend(&dash_i);
+            args.extend(mode);
+            let (ok, got, err) = recover(&args);
+            let diff = match (!ansible_refused(&a), ok) {
                 (false, false) => None,
                 (true, false) => Some(format!("recover refused it: {}", err.trim())),
-                (false, true) => Some("ansible-inventory refuses it, recover did not".to_string()),
+                (false, true) => Some(format!("ansible-inventory refuses it, recover did not:\n{}", String::from_utf8_lossy(&a.stderr))),
                 (true, true) if a.stdout == got => None,
                 (true, true) => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
             };
-            results.push((format!("{name} {mode}"), diff));
+            results.push((format!("{name} {}", mode.join(" ")), diff));
         }
     }
-    assert!(invs.len() >= 18, "{} inventories", invs.len());
+    assert!(invs.len() >= 30, "{} inventories", invs.len());
     judge("inventories", results);
 }
 
+/// A loopback HTTP server for the `url` lookup: `/lines` three lines, `/hdr` the X-Test header it
+/// got, `/auth` the Authorization header, anything else 404. Serves until the test ends.
+fn serve_loopback() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut headers = BTreeMap::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+                }
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = match path.as_str() {
+                "/lines" => ("200 OK", "one\ntwo\nthree\n".to_string()),
+                "/hdr" => ("200 OK", headers.get("x-test").cloned().unwrap_or_default()),
+                "/auth" => ("200 OK", headers.get("authorization").cloned().unwrap_or_default()),
+                _ => ("404 Not Found", "no such page".to_string()),
+            };
+            let mut conn = conn;
+            let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    port
+}
+
+#[test]
+fn url_lookup_against_a_loopback_server_matches_ansible_core() {
+    require_ansible();
+    let port = serve_loopback();
+    let tmp = tempfile::tempdir().unwrap();
+    let u = format!("http://127.0.0.1:{port}");
+    let template = tmp.path().join("url.j2");
+    std::fs::write(
+        &template,
+        format!(
+            "{{{{ lookup('url', '{u}/lines') }}}}\n\
+             {{{{ lookup('url', '{u}/lines', split_lines=False) }}}}\n\
+             {{{{ query('url', '{u}/lines') | length }}}} {{{{ query('url', '{u}/lines', '{u}/lines') | length }}}}\n\
+             {{{{ lookup('url', '{u}/hdr', headers={{'X-Test': 'hello'}}) }}}}\n\
+             {{{{ lookup('url', '{u}/auth', username='ops', password='s3cret', force_basic_auth=True) }}}}\n\
+             {{{{ lookup('url', '{u}/lines', wantlist=True) | last }}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("url.out");
+    let play = tmp.path().join("play.yml");
+    std::fs::write(&play, format!("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - template: {{src: \"{}\", dest: \"{}\"}}\n", template.display(), out.display())).unwrap();
+    let ran = ansible_env(Command::new("ansible-playbook").args(["-i", "localhost,", "-c", "local", play.to_str().unwrap()])).output().unwrap();
+    assert!(ran.status.success(), "ansible-playbook failed:\n{}", String::from_utf8_lossy(&ran.stdout));
+    let want = std::fs::read_to_string(&out).unwrap();
+    let (ok, got, err) = recover(&["render", template.to_str().unwrap()]);
+    assert!(ok, "recover render failed: {err}");
+    assert_eq!(String::from_utf8_lossy(&got), want, "the url lookup differs from ansible-core's");
+    assert!(want.contains("one,two,three") && want.contains("hello") && want.contains("Basic "), "the server was really asked: {want}");
+    // An HTTP error is a clear error, as Ansible's is.
+    let missing = tmp.path().join("missing.j2");
+    std::fs::write(&missing, format!("{{{{ lookup('url', '{u}/nope') }}}}\n")).unwrap();
+    let (ok, _, err) = recover(&["render", missing.to_str().unwrap()]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
+
+#[test]
+fn role_templates_include_and_import_as_ansible_core_finds_them() {
+    require_ansible();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let role = root.join("roles/web");
+    for (path, text) in [
+        ("roles/web/templates/site.conf.j2", "{% include 'parts/head.j2' %}\n{% from 'parts/macros.j2' import listen %}\n{{ listen(port) }}\n{% include 'shared.j2' %}\n"),
+        ("roles/web/templates/parts/head.j2", "# {{ template_path | basename }} for {{ name }}\n"),
+        ("roles/web/templates/parts/macros.j2", "{% macro listen(p) %}listen {{ p }};{% endmacro %}\n"),
+        ("templates/shared.j2", "shared from the playbook's templates/ ({{ port + 1 }})\n"),
+    ] {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    std::fs::create_dir_all(role.join("tasks")).unwrap();
+    let out = root.join("site.conf");
+    std::fs::write(role.join("tasks/main.yml"), format!("- template: {{src: site.conf.j2, dest: \"{}\"}}\n", out.display())).unwrap();
+    std::fs::write(root.join("play.yml"), "- hosts: localhost\n  gather_facts: false\n  vars: {port: 8080, name: web01}\n  roles: [web]\n").unwrap();
+    let ran = ansible_env(Command::new("ansible-playbook").args(["-i", "localhost,", "-c", "local", "play.yml"]).current_dir(root)).output().unwrap();
+    assert!(ran.status.success(), "ansible-playbook failed:\n{}", String::from_utf8_lossy(&ran.stdout));
+    let want = std::fs::read_to_string(&out).unwrap();
+    let got = Command::new(env!("CARGO_BIN_EXE_recover"))
+        .args(["render", "roles/web/templates/site.conf.j2", "--dest", out.to_str().unwrap(), "-e", r#"{"port": 8080, "name": "web01"}"#])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(String::from_utf8_lossy(&got.stdout), want);
+    assert!(want.contains("listen 8080;") && want.contains("(8081)"), "{want}");
+}

@@ -15,6 +15,9 @@ use crate::template::{Templates, Vars};
 pub struct RenderArgs {
     /// Template file (a path, or a name under templates/ or roles/*/templates/)
     pub template: PathBuf,
+    /// The path the template is for (its `template_destpath`)
+    #[arg(long, value_name = "PATH")]
+    pub dest: Option<String>,
 }
 
 fn find(root: &Path, t: &Path) -> Option<PathBuf> {
@@ -49,7 +52,16 @@ pub fn run(g: &Global, a: &RenderArgs) -> anyhow::Result<i32> {
         }
         None => templates.context(extra.into_iter().collect::<Vars>()),
     };
-    let out = templates.render_file(&text, &ctx, &Span { line: 1, col: 1, ..Span::file(&path) })?;
+    // Includes look beside the template, then in its role (`roles/R/templates/x` -> `roles/R`)
+    // and the project's templates/.
+    let mut search = Vec::new();
+    if let Some(role) = path.parent().filter(|p| p.ends_with("templates")).and_then(Path::parent) {
+        search.extend([role.join("templates"), role.to_path_buf()]);
+    }
+    search.extend([root.join("templates"), root.clone()]);
+    let src = a.template.display().to_string();
+    let file = crate::template::TemplateFile { src: &src, path: &path, dest: a.dest.as_deref() };
+    let out = templates.render_template(&text, &ctx, &file, &search)?;
     out!("{out}")?;
     Ok(0)
 }

@@ -8,7 +8,6 @@ use serde_json::Value as Json;
 
 use super::write::{plan_write, WriteSpec};
 use super::{de, find_src, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::error::Span;
 
 pub struct Copy;
 pub struct Template;
@@ -85,8 +84,13 @@ impl Module for Template {
         let path = local_src(ctx, &src)?;
         let text = crate::vault::read_file(&path).map_err(|e| StepError::failed(format!("template: {e}")))?;
         let text = String::from_utf8(text).map_err(|_| StepError::failed(format!("template: {} is not UTF-8 text", path.display())))?;
-        let origin = Span { line: 1, col: 1, ..Span::file(&path) };
-        let rendered = ctx.templates.render_file(&text, ctx.vars, &origin)?;
+        let mut search = Vec::new();
+        if let Some(r) = &ctx.task.role_dir {
+            search.extend([r.join("templates"), r.clone()]);
+        }
+        search.extend([ctx.playbook_dir.join("templates"), ctx.playbook_dir.to_path_buf()]);
+        let file = crate::template::TemplateFile { src: &src, path: &path, dest: Some(&a.dest) };
+        let rendered = ctx.templates.render_template(&text, ctx.vars, &file, &search)?;
         plan_write(ctx, spec_of(a, rendered.into_bytes())).await
     }
 }

@@ -366,10 +366,40 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
         }
         "url" => {
             let split = kw.get::<Option<bool>>("split_lines")?.unwrap_or(true);
+            let timeout = kw.get::<Option<f64>>("timeout")?.unwrap_or(10.0);
+            let headers: Vec<(String, String)> = match kw.get::<Option<Value>>("headers")? {
+                Some(h) if !h.is_none() => h.try_iter()?.map(|k| (py_str(&k), h.get_item(&k).map(|v| py_str(&v)).unwrap_or_default())).collect(),
+                _ => Vec::new(),
+            };
+            let user = kw.get::<Option<String>>("username")?;
+            let password = kw.get::<Option<String>>("password")?.unwrap_or_default();
+            let force_basic = kw.get::<Option<bool>>("force_basic_auth")?.unwrap_or(false);
+            let follow = kw.get::<Option<String>>("follow_redirects")?.unwrap_or_else(|| "urllib2".into());
+            let agent = kw.get::<Option<String>>("http_agent")?.unwrap_or_else(|| "ansible-httpget".into());
+            // Accepted as Ansible takes them; recover has no proxy and verifies certificates always.
+            for flag in ["validate_certs", "use_proxy", "force"] {
+                let _ = kw.get::<Option<bool>>(flag)?;
+            }
+            let config = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs_f64(timeout.max(0.001))))
+                .max_redirects(if matches!(follow.as_str(), "none" | "no" | "false") { 0 } else { 10 })
+                .user_agent(agent)
+                .http_status_as_error(true)
+                .build();
+            let agent: ureq::Agent = config.into();
             let mut out = Vec::new();
             for t in flat(terms) {
                 let url = py_str(&t);
-                let mut resp = ureq::get(&url).call().map_err(|e| err(format!("Received HTTP error for {url} : {e}")))?;
+                let mut req = agent.get(&url);
+                for (k, v) in &headers {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                if let (Some(u), true) = (&user, force_basic || user.is_some()) {
+                    use base64::Engine;
+                    let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{password}"));
+                    req = req.header("Authorization", format!("Basic {token}"));
+                }
+                let mut resp = req.call().map_err(|e| err(format!("Received HTTP error for {url} : {e}")))?;
                 let body = resp.body_mut().read_to_string().map_err(|e| err(format!("url: {url}: {e}")))?;
                 if split {
                     out.extend(body.lines().map(|l| Value::from(l.to_string())));

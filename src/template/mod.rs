@@ -172,6 +172,37 @@ impl Templates {
         Ok(out)
     }
 
+    /// Renders a template file as the `template` module does (see [`render_file`](Self::render_file)),
+    /// with Ansible's `template_*` variables for `file` and `{% include %}`, `{% import %}`,
+    /// `{% from %}` and `{% extends %}` looking in the template's own folder, then `search` (the
+    /// role's `templates/` and folder, the playbook's `templates/` and folder).
+    pub fn render_template(&self, src: &str, ctx: &Value, file: &TemplateFile<'_>, search: &[std::path::PathBuf]) -> Result<String, SourceError> {
+        let origin = Span { line: 1, col: 1, ..Span::file(file.path) };
+        let ctx = minijinja::value::merge_maps([to_value(file.vars()), ctx.clone()]);
+        if !(src.contains("include") || src.contains("import") || src.contains("extends")) {
+            return self.render_file(src, &ctx, &origin);
+        }
+        let mut dirs: Vec<std::path::PathBuf> = file.path.parent().map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+        dirs.extend(search.iter().cloned());
+        let mut env = (*self.env).clone();
+        env.set_loader(move |name| {
+            // As Jinja2's FileSystemLoader: a name is a relative path without `..`.
+            if name.split('/').any(|part| part == "..") || name.starts_with('/') {
+                return Ok(None);
+            }
+            for d in &dirs {
+                let p = d.join(name);
+                if p.is_file() {
+                    let bytes = crate::vault::read_file(&p).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("{}: {e}", p.display())))?;
+                    let text = String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("{} is not UTF-8 text", p.display())))?;
+                    return Ok(Some(text));
+                }
+            }
+            Ok(None)
+        });
+        Templates { env: Arc::new(env) }.render_file(src, &ctx, &origin)
+    }
+
     /// A template file that is one expression (`{{ x }}` and its newline) whose value is not a
     /// string: ansible-core 2.19 returns the value itself, printed without the trailing newline.
     fn native_single(&self, src: &str, ctx: &Value) -> Option<String> {
@@ -270,6 +301,7 @@ impl Templates {
                 Ok(Json::String(trailing_newlines(s, self.env.render_str(s, ctx)?)))
             }
             Json::Array(items) => items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
+            Json::Object(_) if as_unsafe(raw).is_some() => Ok(Json::String(as_unsafe(raw).unwrap_or_default().to_string())),
             Json::Object(map) => {
                 let mut out = serde_json::Map::new();
                 for (k, v) in map {
@@ -387,6 +419,102 @@ pub fn defaults() -> Vars {
     v
 }
 
+/// A template file being rendered: its `src` as the task wrote it, where it was found, and the
+/// `dest` it will be written to.
+pub struct TemplateFile<'a> {
+    pub src: &'a str,
+    pub path: &'a std::path::Path,
+    pub dest: Option<&'a str>,
+}
+
+impl TemplateFile<'_> {
+    /// Ansible's `template_path`, `template_fullpath`, `template_destpath`, `template_host`,
+    /// `template_uid`, `template_mtime` and `template_run_date`.
+    pub fn vars(&self) -> Json {
+        use std::os::unix::fs::MetadataExt;
+        let full = std::path::absolute(self.path).unwrap_or_else(|_| self.path.to_path_buf());
+        let meta = std::fs::metadata(self.path).ok();
+        let uid = meta.as_ref().map(|m| m.uid());
+        let owner = uid.and_then(user_name).or_else(|| uid.map(|u| u.to_string())).unwrap_or_default();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let mtime = meta.and_then(|m| m.modified().ok()).map(|t| py_datetime(chrono::DateTime::<chrono::Local>::from(t)));
+        serde_json::json!({
+            "template_path": self.src,
+            "template_fullpath": full.display().to_string(),
+            "template_destpath": self.dest,
+            "template_host": host,
+            "template_uid": owner,
+            "template_mtime": mtime,
+            "template_run_date": py_datetime(chrono::Local::now()),
+        })
+    }
+}
+
+/// Python's `str(datetime)`: `2026-12-01 23:29:29.123456`.
+fn py_datetime(t: chrono::DateTime<chrono::Local>) -> String {
+    let micros = t.timestamp_subsec_micros();
+    if micros == 0 {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        format!("{}.{micros:06}", t.format("%Y-%m-%d %H:%M:%S"))
+    }
+}
+
+/// The user name of `uid`, from /etc/passwd.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+    })
+}
+
+/// The key Ansible marks a string with that is data, never a template (`!unsafe`, values an
+/// inventory plugin read from outside): `{"__ansible_unsafe": "text"}`, as ansible-inventory
+/// prints it.
+pub const UNSAFE_KEY: &str = "__ansible_unsafe";
+
+/// `text`, marked as data that is never rendered.
+pub fn unsafe_text(text: impl Into<String>) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert(UNSAFE_KEY.into(), Json::String(text.into()));
+    Json::Object(m)
+}
+
+/// The text of a value marked with [`unsafe_text`].
+pub fn as_unsafe(v: &Json) -> Option<&str> {
+    match v {
+        Json::Object(m) if m.len() == 1 => m.get(UNSAFE_KEY)?.as_str(),
+        _ => None,
+    }
+}
+
+/// The value with every unsafe mark replaced by its plain text (what a template sees).
+pub fn strip_unsafe(v: &Json) -> std::borrow::Cow<'_, Json> {
+    fn has(v: &Json) -> bool {
+        match v {
+            Json::Object(m) => as_unsafe(v).is_some() || m.values().any(has),
+            Json::Array(a) => a.iter().any(has),
+            _ => false,
+        }
+    }
+    fn strip(v: &Json) -> Json {
+        if let Some(s) = as_unsafe(v) {
+            return Json::String(s.to_string());
+        }
+        match v {
+            Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), strip(v))).collect()),
+            Json::Array(a) => Json::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    if has(v) {
+        std::borrow::Cow::Owned(strip(v))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
+
 /// Does the text contain template syntax?
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
@@ -430,6 +558,18 @@ pub fn located(e: &Error, origin: &Span) -> SourceError {
                 msg.push_str(&format!(" (in `{snippet}`)"));
             }
         }
+    }
+    // An error inside an included or imported template: say what and where, too.
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(inner) = c.downcast_ref::<Error>() {
+            let what = inner.detail().map(|d| format!("{}: {d}", inner.kind())).unwrap_or_else(|| inner.kind().to_string());
+            match (inner.name(), inner.line()) {
+                (Some(name), Some(line)) => msg.push_str(&format!("; {name}:{line}: {what}")),
+                _ => msg.push_str(&format!("; {what}")),
+            }
+        }
+        cause = c.source();
     }
     let mut span = origin.clone();
     if let Some(line) = e.line() {

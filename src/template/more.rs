@@ -132,6 +132,38 @@ fn human_to_bytes(s: Value, default_unit: Option<String>, isbits: Option<bool>) 
 
 /// Registers them.
 pub fn register(env: &mut Environment<'static>) {
+    // ansible.builtin.vault / unvault: a string encrypted as ansible-vault encrypt_string does.
+    env.add_filter("vault", |data: Value, secret: String, salt: Option<Value>, vault_id: Option<String>, kw: Kwargs| -> Result<String, Error> {
+        let salt = kw.get::<Option<Value>>("salt")?.or(salt).filter(|v| !v.is_none());
+        let vault_id = kw.get::<Option<String>>("vault_id")?.or(kw.get::<Option<String>>("vaultid")?).or(vault_id).unwrap_or_else(|| "filter_default".into());
+        if kw.get::<Option<bool>>("wrap_object")?.unwrap_or(false) {
+            return Err(err("vault: wrap_object=true is not implemented by recover"));
+        }
+        kw.assert_all_used()?;
+        let text = data.as_str().map(str::to_string).unwrap_or_else(|| data.to_string());
+        let label = (vault_id != "default").then_some(vault_id.as_str());
+        Ok(match salt {
+            Some(s) => {
+                let s = s.as_str().map(str::to_string).unwrap_or_else(|| s.to_string());
+                if s.is_empty() {
+                    return Err(err("vault: empty or invalid salt passed"));
+                }
+                crate::vault::encrypt_with_salt(text.as_bytes(), secret.as_bytes(), label, s.as_bytes())
+            }
+            None => crate::vault::encrypt(text.as_bytes(), secret.as_bytes(), label),
+        })
+    });
+    env.add_filter("unvault", |vault: Value, secret: String, _vault_id: Option<String>, kw: Kwargs| -> Result<String, Error> {
+        let _ = kw.get::<Option<String>>("vault_id")?;
+        let _ = kw.get::<Option<String>>("vaultid")?;
+        kw.assert_all_used()?;
+        let text = vault.as_str().map(str::to_string).unwrap_or_else(|| vault.to_string());
+        if !crate::vault::is_vaulted(text.trim_start().as_bytes()) {
+            return Ok(text);
+        }
+        let plain = crate::vault::decrypt_with(text.trim_start(), secret.as_bytes()).map_err(|e| err(format!("unvault: {e}")))?;
+        String::from_utf8(plain).map_err(|_| err("unvault: the plaintext is not UTF-8"))
+    });
     env.add_filter("product", |a: Value, b: Value| -> Result<Value, Error> {
         let (x, y) = (items(&a)?, items(&b)?);
         Ok(Value::from(x.iter().flat_map(|i| y.iter().map(move |j| Value::from(vec![i.clone(), j.clone()]))).collect::<Vec<_>>()))

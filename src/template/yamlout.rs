@@ -7,6 +7,50 @@ use serde_json::Value as Json;
 thread_local! {
     /// `sort_keys` of the dump under way (PyYAML's default: sorted).
     static SORT: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    /// Shared objects of the dump under way: id -> anchor number (0 until it has one), and
+    /// whether it was written already.
+    static ANCHORS: std::cell::RefCell<std::collections::HashMap<u64, (usize, bool)>> = std::cell::RefCell::new(Default::default());
+}
+
+const SHARED_KEY: &str = "__recover_yaml_shared";
+
+/// `v` as one object that may appear more than once in a dump (the same Python object, to
+/// PyYAML): the first time it is written with an anchor `&id001`, then as the alias `*id001`.
+pub fn shared(id: u64, v: Json) -> Json {
+    serde_json::json!({ SHARED_KEY: id, "value": v })
+}
+
+fn as_shared(v: &Json) -> Option<(u64, &Json)> {
+    let m = v.as_object()?;
+    if m.len() != 2 {
+        return None;
+    }
+    Some((m.get(SHARED_KEY)?.as_u64()?, m.get("value")?))
+}
+
+/// As PyYAML's serializer: walk in output order; an object met a second time gets the next
+/// anchor number.
+fn number_anchors(v: &Json, seen: &mut std::collections::HashMap<u64, (usize, bool)>, next: &mut usize) {
+    if let Some((id, inner)) = as_shared(v) {
+        match seen.get_mut(&id) {
+            Some((n, _)) => {
+                if *n == 0 {
+                    *next += 1;
+                    *n = *next;
+                }
+            }
+            None => {
+                seen.insert(id, (0, false));
+                number_anchors(inner, seen, next);
+            }
+        }
+        return;
+    }
+    match v {
+        Json::Array(a) => a.iter().for_each(|x| number_anchors(x, seen, next)),
+        Json::Object(m) => sorted(m).into_iter().for_each(|(_, x)| number_anchors(x, seen, next)),
+        _ => {}
+    }
 }
 
 /// As [`dump`], with PyYAML's `sort_keys` (False keeps the mapping's own order).
@@ -19,6 +63,9 @@ pub fn dump_sorted(v: &Json, indent: usize, block: bool, sort_keys: bool) -> Str
 
 /// Dumps `v`; `block` selects `default_flow_style=False`.
 pub fn dump(v: &Json, indent: usize, block: bool) -> String {
+    let mut table = Default::default();
+    number_anchors(v, &mut table, &mut 0);
+    ANCHORS.with(|a| *a.borrow_mut() = table);
     let mut out = String::new();
     match v {
         Json::Array(a) if !a.is_empty() && (block || !is_leaf(v)) => seq(&mut out, a, indent, 0, block),
@@ -63,6 +110,21 @@ fn map(out: &mut String, m: &serde_json::Map<String, Json>, indent: usize, level
 }
 
 fn value_after_key(out: &mut String, v: &Json, indent: usize, level: usize, block: bool) {
+    let v = match as_shared(v) {
+        Some((id, inner)) => {
+            let (n, written) = ANCHORS.with(|a| a.borrow().get(&id).copied()).unwrap_or((0, false));
+            if n > 0 && written {
+                out.push_str(&format!(" *id{n:03}\n"));
+                return;
+            }
+            if n > 0 {
+                ANCHORS.with(|a| a.borrow_mut().insert(id, (n, true)));
+                out.push_str(&format!(" &id{n:03}"));
+            }
+            inner
+        }
+        None => v,
+    };
     match v {
         Json::Object(m) if !m.is_empty() && (block || !is_leaf(v)) => {
             out.push('\n');
@@ -73,10 +135,112 @@ fn value_after_key(out: &mut String, v: &Json, indent: usize, level: usize, bloc
             seq(out, a, indent, level, block);
         }
         other => {
-            out.push(' ');
-            out.push_str(&inline(other));
+            push_scalar(out, other, level + indent);
             out.push('\n');
         }
+    }
+}
+
+/// A block value after `key:` or `-`: a space, then the scalar as PyYAML's emitter writes it,
+/// folding a long plain or single-quoted string at a space past column 80 and writing a
+/// multi-line string single-quoted, continued at `indent`.
+fn push_scalar(out: &mut String, v: &Json, indent: usize) {
+    let Json::String(s) = v else {
+        out.push(' ');
+        out.push_str(&inline(v));
+        return;
+    };
+    let special = s.chars().any(|c| c != '\n' && (c.is_control() || c == '\u{feff}'));
+    // PyYAML writes a multi-line string single-quoted unless a space touches a line break.
+    let multi_single = s.contains('\n') && !special && !s.contains(" \n") && !s.contains("\n ");
+    let text = if multi_single { format!("'{s}'") } else { string_text(s) };
+    let quoted = text.starts_with('\'');
+    if text.starts_with('"') {
+        out.push(' ');
+        out.push_str(&text);
+        return;
+    }
+    let mut col = out.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    out.push(' ');
+    col += 1;
+    let chars: Vec<char> = if quoted { s.chars().collect() } else { text.chars().collect() };
+    if quoted {
+        out.push('\'');
+        col += 1;
+    }
+    // PyYAML's write_plain / write_single_quoted, with its column and indent bookkeeping.
+    let (mut spaces, mut breaks) = (false, false);
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut indention = false;
+    let mut whitespace = false;
+    let write_indent = |out: &mut String, col: &mut usize, indention: &mut bool, whitespace: &mut bool, line_break_first: bool| {
+        if line_break_first || !*indention || *col > indent || (*col == indent && !*whitespace) {
+            out.push('\n');
+            *col = 0;
+            *indention = true;
+            *whitespace = true;
+        }
+        if *col < indent {
+            out.push_str(&" ".repeat(indent - *col));
+            *col = indent;
+            *whitespace = true;
+        }
+    };
+    while end <= chars.len() {
+        let ch = chars.get(end).copied();
+        if spaces {
+            if ch != Some(' ') {
+                if start + 1 == end && col > 80 && (!quoted || (start != 0 && end != chars.len())) {
+                    write_indent(out, &mut col, &mut indention, &mut whitespace, false);
+                    indention = false;
+                    whitespace = false;
+                } else {
+                    let data: String = chars[start..end].iter().collect();
+                    col += end - start;
+                    out.push_str(&data);
+                }
+                start = end;
+            }
+        } else if breaks {
+            if !matches!(ch, Some('\n')) {
+                if chars[start] == '\n' {
+                    out.push('\n');
+                    col = 0;
+                }
+                for _ in start..end {
+                    out.push('\n');
+                    col = 0;
+                }
+                indention = true;
+                whitespace = true;
+                write_indent(out, &mut col, &mut indention, &mut whitespace, false);
+                indention = false;
+                whitespace = false;
+                start = end;
+            }
+        } else if ch.is_none() || matches!(ch, Some(' ' | '\n')) || (quoted && ch == Some('\'')) {
+            if start < end {
+                let data: String = chars[start..end].iter().collect();
+                col += end - start;
+                out.push_str(&data);
+                whitespace = false;
+                indention = false;
+                start = end;
+            }
+        }
+        if quoted && ch == Some('\'') {
+            out.push_str("''");
+            col += 2;
+            start = end + 1;
+        }
+        if let Some(c) = ch {
+            spaces = c == ' ';
+            breaks = c == '\n';
+        }
+        end += 1;
+    }
+    if quoted {
+        out.push('\'');
     }
 }
 
@@ -99,8 +263,8 @@ fn is_block(v: &Json, block: bool) -> bool {
 /// PyYAML writes a scalar as `- x`, and a collection after `-` padded to the indent width.
 fn seq_item(out: &mut String, item: &Json, indent: usize, level: usize, block: bool) {
     if !is_block(item, block) {
-        out.push_str("- ");
-        out.push_str(&inline(item));
+        out.push('-');
+        push_scalar(out, item, level + indent);
         out.push('\n');
         return;
     }
@@ -159,7 +323,8 @@ fn scalar_text(v: &Json) -> String {
 }
 
 fn string_text(s: &str) -> String {
-    if s.contains('\n') || s.chars().any(|c| c.is_control() && c != '\t') {
+    let special = s.chars().any(|c| c != '\n' && (c.is_control() || c == '\u{feff}'));
+    if s.contains('\n') || special {
         let mut out = String::from("\"");
         for c in s.chars() {
             match c {

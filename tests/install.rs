@@ -127,3 +127,23 @@ fn the_readme_scripts_escalate_through_sudo_only_when_not_root() {
     assert_eq!(String::from_utf8_lossy(&as_user.stdout).trim(), "uid=0");
     assert!(String::from_utf8_lossy(&as_user.stderr).contains("not root: running it again through sudo"));
 }
+
+#[test]
+fn syntax_check_loads_and_checks_everything_and_contacts_no_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    // A host nothing listens for: a connection attempt would fail the run.
+    std::fs::write(dir.path().join("hosts.ini"), "web ansible_host=127.0.0.1 ansible_port=1\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/ok.j2"), "port {{ port }}\n").unwrap();
+    std::fs::write(dir.path().join("templates/bad.j2"), "port {{ port | no_such_filter }}\n").unwrap();
+    let play = |src: &str| format!("- hosts: all\n  vars: {{port: 80}}\n  tasks:\n    - template: {{src: {src}, dest: /tmp/x.conf}}\n");
+    std::fs::write(dir.path().join("good.yml"), play("ok.j2")).unwrap();
+    std::fs::write(dir.path().join("bad.yml"), play("bad.j2")).unwrap();
+    let good = outside(dir.path(), home.path(), &["play", "good.yml", "-i", "hosts.ini", "--syntax-check"]);
+    assert_eq!(good.code, 0, "{}{}", good.stdout, good.stderr);
+    assert!(good.stdout.contains("playbook: good.yml"), "{}", good.stdout);
+    let bad = outside(dir.path(), home.path(), &["play", "bad.yml", "-i", "hosts.ini", "--syntax-check"]);
+    assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("no_such_filter"), "{}", bad.stderr);
+}

@@ -221,34 +221,45 @@ pub fn main() -> i32 {
         eprintln!("{} {msg}", console::style("error:").red().bold());
         return 1;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return 1;
+    // Commands that contact no host run without the async runtime (its worker threads cost
+    // more than a whole `recover render`).
+    let sync = match &cli.command {
+        Command::List => Some(list::run(&cli.global)),
+        Command::Inventory(a) => Some(inventory::run(&cli.global, a)),
+        Command::Render(a) => Some(render::run(&cli.global, a)),
+        Command::History(a) => Some(history::run(&cli.global, a)),
+        Command::Freeze(a) => Some(freeze::freeze_cmd(&cli.global, a)),
+        Command::Thaw => Some(freeze::thaw_cmd(&cli.global)),
+        Command::Status => Some(freeze::status_cmd(&cli.global)),
+        Command::Init(a) => Some(init::init(&cli.global, a)),
+        Command::Completions(a) => Some(init::completions(a)),
+        Command::Man => Some(init::man()),
+        Command::Vault(a) => Some(vault::run(&cli.global, a)),
+        _ => None,
+    };
+    let result = match sync {
+        Some(r) => r,
+        None => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return 1;
+                }
+            };
+            rt.block_on(async {
+                match &cli.command {
+                    Command::Play(a) => play::run(&cli.global, a).await,
+                    Command::Exec(a) => exec::run(&cli.global, a).await,
+                    Command::Check(a) => check::check(&cli.global, a).await,
+                    Command::Gate(a) => check::gate(&cli.global, a).await,
+                    Command::Drift(a) => check::drift(&cli.global, a).await,
+                    Command::Backups(a) => backups::run(&cli.global, a).await,
+                    _ => unreachable!("synchronous commands ran above"),
+                }
+            })
         }
     };
-    let result = rt.block_on(async {
-        match &cli.command {
-            Command::Play(a) => play::run(&cli.global, a).await,
-            Command::List => list::run(&cli.global),
-            Command::Inventory(a) => inventory::run(&cli.global, a),
-            Command::Exec(a) => exec::run(&cli.global, a).await,
-            Command::Render(a) => render::run(&cli.global, a),
-            Command::History(a) => history::run(&cli.global, a),
-            Command::Check(a) => check::check(&cli.global, a).await,
-            Command::Gate(a) => check::gate(&cli.global, a).await,
-            Command::Drift(a) => check::drift(&cli.global, a).await,
-            Command::Freeze(a) => freeze::freeze_cmd(&cli.global, a),
-            Command::Thaw => freeze::thaw_cmd(&cli.global),
-            Command::Status => freeze::status_cmd(&cli.global),
-            Command::Backups(a) => backups::run(&cli.global, a).await,
-            Command::Init(a) => init::init(&cli.global, a),
-            Command::Completions(a) => init::completions(a),
-            Command::Man => init::man(),
-            Command::Vault(a) => vault::run(&cli.global, a),
-        }
-    });
     match result {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => STDOUT_CLOSED,

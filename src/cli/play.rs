@@ -40,6 +40,10 @@ pub struct PlayArgs {
     /// Append a markdown summary of the run to FILE (the SOP's docs/LOGBOOK.md)
     #[arg(long, value_name = "FILE")]
     pub logbook: Option<PathBuf>,
+    /// Load and check the playbook, inventory, variables, templates and baseline, contact no
+    /// host, and stop (as ansible-playbook --syntax-check)
+    #[arg(long)]
+    pub syntax_check: bool,
 }
 
 /// A path as it is (its root is the project, else its folder's parent); a `NAME` along the
@@ -115,6 +119,10 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         Some(p) => Some(crate::baseline::Baseline::load(&p)?),
         None => None,
     };
+    if a.syntax_check {
+        outln!("\nplaybook: {}", path.display())?;
+        return Ok(0);
+    }
     let playbook_name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     let operator = a.operator.clone().unwrap_or_else(crate::safety::default_operator);
     let policy = crate::safety::Policy {

@@ -135,6 +135,11 @@ pub fn parse_str(text: &str, path: &Path) -> SResult<Node> {
     parse(text, path, true).map(|(n, _)| n)
 }
 
+/// Every document of a YAML text (`from_yaml_all`), duplicate keys an error.
+pub fn parse_all(text: &str, path: &Path) -> SResult<Vec<Node>> {
+    parse_docs(text, path, true).map(|(d, _)| d)
+}
+
 /// As [`parse_str`], but a duplicate key is a warning (returned), the last one winning,
 /// as Ansible reads inventories.
 pub fn parse_str_lenient(text: &str, path: &Path) -> SResult<(Node, Vec<String>)> {
@@ -142,6 +147,12 @@ pub fn parse_str_lenient(text: &str, path: &Path) -> SResult<(Node, Vec<String>)
 }
 
 fn parse(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> {
+    let file = Arc::new(path.to_path_buf());
+    let (docs, warnings) = parse_docs(text, path, strict)?;
+    Ok((docs.into_iter().next().unwrap_or(Node { span: Span::new(&file, 1, 1), value: Value::Null }), warnings))
+}
+
+fn parse_docs(text: &str, path: &Path, strict: bool) -> SResult<(Vec<Node>, Vec<String>)> {
     match parse_once(text, path, strict) {
         // PyYAML (Ansible's loader) accepts a flow collection whose continuation lines, or
         // closing bracket, sit left of where it began; saphyr does not. Indent those lines
@@ -186,7 +197,7 @@ fn reindent_flow(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-fn parse_once(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> {
+fn parse_once(text: &str, path: &Path, strict: bool) -> SResult<(Vec<Node>, Vec<String>)> {
     let file = Arc::new(path.to_path_buf());
     let mut builder = Builder { stack: Vec::new(), anchors: Default::default(), docs: Vec::new(), nodes: 0, strict, warnings: Vec::new() };
     for item in Parser::new_from_str(text) {
@@ -198,7 +209,7 @@ fn parse_once(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<Strin
         builder.event(event, at)?;
     }
     let warnings = std::mem::take(&mut builder.warnings);
-    Ok((builder.docs.into_iter().next().unwrap_or(Node { span: Span::new(&file, 1, 1), value: Value::Null }), warnings))
+    Ok((builder.docs, warnings))
 }
 
 enum Frame {

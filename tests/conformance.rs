@@ -274,3 +274,27 @@ fn role_templates_include_and_import_as_ansible_core_finds_them() {
     assert_eq!(String::from_utf8_lossy(&got.stdout), want);
     assert!(want.contains("listen 8080;") && want.contains("(8081)"), "{want}");
 }
+
+#[test]
+fn inventory_hostnames_and_host_context_match_ansible_core() {
+    require_ansible();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(root.join("hosts.ini"), "[web]\nw1 http_port=80\nw2\n[db]\nd1\nw2\n[prod:children]\nweb\n").unwrap();
+    let template = root.join("hosts.j2");
+    std::fs::write(
+        &template,
+        "{{ lookup('inventory_hostnames', 'web:!w2') }} {{ query('inventory_hostnames', 'all') }} {{ query('inventory_hostnames', 'w*') }}\n\
+         {{ lookup('inventory_hostnames', 'web:&db') }} {{ query('inventory_hostnames', 'prod,d1') }}\n\
+         {{ inventory_hostname }} {{ group_names }} {{ groups['prod'] }} {{ groups['all'] }} {{ http_port }}\n",
+    )
+    .unwrap();
+    let out = root.join("hosts.out");
+    std::fs::write(root.join("play.yml"), format!("- hosts: w1\n  gather_facts: false\n  tasks:\n    - template: {{src: \"{}\", dest: \"{}\"}}\n", template.display(), out.display())).unwrap();
+    let ran = ansible_env(Command::new("ansible-playbook").args(["-i", "hosts.ini", "-c", "local", "play.yml"]).current_dir(root)).output().unwrap();
+    assert!(ran.status.success(), "ansible-playbook failed:\n{}", String::from_utf8_lossy(&ran.stdout));
+    let want = std::fs::read_to_string(&out).unwrap();
+    let got = Command::new(env!("CARGO_BIN_EXE_recover")).args(["render", "hosts.j2", "-i", "hosts.ini", "--host", "w1"]).current_dir(root).output().unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(String::from_utf8_lossy(&got.stdout), want);
+}

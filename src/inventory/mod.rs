@@ -68,6 +68,20 @@ impl Inventory {
         inv
     }
 
+    /// The groups and hosts of a play's `groups` variable (group -> its hosts), for patterns
+    /// over it, as the `inventory_hostnames` lookup builds them: every group flat, `all` holding
+    /// its hosts itself, in the variable's order.
+    pub fn from_groups(groups: &[(String, Vec<String>)]) -> Inventory {
+        let mut inv = Inventory::empty();
+        for (g, hosts) in groups {
+            inv.group(g);
+            for h in hosts {
+                inv.add_host(g, h, Vars::new());
+            }
+        }
+        inv
+    }
+
     /// Reads an inventory file or a folder of them, with `group_vars/` and `host_vars/`.
     pub fn load(path: &Path) -> SResult<Inventory> {
         Inventory::load_all(&[path.to_path_buf()])
@@ -246,25 +260,39 @@ impl Inventory {
         Ok(())
     }
 
-    /// Every host of a group and of its descendants, in inventory order.
+    /// Every host of a group and of its descendants, in the order ansible-core's
+    /// `Group.get_hosts` gives them (the `groups` variable, and a play's hosts): the group's own
+    /// hosts, then its children's in their order, then each deeper level's.
     pub fn group_hosts(&self, group: &str) -> Vec<String> {
-        if group == "all" {
-            return self.hosts.keys().cloned().collect();
-        }
-        let mut found = Vec::new();
-        let mut stack = vec![group.to_string()];
-        let mut seen = Vec::new();
-        while let Some(g) = stack.pop() {
-            if seen.contains(&g) {
-                continue;
+        let Some(g) = self.groups.get(group) else { return Vec::new() };
+        let mut ordered: Vec<&str> = vec![group];
+        ordered.extend(g.children.iter().map(String::as_str));
+        let mut seen: Vec<&str> = ordered.clone();
+        let mut level: Vec<&str> = g.children.iter().map(String::as_str).collect();
+        while !level.is_empty() {
+            let mut next: Vec<&str> = Vec::new();
+            for parent in &level {
+                for c in self.groups.get(*parent).map(|p| p.children.as_slice()).unwrap_or_default() {
+                    if !seen.contains(&c.as_str()) {
+                        ordered.push(c);
+                        if !next.contains(&c.as_str()) {
+                            next.push(c);
+                        }
+                    }
+                }
             }
-            seen.push(g.clone());
-            if let Some(grp) = self.groups.get(&g) {
-                found.extend(grp.hosts.iter().cloned());
-                stack.extend(grp.children.iter().cloned());
+            seen.extend(next.iter().copied());
+            level = next;
+        }
+        let mut hosts: Vec<String> = Vec::new();
+        for kid in ordered {
+            for h in self.groups.get(kid).map(|k| k.hosts.as_slice()).unwrap_or_default() {
+                if !hosts.contains(h) {
+                    hosts.push(h.clone());
+                }
             }
         }
-        self.hosts.keys().filter(|h| found.contains(h)).cloned().collect()
+        hosts
     }
 
     /// Groups a host is in, directly or through a child group, with their depth below `all`.

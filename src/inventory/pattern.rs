@@ -11,6 +11,8 @@ pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
     if terms.is_empty() {
         return Err("empty host pattern".into());
     }
+    // As ansible-core: the plain terms first (their hosts in the order each matches them), then
+    // each `&` term, then each `!` term; only `&`/`!` terms start from all hosts.
     let mut union: Vec<String> = Vec::new();
     let mut intersect: Vec<Vec<String>> = Vec::new();
     let mut exclude: Vec<String> = Vec::new();
@@ -28,17 +30,9 @@ pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
         }
     }
     if union.is_empty() && (!intersect.is_empty() || !exclude.is_empty()) {
-        union = inv.hosts.keys().cloned().collect();
+        union = match_term(inv, "all")?;
     }
-    let selected: Vec<String> = inv
-        .hosts
-        .keys()
-        .filter(|h| union.contains(h))
-        .filter(|h| intersect.iter().all(|set| set.contains(h)))
-        .filter(|h| !exclude.contains(h))
-        .cloned()
-        .collect();
-    Ok(selected)
+    Ok(union.into_iter().filter(|h| intersect.iter().all(|set| set.contains(h))).filter(|h| !exclude.contains(h)).collect())
 }
 
 /// Splits on `:` and `,`, keeping `:` inside an IPv6 address or `[a:b]` subscript whole.
@@ -63,7 +57,7 @@ fn split_terms(pattern: &str) -> Vec<&str> {
 
 fn match_term(inv: &Inventory, term: &str) -> Result<Vec<String>, String> {
     if term == "all" || term == "*" {
-        return Ok(inv.hosts.keys().cloned().collect());
+        return Ok(inv.group_hosts("all"));
     }
     if let Some(group) = inv.groups.get(term) {
         return Ok(inv.group_hosts(&group.name));

@@ -85,8 +85,11 @@ fn patterns() {
     assert_eq!(pattern::select(&inv, "web:!db").unwrap(), ["web1", "web3"]);
     assert_eq!(pattern::select(&inv, "web*").unwrap(), ["web1", "web2", "web3"]);
     assert_eq!(pattern::select(&inv, "~db\\d").unwrap(), ["db1"]);
-    // A union comes back in inventory order, not pattern order.
-    assert_eq!(pattern::select(&inv, "db1,web3").unwrap(), ["web3", "db1"]);
+    // As ansible-core: a union in the order of its terms, a group's hosts in Group.get_hosts order.
+    assert_eq!(pattern::select(&inv, "db1,web3").unwrap(), ["db1", "web3"]);
+    assert_eq!(pattern::select(&inv, "db:web").unwrap(), ["db1", "web2", "web1", "web3"]);
+    assert_eq!(pattern::select(&inv, "db,web1").unwrap(), ["db1", "web2", "web1"]);
+    assert_eq!(pattern::select(&inv, "all").unwrap(), ["web1", "web2", "web3", "db1"]);
 }
 
 #[test]

@@ -149,7 +149,11 @@ fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -
 /// A filter, test or lookup recover does not have is a load error, never a surprise on a host.
 fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
-        let help = if name.contains('.') && !name.starts_with("ansible.builtin.") {
+        let bare = name.strip_prefix("ansible.builtin.").unwrap_or(&name);
+        let refused = crate::template::lookups::REFUSED_LOOKUPS.iter().find(|(n, _)| kind == "lookup" && *n == bare);
+        let help = if let Some((_, why)) = refused {
+            format!("ansible-core's '{bare}' lookup is not implemented by recover: {why}")
+        } else if name.contains('.') && !name.starts_with("ansible.builtin.") {
             format!("'{name}' comes from a collection; recover implements ansible.builtin only")
         } else if kind == "lookup" {
             format!("lookups recover has: {}", crate::template::filters::LOOKUPS.join(", "))

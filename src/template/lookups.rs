@@ -11,8 +11,83 @@ use crate::template::pyrepr::py_str;
 /// The lookups implemented here (an unknown one is a load error naming it).
 pub const LOOKUPS: &[&str] = &[
     "env", "file", "template", "pipe", "lines", "first_found", "fileglob", "items", "list", "dict", "indexed_items", "sequence", "subelements", "together", "nested", "vars",
-    "varnames", "password", "url",
+    "varnames", "password", "url", "random_choice", "unvault", "csvfile", "ini", "inventory_hostnames",
 ];
+
+/// ansible-core lookups recover refuses at load, with the reason.
+pub const REFUSED_LOOKUPS: &[(&str, &str)] = &[("config", "it reads ansible.cfg settings, and recover has no ansible.cfg: set the value as a variable")];
+
+/// `key k=v k=v` terms (csvfile, ini): the key and the options, options given as keywords too.
+fn kv_term(term: &str) -> (String, std::collections::HashMap<String, String>) {
+    let words = shell_words::split(term).unwrap_or_else(|_| term.split_whitespace().map(str::to_string).collect());
+    let mut key = Vec::new();
+    let mut opts = std::collections::HashMap::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                opts.insert(k.to_string(), v.to_string());
+            }
+            _ => key.push(w),
+        }
+    }
+    (key.join(" "), opts)
+}
+
+/// One row of CSV as Python's csv module reads it (quotes with doubled quotes inside).
+fn csv_row(line: &str, delim: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (false, '"') if cur.is_empty() => quoted = true,
+            (false, c) if c == delim => out.push(std::mem::take(&mut cur)),
+            (_, c) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// `section -> [(key, value)]` of an INI file as Python's configparser reads it (keys lowercased
+/// unless `case_sensitive`, `=` or `:`, indented continuation lines, `#`/`;` comments).
+fn ini_sections(text: &str, case_sensitive: bool, properties: bool) -> Vec<(String, Vec<(String, Option<String>)>)> {
+    let mut out: Vec<(String, Vec<(String, Option<String>)>)> = vec![("java_properties".into(), Vec::new())];
+    for raw in text.lines() {
+        let line = raw.trim_end();
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if !properties && t.starts_with('[') && t.ends_with(']') {
+            out.push((t[1..t.len() - 1].to_string(), Vec::new()));
+            continue;
+        }
+        let section = &mut out.last_mut().expect("a section").1;
+        if line.starts_with([' ', '\t']) && !section.is_empty() {
+            if let Some((_, Some(v))) = section.last_mut() {
+                v.push('\n');
+                v.push_str(t);
+            }
+            continue;
+        }
+        let cut = t.find(['=', ':']);
+        let (k, v) = match cut {
+            Some(i) => (t[..i].trim().to_string(), Some(t[i + 1..].trim().to_string())),
+            None => (t.to_string(), None),
+        };
+        let k = if case_sensitive { k } else { k.to_lowercase() };
+        section.retain(|(x, _)| *x != k);
+        section.push((k, v));
+    }
+    out
+}
 
 fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -89,6 +164,7 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 let text = String::from_utf8(crate::vault::read_file(&path).map_err(err)?).map_err(|_| err(format!("{name} is not UTF-8")))?;
                 let names = state.known_variables();
                 let ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
+                let _pause = super::NativeWatch::pause();
                 out.push(Value::from(state.env().render_str(&text, Value::from_object(ctx))?));
             }
             out
@@ -311,6 +387,99 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
             }
             out
         }
+        "random_choice" => {
+            let list = flat(terms);
+            if list.is_empty() {
+                Vec::new()
+            } else {
+                let mut r = crate::template::pyrandom::PyRandom::from_str_seed(&uuid::Uuid::new_v4().to_string());
+                vec![list[r.randbelow(list.len() as u64) as usize].clone()]
+            }
+        }
+        "unvault" => {
+            let mut out = Vec::new();
+            for t in flat(terms) {
+                let name = py_str(&t);
+                let path = find(state, &name, "files").ok_or_else(|| err(format!("Unable to find '{name}' in expected paths")))?;
+                let bytes = crate::vault::read_file(&path).map_err(err)?;
+                out.push(Value::from(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            out
+        }
+        "csvfile" => {
+            let mut out = Vec::new();
+            for t in flat(terms) {
+                let (key, mut o) = kv_term(&py_str(&t));
+                for name in ["file", "col", "delimiter", "default", "encoding", "keycol"] {
+                    if let Some(v) = kw.get::<Option<Value>>(name)? {
+                        o.entry(name.to_string()).or_insert_with(|| py_str(&v));
+                    }
+                }
+                let file = o.get("file").cloned().unwrap_or_else(|| "ansible.csv".into());
+                let delim = match o.get("delimiter").map(String::as_str).unwrap_or("TAB") {
+                    "TAB" | "\\t" | "\t" => '\t',
+                    d => d.chars().next().unwrap_or('\t'),
+                };
+                let col: usize = o.get("col").map_or(Ok(1), |c| c.parse()).map_err(|_| err("csvfile: col must be a number"))?;
+                let keycol: usize = o.get("keycol").map_or(Ok(0), |c| c.parse()).map_err(|_| err("csvfile: keycol must be a number"))?;
+                let path = find(state, &file, "files").ok_or_else(|| err(format!("csvfile: could not find '{file}'")))?;
+                let text = String::from_utf8_lossy(&crate::vault::read_file(&path).map_err(err)?).into_owned();
+                let found = text.lines().map(|l| csv_row(l, delim)).find(|r| r.get(keycol) == Some(&key));
+                out.push(match found {
+                    Some(r) => Value::from(r.get(col).cloned().ok_or_else(|| err(format!("csvfile: no column {col} in the row of {key}")))?),
+                    None => o.get("default").map(|d| Value::from(d.clone())).unwrap_or(Value::from(())),
+                });
+            }
+            out
+        }
+        "ini" => {
+            let mut out = Vec::new();
+            for t in flat(terms) {
+                let (key, mut o) = kv_term(&py_str(&t));
+                for name in ["file", "section", "re", "default", "encoding", "case_sensitive", "allow_no_value", "allow_none", "type", "interpolation"] {
+                    if let Some(v) = kw.get::<Option<Value>>(name)? {
+                        o.entry(name.to_string()).or_insert_with(|| py_str(&v));
+                    }
+                }
+                let truth = |k: &str| o.get(k).is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "yes" | "1"));
+                let properties = o.get("type").is_some_and(|t| t == "properties");
+                let file = o.get("file").cloned().unwrap_or_else(|| if properties { "ansible.properties".into() } else { "ansible.ini".into() });
+                let section = if properties { "java_properties".to_string() } else { o.get("section").cloned().unwrap_or_else(|| "global".into()) };
+                let path = find(state, &file, "files").ok_or_else(|| err(format!("ini: could not find '{file}'")))?;
+                let text = String::from_utf8_lossy(&crate::vault::read_file(&path).map_err(err)?).into_owned();
+                let sections = ini_sections(&text, truth("case_sensitive"), properties);
+                let entries = sections.iter().rev().find(|(n, _)| *n == section).map(|(_, e)| e.clone()).ok_or_else(|| err(format!("No section '{section}' in {file}")))?;
+                let key = if truth("case_sensitive") { key } else { key.to_lowercase() };
+                let default = o.get("default").cloned().unwrap_or_default();
+                if truth("re") {
+                    let re = regex::Regex::new(&key).map_err(|e| err(format!("ini: bad regular expression {key}: {e}")))?;
+                    out.extend(entries.iter().filter(|(k, _)| re.is_match(k)).map(|(_, v)| v.clone().map(Value::from).unwrap_or(Value::from(()))));
+                } else {
+                    out.push(match entries.iter().find(|(k, _)| *k == key) {
+                        Some((_, v)) => v.clone().map(Value::from).unwrap_or(Value::from(())),
+                        None => Value::from(default),
+                    });
+                }
+            }
+            out
+        }
+        "inventory_hostnames" => {
+            let groups = state.lookup("groups").filter(|g| g.kind() == ValueKind::Map).ok_or_else(|| err("inventory_hostnames: no `groups` variable here (it needs a play's inventory)"))?;
+            let pairs: Vec<(String, Vec<String>)> = groups
+                .try_iter()?
+                .map(|g| {
+                    let hosts = groups.get_item(&g).ok().and_then(|h| h.try_iter().ok().map(|i| i.map(|x| py_str(&x)).collect())).unwrap_or_default();
+                    (py_str(&g), hosts)
+                })
+                .collect();
+            let inv = crate::inventory::Inventory::from_groups(&pairs);
+            let pattern = flat(terms).iter().map(py_str).collect::<Vec<_>>().join(":");
+            match crate::inventory::pattern::select(&inv, &pattern) {
+                Ok(hosts) => hosts.into_iter().map(Value::from).collect(),
+                Err(_) => Vec::new(),
+            }
+        }
+        "config" => return Err(err("lookup plugin 'config' reads ansible.cfg settings; recover has no ansible.cfg (set the value as a variable)")),
         "password" => {
             let mut out = Vec::new();
             for t in flat(terms) {

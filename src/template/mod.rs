@@ -16,6 +16,7 @@ pub mod pyrepr;
 pub mod pyrandom;
 pub mod lookups;
 pub mod more;
+pub mod rest;
 pub mod version;
 pub mod words;
 pub mod yamlout;
@@ -33,8 +34,50 @@ pub use context::{Context, Vars};
 const SHELL_TEMPLATE: &str = "<shell>";
 
 thread_local! {
-    /// Set by the `__recover_native_probe` filter: was the probed value a non-string?
-    static NATIVE_PROBE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    /// What the template file being rendered printed: see [`NativeWatch`].
+    static NATIVE: std::cell::RefCell<Option<NativeWatch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// ansible-core 2.19 renders a template file natively: when its output is exactly one printed
+/// value and no text around it (tags that print nothing, like `{% set %}` or a `{% for %}` that
+/// only assigns, do not count), the result is that value, not a string, and it is written
+/// without the source's trailing newline. The formatter records each value it prints while a
+/// watch is on; renders nested inside (a variable that is itself a template) pause it.
+#[derive(Default)]
+pub(crate) struct NativeWatch {
+    printed: usize,
+    bytes: usize,
+    first: Option<Value>,
+}
+
+impl NativeWatch {
+    fn start() {
+        NATIVE.with(|n| *n.borrow_mut() = Some(NativeWatch::default()));
+    }
+    /// The native text of the render whose whole output is `out`, if it is native.
+    fn finish(out: &str) -> Option<String> {
+        let w = NATIVE.with(|n| n.borrow_mut().take())?;
+        let v = w.first.filter(|_| w.printed == 1 && w.bytes == out.len())?;
+        match v.kind() {
+            ValueKind::String | ValueKind::Undefined | ValueKind::Invalid => None,
+            ValueKind::None => Some(String::new()),
+            _ => Some(out.to_string()),
+        }
+    }
+    /// Pauses the watch for the life of the guard (a nested render).
+    pub(crate) fn pause() -> NativePause {
+        NativePause(NATIVE.with(|n| n.borrow_mut().take()))
+    }
+}
+
+pub(crate) struct NativePause(Option<NativeWatch>);
+
+impl Drop for NativePause {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take() {
+            NATIVE.with(|n| *n.borrow_mut() = Some(w));
+        }
+    }
 }
 
 /// Ansible's `omit` placeholder: an argument rendered to this is dropped.
@@ -71,6 +114,15 @@ impl Templates {
                 return Err(Error::new(ErrorKind::InvalidOperation, text.to_string()));
             }
             let text = pyrepr::py_str(value);
+            NATIVE.with(|n| {
+                if let Some(w) = n.borrow_mut().as_mut() {
+                    w.printed += 1;
+                    w.bytes += text.len();
+                    if w.first.is_none() {
+                        w.first = Some(value.clone());
+                    }
+                }
+            });
             let text = if *state.auto_escape() == AutoEscape::Custom("shell".into()) && !value.is_safe() {
                 crate::transport::quote::quote(&text)
             } else {
@@ -81,12 +133,9 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
-        env.add_filter("__recover_native_probe", |v: Value| -> Value {
-            NATIVE_PROBE.with(|p| p.set(Some(!matches!(v.kind(), ValueKind::String | ValueKind::Undefined))));
-            if v.is_none() { Value::from("") } else { v }
-        });
         filters::register(&mut env);
         more::register(&mut env);
+        rest::register(&mut env);
         Templates { env: Arc::new(env) }
     }
 
@@ -102,10 +151,11 @@ impl Templates {
     /// delimiters); errors name `origin`.
     pub fn render_file(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let Some(rest) = src.strip_prefix("#jinja2:") else {
-            if let Some(out) = self.native_single(src, ctx) {
-                return Ok(out);
-            }
-            return self.render_str(src, ctx, origin);
+            NativeWatch::start();
+            let out = self.env.render_str(src, ctx);
+            let native = NativeWatch::finish(out.as_deref().unwrap_or_default());
+            let out = out.map_err(|e| located(&e, origin))?;
+            return Ok(native.unwrap_or_else(|| trailing_newlines(src, out)));
         };
         let eol = rest.find('\n').ok_or_else(|| SourceError::new(origin.clone(), "missing newline after the '#jinja2:' override"))?;
         let (line, body) = (&rest[..eol], &rest[eol + 1..]);
@@ -162,8 +212,13 @@ impl Templates {
         let syntax = b.build().map_err(|e| located(&e, origin))?;
         let mut env = (*self.env).clone();
         env.set_syntax(syntax);
-        let mut out = env.render_str(body, ctx).map_err(|e| located(&e, origin))?;
-        if !keep_trailing {
+        NativeWatch::start();
+        let out = env.render_str(body, ctx);
+        let native = NativeWatch::finish(out.as_deref().unwrap_or_default());
+        let mut out = out.map_err(|e| located(&e, origin))?;
+        if let Some(n) = native {
+            out = n;
+        } else if !keep_trailing {
             out = trailing_newlines(body, out);
         }
         if let Some(nl) = newline.filter(|n| n != "\n") {
@@ -201,32 +256,6 @@ impl Templates {
             Ok(None)
         });
         Templates { env: Arc::new(env) }.render_file(src, &ctx, &origin)
-    }
-
-    /// A template file that is one expression (`{{ x }}` and its newline) whose value is not a
-    /// string: ansible-core 2.19 returns the value itself, printed without the trailing newline.
-    fn native_single(&self, src: &str, ctx: &Value) -> Option<String> {
-        // `{% set %}` tags (each alone, or followed by the newline trim_blocks removes) and then
-        // one expression: the output is still that one value.
-        static SETS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-        let sets = SETS.get_or_init(|| regex::Regex::new(r"^((?:\{%-?\s*set\s[^%]*?-?%\}\n?)+)(\{\{.*\}\})\n*$").expect("static regex"));
-        if let Some(c) = sets.captures(src) {
-            let expr = single_expression(&c[2])?;
-            let probe = format!("{}{{{{ ({}) | __recover_native_probe }}}}", &c[1], expr.trim());
-            NATIVE_PROBE.with(|p| p.set(None));
-            let out = self.env.render_str(&probe, ctx).ok()?;
-            return match NATIVE_PROBE.with(|p| p.get()) {
-                Some(true) => Some(out),
-                _ => None,
-            };
-        }
-        let expr = single_expression(src.trim_end_matches('\n'))?;
-        let v = self.env.compile_expression(expr.trim()).ok()?.eval(ctx).ok()?;
-        match v.kind() {
-            ValueKind::String | ValueKind::Undefined | ValueKind::Invalid => None,
-            ValueKind::None => Some(String::new()),
-            _ => Some(pyrepr::py_str(&v)),
-        }
     }
 
     /// Renders a `shell` command string: printed values are shell-quoted (see module doc).
@@ -289,6 +318,7 @@ impl Templates {
     /// `{{ expression }}` keeps the expression's type (list, dict, number), as
     /// Ansible does for module arguments and variables.
     pub fn render_json(&self, raw: &Json, ctx: &Value) -> Result<Json, Error> {
+        let _pause = NativeWatch::pause();
         match raw {
             Json::String(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {

@@ -3,7 +3,7 @@
 //! `ansible-playbook` run, `-c local`) and by `recover render`, with the variables of
 //! `tests/conformance/vars.yml`, and compared byte for byte; every inventory in
 //! `tests/conformance/inventories/` (files and folders, plus several -i and a host list) is listed by
-//! `ansible-inventory --list`, `--graph`, `--graph --vars` and `--list --yaml` and by
+//! `ansible-inventory --list`, `--graph`, `--graph --vars`, `--list --yaml` and `--host H` and by
 //! `recover inventory`, byte for byte. A case Ansible refuses passes only if recover refuses it
 //! too. A difference kept on purpose is listed in `known-differences.txt` (`name: reason`), and
 //! the suite checks each listed one still differs. ansible-core comes from PyPI (`.ci/run`).
@@ -165,6 +165,32 @@ fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
                 (true, true) => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
             };
             results.push((format!("{name} {}", mode.join(" ")), diff));
+        }
+        // `--host H` (and with --yaml) for the last host ansible-inventory lists.
+        let listed = ansible_env(Command::new("ansible-inventory").args(&dash_i).arg("--list")).output().unwrap();
+        let hosts: Vec<String> = serde_json::from_slice::<serde_json::Value>(&listed.stdout)
+            .ok()
+            .and_then(|v| {
+                let mut hs: Vec<String> = v.as_object()?.values().filter_map(|g| g.get("hosts")?.as_array().cloned()).flatten().filter_map(|h| h.as_str().map(str::to_string)).collect();
+                hs.sort();
+                Some(hs)
+            })
+            .unwrap_or_default();
+        if let Some(h) = hosts.last() {
+            for mode in [&["--host", h.as_str()][..], &["--host", h.as_str(), "--yaml"]] {
+                let a = ansible_env(Command::new("ansible-inventory").args(&dash_i).args(mode)).output().unwrap();
+                let mut args = vec!["inventory"];
+                args.extend(&dash_i);
+                args.extend(mode);
+                let (ok, got, err) = recover(&args);
+                let diff = match (!ansible_refused(&a), ok) {
+                    (true, true) if a.stdout == got => None,
+                    (false, false) => None,
+                    (true, false) => Some(format!("recover refused it: {}", err.trim())),
+                    _ => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
+                };
+                results.push((format!("{name} {}", mode.join(" ")), diff));
+            }
         }
     }
     assert!(invs.len() >= 30, "{} inventories", invs.len());

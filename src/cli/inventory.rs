@@ -35,7 +35,9 @@ pub fn run(g: &Global, a: &InventoryArgs) -> anyhow::Result<i32> {
             anyhow::bail!("--host {host}: no such host in the inventory");
         }
         if a.list || a.graph.is_none() {
+            // ansible-inventory --host writes data marks as plain strings (unlike --list).
             let vars = serde_json::Value::Object(inv.host_vars(host).into_iter().collect());
+            let vars = crate::template::strip_unsafe(&vars).into_owned();
             if a.yaml {
                 out!("{}", yaml(&vars))?;
             } else {

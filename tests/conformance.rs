@@ -133,6 +133,23 @@ fn ansible_refused(out: &std::process::Output) -> bool {
     !out.status.success() || err.contains("Unable to parse") || err.contains("Failed to parse")
 }
 
+/// `ansible-inventory` and `recover inventory` with the same -i arguments and mode: None when
+/// they print the same bytes, or both refuse the sources.
+fn compare_inventory(dash_i: &[&str], mode: &[&str]) -> Option<String> {
+    let a = ansible_env(Command::new("ansible-inventory").args(dash_i).args(mode)).output().unwrap();
+    let mut args = vec!["inventory"];
+    args.extend(dash_i);
+    args.extend(mode);
+    let (ok, got, err) = recover(&args);
+    match (!ansible_refused(&a), ok) {
+        (false, false) => None,
+        (true, false) => Some(format!("recover refused it: {}", err.trim())),
+        (false, true) => Some(format!("ansible-inventory refuses it, recover did not:\n{}", String::from_utf8_lossy(&a.stderr))),
+        (true, true) if a.stdout == got => None,
+        (true, true) => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
+    }
+}
+
 #[test]
 fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
     require_ansible();
@@ -152,19 +169,7 @@ fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
             dash_i.extend(["-i", p.as_str()]);
         }
         for mode in [&["--list"][..], &["--graph"], &["--graph", "--vars"], &["--list", "--yaml"]] {
-            let a = ansible_env(Command::new("ansible-inventory").args(&dash_i).args(mode)).output().unwrap();
-            let mut args = vec!["inventory"];
-            args.extend(&dash_i);
-            args.extend(mode);
-            let (ok, got, err) = recover(&args);
-            let diff = match (!ansible_refused(&a), ok) {
-                (false, false) => None,
-                (true, false) => Some(format!("recover refused it: {}", err.trim())),
-                (false, true) => Some(format!("ansible-inventory refuses it, recover did not:\n{}", String::from_utf8_lossy(&a.stderr))),
-                (true, true) if a.stdout == got => None,
-                (true, true) => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
-            };
-            results.push((format!("{name} {}", mode.join(" ")), diff));
+            results.push((format!("{name} {}", mode.join(" ")), compare_inventory(&dash_i, mode)));
         }
         // `--host H` (and with --yaml) for the last host ansible-inventory lists.
         let listed = ansible_env(Command::new("ansible-inventory").args(&dash_i).arg("--list")).output().unwrap();
@@ -178,18 +183,7 @@ fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
             .unwrap_or_default();
         if let Some(h) = hosts.last() {
             for mode in [&["--host", h.as_str()][..], &["--host", h.as_str(), "--yaml"]] {
-                let a = ansible_env(Command::new("ansible-inventory").args(&dash_i).args(mode)).output().unwrap();
-                let mut args = vec!["inventory"];
-                args.extend(&dash_i);
-                args.extend(mode);
-                let (ok, got, err) = recover(&args);
-                let diff = match (!ansible_refused(&a), ok) {
-                    (true, true) if a.stdout == got => None,
-                    (false, false) => None,
-                    (true, false) => Some(format!("recover refused it: {}", err.trim())),
-                    _ => Some(format!("ansible-inventory:\n{}\nrecover:\n{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&got))),
-                };
-                results.push((format!("{name} {}", mode.join(" ")), diff));
+                results.push((format!("{name} {}", mode.join(" ")), compare_inventory(&dash_i, mode)));
             }
         }
     }

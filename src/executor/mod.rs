@@ -334,6 +334,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
                 item: None,
                 output: None,
                 ignored: false,
+                failed_changed: false,
                 check: env.check,
                 duration_ms: 0,
             });

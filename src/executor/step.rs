@@ -46,11 +46,14 @@ struct StepResult {
     diff: Option<String>,
     note: Option<String>,
     executed: bool,
+    /// A failed step that changed something first (Ansible's `changed: true` on a failed result:
+    /// a command that ran and exited non-zero). Counted as changed in the recap too.
+    failed_changed: bool,
 }
 
 impl StepResult {
     fn new(status: Status) -> StepResult {
-        StepResult { status, hard: false, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true }
+        StepResult { status, hard: false, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true, failed_changed: false }
     }
     fn failed(msg: String, result: serde_json::Map<String, Json>) -> StepResult {
         StepResult { msg: Some(msg), result, ..StepResult::new(Status::Failed) }
@@ -78,9 +81,19 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         }
         Err(e) => return finish(env, host, task, state, input_failure(e), None, started),
     };
+    if items.is_empty() {
+        // As Ansible: a loop over nothing is one skipped task.
+        let mut r = StepResult::new(Status::Skipped);
+        r.executed = false;
+        r.note = Some("skipped: the loop has no items".into());
+        r.result.insert("skipped_reason".into(), json!("No items in the list"));
+        r.result.insert("results".into(), json!([]));
+        return finish(env, host, task, state, r, None, started);
+    }
     let mut results = Vec::new();
     let mut end = StepEnd::Continue;
     let mut any_changed = false;
+    let mut statuses = Vec::new();
     for item in items {
         if interrupted(env) {
             break;
@@ -91,7 +104,8 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         let r = one(env, host, conn, task, &ctx, state).await;
         let mut entry = r.result.clone();
         entry.insert(task.loop_var.clone(), item.clone());
-        any_changed |= r.status == Status::Changed;
+        any_changed |= r.status == Status::Changed || r.failed_changed;
+        statuses.push(r.status);
         results.push(Json::Object(entry));
         let e = finish(env, host, task, state, r, Some(item), Instant::now());
         if e != StepEnd::Continue {
@@ -99,6 +113,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
             break;
         }
     }
+    env.reporter.count_loop(host, &statuses, task.ignore_errors, any_changed);
     if let Some(reg) = &task.register {
         state.vars.insert(reg.clone(), json!({ "results": results, "changed": any_changed, "failed": end != StepEnd::Continue }));
     }
@@ -129,6 +144,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
     if !r.executed || r.hard || r.status == Status::Unreachable {
         return r;
     }
+    r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc");
     // changed_when / failed_when see the result under the register name, as in Ansible.
     if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
         let mut layer = Vars::new();
@@ -140,27 +156,41 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
         layer.extend(res);
         let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
         let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
-        if !task.changed_when.is_empty() && r.status != Status::Failed {
+        // As Ansible: changed_when decides `changed` (a failed command too), then failed_when
+        // decides `failed`; the status follows from both.
+        let mut changed = r.status == Status::Changed || (r.status == Status::Failed && (!r.changes.is_empty() || r.result.contains_key("rc")));
+        if !task.changed_when.is_empty() {
             match all_true(env, &task.changed_when, &ctx2) {
-                Ok(true) => r.status = Status::Changed,
-                Ok(false) => r.status = Status::Ok,
+                Ok(c) => changed = c,
                 Err(e) => return input_failure(e),
             }
         }
+        let mut failed = r.status == Status::Failed;
         if !task.failed_when.is_empty() {
-            match any_true(env, &task.failed_when, &ctx2) {
+            // A list of conditions is an `and`, as Ansible reads failed_when and changed_when.
+            match all_true(env, &task.failed_when, &ctx2) {
                 Ok(true) => {
-                    r.msg = r.msg.or_else(|| Some(format!("failed_when is true: {}", task.failed_when.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" or "))));
-                    r.status = Status::Failed;
+                    r.msg = r.msg.or_else(|| Some(format!("failed_when is true: {}", task.failed_when.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" and "))));
+                    failed = true;
                 }
                 Ok(false) => {
-                    if r.status == Status::Failed {
-                        r.status = if r.changes.is_empty() && !r.result.contains_key("rc") { Status::Ok } else { Status::Changed };
+                    if failed {
                         r.msg = None;
                     }
+                    failed = false;
                 }
                 Err(e) => return input_failure(e),
             }
+        }
+        if matches!(r.status, Status::Ok | Status::Changed | Status::Failed) {
+            r.failed_changed = failed && changed;
+            r.status = if failed {
+                Status::Failed
+            } else if changed {
+                Status::Changed
+            } else {
+                Status::Ok
+            };
         }
     }
     // A diagnostic never counts as a change.
@@ -204,15 +234,6 @@ fn all_true(env: &PlayEnv, conds: &[crate::playbook::Cond], ctx: &Value) -> Resu
         }
     }
     Ok(true)
-}
-
-fn any_true(env: &PlayEnv, conds: &[crate::playbook::Cond], ctx: &Value) -> Result<bool, SourceError> {
-    for c in conds {
-        if env.sources.templates.eval_bool(&c.expr, ctx, &c.span)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Renders the arguments: data, except a module's shell arguments (values quoted).
@@ -445,7 +466,7 @@ fn from_error_inner(e: StepError) -> StepResult {
 /// Reports the step and updates the host's state.
 fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: StepResult, item: Option<Json>, started: Instant) -> StepEnd {
     let mut registered = r.result.clone();
-    registered.insert("changed".into(), json!(r.status == Status::Changed));
+    registered.insert("changed".into(), json!(r.status == Status::Changed || r.failed_changed));
     registered.insert("failed".into(), json!(r.status == Status::Failed));
     if r.status == Status::Skipped {
         registered.insert("skipped".into(), json!(true));
@@ -496,6 +517,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         item: if task.no_log { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
         output: if task.no_log { None } else { output },
         ignored,
+        failed_changed: r.failed_changed,
         check: env.check,
         duration_ms: started.elapsed().as_millis() as u64,
     });

@@ -66,6 +66,9 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         output: Option<Json>,
         ignored: bool,
+        /// Failed after changing something (Ansible's changed=true on a failed result).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        failed_changed: bool,
         check: bool,
         duration_ms: u64,
     },
@@ -242,22 +245,44 @@ impl Reporter {
         }
     }
 
+    fn count(&self, host: &str, status: Status, ignored: bool, failed_changed: bool) {
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c.entry(host.to_string()).or_default();
+            if status == Status::Failed && failed_changed {
+                e.changed += 1;
+            }
+            match status {
+                Status::Ok => e.ok += 1,
+                Status::Changed => e.changed += 1,
+                Status::Failed if ignored => e.ignored += 1,
+                Status::Failed => e.failed += 1,
+                Status::Skipped => e.skipped += 1,
+                Status::Unreachable => e.unreachable += 1,
+                Status::Refused => e.refused += 1,
+            }
+        }
+    }
+
+    /// Counts a loop task once in the recap, from its items' statuses (`ignored`: the failures
+    /// were ignored): failed if one failed, else changed if one changed, else skipped if all
+    /// were, else ok. `changed`: an item changed something (a failed one too).
+    pub fn count_loop(&self, host: &str, items: &[Status], ignored: bool, changed: bool) {
+        let pick = [Status::Unreachable, Status::Refused, Status::Failed].into_iter().find(|s| items.contains(s));
+        let status = match pick {
+            Some(s) => s,
+            None if changed => Status::Changed,
+            None if !items.is_empty() && items.iter().all(|s| *s == Status::Skipped) => Status::Skipped,
+            None => Status::Ok,
+        };
+        self.count(host, status, ignored && status == Status::Failed, changed);
+    }
+
     pub fn emit(&self, event: Event) {
         let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
         let event = mask(&event, &secrets);
-        if let Event::Task { host, status, ignored, .. } = &event {
-            if let Ok(mut c) = self.counts.lock() {
-                let e = c.entry(host.clone()).or_default();
-                match status {
-                    Status::Ok => e.ok += 1,
-                    Status::Changed => e.changed += 1,
-                    Status::Failed if *ignored => e.ignored += 1,
-                    Status::Failed => e.failed += 1,
-                    Status::Skipped => e.skipped += 1,
-                    Status::Unreachable => e.unreachable += 1,
-                    Status::Refused => e.refused += 1,
-                }
-            }
+        // A loop's items are counted once, for the task, by `count_loop` (as Ansible's recap).
+        if let Event::Task { host, status, ignored, failed_changed, item: None, .. } = &event {
+            self.count(host, *status, *ignored, *failed_changed);
         }
         if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. } | Event::Interrupt { .. }) {
             if let Ok(mut a) = self.audit.lock() {
@@ -366,7 +391,7 @@ mod tests {
     fn every_event_kind_survives_masking() {
         let secrets = vec!["s3cr3t-value".to_string()];
         let events = vec![
-            Event::Task { host: "h".into(), task: "echo s3cr3t-value".into(), status: Status::Ok, msg: None, changes: vec![], diff: None, note: None, item: None, output: None, ignored: false, check: false, duration_ms: 1 },
+            Event::Task { host: "h".into(), task: "echo s3cr3t-value".into(), status: Status::Ok, msg: None, changes: vec![], diff: None, note: None, item: None, output: None, ignored: false, failed_changed: false, check: false, duration_ms: 1 },
             Event::Preview { host: "h".into(), task: "t".into(), tier: "BLOCK".into(), reason: "r".into(), commands: vec!["x s3cr3t-value".into()], diff: None, backups: vec![], preserves: None },
             Event::Approval { host: "h".into(), task: "t".into(), tier: "AUTO".into(), decision: "run".into(), how: "s3cr3t-value".into() },
             Event::Recap { hosts: Default::default(), exit_code: 0 },

@@ -95,7 +95,7 @@ impl Text {
             Event::NoHosts { play, pattern } => {
                 self.print(&format!("\n{} {play}: no hosts match '{pattern}' (skipped)", style("PLAY").bold()));
             }
-            Event::Task { host, task, status, msg, changes, diff, note, item, output, ignored, check, duration_ms } => {
+            Event::Task { host, task, status, msg, changes, diff, note, item, output, ignored, check, duration_ms, .. } => {
                 let (label, st) = label(*status, *check, *ignored);
                 let item = item.as_ref().map(|i| format!(" [item={}]", short(i))).unwrap_or_default();
                 let secs = if *duration_ms >= 1000 { format!("  {}", style(format!("({:.1}s)", *duration_ms as f64 / 1000.0)).dim()) } else { String::new() };

@@ -1,0 +1,97 @@
+//! The Ansible playbook language against ansible-core itself (issue 16, begun): each playbook of
+//! `tests/language/` runs under `ansible-playbook` on this machine (`-c local`, ansible-core from
+//! PyPI) and under `recover` on lab host 188 (real sshd); the status each task ends with (ok,
+//! changed, failed, skipped) must be the same, task by task. It prints `N passed, M failed`.
+//! The playbooks only run commands whose outcome does not depend on the host.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+type Statuses = Vec<(String, Vec<String>)>;
+
+/// Per task, its status (a loop: each item's), and the recap's counts, from ansible-playbook's
+/// default output, one host.
+fn ansible_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
+    let python = String::from_utf8_lossy(&Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap().stdout).trim().to_string();
+    // Failures go to stderr in ansible-core 2.19: both streams, in order.
+    let out = Command::new("sh")
+        .args(["-c", "exec ansible-playbook -i localhost, -c local \"$0\" 2>&1", play.to_str().unwrap()])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_PYTHON_INTERPRETER", python)
+        .env("ANSIBLE_LOCALHOST_WARNING", "False")
+        .output()
+        .expect("ansible-playbook (ansible-core from PyPI; .ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut statuses: Statuses = Vec::new();
+    let mut task: Option<String> = None;
+    let mut items = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("TASK [") {
+            task = rest.rsplit_once(']').map(|(n, _)| n.to_string());
+            items = false;
+            continue;
+        }
+        let status = ["ok:", "changed:", "fatal:", "failed:", "skipping:"].iter().find(|p| line.starts_with(**p));
+        let (Some(s), Some(t)) = (status, task.as_ref()) else { continue };
+        let s = match *s {
+            "fatal:" | "failed:" => "failed",
+            "skipping:" => "skipped",
+            other => other.trim_end_matches(':'),
+        }
+        .to_string();
+        let is_item = line.contains("=> (item=");
+        match statuses.last_mut() {
+            // A loop's items, then (for some) a line for the whole task: the items count.
+            Some((name, list)) if name == t && items && is_item => list.push(s),
+            Some((name, _)) if name == t && items => {}
+            _ => {
+                statuses.push((t.clone(), vec![s]));
+                items = is_item;
+                if !is_item {
+                    task = None;
+                }
+            }
+        }
+    }
+    let recap = text.lines().skip_while(|l| !l.starts_with("PLAY RECAP")).nth(1).unwrap_or_default().to_string();
+    let count = |k: &str| recap.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}=")).and_then(|n| n.parse().ok())).unwrap_or(u64::MAX);
+    (statuses, ["changed", "failed", "skipped", "ignored"].iter().map(|k| count(k)).collect())
+}
+
+fn recover_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
+    let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--output", "json", "--yes"]).run();
+    let mut statuses: Statuses = Vec::new();
+    for e in run.events().iter().filter(|e| e["event"] == "task") {
+        let (name, status) = (e["task"].as_str().unwrap_or_default().to_string(), e["status"].as_str().unwrap_or_default().to_string());
+        match statuses.last_mut() {
+            Some((n, list)) if *n == name && !e["item"].is_null() => list.push(status),
+            _ => statuses.push((name, vec![status])),
+        }
+    }
+    let recap = &run.recap()["188"];
+    (statuses, ["changed", "failed", "skipped", "ignored"].iter().map(|k| recap[k].as_u64().unwrap_or(u64::MAX)).collect())
+}
+
+#[test]
+fn task_statuses_match_ansible_core() {
+    lab();
+    let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/language")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
+    cases.sort();
+    let mut failed = Vec::new();
+    let mut passed = 0;
+    for case in &cases {
+        let want = ansible_statuses(case);
+        assert!(!want.0.is_empty(), "{}: ansible-playbook ran no task", case.display());
+        let got = recover_statuses(case);
+        if want == got {
+            passed += 1;
+        } else {
+            failed.push(format!("{}:\n  ansible-core: {want:?}\n  recover:      {got:?}\n  (recap: changed, failed, skipped, ignored)", case.display()));
+        }
+    }
+    println!("{passed} passed, {} failed", failed.len());
+    assert!(failed.is_empty(), "task statuses differ from ansible-core:\n{}", failed.join("\n"));
+}

@@ -95,3 +95,26 @@ fn task_statuses_match_ansible_core() {
     println!("{passed} passed, {} failed", failed.len());
     assert!(failed.is_empty(), "task statuses differ from ansible-core:\n{}", failed.join("\n"));
 }
+
+#[test]
+fn file_state_directory_gives_created_parents_the_mode_as_ansible_core() {
+    lab();
+    let scratch = host_scratch("188", "file-parents");
+    let local = tempfile::tempdir().unwrap();
+    let play = |root: &std::path::Path| format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - file: {{path: \"{}/d1/sub/leaf\", state: directory, mode: \"0750\"}}\n", root.display());
+    let (pa, pr) = (local.path().join("a.yml"), local.path().join("r.yml"));
+    std::fs::write(&pa, play(&local.path().join("tree"))).unwrap();
+    std::fs::write(&pr, play(&scratch)).unwrap();
+    let python = String::from_utf8_lossy(&Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap().stdout).trim().to_string();
+    let a = Command::new("ansible-playbook").args(["-i", "localhost,", "-c", "local", pa.to_str().unwrap()]).env("ANSIBLE_PYTHON_INTERPRETER", python).output().unwrap();
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stdout));
+    let r = Recover::new().args(["play", pr.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--yes"]).run();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o7777).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    for rel in ["d1", "d1/sub", "d1/sub/leaf"] {
+        let (want, got) = (mode(local.path().join("tree").join(rel)), mode(scratch.join(rel)));
+        assert_eq!(got, want, "{rel}: ansible-core made it {want:o}, recover {got:o}");
+    }
+    assert_eq!(mode(scratch.join("d1")), 0o750);
+}

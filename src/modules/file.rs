@@ -77,8 +77,28 @@ impl Module for File {
             }
             "directory" => match kind {
                 None => {
+                    // As Ansible: each directory it creates, parents too, gets the mode, owner
+                    // and group.
                     plan.changes.push(format!("create directory {}", a.path));
-                    plan.commands.push(Cmd::shell(format!("mkdir -p -- {p}")));
+                    let who = match (&a.owner, &a.group) {
+                        (None, None) => None,
+                        (o, g) => Some(format!("{}:{}", o.clone().unwrap_or_default(), g.clone().unwrap_or_default()).trim_end_matches(':').to_string()),
+                    };
+                    let mut steps = Vec::new();
+                    let mut cur = String::new();
+                    for comp in a.path.split('/').filter(|c| !c.is_empty()) {
+                        cur = if cur.is_empty() && !a.path.starts_with('/') { comp.to_string() } else { format!("{cur}/{comp}") };
+                        let q = quote::quote(&cur);
+                        let mut make = format!("mkdir -- {q}");
+                        if let Some(m) = a.mode {
+                            make.push_str(&format!(" && chmod {m:o} -- {q}"));
+                        }
+                        if let Some(w) = &who {
+                            make.push_str(&format!(" && chown {} -- {q}", quote::quote(w)));
+                        }
+                        steps.push(format!("{{ [ -e {q} ] || {{ {make}; }}; }}"));
+                    }
+                    plan.commands.push(Cmd::shell(steps.join(" && ")));
                 }
                 Some(k) if k != FileKind::Dir => {
                     return Err(StepError::failed(format!("host {}: {} exists and is not a directory", ctx.host, a.path)));

@@ -170,11 +170,36 @@ fn task_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SR
     };
     let mut out = Vec::new();
     for item in items {
-        if let Some(file) = item.get("import_tasks").or_else(|| item.get("include_tasks")) {
+        let include = ["import_tasks", "include_tasks"]
+            .iter()
+            .flat_map(|k| [k.to_string(), format!("ansible.builtin.{k}"), format!("ansible.legacy.{k}")])
+            .find_map(|k| item.get(&k));
+        if let Some(file) = include {
+            // `include_tasks: file.yml` or `include_tasks: {file: file.yml}`.
+            let file = file.get("file").unwrap_or(file);
             let rel = file.as_str().ok_or_else(|| file.error("import_tasks takes a file name"))?;
+            // The include's own `when`, `tags` and `vars` apply to every task it brings in (its
+            // `when` first); any other keyword on it is refused, never dropped.
+            for (k, _) in item.as_map().unwrap_or_default() {
+                let key = k.scalar_string().unwrap_or_default();
+                let is_include = key.ends_with("import_tasks") || key.ends_with("include_tasks");
+                if !is_include && !matches!(key.as_str(), "name" | "when" | "tags" | "vars") {
+                    return Err(k.error(format!("`{key}` on an include is not supported by recover")).help("put it on the included tasks; an include takes `when`, `tags` and `vars`"));
+                }
+            }
+            let when = conds(item.get("when"))?;
+            let tags = strings(item.get("tags"))?;
+            let vars = mapping(item.get("vars"), "vars")?;
             let p = dir.join(rel);
             let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
-            out.extend(task_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)?);
+            for mut t in task_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)? {
+                t.when.splice(0..0, when.iter().cloned());
+                t.tags.extend(tags.iter().cloned());
+                for (k, v) in &vars {
+                    t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                out.push(t);
+            }
             continue;
         }
         out.push(load_task(item, ctx)?);

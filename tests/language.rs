@@ -2,7 +2,8 @@
 //! `tests/language/` runs under `ansible-playbook` on this machine (`-c local`, ansible-core from
 //! PyPI) and under `recover` on lab host 188 (real sshd); the status each task ends with (ok,
 //! changed, failed, skipped) must be the same, task by task. It prints `N passed, M failed`.
-//! The playbooks only run commands whose outcome does not depend on the host.
+//! The playbooks only run commands whose outcome does not depend on the host. A first line
+//! `# args: ...` gives both tools the same extra arguments (`--tags`, `--skip-tags`).
 
 mod common;
 
@@ -12,13 +13,20 @@ use common::*;
 
 type Statuses = Vec<(String, Vec<String>)>;
 
+/// The case's `# args: ...` first line, as words.
+fn extra_args(play: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(play).unwrap_or_default();
+    text.lines().next().and_then(|l| l.strip_prefix("# args:")).map(|a| a.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
+
 /// Per task, its status (a loop: each item's), and the recap's counts, from ansible-playbook's
 /// default output, one host.
 fn ansible_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
     let python = String::from_utf8_lossy(&Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap().stdout).trim().to_string();
     // Failures go to stderr in ansible-core 2.19: both streams, in order.
     let out = Command::new("sh")
-        .args(["-c", "exec ansible-playbook -i localhost, -c local \"$0\" 2>&1", play.to_str().unwrap()])
+        .args(["-c", "exec ansible-playbook -i localhost, -c local \"$@\" 2>&1", "sh", play.to_str().unwrap()])
+        .args(extra_args(play))
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_PYTHON_INTERPRETER", python)
         .env("ANSIBLE_LOCALHOST_WARNING", "False")
@@ -30,7 +38,8 @@ fn ansible_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
     let mut items = false;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("TASK [") {
-            task = rest.rsplit_once(']').map(|(n, _)| n.to_string());
+            // A role's task is shown as `ROLE : name` by Ansible; recover names it `name`.
+            task = rest.rsplit_once(']').map(|(n, _)| n.split_once(" : ").map_or(n, |(_, t)| t).to_string());
             items = false;
             continue;
         }
@@ -62,7 +71,7 @@ fn ansible_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
 }
 
 fn recover_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
-    let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--output", "json", "--yes"]).run();
+    let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--output", "json", "--yes"]).args(extra_args(play)).run();
     let mut statuses: Statuses = Vec::new();
     for e in run.events().iter().filter(|e| e["event"] == "task") {
         let (name, status) = (e["task"].as_str().unwrap_or_default().to_string(), e["status"].as_str().unwrap_or_default().to_string());

@@ -40,6 +40,14 @@ pub struct PlayArgs {
     /// Append a markdown summary of the run to FILE (the SOP's docs/LOGBOOK.md)
     #[arg(long, value_name = "FILE")]
     pub logbook: Option<PathBuf>,
+    /// Only tasks with one of these tags (comma-separated, repeatable; `all`, `tagged`,
+    /// `untagged`, and a task tagged `always` runs unless skipped by name; `never` tasks only when
+    /// asked for)
+    #[arg(short = 't', long = "tags", value_name = "TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Not the tasks with one of these tags (comma-separated, repeatable)
+    #[arg(long = "skip-tags", value_name = "TAGS", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
     /// Load and check the playbook, inventory, variables, templates and baseline, contact no
     /// host, and stop (as ansible-playbook --syntax-check)
     #[arg(long)]
@@ -80,7 +88,11 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let inventory = Arc::new(super::load_inventory(g)?);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
-    let pb = crate::playbook::load(&path, &root)?;
+    let mut pb = crate::playbook::load(&path, &root)?;
+    let (only, skip): (Vec<String>, Vec<String>) = (a.tags.iter().map(|t| t.trim().to_string()).collect(), a.skip_tags.iter().map(|t| t.trim().to_string()).collect());
+    for play in &mut pb.plays {
+        play.tasks.retain(|t| t.selected(&only, &skip));
+    }
     // Every check that can fail on input happens here, before any host is contacted.
     let templates = Templates::new();
     let mut selected_any = false;

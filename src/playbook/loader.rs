@@ -97,11 +97,17 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             _ => return Err(roles.error("`roles` must be a list of role names")),
         };
         for r in items {
-            let (name, role_vars) = match &r.value {
-                Value::Str(s) => (s.clone(), Vars::new()),
-                Value::Map(_) => {
+            let (name, role_vars, role_when, role_tags) = match &r.value {
+                Value::Str(s) => (s.clone(), Vars::new(), Vec::new(), Vec::new()),
+                Value::Map(entries) => {
+                    for (k, _) in entries {
+                        let key = k.scalar_string().unwrap_or_default();
+                        if !matches!(key.as_str(), "role" | "name" | "vars" | "when" | "tags") {
+                            return Err(k.error(format!("`{key}` on a role entry is not supported by recover")).help("a role entry takes `role`, `vars`, `when` and `tags`"));
+                        }
+                    }
                     let name = r.get("role").or_else(|| r.get("name")).and_then(Node::scalar_string).ok_or_else(|| r.error("a role entry needs `role: NAME`"))?;
-                    (name, mapping(r.get("vars"), "vars")?)
+                    (name, mapping(r.get("vars"), "vars")?, conds(r.get("when"))?, strings(r.get("tags"))?)
                 }
                 _ => return Err(r.error("a role is a name or a mapping with `role:`")),
             };
@@ -121,6 +127,8 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
                     for (k, v) in &role_vars {
                         t.vars.entry(k.clone()).or_insert(v.clone());
                     }
+                    t.when.splice(0..0, role_when.iter().cloned());
+                    t.tags.extend(role_tags.iter().cloned());
                 }
                 play.tasks.extend(tasks);
             }
@@ -133,6 +141,11 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     play.tasks.extend(task_list(node.get("tasks"), dir, &ctx, 0)?);
     play.tasks.extend(task_list(node.get("post_tasks"), dir, &ctx, 0)?);
     play.handlers.extend(task_list(node.get("handlers"), dir, &ctx, 0)?);
+    // A play's tags are every one of its tasks' (not its handlers').
+    let play_tags = strings(node.get("tags"))?;
+    for t in &mut play.tasks {
+        t.tags.extend(play_tags.iter().cloned());
+    }
     for t in &play.tasks {
         for n in &t.notify {
             if !play.handlers.iter().any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
@@ -189,12 +202,20 @@ fn task_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SR
             }
             let when = conds(item.get("when"))?;
             let tags = strings(item.get("tags"))?;
+            let dynamic = item.as_map().unwrap_or_default().iter().any(|(k, _)| k.scalar_string().is_some_and(|k| k.ends_with("include_tasks")));
             let vars = mapping(item.get("vars"), "vars")?;
             let p = dir.join(rel);
             let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
             for mut t in task_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)? {
                 t.when.splice(0..0, when.iter().cloned());
-                t.tags.extend(tags.iter().cloned());
+                // An import's tags are its tasks' own; an include's select the include.
+                if dynamic {
+                    if !tags.is_empty() {
+                        t.include_tags.push(tags.clone());
+                    }
+                } else {
+                    t.tags.extend(tags.iter().cloned());
+                }
                 for (k, v) in &vars {
                     t.vars.entry(k.clone()).or_insert_with(|| v.clone());
                 }
@@ -297,6 +318,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         notify: strings(node.get("notify"))?,
         listen: strings(node.get("listen"))?,
         tags: strings(node.get("tags"))?,
+        include_tags: Vec::new(),
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
         vars: mapping(node.get("vars"), "vars")?,

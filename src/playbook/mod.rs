@@ -93,6 +93,9 @@ pub struct Task {
     pub notify: Vec<String>,
     pub listen: Vec<String>,
     pub tags: Vec<String>,
+    /// The tags of each dynamic `include_tasks` this task came through: the include must be
+    /// selected by `--tags`/`--skip-tags` too (its tags are not the task's own, as in Ansible).
+    pub include_tags: Vec<Vec<String>>,
     /// A diagnostic: runs in dry-run too, and never counts as a change.
     pub read_only: bool,
     pub timeout: Option<u64>,
@@ -116,7 +119,39 @@ pub struct Declared {
     pub preserves: Option<String>,
 }
 
+/// ansible-core's `Taggable.evaluate_tags`: does a task with `tags` run under `--tags only`
+/// (empty: `all`) and `--skip-tags skip`? A task without tags is `untagged`; `always` runs
+/// unless skipped by name; `never` runs only when one of its tags is asked for.
+pub fn tags_select(tags: &[String], only: &[String], skip: &[String]) -> bool {
+    let untagged = vec!["untagged".to_string()];
+    let tags: &[String] = if tags.is_empty() { &untagged } else { tags };
+    let has = |t: &str| tags.iter().any(|x| x == t);
+    let any_of = |list: &[String]| tags.iter().any(|t| list.contains(t));
+    let is_untagged = tags == untagged.as_slice();
+    let all = vec!["all".to_string()];
+    let only: &[String] = if only.is_empty() { &all } else { only };
+    let mut run = has("always")
+        || (only.iter().any(|o| o == "all") && !has("never"))
+        || any_of(only)
+        || (only.iter().any(|o| o == "tagged") && !is_untagged && !has("never"));
+    if run && !skip.is_empty() {
+        if skip.iter().any(|s| s == "all") {
+            if !has("always") || skip.iter().any(|s| s == "always") {
+                run = false;
+            }
+        } else if any_of(skip) || (skip.iter().any(|s| s == "tagged") && !is_untagged) {
+            run = false;
+        }
+    }
+    run
+}
+
 impl Task {
+    /// Whether `--tags`/`--skip-tags` select this task (and every include it came through).
+    pub fn selected(&self, only: &[String], skip: &[String]) -> bool {
+        tags_select(&self.tags, only, skip) && self.include_tags.iter().all(|t| tags_select(t, only, skip))
+    }
+
     /// The name shown in output: the task's name, else `module: first argument`.
     pub fn display_name(&self) -> String {
         if let Some(n) = &self.name {

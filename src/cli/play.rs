@@ -85,7 +85,12 @@ pub fn playbook_names(_root: &Path) -> Vec<String> {
 
 pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let (path, root) = find_playbook(&super::project_root(), &a.playbook)?;
-    let inventory = Arc::new(super::load_inventory(g)?);
+    let mut inventory = super::load_inventory(g)?;
+    // group_vars/ and host_vars/ beside the playbook, over the inventory's own.
+    if let Some(dir) = path.parent() {
+        inventory.load_vars_dirs(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })?;
+    }
+    let inventory = Arc::new(inventory);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
     let mut pb = crate::playbook::load(&path, &root)?;

@@ -236,8 +236,9 @@ impl Inventory {
         }
     }
 
-    /// `group_vars/NAME(.yml|.yaml|.json|/)` and `host_vars/...` beside the inventory.
-    fn load_vars_dirs(&mut self, dir: &Path) -> SResult<()> {
+    /// `group_vars/NAME(.yml|.yaml|.json|/)` and `host_vars/...` in `dir` (beside the inventory,
+    /// and beside the playbook, whose files win, as in Ansible).
+    pub fn load_vars_dirs(&mut self, dir: &Path) -> SResult<()> {
         let groups: Vec<String> = self.groups.keys().cloned().collect();
         for g in groups {
             if let Some(vars) = load_vars_for(&dir.join("group_vars"), &g)? {

@@ -12,7 +12,7 @@ use crate::yaml::{self, Node, Value};
 
 const PLAY_KEYS: &[&str] = &[
     "name", "description", "hosts", "vars", "roles", "tasks", "pre_tasks", "post_tasks", "handlers", "serial",
-    "max_fail_percentage", "become", "become_user", "gather_facts", "timeout", "tags",
+    "max_fail_percentage", "become", "become_user", "gather_facts", "timeout", "tags", "vars_files",
 ];
 const TASK_KEYS: &[&str] = &[
     "name", "when", "register", "become", "become_user", "loop", "with_items", "loop_control", "changed_when",
@@ -73,6 +73,36 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         become_user: opt_string(node, "become_user")?,
         timeout: opt_u64(node, "timeout")?,
     };
+    // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
+    // alternatives, the first that exists wins.
+    if let Some(vf) = node.get("vars_files") {
+        let entries: Vec<&Node> = match &vf.value {
+            Value::Seq(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            _ => vec![vf],
+        };
+        for e in entries {
+            let names: Vec<&Node> = match &e.value {
+                Value::Seq(alts) => alts.iter().collect(),
+                _ => vec![e],
+            };
+            let mut found = None;
+            for n in &names {
+                let name = n.as_str().ok_or_else(|| n.error("a vars_files entry is a file name or a list of them"))?;
+                if crate::template::is_template(name) {
+                    return Err(n.error(format!("vars_files name {name:?} is a template: not supported by recover yet")).help("name the file literally"));
+                }
+                let p = dir.join(name);
+                if p.is_file() {
+                    found = Some(p);
+                    break;
+                }
+            }
+            let p = found.ok_or_else(|| e.error(format!("vars_files: no such file {}", names.iter().filter_map(|n| n.as_str()).map(|n| dir.join(n).display().to_string()).collect::<Vec<_>>().join(" or "))))?;
+            let loaded = yaml::load_file(&p)?;
+            play.vars.extend(mapping(Some(&loaded), "vars_files")?);
+        }
+    }
     if let Some(s) = node.get("serial") {
         play.serial = Some(match &s.value {
             Value::Int(n) if *n > 0 => Serial::Count(*n as usize),

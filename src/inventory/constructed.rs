@@ -72,7 +72,7 @@ pub fn run(inv: &mut Inventory, config: &Node) -> SResult<()> {
             match eval(&t, inv, &host, expr) {
                 Ok(v) => {
                     let data = crate::template::json_of(&v).map_err(|e| fail(format!("could not set {name} for host {host}: {e}"), expr))?;
-                    let data = if inv.sets_variable(false) { mark(data, &trusted_strings(&inv.host_vars(&host))) } else { data };
+                    let data = if inv.sets_variable(false) { mark(data, &trusted_strings(&host, &inv.host_vars(&host))) } else { data };
                     inv.hosts.get_mut(&host).map(|hv| hv.insert(name.clone(), data));
                 }
                 Err(e) if strict => return Err(fail(format!("could not set {name} for host {host}: {e}"), expr)),
@@ -148,7 +148,8 @@ fn mark(v: Json, trusted: &std::collections::HashSet<String>) -> Json {
     }
 }
 
-fn trusted_strings(vars: &crate::template::Vars) -> std::collections::HashSet<String> {
+/// The strings a host's variables (and its name) hold, less those already marked as data.
+fn trusted_strings(host: &str, vars: &crate::template::Vars) -> std::collections::HashSet<String> {
     fn walk(v: &Json, out: &mut std::collections::HashSet<String>) {
         match v {
             Json::String(s) => {
@@ -160,17 +161,9 @@ fn trusted_strings(vars: &crate::template::Vars) -> std::collections::HashSet<St
             _ => {}
         }
     }
-    let mut out = std::collections::HashSet::new();
-    if let Some(Json::String(h)) = vars.get("inventory_hostname") {
-        out.insert(h.clone());
-    }
+    let mut out = std::collections::HashSet::from([host.to_string()]);
     vars.values().for_each(|v| walk(v, &mut out));
     out
-}
-
-/// Python's `str()` of a group-name part.
-fn part(v: &Json) -> String {
-    super::py_str(v)
 }
 
 fn is_default(v: &Json) -> bool {
@@ -187,8 +180,8 @@ fn keyed_group(t: &Templates, inv: &mut Inventory, host: &str, k: &Node, strict:
         Err(_) => return Ok(()),
     };
     let text = |name: &str| k.get(name).and_then(Node::scalar_string);
-    let default_value = k.get("default_value").map(|n| if matches!(n.value, crate::yaml::Value::Null) { String::new() } else { n.scalar_string().unwrap_or_default() });
-    let has_default = k.get("default_value").is_some_and(|n| !matches!(n.value, crate::yaml::Value::Null));
+    // `default_value: null` is no default, as Ansible reads it.
+    let default_value: Option<String> = k.get("default_value").filter(|n| !matches!(n.value, crate::yaml::Value::Null)).map(|n| n.scalar_string().unwrap_or_default());
     let trailing_false = matches!(k.get("trailing_separator").map(|n| &n.value), Some(crate::yaml::Value::Bool(false)));
     let truthy = match &key {
         Json::Null => false,
@@ -198,7 +191,7 @@ fn keyed_group(t: &Templates, inv: &mut Inventory, host: &str, k: &Node, strict:
         Json::Array(a) => !a.is_empty(),
         Json::Object(m) => !m.is_empty(),
     };
-    let use_default = is_default(&key) && has_default;
+    let use_default = is_default(&key) && default_value.is_some();
     if !(truthy || use_default) {
         let empty_collection = matches!(&key, Json::Array(a) if a.is_empty()) || matches!(&key, Json::Object(m) if m.is_empty());
         if strict && !empty_collection {
@@ -218,23 +211,26 @@ fn keyed_group(t: &Templates, inv: &mut Inventory, host: &str, k: &Node, strict:
     };
     let mut names = Vec::new();
     if use_default {
-        names.push(default_value.clone().unwrap_or_default());
+        names.extend(default_value.clone());
     } else {
         match &key {
             Json::String(s) => names.push(s.clone()),
             Json::Array(items) => {
                 for i in items {
-                    names.push(if is_default(i) && has_default { default_value.clone().unwrap_or_default() } else { part(i) });
+                    names.push(match &default_value {
+                        Some(d) if is_default(i) => d.clone(),
+                        _ => super::py_str(i),
+                    });
                 }
             }
             Json::Object(m) => {
                 for (g, v) in m {
-                    let mut bare = format!("{g}{sep}{}", part(v));
+                    let mut bare = format!("{g}{sep}{}", super::py_str(v));
                     if is_default(v) {
-                        if has_default {
-                            bare = format!("{g}{sep}{}", default_value.clone().unwrap_or_default());
-                        } else if trailing_false {
-                            bare = g.clone();
+                        match &default_value {
+                            Some(d) => bare = format!("{g}{sep}{d}"),
+                            None if trailing_false => bare = g.clone(),
+                            None => {}
                         }
                     }
                     names.push(bare);

@@ -173,8 +173,8 @@ fn push_scalar(out: &mut String, v: &Json, indent: usize) {
     let (mut start, mut end) = (0usize, 0usize);
     let mut indention = false;
     let mut whitespace = false;
-    let write_indent = |out: &mut String, col: &mut usize, indention: &mut bool, whitespace: &mut bool, line_break_first: bool| {
-        if line_break_first || !*indention || *col > indent || (*col == indent && !*whitespace) {
+    let write_indent = |out: &mut String, col: &mut usize, indention: &mut bool, whitespace: &mut bool| {
+        if !*indention || *col > indent || (*col == indent && !*whitespace) {
             out.push('\n');
             *col = 0;
             *indention = true;
@@ -191,7 +191,7 @@ fn push_scalar(out: &mut String, v: &Json, indent: usize) {
         if spaces {
             if ch != Some(' ') {
                 if start + 1 == end && col > 80 && (!quoted || (start != 0 && end != chars.len())) {
-                    write_indent(out, &mut col, &mut indention, &mut whitespace, false);
+                    write_indent(out, &mut col, &mut indention, &mut whitespace);
                     indention = false;
                     whitespace = false;
                 } else {
@@ -213,7 +213,7 @@ fn push_scalar(out: &mut String, v: &Json, indent: usize) {
                 }
                 indention = true;
                 whitespace = true;
-                write_indent(out, &mut col, &mut indention, &mut whitespace, false);
+                write_indent(out, &mut col, &mut indention, &mut whitespace);
                 indention = false;
                 whitespace = false;
                 start = end;

@@ -162,12 +162,14 @@ fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
     sources.push(("two sources (toml-basic.toml, ini-children.ini)".into(), vec![at("toml-basic.toml"), at("ini-children.ini")]));
     sources.push(("two sources (yaml-nested.yml, constructed-basic/90-constructed.yml)".into(), vec![at("yaml-nested.yml"), at("constructed-basic/90-constructed.yml")]));
     sources.push(("host list".into(), vec!["web1.test,web2.test:2222, 127.0.0.9,".into()]));
-    let mut results = Vec::new();
-    for (name, paths) in &sources {
+    // Each source's comparisons on a thread of its own, a few at a time: ansible-inventory takes
+    // about a second to start.
+    let one_source = |name: &str, paths: &[String]| -> Vec<(String, Option<String>)> {
         let mut dash_i: Vec<&str> = Vec::new();
         for p in paths {
             dash_i.extend(["-i", p.as_str()]);
         }
+        let mut results = Vec::new();
         for mode in [&["--list"][..], &["--graph"], &["--graph", "--vars"], &["--list", "--yaml"]] {
             results.push((format!("{name} {}", mode.join(" ")), compare_inventory(&dash_i, mode)));
         }
@@ -186,6 +188,15 @@ fn inventories_list_and_graph_byte_identical_to_ansible_inventory() {
                 results.push((format!("{name} {}", mode.join(" ")), compare_inventory(&dash_i, mode)));
             }
         }
+        results
+    };
+    let mut results = Vec::new();
+    for chunk in sources.chunks(3) {
+        let done: Vec<Vec<(String, Option<String>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk.iter().map(|(name, paths)| s.spawn(|| one_source(name, paths))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        results.extend(done.into_iter().flatten());
     }
     assert!(invs.len() >= 30, "{} inventories", invs.len());
     judge("inventories", results);

@@ -231,22 +231,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("match", |s: String, pat: String| regex::Regex::new(&format!("^(?:{pat})")).map(|r| r.is_match(&s)).unwrap_or(false));
     env.add_test("search", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
     env.add_test("regex", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
-    env.add_test("failed", |v: Value| result_flag(&v, "failed"));
-    env.add_test("failure", |v: Value| result_flag(&v, "failed"));
-    env.add_test("succeeded", |v: Value| !result_flag(&v, "failed"));
-    env.add_test("success", |v: Value| !result_flag(&v, "failed"));
-    env.add_test("changed", |v: Value| result_flag(&v, "changed"));
-    env.add_test("skipped", |v: Value| result_flag(&v, "skipped"));
     env.add_test("abs", |s: String| s.starts_with('/'));
-    env.add_test("contains", |v: Value, item: Value| v.try_iter().map(|mut i| i.any(|x| x == item)).unwrap_or(false));
 
     env.add_function("lookup", super::lookups::lookup);
     env.add_function("query", super::lookups::query);
     env.add_function("q", super::lookups::query);
-}
-
-fn result_flag(v: &Value, key: &str) -> bool {
-    v.get_attr(key).map(|x| x.is_true()).unwrap_or(false)
 }
 
 fn to_bool(v: Value) -> bool {

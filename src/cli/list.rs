@@ -15,7 +15,7 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                     "name": name, "path": path.display().to_string(), "source": source.kind.as_str(), "description": pb.description(),
                     "plays": pb.plays.iter().map(|p| serde_json::json!({
                         "hosts": p.hosts,
-                        "destructive_steps": p.tasks.iter().filter_map(|t| crate::modules::destructive(t).map(|why| serde_json::json!({"task": t.display_name(), "why": why}))).collect::<Vec<_>>(),
+                        "destructive_steps": p.all_tasks().into_iter().filter_map(|t| crate::modules::destructive(t).map(|why| serde_json::json!({"task": t.display_name(), "why": why}))).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 }),
                 Err(e) => {
@@ -45,8 +45,8 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                 for play in &pb.plays {
                     outln!("  hosts: {}", play.hosts)?;
                     let steps: Vec<String> = play
-                        .tasks
-                        .iter()
+                        .all_tasks()
+                        .into_iter()
                         .filter_map(|t| crate::modules::destructive(t).map(|why| format!("    ! {}  ({why})", t.display_name())))
                         .collect();
                     if steps.is_empty() {

@@ -93,11 +93,8 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let inventory = Arc::new(inventory);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
-    let mut pb = crate::playbook::load(&path, &root)?;
+    let pb = crate::playbook::load(&path, &root)?;
     let (only, skip): (Vec<String>, Vec<String>) = (a.tags.iter().map(|t| t.trim().to_string()).collect(), a.skip_tags.iter().map(|t| t.trim().to_string()).collect());
-    for play in &mut pb.plays {
-        play.tasks.retain(|t| t.selected(&only, &skip));
-    }
     // Every check that can fail on input happens here, before any host is contacted.
     let templates = Templates::new();
     let mut selected_any = false;
@@ -250,6 +247,8 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         baseline,
         command_line: command_line.clone(),
         backup_copy: a.backup_copy.clone(),
+        only_tags: only,
+        skip_tags: skip,
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {

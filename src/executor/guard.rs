@@ -168,8 +168,8 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
         tier: tier.to_string(),
         reason: d.reason.clone(),
         // no_log: neither the commands (they may carry the content) nor either side of the diff.
-        commands: if sctx.task.no_log { vec!["(hidden by no_log)".into()] } else { plan.commands.iter().map(Cmd::display).collect() },
-        diff: if sctx.task.no_log { plan.diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { plan.diff.as_ref().map(super::step::capped_diff) },
+        commands: if sctx.task.hides() { vec!["(hidden by no_log)".into()] } else { plan.commands.iter().map(Cmd::display).collect() },
+        diff: if sctx.task.hides() { plan.diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { plan.diff.as_ref().map(super::step::capped_diff) },
         backups: covering.iter().map(|b| json!({"archive": b.archive, "bytes": b.bytes, "sha256": b.sha256, "id": b.id})).collect(),
         preserves: d.preserves.clone(),
     });

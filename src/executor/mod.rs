@@ -3,6 +3,7 @@
 //! own (a failed host stops, the others go on), then its notified handlers.
 //! Unreachable hosts are reported apart. The exit code says what happened.
 
+mod flow;
 mod guard;
 mod step;
 pub mod vars;
@@ -57,6 +58,9 @@ pub struct RunOptions {
     pub baseline: Option<Baseline>,
     /// The command line, for lock holders and the audit record.
     pub command_line: String,
+    /// `--tags` / `--skip-tags`.
+    pub only_tags: Vec<String>,
+    pub skip_tags: Vec<String>,
 }
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
@@ -83,6 +87,11 @@ pub struct PlayEnv {
     pub safety: Arc<Safety>,
     /// Hosts whose lock this run holds: host -> (lock folder, user).
     pub locks: Arc<LockMap>,
+    /// `--tags` / `--skip-tags`.
+    pub only_tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    /// Set by `meta: end_play`: every host stops at its next task.
+    pub end_play: std::sync::atomic::AtomicBool,
 }
 
 /// How a host ended.
@@ -146,6 +155,9 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             project_root: opts.project_root.clone(),
             safety: safety.clone(),
             locks: locks.clone(),
+            only_tags: opts.only_tags.clone(),
+            skip_tags: opts.skip_tags.clone(),
+            end_play: Default::default(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
             if opts.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -313,7 +325,7 @@ async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Conne
 }
 
 async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostState) -> HostEnd {
-    let first = env.play.tasks.first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
+    let first = env.play.all_tasks().first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
     let first = if conns.lock().await.contains_key(host) { first } else { format!("connect ({first})") };
     env.reporter.busy(host, "connecting");
     let conn = match connect(env, host, conns).await {
@@ -341,34 +353,24 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
             return end;
         }
     };
-    for task in &env.play.tasks {
-        if env.safety.confirmer.aborted() {
-            return HostEnd::Refused;
+    let flow = flow::run_items(env, host, &conn, &env.play.tasks, state).await;
+    // Handlers run after the tasks (and after a failure with force_handlers).
+    let flow = match flow {
+        flow::Flow::Continue | flow::Flow::EndHost | flow::Flow::EndPlay => flow::run_handlers(env, host, &conn, state).await,
+        flow::Flow::Failed if env.play.force_handlers => {
+            flow::run_handlers(env, host, &conn, state).await;
+            flow::Flow::Failed
         }
-        if env.safety.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-            return HostEnd::Interrupted;
-        }
-        match step::run_task(env, host, &conn, task, state).await {
-            StepEnd::Continue => {}
-            StepEnd::Failed => return HostEnd::Failed,
-            StepEnd::Refused => return HostEnd::Refused,
-            StepEnd::Unreachable => {
-                conns.lock().await.remove(host);
-                return HostEnd::Unreachable;
-            }
-        }
-    }
-    let notified = std::mem::take(&mut state.notified);
-    for handler in &env.play.handlers {
-        let hit = handler.name.as_ref().is_some_and(|n| notified.contains(n)) || handler.listen.iter().any(|l| notified.contains(l));
-        if !hit {
-            continue;
-        }
-        match step::run_task(env, host, &conn, handler, state).await {
-            StepEnd::Continue => {}
-            StepEnd::Failed => return HostEnd::Failed,
-            StepEnd::Refused => return HostEnd::Refused,
-            StepEnd::Unreachable => return HostEnd::Unreachable,
+        f => f,
+    };
+    match flow {
+        flow::Flow::Continue | flow::Flow::EndHost | flow::Flow::EndPlay => {}
+        flow::Flow::Failed => return HostEnd::Failed,
+        flow::Flow::Refused => return HostEnd::Refused,
+        flow::Flow::Interrupted => return HostEnd::Interrupted,
+        flow::Flow::Unreachable => {
+            conns.lock().await.remove(host);
+            return HostEnd::Unreachable;
         }
     }
     HostEnd::Ok

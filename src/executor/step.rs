@@ -25,6 +25,93 @@ pub struct HostState {
     pub backups: Vec<crate::safety::backup::BackupRecord>,
     /// In a dry-run: how many steps so far would have changed this host.
     pub planned_changes: usize,
+    /// The facts gathered from this host in this run (`setup`), once.
+    pub facts: Option<Json>,
+    /// The last task that failed here, and its result: `ansible_failed_task` / `_result`.
+    pub last_failed: Option<(String, Json)>,
+    /// `ansible_facts` and each fact as `ansible_<name>` (data, never rendered).
+    pub fact_vars: Vars,
+    /// Variables from `include_vars` (templates, rendered when used).
+    pub included: Vars,
+}
+
+/// The context of a step of `task` on `host`: the play's layers, the host's facts,
+/// `include_vars`, set_fact and registered results, the task's vars, then `extra`.
+pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState, extra: &[Layer<'_>]) -> Value {
+    let merged;
+    let defaults = match &task.defaults {
+        Some(d) => {
+            let mut m = env.play.role_defaults.clone();
+            m.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
+            merged = m;
+            &merged
+        }
+        None => &env.play.role_defaults,
+    };
+    let mut magic = Vars::new();
+    if let (Some(name), Some(dir)) = (task.role_name(), &task.role_dir) {
+        magic.insert("role_name".into(), json!(name));
+        magic.insert("ansible_role_name".into(), json!(name));
+        magic.insert("role_path".into(), json!(dir.display().to_string()));
+    }
+    let mut layers = vec![Layer::Data(&state.fact_vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&magic)];
+    layers.extend(extra.iter().map(|l| match l {
+        Layer::Data(v) => Layer::Data(v),
+        Layer::Templates(v) => Layer::Templates(v),
+    }));
+    env.sources.context(host, &env.play_hosts, defaults, &env.play.vars, &layers)
+}
+
+/// A task whose `ignore_errors`, `no_log` or `check_mode` are templates, with them evaluated
+/// for this host.
+fn resolve_flags(env: &PlayEnv, host: &str, task: &Task, state: &HostState) -> Result<Task, SourceError> {
+    use crate::playbook::Flag;
+    let ctx = context(env, host, task, state, &[]);
+    let mut t = task.clone();
+    for f in [&mut t.ignore_errors, &mut t.no_log, &mut t.check_mode] {
+        if let Some(Flag::Expr(c)) = f {
+            let v = env.sources.templates.eval_bool(&c.expr, &ctx, &c.span)?;
+            *f = Some(Flag::Fixed(v));
+        }
+    }
+    Ok(t)
+}
+
+/// Whether this task runs as a dry-run: `--check`, unless the task's `check_mode` says otherwise.
+pub(super) fn check_of(env: &PlayEnv, task: &Task) -> bool {
+    match &task.check_mode {
+        Some(crate::playbook::Flag::Fixed(b)) => *b,
+        _ => env.check,
+    }
+}
+
+/// The loop's items: `loop:`/`with_items:` rendered, or a `with_<lookup>`'s results.
+fn loop_items(env: &PlayEnv, task: &Task, raw: &Json, span: &crate::error::Span, ctx: &Value) -> Result<Json, SourceError> {
+    let t = &env.sources.templates;
+    let Some(kind) = raw.get("__with").and_then(Json::as_str) else {
+        return t.render_value(raw, ctx, span);
+    };
+    let terms = t.render_value(raw.get("terms").unwrap_or(&Json::Null), ctx, span)?;
+    // Ansible's listify: one term is a list of one.
+    let terms = match terms {
+        Json::Array(a) => a,
+        Json::Null => return Ok(json!([])),
+        other => vec![other],
+    };
+    let kind = match kind {
+        "list" => return Ok(Json::Array(terms)),
+        "flattened" => "items",
+        "cartesian" => "nested",
+        k => k,
+    };
+    let mut vars = Vars::new();
+    vars.insert("__recover_terms".into(), Json::Array(terms.clone()));
+    let args: Vec<String> = (0..terms.len()).map(|i| format!("__recover_terms[{i}]")).collect();
+    let expr = format!("query('{kind}'{}{})", if args.is_empty() { "" } else { ", " }, args.join(", "));
+    let _ = task;
+    let over = Value::from_object(Overlay { top: env.sources.templates.context(vars), base: ctx.clone() });
+    let v = t.eval(&expr, &over).map_err(|e| crate::template::located(&e, span))?;
+    crate::template::json_of(&v).map_err(|e| crate::template::located(&e, span))
 }
 
 /// Whether the host goes on after a task.
@@ -62,17 +149,29 @@ impl StepResult {
 
 /// Runs `task` on `host`, reports it, updates `state`.
 pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> StepEnd {
+    let resolved;
+    let task = if task.has_templated_flags() {
+        match resolve_flags(env, host, task, state) {
+            Ok(t) => {
+                resolved = t;
+                &resolved
+            }
+            Err(e) => return finish(env, host, task, state, input_failure(e), None, Instant::now()),
+        }
+    } else {
+        task
+    };
     let started = Instant::now();
     env.reporter.busy(host, &task.display_name());
     if !env.check {
         env.reporter.emit(Event::TaskStart { host: host.to_string(), task: task.display_name() });
     }
-    let base = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars)]);
+    let base = context(env, host, task, state, &[]);
     let Some((items_raw, span)) = &task.loop_items else {
         let r = one(env, host, conn, task, &base, state).await;
         return finish(env, host, task, state, r, None, started);
     };
-    let items = match env.sources.templates.render_value(items_raw, &base, span) {
+    let items = match loop_items(env, task, items_raw, span, &base) {
         Ok(Json::Array(items)) => items,
         Ok(Json::Null) => Vec::new(),
         Ok(other) => {
@@ -94,38 +193,137 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     let mut end = StepEnd::Continue;
     let mut any_changed = false;
     let mut statuses = Vec::new();
-    for item in items {
+    let count = items.len();
+    for (index, item) in items.iter().cloned().enumerate() {
         if interrupted(env) {
             break;
         }
-        let mut layer = Vars::new();
-        layer.insert(task.loop_var.clone(), item.clone());
-        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&layer)]);
+        if index > 0 {
+            if let Some(p) = task.loop_control.pause {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(p)).await;
+            }
+        }
+        let layer = loop_layer(task, &items, index, count);
+        let ctx = context(env, host, task, state, &[Layer::Data(&layer)]);
         let r = one(env, host, conn, task, &ctx, state).await;
         let mut entry = r.result.clone();
         entry.insert(task.loop_var.clone(), item.clone());
+        entry.insert("ansible_loop_var".into(), json!(task.loop_var));
+        if let Some(i) = &task.loop_control.index_var {
+            entry.insert(i.clone(), json!(index));
+            entry.insert("ansible_index_var".into(), json!(i));
+        }
         any_changed |= r.status == Status::Changed || r.failed_changed;
         statuses.push(r.status);
         results.push(Json::Object(entry));
-        let e = finish(env, host, task, state, r, Some(item), Instant::now());
+        let shown = match &task.loop_control.label {
+            Some(l) => match env.sources.templates.render_str(l, &ctx, &task.span) {
+                Ok(s) => Json::String(s),
+                Err(_) => item.clone(),
+            },
+            None => item.clone(),
+        };
+        let e = finish(env, host, task, state, r, Some(shown), Instant::now());
         if e != StepEnd::Continue {
             end = e;
             break;
         }
     }
-    env.reporter.count_loop(host, &statuses, task.ignore_errors, any_changed);
+    env.reporter.count_loop(host, &statuses, task.ignores_errors(), any_changed);
+    let all = json!({ "results": results, "changed": any_changed, "failed": end != StepEnd::Continue, "msg": if end != StepEnd::Continue { "One or more items failed" } else { "All items completed" } });
+    if end == StepEnd::Failed {
+        state.last_failed = Some((task.display_name(), all.clone()));
+    }
     if let Some(reg) = &task.register {
-        state.vars.insert(reg.clone(), json!({ "results": results, "changed": any_changed, "failed": end != StepEnd::Continue }));
+        state.vars.insert(reg.clone(), all);
     }
     end
+}
+
+/// The loop variable of item `index`, with `index_var` and `ansible_loop` (`extended`).
+fn loop_layer(task: &Task, items: &[Json], index: usize, count: usize) -> Vars {
+    let mut layer = Vars::new();
+    layer.insert(task.loop_var.clone(), items[index].clone());
+    if let Some(i) = &task.loop_control.index_var {
+        layer.insert(i.clone(), json!(index));
+    }
+    if task.loop_control.extended {
+        layer.insert(
+            "ansible_loop".into(),
+            json!({
+                "allitems": items, "index": index + 1, "index0": index, "revindex": count - index, "revindex0": count - index - 1,
+                "first": index == 0, "last": index + 1 == count, "length": count,
+                "previtem": if index > 0 { items[index - 1].clone() } else { Json::Null },
+                "nextitem": items.get(index + 1).cloned().unwrap_or(Json::Null),
+            }),
+        );
+    }
+    layer
 }
 
 fn input_failure(e: SourceError) -> StepResult {
     StepResult { hard: true, ..StepResult::failed(e.to_string(), Default::default()) }
 }
 
-/// `when`, then the step itself, then `changed_when` / `failed_when`.
+/// `when`, then the step (again while `until` is false, up to `retries` more times).
 async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
+    if task.until.is_empty() {
+        return attempt(env, host, conn, task, ctx, state).await;
+    }
+    let t = &env.sources.templates;
+    let num = |v: &Option<Json>, default: i64| -> Result<i64, SourceError> {
+        match v {
+            None => Ok(default),
+            Some(raw) => {
+                let r = t.render_value(raw, ctx, &task.span)?;
+                r.as_i64().or_else(|| r.as_str().and_then(|s| s.trim().parse().ok())).ok_or_else(|| SourceError::new(task.span.clone(), format!("`retries`/`delay` must be a whole number, got {r}")))
+            }
+        }
+    };
+    let (retries, delay) = match (num(&task.retries, 3), num(&task.delay, 5)) {
+        (Ok(r), Ok(d)) => (r, d),
+        (Err(e), _) | (_, Err(e)) => return input_failure(e),
+    };
+    // As ansible-core: `retries: N` is the first attempt and N more.
+    let attempts = if retries <= 0 { 1 } else { retries + 1 };
+    let mut n = 0;
+    loop {
+        n += 1;
+        let mut r = attempt(env, host, conn, task, ctx, state).await;
+        if !r.executed || r.hard || r.status == Status::Unreachable || r.status == Status::Refused {
+            return r;
+        }
+        r.result.insert("attempts".into(), json!(n));
+        let mut layer = Vars::new();
+        let mut res = r.result.clone();
+        res.insert("changed".into(), json!(r.status == Status::Changed));
+        res.insert("failed".into(), json!(r.status == Status::Failed));
+        if let Some(reg) = &task.register {
+            layer.insert(reg.clone(), Json::Object(res.clone()));
+        }
+        layer.extend(res);
+        let top = env.sources.templates.context(layer);
+        let ctx2 = Value::from_object(Overlay { top, base: ctx.clone() });
+        match all_true(env, &task.until, &ctx2) {
+            Ok(true) => return r,
+            Ok(false) if n >= attempts => {
+                r.status = Status::Failed;
+                r.msg = Some(format!("`until` was still false after {n} attempts: {}", task.until.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" and ")));
+                return r;
+            }
+            Ok(false) => {}
+            Err(e) => return input_failure(e),
+        }
+        if interrupted(env) {
+            return r;
+        }
+        env.reporter.busy(host, &format!("{} (retrying, {} left)", task.display_name(), attempts - n));
+        tokio::time::sleep(std::time::Duration::from_secs(delay.max(0) as u64)).await;
+    }
+}
+
+/// `when`, then the step itself, then `changed_when` / `failed_when`.
+async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
     let t = &env.sources.templates;
     for c in &task.when {
         match t.eval_bool(&c.expr, ctx, &c.span) {
@@ -199,7 +397,7 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
     }
     // A diagnostic that fails in a dry-run after earlier steps planned changes may be checking
     // what those steps would write: it cannot be judged before they run (the real run checks it).
-    if env.check && task.read_only && r.status == Status::Failed && state.planned_changes > 0 {
+    if check_of(env, task) && task.read_only && r.status == Status::Failed && state.planned_changes > 0 {
         let why = r.msg.take().unwrap_or_default();
         r.status = Status::Skipped;
         r.note = Some(format!("not checkable in a dry-run: {} earlier step(s) would change this host first (it runs for real after them); now: {why}", state.planned_changes));
@@ -277,13 +475,35 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         None => host_become_user,
     };
     let become_user = escalate.then(|| become_user.unwrap_or_else(|| "root".into()));
+    let mut environment: Vec<(String, String)> = Vec::new();
+    for (raw, span) in &task.environment {
+        match env.sources.templates.render_value(raw, ctx, span) {
+            Ok(Json::Object(m)) => {
+                for (k, v) in m {
+                    if !crate::playbook::is_identifier(&k) {
+                        return input_failure(SourceError::new(span.clone(), format!("environment: '{k}' is not a valid variable name")));
+                    }
+                    let v = match v {
+                        Json::String(s) => s,
+                        other => crate::template::pyrepr::py_str(&crate::template::to_value(&other)),
+                    };
+                    environment.retain(|(n, _)| *n != k);
+                    environment.push((k, v));
+                }
+            }
+            Ok(Json::Null) => {}
+            Ok(other) => return input_failure(SourceError::new(span.clone(), format!("`environment` must be a mapping of names to values, got {other}"))),
+            Err(e) => return input_failure(e),
+        }
+    }
     let sctx = StepCtx {
+        environment,
         host,
         conn,
         templates: &env.sources.templates,
         vars: ctx,
         become_user,
-        check: env.check,
+        check: check_of(env, task),
         task,
         playbook_dir: &env.playbook_dir,
         project_root: &env.project_root,
@@ -300,7 +520,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     r.diff = plan.diff.as_ref().map(capped_diff);
     if plan.done {
         r.result = plan.result;
-    } else if env.check {
+    } else if check_of(env, task) {
         r.executed = false;
         r.status = if plan.changed() { Status::Changed } else { Status::Ok };
         // Say which steps are destructive, and how they would be guarded.
@@ -478,6 +698,19 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         if let Some(reg) = &task.register {
             state.vars.insert(reg.clone(), Json::Object(registered.clone()));
         }
+        if r.status == Status::Failed && !task.ignores_errors() {
+            state.last_failed = Some((task.display_name(), Json::Object(registered.clone())));
+        }
+    }
+    if task.module == "include_vars" && r.status == Status::Ok {
+        if let Some(Json::Object(vars)) = r.result.get("ansible_facts") {
+            env.reporter.add_secrets(vars.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| v.as_str().map(str::to_string)));
+            // Set again by include_vars, a name is no longer the set_fact value of before.
+            for k in vars.keys() {
+                state.vars.shift_remove(k);
+            }
+            state.included.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
     }
     if task.module == "backup" && r.status == Status::Changed {
         if let Some(b) = r.result.get("backup") {
@@ -493,7 +726,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    if env.check && r.status == Status::Changed {
+    if check_of(env, task) && r.status == Status::Changed {
         state.planned_changes += 1;
     }
     if r.status == Status::Changed {
@@ -504,21 +737,21 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         }
     }
     let output = display_output(env, task, &r);
-    let ignored = r.status == Status::Failed && task.ignore_errors;
+    let ignored = r.status == Status::Failed && task.ignores_errors();
     env.reporter.emit(Event::Task {
         host: host.to_string(),
         task: display_name(env, host, task, state, item.as_ref()),
         status: r.status,
-        msg: if task.no_log { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
+        msg: if task.hides() { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
         changes: r.changes,
         // A destructive step's diff was shown in its preview already.
-        diff: if task.no_log || r.result.contains_key("approved_by") { None } else { r.diff },
+        diff: if task.hides() || r.result.contains_key("approved_by") { None } else { r.diff },
         note: r.note,
-        item: if task.no_log { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
-        output: if task.no_log { None } else { output },
+        item: if task.hides() { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
+        output: if task.hides() { None } else { output },
         ignored,
         failed_changed: r.failed_changed,
-        check: env.check,
+        check: check_of(env, task),
         duration_ms: started.elapsed().as_millis() as u64,
     });
     match r.status {
@@ -539,7 +772,7 @@ fn display_name(env: &PlayEnv, host: &str, task: &Task, state: &HostState, item:
     if let Some(i) = item {
         layer.insert(task.loop_var.clone(), i.clone());
     }
-    let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&layer)]);
+    let ctx = context(env, host, task, state, &[Layer::Data(&layer)]);
     env.sources.templates.render_str(&name, &ctx, &task.span).unwrap_or(name)
 }
 

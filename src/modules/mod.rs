@@ -15,6 +15,7 @@ mod copy;
 mod debug;
 mod file;
 mod kafka;
+pub mod meta;
 mod preserve;
 mod service;
 mod set_fact;
@@ -77,13 +78,31 @@ pub struct StepCtx<'a> {
     /// Set by the executor before `apply`: commands from then on are actions, run in a
     /// process group of their own that an aborted run can kill on the host.
     pub applying: std::sync::atomic::AtomicBool,
+    /// `environment:` of the task (and its block, role and play): set for every command.
+    pub environment: Vec<(String, String)>,
 }
 
 impl StepCtx<'_> {
-    /// Runs a command as the step's user, with the step's timeout.
+    /// Runs a command as the step's user, with the step's timeout and environment.
     pub async fn run(&self, cmd: Cmd) -> Result<Output, StepError> {
         let tracked = cmd.tracked || self.applying.load(std::sync::atomic::Ordering::SeqCst);
-        let cmd = Cmd { become_user: cmd.become_user.or_else(|| self.become_user.clone()), timeout: cmd.timeout.or(self.timeout), tracked, ..cmd };
+        let script = if self.environment.is_empty() {
+            cmd.script
+        } else {
+            match cmd.script {
+                crate::transport::Script::Argv(words) => {
+                    let mut w = vec!["env".to_string()];
+                    w.extend(self.environment.iter().map(|(k, v)| format!("{k}={v}")));
+                    w.extend(words);
+                    crate::transport::Script::Argv(w)
+                }
+                crate::transport::Script::Shell(s) => {
+                    let exports: String = self.environment.iter().map(|(k, v)| format!("{k}={}; export {k}; ", crate::transport::quote::quote(v))).collect();
+                    crate::transport::Script::Shell(format!("{exports}{s}"))
+                }
+            }
+        };
+        let cmd = Cmd { script, become_user: cmd.become_user.or_else(|| self.become_user.clone()), timeout: cmd.timeout.or(self.timeout), tracked, ..cmd };
         self.conn.exec(&cmd).await.map_err(StepError::from)
     }
     /// Runs a command and fails the step, naming host, command, exit code and stderr, when it exits non-zero.
@@ -284,6 +303,8 @@ static REGISTRY: &[&dyn Module] = &[
     &assert::Fail,
     &set_fact::SetFact,
     &debug::Debug,
+    &meta::Meta,
+    &meta::IncludeVars,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

@@ -20,7 +20,12 @@ pub const MAGIC: &[&str] = &[
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "hostvars", "playbook_dir", "role_path",
     "ansible_check_mode", "ansible_diff_mode", "omit", "ansible_play_hosts", "ansible_play_batch", "recover_run_id", "recover_timestamp", "recover_binary",
     "range", "lookup", "query", "dict", "namespace", "cycler", "joiner", "lipsum", "now", "loop", "true", "false", "none",
-    "True", "False", "None", "ansible_host", "ansible_user", "ansible_port", "ansible_managed",
+    "True", "False", "None", "ansible_host", "ansible_user", "ansible_port", "ansible_managed", "role_name", "ansible_loop",
+    "ansible_index_var", "ansible_loop_var", "ansible_failed_task", "ansible_failed_result", "inventory_dir", "inventory_file",
+    "ansible_version", "ansible_facts", "ansible_play_batch", "ansible_play_hosts_all", "play_hosts", "ansible_role_name",
+    "ansible_parent_role_names", "ansible_parent_role_paths", "ansible_run_tags", "ansible_skip_tags", "ansible_playbook_python",
+    "ansible_config_file", "ansible_verbosity", "ansible_forks", "ansible_inventory_sources", "ansible_limit", "groups",
+    "ansible_search_path", "ansible_local",
 ];
 
 /// Checks every template of `play` against the names in `known`.
@@ -39,18 +44,51 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         }
         out
     };
-    let later: std::collections::HashMap<String, &Task> = play.tasks.iter().rev().flat_map(|t| defines(t).into_iter().map(move |n| (n, t))).collect();
+    let mut entries = Vec::new();
+    ordered(&play.tasks, &mut entries);
+    let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t).into_iter().map(move |n| (n, *t))).collect();
     let mut so_far = known.clone();
-    for task in &play.tasks {
+    for entry in &entries {
+        // After an include resolved at run time or `include_vars`, any name may be defined:
+        // only syntax and plugin names are checked from there on.
+        let Some(task) = entry else {
+            so_far.insert(ANY.into());
+            continue;
+        };
         let mut k = so_far.clone();
         k.extend(task.register.iter().cloned());
         check_task(task, &k, templates, project_root, playbook_dir).map_err(|e| used_before(e, &k, &later, task))?;
         so_far.extend(defines(task));
+        if task.module == "include_vars" {
+            so_far.insert(ANY.into());
+        }
     }
     for task in &play.handlers {
         check_task(task, &so_far, templates, project_root, playbook_dir)?;
     }
     Ok(())
+}
+
+/// In a set of known names: every name may be defined (see [`check_undefined`]).
+const ANY: &str = "*";
+
+/// The tasks of `items` in the order they run; `None` for an include whose file is known
+/// only at run time.
+fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>) {
+    for i in items {
+        match i {
+            super::Item::Task(t) => out.push(Some(t)),
+            super::Item::Block(b) => {
+                ordered(&b.block, out);
+                ordered(&b.rescue, out);
+                ordered(&b.always, out);
+            }
+            super::Item::Include(inc) => match &inc.preloaded {
+                Some(p) => ordered(p, out),
+                None => out.push(None),
+            },
+        }
+    }
 }
 
 /// "undefined variable 'x'" where x is registered by a later task: say so.
@@ -67,6 +105,12 @@ fn used_before(e: SourceError, known: &HashSet<String>, later: &std::collections
 fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path) -> SResult<()> {
     let mut known = known.clone();
     known.extend(task.vars.keys().cloned());
+    if let Some(d) = &task.defaults {
+        known.extend(d.keys().cloned());
+    }
+    if let Some(i) = &task.loop_control.index_var {
+        known.insert(i.clone());
+    }
     // `when: x is defined` guards the whole task: x may be used in it.
     static DEFINED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let defined = DEFINED.get_or_init(|| regex::Regex::new(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+is\s+defined\b").expect("static regex"));
@@ -192,7 +236,7 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -
         return Err(SourceError::new(span, format!("unknown {kind} '{name}' in template")).help("recover implements Ansible's builtin filters, tests and lookups; this one is not among them"));
     }
     for name in names {
-        if known.contains(&name) {
+        if known.contains(&name) || known.contains(ANY) || name.starts_with("ansible_") {
             continue;
         }
         // Report at the first line that uses it unguarded.
@@ -210,7 +254,10 @@ fn report(names: HashSet<String>, text: &str, span: &Span, known: &HashSet<Strin
     if guarded(text) {
         return Ok(());
     }
-    let mut missing: Vec<String> = names.into_iter().filter(|n| !known.contains(n)).collect();
+    if known.contains(ANY) {
+        return Ok(());
+    }
+    let mut missing: Vec<String> = names.into_iter().filter(|n| !known.contains(n) && !n.starts_with("ansible_")).collect();
     missing.sort();
     match missing.first() {
         None => Ok(()),

@@ -5,23 +5,52 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use super::{Cond, Play, Playbook, Serial, Task};
-use crate::error::{SResult, SourceError};
+use serde_json::json;
+
+use super::{walk_mut, Block, Cond, Flag, Include, IncludeKind, Inherited, Item, Play, Playbook, Serial, Task};
+use crate::error::{SResult, SourceError, Span};
 use crate::template::Vars;
 use crate::yaml::{self, Node, Value};
 
 const PLAY_KEYS: &[&str] = &[
     "name", "description", "hosts", "vars", "roles", "tasks", "pre_tasks", "post_tasks", "handlers", "serial",
-    "max_fail_percentage", "become", "become_user", "gather_facts", "timeout", "tags", "vars_files",
+    "max_fail_percentage", "become", "become_user", "become_method", "gather_facts", "gather_subset", "timeout", "tags",
+    "vars_files", "remote_user", "environment", "any_errors_fatal", "ignore_errors", "no_log", "check_mode", "diff",
+    "ignore_unreachable", "strategy", "order", "force_handlers", "collections", "run_once", "port", "connection",
+    "become_flags", "become_exe", "throttle",
 ];
+/// Play keys Ansible has that recover refuses by name.
+const PLAY_REFUSED: &[&str] = &["module_defaults", "vars_prompt", "fact_path", "gather_timeout", "debugger"];
 const TASK_KEYS: &[&str] = &[
-    "name", "when", "register", "become", "become_user", "loop", "with_items", "loop_control", "changed_when",
-    "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout", "vars", "no_log", "args",
-    "check_mode", "destructive", "backup",
+    "name", "when", "register", "become", "become_user", "become_method", "become_flags", "become_exe", "loop", "with_items",
+    "loop_control", "changed_when", "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout",
+    "vars", "no_log", "args", "check_mode", "destructive", "backup", "until", "retries", "delay", "environment",
+    "remote_user", "delegate_to", "delegate_facts", "run_once", "ignore_unreachable", "any_errors_fatal", "diff", "action",
+    "local_action", "throttle", "collections", "port", "connection",
+];
+/// Task keys Ansible has that recover refuses by name.
+const TASK_REFUSED: &[&str] = &["async", "poll", "module_defaults", "debugger"];
+/// The keywords a block takes besides `block`, `rescue` and `always`.
+const BLOCK_KEYS: &[&str] = &[
+    "name", "when", "tags", "vars", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors",
+    "no_log", "environment", "remote_user", "delegate_to", "run_once", "check_mode", "timeout", "any_errors_fatal",
+    "ignore_unreachable", "diff", "collections", "throttle", "port", "connection",
+];
+/// `with_<lookup>` loops: the lookup's results are the items.
+const WITH_LOOPS: &[&str] = &[
+    "with_items", "with_list", "with_dict", "with_subelements", "with_nested", "with_cartesian", "with_together",
+    "with_sequence", "with_fileglob", "with_first_found", "with_indexed_items", "with_random_choice", "with_lines",
+    "with_file", "with_flattened", "with_inventory_hostnames", "with_env", "with_template",
 ];
 
-/// Loads a playbook file: a play or a list of plays.
+/// Loads a playbook file: a play or a list of plays (`import_playbook` entries brought in).
 pub fn load(path: &Path, project_root: &Path) -> SResult<Playbook> {
+    let mut plays = Vec::new();
+    load_plays(path, project_root, &mut plays, 0)?;
+    Ok(Playbook { path: path.to_path_buf(), plays })
+}
+
+fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>, depth: usize) -> SResult<()> {
     let root = yaml::load_file(path)?;
     let play_nodes: Vec<&Node> = match &root.value {
         Value::Seq(items) => items.iter().collect(),
@@ -29,21 +58,47 @@ pub fn load(path: &Path, project_root: &Path) -> SResult<Playbook> {
         Value::Null => return Err(root.error("the playbook is empty")),
         _ => return Err(root.error(format!("a playbook is a play or a list of plays, found {}", root.kind()))),
     };
-    let mut plays = Vec::new();
+    let dir = path.parent().unwrap_or(Path::new("."));
     for node in play_nodes {
+        let import = ["import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook"].iter().find_map(|k| node.get(k));
+        if let Some(file) = import {
+            if depth > 20 {
+                return Err(file.error("import_playbook nested more than 20 levels (a loop?)"));
+            }
+            for (k, _) in node.as_map().unwrap_or_default() {
+                let key = k.scalar_string().unwrap_or_default();
+                if !key.ends_with("import_playbook") && key != "name" {
+                    return Err(k.error(format!("`{key}` on import_playbook is not supported by recover")).help("put it on the imported plays"));
+                }
+            }
+            let rel = file.as_str().ok_or_else(|| file.error("import_playbook takes a file name"))?;
+            if crate::template::is_template(rel) {
+                return Err(file.error("import_playbook is static: its file name cannot be a template"));
+            }
+            let p = dir.join(rel);
+            if !p.is_file() {
+                return Err(file.error(format!("import_playbook: no such file {}", p.display())));
+            }
+            load_plays(&p, project_root, plays, depth + 1)?;
+            continue;
+        }
         plays.push(load_play(node, path, project_root)?);
     }
-    Ok(Playbook { path: path.to_path_buf(), plays })
+    Ok(())
 }
 
 fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     let entries = node.as_map().ok_or_else(|| node.error(format!("a play must be a mapping, found {}", node.kind())))?;
     for (k, _) in entries {
         let key = k.scalar_string().unwrap_or_default();
+        if PLAY_REFUSED.contains(&key.as_str()) {
+            return Err(k.error(format!("play keyword `{key}` is not supported by recover")));
+        }
         if !PLAY_KEYS.contains(&key.as_str()) {
             return Err(unknown_key(k, &key, PLAY_KEYS, "play"));
         }
     }
+    refuse_unsupported_values(node)?;
     let hosts_node = node.get("hosts").ok_or_else(|| node.error("a play needs `hosts:` (a host pattern such as `all`, `data` or `k3s:!121`)"))?;
     let hosts = match &hosts_node.value {
         Value::Seq(items) => items
@@ -72,6 +127,14 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         r#become: opt_bool(node, "become")?,
         become_user: opt_string(node, "become_user")?,
         timeout: opt_u64(node, "timeout")?,
+        gather_facts: match node.get("gather_facts") {
+            None => None,
+            Some(_) => opt_bool(node, "gather_facts")?,
+        },
+        gather_subset: strings(node.get("gather_subset"))?,
+        remote_user: opt_string(node, "remote_user")?,
+        force_handlers: opt_bool(node, "force_handlers")?.unwrap_or(false),
+        any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
     };
     // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
     // alternatives, the first that exists wins.
@@ -109,7 +172,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             Value::Str(t) if t.ends_with('%') => Serial::Percent(
                 t.trim_end_matches('%').trim().parse().map_err(|_| s.error("`serial` must be a number or a percentage like 30%"))?,
             ),
-            _ => return Err(s.error("`serial` must be a positive number or a percentage like 30%")),
+            _ => return Err(s.error("`serial` must be a positive number or a percentage like 30% (a list of batch sizes is not supported by recover yet)")),
         });
     }
     if let Some(m) = node.get("max_fail_percentage") {
@@ -119,66 +182,46 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             _ => return Err(m.error("`max_fail_percentage` must be a number")),
         });
     }
-    let ctx = LoadCtx { role_dir: None };
-    play.tasks.extend(task_list(node.get("pre_tasks"), dir, &ctx, 0)?);
+    // The play's keywords reach every task (its tags too, but not its handlers').
+    let mut play_inherit = inherited(node)?;
+    play_inherit.when.clear();
+    play_inherit.vars.clear();
+    play_inherit.r#become = None;
+    play_inherit.become_user = None;
+    play_inherit.timeout = None;
+    play_inherit.remote_user = None;
+    let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf() };
+    let mut tasks = item_list(node.get("pre_tasks"), dir, &ctx, 0)?;
+    let mut handlers = Vec::new();
+    let mut seen_roles = Vec::new();
     if let Some(roles) = node.get("roles") {
         let items = match &roles.value {
-            Value::Seq(items) => items,
+            Value::Seq(items) => items.as_slice(),
+            Value::Null => &[],
             _ => return Err(roles.error("`roles` must be a list of role names")),
         };
         for r in items {
-            let (name, role_vars, role_when, role_tags) = match &r.value {
-                Value::Str(s) => (s.clone(), Vars::new(), Vec::new(), Vec::new()),
-                Value::Map(entries) => {
-                    for (k, _) in entries {
-                        let key = k.scalar_string().unwrap_or_default();
-                        if !matches!(key.as_str(), "role" | "name" | "vars" | "when" | "tags") {
-                            return Err(k.error(format!("`{key}` on a role entry is not supported by recover")).help("a role entry takes `role`, `vars`, `when` and `tags`"));
-                        }
-                    }
-                    let name = r.get("role").or_else(|| r.get("name")).and_then(Node::scalar_string).ok_or_else(|| r.error("a role entry needs `role: NAME`"))?;
-                    (name, mapping(r.get("vars"), "vars")?, conds(r.get("when"))?, strings(r.get("tags"))?)
-                }
-                _ => return Err(r.error("a role is a name or a mapping with `role:`")),
-            };
-            let role_dir = find_role(&name, dir, project_root).ok_or_else(|| {
-                r.error(format!("role '{name}' not found")).help(format!("looked in {}/roles, {}/roles and the search path (project, ~/.config/recover, /etc/recover, built-in)", dir.display(), project_root.display()))
-            })?;
-            for (file, target) in [("defaults", &mut play.role_defaults)] {
-                if let Some(p) = yaml_in(&role_dir.join(file)) {
-                    target.extend(mapping(Some(&yaml::load_file(&p)?), file)?);
-                }
-            }
-            let rctx = LoadCtx { role_dir: Some(role_dir.clone()) };
-            if let Some(p) = yaml_in(&role_dir.join("tasks")) {
-                let tasks_node = yaml::load_file(&p)?;
-                let mut tasks = task_list(Some(&tasks_node), &role_dir.join("tasks"), &rctx, 0)?;
-                for t in &mut tasks {
-                    for (k, v) in &role_vars {
-                        t.vars.entry(k.clone()).or_insert(v.clone());
-                    }
-                    t.when.splice(0..0, role_when.iter().cloned());
-                    t.tags.extend(role_tags.iter().cloned());
-                }
-                play.tasks.extend(tasks);
-            }
-            if let Some(p) = yaml_in(&role_dir.join("handlers")) {
-                let node = yaml::load_file(&p)?;
-                play.handlers.extend(task_list(Some(&node), &role_dir.join("handlers"), &rctx, 0)?);
-            }
+            let entry = role_entry(r)?;
+            let loaded = load_role(&entry, r, &ctx, &mut seen_roles, 0)?;
+            play.role_defaults.extend(loaded.defaults);
+            tasks.extend(loaded.tasks);
+            handlers.extend(loaded.handlers);
         }
     }
-    play.tasks.extend(task_list(node.get("tasks"), dir, &ctx, 0)?);
-    play.tasks.extend(task_list(node.get("post_tasks"), dir, &ctx, 0)?);
-    play.handlers.extend(task_list(node.get("handlers"), dir, &ctx, 0)?);
-    // A play's tags are every one of its tasks' (not its handlers').
-    let play_tags = strings(node.get("tags"))?;
-    for t in &mut play.tasks {
-        t.tags.extend(play_tags.iter().cloned());
+    tasks.extend(item_list(node.get("tasks"), dir, &ctx, 0)?);
+    tasks.extend(item_list(node.get("post_tasks"), dir, &ctx, 0)?);
+    handlers.extend(flat_handlers(item_list(node.get("handlers"), dir, &ctx, 0)?, node)?);
+    play_inherit.push_into(&mut tasks);
+    let mut tagless = play_inherit.clone();
+    tagless.tags.clear();
+    for h in &mut handlers {
+        tagless.apply(h);
     }
-    for t in &play.tasks {
+    play.tasks = tasks;
+    play.handlers = handlers;
+    for t in play.all_tasks() {
         for n in &t.notify {
-            if !play.handlers.iter().any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
+            if !crate::template::is_template(n) && !play.handlers.iter().any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
                 return Err(SourceError::new(t.span.clone(), format!("task notifies '{n}', but the play has no handler of that name")));
             }
         }
@@ -186,22 +229,256 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     Ok(play)
 }
 
-struct LoadCtx {
-    role_dir: Option<PathBuf>,
+/// Values of supported keywords recover does not implement (a `strategy` other than linear).
+fn refuse_unsupported_values(node: &Node) -> SResult<()> {
+    if let Some(s) = node.get("strategy") {
+        if s.as_str() != Some("linear") {
+            return Err(s.error(format!("strategy {:?} is not supported by recover (it runs each host through the play on its own, as `linear` does for the results)", s.scalar_string().unwrap_or_default())));
+        }
+    }
+    if let Some(o) = node.get("order") {
+        if o.as_str() != Some("inventory") {
+            return Err(o.error("`order` other than `inventory` is not supported by recover"));
+        }
+    }
+    if let Some(c) = node.get("connection") {
+        if !matches!(c.as_str(), Some("ssh" | "local" | "smart" | "paramiko")) {
+            return Err(c.error(format!("connection {:?} is not supported by recover (ssh or local)", c.scalar_string().unwrap_or_default())));
+        }
+    }
+    if let Some(m) = node.get("become_method") {
+        if m.as_str() != Some("sudo") {
+            return Err(m.error(format!("become_method {:?} is not supported by recover (sudo)", m.scalar_string().unwrap_or_default())));
+        }
+    }
+    if let Some(c) = node.get("collections") {
+        let names = strings(Some(c))?;
+        if let Some(n) = names.iter().find(|n| !matches!(n.as_str(), "ansible.builtin" | "ansible.legacy")) {
+            return Err(c.error(format!("collection '{n}' is not supported by recover (its modules are not built in)")));
+        }
+    }
+    for k in ["port", "throttle", "become_flags", "become_exe"] {
+        if let Some(v) = node.get(k) {
+            return Err(v.error(format!("`{k}` is not supported by recover yet")));
+        }
+    }
+    Ok(())
+}
+
+/// A `roles:` entry, `import_role` or `include_role`: what to load.
+struct RoleEntry {
+    name: String,
+    vars: Vars,
+    inherit: Inherited,
+    tasks_from: Option<String>,
+    vars_from: Option<String>,
+    defaults_from: Option<String>,
+    handlers_from: Option<String>,
+}
+
+fn role_entry(r: &Node) -> SResult<RoleEntry> {
+    match &r.value {
+        Value::Str(s) => Ok(RoleEntry { name: s.clone(), vars: Vars::new(), inherit: Inherited::default(), tasks_from: None, vars_from: None, defaults_from: None, handlers_from: None }),
+        Value::Map(entries) => {
+            let mut params = Vars::new();
+            for (k, v) in entries {
+                let key = k.scalar_string().unwrap_or_default();
+                if BLOCK_KEYS.contains(&key.as_str()) || matches!(key.as_str(), "role" | "vars") {
+                    continue;
+                }
+                if key == "name" {
+                    continue;
+                }
+                // Anything else is a role parameter, as in Ansible's old-style role entries.
+                if !is_identifier(&key) {
+                    return Err(k.error(format!("`{key}` on a role entry is not a keyword or a valid variable name")));
+                }
+                params.insert(key, v.to_json());
+            }
+            refuse_unsupported_values(r)?;
+            let name = r.get("role").or_else(|| r.get("name")).and_then(Node::scalar_string).ok_or_else(|| r.error("a role entry needs `role: NAME`"))?;
+            let mut vars = mapping(r.get("vars"), "vars")?;
+            vars.extend(params);
+            let mut inherit = inherited(r)?;
+            inherit.vars.clear();
+            Ok(RoleEntry { name, vars, inherit, tasks_from: None, vars_from: None, defaults_from: None, handlers_from: None })
+        }
+        _ => Err(r.error("a role is a name or a mapping with `role:`")),
+    }
+}
+
+/// A role's parts, its dependencies first.
+struct LoadedRole {
+    defaults: Vars,
+    tasks: Vec<Item>,
+    handlers: Vec<Task>,
+}
+
+fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, seen: &mut Vec<(String, String)>, depth: usize) -> SResult<LoadedRole> {
+    if depth > 20 {
+        return Err(at.error("role dependencies nested more than 20 levels (a loop?)"));
+    }
+    let role_dir = find_role(&entry.name, &ctx.playbook_dir, &ctx.project_root).ok_or_else(|| {
+        at.error(format!("role '{}' not found", entry.name)).help(format!(
+            "looked in {}/roles, {}/roles and the search path (project, ~/.config/recover, /etc/recover, built-in)",
+            ctx.playbook_dir.display(),
+            ctx.project_root.display()
+        ))
+    })?;
+    let mut out = LoadedRole { defaults: Vars::new(), tasks: Vec::new(), handlers: Vec::new() };
+    // A role runs once per play unless its parameters differ (or it allows duplicates).
+    let key = (role_dir.display().to_string(), format!("{:?}{:?}", entry.vars, entry.tasks_from));
+    let meta = match yaml_in(&role_dir.join("meta")) {
+        Some(p) => Some(yaml::load_file(&p)?),
+        None => None,
+    };
+    let allow_dup = meta.as_ref().and_then(|m| m.get("allow_duplicates")).is_some_and(|v| matches!(v.value, Value::Bool(true)));
+    if seen.contains(&key) && !allow_dup {
+        return Ok(out);
+    }
+    seen.push(key);
+    if let Some(deps) = meta.as_ref().and_then(|m| m.get("dependencies")) {
+        if let Value::Seq(items) = &deps.value {
+            for d in items {
+                let dep = role_entry(d)?;
+                let mut loaded = load_role(&dep, d, ctx, seen, depth + 1)?;
+                out.defaults.extend(std::mem::take(&mut loaded.defaults));
+                let mut inh = entry.inherit.clone();
+                inh.tags.clear();
+                inh.push_into(&mut loaded.tasks);
+                out.tasks.extend(loaded.tasks);
+                out.handlers.extend(loaded.handlers);
+            }
+        }
+    }
+    if let Some(p) = role_file(&role_dir, "defaults", entry.defaults_from.as_deref(), at)? {
+        out.defaults.extend(mapping(Some(&yaml::load_file(&p)?), "defaults")?);
+    }
+    let mut role_vars = entry.vars.clone();
+    if let Some(p) = role_file(&role_dir, "vars", entry.vars_from.as_deref(), at)? {
+        for (k, v) in mapping(Some(&yaml::load_file(&p)?), "vars")? {
+            role_vars.entry(k).or_insert(v);
+        }
+    }
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone() };
+    let mut inherit = entry.inherit.clone();
+    inherit.vars = role_vars;
+    if let Some(p) = role_file(&role_dir, "tasks", entry.tasks_from.as_deref(), at)? {
+        let tasks_node = yaml::load_file(&p)?;
+        let mut tasks = item_list(Some(&tasks_node), p.parent().unwrap_or(&role_dir), &rctx, depth)?;
+        inherit.push_into(&mut tasks);
+        out.tasks.extend(tasks);
+    }
+    if let Some(p) = role_file(&role_dir, "handlers", entry.handlers_from.as_deref(), at)? {
+        let node = yaml::load_file(&p)?;
+        let mut hs = flat_handlers(item_list(Some(&node), &role_dir.join("handlers"), &rctx, depth)?, &node)?;
+        let mut h_inherit = inherit.clone();
+        h_inherit.tags.clear();
+        h_inherit.when.clear();
+        for h in &mut hs {
+            h_inherit.apply(h);
+        }
+        out.handlers.extend(hs);
+    }
+    Ok(out)
+}
+
+/// `ROLE/<part>/main.yml`, or `<from>` (with or without `.yml`) for `tasks_from` and the like.
+fn role_file(role_dir: &Path, part: &str, from: Option<&str>, at: &Node) -> SResult<Option<PathBuf>> {
+    let d = role_dir.join(part);
+    match from {
+        None => Ok(yaml_in(&d)),
+        Some(f) => {
+            let c = [d.join(f), d.join(format!("{f}.yml")), d.join(format!("{f}.yaml"))];
+            match c.iter().find(|p| p.is_file()) {
+                Some(p) => Ok(Some(p.clone())),
+                None => Err(at.error(format!("{part}_from: no such file {}", d.join(f).display()))),
+            }
+        }
+    }
+}
+
+/// Handlers are a flat list of tasks: blocks are opened (their keywords are on each task).
+fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
+    let mut out = Vec::new();
+    for i in items {
+        match i {
+            Item::Task(t) => out.push(*t),
+            Item::Block(b) => {
+                if !b.rescue.is_empty() || !b.always.is_empty() {
+                    return Err(SourceError::new(b.span.clone(), "`rescue`/`always` in handlers are not supported by recover"));
+                }
+                out.extend(flat_handlers(b.block, at)?);
+            }
+            Item::Include(inc) => match inc.preloaded {
+                Some(p) if inc.loop_items.is_none() && inc.when.is_empty() => out.extend(flat_handlers(p, at)?),
+                _ => return Err(SourceError::new(inc.span.clone(), "a dynamic include in handlers is not supported by recover (use import_tasks)")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) struct LoadCtx {
+    pub role_dir: Option<PathBuf>,
+    pub playbook_dir: PathBuf,
+    pub project_root: PathBuf,
 }
 
 /// A role beside the playbook, in the project, then along the search path (see `assets`).
 fn find_role(name: &str, dir: &Path, root: &Path) -> Option<PathBuf> {
-    let mut c = vec![dir.join("roles").join(name), root.join("roles").join(name)];
+    let mut c = vec![dir.join("roles").join(name), root.join("roles").join(name), dir.join(name)];
     c.extend(crate::assets::role_candidates(name, dir));
-    c.into_iter().find(|p| p.is_dir())
+    c.into_iter().find(|p| p.is_dir() && (p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("defaults").is_dir() || p.join("handlers").is_dir() || p.join("vars").is_dir()))
 }
 
 fn yaml_in(dir: &Path) -> Option<PathBuf> {
-    ["main.yml", "main.yaml"].iter().map(|f| dir.join(f)).find(|p| p.is_file())
+    ["main.yml", "main.yaml", "main"].iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 
-fn task_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SResult<Vec<Task>> {
+/// The keywords `node` (a block, a role entry, `apply:`) passes down to its tasks.
+fn inherited(node: &Node) -> SResult<Inherited> {
+    Ok(Inherited {
+        when: conds(node.get("when"))?,
+        tags: strings(node.get("tags"))?,
+        vars: mapping(node.get("vars"), "vars")?,
+        r#become: opt_bool(node, "become")?,
+        become_user: opt_string(node, "become_user")?,
+        ignore_errors: flag(node, "ignore_errors")?,
+        no_log: flag(node, "no_log")?,
+        environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
+        remote_user: opt_string(node, "remote_user")?,
+        delegate_to: opt_string(node, "delegate_to")?,
+        run_once: opt_bool(node, "run_once")?,
+        check_mode: flag(node, "check_mode")?,
+        timeout: opt_u64(node, "timeout")?,
+        any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
+    })
+}
+
+/// The task lists of a tasks file (for an include resolved at run time).
+pub(crate) fn load_tasks_file(path: &Path, ctx: &LoadCtx) -> SResult<Vec<Item>> {
+    let node = yaml::load_file(path)?;
+    item_list(Some(&node), path.parent().unwrap_or(Path::new(".")), ctx, 1)
+}
+
+/// An `include_role` resolved at run time: its tasks (role vars on them) and its defaults.
+pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from: Option<&str>, defaults_from: Option<&str>, at: &Span, ctx: &LoadCtx) -> SResult<(Vars, Vec<Item>, Vec<Task>)> {
+    let node = Node { value: Value::Null, span: at.clone() };
+    let entry = RoleEntry {
+        name: name.to_string(),
+        vars: Vars::new(),
+        inherit: Inherited::default(),
+        tasks_from: tasks_from.map(str::to_string),
+        vars_from: vars_from.map(str::to_string),
+        defaults_from: defaults_from.map(str::to_string),
+        handlers_from: None,
+    };
+    let r = load_role(&entry, &node, ctx, &mut Vec::new(), 0)?;
+    Ok((r.defaults, r.tasks, r.handlers))
+}
+
+fn item_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SResult<Vec<Item>> {
     let Some(node) = node else { return Ok(Vec::new()) };
     if depth > 20 {
         return Err(node.error("import_tasks nested more than 20 levels (a loop?)"));
@@ -213,54 +490,281 @@ fn task_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SR
     };
     let mut out = Vec::new();
     for item in items {
-        let include = ["import_tasks", "include_tasks"]
-            .iter()
-            .flat_map(|k| [k.to_string(), format!("ansible.builtin.{k}"), format!("ansible.legacy.{k}")])
-            .find_map(|k| item.get(&k));
-        if let Some(file) = include {
-            // `include_tasks: file.yml` or `include_tasks: {file: file.yml}`.
-            let file = file.get("file").unwrap_or(file);
-            let rel = file.as_str().ok_or_else(|| file.error("import_tasks takes a file name"))?;
-            // The include's own `when`, `tags` and `vars` apply to every task it brings in (its
-            // `when` first); any other keyword on it is refused, never dropped.
-            for (k, _) in item.as_map().unwrap_or_default() {
-                let key = k.scalar_string().unwrap_or_default();
-                let is_include = key.ends_with("import_tasks") || key.ends_with("include_tasks");
-                if !is_include && !matches!(key.as_str(), "name" | "when" | "tags" | "vars") {
-                    return Err(k.error(format!("`{key}` on an include is not supported by recover")).help("put it on the included tasks; an include takes `when`, `tags` and `vars`"));
-                }
-            }
-            let when = conds(item.get("when"))?;
-            let tags = strings(item.get("tags"))?;
-            let dynamic = item.as_map().unwrap_or_default().iter().any(|(k, _)| k.scalar_string().is_some_and(|k| k.ends_with("include_tasks")));
-            let vars = mapping(item.get("vars"), "vars")?;
-            let p = dir.join(rel);
-            let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
-            for mut t in task_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)? {
-                t.when.splice(0..0, when.iter().cloned());
-                // An import's tags are its tasks' own; an include's select the include.
-                if dynamic {
-                    if !tags.is_empty() {
-                        t.include_tags.push(tags.clone());
-                    }
-                } else {
-                    t.tags.extend(tags.iter().cloned());
-                }
-                for (k, v) in &vars {
-                    t.vars.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                out.push(t);
-            }
-            continue;
-        }
-        out.push(load_task(item, ctx)?);
+        load_item(item, dir, ctx, depth, &mut out)?;
     }
     Ok(out)
+}
+
+/// `ansible.builtin.X`, `ansible.legacy.X` or `X`: which of `names` `node` uses, and its value.
+fn keyword<'a>(node: &'a Node, names: &[&str]) -> Option<(String, &'a Node, &'a Node)> {
+    for (k, v) in node.as_map().unwrap_or_default() {
+        let key = k.scalar_string().unwrap_or_default();
+        let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(&key);
+        if names.contains(&short) {
+            return Some((short.to_string(), k, v));
+        }
+    }
+    None
+}
+
+fn load_item(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
+    if item.as_map().is_none() {
+        return Err(item.error(format!("a task must be a mapping, found {}", item.kind())));
+    }
+    if item.get("block").is_some() {
+        return load_block(item, dir, ctx, depth, out);
+    }
+    for k in ["rescue", "always"] {
+        if let Some(n) = item.get(k) {
+            return Err(n.error(format!("`{k}` belongs to a `block:`, and this task has none")));
+        }
+    }
+    if let Some((kw, key, file)) = keyword(item, &["import_tasks", "include_tasks", "include"]) {
+        if kw == "include" {
+            return Err(key.error("`include` was removed from Ansible (2.16): use `include_tasks` or `import_tasks`"));
+        }
+        return load_include_tasks(item, &kw, file, dir, ctx, depth, out);
+    }
+    if let Some((kw, _, spec)) = keyword(item, &["import_role", "include_role"]) {
+        return load_include_role(item, &kw, spec, ctx, depth, out);
+    }
+    out.push(Item::Task(Box::new(load_task(item, ctx)?)));
+    Ok(())
+}
+
+fn load_block(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
+    for (k, _) in item.as_map().unwrap_or_default() {
+        let key = k.scalar_string().unwrap_or_default();
+        if !matches!(key.as_str(), "block" | "rescue" | "always") && !BLOCK_KEYS.contains(&key.as_str()) {
+            let mut known: Vec<&str> = BLOCK_KEYS.to_vec();
+            known.extend(["block", "rescue", "always"]);
+            let e = k.error(format!("`{key}` is not a block keyword"));
+            return Err(match closest(&key, &known) {
+                Some(c) => e.help(format!("did you mean '{c}'?")),
+                None => e.help("a module goes on a task inside the block; a block takes block, rescue, always and task keywords such as when, become, vars, tags"),
+            });
+        }
+    }
+    refuse_unsupported_values(item)?;
+    let inherit = inherited(item)?;
+    let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+    for (i, k) in ["block", "rescue", "always"].iter().enumerate() {
+        parts[i] = item_list(item.get(k), dir, ctx, depth + 1)?;
+        inherit.push_into(&mut parts[i]);
+    }
+    let [block, rescue, always] = parts;
+    out.push(Item::Block(Box::new(Block { name: opt_string(item, "name")?, span: item.span.clone(), block, rescue, always })));
+    Ok(())
+}
+
+/// The keys an include or import takes besides its own.
+const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
+
+fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
+    let dynamic = kw == "include_tasks";
+    // `include_tasks: file.yml`, `include_tasks: {file: file.yml}` or `args: {file: ...}`.
+    let file = file.get("file").or_else(|| item.get("args").and_then(|a| a.get("file"))).unwrap_or(file);
+    let rel = file.as_str().ok_or_else(|| file.error(format!("{kw} takes a file name")))?;
+    for (k, _) in item.as_map().unwrap_or_default() {
+        let key = k.scalar_string().unwrap_or_default();
+        if key.ends_with(kw) {
+            continue;
+        }
+        if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control" | "apply")) {
+            return Err(k.error(format!("`{key}` on {kw} is not supported")).help(if dynamic {
+                "an include takes when, tags, vars, loop, loop_control, apply and the task keywords of a block"
+            } else {
+                "an import takes when, tags, vars and the task keywords of a block (loops need include_tasks)"
+            }));
+        }
+    }
+    if dynamic || crate::template::is_template(rel) {
+        if !dynamic {
+            return Err(file.error("import_tasks is static: its file name cannot be a template").help("use include_tasks for a name that depends on variables"));
+        }
+        let mut apply = match item.get("apply") {
+            Some(a) => inherited(a)?,
+            None => Inherited::default(),
+        };
+        // The include's own keywords other than when/tags/vars/loop go to its tasks, as a block's.
+        let own = inherited(item)?;
+        apply = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
+        let (loop_items, loop_var) = loop_of(item)?;
+        let mut inc = Include {
+            kind: IncludeKind::Tasks { file: rel.to_string() },
+            name: opt_string(item, "name")?,
+            span: item.span.clone(),
+            when: conds(item.get("when"))?,
+            tags: strings(item.get("tags"))?,
+            include_tags: Vec::new(),
+            vars: mapping(item.get("vars"), "vars")?,
+            loop_items,
+            loop_var,
+            inherit: apply,
+            dir: dir.to_path_buf(),
+            role_dir: ctx.role_dir.clone(),
+            preloaded: None,
+        };
+        if !crate::template::is_template(rel) {
+            let p = find_tasks_file(rel, dir, ctx).ok_or_else(|| file.error(format!("include_tasks: no such file {}", dir.join(rel).display())))?;
+            let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
+            let mut items = item_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)?;
+            let apply = inc.inherit.clone();
+            apply.push_into(&mut items);
+            inc.preloaded = Some(items);
+        }
+        out.push(Item::Include(Box::new(inc)));
+        return Ok(());
+    }
+    let p = find_tasks_file(rel, dir, ctx).ok_or_else(|| file.error(format!("import_tasks: no such file {}", dir.join(rel).display())))?;
+    let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
+    let mut items = item_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)?;
+    // An import is its tasks: its keywords are theirs, as a block's.
+    let inherit = inherited(item)?;
+    inherit.push_into(&mut items);
+    out.extend(items);
+    Ok(())
+}
+
+/// A tasks file named by an include: beside the including file, in the role's `tasks/`, then
+/// beside the playbook.
+pub(crate) fn find_tasks_file(rel: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
+    let mut c = vec![dir.join(rel)];
+    if let Some(r) = &ctx.role_dir {
+        c.push(r.join("tasks").join(rel));
+        c.push(r.join(rel));
+    }
+    c.push(ctx.playbook_dir.join(rel));
+    c.into_iter().find(|p| p.is_file())
+}
+
+fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
+    let dynamic = kw == "include_role";
+    let spec = if matches!(spec.value, Value::Map(_)) { spec } else { item.get("args").unwrap_or(spec) };
+    let mut name = None;
+    let mut from: [Option<String>; 4] = Default::default();
+    match &spec.value {
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                let key = k.scalar_string().unwrap_or_default();
+                match key.as_str() {
+                    "name" | "role" => name = v.scalar_string(),
+                    "tasks_from" => from[0] = v.scalar_string(),
+                    "vars_from" => from[1] = v.scalar_string(),
+                    "defaults_from" => from[2] = v.scalar_string(),
+                    "handlers_from" => from[3] = v.scalar_string(),
+                    "public" if matches!(v.value, Value::Bool(false)) => {}
+                    "apply" if dynamic => {}
+                    "allow_duplicates" | "rolespec_validate" => {}
+                    other => return Err(k.error(format!("`{other}` on {kw} is not supported by recover")).help("it takes name, tasks_from, vars_from, defaults_from, handlers_from (and apply)")),
+                }
+            }
+        }
+        _ => name = spec.scalar_string(),
+    }
+    let name = name.ok_or_else(|| spec.error(format!("{kw} needs `name:` (the role)")))?;
+    for (k, _) in item.as_map().unwrap_or_default() {
+        let key = k.scalar_string().unwrap_or_default();
+        if key.ends_with(kw) || key == "args" {
+            continue;
+        }
+        if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
+            return Err(k.error(format!("`{key}` on {kw} is not supported")));
+        }
+    }
+    let templated = crate::template::is_template(&name) || from.iter().flatten().any(|f| crate::template::is_template(f));
+    if !dynamic {
+        if templated {
+            return Err(spec.error("import_role is static: its names cannot be templates").help("use include_role"));
+        }
+        let mut inherit = inherited(item)?;
+        let vars = std::mem::take(&mut inherit.vars);
+        let entry = RoleEntry { name, vars, inherit, tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone(), handlers_from: from[3].clone() };
+        let loaded = load_role(&entry, spec, ctx, &mut Vec::new(), depth + 1)?;
+        // Its defaults are the role's tasks' own (the play's are set already).
+        let defaults = std::sync::Arc::new(loaded.defaults);
+        let mut tasks = loaded.tasks;
+        walk_mut(&mut tasks, &mut |t| if t.defaults.is_none() { t.defaults = Some(defaults.clone()) }, &mut |_| {});
+        if !loaded.handlers.is_empty() {
+            return Err(spec.error(format!("{kw} of a role with handlers is not supported by recover yet (list the role under `roles:`)")));
+        }
+        out.extend(tasks);
+        return Ok(());
+    }
+    if let Some(a) = spec.get("apply") {
+        for (k, _) in a.as_map().unwrap_or_default() {
+            let key = k.scalar_string().unwrap_or_default();
+            if !BLOCK_KEYS.contains(&key.as_str()) {
+                return Err(k.error(format!("`{key}` in apply is not a task keyword")));
+            }
+        }
+    }
+    let mut apply = match spec.get("apply") {
+        Some(a) => inherited(a)?,
+        None => Inherited::default(),
+    };
+    let own = inherited(item)?;
+    apply = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
+    let (loop_items, loop_var) = loop_of(item)?;
+    let mut inc = Include {
+        kind: IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() },
+        name: opt_string(item, "name")?,
+        span: item.span.clone(),
+        when: conds(item.get("when"))?,
+        tags: strings(item.get("tags"))?,
+        include_tags: Vec::new(),
+        vars: mapping(item.get("vars"), "vars")?,
+        loop_items,
+        loop_var,
+        inherit: apply,
+        dir: ctx.playbook_dir.clone(),
+        role_dir: ctx.role_dir.clone(),
+        preloaded: None,
+    };
+    if !templated {
+        let (defaults, mut tasks, handlers) = load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx)?;
+        if !handlers.is_empty() {
+            return Err(spec.error("include_role of a role with handlers is not supported by recover yet (list the role under `roles:`)"));
+        }
+        let defaults = std::sync::Arc::new(defaults);
+        let apply = inc.inherit.clone();
+        walk_mut(&mut tasks, &mut |t| {
+            apply.apply(t);
+            if t.defaults.is_none() {
+                t.defaults = Some(defaults.clone());
+            }
+        }, &mut |i| i.inherit = i.inherit.under(&apply));
+        inc.preloaded = Some(tasks);
+    }
+    out.push(Item::Include(Box::new(inc)));
+    Ok(())
+}
+
+/// `loop`/`with_items` and `loop_control.loop_var` of an include.
+fn loop_of(node: &Node) -> SResult<(Option<(Json, Span)>, String)> {
+    let l = node.get("loop").or_else(|| node.get("with_items"));
+    let var = match node.get("loop_control") {
+        Some(lc) => lc.get("loop_var").and_then(Node::scalar_string).unwrap_or_else(|| "item".into()),
+        None => "item".into(),
+    };
+    Ok((l.map(|n| (n.to_json(), n.span.clone())), var))
+}
+
+/// A boolean keyword, or a template that gives one (`ignore_errors: "{{ x }}"`).
+fn flag(node: &Node, key: &str) -> SResult<Option<Flag>> {
+    match node.get(key) {
+        None => Ok(None),
+        Some(v) => match &v.value {
+            Value::Str(s) if crate::template::is_template(s) => Ok(Some(Flag::Expr(Cond { expr: s.clone(), span: v.span.clone() }))),
+            _ => Ok(opt_bool(node, key)?.map(Flag::Fixed)),
+        },
+    }
 }
 
 fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     let entries = node.as_map().ok_or_else(|| node.error(format!("a task must be a mapping, found {}", node.kind())))?;
     let mut module: Option<(&Node, &Node, String)> = None;
+    let mut with: Option<(&Node, String)> = None;
     for (k, v) in entries {
         let key = k.scalar_string().unwrap_or_default();
         // `backup: {path: ...}` is the module; `backup: false` the keyword.
@@ -268,11 +772,27 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         if TASK_KEYS.contains(&key.as_str()) && !backup_module {
             continue;
         }
+        if TASK_REFUSED.contains(&key.as_str()) {
+            return Err(k.error(format!("task keyword `{key}` is not supported by recover yet")));
+        }
+        if let Some(l) = key.strip_prefix("with_") {
+            if !WITH_LOOPS.contains(&key.as_str()) {
+                return Err(k.error(format!("`{key}`: the lookup '{l}' is not supported by recover")).help(format!("loops: loop, {}", WITH_LOOPS.join(", "))));
+            }
+            if let Some((prev, _)) = with {
+                return Err(k.error(format!("a task takes one loop, but this one has `{}` and `{key}`", prev.scalar_string().unwrap_or_default())));
+            }
+            with = Some((k, key.clone()));
+            continue;
+        }
         let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(&key).to_string();
         if crate::modules::get(&short).is_none() {
             let mut names: Vec<&str> = crate::modules::names();
             names.extend(TASK_KEYS);
             let modules = crate::modules::names().join(", ");
+            if short.contains('.') {
+                return Err(k.error(format!("module '{key}' is from a collection; recover runs the ansible.builtin modules it has built in")).help(format!("modules: {modules}")));
+            }
             let help = match closest(&key, &names) {
                 Some(c) => format!("did you mean '{c}'? modules: {modules}"),
                 None => format!("not a task keyword and not a module; modules: {modules}"),
@@ -284,24 +804,67 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         }
         module = Some((k, v, short));
     }
-    let (mkey, mval, mname) = module.ok_or_else(|| node.error("this task names no module").help(format!("add one of: {}", crate::modules::names().join(", "))))?;
+    // `action: module args` / `local_action: module args` (or a mapping with `module:`).
+    let mut action_args: Option<(String, &Node, Span)> = None;
+    let mut local = false;
+    for key in ["action", "local_action"] {
+        let Some(a) = node.get(key) else { continue };
+        if module.is_some() || action_args.is_some() {
+            return Err(a.error(format!("`{key}` names a module, and this task names another")));
+        }
+        local = key == "local_action";
+        let (m, span) = match &a.value {
+            Value::Str(s) => (s.split_whitespace().next().unwrap_or_default().to_string(), a.span.clone()),
+            Value::Map(_) => (a.get("module").and_then(Node::scalar_string).ok_or_else(|| a.error(format!("`{key}` as a mapping needs `module:`")))?, a.span.clone()),
+            _ => return Err(a.error(format!("`{key}` takes `module args` or a mapping with `module:`"))),
+        };
+        let short = m.strip_prefix("ansible.builtin.").or_else(|| m.strip_prefix("ansible.legacy.")).unwrap_or(&m).to_string();
+        if crate::modules::get(&short).is_none() {
+            return Err(a.error(format!("{key}: unknown module '{m}'")).help(format!("modules: {}", crate::modules::names().join(", "))));
+        }
+        action_args = Some((short, a, span));
+    }
     let mut args = serde_json::Map::new();
     let mut arg_spans = Vec::new();
-    match &mval.value {
-        Value::Null => {}
-        Value::Map(m) => {
-            for (k, v) in m {
-                let key = k.scalar_string().unwrap_or_default();
-                arg_spans.push((key.clone(), k.span.clone()));
-                args.insert(key, v.to_json());
+    let (mkey_span, mname, mval_span) = if let Some((short, a, span)) = action_args {
+        match &a.value {
+            Value::Str(s) => {
+                let rest = s.trim_start().split_once(char::is_whitespace).map(|(_, r)| r.trim()).unwrap_or("");
+                if !rest.is_empty() {
+                    free_form(&short, rest, &mut args);
+                }
+            }
+            _ => {
+                for (k, v) in a.as_map().unwrap_or_default() {
+                    let key = k.scalar_string().unwrap_or_default();
+                    if key == "module" {
+                        continue;
+                    }
+                    arg_spans.push((key.clone(), k.span.clone()));
+                    args.insert(key, v.to_json());
+                }
             }
         }
-        Value::Str(s) => free_form(&mname, s, &mut args),
-        _ => {
-            let v = mval.to_json();
-            args.insert("_raw_params".into(), v);
+        (span.clone(), short, span)
+    } else {
+        let (mkey, mval, mname) = module.ok_or_else(|| node.error("this task names no module").help(format!("add one of: {}", crate::modules::names().join(", "))))?;
+        match &mval.value {
+            Value::Null => {}
+            Value::Map(m) => {
+                for (k, v) in m {
+                    let key = k.scalar_string().unwrap_or_default();
+                    arg_spans.push((key.clone(), k.span.clone()));
+                    args.insert(key, v.to_json());
+                }
+            }
+            Value::Str(s) => free_form(&mname, s, &mut args),
+            _ => {
+                let v = mval.to_json();
+                args.insert("_raw_params".into(), v);
+            }
         }
-    }
+        (mkey.span.clone(), mname, mval.span.clone())
+    };
     if let Some(extra) = node.get("args") {
         for (k, v) in extra.as_map().ok_or_else(|| extra.error("`args` must be a mapping"))? {
             let key = k.scalar_string().unwrap_or_default();
@@ -310,10 +873,14 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         }
     }
     if !arg_spans.iter().any(|(n, _)| n == "_raw_params") {
-        arg_spans.push(("_raw_params".into(), mval.span.clone()));
+        arg_spans.push(("_raw_params".into(), mval_span));
     }
+    refuse_unsupported_values(node)?;
     let (loop_items, loop_var) = {
         let l = node.get("loop").or_else(|| node.get("with_items"));
+        if let (Some(_), Some((k, w))) = (node.get("loop"), &with) {
+            return Err(k.error(format!("a task takes one loop, but this one has `loop` and `{w}`")));
+        }
         if let Some(n) = node.get("loop") {
             let ok = match &n.value {
                 Value::Seq(_) | Value::Null => true,
@@ -329,22 +896,67 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         };
         (l.map(|n| (n.to_json(), n.span.clone())), var)
     };
+    let mut loop_control = super::LoopControl::default();
+    if let Some(lc) = node.get("loop_control") {
+        for (k, v) in lc.as_map().ok_or_else(|| lc.error("`loop_control` must be a mapping"))? {
+            match k.as_str().unwrap_or("") {
+                "loop_var" => {}
+                "label" => loop_control.label = v.scalar_string(),
+                "index_var" => loop_control.index_var = v.scalar_string(),
+                "extended" => loop_control.extended = matches!(v.value, Value::Bool(true)) || v.as_str().is_some_and(|s| matches!(s, "yes" | "true" | "True")),
+                "extended_allitems" => {}
+                "pause" => {
+                    loop_control.pause = Some(match &v.value {
+                        Value::Int(n) => *n as f64,
+                        Value::Float(f) => *f,
+                        _ => return Err(v.error("`pause` takes seconds")),
+                    })
+                }
+                "break_when" => return Err(k.error("loop_control `break_when` is not supported by recover yet")),
+                other => return Err(k.error(format!("unknown loop_control key '{other}'")).help("loop_var, label, index_var, extended, pause")),
+            }
+        }
+    }
+    let mut delegate_to = opt_string(node, "delegate_to")?;
+    if local {
+        if delegate_to.is_some() {
+            return Err(node.error("local_action runs on localhost: it takes no `delegate_to`"));
+        }
+        delegate_to = Some("localhost".into());
+    }
     let task = Task {
         name: opt_string(node, "name")?,
         span: node.span.clone(),
         module: mname,
-        module_span: mkey.span.clone(),
+        module_span: mkey_span,
         args: Json::Object(args),
         arg_spans,
         when: conds(node.get("when"))?,
         register: opt_string(node, "register")?,
         r#become: opt_bool(node, "become")?,
         become_user: opt_string(node, "become_user")?,
-        loop_items,
+        loop_items: match &with {
+            Some((k, w)) => node.get(w).map(|n| (json!({ "__with": w.trim_start_matches("with_"), "terms": n.to_json() }), k.span.clone())),
+            None => loop_items,
+        },
         loop_var,
         changed_when: conds(node.get("changed_when"))?,
         failed_when: conds(node.get("failed_when"))?,
-        ignore_errors: opt_bool(node, "ignore_errors")?.unwrap_or(false),
+        until: conds(node.get("until"))?,
+        retries: node.get("retries").map(Node::to_json),
+        delay: node.get("delay").map(Node::to_json),
+        ignore_errors: flag(node, "ignore_errors")?,
+        ignore_unreachable: opt_bool(node, "ignore_unreachable")?,
+        any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
+        environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
+        remote_user: opt_string(node, "remote_user")?,
+        delegate_to,
+        delegate_facts: opt_bool(node, "delegate_facts")?.unwrap_or(false),
+        run_once: opt_bool(node, "run_once")?,
+        check_mode: flag(node, "check_mode")?,
+        diff: opt_bool(node, "diff")?,
+        loop_control,
+        defaults: None,
         notify: strings(node.get("notify"))?,
         listen: strings(node.get("listen"))?,
         tags: strings(node.get("tags"))?,
@@ -352,7 +964,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
         vars: mapping(node.get("vars"), "vars")?,
-        no_log: opt_bool(node, "no_log")?.unwrap_or(false),
+        no_log: flag(node, "no_log")?,
         role_dir: ctx.role_dir.clone(),
         declared: declared(node.get("destructive"))?,
     };

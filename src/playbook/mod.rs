@@ -15,6 +15,7 @@ use crate::template::Vars;
 pub use check::check_undefined;
 pub use loader::load;
 pub use loader::is_identifier;
+pub(crate) use loader::{find_tasks_file, load_role_dynamic, load_tasks_file, LoadCtx};
 pub(crate) use loader::closest as closest_name;
 
 /// A loaded playbook file.
@@ -52,8 +53,9 @@ pub struct Play {
     pub vars: Vars,
     /// Role defaults: the lowest precedence of all variables.
     pub role_defaults: Vars,
-    /// pre_tasks, role tasks, tasks and post_tasks, in the order they run.
-    pub tasks: Vec<Task>,
+    /// pre_tasks, role tasks, tasks and post_tasks, in the order they run: a tree of tasks,
+    /// blocks and dynamic includes (imports are resolved at load).
+    pub tasks: Vec<Item>,
     pub handlers: Vec<Task>,
     pub serial: Option<Serial>,
     pub max_fail_percentage: Option<f64>,
@@ -61,6 +63,207 @@ pub struct Play {
     pub become_user: Option<String>,
     /// Default per-task timeout in seconds.
     pub timeout: Option<u64>,
+    /// `gather_facts:` as written (unset: on, as in Ansible).
+    pub gather_facts: Option<bool>,
+    pub gather_subset: Vec<String>,
+    pub remote_user: Option<String>,
+    pub force_handlers: bool,
+    pub any_errors_fatal: bool,
+}
+
+/// One entry of a task list.
+#[derive(Clone, Debug)]
+pub enum Item {
+    Task(Box<Task>),
+    Block(Box<Block>),
+    /// `include_tasks` / `include_role`: resolved per host when it is reached.
+    Include(Box<Include>),
+}
+
+/// `block:` with its `rescue:` and `always:`. The block's keywords (`when`, `become`, `vars`,
+/// `tags`, ...) are already on each task inside it, as Ansible inherits them.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub name: Option<String>,
+    pub span: Span,
+    pub block: Vec<Item>,
+    pub rescue: Vec<Item>,
+    pub always: Vec<Item>,
+}
+
+/// What an include brings in.
+#[derive(Clone, Debug)]
+pub enum IncludeKind {
+    /// `include_tasks: FILE` (a template: rendered per host).
+    Tasks { file: String },
+    /// `include_role: {name, tasks_from, vars_from, defaults_from, handlers_from}`.
+    Role { name: String, tasks_from: Option<String>, vars_from: Option<String>, defaults_from: Option<String> },
+}
+
+/// A dynamic include: its own `when` and `loop` are evaluated once (per item), its tags select
+/// it, and `apply:` (plus the keywords of the blocks around it) goes to every task it brings in.
+#[derive(Clone, Debug)]
+pub struct Include {
+    pub kind: IncludeKind,
+    pub name: Option<String>,
+    pub span: Span,
+    pub when: Vec<Cond>,
+    pub tags: Vec<String>,
+    pub include_tags: Vec<Vec<String>>,
+    pub vars: Vars,
+    pub loop_items: Option<(Json, Span)>,
+    pub loop_var: String,
+    /// Applied to the tasks it brings in.
+    pub inherit: Inherited,
+    /// The folder its file is looked up from first (the including file's).
+    pub dir: PathBuf,
+    pub role_dir: Option<PathBuf>,
+    /// A file name without templates is loaded (and checked) at load time.
+    pub preloaded: Option<Vec<Item>>,
+}
+
+/// Keywords a block, a role entry, an import or `apply:` passes down to every task under it.
+#[derive(Clone, Debug, Default)]
+pub struct Inherited {
+    pub when: Vec<Cond>,
+    pub tags: Vec<String>,
+    pub vars: Vars,
+    pub r#become: Option<bool>,
+    pub become_user: Option<String>,
+    pub ignore_errors: Option<Flag>,
+    pub no_log: Option<Flag>,
+    pub environment: Vec<(Json, Span)>,
+    pub remote_user: Option<String>,
+    pub delegate_to: Option<String>,
+    pub run_once: Option<bool>,
+    pub check_mode: Option<Flag>,
+    pub timeout: Option<u64>,
+    pub any_errors_fatal: Option<bool>,
+}
+
+impl Inherited {
+    /// Gives `t` what it does not set itself (a `when` goes first, tags and vars add up).
+    pub fn apply(&self, t: &mut Task) {
+        t.when.splice(0..0, self.when.iter().cloned());
+        t.tags.extend(self.tags.iter().cloned());
+        for (k, v) in &self.vars {
+            t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        t.r#become = t.r#become.or(self.r#become);
+        if t.become_user.is_none() {
+            t.become_user.clone_from(&self.become_user);
+        }
+        if t.ignore_errors.is_none() {
+            t.ignore_errors.clone_from(&self.ignore_errors);
+        }
+        if t.no_log.is_none() {
+            t.no_log.clone_from(&self.no_log);
+        }
+        t.environment.splice(0..0, self.environment.iter().cloned());
+        if t.remote_user.is_none() {
+            t.remote_user.clone_from(&self.remote_user);
+        }
+        if t.delegate_to.is_none() {
+            t.delegate_to.clone_from(&self.delegate_to);
+        }
+        t.run_once = t.run_once.or(self.run_once);
+        if t.check_mode.is_none() {
+            t.check_mode.clone_from(&self.check_mode);
+        }
+        t.timeout = t.timeout.or(self.timeout);
+        t.any_errors_fatal = t.any_errors_fatal.or(self.any_errors_fatal);
+    }
+    /// Passes these (outer) keywords to every task of `items` and to the includes among them.
+    pub fn push_into(&self, items: &mut [Item]) {
+        walk_mut(items, &mut |t| self.apply(t), &mut |inc| self.push_to_include(inc));
+    }
+    /// An include inside a block (role, import, play) with these keywords: they select and
+    /// condition the include itself, and (as its tasks' parents in Ansible) reach its tasks.
+    pub fn push_to_include(&self, inc: &mut Include) {
+        inc.tags.extend(self.tags.iter().cloned());
+        inc.when.splice(0..0, self.when.iter().cloned());
+        for (k, v) in &self.vars {
+            inc.vars.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let mut down = self.clone();
+        down.vars.clear();
+        inc.inherit = inc.inherit.under(&down);
+        if let Some(p) = &mut inc.preloaded {
+            down.push_into(p);
+        }
+    }
+    /// These keywords under `outer`'s (an include inside a block).
+    pub fn under(&self, outer: &Inherited) -> Inherited {
+        let mut t = self.clone();
+        t.when.splice(0..0, outer.when.iter().cloned());
+        t.tags.extend(outer.tags.iter().cloned());
+        for (k, v) in &outer.vars {
+            t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        t.r#become = t.r#become.or(outer.r#become);
+        t.become_user = t.become_user.or(outer.become_user.clone());
+        t.ignore_errors = t.ignore_errors.or(outer.ignore_errors.clone());
+        t.no_log = t.no_log.or(outer.no_log.clone());
+        t.environment.splice(0..0, outer.environment.iter().cloned());
+        t.remote_user = t.remote_user.or(outer.remote_user.clone());
+        t.delegate_to = t.delegate_to.or(outer.delegate_to.clone());
+        t.run_once = t.run_once.or(outer.run_once);
+        t.check_mode = t.check_mode.or(outer.check_mode.clone());
+        t.timeout = t.timeout.or(outer.timeout);
+        t.any_errors_fatal = t.any_errors_fatal.or(outer.any_errors_fatal);
+        t
+    }
+}
+
+/// A boolean keyword: written as a value, or a template evaluated per host.
+#[derive(Clone, Debug)]
+pub enum Flag {
+    Fixed(bool),
+    Expr(Cond),
+}
+
+/// Every task of `items`, in order, through blocks and preloaded includes.
+pub fn walk<'a>(items: &'a [Item], out: &mut Vec<&'a Task>) {
+    for i in items {
+        match i {
+            Item::Task(t) => out.push(t),
+            Item::Block(b) => {
+                walk(&b.block, out);
+                walk(&b.rescue, out);
+                walk(&b.always, out);
+            }
+            Item::Include(inc) => {
+                if let Some(p) = &inc.preloaded {
+                    walk(p, out);
+                }
+            }
+        }
+    }
+}
+
+/// Every task of `items`, mutably (blocks and preloaded includes too; an include's `inherit`
+/// is given `f`'s view through `on_include`).
+pub fn walk_mut(items: &mut [Item], f: &mut dyn FnMut(&mut Task), on_include: &mut dyn FnMut(&mut Include)) {
+    for i in items {
+        match i {
+            Item::Task(t) => f(t),
+            Item::Block(b) => {
+                walk_mut(&mut b.block, f, on_include);
+                walk_mut(&mut b.rescue, f, on_include);
+                walk_mut(&mut b.always, f, on_include);
+            }
+            Item::Include(inc) => on_include(inc),
+        }
+    }
+}
+
+impl Play {
+    /// Every task known at load, in order (a dynamic include's only when its file is fixed).
+    pub fn all_tasks(&self) -> Vec<&Task> {
+        let mut out = Vec::new();
+        walk(&self.tasks, &mut out);
+        out
+    }
 }
 
 /// A condition (`when`, `changed_when`, `failed_when`, `that`) and where it is written.
@@ -89,7 +292,25 @@ pub struct Task {
     pub loop_var: String,
     pub changed_when: Vec<Cond>,
     pub failed_when: Vec<Cond>,
-    pub ignore_errors: bool,
+    /// `until:` with `retries` (default 3) and `delay` (default 5 s).
+    pub until: Vec<Cond>,
+    pub retries: Option<Json>,
+    pub delay: Option<Json>,
+    pub ignore_errors: Option<Flag>,
+    pub ignore_unreachable: Option<bool>,
+    pub any_errors_fatal: Option<bool>,
+    /// `environment:` mappings, outermost first (play, block, role, task); templates.
+    pub environment: Vec<(Json, Span)>,
+    pub remote_user: Option<String>,
+    pub delegate_to: Option<String>,
+    pub delegate_facts: bool,
+    pub run_once: Option<bool>,
+    /// `check_mode: true` runs this task as a dry-run; `false` runs it for real under --check.
+    pub check_mode: Option<Flag>,
+    pub diff: Option<bool>,
+    pub loop_control: LoopControl,
+    /// Role defaults of an `include_role` (below the inventory, above the play's role defaults).
+    pub defaults: Option<std::sync::Arc<Vars>>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,
     pub tags: Vec<String>,
@@ -100,12 +321,21 @@ pub struct Task {
     pub read_only: bool,
     pub timeout: Option<u64>,
     pub vars: Vars,
-    pub no_log: bool,
+    pub no_log: Option<Flag>,
     /// The role this task came from, for `templates/` lookups.
     pub role_dir: Option<PathBuf>,
     /// `destructive:`: the author says this step changes data (a command such
     /// as `pg_resetwal`), which paths and services it touches, and its tier.
     pub declared: Option<Declared>,
+}
+
+/// `loop_control:`.
+#[derive(Clone, Debug, Default)]
+pub struct LoopControl {
+    pub label: Option<String>,
+    pub index_var: Option<String>,
+    pub extended: bool,
+    pub pause: Option<f64>,
 }
 
 /// A task's own `destructive:` declaration; paths are templates.
@@ -147,6 +377,22 @@ pub fn tags_select(tags: &[String], only: &[String], skip: &[String]) -> bool {
 }
 
 impl Task {
+    /// `ignore_errors` once resolved (see [`Task::resolve_flags`]).
+    pub fn ignores_errors(&self) -> bool {
+        matches!(self.ignore_errors, Some(Flag::Fixed(true)))
+    }
+    /// `no_log` once resolved.
+    pub fn hides(&self) -> bool {
+        matches!(self.no_log, Some(Flag::Fixed(true)))
+    }
+    /// Whether a keyword of this task is a template to evaluate per host.
+    pub fn has_templated_flags(&self) -> bool {
+        [&self.ignore_errors, &self.no_log, &self.check_mode].iter().any(|f| matches!(f, Some(Flag::Expr(_))))
+    }
+    /// The role's name, for `role_name` and Ansible's `ROLE : task` display.
+    pub fn role_name(&self) -> Option<String> {
+        self.role_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())
+    }
     /// Whether `--tags`/`--skip-tags` select this task (and every include it came through).
     pub fn selected(&self, only: &[String], skip: &[String]) -> bool {
         tags_select(&self.tags, only, skip) && self.include_tags.iter().all(|t| tags_select(t, only, skip))

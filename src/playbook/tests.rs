@@ -19,7 +19,7 @@ fn aliases_satisfy_required_arguments() {
 #[test]
 fn free_form_and_keywords() {
     let pb = load_text("- hosts: all\n  tasks:\n    - name: t\n      command: echo hi\n      register: out\n      when: x is defined\n      loop: [1, 2]\n      become: yes\n").unwrap();
-    let t = &pb.plays[0].tasks[0];
+    let t = pb.plays[0].all_tasks()[0];
     assert_eq!(t.args["_raw_params"], "echo hi");
     assert_eq!(t.register.as_deref(), Some("out"));
     assert_eq!(t.r#become, Some(true));

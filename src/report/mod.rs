@@ -95,6 +95,8 @@ pub enum Event {
     Interrupt { abort: bool, message: String },
     /// A host lock taken over: with --break-lock, or because its run (on this machine) is gone.
     LockBroken { host: String, previous: String, why: String },
+    /// A failure in a block with `rescue:`: the rescue runs, and the recap counts it rescued.
+    Rescued { host: String, task: String },
     Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
 }
 
@@ -107,6 +109,8 @@ pub struct Counts {
     pub skipped: u32,
     pub unreachable: u32,
     pub ignored: u32,
+    #[serde(default)]
+    pub rescued: u32,
     pub refused: u32,
 }
 
@@ -248,13 +252,22 @@ impl Reporter {
     fn count(&self, host: &str, status: Status, ignored: bool, failed_changed: bool) {
         if let Ok(mut c) = self.counts.lock() {
             let e = c.entry(host.to_string()).or_default();
-            if status == Status::Failed && failed_changed {
+            // As Ansible's recap: a failure counts as a change only when it is ignored.
+            if status == Status::Failed && failed_changed && ignored {
                 e.changed += 1;
             }
+            // As Ansible's recap: `ok` counts every task that neither failed nor was skipped
+            // (a change, an ignored failure too).
             match status {
                 Status::Ok => e.ok += 1,
-                Status::Changed => e.changed += 1,
-                Status::Failed if ignored => e.ignored += 1,
+                Status::Changed => {
+                    e.ok += 1;
+                    e.changed += 1;
+                }
+                Status::Failed if ignored => {
+                    e.ok += 1;
+                    e.ignored += 1;
+                }
                 Status::Failed => e.failed += 1,
                 Status::Skipped => e.skipped += 1,
                 Status::Unreachable => e.unreachable += 1,
@@ -283,6 +296,13 @@ impl Reporter {
         // A loop's items are counted once, for the task, by `count_loop` (as Ansible's recap).
         if let Event::Task { host, status, ignored, failed_changed, item: None, .. } = &event {
             self.count(host, *status, *ignored, *failed_changed);
+        }
+        if let Event::Rescued { host, .. } = &event {
+            if let Ok(mut c) = self.counts.lock() {
+                let e = c.entry(host.clone()).or_default();
+                e.failed = e.failed.saturating_sub(1);
+                e.rescued += 1;
+            }
         }
         if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. } | Event::Interrupt { .. }) {
             if let Ok(mut a) = self.audit.lock() {

@@ -161,11 +161,14 @@ impl Text {
             Event::LockBroken { host, previous, why } => {
                 self.print(&format!("  {}  {host:>6}  took over the lock held by {previous} ({why})", style("LOCK").yellow().bold()));
             }
+            Event::Rescued { host, task } => {
+                self.print(&indent(&style(format!("rescued: '{task}' failed on {host}; its block's rescue runs")).yellow().to_string(), 21));
+            }
             Event::Recap { hosts, exit_code } => {
                 self.print(&format!("\n{}", style("RECAP").bold()));
-                self.print(&format!("  {:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8}", "host", "ok", "changed", "failed", "skipped", "unreachable", "ignored", "refused"));
+                self.print(&format!("  {:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8} {:>8}", "host", "ok", "changed", "failed", "skipped", "unreachable", "rescued", "ignored", "refused"));
                 for (h, c) in hosts {
-                    let row = format!("  {h:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8}", c.ok, c.changed, c.failed, c.skipped, c.unreachable, c.ignored, c.refused);
+                    let row = format!("  {h:>6}  {:>4} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8} {:>8}", c.ok, c.changed, c.failed, c.skipped, c.unreachable, c.rescued, c.ignored, c.refused);
                     let s = if c.unreachable > 0 || c.failed > 0 || c.refused > 0 { Style::new().red() } else if c.changed > 0 { Style::new().yellow() } else { Style::new().green() };
                     self.print(&s.apply_to(row).to_string());
                 }

@@ -1,0 +1,330 @@
+//! A host's walk through a play's task tree: tasks, blocks with `rescue`/`always`, includes
+//! resolved when they are reached (their file name rendered for this host, the file loaded and
+//! checked then), `meta:` and handlers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+
+use serde_json::{json, Value as Json};
+
+use super::step::{self, HostState, StepEnd};
+use super::vars::Layer;
+use super::PlayEnv;
+use crate::playbook::{Include, IncludeKind, Item, LoadCtx, Task};
+use crate::report::{Event, Status};
+use crate::template::Vars;
+use crate::transport::Connection;
+
+/// How a task list ended for a host.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Flow {
+    Continue,
+    Failed,
+    Unreachable,
+    Refused,
+    Interrupted,
+    /// `meta: end_host`: this host is done with the play, and that is not a failure.
+    EndHost,
+    /// `meta: end_play`: every host is done with the play.
+    EndPlay,
+}
+
+impl From<StepEnd> for Flow {
+    fn from(e: StepEnd) -> Flow {
+        match e {
+            StepEnd::Continue => Flow::Continue,
+            StepEnd::Failed => Flow::Failed,
+            StepEnd::Unreachable => Flow::Unreachable,
+            StepEnd::Refused => Flow::Refused,
+        }
+    }
+}
+
+type Fut<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
+
+/// Runs `items` in order until one ends the host's walk.
+pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, items: &'a [Item], state: &'a mut HostState) -> Fut<'a> {
+    Box::pin(async move {
+        for item in items {
+            if env.safety.confirmer.aborted() {
+                return Flow::Refused;
+            }
+            if env.safety.interrupted.load(Ordering::SeqCst) {
+                return Flow::Interrupted;
+            }
+            if env.end_play.load(Ordering::SeqCst) {
+                return Flow::EndPlay;
+            }
+            let flow = match item {
+                Item::Task(t) => {
+                    if !t.selected(&env.only_tags, &env.skip_tags) {
+                        continue;
+                    }
+                    if t.module == "meta" {
+                        meta(env, host, conn, t, state).await
+                    } else {
+                        step::run_task(env, host, conn, t, state).await.into()
+                    }
+                }
+                Item::Block(b) => {
+                    let mut flow = run_items(env, host, conn, &b.block, state).await;
+                    if flow == Flow::Failed && !b.rescue.is_empty() {
+                        env.reporter.emit(Event::Rescued { host: host.to_string(), task: state.last_failed.as_ref().map(|f| f.0.clone()).unwrap_or_default() });
+                        if let Some((name, result)) = state.last_failed.take() {
+                            state.vars.insert("ansible_failed_task".into(), json!({ "name": name }));
+                            state.vars.insert("ansible_failed_result".into(), result);
+                        }
+                        flow = run_items(env, host, conn, &b.rescue, state).await;
+                    }
+                    // `always` runs after a failure too, but not for a host that is gone or a
+                    // run that was stopped.
+                    if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
+                        let a = run_items(env, host, conn, &b.always, state).await;
+                        if a != Flow::Continue {
+                            flow = a;
+                        }
+                    }
+                    flow
+                }
+                Item::Include(inc) => {
+                    if !crate::playbook::tags_select(&inc.tags, &env.only_tags, &env.skip_tags) || !inc.include_tags.iter().all(|t| crate::playbook::tags_select(t, &env.only_tags, &env.skip_tags)) {
+                        continue;
+                    }
+                    include(env, host, conn, inc, state).await
+                }
+            };
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    })
+}
+
+/// Reports a line for something that is not a module's step (an include, a `meta:`).
+fn report(env: &PlayEnv, host: &str, task: String, status: Status, msg: Option<String>, note: Option<String>, item: Option<Json>) {
+    env.reporter.emit(Event::Task {
+        host: host.to_string(),
+        task,
+        status,
+        msg,
+        changes: Vec::new(),
+        diff: None,
+        note,
+        item,
+        output: None,
+        ignored: false,
+        failed_changed: false,
+        check: env.check,
+        duration_ms: 0,
+    });
+}
+
+fn include_name(inc: &Include) -> String {
+    inc.name.clone().unwrap_or_else(|| match &inc.kind {
+        IncludeKind::Tasks { .. } => "include_tasks".into(),
+        IncludeKind::Role { .. } => "include_role".into(),
+    })
+}
+
+/// An include: its `when` and `loop` here, its file loaded for this host, its tasks run.
+fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a Include, state: &'a mut HostState) -> Fut<'a> {
+    Box::pin(async move {
+        let t = &env.sources.templates;
+        let shown = include_name(inc);
+        let base_layers = |state: &HostState, extra: &Vars| -> minijinja::Value {
+            let mut data = state.vars.clone();
+            data.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&data), Layer::Templates(&inc.vars)])
+        };
+        let items: Vec<Option<Json>> = match &inc.loop_items {
+            None => vec![None],
+            Some((raw, span)) => match t.render_value(raw, &base_layers(state, &Vars::new()), span) {
+                Ok(Json::Array(a)) => a.into_iter().map(Some).collect(),
+                Ok(Json::Null) => Vec::new(),
+                Ok(other) => {
+                    report(env, host, shown, Status::Failed, Some(format!("{span}: `loop` must give a list, got {other}")), None, None);
+                    return Flow::Failed;
+                }
+                Err(e) => {
+                    report(env, host, shown, Status::Failed, Some(e.to_string()), None, None);
+                    return Flow::Failed;
+                }
+            },
+        };
+        if items.is_empty() {
+            report(env, host, shown, Status::Skipped, None, Some("skipped: the loop has no items".into()), None);
+            return Flow::Continue;
+        }
+        for item in items {
+            let mut layer = Vars::new();
+            if let Some(i) = &item {
+                layer.insert(inc.loop_var.clone(), i.clone());
+            }
+            let ctx = base_layers(state, &layer);
+            let mut run = true;
+            for c in &inc.when {
+                match t.eval_bool(&c.expr, &ctx, &c.span) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        report(env, host, shown.clone(), Status::Skipped, None, Some(format!("skipped: `{}` is false", c.expr)), item.clone());
+                        run = false;
+                        break;
+                    }
+                    Err(e) => {
+                        report(env, host, shown.clone(), Status::Failed, Some(e.to_string()), None, item.clone());
+                        return Flow::Failed;
+                    }
+                }
+            }
+            if !run {
+                continue;
+            }
+            let loaded = match resolve(env, inc, &ctx) {
+                Ok(l) => l,
+                Err(msg) => {
+                    report(env, host, shown.clone(), Status::Failed, Some(msg), None, item.clone());
+                    state.last_failed = Some((shown.clone(), json!({"failed": true})));
+                    return Flow::Failed;
+                }
+            };
+            let (label, mut tasks) = loaded;
+            // The include's vars and loop item reach its tasks (above their own, as Ansible's
+            // include parameters).
+            let mut params = inc.vars.clone();
+            params.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+            crate::playbook::walk_mut(
+                &mut tasks,
+                &mut |t: &mut Task| {
+                    for (k, v) in &params {
+                        t.vars.insert(k.clone(), v.clone());
+                    }
+                },
+                &mut |i: &mut Include| {
+                    for (k, v) in &params {
+                        i.vars.insert(k.clone(), v.clone());
+                    }
+                },
+            );
+            // Each included file counts once in the recap (ok), as in Ansible.
+            let label = match &item {
+                Some(i) => format!("{label} => (item={})", crate::template::pyrepr::py_str(&crate::template::to_value(i))),
+                None => label,
+            };
+            report(env, host, shown.clone(), Status::Ok, None, Some(format!("included: {label}")), None);
+            let flow = run_items(env, host, conn, &tasks, state).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    })
+}
+
+/// The include's tasks for this host: its file name rendered, the file found, loaded and
+/// checked (an error names the file, line and column).
+fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(String, Vec<Item>), String> {
+    let t = &env.sources.templates;
+    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone() };
+    let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
+    match &inc.kind {
+        IncludeKind::Tasks { file } => {
+            if let Some(p) = &inc.preloaded {
+                return Ok((file.clone(), p.clone()));
+            }
+            let rel = render(file)?;
+            let path = crate::playbook::find_tasks_file(&rel, &inc.dir, &lctx).ok_or_else(|| format!("{}: include_tasks: no such file {}", inc.span, inc.dir.join(&rel).display()))?;
+            let mut items = crate::playbook::load_tasks_file(&path, &lctx).map_err(|e| e.to_string())?;
+            let apply = inc.inherit.clone();
+            crate::playbook::walk_mut(&mut items, &mut |t| apply.apply(t), &mut |i| i.inherit = i.inherit.under(&apply));
+            Ok((path.display().to_string(), items))
+        }
+        IncludeKind::Role { name, tasks_from, vars_from, defaults_from } => {
+            if let Some(p) = &inc.preloaded {
+                return Ok((name.clone(), p.clone()));
+            }
+            let opt = |s: &Option<String>| s.as_deref().map(render).transpose();
+            let name = render(name)?;
+            let (defaults, mut items, handlers) = crate::playbook::load_role_dynamic(&name, opt(tasks_from)?.as_deref(), opt(vars_from)?.as_deref(), opt(defaults_from)?.as_deref(), &inc.span, &lctx).map_err(|e| e.to_string())?;
+            if !handlers.is_empty() {
+                return Err(format!("{}: include_role of a role with handlers ('{name}') is not supported by recover yet (list it under `roles:`)", inc.span));
+            }
+            let defaults = std::sync::Arc::new(defaults);
+            let apply = inc.inherit.clone();
+            crate::playbook::walk_mut(
+                &mut items,
+                &mut |t| {
+                    apply.apply(t);
+                    if t.defaults.is_none() {
+                        t.defaults = Some(defaults.clone());
+                    }
+                },
+                &mut |i| i.inherit = i.inherit.under(&apply),
+            );
+            Ok((name, items))
+        }
+    }
+}
+
+/// `meta:` actions. Those that make no sense for recover's per-host walk are accepted where
+/// Ansible's meaning holds (a no-op) and refused at load otherwise.
+async fn meta(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> Flow {
+    let action = task.args.get("_raw_params").and_then(Json::as_str).unwrap_or_default().trim().to_string();
+    // A meta task's `when` (end_host, end_play, ...).
+    if !task.when.is_empty() {
+        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars)]);
+        for c in &task.when {
+            match env.sources.templates.eval_bool(&c.expr, &ctx, &c.span) {
+                Ok(true) => {}
+                Ok(false) => {
+                    report(env, host, task.display_name(), Status::Skipped, None, Some(format!("skipped: `{}` is false", c.expr)), None);
+                    return Flow::Continue;
+                }
+                Err(e) => {
+                    report(env, host, task.display_name(), Status::Failed, Some(e.to_string()), None, None);
+                    return Flow::Failed;
+                }
+            }
+        }
+    }
+    match action.as_str() {
+        "flush_handlers" => run_handlers(env, host, conn, state).await,
+        "end_host" => Flow::EndHost,
+        "end_play" | "end_batch" => {
+            env.end_play.store(true, Ordering::SeqCst);
+            Flow::EndPlay
+        }
+        "clear_facts" => {
+            state.facts = None;
+            state.vars.retain(|k, _| !k.starts_with("ansible_"));
+            Flow::Continue
+        }
+        "clear_host_errors" | "noop" | "refresh_inventory" | "reset_connection" => Flow::Continue,
+        _ => {
+            report(env, host, task.display_name(), Status::Failed, Some(format!("meta: unknown action '{action}'")), None, None);
+            Flow::Failed
+        }
+    }
+}
+
+/// Runs the handlers notified so far, in the order they are written, and forgets them.
+pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, state: &'a mut HostState) -> Fut<'a> {
+    Box::pin(async move {
+        let notified = std::mem::take(&mut state.notified);
+        if notified.is_empty() {
+            return Flow::Continue;
+        }
+        for handler in &env.play.handlers {
+            let hit = handler.name.as_ref().is_some_and(|n| notified.contains(n)) || handler.listen.iter().any(|l| notified.contains(l));
+            if !hit {
+                continue;
+            }
+            let flow: Flow = step::run_task(env, host, conn, handler, state).await.into();
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    })
+}

@@ -37,7 +37,7 @@ fn ansible_statuses(play: &std::path::Path) -> (Statuses, Vec<u64>) {
     let mut task: Option<String> = None;
     let mut items = false;
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("TASK [") {
+        if let Some(rest) = line.strip_prefix("TASK [").or_else(|| line.strip_prefix("RUNNING HANDLER [")) {
             // A role's task is shown as `ROLE : name` by Ansible; recover names it `name`.
             task = rest.rsplit_once(']').map(|(n, _)| n.split_once(" : ").map_or(n, |(_, t)| t).to_string());
             items = false;

@@ -226,7 +226,7 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
 /// checked (an error names the file, line and column).
 fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(String, Vec<Item>), String> {
     let t = &env.sources.templates;
-    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone() };
+    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone(), seen: Default::default() };
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {

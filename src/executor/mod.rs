@@ -356,7 +356,8 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
     let flow = flow::run_items(env, host, &conn, &env.play.tasks, state).await;
     // Handlers run after the tasks (and after a failure with force_handlers).
     let flow = match flow {
-        flow::Flow::Continue | flow::Flow::EndHost | flow::Flow::EndPlay => flow::run_handlers(env, host, &conn, state).await,
+        // As Ansible: a host ended by `meta: end_host`/`end_play` runs no handlers.
+        flow::Flow::Continue => flow::run_handlers(env, host, &conn, state).await,
         flow::Flow::Failed if env.play.force_handlers => {
             flow::run_handlers(env, host, &conn, state).await;
             flow::Flow::Failed

@@ -284,8 +284,12 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
         (Ok(r), Ok(d)) => (r, d),
         (Err(e), _) | (_, Err(e)) => return input_failure(e),
     };
-    // As ansible-core: `retries: N` is the first attempt and N more.
+    // As ansible-core: `retries: N` is the first attempt and N more; with none, `until` is
+    // not evaluated at all.
     let attempts = if retries <= 0 { 1 } else { retries + 1 };
+    if attempts <= 1 {
+        return attempt(env, host, conn, task, ctx, state).await;
+    }
     let mut n = 0;
     loop {
         n += 1;
@@ -308,7 +312,9 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
             Ok(true) => return r,
             Ok(false) if n >= attempts => {
                 r.status = Status::Failed;
-                r.msg = Some(format!("`until` was still false after {n} attempts: {}", task.until.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" and ")));
+                // ansible-core reports one attempt fewer than it made, once they run out.
+                r.result.insert("attempts".into(), json!(n - 1));
+                r.msg = r.msg.or_else(|| Some(format!("`until` was still false after {n} attempts: {}", task.until.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" and "))));
                 return r;
             }
             Ok(false) => {}

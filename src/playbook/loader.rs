@@ -190,10 +190,9 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     play_inherit.become_user = None;
     play_inherit.timeout = None;
     play_inherit.remote_user = None;
-    let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf() };
+    let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf(), seen: Default::default() };
     let mut tasks = item_list(node.get("pre_tasks"), dir, &ctx, 0)?;
     let mut handlers = Vec::new();
-    let mut seen_roles = Vec::new();
     if let Some(roles) = node.get("roles") {
         let items = match &roles.value {
             Value::Seq(items) => items.as_slice(),
@@ -202,7 +201,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         };
         for r in items {
             let entry = role_entry(r)?;
-            let loaded = load_role(&entry, r, &ctx, &mut seen_roles, 0)?;
+            let loaded = load_role(&entry, r, &ctx, true, 0)?;
             play.role_defaults.extend(loaded.defaults);
             tasks.extend(loaded.tasks);
             handlers.extend(loaded.handlers);
@@ -314,7 +313,7 @@ struct LoadedRole {
     handlers: Vec<Task>,
 }
 
-fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, seen: &mut Vec<(String, String)>, depth: usize) -> SResult<LoadedRole> {
+fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: usize) -> SResult<LoadedRole> {
     if depth > 20 {
         return Err(at.error("role dependencies nested more than 20 levels (a loop?)"));
     }
@@ -333,15 +332,15 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, seen: &mut Vec<(String
         None => None,
     };
     let allow_dup = meta.as_ref().and_then(|m| m.get("allow_duplicates")).is_some_and(|v| matches!(v.value, Value::Bool(true)));
-    if seen.contains(&key) && !allow_dup {
+    if dedupe && ctx.seen.borrow().contains(&key) && !allow_dup {
         return Ok(out);
     }
-    seen.push(key);
+    ctx.seen.borrow_mut().push(key);
     if let Some(deps) = meta.as_ref().and_then(|m| m.get("dependencies")) {
         if let Value::Seq(items) = &deps.value {
             for d in items {
                 let dep = role_entry(d)?;
-                let mut loaded = load_role(&dep, d, ctx, seen, depth + 1)?;
+                let mut loaded = load_role(&dep, d, ctx, true, depth + 1)?;
                 out.defaults.extend(std::mem::take(&mut loaded.defaults));
                 let mut inh = entry.inherit.clone();
                 inh.tags.clear();
@@ -360,7 +359,7 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, seen: &mut Vec<(String
             role_vars.entry(k).or_insert(v);
         }
     }
-    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone() };
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone() };
     let mut inherit = entry.inherit.clone();
     inherit.vars = role_vars;
     if let Some(p) = role_file(&role_dir, "tasks", entry.tasks_from.as_deref(), at)? {
@@ -423,6 +422,8 @@ pub(crate) struct LoadCtx {
     pub role_dir: Option<PathBuf>,
     pub playbook_dir: PathBuf,
     pub project_root: PathBuf,
+    /// The roles (and parameters) loaded in this play so far: a dependency runs once per play.
+    pub seen: std::rc::Rc<std::cell::RefCell<Vec<(String, String)>>>,
 }
 
 /// A role beside the playbook, in the project, then along the search path (see `assets`).
@@ -474,7 +475,7 @@ pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from:
         defaults_from: defaults_from.map(str::to_string),
         handlers_from: None,
     };
-    let r = load_role(&entry, &node, ctx, &mut Vec::new(), 0)?;
+    let r = load_role(&entry, &node, ctx, false, 0)?;
     Ok((r.defaults, r.tasks, r.handlers))
 }
 
@@ -680,7 +681,7 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
         let mut inherit = inherited(item)?;
         let vars = std::mem::take(&mut inherit.vars);
         let entry = RoleEntry { name, vars, inherit, tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone(), handlers_from: from[3].clone() };
-        let loaded = load_role(&entry, spec, ctx, &mut Vec::new(), depth + 1)?;
+        let loaded = load_role(&entry, spec, ctx, false, depth + 1)?;
         // Its defaults are the role's tasks' own (the play's are set already).
         let defaults = std::sync::Arc::new(loaded.defaults);
         let mut tasks = loaded.tasks;
@@ -769,7 +770,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         let key = k.scalar_string().unwrap_or_default();
         // `backup: {path: ...}` is the module; `backup: false` the keyword.
         let backup_module = key == "backup" && matches!(v.value, Value::Map(_));
-        if TASK_KEYS.contains(&key.as_str()) && !backup_module {
+        if TASK_KEYS.contains(&key.as_str()) && !backup_module && !key.starts_with("with_") {
             continue;
         }
         if TASK_REFUSED.contains(&key.as_str()) {
@@ -877,7 +878,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     }
     refuse_unsupported_values(node)?;
     let (loop_items, loop_var) = {
-        let l = node.get("loop").or_else(|| node.get("with_items"));
+        let l = node.get("loop");
         if let (Some(_), Some((k, w))) = (node.get("loop"), &with) {
             return Err(k.error(format!("a task takes one loop, but this one has `loop` and `{w}`")));
         }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod executor;
 pub mod facts;
+pub mod gather;
 pub mod gates;
 pub mod inventory;
 pub mod modules;

@@ -284,6 +284,12 @@ fn batches(hosts: &[String], serial: Option<&Serial>) -> Vec<Vec<String>> {
     hosts.chunks(size).map(<[String]>::to_vec).collect()
 }
 
+/// Whether a play without `gather_facts:` gathers: `ANSIBLE_GATHERING` (`implicit`, the
+/// default, gathers; `explicit` does not; `smart` gathers once, as recover always does).
+fn gathering_default() -> bool {
+    !matches!(std::env::var("ANSIBLE_GATHERING").as_deref(), Ok("explicit"))
+}
+
 /// Why a host could not start: gone, or locked by another run.
 enum ConnectError {
     Unreachable(String),
@@ -353,6 +359,39 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
             return end;
         }
     };
+    // gather_facts (on unless the play says no, as in Ansible): once per host per run, the
+    // later plays reuse the facts.
+    if env.play.gather_facts.unwrap_or(gathering_default()) {
+        let args = serde_json::json!({ "gather_subset": env.play.gather_subset });
+        let task = crate::playbook::Task::synthetic("Gathering Facts", "setup", args, env.play.span.clone());
+        if state.facts.is_some() {
+            env.reporter.emit(Event::Task {
+                host: host.to_string(),
+                task: "Gathering Facts".into(),
+                status: Status::Ok,
+                msg: None,
+                changes: Vec::new(),
+                diff: None,
+                note: Some("facts gathered earlier in this run".into()),
+                item: None,
+                output: None,
+                ignored: false,
+                failed_changed: false,
+                check: env.check,
+                duration_ms: 0,
+            });
+        } else {
+            match step::run_task(env, host, &conn, &task, state).await {
+                StepEnd::Continue => {}
+                StepEnd::Failed => return HostEnd::Failed,
+                StepEnd::Refused => return HostEnd::Refused,
+                StepEnd::Unreachable => {
+                    conns.lock().await.remove(host);
+                    return HostEnd::Unreachable;
+                }
+            }
+        }
+    }
     let flow = flow::run_items(env, host, &conn, &env.play.tasks, state).await;
     // Handlers run after the tasks (and after a failure with force_handlers).
     let flow = match flow {

@@ -708,6 +708,18 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             state.last_failed = Some((task.display_name(), Json::Object(registered.clone())));
         }
     }
+    if task.module == "setup" && r.status == Status::Ok {
+        if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
+            // Gathered again, the facts replace the old ones (a filtered gather adds to them).
+            let mut all = match &state.facts {
+                Some(Json::Object(m)) => m.clone(),
+                _ => Default::default(),
+            };
+            all.extend(facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())));
+            state.fact_vars = crate::gather::as_vars(&all);
+            state.facts = Some(Json::Object(all));
+        }
+    }
     if task.module == "include_vars" && r.status == Status::Ok {
         if let Some(Json::Object(vars)) = r.result.get("ansible_facts") {
             env.reporter.add_secrets(vars.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| v.as_str().map(str::to_string)));

@@ -19,6 +19,7 @@ pub mod meta;
 mod preserve;
 mod service;
 mod set_fact;
+mod setup;
 mod stat;
 mod systemd;
 mod wait_for;
@@ -305,6 +306,7 @@ static REGISTRY: &[&dyn Module] = &[
     &debug::Debug,
     &meta::Meta,
     &meta::IncludeVars,
+    &setup::Setup,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

@@ -1023,24 +1023,89 @@ fn declared(node: Option<&Node>) -> SResult<Option<super::Declared>> {
     }
 }
 
-/// `command: echo hi` keeps the string whole; `file: path=/x state=directory` is k=v.
+/// `command: echo hi` keeps the string whole; `file: path=/x state=directory` is k=v, split as
+/// Ansible's `parse_kv` splits: on spaces outside quotes and outside `{{ }}`, `{% %}`, `{# #}`.
+/// Words that are not `k=v` are the free-form part (`_raw_params`).
 fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String, Json>) {
     if matches!(module, "command" | "shell") {
         args.insert("_raw_params".into(), Json::String(s.to_string()));
         return;
     }
-    match shell_words::split(s) {
-        Ok(words) if !words.is_empty() && words.iter().all(|w| w.contains('=')) => {
-            for w in words {
-                if let Some((k, v)) = w.split_once('=') {
-                    args.insert(k.to_string(), Json::String(v.to_string()));
-                }
+    let mut raw = Vec::new();
+    for w in split_args(s) {
+        match kv_word(&w) {
+            Some((k, v)) => {
+                args.insert(k, Json::String(v));
             }
-        }
-        _ => {
-            args.insert("_raw_params".into(), Json::String(s.to_string()));
+            None => raw.push(w),
         }
     }
+    if !raw.is_empty() {
+        args.insert("_raw_params".into(), Json::String(raw.join(" ")));
+    }
+}
+
+/// `key=value` with the value unquoted, if `w` is one (`=` outside quotes and templates).
+fn kv_word(w: &str) -> Option<(String, String)> {
+    let eq = w.find('=')?;
+    let (k, v) = (&w[..eq], &w[eq + 1..]);
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) { v[1..v.len() - 1].to_string() } else { v.to_string() };
+    Some((k.to_string(), v))
+}
+
+/// Ansible's `split_args`: words split on whitespace, but not inside quotes or Jinja blocks.
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if quote.is_none() && c == '{' && matches!(next, Some('{' | '%' | '#')) {
+            depth += 1;
+            cur.push(c);
+            cur.push(next.unwrap_or_default());
+            i += 2;
+            continue;
+        }
+        if quote.is_none() && depth > 0 && matches!(c, '}' | '%' | '#') && next == Some('}') {
+            depth -= 1;
+            cur.push(c);
+            cur.push('}');
+            i += 2;
+            continue;
+        }
+        match (c, quote) {
+            ('\\', _) if next.is_some() => {
+                cur.push(c);
+                cur.push(next.unwrap_or_default());
+                i += 2;
+                continue;
+            }
+            ('"' | '\'', None) if depth == 0 => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            (w, None) if w.is_whitespace() && depth == 0 => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+        i += 1;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 pub fn is_identifier(s: &str) -> bool {

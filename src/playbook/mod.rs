@@ -377,6 +377,50 @@ pub fn tags_select(tags: &[String], only: &[String], skip: &[String]) -> bool {
 }
 
 impl Task {
+    /// A task recover makes itself (`Gathering Facts`): no keywords, `args` as given.
+    pub fn synthetic(name: &str, module: &str, args: Json, span: Span) -> Task {
+        Task {
+            name: Some(name.to_string()),
+            span: span.clone(),
+            module: module.to_string(),
+            module_span: span,
+            args,
+            arg_spans: Vec::new(),
+            when: Vec::new(),
+            register: None,
+            r#become: None,
+            become_user: None,
+            loop_items: None,
+            loop_var: "item".into(),
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            ignore_errors: None,
+            ignore_unreachable: None,
+            any_errors_fatal: None,
+            environment: Vec::new(),
+            remote_user: None,
+            delegate_to: None,
+            delegate_facts: false,
+            run_once: None,
+            check_mode: None,
+            diff: None,
+            loop_control: LoopControl::default(),
+            defaults: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            tags: vec!["always".into()],
+            include_tags: Vec::new(),
+            read_only: true,
+            timeout: None,
+            vars: Vars::new(),
+            no_log: None,
+            role_dir: None,
+            declared: None,
+        }
+    }
     /// `ignore_errors` once resolved (see [`Task::resolve_flags`]).
     pub fn ignores_errors(&self) -> bool {
         matches!(self.ignore_errors, Some(Flag::Fixed(true)))

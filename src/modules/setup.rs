@@ -1,0 +1,62 @@
+//! `setup`: the host's facts, in one round trip (see `gather`). Also what `gather_facts` runs.
+
+use async_trait::async_trait;
+use serde_json::{json, Value as Json};
+
+use super::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::error::{SResult, SourceError};
+use crate::playbook::Task;
+use crate::transport::Cmd;
+
+pub struct Setup;
+
+const SPEC: &[ArgSpec] = &[opt("gather_subset", Kind::Any), opt("filter", Kind::Any), opt("gather_timeout", Kind::Int), opt("fact_path", Kind::Str)];
+
+/// The subsets ansible-core knows; recover gathers the same facts for each of them.
+const SUBSETS: &[&str] = &[
+    "all", "min", "hardware", "network", "virtual", "ohai", "facter", "apparmor", "caps", "cmdline", "date_time", "distribution", "dns", "env", "fips", "local", "lsb",
+    "pkg_mgr", "platform", "python", "selinux", "service_mgr", "ssh_pub_keys", "user", "devices", "interfaces", "mounts",
+];
+
+fn list(v: Option<&Json>) -> Vec<String> {
+    match v {
+        Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+        Some(Json::String(s)) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[async_trait]
+impl Module for Setup {
+    fn name(&self) -> &'static str {
+        "setup"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        SPEC
+    }
+    fn validate(&self, task: &Task) -> SResult<()> {
+        for s in list(task.args.get("gather_subset")) {
+            let bare = s.trim_start_matches('!');
+            if !crate::template::is_template(&s) && !SUBSETS.contains(&bare) {
+                return Err(SourceError::new(task.arg_span("gather_subset"), format!("setup: unknown gather_subset '{s}'")).help(format!("subsets: {}", SUBSETS.join(", "))));
+            }
+        }
+        if let Some(p) = task.args.get("fact_path").and_then(Json::as_str) {
+            if p != "/etc/ansible/facts.d" {
+                return Err(SourceError::new(task.arg_span("fact_path"), "setup: a fact_path other than /etc/ansible/facts.d is not supported by recover yet"));
+            }
+        }
+        Ok(())
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let python = ctx.vars.get_attr("ansible_python_interpreter").ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v));
+        let python = python.filter(|p| p != "auto" && p != "auto_silent" && p != "auto_legacy");
+        let out = ctx.run(Cmd::shell(crate::gather::script(python.as_deref())).label("gather facts")).await?;
+        let subset = list(args.get("gather_subset"));
+        let facts = crate::gather::parse(&out.stdout_str(), &subset);
+        let facts = crate::gather::filtered(facts, &list(args.get("filter")));
+        // As ansible-core's setup result: every fact named `ansible_<name>` (but two).
+        let facts: serde_json::Map<String, Json> = facts.into_iter().map(|(k, v)| if matches!(k.as_str(), "gather_subset" | "module_setup") { (k, v) } else { (format!("ansible_{k}"), v) }).collect();
+        Ok(Plan::done(json!({ "ansible_facts": facts })))
+    }
+}

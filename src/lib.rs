@@ -2,6 +2,7 @@
 //! cold-start recovery of a small fleet. See `DESIGN.md` in the shared docs and
 //! the README for the architecture; each module's doc says what it owns.
 
+pub mod ansible_cfg;
 pub mod assets;
 pub mod baseline;
 pub mod cli;

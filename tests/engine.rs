@@ -124,7 +124,7 @@ fn a_killed_sshd_makes_its_host_unreachable_while_the_others_finish() {
     // 121 gets an sshd of its own, which this test then kills by PID.
     let sshd = PrivateSshd::start("121");
     let inv = sshd.inventory.clone();
-    let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  tasks:\n    - command: hostname\n    - command: uname -r\n");
+    let pb = write(tmp.path(), "pb.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: hostname\n    - command: uname -r\n");
     let ok = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
 
@@ -154,7 +154,7 @@ fn hostile_values_reach_the_remote_as_literal_data() {
     let pb = write(
         tmp.path(),
         "pb.yml",
-        "- hosts: data\n  tasks:\n    - shell: printf '%s' {{ evil }} > {{ out }}/shell.txt\n    - command:\n        argv: [sh, -c, 'printf \"%s\" \"$1\" > \"$2\"', sh, '{{ evil_host }}', '{{ out }}/argv.txt']\n    - copy:\n        content: '{{ evil }}'\n        dest: '{{ out }}/copy.txt'\n    - file:\n        path: '{{ out }}/{{ evil | regex_replace(\"[/\\n]\", \"_\") }}'\n        state: touch\n",
+        "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: printf '%s' {{ evil }} > {{ out }}/shell.txt\n    - command:\n        argv: [sh, -c, 'printf \"%s\" \"$1\" > \"$2\"', sh, '{{ evil_host }}', '{{ out }}/argv.txt']\n    - copy:\n        content: '{{ evil }}'\n        dest: '{{ out }}/copy.txt'\n    - file:\n        path: '{{ out }}/{{ evil | regex_replace(\"[/\\n]\", \"_\") }}'\n        state: touch\n",
     );
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-e", &format!("@{}", vars.display())]).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -180,17 +180,17 @@ fn no_input_makes_recover_panic() {
         "42".to_string(),
         "- 42".to_string(),
         "- hosts: [1, {a: b}]".to_string(),
-        "- hosts: all\n  tasks: 5".to_string(),
-        "- hosts: all\n  tasks: [[], {}, null]".to_string(),
-        "- hosts: all\n  tasks:\n    - {debug: {msg: x}, command: y}".to_string(),
-        "- hosts: all\n  serial: -3\n  tasks: []".to_string(),
-        "- hosts: all\n  tasks:\n    - debug: {msg: '{{ 1 / 0 }}'}".to_string(),
-        "- hosts: all\n  tasks:\n    - debug: {msg: '{% for x in range(10**12) %}{% endfor %}'}".to_string(),
-        "- hosts: '~[unclosed'\n  tasks: []".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks: 5".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks: [[], {}, null]".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - {debug: {msg: x}, command: y}".to_string(),
+        "- hosts: all\n  gather_facts: false\n  serial: -3\n  tasks: []".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: '{{ 1 / 0 }}'}".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: '{% for x in range(10**12) %}{% endfor %}'}".to_string(),
+        "- hosts: '~[unclosed'\n  gather_facts: false\n  tasks: []".to_string(),
         "[".repeat(5000),
         laughs,
-        "- hosts: all\n  roles: [no-such-role]".to_string(),
-        "- hosts: all\n  tasks:\n    - import_tasks: /dev/null/nope.yml".to_string(),
+        "- hosts: all\n  gather_facts: false\n  roles: [no-such-role]".to_string(),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - import_tasks: /dev/null/nope.yml".to_string(),
     ];
     for (i, text) in playbooks.iter().enumerate() {
         let pb = write(tmp.path(), &format!("p{i}.yml"), text);
@@ -236,7 +236,7 @@ fn secret_variables_are_masked_in_output_diffs_json_and_the_run_log() {
         tmp.path(),
         "pb.yml",
         &format!(
-            "- hosts: data\n  tasks:\n    - shell: echo connect with {{{{ db_password }}}} and {{{{ api_token }}}}\n      read_only: true\n    - copy:\n        content: \"password={{{{ db_password }}}}\\n\"\n        dest: {0}/app.conf\n    - debug:\n        msg: \"token is {{{{ api_token }}}}\"\n",
+            "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: echo connect with {{{{ db_password }}}} and {{{{ api_token }}}}\n      read_only: true\n    - copy:\n        content: \"password={{{{ db_password }}}}\\n\"\n        dest: {0}/app.conf\n    - debug:\n        msg: \"token is {{{{ api_token }}}}\"\n",
             scratch.display()
         ),
     );
@@ -258,7 +258,7 @@ fn secret_variables_are_masked_in_output_diffs_json_and_the_run_log() {
 fn a_hanging_command_is_killed_at_the_task_timeout_and_fails_clearly() {
     lab();
     let tmp = tempfile::tempdir().unwrap();
-    let pb = write(tmp.path(), "hang.yml", "- hosts: data\n  tasks:\n    - name: hangs\n      command: sleep 600\n      timeout: 2\n    - name: never reached\n      command: \"true\"\n");
+    let pb = write(tmp.path(), "hang.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - name: hangs\n      command: sleep 600\n      timeout: 2\n    - name: never reached\n      command: \"true\"\n");
     let started = std::time::Instant::now();
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
@@ -284,7 +284,7 @@ fn a_changed_host_key_stops_that_host_with_a_clear_message() {
     let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.188]:2222 {}\n", pubkey.split_whitespace().take(2).collect::<Vec<_>>().join(" ")));
     write(&inv.parent().unwrap().join("host_vars"), "188.yml", &format!("ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n", kh.display()));
-    let pb = write(tmp.path(), "pb.yml", "- hosts: data:registry\n  tasks:\n    - command: \"true\"\n");
+    let pb = write(tmp.path(), "pb.yml", "- hosts: data:registry\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n");
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let ev = run.task_events();
@@ -333,7 +333,7 @@ fn fifty_hosts_with_five_failing_or_unreachable_the_other_45_finish_and_the_reca
     let pb = write(
         tmp.path(),
         "pb.yml",
-        "- hosts: all\n  tasks:\n    - command: \"true\"\n    - fail: {msg: this host is broken}\n      when: inventory_hostname in ['h7', 'h31']\n    - command: uname -r\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n    - fail: {msg: this host is broken}\n      when: inventory_hostname in ['h7', 'h31']\n    - command: uname -r\n",
     );
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--forks", "50", "--output", "json"]).run();
     assert_eq!(run.code, 2, "a failed step outranks unreachable hosts: {}", run.stderr);
@@ -385,9 +385,9 @@ fn magic_variables_follow_each_play_and_win_over_variables_of_the_same_name() {
         tmp.path(),
         "groups: shadowed, ansible_play_hosts: shadowed",
         "  children:\n    web: {hosts: {w1: {n: 1}, w2: {n: 2}}}\n    db: {hosts: {d1: {n: 3}}}\n",
-        "- hosts: web\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['db'] | join(',') }}|{{ groups['web'] | length }}|{{ group_names | join(',') }}|{{ hostvars['d1']['n'] }}\"}\n\
-         - hosts: all\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups.all | sort | join(',') }}\"}\n\
-         - hosts: db\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['web'] | join(',') }}\"}\n",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['db'] | join(',') }}|{{ groups['web'] | length }}|{{ group_names | join(',') }}|{{ hostvars['d1']['n'] }}\"}\n\
+         - hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups.all | sort | join(',') }}\"}\n\
+         - hosts: db\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ ansible_play_hosts | join(',') }}|{{ groups['web'] | join(',') }}\"}\n",
         &[],
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -409,7 +409,7 @@ fn magic_variables_follow_each_play_and_win_over_variables_of_the_same_name() {
 fn two_hosts_sharing_one_lock_folder_are_told_to_set_recover_lock_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let shared = format!("recover_lock_dir: '{}/shared.lock'", tmp.path().display());
-    let run = local_play(tmp.path(), &shared, "  hosts: {a: {}, b: {}}\n", "- hosts: all\n  tasks:\n    - command: \"true\"\n", &["--forks", "1"]);
+    let run = local_play(tmp.path(), &shared, "  hosts: {a: {}, b: {}}\n", "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n", &["--forks", "1"]);
     let refused: Vec<serde_json::Value> = run.task_events().into_iter().filter(|e| e["status"] == "refused").collect();
     assert_eq!(refused.len(), 1, "{}", run.stdout);
     assert!(refused[0]["msg"].as_str().unwrap().contains("give each its own recover_lock_dir"), "{}", refused[0]);
@@ -425,7 +425,7 @@ fn a_shell_task_gets_a_shell_of_its_own_as_in_ansible() {
         tmp.path(),
         "",
         "  hosts: {a: {}}\n",
-        "- hosts: all\n  tasks:\n    - shell: echo $$\n      register: one\n    - shell: echo $$\n      register: two\n    - shell: kill -TERM $$; sleep 5\n      ignore_errors: true\n    - debug: {msg: \"{{ one.stdout != two.stdout }}\"}\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo $$\n      register: one\n    - shell: echo $$\n      register: two\n    - shell: kill -TERM $$; sleep 5\n      ignore_errors: true\n    - debug: {msg: \"{{ one.stdout != two.stdout }}\"}\n",
         &[],
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

@@ -22,7 +22,7 @@ fn at(scratch: &Path, backup_sub: &str) -> Vec<String> {
 }
 
 fn play(dir: &Path, file: &str, tasks: &str) -> PathBuf {
-    write(dir, file, &format!("- hosts: data\n  tasks:\n{tasks}"))
+    write(dir, file, &format!("- hosts: data\n  gather_facts: false\n  tasks:\n{tasks}"))
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn system_roots_are_never_delete_targets_and_an_empty_path_does_not_load() {
     let pb = play(tmp.path(), "empty.yml", "    - file: {path: \"\", state: absent}\n");
     let run = Recover::new().args(["play", pb.to_str().unwrap()]).run();
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("empty.yml:3"), "{}", run.stderr);
+    assert!(run.stderr.contains("empty.yml:4"), "{}", run.stderr);
 }
 
 #[test]

@@ -227,7 +227,7 @@ fn block_only(dir: &Path) -> PathBuf {
     write(
         dir,
         "pg-wal.yml",
-        "- hosts: data\n  tasks:\n    - name: Reset the database state\n      shell: printf reset > {{ data_dir }}/db/state\n      destructive:\n        paths: [\"{{ data_dir }}/db\"]\n        tier: BLOCK\n",
+        "- hosts: data\n  gather_facts: false\n  tasks:\n    - name: Reset the database state\n      shell: printf reset > {{ data_dir }}/db/state\n      destructive:\n        paths: [\"{{ data_dir }}/db\"]\n        tier: BLOCK\n",
     )
 }
 
@@ -332,7 +332,7 @@ fn a_second_run_on_a_locked_host_is_refused_and_names_the_first() {
     lab();
     let tmp = tempfile::tempdir().unwrap();
     let suffix = format!("-shared-{}", std::process::id());
-    let slow = write(tmp.path(), "slow.yml", "- hosts: data\n  tasks:\n    - command: sleep 3\n");
+    let slow = write(tmp.path(), "slow.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - command: sleep 3\n");
     let first = Recover::new().args(["play", slow.to_str().unwrap()]).env("RECOVER_LAB_LOCK_SUFFIX", &suffix);
     let mut child = first.command().stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
     let holder = lab_root().join("188/run/lock").join(format!("recover{suffix}")).join("holder.json");
@@ -356,10 +356,10 @@ fn a_second_run_on_a_locked_host_is_refused_and_names_the_first() {
 #[test]
 fn a_playbook_that_opts_a_destructive_step_out_of_its_backup_does_not_load() {
     let tmp = tempfile::tempdir().unwrap();
-    let pb = write(tmp.path(), "bad.yml", "- hosts: all\n  tasks:\n    - shell: rm -rf /data\n      destructive: {paths: [/data]}\n      backup: false\n");
+    let pb = write(tmp.path(), "bad.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: rm -rf /data\n      destructive: {paths: [/data]}\n      backup: false\n");
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/awoooi.yml"]).run();
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains(":5:15: a destructive step cannot opt out of its verified pre-backup"), "{}", run.stderr);
+    assert!(run.stderr.contains(":6:15: a destructive step cannot opt out of its verified pre-backup"), "{}", run.stderr);
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn a_restore_round_trip_is_byte_identical_and_keeps_what_it_replaced() {
     let data = data_dir(&scratch, 3000);
     let original = tree_hash(&data);
     let tmp = tempfile::tempdir().unwrap();
-    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n        service: demo\n        component: data\n");
+    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n        service: demo\n        component: data\n");
     let take = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).args(vars(&scratch_name(&scratch)));
     let run = take.run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -449,7 +449,7 @@ fn crafted_archives_with_dotdot_entries_or_escaping_links_are_refused() {
 
 /// A play of two steps: `long step` (sleep `secs`), then `next step` (writes OUT/next).
 fn long_then_next(dir: &Path, secs: u32) -> PathBuf {
-    write(dir, "two.yml", &format!("- hosts: data\n  tasks:\n    - name: long step\n      command: sleep {secs}\n    - name: next step\n      copy: {{content: x, dest: \"{{{{ out }}}}/next\"}}\n"))
+    write(dir, "two.yml", &format!("- hosts: data\n  gather_facts: false\n  tasks:\n    - name: long step\n      command: sleep {secs}\n    - name: next step\n      copy: {{content: x, dest: \"{{{{ out }}}}/next\"}}\n"))
 }
 
 /// Starts `r` (stdout and stderr piped) and returns once its first step is under way.
@@ -557,7 +557,7 @@ fn automation_runs_auto_steps_only_and_never_while_frozen_or_without_a_green_gat
     let pb = write(
         tmp.path(),
         "exporter.yml",
-        "- hosts: data\n  tasks:\n    - name: Look\n      command: cat {{ data_dir }}/conf.txt\n      read_only: true\n    - name: Restart the exporter\n      shell: printf restarted > {{ data_dir }}/exporter\n      destructive: {tier: AUTO, reason: restarts a stateless exporter, services: [node-exporter]}\n    - name: A plain command\n      command: touch {{ data_dir }}/plain\n    - name: Edit the config\n      copy: {content: \"auto\\n\", dest: \"{{ data_dir }}/conf.txt\"}\n",
+        "- hosts: data\n  gather_facts: false\n  tasks:\n    - name: Look\n      command: cat {{ data_dir }}/conf.txt\n      read_only: true\n    - name: Restart the exporter\n      shell: printf restarted > {{ data_dir }}/exporter\n      destructive: {tier: AUTO, reason: restarts a stateless exporter, services: [node-exporter]}\n    - name: A plain command\n      command: touch {{ data_dir }}/plain\n    - name: Edit the config\n      copy: {content: \"auto\\n\", dest: \"{{ data_dir }}/conf.txt\"}\n",
     );
     let state = tempfile::tempdir().unwrap();
     let st = state.path().to_str().unwrap().to_string();
@@ -615,13 +615,13 @@ fn a_task_cannot_lower_its_tier_below_the_baseline_and_a_destructive_command_nam
     let data = data_dir(&scratch, 10);
     let tmp = tempfile::tempdir().unwrap();
     // No paths, no services: refused at load, nothing contacted.
-    let bare = write(tmp.path(), "bare.yml", "- hosts: data\n  tasks:\n    - shell: rm -rf {{ data_dir }}\n      destructive: {tier: AUTO}\n");
+    let bare = write(tmp.path(), "bare.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: rm -rf {{ data_dir }}\n      destructive: {tier: AUTO}\n");
     let run = Recover::new().args(["play", bare.to_str().unwrap()]).args(vars(&scratch_name(&scratch))).run();
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("bare.yml:4") && run.stderr.contains("names no paths"), "{}", run.stderr);
+    assert!(run.stderr.contains("bare.yml:5") && run.stderr.contains("names no paths"), "{}", run.stderr);
     // AUTO with paths the baseline does not class: the baseline's default (STANDARD_HITL) holds,
     // and the dry-run says what the real run will need.
-    let low = write(tmp.path(), "low.yml", "- hosts: data\n  tasks:\n    - shell: rm -rf {{ data_dir }}/db\n      destructive: {tier: AUTO, paths: [\"{{ data_dir }}/db\"]}\n");
+    let low = write(tmp.path(), "low.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: rm -rf {{ data_dir }}/db\n      destructive: {tier: AUTO, paths: [\"{{ data_dir }}/db\"]}\n");
     let dry = Recover::new().args(["play", low.to_str().unwrap(), "--dry-run", "--output", "json"]).args(vars(&scratch_name(&scratch))).run();
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     assert!(dry.stdout.contains("DESTRUCTIVE [STANDARD_HITL]") && dry.stdout.contains("will be refused"), "{}", dry.stdout);
@@ -638,7 +638,7 @@ fn backup_copy_streams_every_backup_home_and_checks_it_there() {
     data_dir(&scratch, 50_000);
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("copies");
-    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n");
+    let pb = write(tmp.path(), "take.yml", "- hosts: data\n  gather_facts: false\n  tasks:\n    - backup:\n        path: \"{{ data_dir }}\"\n");
     let r = Recover::new().args(["play", pb.to_str().unwrap(), "--backup-copy", home.to_str().unwrap()]).args(vars(&scratch_name(&scratch)));
     let run = r.run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

@@ -48,7 +48,7 @@ pub async fn run(g: &Global, a: &ExecArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let sources = VarSources::new(inventory, Templates::new(), super::extra_vars(g)?, String::new(), false, String::new());
-    let sem = Arc::new(Semaphore::new(g.forks as usize));
+    let sem = Arc::new(Semaphore::new(g.forks() as usize));
     let mut handles = Vec::new();
     for host in hosts {
         let (sources, sem, cmd) = (sources.clone(), sem.clone(), cmd.clone());

@@ -76,8 +76,8 @@ pub struct Global {
     #[arg(short = 'e', long = "extra-vars", global = true, value_name = "VARS")]
     pub extra_vars: Vec<String>,
     /// How many hosts at once
-    #[arg(long, global = true, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub forks: u32,
+    #[arg(short = 'f', long, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub forks: Option<u32>,
     /// Show what would change, change nothing (runs only read-only steps)
     #[arg(long, visible_alias = "check", global = true)]
     pub dry_run: bool,
@@ -204,7 +204,7 @@ const STDOUT_CLOSED: i32 = 141;
 
 pub fn main() -> i32 {
     // Bad input exits 1 everywhere (2 means "a step failed" for play, BLOCKED for check).
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -215,6 +215,27 @@ pub fn main() -> i32 {
     if let Err(msg) = flags_apply(&cli) {
         eprintln!("{} {msg}", console::style("error:").red().bold());
         return 1;
+    }
+    // ansible.cfg (and ANSIBLE_* variables) as ansible-core finds them.
+    let cfg = match crate::ansible_cfg::load() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("{} ansible.cfg: {msg}", console::style("error:").red().bold());
+            return 1;
+        }
+    };
+    if cli.global.vault_password_file.is_empty() && !cli.global.ask_vault_pass {
+        cli.global.vault_password_file.extend(cfg.paths("vault_password_file").into_iter().map(|p| p.display().to_string()));
+    }
+    if cli.global.forks.is_none() {
+        match cfg.get("forks").map(|f| f.trim().parse::<u32>()) {
+            Some(Ok(n)) if (1..=1000).contains(&n) => cli.global.forks = Some(n),
+            Some(_) => {
+                eprintln!("{} ansible.cfg: forks must be a number from 1 to 1000", console::style("error:").red().bold());
+                return 1;
+            }
+            None => {}
+        }
     }
     // The vault passwords, before anything is loaded.
     if let Err(msg) = vault::setup(&cli.global) {
@@ -286,6 +307,13 @@ pub fn project_root() -> PathBuf {
 }
 
 /// The inventory to use: -i, else recover.yml's `inventory:`, else $RECOVER_INVENTORY.
+impl Global {
+    /// `--forks`, else ansible.cfg's `forks`, else 20.
+    pub fn forks(&self) -> u32 {
+        self.forks.unwrap_or(20)
+    }
+}
+
 pub fn load_inventory(g: &Global) -> Result<Inventory, SourceError> {
     let root = project_root();
     let paths = if !g.inventory.is_empty() {
@@ -294,8 +322,10 @@ pub fn load_inventory(g: &Global) -> Result<Inventory, SourceError> {
         vec![p]
     } else if let Some(p) = std::env::var_os("RECOVER_INVENTORY") {
         vec![PathBuf::from(p)]
+    } else if !crate::ansible_cfg::current().paths("inventory").is_empty() {
+        crate::ansible_cfg::current().paths("inventory")
     } else {
-        return Err(SourceError::new(Span::default(), "no inventory: pass -i PATH, set `inventory:` in recover.yml, or set RECOVER_INVENTORY"));
+        return Err(SourceError::new(Span::default(), "no inventory: pass -i PATH, set `inventory:` in recover.yml or ansible.cfg, or set RECOVER_INVENTORY"));
     };
     Inventory::load_all(&paths)
 }

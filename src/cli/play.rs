@@ -52,6 +52,45 @@ pub struct PlayArgs {
     /// host, and stop (as ansible-playbook --syntax-check)
     #[arg(long)]
     pub syntax_check: bool,
+    /// List each play's tasks (with their tags) and stop; no host is contacted
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List each play's hosts and stop
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tags of each play and stop
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Start at the first task with this name (a glob; the tasks before it are not run)
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
+    /// Connect as this user where the inventory and the play do not say (as ansible-playbook -u)
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// The SSH key to log in with, where the inventory does not say
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Become root (sudo) for every task that does not say otherwise
+    #[arg(short = 'b', long = "become")]
+    pub r#become: bool,
+    /// The user to become (with --become)
+    #[arg(long = "become-user", value_name = "USER")]
+    pub become_user: Option<String>,
+    /// Not supported: recover runs `sudo -n` and needs passwordless sudo on the hosts
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    /// Not supported: recover confirms destructive steps itself, one by one
+    #[arg(long)]
+    pub step: bool,
+}
+
+/// Whether a task list has an include resolved only at run time.
+fn has_dynamic(items: &[crate::playbook::Item]) -> bool {
+    items.iter().any(|i| match i {
+        crate::playbook::Item::Include(inc) => inc.preloaded.as_ref().map(|p| has_dynamic(p)).unwrap_or(true),
+        crate::playbook::Item::Block(b) => has_dynamic(&b.block) || has_dynamic(&b.rescue) || has_dynamic(&b.always),
+        crate::playbook::Item::Task(_) => false,
+    })
 }
 
 /// A path as it is (its root is the project, else its folder's parent); a `NAME` along the
@@ -93,6 +132,26 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let inventory = Arc::new(inventory);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
+    if a.ask_become_pass {
+        return Err(SourceError::new(Span::default(), "--ask-become-pass (-K) is not supported by recover: it runs `sudo -n` and needs passwordless sudo on the hosts").into());
+    }
+    if a.step {
+        return Err(SourceError::new(Span::default(), "--step is not supported by recover: every destructive step is previewed and confirmed on its own (see --help)").into());
+    }
+    let mut cli_settings = std::collections::BTreeMap::new();
+    if let Some(u) = &a.user {
+        cli_settings.insert("remote_user".to_string(), u.clone());
+    }
+    if let Some(k) = &a.private_key {
+        cli_settings.insert("private_key_file".to_string(), k.display().to_string());
+    }
+    if a.r#become {
+        cli_settings.insert("become".to_string(), "true".to_string());
+    }
+    if let Some(u) = &a.become_user {
+        cli_settings.insert("become_user".to_string(), u.clone());
+    }
+    crate::ansible_cfg::set_cli(cli_settings);
     let pb = crate::playbook::load(&path, &root)?;
     let (only, skip): (Vec<String>, Vec<String>) = (a.tags.iter().map(|t| t.trim().to_string()).collect(), a.skip_tags.iter().map(|t| t.trim().to_string()).collect());
     // Every check that can fail on input happens here, before any host is contacted.
@@ -135,6 +194,47 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     };
     if a.syntax_check {
         outln!("\nplaybook: {}", path.display())?;
+        return Ok(0);
+    }
+    if let Some(name) = &a.start_at_task {
+        let pat = glob::Pattern::new(name).map_err(|e| SourceError::new(Span::default(), format!("--start-at-task {name:?}: {e}")))?;
+        let dynamic = pb.plays.iter().any(|p| has_dynamic(&p.tasks));
+        if !dynamic && !pb.plays.iter().any(|p| p.all_tasks().iter().any(|t| pat.matches(&t.display_name()))) {
+            return Err(SourceError::new(Span::default(), format!("--start-at-task: no task named {name:?} in {}", path.display())).help("`--list-tasks` lists them").into());
+        }
+    }
+    if a.list_tasks || a.list_hosts || a.list_tags {
+        outln!("\nplaybook: {}", path.display())?;
+        for (i, play) in pb.plays.iter().enumerate() {
+            let hosts = executor::select_hosts(&inventory, &play.hosts, limit.as_deref()).unwrap_or_default();
+            outln!("\n  play #{} ({}): {}\tTAGS: []", i + 1, play.hosts, play.name)?;
+            if a.list_hosts {
+                outln!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len())?;
+                for h in &hosts {
+                    outln!("      {h}")?;
+                }
+            }
+            let tasks: Vec<&crate::playbook::Task> = play.all_tasks().into_iter().filter(|t| t.selected(&only, &skip)).collect();
+            if a.list_tags {
+                let mut tags: Vec<String> = tasks.iter().flat_map(|t| t.tags.iter().cloned()).collect();
+                tags.sort();
+                tags.dedup();
+                outln!("      TASK TAGS: [{}]", tags.join(", "))?;
+            }
+            if a.list_tasks {
+                outln!("    tasks:")?;
+                for t in tasks {
+                    let name = match t.role_name() {
+                        Some(r) => format!("{r} : {}", t.display_name()),
+                        None => t.display_name(),
+                    };
+                    let mut tags = t.tags.clone();
+                    tags.sort();
+                    tags.dedup();
+                    outln!("      {name}\tTAGS: [{}]", tags.join(", "))?;
+                }
+            }
+        }
         return Ok(0);
     }
     let playbook_name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
@@ -238,7 +338,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let opts = RunOptions {
         interrupted,
         check: g.dry_run,
-        forks: g.forks as usize,
+        forks: g.forks() as usize,
         extra_vars: extra,
         limit,
         project_root: root,
@@ -249,6 +349,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         backup_copy: a.backup_copy.clone(),
         only_tags: only,
         skip_tags: skip,
+        start_at_task: a.start_at_task.clone(),
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {

@@ -61,14 +61,25 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                     if !t.selected(&env.only_tags, &env.skip_tags) {
                         continue;
                     }
-                    if t.module == "meta" {
-                        meta(env, host, conn, t, state).await
-                    } else {
-                        step::run_task(env, host, conn, t, state).await.into()
+                    if let (Some(p), false) = (&env.start_at, state.started) {
+                        if !p.matches(&t.display_name()) {
+                            continue;
+                        }
+                        state.started = true;
                     }
+                    let flow = if t.module == "meta" { meta(env, host, conn, t, state).await } else { step::run_task(env, host, conn, t, state).await.into() };
+                    // any_errors_fatal: a failure no rescue catches ends the run for every host.
+                    if flow == Flow::Failed && state.rescuable == 0 && (t.any_errors_fatal == Some(true) || (env.play.any_errors_fatal && t.any_errors_fatal != Some(false))) {
+                        env.fatal.store(true, Ordering::SeqCst);
+                        env.end_play.store(true, Ordering::SeqCst);
+                    }
+                    flow
                 }
                 Item::Block(b) => {
+                    let rescuable = !b.rescue.is_empty();
+                    state.rescuable += usize::from(rescuable);
                     let mut flow = run_items(env, host, conn, &b.block, state).await;
+                    state.rescuable -= usize::from(rescuable);
                     if flow == Flow::Failed && !b.rescue.is_empty() {
                         env.reporter.emit(Event::Rescued { host: host.to_string(), task: state.last_failed.as_ref().map(|f| f.0.clone()).unwrap_or_default() });
                         if let Some((name, result)) = state.last_failed.take() {

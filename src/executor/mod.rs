@@ -61,6 +61,8 @@ pub struct RunOptions {
     /// `--tags` / `--skip-tags`.
     pub only_tags: Vec<String>,
     pub skip_tags: Vec<String>,
+    /// `--start-at-task`: a glob on task names.
+    pub start_at_task: Option<String>,
 }
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
@@ -92,6 +94,16 @@ pub struct PlayEnv {
     pub skip_tags: Vec<String>,
     /// Set by `meta: end_play`: every host stops at its next task.
     pub end_play: std::sync::atomic::AtomicBool,
+    /// `--start-at-task`, until a host reaches that task.
+    pub start_at: Option<glob::Pattern>,
+    /// The run's connections (a delegated task opens its host's here too).
+    pub conns: Arc<ConnMap>,
+    /// The user and kind each connection was opened with.
+    pub opened: Arc<std::sync::Mutex<HashMap<String, (Option<String>, bool)>>>,
+    /// `run_once` tasks: the result of the host that ran each (by the task's place).
+    pub once: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<serde_json::Value>>>>,
+    /// Set when a task with `any_errors_fatal` failed: the run stops after that task.
+    pub fatal: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How a host ended.
@@ -121,6 +133,8 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     // What a vault decrypted is a secret wherever it appears, as with no_log.
     reporter.add_secrets(crate::vault::decrypted_values());
     let conns: Arc<ConnMap> = Default::default();
+    let opened: Arc<std::sync::Mutex<HashMap<String, (Option<String>, bool)>>> = Default::default();
+    let fatal: Arc<std::sync::atomic::AtomicBool> = Default::default();
     let safety = Arc::new(Safety {
         interrupted: opts.interrupted.clone(),
         confirmer: Confirmer::new(opts.policy.clone()),
@@ -133,6 +147,9 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     let mut states: HashMap<String, HostState> = HashMap::new();
     let mut dead: HashMap<String, HostEnd> = HashMap::new();
     for play in &pb.plays {
+        if fatal.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         let hosts = match select_hosts(&inventory, &play.hosts, opts.limit.as_deref()) {
             Ok(h) => h.into_iter().filter(|h| !dead.contains_key(h)).collect::<Vec<_>>(),
             Err(e) => {
@@ -158,6 +175,11 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             only_tags: opts.only_tags.clone(),
             skip_tags: opts.skip_tags.clone(),
             end_play: Default::default(),
+            start_at: opts.start_at_task.as_deref().and_then(|p| glob::Pattern::new(p).ok()),
+            conns: conns.clone(),
+            opened: opened.clone(),
+            once: Default::default(),
+            fatal: fatal.clone(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
             if opts.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -284,25 +306,78 @@ fn batches(hosts: &[String], serial: Option<&Serial>) -> Vec<Vec<String>> {
     hosts.chunks(size).map(<[String]>::to_vec).collect()
 }
 
-/// Whether a play without `gather_facts:` gathers: `ANSIBLE_GATHERING` (`implicit`, the
+/// Whether a play without `gather_facts:` gathers: `gathering` in ansible.cfg or `ANSIBLE_GATHERING` (`implicit`, the
 /// default, gathers; `explicit` does not; `smart` gathers once, as recover always does).
 fn gathering_default() -> bool {
-    !matches!(std::env::var("ANSIBLE_GATHERING").as_deref(), Ok("explicit"))
+    crate::ansible_cfg::current().get("gathering").as_deref().map(str::trim) != Some("explicit")
 }
 
 /// Why a host could not start: gone, or locked by another run.
-enum ConnectError {
+pub(crate) enum ConnectError {
     Unreachable(String),
     Locked(String),
 }
 
-async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Connection>, ConnectError> {
+/// Names that mean this machine when no inventory host has them (Ansible's implicit localhost).
+fn implicit_local(inv: &Inventory, host: &str) -> bool {
+    !inv.hosts.contains_key(host) && matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Result<Arc<Connection>, ConnectError> {
+    let ctx = env.sources.inventory_context(host);
+    let mut target = vars::target(&ctx, host).map_err(ConnectError::Unreachable)?;
+    // The play's `remote_user` and `connection`, where the host's variables do not say.
+    let defined = |k: &str| ctx.get_attr(k).ok().is_some_and(|v| !v.is_undefined() && !v.is_none());
+    let cfg = crate::ansible_cfg::current();
+    if target.user.is_none() {
+        target.user = env.play.remote_user.clone().or_else(|| cfg.get("remote_user"));
+    }
+    if target.key_file.is_none() {
+        target.key_file = cfg.paths("private_key_file").first().map(|p| p.display().to_string());
+    }
+    // ansible.cfg's ssh_args, timeout and host_key_checking, before the host's own arguments.
+    let mut args: Vec<String> = Vec::new();
+    if let Some(a) = cfg.get("ssh_args") {
+        args.push(a);
+    }
+    if let Some(t) = cfg.get("timeout") {
+        args.push(format!("-o ConnectTimeout={}", t.trim()));
+    }
+    if cfg.flag("host_key_checking") == Some(false) {
+        args.push("-o StrictHostKeyChecking=no".into());
+    }
+    if !args.is_empty() {
+        args.extend(target.common_args.take());
+        target.common_args = Some(args.join(" "));
+    }
+    if !defined("ansible_connection") && env.play.connection.as_deref() == Some("local") {
+        target.local = true;
+    }
+    // Ansible's implicit localhost has `ansible_connection: local` as its own variable.
+    if implicit_local(&env.sources.inventory, host) {
+        target.local = true;
+        target.user = None;
+    }
+    let want = (target.user.clone(), target.local);
     if let Some(c) = conns.lock().await.get(host) {
+        let had = env.opened.lock().ok().and_then(|m| m.get(host).cloned());
+        if let Some(had) = had {
+            if had != want && (want.0.is_some() || want.1) {
+                return Err(ConnectError::Unreachable(format!(
+                    "host {host}: this play connects as {} ({}), but the run's connection to it is as {} ({}); recover keeps one connection per host: not supported",
+                    want.0.as_deref().unwrap_or("the login user"),
+                    if want.1 { "local" } else { "ssh" },
+                    had.0.as_deref().unwrap_or("the login user"),
+                    if had.1 { "local" } else { "ssh" }
+                )));
+            }
+        }
         return Ok(c.clone());
     }
-    let ctx = env.sources.inventory_context(host);
-    let target = vars::target(&ctx, host).map_err(ConnectError::Unreachable)?;
     let conn = Arc::new(Connection::open(&target).await.map_err(|e| ConnectError::Unreachable(format!("host {host} ({}): {e}", target.address)))?);
+    if let Ok(mut m) = env.opened.lock() {
+        m.insert(host.to_string(), want);
+    }
     conns.lock().await.insert(host.to_string(), conn.clone());
     if !env.check {
         // Invariant 8: one operator per host.
@@ -409,7 +484,11 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
         flow::Flow::Refused => return HostEnd::Refused,
         flow::Flow::Interrupted => return HostEnd::Interrupted,
         flow::Flow::Unreachable => {
-            conns.lock().await.remove(host);
+            // A delegated host that could not be reached leaves this host's own connection (and
+            // its lock) in place, to be released at the end of the run.
+            if !state.delegate_unreachable {
+                conns.lock().await.remove(host);
+            }
             return HostEnd::Unreachable;
         }
     }

@@ -33,6 +33,12 @@ pub struct HostState {
     pub fact_vars: Vars,
     /// Variables from `include_vars` (templates, rendered when used).
     pub included: Vars,
+    /// How many blocks with a `rescue:` the host is in (a failure there is not fatal).
+    pub rescuable: usize,
+    /// The host went unreachable because a host it delegated to was.
+    pub delegate_unreachable: bool,
+    /// `--start-at-task`: the host reached the task to start at.
+    pub started: bool,
 }
 
 /// The context of a step of `task` on `host`: the play's layers, the host's facts,
@@ -161,6 +167,9 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     } else {
         task
     };
+    if task.run_once == Some(true) {
+        return run_once(env, host, conn, task, state).await;
+    }
     let started = Instant::now();
     env.reporter.busy(host, &task.display_name());
     if !env.check {
@@ -238,6 +247,37 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         state.vars.insert(reg.clone(), all);
     }
     end
+}
+
+/// `run_once`: the first host to reach the task runs it; the others wait for it and take its
+/// registered result and facts, as Ansible gives them to every host of the play.
+fn run_once<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, task: &'a Task, state: &'a mut HostState) -> std::pin::Pin<Box<dyn std::future::Future<Output = StepEnd> + Send + 'a>> {
+    Box::pin(async move {
+        let key = task.span.to_string();
+        let cell = {
+            let Ok(mut m) = env.once.lock() else { return StepEnd::Failed };
+            m.entry(key).or_default().clone()
+        };
+        let mut ran = None;
+        let shared = cell
+            .get_or_init(|| async {
+                let before = state.vars.clone();
+                let mut once = task.clone();
+                once.run_once = None;
+                let end = run_task(env, host, conn, &once, state).await;
+                let changed: serde_json::Map<String, Json> = state.vars.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                ran = Some(end);
+                json!({ "vars": changed, "failed": end != StepEnd::Continue })
+            })
+            .await;
+        if let Some(end) = ran {
+            return end;
+        }
+        if let Some(Json::Object(vars)) = shared.get("vars") {
+            state.vars.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        StepEnd::Continue
+    })
 }
 
 /// The loop variable of item `index`, with `index_var` and `ansible_loop` (`extended`).
@@ -467,6 +507,41 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     let Some(module) = modules::get(&task.module) else {
         return StepResult::failed(format!("unknown module '{}'", task.module), Default::default());
     };
+    // delegate_to: the step runs on that host (its connection, its lock, its backups), with
+    // this host's variables.
+    let delegated;
+    let on_name;
+    let (conn, on) = match &task.delegate_to {
+        Some(d) => {
+            let d = match env.sources.templates.render_str(d, ctx, &task.span) {
+                Ok(d) => d,
+                Err(e) => return input_failure(e),
+            };
+            if d == host {
+                (conn, host)
+            } else {
+                match super::connect(env, &d, &env.conns).await {
+                    Ok(c) => {
+                        delegated = c;
+                        on_name = d;
+                        (&*delegated, on_name.as_str())
+                    }
+                    Err(super::ConnectError::Unreachable(m)) | Err(super::ConnectError::Locked(m)) => {
+                        state.delegate_unreachable = true;
+                        return StepResult { msg: Some(format!("delegate_to {d}: {m}")), executed: false, ..StepResult::new(Status::Unreachable) };
+                    }
+                }
+            }
+        }
+        None => (conn, host),
+    };
+    if let Some(u) = &task.remote_user {
+        let opened = env.opened.lock().ok().and_then(|m| m.get(on).cloned()).and_then(|o| o.0);
+        let login = ctx.get_attr("ansible_user").ok().filter(|v| !v.is_undefined()).map(|v| crate::template::pyrepr::py_str(&v));
+        if opened.as_deref() != Some(u.as_str()) && login.as_deref() != Some(u.as_str()) {
+            return StepResult::failed(format!("host {on}: task-level remote_user '{u}' differs from the user the host is connected as; recover keeps one connection per host (set it on the play or as ansible_user): not supported"), Default::default());
+        }
+    }
     let args = match render_args(env, task, module, ctx) {
         Ok(a) => a,
         Err(e) => return input_failure(e),
@@ -504,7 +579,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     }
     let sctx = StepCtx {
         environment,
-        host,
+        host: on,
         conn,
         templates: &env.sources.templates,
         vars: ctx,
@@ -763,7 +838,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         msg: if task.hides() { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
         changes: r.changes,
         // A destructive step's diff was shown in its preview already.
-        diff: if task.hides() || r.result.contains_key("approved_by") { None } else { r.diff },
+        diff: if task.hides() || task.diff == Some(false) || r.result.contains_key("approved_by") { None } else { r.diff },
         note: r.note,
         item: if task.hides() { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
         output: if task.hides() { None } else { output },
@@ -774,6 +849,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     });
     match r.status {
         Status::Failed if !ignored => StepEnd::Failed,
+        Status::Unreachable if task.ignore_unreachable == Some(true) => StepEnd::Continue,
         Status::Unreachable => StepEnd::Unreachable,
         Status::Refused => StepEnd::Refused,
         _ => StepEnd::Continue,

@@ -223,6 +223,7 @@ pub fn become_default(ctx: &Value) -> (bool, Option<String>) {
         Some(s) => matches!(s.to_lowercase().as_str(), "yes" | "true" | "1"),
         None => v.is_true(),
     });
-    let user = get_str(ctx, "ansible_become_user").ok().flatten();
-    (on.unwrap_or(false), user)
+    let cfg = crate::ansible_cfg::current();
+    let user = get_str(ctx, "ansible_become_user").ok().flatten().or_else(|| cfg.get("become_user"));
+    (on.or_else(|| cfg.flag("become")).unwrap_or(false), user)
 }

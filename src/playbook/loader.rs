@@ -133,6 +133,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         },
         gather_subset: strings(node.get("gather_subset"))?,
         remote_user: opt_string(node, "remote_user")?,
+        connection: opt_string(node, "connection")?,
         force_handlers: opt_bool(node, "force_handlers")?.unwrap_or(false),
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
     };
@@ -190,6 +191,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     play_inherit.become_user = None;
     play_inherit.timeout = None;
     play_inherit.remote_user = None;
+    play_inherit.delegate_to = None;
     let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf(), seen: Default::default() };
     let mut tasks = item_list(node.get("pre_tasks"), dir, &ctx, 0)?;
     let mut handlers = Vec::new();
@@ -428,7 +430,28 @@ pub(crate) struct LoadCtx {
 
 /// A role beside the playbook, in the project, then along the search path (see `assets`).
 fn find_role(name: &str, dir: &Path, root: &Path) -> Option<PathBuf> {
-    let mut c = vec![dir.join("roles").join(name), root.join("roles").join(name), dir.join(name)];
+    let cfg = crate::ansible_cfg::current();
+    // `namespace.collection.role`: in a collection along collections_path.
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() == 3 {
+        let mut paths = cfg.paths("collections_path");
+        paths.extend(cfg.paths("collections_paths"));
+        if let Some(home) = std::env::var_os("HOME") {
+            paths.push(PathBuf::from(home).join(".ansible/collections"));
+        }
+        paths.push(PathBuf::from("/usr/share/ansible/collections"));
+        for p in paths {
+            for base in [p.join("ansible_collections"), p.clone()] {
+                let r = base.join(parts[0]).join(parts[1]).join("roles").join(parts[2]);
+                if r.is_dir() {
+                    return Some(r);
+                }
+            }
+        }
+    }
+    let mut c = vec![dir.join("roles").join(name), root.join("roles").join(name)];
+    c.extend(cfg.paths("roles_path").into_iter().map(|p| p.join(name)));
+    c.push(dir.join(name));
     c.extend(crate::assets::role_candidates(name, dir));
     c.into_iter().find(|p| p.is_dir() && (p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("defaults").is_dir() || p.join("handlers").is_dir() || p.join("vars").is_dir()))
 }
@@ -449,7 +472,8 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         no_log: flag(node, "no_log")?,
         environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
         remote_user: opt_string(node, "remote_user")?,
-        delegate_to: opt_string(node, "delegate_to")?,
+        // `connection: local` on a block or task runs it on this machine, as `delegate_to: localhost`.
+        delegate_to: opt_string(node, "delegate_to")?.or_else(|| (node.get("connection").and_then(Node::as_str) == Some("local")).then(|| "localhost".to_string())),
         run_once: opt_bool(node, "run_once")?,
         check_mode: flag(node, "check_mode")?,
         timeout: opt_u64(node, "timeout")?,
@@ -918,7 +942,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
             }
         }
     }
-    let mut delegate_to = opt_string(node, "delegate_to")?;
+    let mut delegate_to = opt_string(node, "delegate_to")?.or_else(|| (node.get("connection").and_then(Node::as_str) == Some("local")).then(|| "localhost".to_string()));
     if local {
         if delegate_to.is_some() {
             return Err(node.error("local_action runs on localhost: it takes no `delegate_to`"));

@@ -67,6 +67,8 @@ pub struct Play {
     pub gather_facts: Option<bool>,
     pub gather_subset: Vec<String>,
     pub remote_user: Option<String>,
+    /// `connection:` (`local`, or ssh).
+    pub connection: Option<String>,
     pub force_handlers: bool,
     pub any_errors_fatal: bool,
 }

@@ -65,6 +65,11 @@ pub async fn connect(target: &Target) -> Result<Session, TransportError> {
                 "proxyjump" => {
                     b.jump_hosts([v]);
                 }
+                "connecttimeout" => {
+                    if let Ok(secs) = v.parse::<u64>() {
+                        b.connect_timeout(Duration::from_secs(secs));
+                    }
+                }
                 _ => extra.push((k, v)),
             }
         }

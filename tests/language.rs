@@ -129,3 +129,59 @@ fn file_state_directory_gives_created_parents_the_mode_as_ansible_core() {
     }
     assert_eq!(mode(scratch.join("d1")), 0o750);
 }
+
+/// ansible.cfg as ansible-core finds it (here `./ansible.cfg`, and `ANSIBLE_CONFIG`): its
+/// inventory, roles_path and gathering are read by both tools; a setting recover does not
+/// read is named in a warning.
+#[test]
+fn ansible_cfg_inventory_roles_path_and_gathering_as_ansible_core_reads_them() {
+    lab();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = repo().join("inventory/lab.yml");
+    std::fs::write(dir.path().join("ansible.cfg"), format!("# a project's config\n[defaults]\ninventory = {}\nroles_path = ./myroles\ngathering = explicit\nstdout_callback = default\nstrategy = linear\n\n[privilege_escalation]\nbecome = False\n", inv.display())).unwrap();
+    write(&dir.path().join("myroles/hello/tasks"), "main.yml", "- name: from roles_path\n  command: echo hello\n  changed_when: false\n");
+    let play = write(dir.path(), "site.yml", "- hosts: \"188\"\n  roles: [hello]\n  tasks:\n    - name: no facts with gathering = explicit\n      assert:\n        that: ansible_facts is not defined or ansible_facts == {}\n");
+    // Over ssh to the lab host, as its user: the host's own python.
+    let a = Command::new("ansible-playbook").arg(&play).current_dir(dir.path()).env("ANSIBLE_NOCOLOR", "1").env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3").output().unwrap();
+    let atext = String::from_utf8_lossy(&a.stdout);
+    assert!(a.status.success(), "ansible-playbook with this ansible.cfg: {atext}{}", String::from_utf8_lossy(&a.stderr));
+    assert!(!atext.contains("Gathering Facts"), "{atext}");
+    let mut cmd = Recover::new().args(["play", play.to_str().unwrap(), "--output", "json"]).command();
+    let out = cmd.current_dir(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("from roles_path") && !stdout.contains("Gathering Facts"), "{stdout}");
+    assert!(stderr.contains("[defaults] strategy"), "the unread setting is named: {stderr}");
+    // ANSIBLE_CONFIG names the file to read wherever recover runs; a broken one is an error with its line.
+    let bad = write(dir.path(), "bad.cfg", "forks = 3\n");
+    let mut cmd = Recover::new().args(["play", play.to_str().unwrap()]).env("ANSIBLE_CONFIG", bad.to_str().unwrap()).command();
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.cfg:1:1"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `--list-tasks` names what ansible-playbook names (roles as `ROLE : task`), and
+/// `--start-at-task` starts where ansible-playbook starts.
+#[test]
+fn list_tasks_and_start_at_task_as_ansible_playbook() {
+    lab();
+    let case = repo().join("tests/language/roles-include-import.yml");
+    let python = String::from_utf8_lossy(&Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap().stdout).trim().to_string();
+    let a = Command::new("ansible-playbook").args(["-i", "localhost,", "-c", "local", "--list-tasks", case.to_str().unwrap()]).env("ANSIBLE_PYTHON_INTERPRETER", &python).output().unwrap();
+    let names = |text: &str| -> Vec<String> { text.lines().filter(|l| l.contains("\tTAGS:") && !l.contains("play #")).map(|l| l.split('\t').next().unwrap_or("").trim().to_string()).collect() };
+    let want = names(&String::from_utf8_lossy(&a.stdout));
+    let r = Recover::new().args(["play", case.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--list-tasks"]).run();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let got = names(&r.stdout);
+    // ansible-playbook lists the static tasks; include_role's tasks appear when run, not listed.
+    let got: Vec<String> = got.into_iter().filter(|n| want.contains(n)).collect();
+    assert!(!want.is_empty());
+    assert_eq!(got.iter().collect::<std::collections::BTreeSet<_>>(), want.iter().collect::<std::collections::BTreeSet<_>>(), "ansible-playbook: {want:?}");
+    let from = Recover::new().args(["play", case.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--start-at-task", "web2*", "--output", "json"]).run();
+    assert_eq!(from.code, 0, "{}{}", from.stdout, from.stderr);
+    let ran: Vec<String> = from.task_events().iter().map(|e| e["task"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(ran.first().map(String::as_str), Some("web2 the port"), "{ran:?}");
+    let none = Recover::new().args(["play", case.to_str().unwrap(), "-i", "inventory/lab.yml", "--start-at-task", "no such task"]).run();
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("no task named"), "{}", none.stderr);
+}

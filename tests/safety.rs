@@ -650,3 +650,43 @@ fn backup_copy_streams_every_backup_home_and_checks_it_there() {
     assert_eq!(std::fs::read(&local).unwrap(), std::fs::read(b["archive"].as_str().unwrap()).unwrap());
     assert!(home.join("188").join(format!("{name}.manifest.json")).exists());
 }
+
+/// Issue 16: the new places a step can sit (a block's rescue, a dynamic include with a
+/// templated name, a delegated task, a run_once task) go through the same safety path: with no
+/// terminal and no flag the destructive step is refused and nothing changes; with --yes it runs
+/// after a verified backup of what it deletes.
+#[test]
+fn destructive_steps_in_rescue_includes_delegation_and_run_once_keep_their_backup_and_approval() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "inc-drop.yml", "- name: Delete the conf folder (included)\n  file: {path: \"{{ data_dir }}/conf\", state: absent}\n");
+    let cases = [
+        ("rescue", "    - block:\n        - command: \"false\"\n      rescue:\n        - name: Delete the conf folder (rescue)\n          file: {path: \"{{ data_dir }}/conf\", state: absent}\n"),
+        ("include", "    - include_tasks: \"inc-{{ 'drop' }}.yml\"\n"),
+        ("delegate", "    - name: Delete the conf folder (delegated)\n      file: {path: \"{{ data_dir }}/conf\", state: absent}\n      delegate_to: \"110\"\n"),
+        ("run_once", "    - name: Delete the conf folder (run_once)\n      file: {path: \"{{ data_dir }}/conf\", state: absent}\n      run_once: true\n"),
+    ];
+    for (name, tasks) in cases {
+        // The delegated step runs on 110, as 110's user: its data and backups live there.
+        let on = if name == "delegate" { "110" } else { "188" };
+        let scratch = host_scratch(on, &format!("tree-{name}"));
+        let data = data_dir(&scratch, 100);
+        let before = tree_hash(&data);
+        let vars = vec!["-e".to_string(), format!("data_dir={}", data.display()), "-e".to_string(), format!("recover_backup_root={}/backups", scratch.display())];
+        let pb = write(tmp.path(), &format!("{name}.yml"), &format!("- hosts: data\n  gather_facts: false\n  tasks:\n{tasks}"));
+        let refused = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).args(&vars).run();
+        assert_eq!(refused.code, 4, "{name}: no terminal and no flag must refuse: {}{}", refused.stdout, refused.stderr);
+        assert_eq!(before, tree_hash(&data), "{name}: a refused step changed the data");
+        let yes = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--output", "json"]).args(&vars);
+        let run = yes.run();
+        assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(!data.join("conf").exists(), "{name}: the step did not run with --yes");
+        let log = yes.run_log();
+        let backup = log.iter().find(|e| e["event"] == "backup").unwrap_or_else(|| panic!("{name}: no verified backup before the delete: {log:?}"));
+        let sources = backup["backup"]["sources"].as_array().cloned().unwrap_or_default();
+        assert!(sources.iter().any(|s| s.as_str() == Some(data.join("conf").to_str().unwrap())), "{name}: the backup covers the deleted folder: {backup}");
+        assert!(std::path::Path::new(backup["backup"]["manifest"].as_str().unwrap()).is_file(), "{name}: the backup was verified (its manifest written)");
+        assert!(log.iter().any(|e| e["event"] == "approval" && e["decision"] == "run"), "{name}: no approval recorded");
+        assert_eq!(backup["backup"]["host"], on, "{name}: the backup is taken where the step runs");
+    }
+}

@@ -84,6 +84,41 @@ pub struct PlayArgs {
     pub step: bool,
 }
 
+/// The tasks and includes of `items` selected by the tags, with their tags, as listed.
+fn listing(items: &[crate::playbook::Item], only: &[String], skip: &[String], out: &mut Vec<(String, Vec<String>)>) {
+    use crate::playbook::Item;
+    for i in items {
+        match i {
+            Item::Task(t) if t.selected(only, skip) => {
+                let name = match t.role_name() {
+                    Some(r) => format!("{r} : {}", t.display_name()),
+                    None => t.display_name(),
+                };
+                out.push((name, t.tags.clone()));
+            }
+            Item::Task(_) => {}
+            Item::Block(b) => {
+                listing(&b.block, only, skip, out);
+                listing(&b.rescue, only, skip, out);
+                listing(&b.always, only, skip, out);
+            }
+            Item::Include(inc) => {
+                if crate::playbook::tags_select(&inc.tags, only, skip) {
+                    let name = inc.name.clone().unwrap_or_else(|| match &inc.kind {
+                        crate::playbook::IncludeKind::Tasks { .. } => "include_tasks".into(),
+                        crate::playbook::IncludeKind::Role { .. } => "include_role".into(),
+                    });
+                    let name = match inc.role_dir.as_ref().and_then(|d| d.file_name()) {
+                        Some(r) => format!("{} : {name}", r.to_string_lossy()),
+                        None => name,
+                    };
+                    out.push((name, inc.tags.clone()));
+                }
+            }
+        }
+    }
+}
+
 /// Whether a task list has an include resolved only at run time.
 fn has_dynamic(items: &[crate::playbook::Item]) -> bool {
     items.iter().any(|i| match i {
@@ -214,21 +249,18 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
                     outln!("      {h}")?;
                 }
             }
-            let tasks: Vec<&crate::playbook::Task> = play.all_tasks().into_iter().filter(|t| t.selected(&only, &skip)).collect();
+            // As ansible-playbook lists them: tasks and includes (not what an include brings in).
+            let mut listed = Vec::new();
+            listing(&play.tasks, &only, &skip, &mut listed);
             if a.list_tags {
-                let mut tags: Vec<String> = tasks.iter().flat_map(|t| t.tags.iter().cloned()).collect();
+                let mut tags: Vec<String> = listed.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
                 tags.sort();
                 tags.dedup();
                 outln!("      TASK TAGS: [{}]", tags.join(", "))?;
             }
             if a.list_tasks {
                 outln!("    tasks:")?;
-                for t in tasks {
-                    let name = match t.role_name() {
-                        Some(r) => format!("{r} : {}", t.display_name()),
-                        None => t.display_name(),
-                    };
-                    let mut tags = t.tags.clone();
+                for (name, mut tags) in listed {
                     tags.sort();
                     tags.dedup();
                     outln!("      {name}\tTAGS: [{}]", tags.join(", "))?;

@@ -875,6 +875,10 @@ fn display_output(env: &PlayEnv, task: &Task, r: &StepResult) -> Option<Json> {
     if task.module == "debug" && r.status == Status::Ok {
         return r.result.get("msg").cloned().or_else(|| Some(Json::Object(r.result.clone())));
     }
+    // As Ansible's output: a passing assert says so.
+    if task.module == "assert" && r.status == Status::Ok {
+        return r.result.get("msg").cloned();
+    }
     // A diagnostic's output is the plan's evidence in a dry-run; in a real run it shows with -v.
     if task.read_only && r.executed && (env.check || env.reporter.verbosity() > 0) {
         let out = r.result.get("stdout").and_then(Json::as_str)?.trim_end();

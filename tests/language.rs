@@ -80,7 +80,7 @@ fn ansible_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
             other => other.trim_end_matches(':'),
         }
         .to_string();
-        let is_item = line.contains("=> (item=");
+        let is_item = line.contains("=> (item=") || line.contains("] (item=");
         match statuses.last_mut() {
             // A loop's items, then (for some) a line for the whole task: the items count.
             Some((name, list)) if *name == t && items && is_item => list.push(s),
@@ -124,7 +124,8 @@ fn recover_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
 
 /// The tree under `root`: (relative path, mode, owner, sha256 or link target); mtimes differ.
 fn tree(root: &std::path::Path) -> Vec<(String, u32, u32, String)> {
-    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (p, mode, uid, what)).collect()
+    let r = root.display().to_string();
+    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (p, mode, uid, what.replace(&r, "ROOT"))).collect()
 }
 
 /// Differences kept on purpose, with the reason (`tests/language/known-differences.txt`).

@@ -212,9 +212,10 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
                         t.vars.insert(k.clone(), v.clone());
                     }
                 },
+                // An include inside keeps its own vars over these (the nearer include wins).
                 &mut |i: &mut Include| {
                     for (k, v) in &params {
-                        i.vars.insert(k.clone(), v.clone());
+                        i.vars.entry(k.clone()).or_insert_with(|| v.clone());
                     }
                 },
             );

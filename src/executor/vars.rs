@@ -135,13 +135,15 @@ struct Shared {
 }
 
 /// Their names: like every magic variable, they win over a variable of the same name.
-const SHARED: [&str; 2] = ["groups", "ansible_play_hosts"];
+const SHARED: [&str; 4] = ["groups", "ansible_play_hosts", "ansible_play_batch", "play_hosts"];
 
 impl Shared {
     fn get(&self, name: &str) -> Option<Value> {
         match name {
             "groups" => Some(self.groups.clone()),
-            "ansible_play_hosts" => Some(self.play_hosts.clone()),
+            // recover runs a play's hosts as one batch unless `serial` splits them; the batch
+            // variables name the play's hosts.
+            "ansible_play_hosts" | "ansible_play_batch" | "play_hosts" => Some(self.play_hosts.clone()),
             _ => None,
         }
     }

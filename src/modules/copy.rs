@@ -56,7 +56,21 @@ impl Module for Copy {
         COPY_SPEC
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
-        let a: Args = typed("copy", args)?;
+        let mut a: Args = typed("copy", args)?;
+        // As Ansible: a file copied to `dir/` (or to a folder that exists) goes into it, and a
+        // `dir/` that does not exist yet is made.
+        let mut mkdir = None;
+        if let (None, Some(src)) = (&a.content, &a.src) {
+            let base = std::path::Path::new(src).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = a.dest.trim_end_matches('/').to_string();
+            let is_dir = ctx.run(crate::transport::Cmd::argv(["test", "-d", &dir])).await?.rc == 0;
+            if a.dest.ends_with('/') || is_dir {
+                if !is_dir {
+                    mkdir = Some(dir.clone());
+                }
+                a.dest = format!("{dir}/{base}");
+            }
+        }
         let content = match (&a.content, &a.src) {
             (Some(Json::String(s)), _) => s.clone().into_bytes(),
             (Some(other), _) => crate::template::pyjson::dumps(other, None, false, false).into_bytes(),
@@ -66,7 +80,12 @@ impl Module for Copy {
             }
             (None, None) => return Err(StepError::failed("copy needs `content` or `src`")),
         };
-        plan_write(ctx, spec_of(a, content)).await
+        let mut plan = plan_write(ctx, spec_of(a, content)).await?;
+        if let Some(d) = mkdir {
+            plan.changes.insert(0, format!("create folder {d}"));
+            plan.commands.insert(0, crate::transport::Cmd::argv(["mkdir", "-p", "--", &d]));
+        }
+        Ok(plan)
     }
 }
 

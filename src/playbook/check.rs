@@ -45,10 +45,11 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         out
     };
     let mut entries = Vec::new();
-    ordered(&play.tasks, &mut entries);
+    let mut given = Vec::new();
+    ordered(&play.tasks, &mut entries, &mut given, &[]);
     let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t).into_iter().map(move |n| (n, *t))).collect();
     let mut so_far = known.clone();
-    for entry in &entries {
+    for (i, entry) in entries.iter().enumerate() {
         // After an include resolved at run time or `include_vars`, any name may be defined:
         // only syntax and plugin names are checked from there on.
         let Some(task) = entry else {
@@ -57,6 +58,9 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         };
         let mut k = so_far.clone();
         k.extend(task.register.iter().cloned());
+        if let Some((_, names)) = given.iter().find(|(at, _)| *at == i) {
+            k.extend(names.iter().cloned());
+        }
         check_task(task, &k, templates, project_root, playbook_dir).map_err(|e| used_before(e, &k, &later, task))?;
         so_far.extend(defines(task));
         if task.module == "include_vars" {
@@ -74,17 +78,30 @@ const ANY: &str = "*";
 
 /// The tasks of `items` in the order they run; `None` for an include whose file is known
 /// only at run time.
-fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>) {
+fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>, given: &mut Vec<(usize, Vec<String>)>, outer: &[String]) {
     for i in items {
         match i {
-            super::Item::Task(t) => out.push(Some(t)),
+            super::Item::Task(t) => {
+                if !outer.is_empty() {
+                    given.push((out.len(), outer.to_vec()));
+                }
+                out.push(Some(t))
+            }
             super::Item::Block(b) => {
-                ordered(&b.block, out);
-                ordered(&b.rescue, out);
-                ordered(&b.always, out);
+                ordered(&b.block, out, given, outer);
+                ordered(&b.rescue, out, given, outer);
+                ordered(&b.always, out, given, outer);
             }
             super::Item::Include(inc) => match &inc.preloaded {
-                Some(p) => ordered(p, out),
+                // An include's vars and loop variable are its tasks' own.
+                Some(p) => {
+                    let mut names = outer.to_vec();
+                    names.extend(inc.vars.keys().cloned());
+                    if inc.loop_items.is_some() {
+                        names.push(inc.loop_var.clone());
+                    }
+                    ordered(p, out, given, &names)
+                }
                 None => out.push(None),
             },
         }

@@ -587,6 +587,19 @@ const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_it
 
 fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_tasks";
+    // `apply:` goes with the file, in the include's own mapping (or its `args:`).
+    let apply_node = file.get("apply").or_else(|| item.get("args").and_then(|a| a.get("apply")));
+    if let Some(m) = file.as_map() {
+        for (k, _) in m {
+            let key = k.scalar_string().unwrap_or_default();
+            if !matches!(key.as_str(), "file" | "apply" | "_raw_params") {
+                return Err(k.error(format!("`{key}` is not an argument of {kw}")).help("it takes file (and apply, for include_tasks)"));
+            }
+            if key == "apply" && !dynamic {
+                return Err(k.error("`apply` is for include_tasks; an import's keywords apply to its tasks already"));
+            }
+        }
+    }
     // `include_tasks: file.yml`, `include_tasks: {file: file.yml}` or `args: {file: ...}`.
     let file = file.get("file").or_else(|| item.get("args").and_then(|a| a.get("file"))).unwrap_or(file);
     let rel = file.as_str().ok_or_else(|| file.error(format!("{kw} takes a file name")))?;
@@ -595,7 +608,7 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
         if key.ends_with(kw) {
             continue;
         }
-        if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control" | "apply")) {
+        if !INCLUDE_KEYS.contains(&key.as_str()) || key == "apply" || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
             return Err(k.error(format!("`{key}` on {kw} is not supported")).help(if dynamic {
                 "an include takes when, tags, vars, loop, loop_control, apply and the task keywords of a block"
             } else {
@@ -607,7 +620,15 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
         if !dynamic {
             return Err(file.error("import_tasks is static: its file name cannot be a template").help("use include_tasks for a name that depends on variables"));
         }
-        let mut apply = match item.get("apply") {
+        if let Some(a) = apply_node {
+            for (k, _) in a.as_map().ok_or_else(|| a.error("`apply` takes a mapping of task keywords"))? {
+                let key = k.scalar_string().unwrap_or_default();
+                if !BLOCK_KEYS.contains(&key.as_str()) {
+                    return Err(k.error(format!("`{key}` in apply is not a task keyword")));
+                }
+            }
+        }
+        let mut apply = match apply_node {
             Some(a) => inherited(a)?,
             None => Inherited::default(),
         };

@@ -7,10 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1 10 50"}; runs=${2:-5}
 tools=${TOOLS:-"floor-session floor-channels recover ansible pyinfra"}   # a subset: TOOLS="floor-session recover"
+# With facts (issue 16): TOOLS="floor-session floor-facts recover recover-facts ansible ansible-facts"
 want() { [[ " $tools " == *" $1 "* ]]; }
 venv=bench/.venv
 [ -x "$venv/bin/pyinfra" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q ansible-core pyinfra; }
 cargo build --release -q
+# The workloads with gather_facts: true, made from the plain ones so they cannot drift apart;
+# the floor with facts is the floor session plus recover's own gathering script in it (one
+# more round trip's worth of work on the same connection).
+mkdir -p bench/out
+sed 's/^  gather_facts: false$/  gather_facts: true/' bench/workload/recover.yml > bench/out/recover-facts.yml
+sed 's/^  gather_facts: false$/  gather_facts: true/' bench/workload/ansible.yml > bench/out/ansible-facts.yml
+cp bench/workload/t.j2 bench/out/t.j2
+target/release/recover facts-script > bench/out/facts.sh
 LAB=${RECOVER_LAB:-/tmp/recover-lab}; B=/tmp/recover-bench
 key="$LAB/ssh/id_ed25519"; kh="$B/known_hosts"
 ssh_opts=(-p 2222 -i "$key" -o UserKnownHostsFile="$kh" -o BatchMode=yes -o IdentitiesOnly=yes)
@@ -30,6 +39,9 @@ measure() { # n tool run cmd...
 floor_session() { # n
   seq "$1" | xargs -P "$1" -I{} sh -c "ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' < bench/workload/ten.sh > /dev/null"
 }
+floor_facts() { # n
+  seq "$1" | xargs -P "$1" -I{} sh -c "cat bench/workload/ten.sh bench/out/facts.sh | ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' > /dev/null"
+}
 floor_channels() { # n
   seq "$1" | xargs -P "$1" -I{} bash -c '
     s=/tmp/recover-bench/cm-{}; o="'"${ssh_opts[*]}"'"
@@ -37,14 +49,17 @@ floor_channels() { # n
     while IFS= read -r line; do case "$line" in "#"*|"") continue;; esac; ssh -n $o -S $s wooo@127.0.1.{} "H=h{}; $line" > /dev/null; done < bench/workload/ten.sh
     ssh $o -S $s -O exit wooo@127.0.1.{} 2>/dev/null'
 }
-export -f floor_session floor_channels 2>/dev/null || true
+export -f floor_session floor_facts floor_channels 2>/dev/null || true
 for n in $sizes; do
   bench/fleet up "$n"
   for r in $(seq "$runs"); do
     want floor-session && measure "$n" floor-session "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_session); floor_session $n"
     want floor-channels && measure "$n" floor-channels "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_channels); floor_channels $n"
+    want floor-facts && measure "$n" floor-facts "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_facts); floor_facts $n"
     want recover && measure "$n" recover "$r" target/release/recover play bench/workload/recover.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+    want recover-facts && measure "$n" recover-facts "$r" target/release/recover play bench/out/recover-facts.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
     want ansible && measure "$n" ansible "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/ansible.yml -f "$n"
+    want ansible-facts && measure "$n" ansible-facts "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-facts.yml -f "$n"
     want pyinfra && measure "$n" pyinfra "$r" "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
   done
   bench/fleet down

@@ -33,3 +33,15 @@ print("|---|---|---|---|")
 for n in sorted({k[0] for k in rss}):
     g = lambda t: f"{statistics.median(rss[(n, t)]) / 1024:.0f} MiB ({min(rss[(n, t)]) / 1024:.0f}-{max(rss[(n, t)]) / 1024:.0f})" if rss.get((n, t)) else "-"
     print(f"| {n} | {g('recover')} | {g('ansible')} | {g('pyinfra')} |")
+# Facts (issue 16): recover with gather_facts against the floor plus its gathering round trip,
+# and what gathering costs each tool.
+if any(t.endswith("-facts") for (_, t) in data):
+    print()
+    print("| N | floor + facts | recover with facts | recover with facts / (floor + facts) | recover: facts cost | ansible with facts | ansible: facts cost |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sorted({k[0] for k in data}):
+        m = lambda t: statistics.median(data[(n, t)]) if data.get((n, t)) else None
+        ff, rf, r, af, a = m("floor-facts"), m("recover-facts"), m("recover"), m("ansible-facts"), m("ansible")
+        f = lambda v: f"{v:.2f} s" if v is not None else "-"
+        q = lambda a_, b_: f"{a_ / b_:.2f}x" if a_ is not None and b_ else "-"
+        print(f"| {n} | {f(ff)} | {f(rf)} | {q(rf, ff)} | {q(rf, r)} | {f(af)} | {q(af, a)} |")

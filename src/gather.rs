@@ -27,11 +27,16 @@ s proc1; cat /proc/1/comm
 s cgroup1; cat /proc/1/cgroup
 s environ1; tr '\0' '\n' < /proc/1/environ
 s systemd_container; cat /run/systemd/container
-s dmi; for f in bios_date bios_vendor bios_version board_asset_tag board_name board_serial board_vendor board_version chassis_asset_tag chassis_serial chassis_vendor chassis_version product_name product_serial product_uuid product_version sys_vendor product_family; do printf '%s=' $f; cat /sys/devices/virtual/dmi/id/$f || echo; done
+s dmi; cd /sys/devices/virtual/dmi/id 2>/dev/null && grep -s . bios_date bios_vendor bios_version board_asset_tag board_name board_serial board_vendor board_version chassis_asset_tag chassis_serial chassis_vendor chassis_version product_name product_serial product_uuid product_version sys_vendor product_family | sed 's/:/=/'; cd /
 s modules; cut -d' ' -f1 /proc/modules
-s python; P={py}; [ -n "$P" ] && "$P" -c 'import sys,json; v=sys.version_info; print(json.dumps({{"executable": sys.executable, "version": [v[0], v[1], v[2], v[3], v[4]], "type": sys.implementation.name}}))'
-s selinux; P={py}; [ -n "$P" ] && "$P" -c 'import selinux' && echo present; command -v getenforce >/dev/null && getenforce
-s net; for i in $(ls -U /sys/class/net); do d=/sys/class/net/$i; printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$i" "$(cat $d/address)" "$(cat $d/mtu)" "$(cat $d/operstate)" "$(cat $d/type)" "$(cat $d/flags)" "$(basename "$(readlink $d/device)")" "$(basename "$(readlink $d/device/driver/module)")" "$(cat $d/speed)" "$(test -d $d/bridge && echo bridge; test -d $d/bonding && echo bonding)"; done
+s python; P={py}; [ -n "$P" ] && "$P" -c 'import sys,json
+try:
+    import selinux; se=True
+except Exception:
+    se=False
+v=sys.version_info; print(json.dumps({{"executable": sys.executable, "version": [v[0], v[1], v[2], v[3], v[4]], "type": sys.implementation.name, "selinux": se}}))'
+s selinux; command -v getenforce >/dev/null && getenforce
+s net; ls -U /sys/class/net; cd /sys/class/net && grep -s . */address */mtu */operstate */type */flags */speed; for i in *; do [ -d $i/bridge ] && echo "$i/kind:bridge"; [ -d $i/bonding ] && echo "$i/kind:bonding"; done; ls -l */device */device/driver/module 2>/dev/null | sed -n 's|.* \([^ ]*\) -> .*/\([^/]*\)$|\1:\2|p'; cd /
 s addr; ip -o addr show
 s route4; ip -4 route get 8.8.8.8
 s route6; ip -6 route get 2404:6800:400a:800::1012
@@ -47,7 +52,7 @@ s meminfo; cat /proc/meminfo
 s mounts; cat /etc/mtab || cat /proc/mounts
 s statfs; awk '$1 ~ /^\// || $1 ~ /:\// {{print $2}}' /etc/mtab /proc/mounts | sort -u | while read -r m; do m=$(printf '%b' "$m"); printf '%s|' "$m"; stat -f -c '%s %S %b %f %a %c %d' "$m" || echo; done
 s uuids; lsblk -rno NAME,UUID
-s blk; for d in /sys/block/*; do n=${{d##*/}}; printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$n" "$(cat $d/removable)" "$(cat $d/queue/rotational)" "$(cat $d/size)" "$(cat $d/queue/logical_block_size)" "$(cat $d/queue/scheduler)" "$(cat $d/queue/discard_granularity)" "$(cat $d/device/vendor)" "$(cat $d/device/model)" "$(ls $d/holders | tr '\n' ' ')"; for p in $d/$n*; do [ -e "$p/partition" ] && printf 'part|%s|%s|%s|%s\n' "$n" "${{p##*/}}" "$(cat $p/start)" "$(cat $p/size)"; done; done
+s blk; cd /sys/block && grep -s . */removable */size */queue/rotational */queue/logical_block_size */queue/scheduler */queue/discard_granularity */device/vendor */device/model */*/partition */*/start */*/size; ls -d */holders/* 2>/dev/null; cd /
 s date; e=$(date +%s); date -d @$e '+%Y-%m-%d|%d|%H|%M|%m|%S|%H:%M:%S|%Z|%z|%A|%w|%W|%Y|%Y%m%dT%H%M%S'; date -u -d @$e '+%Y-%m-%dT%H:%M:%SZ'; echo $e; date +%N; date -d @$e +%Z
 s resolv; cat /etc/resolv.conf
 s cmdline; cat /proc/cmdline
@@ -250,8 +255,9 @@ pub fn parse(out: &str, subset: &[String]) -> Map<String, Json> {
         );
     }
     let se = get("selinux");
+    let py_se = serde_json::from_str::<Json>(get("python").lines().last().unwrap_or("")).ok().and_then(|p| p["selinux"].as_bool()).unwrap_or(false);
     // ansible-core's own selinux shim needs only libselinux.
-    let se_py = se.lines().any(|l| l == "present") || get("libselinux").trim() == "present";
+    let se_py = py_se || get("libselinux").trim() == "present";
     f.insert("selinux_python_present".into(), json!(se_py));
     f.insert(
         "selinux".into(),
@@ -566,37 +572,53 @@ fn human(bytes: f64) -> String {
     format!("{bytes:.2} Bytes")
 }
 
+/// `/sys/block` read as `DEV/FILE:VALUE` lines (and `DEV/PART/FILE:VALUE`, `DEV/holders/H`).
 fn devices(text: &str) -> Json {
-    let mut devs = Map::new();
+    let mut attrs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut parts: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> = BTreeMap::new();
+    let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in text.lines() {
-        let w: Vec<&str> = line.split('|').collect();
-        if w.first() == Some(&"part") && w.len() >= 5 {
-            let sectors: u64 = w[4].parse().unwrap_or(0);
-            if let Some(Json::Object(d)) = devs.get_mut(w[1]) {
-                let ss: u64 = d.get("sectorsize").and_then(Json::as_str).and_then(|x| x.parse().ok()).unwrap_or(512);
-                if let Some(Json::Object(p)) = d.get_mut("partitions") {
-                    p.insert(w[2].into(), json!({"start": w[3], "sectors": sectors, "sectorsize": ss, "size": human((sectors * ss) as f64), "uuid": null, "holders": [], "links": {"ids": [], "labels": [], "masters": [], "uuids": []}}));
-                }
+        let (path, value) = match line.split_once(':') {
+            Some((p, v)) => (p, v.trim()),
+            None => (line, ""),
+        };
+        let w: Vec<&str> = path.split('/').collect();
+        match w.as_slice() {
+            [dev, "holders", h] => holders.entry(dev.to_string()).or_default().push(h.to_string()),
+            [dev, file] => {
+                attrs.entry(dev.to_string()).or_default().insert(file.to_string(), value.to_string());
             }
-            continue;
+            [dev, "queue", file] | [dev, "device", file] if !parts.get(*dev).is_some_and(|p| p.contains_key(w[1])) => {
+                attrs.entry(dev.to_string()).or_default().insert(file.to_string(), value.to_string());
+            }
+            [dev, part, file] => {
+                parts.entry(dev.to_string()).or_default().entry(part.to_string()).or_default().insert(file.to_string(), value.to_string());
+            }
+            _ => {}
         }
-        if w.len() < 10 {
-            continue;
+    }
+    let mut devs = Map::new();
+    for (name, a) in attrs {
+        let g = |k: &str| a.get(k).cloned().unwrap_or_default();
+        let sectors: u64 = g("size").parse().unwrap_or(0);
+        let ss: u64 = g("logical_block_size").parse().unwrap_or(512);
+        let sched = g("scheduler");
+        let sched = sched.split('[').nth(1).and_then(|x| x.split(']').next()).map(str::to_string).unwrap_or(sched);
+        let opt = |k: &str| a.get(k).filter(|v| !v.is_empty()).map(|v| json!(v)).unwrap_or(Json::Null);
+        let mut p = Map::new();
+        for (pn, pa) in parts.get(&name).into_iter().flatten().filter(|(_, pa)| pa.contains_key("partition")) {
+            let psec: u64 = pa.get("size").and_then(|x| x.parse().ok()).unwrap_or(0);
+            p.insert(pn.clone(), json!({"start": pa.get("start").cloned().unwrap_or_default(), "sectors": psec, "sectorsize": ss, "size": human((psec * ss) as f64), "uuid": null, "holders": [], "links": {"ids": [], "labels": [], "masters": [], "uuids": []}}));
         }
-        let sectors: u64 = w[3].parse().unwrap_or(0);
-        let ss: u64 = w[4].parse().unwrap_or(512);
-        let sched = w[5].split('[').nth(1).and_then(|x| x.split(']').next()).unwrap_or(w[5].trim()).to_string();
-        let opt = |s: &str| if s.trim().is_empty() { Json::Null } else { json!(s.trim()) };
         devs.insert(
-            w[0].to_string(),
+            name.clone(),
             json!({
-                "removable": w[1], "rotational": w[2], "sectors": sectors, "sectorsize": w[4], "size": human((sectors * 512) as f64),
-                "scheduler_mode": sched, "support_discard": w[6], "vendor": opt(w[7]), "model": opt(w[8]),
-                "holders": w[9].split_whitespace().collect::<Vec<_>>(), "partitions": {}, "host": "", "virtual": 1,
+                "removable": g("removable"), "rotational": g("rotational"), "sectors": sectors, "sectorsize": ss.to_string(), "size": human((sectors * 512) as f64),
+                "scheduler_mode": sched, "support_discard": g("discard_granularity"), "vendor": opt("vendor"), "model": opt("model"),
+                "holders": holders.get(&name).cloned().unwrap_or_default(), "partitions": p, "host": "", "virtual": 1,
                 "links": {"ids": [], "labels": [], "masters": [], "uuids": []}, "sas_address": null, "sas_device_handle": null,
             }),
         );
-        let _ = ss;
     }
     Json::Object(devs)
 }
@@ -672,11 +694,30 @@ fn prefix_to_mask(p: u32) -> std::net::Ipv4Addr {
 fn network(net: &str, addr: &str, r4: &str, r6: &str, f: &mut Map<String, Json>) {
     let mut names = Vec::new();
     let mut ifaces: BTreeMap<String, Map<String, Json>> = BTreeMap::new();
+    // `ls -U` names first, then `IFACE/FILE:VALUE` lines.
+    let mut attrs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut order = Vec::new();
     for line in net.lines() {
-        let w: Vec<&str> = line.split('|').collect();
-        if w.len() < 10 {
-            continue;
+        match line.split_once(':') {
+            Some((path, value)) if path.contains('/') => {
+                let (dev, file) = path.split_once('/').unwrap_or((path, ""));
+                let file = if file == "device/driver/module" { "module" } else { file };
+                attrs.entry(dev.to_string()).or_default().insert(file.to_string(), value.trim().to_string());
+            }
+            _ if !line.contains('/') && !line.trim().is_empty() => order.push(line.trim().to_string()),
+            _ => {}
         }
+    }
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .map(|i| {
+            let a = attrs.get(i).cloned().unwrap_or_default();
+            let g = |k: &str| a.get(k).cloned().unwrap_or_default();
+            vec![i.clone(), g("address"), g("mtu"), g("operstate"), g("type"), g("flags"), g("device"), g("module"), g("speed"), g("kind")]
+        })
+        .collect();
+    for w in &rows {
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
         let mut m = Map::new();
         m.insert("device".into(), json!(w[0]));
         if !w[1].is_empty() && w[1] != "00:00:00:00:00:00" {
@@ -698,10 +739,10 @@ fn network(net: &str, addr: &str, r4: &str, r6: &str, f: &mut Map<String, Json>)
         m.insert("type".into(), json!(kind));
         let flags = u64::from_str_radix(w[5].trim_start_matches("0x"), 16).unwrap_or(0);
         m.insert("promisc".into(), json!(flags & 0x100 != 0));
-        if !w[6].is_empty() && w[6] != "." {
+        if !w[6].is_empty() {
             m.insert("pciid".into(), json!(w[6]));
         }
-        if !w[7].is_empty() && w[7] != "." {
+        if !w[7].is_empty() {
             m.insert("module".into(), json!(w[7]));
         }
         if let Ok(sp) = w[8].trim().parse::<i64>() {

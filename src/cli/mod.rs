@@ -155,6 +155,9 @@ pub enum Command {
     /// The man page (roff), generated from these definitions
     #[command(after_help = "Example:\n  recover man > recover.1 && man -l recover.1")]
     Man,
+    /// The shell script `gather_facts` sends to a host (for the benchmark's floor)
+    #[command(hide = true)]
+    FactsScript,
     /// Ansible Vault: encrypt, decrypt, view, edit, encrypt_string, rekey (ansible-vault's formats 1.1 and 1.2)
     #[command(after_help = "Examples:\n  recover vault encrypt group_vars/all/secrets.yml --vault-password-file ~/.vault_pass\n  recover vault encrypt_string 's3cret' --name db_password --vault-id prod@prompt\n  recover play pg-wal --vault-password-file ~/.vault_pass")]
     Vault(vault::VaultArgs),
@@ -185,6 +188,7 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Init(_) => ("init", false, false, false),
         Command::Completions(_) => ("completions", false, false, false),
         Command::Man => ("man", false, false, false),
+        Command::FactsScript => ("facts-script", false, false, false),
         Command::Vault(_) => ("vault", false, false, false),
     };
     if g.dry_run && !dry_run {
@@ -255,6 +259,10 @@ pub fn main() -> i32 {
         Command::Init(a) => Some(init::init(&cli.global, a)),
         Command::Completions(a) => Some(init::completions(a)),
         Command::Man => Some(init::man()),
+        Command::FactsScript => {
+            print!("{}", crate::gather::script(None));
+            Some(Ok(0))
+        }
         Command::Vault(a) => Some(vault::run(&cli.global, a)),
         _ => None,
     };

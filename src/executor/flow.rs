@@ -285,7 +285,7 @@ async fn meta(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: 
     let action = task.args.get("_raw_params").and_then(Json::as_str).unwrap_or_default().trim().to_string();
     // A meta task's `when` (end_host, end_play, ...).
     if !task.when.is_empty() {
-        let ctx = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&state.vars), Layer::Templates(&task.vars)]);
+        let ctx = step::context(env, host, task, state, &[]);
         for c in &task.when {
             match env.sources.templates.eval_bool(&c.expr, &ctx, &c.span) {
                 Ok(true) => {}
@@ -309,7 +309,7 @@ async fn meta(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: 
         }
         "clear_facts" => {
             state.facts = None;
-            state.vars.retain(|k, _| !k.starts_with("ansible_"));
+            env.sources.clear_facts(host);
             Flow::Continue
         }
         "clear_host_errors" | "noop" | "refresh_inventory" | "reset_connection" => Flow::Continue,

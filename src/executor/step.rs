@@ -29,8 +29,6 @@ pub struct HostState {
     pub facts: Option<Json>,
     /// The last task that failed here, and its result: `ansible_failed_task` / `_result`.
     pub last_failed: Option<(String, Json)>,
-    /// `ansible_facts` and each fact as `ansible_<name>` (data, never rendered).
-    pub fact_vars: Vars,
     /// Variables from `include_vars` (templates, rendered when used).
     pub included: Vars,
     /// How many blocks with a `rescue:` the host is in (a failure there is not fatal).
@@ -60,7 +58,10 @@ pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState,
         magic.insert("ansible_role_name".into(), json!(name));
         magic.insert("role_path".into(), json!(dir.display().to_string()));
     }
-    let mut layers = vec![Layer::Data(&state.fact_vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Templates(&task.vars), Layer::Data(&magic)];
+    // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
+    // and registered results.
+    // (The facts are served under all of these by the context itself: see VarSources::set_facts.)
+    let mut layers = vec![Layer::Templates(&task.scope_vars), Layer::Templates(&task.vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Data(&magic)];
     layers.extend(extra.iter().map(|l| match l {
         Layer::Data(v) => Layer::Data(v),
         Layer::Templates(v) => Layer::Templates(v),
@@ -791,7 +792,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
                 _ => Default::default(),
             };
             all.extend(facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())));
-            state.fact_vars = crate::gather::as_vars(&all);
+            env.sources.set_facts(host, &crate::gather::as_vars(&all));
             state.facts = Some(Json::Object(all));
         }
     }

@@ -33,6 +33,9 @@ pub struct VarSources {
     /// host made a run's own CPU grow with the square of its hosts.
     groups: Value,
     binary: String,
+    /// Each host's gathered facts, as `{ansible_facts: ..., ansible_<name>: ...}`, converted
+    /// once when gathered and shared by every step's context (and by `hostvars`).
+    facts: std::sync::RwLock<std::collections::HashMap<String, Value>>,
 }
 
 /// A play's hosts, and `ansible_play_hosts` built from them once for every step of the play.
@@ -52,6 +55,7 @@ impl VarSources {
         Arc::new(VarSources {
             groups: crate::template::to_value(&Json::Object(groups)),
             binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            facts: Default::default(),
             timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
             inventory,
             templates,
@@ -60,6 +64,23 @@ impl VarSources {
             check,
             run_id,
         })
+    }
+
+    /// Records `host`'s facts (replacing what it had): every later context of it sees them.
+    pub fn set_facts(&self, host: &str, facts: &crate::template::Vars) {
+        let v = crate::template::to_value(facts);
+        if let Ok(mut m) = self.facts.write() {
+            m.insert(host.to_string(), v);
+        }
+    }
+    /// `meta: clear_facts`.
+    pub fn clear_facts(&self, host: &str) {
+        if let Ok(mut m) = self.facts.write() {
+            m.remove(host);
+        }
+    }
+    fn facts_of(&self, host: &str) -> Option<Value> {
+        self.facts.read().ok().and_then(|m| m.get(host).cloned())
     }
 
     /// The magic variables of `host`, but for [`SHARED`]'s, which the context object serves.
@@ -110,7 +131,7 @@ impl VarSources {
         }
         let ctx = self.templates.context_with_data(vars, data);
         let shared = Shared { groups: self.groups.clone(), play_hosts: play_hosts.value.clone() };
-        Value::from_object(WithHostvars { inner: ctx, shared, sources: self.clone() })
+        Value::from_object(WithHostvars { inner: ctx, shared, sources: self.clone(), facts: self.facts_of(host) })
     }
 
     /// The inventory-level context of a host (for `hostvars` and connecting).
@@ -125,6 +146,8 @@ struct WithHostvars {
     inner: Value,
     shared: Shared,
     sources: Arc<VarSources>,
+    /// The host's facts, under every variable the context has.
+    facts: Option<Value>,
 }
 
 /// Magic variables with one value for every host of a play (cheap to clone: shared).
@@ -164,11 +187,21 @@ impl Object for WithHostvars {
             return Some(v);
         }
         let v = self.inner.get_item(key).ok()?;
-        (!v.is_undefined()).then_some(v)
+        if !v.is_undefined() {
+            return Some(v);
+        }
+        let f = self.facts.as_ref()?.get_item(key).ok()?;
+        (!f.is_undefined()).then_some(f)
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.inner.try_iter() {
-            Ok(it) => Enumerator::Values(it.chain(SHARED.iter().map(|k| Value::from(*k))).collect()),
+            Ok(it) => {
+                let mut keys: Vec<Value> = it.chain(SHARED.iter().map(|k| Value::from(*k))).collect();
+                if let Some(f) = &self.facts {
+                    keys.extend(f.try_iter().into_iter().flatten());
+                }
+                Enumerator::Values(keys)
+            }
             Err(_) => Enumerator::Empty,
         }
     }

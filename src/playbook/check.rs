@@ -122,6 +122,7 @@ fn used_before(e: SourceError, known: &HashSet<String>, later: &std::collections
 fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path) -> SResult<()> {
     let mut known = known.clone();
     known.extend(task.vars.keys().cloned());
+    known.extend(task.scope_vars.keys().cloned());
     if let Some(d) = &task.defaults {
         known.extend(d.keys().cloned());
     }

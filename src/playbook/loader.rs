@@ -1010,6 +1010,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
         vars: mapping(node.get("vars"), "vars")?,
+        scope_vars: Vars::new(),
         no_log: flag(node, "no_log")?,
         role_dir: ctx.role_dir.clone(),
         declared: declared(node.get("destructive"))?,

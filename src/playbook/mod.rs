@@ -149,7 +149,7 @@ impl Inherited {
         t.when.splice(0..0, self.when.iter().cloned());
         t.tags.extend(self.tags.iter().cloned());
         for (k, v) in &self.vars {
-            t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+            t.scope_vars.entry(k.clone()).or_insert_with(|| v.clone());
         }
         t.r#become = t.r#become.or(self.r#become);
         if t.become_user.is_none() {
@@ -322,7 +322,11 @@ pub struct Task {
     /// A diagnostic: runs in dry-run too, and never counts as a change.
     pub read_only: bool,
     pub timeout: Option<u64>,
+    /// The task's own `vars:` (and the parameters of the include it came through).
     pub vars: Vars,
+    /// The vars of the blocks and role around it (role `vars/`, block `vars:`): below its own
+    /// and below `set_fact`, as in Ansible's precedence.
+    pub scope_vars: Vars,
     pub no_log: Option<Flag>,
     /// The role this task came from, for `templates/` lookups.
     pub role_dir: Option<PathBuf>,
@@ -418,6 +422,7 @@ impl Task {
             read_only: true,
             timeout: None,
             vars: Vars::new(),
+            scope_vars: Vars::new(),
             no_log: None,
             role_dir: None,
             declared: None,

@@ -385,55 +385,7 @@ pub fn extra_vars(g: &Global) -> Result<Vars, SourceError> {
     Ok(vars)
 }
 
-/// Splits `k=v k2='a b' k3={{ x | default('y z') }}` into words, as Ansible's
-/// parse_kv does: whitespace separates, except inside quotes and `{{ }}` / `{% %}`.
-pub fn split_kv(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut depth = 0usize;
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if quote.is_none() && c == '{' && matches!(next, Some('{') | Some('%')) {
-            depth += 1;
-            cur.push(c);
-            cur.push(next.unwrap_or('{'));
-            i += 2;
-            continue;
-        }
-        if quote.is_none() && depth > 0 && matches!(c, '}' | '%') && next == Some('}') {
-            depth -= 1;
-            cur.push(c);
-            cur.push('}');
-            i += 2;
-            continue;
-        }
-        match (c, quote) {
-            ('\'', None) | ('"', None) if depth == 0 => quote = Some(c),
-            (q, Some(open)) if q == open && depth == 0 => quote = None,
-            (w, None) if w.is_whitespace() && depth == 0 => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(c),
-        }
-        i += 1;
-    }
-    if quote.is_some() {
-        return Err("unclosed quote".into());
-    }
-    if depth > 0 {
-        return Err("unclosed {{ or {%".into());
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    Ok(words)
-}
+pub use crate::playbook::split_kv;
 
 /// The effective host limit: `--host` (checked to exist) and `--limit` together.
 pub fn limit(g: &Global, inv: &Inventory) -> Result<Option<String>, SourceError> {

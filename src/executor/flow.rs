@@ -113,8 +113,9 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
     })
 }
 
-/// Reports a line for something that is not a module's step (an include, a `meta:`).
-fn report(env: &PlayEnv, host: &str, task: String, status: Status, msg: Option<String>, note: Option<String>, item: Option<Json>) {
+/// Reports a line for something that is not a module's step (an include, a `meta:`, a host
+/// that cannot start, facts from the run's cache).
+pub(super) fn report(env: &PlayEnv, host: &str, task: String, status: Status, msg: Option<String>, note: Option<String>, item: Option<Json>) {
     env.reporter.emit(Event::Task {
         host: host.to_string(),
         task,

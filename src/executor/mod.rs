@@ -416,21 +416,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
                 ConnectError::Unreachable(m) => (Status::Unreachable, m, HostEnd::Unreachable),
                 ConnectError::Locked(m) => (Status::Refused, m, HostEnd::Refused),
             };
-            env.reporter.emit(Event::Task {
-                host: host.to_string(),
-                task: first,
-                status,
-                msg: Some(msg),
-                changes: Vec::new(),
-                diff: None,
-                note: None,
-                item: None,
-                output: None,
-                ignored: false,
-                failed_changed: false,
-                check: env.check,
-                duration_ms: 0,
-            });
+            flow::report(env, host, first, status, Some(msg), None, None);
             return end;
         }
     };
@@ -440,21 +426,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
         let args = serde_json::json!({ "gather_subset": env.play.gather_subset });
         let task = crate::playbook::Task::synthetic("Gathering Facts", "setup", args, env.play.span.clone());
         if state.facts.is_some() {
-            env.reporter.emit(Event::Task {
-                host: host.to_string(),
-                task: "Gathering Facts".into(),
-                status: Status::Ok,
-                msg: None,
-                changes: Vec::new(),
-                diff: None,
-                note: Some("facts gathered earlier in this run".into()),
-                item: None,
-                output: None,
-                ignored: false,
-                failed_changed: false,
-                check: env.check,
-                duration_ms: 0,
-            });
+            flow::report(env, host, "Gathering Facts".into(), Status::Ok, None, Some("facts gathered earlier in this run".into()), None);
         } else {
             match step::run_task(env, host, &conn, &task, state).await {
                 StepEnd::Continue => {}

@@ -628,29 +628,11 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
                 }
             }
         }
-        let mut apply = match apply_node {
+        let apply = match apply_node {
             Some(a) => inherited(a)?,
             None => Inherited::default(),
         };
-        // The include's own keywords other than when/tags/vars/loop go to its tasks, as a block's.
-        let own = inherited(item)?;
-        apply = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
-        let (loop_items, loop_var) = loop_of(item)?;
-        let mut inc = Include {
-            kind: IncludeKind::Tasks { file: rel.to_string() },
-            name: opt_string(item, "name")?,
-            span: item.span.clone(),
-            when: conds(item.get("when"))?,
-            tags: strings(item.get("tags"))?,
-            include_tags: Vec::new(),
-            vars: mapping(item.get("vars"), "vars")?,
-            loop_items,
-            loop_var,
-            inherit: apply,
-            dir: dir.to_path_buf(),
-            role_dir: ctx.role_dir.clone(),
-            preloaded: None,
-        };
+        let mut inc = include_of(item, IncludeKind::Tasks { file: rel.to_string() }, apply, dir, ctx)?;
         if !crate::template::is_template(rel) {
             let p = find_tasks_file(rel, dir, ctx).ok_or_else(|| file.error(format!("include_tasks: no such file {}", dir.join(rel).display())))?;
             let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
@@ -745,28 +727,12 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
             }
         }
     }
-    let mut apply = match spec.get("apply") {
+    let apply = match spec.get("apply") {
         Some(a) => inherited(a)?,
         None => Inherited::default(),
     };
-    let own = inherited(item)?;
-    apply = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
-    let (loop_items, loop_var) = loop_of(item)?;
-    let mut inc = Include {
-        kind: IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() },
-        name: opt_string(item, "name")?,
-        span: item.span.clone(),
-        when: conds(item.get("when"))?,
-        tags: strings(item.get("tags"))?,
-        include_tags: Vec::new(),
-        vars: mapping(item.get("vars"), "vars")?,
-        loop_items,
-        loop_var,
-        inherit: apply,
-        dir: ctx.playbook_dir.clone(),
-        role_dir: ctx.role_dir.clone(),
-        preloaded: None,
-    };
+    let kind = IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() };
+    let mut inc = include_of(item, kind, apply, &ctx.playbook_dir, ctx)?;
     if !templated {
         let (defaults, mut tasks, handlers) = load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx)?;
         if !handlers.is_empty() {
@@ -784,6 +750,29 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
     }
     out.push(Item::Include(Box::new(inc)));
     Ok(())
+}
+
+/// An include's own parts: its `when`, `tags`, `vars` and loop, and what goes to its tasks
+/// (`apply:`, and its own keywords other than those, as a block's).
+fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx: &LoadCtx) -> SResult<Include> {
+    let own = inherited(item)?;
+    let inherit = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
+    let (loop_items, loop_var) = loop_of(item)?;
+    Ok(Include {
+        kind,
+        name: opt_string(item, "name")?,
+        span: item.span.clone(),
+        when: conds(item.get("when"))?,
+        tags: strings(item.get("tags"))?,
+        include_tags: Vec::new(),
+        vars: mapping(item.get("vars"), "vars")?,
+        loop_items,
+        loop_var,
+        inherit,
+        dir: dir.to_path_buf(),
+        role_dir: ctx.role_dir.clone(),
+        preloaded: None,
+    })
 }
 
 /// `loop`/`with_items` and `loop_control.loop_var` of an include.
@@ -1078,7 +1067,11 @@ fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String, Json>) {
         return;
     }
     let mut raw = Vec::new();
-    for w in split_args(s) {
+    let Ok(words) = split_kv(s) else {
+        args.insert("_raw_params".into(), Json::String(s.to_string()));
+        return;
+    };
+    for w in words {
         match kv_word(&w) {
             Some((k, v)) => {
                 args.insert(k, Json::String(v));
@@ -1091,20 +1084,19 @@ fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String, Json>) {
     }
 }
 
-/// `key=value` with the value unquoted, if `w` is one (`=` outside quotes and templates).
+/// `key=value`, if `w` is one (a word of [`split_kv`], quotes already taken off).
 fn kv_word(w: &str) -> Option<(String, String)> {
-    let eq = w.find('=')?;
-    let (k, v) = (&w[..eq], &w[eq + 1..]);
+    let (k, v) = w.split_once('=')?;
     if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
-    let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) { v[1..v.len() - 1].to_string() } else { v.to_string() };
-    Some((k.to_string(), v))
+    Some((k.to_string(), v.to_string()))
 }
 
-/// Ansible's `split_args`: words split on whitespace, but not inside quotes or Jinja blocks.
-fn split_args(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// Splits `k=v k2='a b' k3={{ x | default('y z') }}` into words, as Ansible's
+/// parse_kv does: whitespace separates, except inside quotes and `{{ }}` / `{% %}`.
+pub fn split_kv(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
@@ -1113,14 +1105,14 @@ fn split_args(s: &str) -> Vec<String> {
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
-        if quote.is_none() && c == '{' && matches!(next, Some('{' | '%' | '#')) {
+        if quote.is_none() && c == '{' && matches!(next, Some('{') | Some('%')) {
             depth += 1;
             cur.push(c);
-            cur.push(next.unwrap_or_default());
+            cur.push(next.unwrap_or('{'));
             i += 2;
             continue;
         }
-        if quote.is_none() && depth > 0 && matches!(c, '}' | '%' | '#') && next == Some('}') {
+        if quote.is_none() && depth > 0 && matches!(c, '}' | '%') && next == Some('}') {
             depth -= 1;
             cur.push(c);
             cur.push('}');
@@ -1128,30 +1120,27 @@ fn split_args(s: &str) -> Vec<String> {
             continue;
         }
         match (c, quote) {
-            ('\\', _) if next.is_some() => {
-                cur.push(c);
-                cur.push(next.unwrap_or_default());
-                i += 2;
-                continue;
-            }
-            ('"' | '\'', None) if depth == 0 => quote = Some(c),
-            (q, Some(open)) if q == open => quote = None,
+            ('\'', None) | ('"', None) if depth == 0 => quote = Some(c),
+            (q, Some(open)) if q == open && depth == 0 => quote = None,
             (w, None) if w.is_whitespace() && depth == 0 => {
                 if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
+                    words.push(std::mem::take(&mut cur));
                 }
-                i += 1;
-                continue;
             }
-            _ => {}
+            _ => cur.push(c),
         }
-        cur.push(c);
         i += 1;
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    if quote.is_some() {
+        return Err("unclosed quote".into());
     }
-    out
+    if depth > 0 {
+        return Err("unclosed {{ or {%".into());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    Ok(words)
 }
 
 pub fn is_identifier(s: &str) -> bool {

@@ -14,7 +14,7 @@ use crate::template::Vars;
 
 pub use check::check_undefined;
 pub use loader::load;
-pub use loader::is_identifier;
+pub use loader::{is_identifier, split_kv};
 pub(crate) use loader::{find_tasks_file, load_role_dynamic, load_tasks_file, LoadCtx};
 pub(crate) use loader::closest as closest_name;
 

@@ -297,13 +297,46 @@ fn secret_values(sources: &Arc<VarSources>, pb: &Playbook) -> Vec<String> {
 }
 
 fn batches(hosts: &[String], serial: Option<&Serial>) -> Vec<Vec<String>> {
-    let size = match serial {
-        None => hosts.len(),
-        Some(Serial::Count(n)) => *n,
-        Some(Serial::Percent(p)) => ((hosts.len() as f64 * p / 100.0).floor() as usize).max(1),
+    // A batch size as ansible-core computes it: a percentage of all the play's hosts, at least 1.
+    let size = |s: &Serial| -> usize {
+        match s {
+            Serial::Count(n) => *n,
+            Serial::Percent(p) => (hosts.len() as f64 * p / 100.0).floor() as usize,
+            Serial::List(_) => hosts.len(),
+        }
+        .max(1)
+    };
+    let sizes: Vec<usize> = match serial {
+        None => vec![hosts.len().max(1)],
+        Some(Serial::List(list)) => list.iter().map(size).collect(),
+        Some(s) => vec![size(s)],
+    };
+    let mut out = Vec::new();
+    let mut rest = hosts;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = sizes[i.min(sizes.len() - 1)].min(rest.len());
+        out.push(rest[..n].to_vec());
+        rest = &rest[n..];
+        i += 1;
     }
-    .max(1);
-    hosts.chunks(size).map(<[String]>::to_vec).collect()
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches_as_ansible_core_makes_them() {
+        let hosts: Vec<String> = (1..=10).map(|i| format!("h{i}")).collect();
+        let sizes = |s: Option<Serial>| batches(&hosts, s.as_ref()).iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(None), vec![10]);
+        assert_eq!(sizes(Some(Serial::Count(3))), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(Some(Serial::Percent(25.0))), vec![2, 2, 2, 2, 2]);
+        assert_eq!(sizes(Some(Serial::List(vec![Serial::Count(1), Serial::Count(3), Serial::Percent(50.0)]))), vec![1, 3, 5, 1]);
+        assert!(batches(&[], Some(&Serial::Count(2))).is_empty());
+    }
 }
 
 /// Whether a play without `gather_facts:` gathers: `gathering` in ansible.cfg or `ANSIBLE_GATHERING` (`implicit`, the

@@ -168,12 +168,17 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         }
     }
     if let Some(s) = node.get("serial") {
+        let one = |s: &Node| -> SResult<Serial> {
+            match &s.value {
+                Value::Int(n) if *n > 0 => Ok(Serial::Count(*n as usize)),
+                Value::Str(t) if t.trim().parse::<usize>().is_ok_and(|n| n > 0) => Ok(Serial::Count(t.trim().parse().unwrap_or(1))),
+                Value::Str(t) if t.ends_with('%') => Ok(Serial::Percent(t.trim_end_matches('%').trim().parse().map_err(|_| s.error("`serial` must be a number or a percentage like 30%"))?)),
+                _ => Err(s.error("`serial` must be a positive number, a percentage like 30%, or a list of them")),
+            }
+        };
         play.serial = Some(match &s.value {
-            Value::Int(n) if *n > 0 => Serial::Count(*n as usize),
-            Value::Str(t) if t.ends_with('%') => Serial::Percent(
-                t.trim_end_matches('%').trim().parse().map_err(|_| s.error("`serial` must be a number or a percentage like 30%"))?,
-            ),
-            _ => return Err(s.error("`serial` must be a positive number or a percentage like 30% (a list of batch sizes is not supported by recover yet)")),
+            Value::Seq(items) if !items.is_empty() => Serial::List(items.iter().map(one).collect::<SResult<Vec<_>>>()?),
+            _ => one(s)?,
         });
     }
     if let Some(m) = node.get("max_fail_percentage") {

@@ -41,6 +41,8 @@ impl Playbook {
 pub enum Serial {
     Count(usize),
     Percent(f64),
+    /// Batch sizes in turn, the last one repeated for the hosts left (`serial: [1, 5, "20%"]`).
+    List(Vec<Serial>),
 }
 
 /// One play.

@@ -99,7 +99,7 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                     flow
                 }
                 Item::Include(inc) => {
-                    if !crate::playbook::tags_select(&inc.tags, &env.only_tags, &env.skip_tags) || !inc.include_tags.iter().all(|t| crate::playbook::tags_select(t, &env.only_tags, &env.skip_tags)) {
+                    if !crate::playbook::tags_select(&inc.tags, &env.only_tags, &env.skip_tags) {
                         continue;
                     }
                     include(env, host, conn, inc, state).await

@@ -93,7 +93,7 @@ pub(super) fn check_of(env: &PlayEnv, task: &Task) -> bool {
 }
 
 /// The loop's items: `loop:`/`with_items:` rendered, or a `with_<lookup>`'s results.
-fn loop_items(env: &PlayEnv, task: &Task, raw: &Json, span: &crate::error::Span, ctx: &Value) -> Result<Json, SourceError> {
+fn loop_items(env: &PlayEnv, raw: &Json, span: &crate::error::Span, ctx: &Value) -> Result<Json, SourceError> {
     let t = &env.sources.templates;
     let Some(kind) = raw.get("__with").and_then(Json::as_str) else {
         return t.render_value(raw, ctx, span);
@@ -115,7 +115,6 @@ fn loop_items(env: &PlayEnv, task: &Task, raw: &Json, span: &crate::error::Span,
     vars.insert("__recover_terms".into(), Json::Array(terms.clone()));
     let args: Vec<String> = (0..terms.len()).map(|i| format!("__recover_terms[{i}]")).collect();
     let expr = format!("query('{kind}'{}{})", if args.is_empty() { "" } else { ", " }, args.join(", "));
-    let _ = task;
     let over = Value::from_object(Overlay { top: env.sources.templates.context(vars), base: ctx.clone() });
     let v = t.eval(&expr, &over).map_err(|e| crate::template::located(&e, span))?;
     crate::template::json_of(&v).map_err(|e| crate::template::located(&e, span))
@@ -181,7 +180,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         let r = one(env, host, conn, task, &base, state).await;
         return finish(env, host, task, state, r, None, started);
     };
-    let items = match loop_items(env, task, items_raw, span, &base) {
+    let items = match loop_items(env, items_raw, span, &base) {
         Ok(Json::Array(items)) => items,
         Ok(Json::Null) => Vec::new(),
         Ok(other) => {

@@ -113,7 +113,6 @@ pub struct Include {
     pub span: Span,
     pub when: Vec<Cond>,
     pub tags: Vec<String>,
-    pub include_tags: Vec<Vec<String>>,
     pub vars: Vars,
     pub loop_items: Option<(Json, Span)>,
     pub loop_var: String,
@@ -318,9 +317,6 @@ pub struct Task {
     pub notify: Vec<String>,
     pub listen: Vec<String>,
     pub tags: Vec<String>,
-    /// The tags of each dynamic `include_tasks` this task came through: the include must be
-    /// selected by `--tags`/`--skip-tags` too (its tags are not the task's own, as in Ansible).
-    pub include_tags: Vec<Vec<String>>,
     /// A diagnostic: runs in dry-run too, and never counts as a change.
     pub read_only: bool,
     pub timeout: Option<u64>,
@@ -420,7 +416,6 @@ impl Task {
             notify: Vec::new(),
             listen: Vec::new(),
             tags: vec!["always".into()],
-            include_tags: Vec::new(),
             read_only: true,
             timeout: None,
             vars: Vars::new(),
@@ -446,9 +441,9 @@ impl Task {
     pub fn role_name(&self) -> Option<String> {
         self.role_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())
     }
-    /// Whether `--tags`/`--skip-tags` select this task (and every include it came through).
+    /// Whether `--tags`/`--skip-tags` select this task (an include is selected by its own tags when reached).
     pub fn selected(&self, only: &[String], skip: &[String]) -> bool {
-        tags_select(&self.tags, only, skip) && self.include_tags.iter().all(|t| tags_select(t, only, skip))
+        tags_select(&self.tags, only, skip)
     }
 
     /// The name shown in output: the task's name, else `module: first argument`.

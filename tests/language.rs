@@ -6,6 +6,11 @@
 //! (paths, modes, owners, sha256). It prints `N passed, M failed`; a difference kept on purpose
 //! is listed with its reason in `tests/language/known-differences.txt`. A first line
 //! `# args: ...` gives both tools the same extra arguments (`--tags`, `--skip-tags`).
+//!
+//! The modules of `tests/modules/` (issue 17) are compared three times over in the same root:
+//! first under `--check --diff` (the tree after it must be ansible-core's: check mode changes
+//! nothing but what a `check_mode: false` task makes), then for real under `--diff`, then once
+//! more (what a second run reports). Each time the diff lines (`+`/`-`) are compared too.
 
 mod common;
 
@@ -27,16 +32,24 @@ struct Outcome {
     statuses: Statuses,
     recap: Vec<u64>,
     printed: Vec<serde_json::Value>,
+    /// The `+`/`-` lines of the diffs shown (only under `--diff`).
+    diffs: Vec<String>,
+}
+
+/// The changed lines of a unified diff, headers and "no newline" notes left out.
+fn diff_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---"))).map(str::to_string).collect()
 }
 
 /// ansible-playbook on the lab host 188 over ssh, as its login (the same host and user recover
 /// works as), with `root` a fresh folder there; its default output parsed.
-fn ansible_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
+fn ansible_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
     // Failures go to stderr in ansible-core 2.19: both streams, in order.
     let out = Command::new("sh")
         .args(["-c", "exec ansible-playbook -i inventory/lab.yml -l 188 \"$@\" 2>&1", "sh", play.to_str().unwrap()])
         .args(["-e", &format!("root={}", root.display()), "-e", "ansible_python_interpreter=/usr/bin/python3"])
         .args(extra_args(play))
+        .args(mode)
         .current_dir(repo())
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
@@ -48,6 +61,7 @@ fn ansible_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
     let mut task: Option<String> = None;
     let mut items = false;
     let mut block: Option<String> = None;
+    let diffs = if mode.contains(&"--diff") { diff_lines(&text) } else { Vec::new() };
     for line in text.lines() {
         if let Some(b) = &mut block {
             b.push_str(line);
@@ -96,19 +110,32 @@ fn ansible_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
     }
     let recap = text.lines().skip_while(|l| !l.starts_with("PLAY RECAP")).nth(1).unwrap_or_default().to_string();
     let count = |k: &str| recap.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}=")).and_then(|n| n.parse().ok())).unwrap_or(u64::MAX);
-    Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| count(k)).collect(), printed }
+    Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| count(k)).collect(), printed, diffs }
 }
 
-fn recover_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
+fn recover_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
     let run = Recover::new()
         .args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--output", "json", "--yes", "-e", &format!("root={}", root.display()), "-e", "ansible_python_interpreter=/usr/bin/python3"])
         .args(extra_args(play))
+        .args(mode)
         .run();
     let mut statuses: Statuses = Vec::new();
     let mut printed = Vec::new();
+    let mut diffs = Vec::new();
+    // A destructive step's diff is in its preview (the task event then leaves it out).
+    let events = run.events();
     // Ansible prints an include as `included: FILE for HOST`, not as a status line.
-    for e in run.events().iter().filter(|e| e["event"] == "task" && !e["note"].as_str().is_some_and(|n| n.starts_with("included: "))) {
+    for e in events.iter().filter(|e| (e["event"] == "task" || e["event"] == "preview") && !e["note"].as_str().is_some_and(|n| n.starts_with("included: "))) {
+        if e["event"] == "preview" {
+            if mode.contains(&"--diff") {
+                diffs.extend(e["diff"].as_str().map(diff_lines).unwrap_or_default());
+            }
+            continue;
+        }
         let (name, status) = (e["task"].as_str().unwrap_or_default().to_string(), e["status"].as_str().unwrap_or_default().to_string());
+        if let (Some(d), true) = (e["diff"].as_str(), mode.contains(&"--diff")) {
+            diffs.extend(diff_lines(d));
+        }
         if e["task"].as_str().is_some_and(|t| t.starts_with("debug") || !t.is_empty()) && status == "ok" && !e["output"].is_null() && e["task"] != "Gathering Facts" {
             printed.push(e["output"].clone());
         }
@@ -119,13 +146,15 @@ fn recover_outcome(play: &std::path::Path, root: &std::path::Path) -> Outcome {
     }
     let recap = &run.recap()["188"];
     let n = |k: &str| recap[k].as_u64().unwrap_or(u64::MAX);
-    Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| n(k)).collect(), printed }
+    Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| n(k)).collect(), printed, diffs }
 }
 
 /// The tree under `root`: (relative path, mode, owner, sha256 or link target); mtimes differ.
 fn tree(root: &std::path::Path) -> Vec<(String, u32, u32, String)> {
     let r = root.display().to_string();
-    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (p, mode, uid, what.replace(&r, "ROOT"))).collect()
+    // `backup: true` copies are named `file.<n>.<time>~` by both tools: the name is kept to its shape.
+    let stamp = regex::Regex::new(r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
+    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (stamp.replace(&p, ".N.TIME~").into_owned(), mode, uid, what.replace(&r, "ROOT"))).collect()
 }
 
 /// Differences kept on purpose, with the reason (`tests/language/known-differences.txt`).
@@ -138,34 +167,63 @@ fn known_differences() -> Vec<String> {
         .collect()
 }
 
-/// One case by both tools: Ok, or what differs.
+/// One case by both tools: Ok, or what differs. A module case runs three times (see the top).
 fn compare_case(case: &std::path::Path) -> Result<(), String> {
     let stem = case.file_stem().unwrap().to_string_lossy().into_owned();
     let (ra, rr) = (host_scratch("188", &format!("lang-a-{stem}")), host_scratch("188", &format!("lang-r-{stem}")));
-    let want = ansible_outcome(case, &ra);
-    if want.statuses.is_empty() {
-        return Err(format!("{}: ansible-playbook ran no task", case.display()));
+    let module_case = case.parent().is_some_and(|p| p.ends_with("modules"));
+    let runs: &[(&str, &[&str])] = if module_case { &[("--check --diff", &["--check", "--diff"]), ("--diff", &["--diff"]), ("again", &[])] } else { &[("run", &[])] };
+    let mut failures = Vec::new();
+    for (label, mode) in runs {
+        let want = ansible_outcome(case, &ra, mode);
+        if want.statuses.is_empty() {
+            failures.push(format!("{} ({label}): ansible-playbook ran no task", case.display()));
+            break;
+        }
+        let mut got = recover_outcome(case, &rr, mode);
+        // What a task printed may name its root: the same for both tools once written `ROOT`.
+        let mut want = want;
+        for (o, r) in [(&mut want, &ra), (&mut got, &rr)] {
+            let r = r.display().to_string();
+            o.printed = o.printed.iter().map(|v| serde_json::from_str(&v.to_string().replace(&r, "ROOT")).unwrap_or(v.clone())).collect();
+        }
+        let (tw, tg) = (tree(&ra), tree(&rr));
+        if want == got && tw == tg {
+            continue;
+        }
+        let mut d = format!("{} ({label}):\n  ansible-core: {:?} {:?}\n  recover:      {:?} {:?}\n  (recap: ok, changed, failed, skipped, rescued, ignored)", case.display(), want.statuses, want.recap, got.statuses, got.recap);
+        if want.printed != got.printed {
+            d.push_str(&format!("\n  printed by ansible-core: {:?}\n  printed by recover:      {:?}", want.printed, got.printed));
+        }
+        if want.diffs != got.diffs {
+            d.push_str(&format!("\n  diff by ansible-core: {:?}\n  diff by recover:      {:?}", want.diffs, got.diffs));
+        }
+        if tw != tg {
+            d.push_str(&format!("\n  tree by ansible-core: {tw:?}\n  tree by recover:      {tg:?}"));
+        }
+        failures.push(d);
+        break;
     }
-    let got = recover_outcome(case, &rr);
-    let (tw, tg) = (tree(&ra), tree(&rr));
     let _ = (std::fs::remove_dir_all(&ra), std::fs::remove_dir_all(&rr));
-    if want == got && tw == tg {
-        return Ok(());
-    }
-    let mut d = format!("{}:\n  ansible-core: {:?} {:?}\n  recover:      {:?} {:?}\n  (recap: ok, changed, failed, skipped, rescued, ignored)", case.display(), want.statuses, want.recap, got.statuses, got.recap);
-    if want.printed != got.printed {
-        d.push_str(&format!("\n  printed by ansible-core: {:?}\n  printed by recover:      {:?}", want.printed, got.printed));
-    }
-    if tw != tg {
-        d.push_str(&format!("\n  tree by ansible-core: {tw:?}\n  tree by recover:      {tg:?}"));
-    }
-    Err(d)
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
 #[test]
 fn playbooks_match_ansible_core() {
     lab();
-    let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/language")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
+    run_cases("tests/language");
+}
+
+/// The modules of issue 17 (`tests/modules/`): check mode, diff, apply and a second run, each
+/// against ansible-playbook's.
+#[test]
+fn modules_match_ansible_core() {
+    lab();
+    run_cases("tests/modules");
+}
+
+fn run_cases(dir: &str) {
+    let mut cases: Vec<_> = std::fs::read_dir(repo().join(dir)).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
     cases.sort();
     let known = known_differences();
     // Three cases at a time (each tool's run is mostly waiting on its host).

@@ -388,7 +388,9 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
     if !r.executed || r.hard || r.status == Status::Unreachable {
         return r;
     }
-    r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc");
+    // A command that ran and failed reports changed (ansible-core's command modules say so);
+    // a module that refused (lineinfile's "does not exist", rc 257) does not.
+    r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc") && matches!(task.module.as_str(), "command" | "shell" | "raw" | "script");
     // changed_when / failed_when see the result under the register name, as in Ansible.
     if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
         let mut layer = Vars::new();

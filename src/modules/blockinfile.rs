@@ -13,9 +13,9 @@ pub struct BlockInFile;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
-    #[serde(alias = "dest", alias = "name")]
+    #[serde(alias = "dest", alias = "destfile", alias = "name")]
     path: String,
-    #[serde(default)]
+    #[serde(default, alias = "content")]
     block: String,
     marker: Option<String>,
     marker_begin: Option<String>,
@@ -30,46 +30,98 @@ struct Args {
     owner: Option<String>,
     group: Option<String>,
     validate: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    backup: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    append_newline: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    prepend_newline: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    unsafe_writes: Option<bool>,
 }
 
-/// The file's new text: the block between its markers replaced, added, or removed.
-pub fn apply_block(current: &str, begin: &str, end: &str, block: &str, present: bool, after: Option<&str>, before: Option<&str>) -> Result<String, String> {
-    let mut lines: Vec<String> = current.lines().map(str::to_string).collect();
-    let b = lines.iter().position(|l| l == begin);
-    let e = lines.iter().position(|l| l == end);
-    let mut block_lines = Vec::new();
-    if present {
-        block_lines.push(begin.to_string());
-        block_lines.extend(block.lines().map(str::to_string));
-        block_lines.push(end.to_string());
-    }
-    match (b, e) {
-        (Some(b), Some(e)) if b <= e => {
-            lines.splice(b..=e, block_lines);
+/// Where and how the block goes (ansible-core's `blockinfile` rules).
+pub struct BlockSpec<'a> {
+    pub begin: &'a str,
+    pub end: &'a str,
+    pub block: &'a str,
+    pub present: bool,
+    pub after: Option<&'a str>,
+    pub before: Option<&'a str>,
+    pub prepend_newline: bool,
+    pub append_newline: bool,
+}
+
+/// The file's new bytes: the block between its markers replaced, added, or removed. An empty
+/// block removes it, as in ansible-core.
+pub fn apply_block(current: &[u8], b: &BlockSpec<'_>) -> Result<Vec<u8>, String> {
+    let nl = b"\n".to_vec();
+    let mut lines = super::lineinfile::split_lines(current);
+    let (after, before) = match (b.after, b.before) {
+        (None, None) => (Some("EOF"), None),
+        other => other,
+    };
+    let insertre = match (after, before) {
+        (Some(a), _) if a != "EOF" => Some(super::pyre::compile(a).map_err(|e| format!("insertafter: {e}"))?),
+        (_, Some(p)) if p != "BOF" => Some(super::pyre::compile(p).map_err(|e| format!("insertbefore: {e}"))?),
+        _ => None,
+    };
+    let marker0 = format!("{}\n", b.begin).into_bytes();
+    let marker1 = format!("{}\n", b.end).into_bytes();
+    let mut blocklines: Vec<Vec<u8>> = Vec::new();
+    if b.present && !b.block.is_empty() {
+        let mut block = b.block.as_bytes().to_vec();
+        if !block.ends_with(b"\n") {
+            block.push(b'\n');
         }
-        (Some(_), Some(_)) => return Err(format!("end marker before begin marker ({end:?} / {begin:?})")),
-        _ if !present => {}
-        _ => {
-            let at = match (after, before) {
-                (_, Some("BOF")) => 0,
-                (_, Some(re)) => {
-                    let r = regex::Regex::new(re).map_err(|e| format!("insertbefore: {e}"))?;
-                    lines.iter().position(|l| r.is_match(l)).unwrap_or(lines.len())
-                }
-                (Some(re), None) if re != "EOF" => {
-                    let r = regex::Regex::new(re).map_err(|e| format!("insertafter: {e}"))?;
-                    lines.iter().rposition(|l| r.is_match(l)).map_or(lines.len(), |i| i + 1)
-                }
-                _ => lines.len(),
-            };
-            lines.splice(at..at, block_lines);
+        blocklines.push(marker0.clone());
+        blocklines.extend(super::lineinfile::split_lines(&block));
+        blocklines.push(marker1.clone());
+    }
+    let (mut n0, mut n1) = (None, None);
+    for (i, l) in lines.iter().enumerate() {
+        if *l == marker0 {
+            n0 = Some(i);
+        }
+        if *l == marker1 {
+            n1 = Some(i);
         }
     }
-    let mut out = lines.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
+    let mut at = match (n0, n1) {
+        (Some(a), Some(z)) if a < z => {
+            lines.drain(a..=z);
+            a
+        }
+        (Some(a), Some(z)) => {
+            lines.drain(z..=a);
+            z
+        }
+        _ => match &insertre {
+            Some(re) => match lines.iter().rposition(|l| re.is_match(l.strip_suffix(b"\n").unwrap_or(l))) {
+                Some(i) if after.is_some() => i + 1,
+                Some(i) => i,
+                None => lines.len(),
+            },
+            None if before.is_some() => 0,
+            None => lines.len(),
+        },
+    };
+    if at > 0 && !lines[at - 1].ends_with(b"\n") {
+        lines[at - 1].push(b'\n');
     }
-    Ok(out)
+    if b.prepend_newline && b.present && at != 0 && lines[at - 1] != nl {
+        lines.insert(at, nl.clone());
+        at += 1;
+    }
+    let n = blocklines.len();
+    lines.splice(at..at, blocklines);
+    if b.append_newline && b.present {
+        let after_block = at + n;
+        if after_block < lines.len() && lines[after_block] != nl {
+            lines.insert(after_block, nl);
+        }
+    }
+    Ok(lines.concat())
 }
 
 #[async_trait]
@@ -82,6 +134,8 @@ impl Module for BlockInFile {
             req("path", Kind::Str), opt("block", Kind::Str), opt("marker", Kind::Str), opt("marker_begin", Kind::Str),
             opt("marker_end", Kind::Str), opt("state", Kind::Str), opt("create", Kind::Bool), opt("insertafter", Kind::Str),
             opt("insertbefore", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str), opt("validate", Kind::Str),
+            opt("content", Kind::Str), opt("dest", Kind::Str), opt("destfile", Kind::Str), opt("name", Kind::Str), opt("backup", Kind::Bool),
+            opt("append_newline", Kind::Bool), opt("prepend_newline", Kind::Bool), opt("unsafe_writes", Kind::Bool),
         ];
         S
     }
@@ -92,30 +146,61 @@ impl Module for BlockInFile {
         let end = marker.replace("{mark}", a.marker_end.as_deref().unwrap_or("END"));
         let present = a.state.as_deref().unwrap_or("present") != "absent";
         let (st, bytes) = ctx.stat_read(&a.path).await?;
+        if st.as_ref().is_some_and(|s| s.kind == crate::facts::FileKind::Dir) {
+            return Err(StepError::Failed { msg: format!("Path {} is a directory !", a.path), result: serde_json::json!({"rc": 256}) });
+        }
         let current = match bytes.clone() {
-            Some(bytes) => String::from_utf8(bytes).map_err(|_| StepError::failed(format!("blockinfile: {} is not text", a.path)))?,
+            Some(bytes) => bytes,
             None if !present => return Ok(Plan::ok()),
-            None if a.create.unwrap_or(false) => String::new(),
-            None => return Err(StepError::failed(format!("host {}: {} does not exist (set create: true to create it)", ctx.host, a.path))),
+            None if a.create.unwrap_or(false) => Vec::new(),
+            None if st.is_some() => return Err(StepError::failed(format!("blockinfile: {} exists but cannot be read as the task's user", a.path))),
+            None => return Err(StepError::Failed { msg: format!("Path {} does not exist !", a.path), result: serde_json::json!({"rc": 257}) }),
         };
-        let new = apply_block(&current, &begin, &end, &a.block, present, a.insertafter.as_deref(), a.insertbefore.as_deref()).map_err(StepError::failed)?;
-        let spec = WriteSpec { dest: a.path, content: new.into_bytes(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false };
-        plan_write_over(ctx, spec, (st, bytes))
+        let _ = a.unsafe_writes;
+        let b = BlockSpec {
+            begin: &begin, end: &end, block: &a.block, present, after: a.insertafter.as_deref(), before: a.insertbefore.as_deref(),
+            prepend_newline: a.prepend_newline.unwrap_or(false), append_newline: a.append_newline.unwrap_or(false),
+        };
+        let new = apply_block(&current, &b).map_err(StepError::failed)?;
+        let msg = match (&bytes, new == current) {
+            (_, true) if bytes.is_some() => "",
+            (None, _) => "File created",
+            _ if !present || a.block.is_empty() => "Block removed",
+            _ => "Block inserted",
+        };
+        if bytes.is_none() && new.is_empty() {
+            return Ok(Plan::ok());
+        }
+        let backup = (a.backup.unwrap_or(false) && !ctx.check).then(|| super::write::backup_name(&a.path));
+        let mode = a.mode;
+        let spec = WriteSpec { dest: a.path.clone(), content: new, mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false, backup };
+        let mut plan = plan_write_over(ctx, spec, (st.clone(), bytes.clone()))?;
+        super::write::add_mode_diff(ctx, &mut plan, &a.path, &st, mode);
+        if bytes.is_none() {
+            if let Some(dir) = a.path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
+                plan.commands.insert(0, crate::transport::Cmd::shell(format!("mkdir -p {}", crate::transport::quote::quote(dir))));
+            }
+        }
+        plan.result.insert("msg".into(), serde_json::json!(msg));
+        Ok(plan)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::apply_block;
+    use super::{apply_block, BlockSpec};
 
     #[test]
     fn block_is_added_replaced_and_removed() {
-        let (b, e) = ("# BEGIN X", "# END X");
-        let added = apply_block("a\n", b, e, "one\ntwo", true, None, None).unwrap();
-        assert_eq!(added, "a\n# BEGIN X\none\ntwo\n# END X\n");
-        let replaced = apply_block(&added, b, e, "three", true, None, None).unwrap();
-        assert_eq!(replaced, "a\n# BEGIN X\nthree\n# END X\n");
-        assert_eq!(apply_block(&replaced, b, e, "three", true, None, None).unwrap(), replaced);
-        assert_eq!(apply_block(&replaced, b, e, "", false, None, None).unwrap(), "a\n");
+        let spec = |block: &'static str, present: bool| BlockSpec { begin: "# BEGIN X", end: "# END X", block, present, after: None, before: None, prepend_newline: false, append_newline: false };
+        let added = apply_block(b"a\n", &spec("one\ntwo", true)).unwrap();
+        assert_eq!(added, b"a\n# BEGIN X\none\ntwo\n# END X\n");
+        let replaced = apply_block(&added, &spec("three", true)).unwrap();
+        assert_eq!(replaced, b"a\n# BEGIN X\nthree\n# END X\n");
+        assert_eq!(apply_block(&replaced, &spec("three", true)).unwrap(), replaced);
+        assert_eq!(apply_block(&replaced, &spec("", false)).unwrap(), b"a\n");
+        assert_eq!(apply_block(&replaced, &spec("", true)).unwrap(), b"a\n", "an empty block removes it");
+        let before = BlockSpec { before: Some("^b"), ..spec("x", true) };
+        assert_eq!(apply_block(b"b\nb\n", &before).unwrap(), b"b\n# BEGIN X\nx\n# END X\nb\n", "before the last match");
     }
 }

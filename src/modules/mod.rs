@@ -15,8 +15,11 @@ mod copy;
 mod debug;
 mod file;
 mod kafka;
+mod lineinfile;
 pub mod meta;
 mod preserve;
+pub mod pyre;
+mod replace;
 mod service;
 mod set_fact;
 mod setup;
@@ -176,11 +179,28 @@ pub struct FileDiff {
     pub path: String,
     pub before: Option<Vec<u8>>,
     pub after: Option<Vec<u8>>,
+    /// The mode before and after, when it changes too (Ansible's "file attributes" diff).
+    pub mode: Option<(u32, u32)>,
 }
 
 impl FileDiff {
-    /// The unified diff text (`similar`), or a note for binary content.
+    /// The unified diff of the content (when it changes), then of the attributes.
     pub fn unified(&self) -> String {
+        let mut out = if self.before != self.after { self.content_diff() } else { String::new() };
+        if let Some((b, a)) = self.mode {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "--- before: {p} (file attributes)\n+++ after: {p} (file attributes)\n@@ -1,3 +1,3 @@\n {{\n-    \"mode\": \"{b:04o}\"\n+    \"mode\": \"{a:04o}\"\n }}\n",
+                p = self.path
+            ));
+        }
+        out
+    }
+
+    /// The unified diff text of the content (`similar`), or a note for binary content.
+    fn content_diff(&self) -> String {
         let text = |b: &Option<Vec<u8>>| b.as_ref().map(|b| String::from_utf8(b.clone()));
         match (text(&self.before), text(&self.after)) {
             (Some(Err(_)), _) | (_, Some(Err(_))) => format!("binary content of {} differs\n", self.path),
@@ -293,6 +313,8 @@ static REGISTRY: &[&dyn Module] = &[
     &copy::Copy,
     &copy::Template,
     &blockinfile::BlockInFile,
+    &lineinfile::LineInFile,
+    &replace::Replace,
     &service::Service,
     &stat::Stat,
     &stat::Slurp,
@@ -319,7 +341,7 @@ pub fn destructive(task: &Task) -> Option<String> {
     }
     let arg = |k: &str| task.args.get(k).and_then(Json::as_str).map(str::to_string);
     match task.module.as_str() {
-        "copy" | "template" | "blockinfile" => Some(format!("overwrites {}", arg("dest").or_else(|| arg("path")).unwrap_or_default())),
+        "copy" | "template" | "blockinfile" | "lineinfile" | "replace" => Some(format!("overwrites {}", arg("dest").or_else(|| arg("path")).unwrap_or_default())),
         "file" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {}", arg("path").or_else(|| arg("dest")).unwrap_or_default())),
         "service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "command" | "shell" if !task.read_only => Some("runs a command".into()),

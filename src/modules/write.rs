@@ -21,6 +21,13 @@ pub struct WriteSpec {
     /// Validate with the candidate in place (a config snippet the checker finds by
     /// include, like `nginx -t`): on failure the previous file is put back.
     pub validate_in_place: bool,
+    /// `backup: true`: keep the previous file beside it as `dest.<n>.<time>~` (Ansible's name).
+    pub backup: Option<String>,
+}
+
+/// Ansible's `backup: true` name for a copy of `dest`: `dest.<number>.<YYYY-mm-dd@HH:MM:SS>~`.
+pub fn backup_name(dest: &str) -> String {
+    format!("{dest}.{}.{}~", std::process::id() ^ (uuid::Uuid::new_v4().as_u128() as u32 & 0xffff), chrono::Local::now().format("%Y-%m-%d@%H:%M:%S"))
 }
 
 /// Plans writing `spec`: no change when content and attributes already match.
@@ -51,13 +58,16 @@ pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<Stat
             Some(_) => format!("update {} ({} bytes)", spec.dest, spec.content.len()),
             None => format!("create {} ({} bytes)", spec.dest, spec.content.len()),
         });
-        plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()) });
+        plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()), mode: None });
         if before.is_some() {
             plan.destructive = Some(crate::safety::Destructive {
                 reason: format!("overwrites {}", spec.dest),
                 paths: vec![spec.dest.clone()],
                 ..Default::default()
             });
+        }
+        if let (Some(b), Some(_)) = (&spec.backup, &before) {
+            plan.result.insert("backup_file".into(), json!(b));
         }
         plan.commands.push(write_cmd(&spec));
         return Ok(plan);
@@ -75,6 +85,23 @@ pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<Stat
     Ok(plan)
 }
 
+/// Ansible's "file attributes" diff (lineinfile, blockinfile): the mode the file has once its
+/// content is written (its own, or the default 0644 of a new file) against `mode:`. A new file
+/// in check mode shows none, as ansible-core's modules return before looking at attributes.
+pub fn add_mode_diff(ctx: &StepCtx<'_>, plan: &mut Plan, dest: &str, st: &Option<StatInfo>, mode: Option<u32>) {
+    let Some(m) = mode else { return };
+    let before = match st {
+        Some(s) => s.mode,
+        None if ctx.check => return,
+        None => 0o644,
+    };
+    if before == m {
+        return;
+    }
+    let d = plan.diff.get_or_insert_with(|| FileDiff { path: dest.to_string(), before: None, after: None, mode: None });
+    d.mode = Some((before, m));
+}
+
 /// The one command that writes: temp file, attributes, validate, rename.
 fn write_cmd(spec: &WriteSpec) -> Cmd {
     let d = quote::quote(&spec.dest);
@@ -87,6 +114,9 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         None => "cat > \"$t\"".to_string(),
     };
     let mut s = format!("set -e; d={d}; t={t}; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
+    if let Some(b) = &spec.backup {
+        s.push_str(&format!("if [ -e \"$d\" ]; then cp -p \"$d\" {}; fi; ", quote::quote(b)));
+    }
     match spec.mode {
         Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
         None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; fi; "),

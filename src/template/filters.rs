@@ -280,7 +280,7 @@ fn build_regex(pat: &str, kw: &Kwargs) -> Result<regex::Regex, Error> {
 }
 
 /// Python's replacement syntax (`\1`, `\g<name>`) in Rust's (`${1}`, `${name}`).
-fn py_replacement(rep: &str) -> String {
+pub fn py_replacement(rep: &str) -> String {
     let mut out = String::new();
     let mut chars = rep.chars().peekable();
     while let Some(c) = chars.next() {

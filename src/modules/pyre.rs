@@ -1,0 +1,85 @@
+//! Python regular expressions (`re`, as Ansible's modules use them) on the `regex` crate:
+//! the syntax both share is taken as it is, Python's spellings that differ are translated
+//! (`\Z`), and what `regex` cannot do (look-around, backreferences in the pattern) is refused
+//! by name instead of matching something else.
+
+/// A Python pattern compiled for bytes (a file's lines).
+pub fn compile(pat: &str) -> Result<regex::bytes::Regex, String> {
+    compile_flags(pat, "")
+}
+
+/// [`compile`] with Python's flags as inline ones (`"m"`: `re.MULTILINE`, `"s"`: `re.DOTALL`).
+pub fn compile_flags(pat: &str, flags: &str) -> Result<regex::bytes::Regex, String> {
+    let mut out = String::with_capacity(pat.len());
+    let mut chars = pat.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('Z') if !in_class => out.push_str("\\z"),
+                Some(d) if d.is_ascii_digit() && d != '0' && !in_class => {
+                    return Err(format!("{pat:?}: backreferences in a pattern (\\{d}) are not supported by recover"));
+                }
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => return Err(format!("{pat:?}: the pattern ends in a lone backslash")),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // `[]...]` and `[^]...]`: a leading `]` is a literal in Python.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap());
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                    out.push_str("\\]");
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '(' if !in_class && chars.peek() == Some(&'?') => {
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with("?=") || rest.starts_with("?!") || rest.starts_with("?<=") || rest.starts_with("?<!") {
+                    return Err(format!("{pat:?}: look-around ((?=, (?!, (?<=, (?<!) is not supported by recover"));
+                }
+                if rest.starts_with("?P=") {
+                    return Err(format!("{pat:?}: named backreferences ((?P=name)) are not supported by recover"));
+                }
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    if !flags.is_empty() {
+        out = format!("(?{flags}){out}");
+    }
+    regex::bytes::Regex::new(&out).map_err(|e| format!("invalid regular expression {pat:?}: {e}"))
+}
+
+/// `match.expand(template)`: Python's `\1`, `\g<name>`, `\n` in the template.
+pub fn expand(caps: &regex::bytes::Captures<'_>, template: &str) -> Vec<u8> {
+    let mut dst = Vec::new();
+    caps.expand(crate::template::filters::py_replacement(template).as_bytes(), &mut dst);
+    dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_spellings_translate_and_unsupported_forms_are_refused() {
+        let r = compile(r"^(\w+)=(.*)\Z").unwrap();
+        let caps = r.captures(b"key=value").unwrap();
+        assert_eq!(expand(&caps, r"\2 \g<1>"), b"value key");
+        assert!(compile(r"[]a]").unwrap().is_match(b"]"));
+        assert!(compile(r"foo(?=bar)").unwrap_err().contains("look-around"));
+        assert!(compile(r"(a)\1").unwrap_err().contains("backreferences"));
+        assert!(compile(r"(").unwrap_err().contains("invalid regular expression"));
+    }
+}

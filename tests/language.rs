@@ -43,10 +43,22 @@ fn diff_lines(text: &str) -> Vec<String> {
 
 /// ansible-playbook on the lab host 188 over ssh, as its login (the same host and user recover
 /// works as), with `root` a fresh folder there; its default output parsed.
-fn ansible_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
+/// Where a case runs: an inventory and the host of it each tool works on.
+#[derive(Clone)]
+struct Target {
+    inventory: std::path::PathBuf,
+    ansible_host: String,
+    recover_host: String,
+}
+
+fn lab_target() -> Target {
+    Target { inventory: repo().join("inventory/lab.yml"), ansible_host: "188".into(), recover_host: "188".into() }
+}
+
+fn ansible_outcome(t: &Target, play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
     // Failures go to stderr in ansible-core 2.19: both streams, in order.
     let out = Command::new("sh")
-        .args(["-c", "exec ansible-playbook -i inventory/lab.yml -l 188 \"$@\" 2>&1", "sh", play.to_str().unwrap()])
+        .args(["-c", "i=$1 h=$2 p=$3; shift 3; exec ansible-playbook -i \"$i\" -l \"$h\" \"$p\" \"$@\" 2>&1", "sh", t.inventory.to_str().unwrap(), &t.ansible_host, play.to_str().unwrap()])
         .args(["-e", &format!("root={}", root.display()), "-e", "ansible_python_interpreter=/usr/bin/python3"])
         .args(extra_args(play))
         .args(mode)
@@ -113,9 +125,9 @@ fn ansible_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]
     Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| count(k)).collect(), printed, diffs }
 }
 
-fn recover_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
+fn recover_outcome(t: &Target, play: &std::path::Path, root: &std::path::Path, mode: &[&str]) -> Outcome {
     let run = Recover::new()
-        .args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--host", "188", "--output", "json", "--yes", "-e", &format!("root={}", root.display()), "-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .args(["play", play.to_str().unwrap(), "-i", t.inventory.to_str().unwrap(), "--host", &t.recover_host, "--output", "json", "--yes", "-e", &format!("root={}", root.display()), "-e", "ansible_python_interpreter=/usr/bin/python3"])
         .args(extra_args(play))
         .args(mode)
         .run();
@@ -144,7 +156,7 @@ fn recover_outcome(play: &std::path::Path, root: &std::path::Path, mode: &[&str]
             _ => statuses.push((name, vec![status])),
         }
     }
-    let recap = &run.recap()["188"];
+    let recap = &run.recap()[t.recover_host.as_str()];
     let n = |k: &str| recap[k].as_u64().unwrap_or(u64::MAX);
     Outcome { statuses, recap: ["ok", "changed", "failed", "skipped", "rescued", "ignored"].iter().map(|k| n(k)).collect(), printed, diffs }
 }
@@ -175,12 +187,12 @@ fn compare_case(case: &std::path::Path) -> Result<(), String> {
     let runs: &[(&str, &[&str])] = if module_case { &[("--check --diff", &["--check", "--diff"]), ("--diff", &["--diff"]), ("again", &[])] } else { &[("run", &[])] };
     let mut failures = Vec::new();
     for (label, mode) in runs {
-        let want = ansible_outcome(case, &ra, mode);
+        let want = ansible_outcome(&lab_target(), case, &ra, mode);
         if want.statuses.is_empty() {
             failures.push(format!("{} ({label}): ansible-playbook ran no task", case.display()));
             break;
         }
-        let mut got = recover_outcome(case, &rr, mode);
+        let mut got = recover_outcome(&lab_target(), case, &rr, mode);
         // What a task printed may name its root: the same for both tools once written `ROOT`.
         let mut want = want;
         for (o, r) in [(&mut want, &ra), (&mut got, &rr)] {
@@ -325,4 +337,85 @@ fn list_tasks_and_start_at_task_as_ansible_playbook() {
     let none = Recover::new().args(["play", case.to_str().unwrap(), "-i", "inventory/lab.yml", "--start-at-task", "no such task"]).run();
     assert_eq!(none.code, 1);
     assert!(none.stderr.contains("no task named"), "{}", none.stderr);
+}
+
+/// A booted systemd container (scripts/nspawn-host), powered off on drop.
+struct Nspawn(String);
+
+impl Nspawn {
+    fn up(name: &str, addr: &str) -> Nspawn {
+        let out = Command::new(repo().join("scripts/nspawn-host")).args(["up", name, addr]).output().unwrap();
+        assert!(out.status.success(), "nspawn-host up {name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Nspawn(name.to_string())
+    }
+    fn sh(&self, script: &str) -> String {
+        let out = Command::new(repo().join("scripts/nspawn-host")).args(["exec", &self.0, "sh", "-c", script]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Nspawn {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
+    }
+}
+
+/// What the system cases change on a host, read from inside it: the rtest packages and their
+/// conffile, the accounts and groups named `rt*` (with their password field), the files of
+/// their homes (path, mode, owner), and the state of the rtest units.
+const SYSTEM_STATE: &str = "dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\\n' 'rtest-*' 2>/dev/null; ls -l /etc/rtest-conf.conf 2>&1 | cut -c1-10; \
+getent passwd | grep '^rt' ; getent group | grep '^rt'; getent shadow | grep '^rt' | cut -d: -f1,2; \
+find /home /srv/rthomes -path '*/rt*' -printf '%p %m %u %g\\n' 2>/dev/null | sort; \
+for u in rtest-svc rtest-other; do echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)\"; done";
+
+/// The package, service and user modules (issue 17) on real Debian systemd hosts: two hosts
+/// booted by systemd-nspawn from one image (`scripts/nspawn-host`: real apt with a local
+/// repository of test packages, real systemd, real shadow tools), ansible-playbook on one and
+/// recover on the other, each case of `tests/system/` run under `--check --diff`, for real, and
+/// again; after each run the statuses, the recap, what was printed and the host's state
+/// (`SYSTEM_STATE`) must be the same.
+#[test]
+fn system_modules_match_ansible_core_on_systemd_hosts() {
+    lab();
+    let id = std::process::id();
+    let (na, nr) = (format!("sa-{id}"), format!("sr-{id}"));
+    let (ha, hr) = std::thread::scope(|s| {
+        let a = s.spawn(|| Nspawn::up(&na, "127.0.0.132"));
+        let r = s.spawn(|| Nspawn::up(&nr, "127.0.0.133"));
+        (a.join().unwrap(), r.join().unwrap())
+    });
+    // The folder the users case moves a home into (usermod -m makes no parents).
+    for h in [&ha, &hr] {
+        h.sh("mkdir -p /srv/rthomes");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let host_key = std::fs::read_to_string(lab_root().join("ssh/host_ed25519.pub")).unwrap();
+    let key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.132]:2222 {key}\n[127.0.0.133]:2222 {key}\n"));
+    let host = |addr: &str| format!("      ansible_host: {addr}\n      ansible_port: 2222\n      ansible_user: wooo\n      ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n      ansible_python_interpreter: /usr/bin/python3\n", lab_root().join("ssh/id_ed25519").display(), kh.display());
+    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  hosts:\n    sa:\n{}    sr:\n{}", host("127.0.0.132"), host("127.0.0.133")));
+    let t = Target { inventory: inv, ansible_host: "sa".into(), recover_host: "sr".into() };
+    let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/system")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let root = std::path::Path::new("/tmp/rt");
+    let mut failed = Vec::new();
+    'cases: for case in &cases {
+        for (label, mode) in [("--check --diff", &["--check", "--diff"][..]), ("--diff", &["--diff"][..]), ("again", &[][..])] {
+            let before = hr.sh(SYSTEM_STATE);
+            let want = ansible_outcome(&t, case, root, mode);
+            let got = recover_outcome(&t, case, root, mode);
+            let (sa, sr) = (ha.sh(SYSTEM_STATE), hr.sh(SYSTEM_STATE));
+            if label.starts_with("--check") && sr != before {
+                failed.push(format!("{} ({label}): check mode changed the host:\n  before: {before}\n  after:  {sr}", case.display()));
+                continue 'cases;
+            }
+            if want.statuses.is_empty() || want != got || sa != sr {
+                failed.push(format!("{} ({label}):\n  ansible-core: {:?} {:?} {:?} {:?}\n  recover:      {:?} {:?} {:?} {:?}\n  state by ansible-core:\n{sa}\n  state by recover:\n{sr}", case.display(), want.statuses, want.recap, want.printed, want.diffs, got.statuses, got.recap, got.printed, got.diffs));
+                continue 'cases;
+            }
+        }
+    }
+    println!("{} passed, {} failed", cases.len() - failed.len(), failed.len());
+    assert!(failed.is_empty(), "outcomes differ from ansible-core:\n{}", failed.join("\n"));
 }

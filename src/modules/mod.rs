@@ -7,6 +7,7 @@
 //!
 //! A new module is one file here plus one line in [`REGISTRY`].
 
+mod apt;
 mod assert;
 mod backup;
 mod blockinfile;
@@ -25,6 +26,7 @@ mod set_fact;
 mod setup;
 mod stat;
 mod systemd;
+mod user;
 mod wait_for;
 pub mod write;
 
@@ -329,6 +331,12 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::Meta,
     &meta::IncludeVars,
     &setup::Setup,
+    &apt::Apt,
+    &user::User,
+    &user::Group,
+    &systemd::SystemdService("systemd"),
+    &systemd::SystemdService("systemd_service"),
+    &apt::Package,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -345,18 +353,21 @@ pub fn destructive(task: &Task) -> Option<String> {
         "file" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {}", arg("path").or_else(|| arg("dest")).unwrap_or_default())),
         "service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "command" | "shell" if !task.read_only => Some("runs a command".into()),
+        "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
+        "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
+        "user" | "group" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {} {}", task.module, arg("name").unwrap_or_default())),
         _ => None,
     }
 }
 
 /// The module of that name.
 pub fn get(name: &str) -> Option<&'static dyn Module> {
-    REGISTRY.iter().copied().find(|m| m.name() == name)
+    REGISTRY.iter().copied().find(|m| m.name() == name).or_else(|| apt::UNSUPPORTED.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
 }
 
 /// Every module name, for help and suggestions.
 pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|m| m.name()).collect()
+    REGISTRY.iter().map(|m| m.name()).chain(apt::UNSUPPORTED.iter().map(|m| m.0)).collect()
 }
 
 /// Load-time check of a task's arguments against its module's spec.

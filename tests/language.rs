@@ -419,3 +419,66 @@ fn system_modules_match_ansible_core_on_systemd_hosts() {
     println!("{} passed, {} failed", cases.len() - failed.len(), failed.len());
     assert!(failed.is_empty(), "outcomes differ from ansible-core:\n{}", failed.join("\n"));
 }
+
+/// Issue 17: the package, service and user modules through the safety engine, on a booted
+/// systemd host. Installing a package, creating a user and starting a unit do not ask. Purging a
+/// package, removing a user with its home, stopping a unit and deleting a group are refused with
+/// no terminal and no flag (exit 4, the host unchanged); with --yes they run after a verified
+/// backup of what they delete (the package's conffile, the user's home).
+#[test]
+fn destructive_package_user_and_service_steps_are_backed_up_and_approved_and_harmless_ones_do_not_ask() {
+    lab();
+    let host = Nspawn::up(&format!("ss-{}", std::process::id()), "127.0.0.134");
+    let tmp = tempfile::tempdir().unwrap();
+    let host_key = std::fs::read_to_string(lab_root().join("ssh/host_ed25519.pub")).unwrap();
+    let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.134]:2222 {}\n", host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")));
+    let inv = write(
+        tmp.path(),
+        "inv.yml",
+        &format!(
+            "all:\n  hosts:\n    ss:\n      ansible_host: 127.0.0.134\n      ansible_port: 2222\n      ansible_user: wooo\n      ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n      recover_lock_dir: /tmp/recover-lock\n",
+            lab_root().join("ssh/id_ed25519").display(),
+            kh.display()
+        ),
+    );
+    let play = |name: &str, tasks: &str| write(tmp.path(), &format!("{name}.yml"), &format!("- hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}"));
+    let run = |pb: &std::path::Path, flags: &[&str]| {
+        let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).args(flags);
+        let out = r.run();
+        (out, r.run_log())
+    };
+    let harmless = play(
+        "harmless",
+        "    - apt: {name: rtest-conf, update_cache: true}\n    - user: {name: rtfrank}\n    - copy: {dest: /home/rtfrank/notes.txt, content: \"keep me\\n\"}\n    - group: {name: rtgone}\n    - systemd: {name: rtest-other, state: started}\n",
+    );
+    let (out, log) = run(&harmless, &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!log.iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "a harmless step asked: {log:?}");
+    assert!(host.sh("cat /etc/rtest-conf.conf").contains("configuration"));
+    let state = || host.sh(SYSTEM_STATE) + &host.sh("getent group rtgone; cat /home/rtfrank/notes.txt 2>&1");
+    let cases: [(&str, &str, &str); 4] = [
+        ("purge", "    - apt: {name: rtest-conf, state: absent, purge: true}\n", "/etc/rtest-conf.conf"),
+        ("userdel", "    - user: {name: rtfrank, state: absent, remove: true}\n", "/home/rtfrank"),
+        ("stop", "    - systemd: {name: rtest-other, state: stopped}\n", ""),
+        ("groupdel", "    - group: {name: rtgone, state: absent}\n", ""),
+    ];
+    for (name, tasks, covered) in cases {
+        let pb = play(name, tasks);
+        let before = state();
+        let (refused, _) = run(&pb, &[]);
+        assert_eq!(refused.code, 4, "{name}: no terminal and no flag must refuse: {}{}", refused.stdout, refused.stderr);
+        assert_eq!(state(), before, "{name}: a refused step changed the host");
+        let (out, log) = run(&pb, &["--yes"]);
+        assert_eq!(out.code, 0, "{name}: {}{}", out.stdout, out.stderr);
+        assert_ne!(state(), before, "{name}: the step did not run with --yes");
+        assert!(log.iter().any(|e| e["event"] == "approval" && e["decision"] == "run"), "{name}: no approval recorded: {log:?}");
+        if !covered.is_empty() {
+            let backup = log.iter().find(|e| e["event"] == "backup").unwrap_or_else(|| panic!("{name}: no verified backup: {log:?}"));
+            let sources = backup["backup"]["sources"].as_array().cloned().unwrap_or_default();
+            assert!(sources.iter().any(|s| s.as_str() == Some(covered)), "{name}: the backup covers {covered}: {backup}");
+            let archive = backup["backup"]["archive"].as_str().unwrap();
+            assert!(host.sh(&format!("tar -tzf {archive} 2>/dev/null || tar -tf {archive}")).contains(covered.trim_start_matches('/')), "{name}: {covered} is in the archive on the host");
+        }
+    }
+    assert!(!host.sh("ls /etc/rtest-conf.conf 2>&1").contains("rtest-conf.conf\n") && !host.sh("ls -d /home/rtfrank 2>&1").starts_with("/home/rtfrank\n"));
+}

@@ -690,3 +690,52 @@ fn destructive_steps_in_rescue_includes_delegation_and_run_once_keep_their_backu
         assert_eq!(backup["backup"]["host"], on, "{name}: the backup is taken where the step runs");
     }
 }
+
+/// Issue 17: the file modules that edit a file in place (lineinfile, replace, blockinfile, and
+/// copy with backup: true) are overwrites for the safety engine: with no terminal and no flag
+/// the edit is refused and the file is unchanged; with --yes it runs after a verified backup
+/// of that file. Their harmless forms (a file created with `create: true`) do not ask.
+#[test]
+fn file_edits_of_the_new_modules_get_a_verified_backup_and_approval_and_creating_does_not_ask() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        ("lineinfile", "lineinfile: {path: \"{{ data_dir }}/conf.txt\", regexp: '^old', line: new}"),
+        ("replace", "replace: {path: \"{{ data_dir }}/conf.txt\", regexp: 'old', replace: new}"),
+        ("blockinfile", "blockinfile: {path: \"{{ data_dir }}/conf.txt\", block: new}"),
+        ("copy-backup", "copy: {dest: \"{{ data_dir }}/conf.txt\", content: \"new\\n\", backup: true}"),
+    ];
+    for (name, task) in cases {
+        let scratch = host_scratch("188", &format!("edit-{name}"));
+        let data = data_dir(&scratch, 10);
+        let conf = data.join("conf.txt");
+        let pb = write(tmp.path(), &format!("{name}.yml"), &format!("- hosts: data\n  gather_facts: false\n  tasks:\n    - name: Edit conf.txt ({name})\n      {task}\n"));
+        let refused = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).args(vars(&scratch_name(&scratch))).run();
+        assert_eq!(refused.code, 4, "{name}: no terminal and no flag must refuse: {}{}", refused.stdout, refused.stderr);
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "old\n", "{name}: a refused edit changed the file");
+        let yes = Recover::new().args(["play", pb.to_str().unwrap(), "--yes", "--output", "json"]).args(vars(&scratch_name(&scratch)));
+        let run = yes.run();
+        assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(std::fs::read_to_string(&conf).unwrap().contains("new"), "{name}: the edit did not run with --yes");
+        let log = yes.run_log();
+        let backup = log.iter().find(|e| e["event"] == "backup").unwrap_or_else(|| panic!("{name}: no verified backup before the edit: {log:?}"));
+        let sources = backup["backup"]["sources"].as_array().cloned().unwrap_or_default();
+        assert!(sources.iter().any(|s| s.as_str() == Some(conf.to_str().unwrap())), "{name}: the backup covers the file: {backup}");
+        assert!(Path::new(backup["backup"]["manifest"].as_str().unwrap()).is_file(), "{name}: the backup was verified");
+        assert!(log.iter().any(|e| e["event"] == "approval" && e["decision"] == "run"), "{name}: no approval recorded");
+    }
+    // Creating a file that is not there overwrites nothing: it runs with no flag and no prompt.
+    let scratch = host_scratch("188", "edit-create");
+    let data = data_dir(&scratch, 10);
+    let pb = write(
+        tmp.path(),
+        "create.yml",
+        "- hosts: data\n  gather_facts: false\n  tasks:\n    - lineinfile: {path: \"{{ data_dir }}/new/one.conf\", line: a=1, create: true}\n    - blockinfile: {path: \"{{ data_dir }}/two.conf\", block: b=2, create: true}\n",
+    );
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "--output", "json"]).args(vars(&scratch_name(&scratch)));
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(data.join("new/one.conf")).unwrap(), "a=1\n");
+    assert!(std::fs::read_to_string(data.join("two.conf")).unwrap().contains("b=2"));
+    assert!(!r.run_log().iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "creating asked or backed up: {:?}", r.run_log());
+}

@@ -179,14 +179,83 @@ fn known_differences() -> Vec<String> {
         .collect()
 }
 
+/// The loopback HTTP and HTTPS servers of the get_url/uri cases (tests/http/httpd.py), started
+/// once, stopped by their PID when the test binary ends; the HTTPS one with a certificate from
+/// a CA made here. Their addresses reach both tools as `http_base`, `https_base` and `test_ca`.
+struct HttpServers {
+    children: Vec<std::process::Child>,
+    vars: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for HttpServers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_http_servers() -> HttpServers {
+    let dir = tempfile::Builder::new().prefix("recover-httpd").tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello from the server\n").unwrap();
+    std::fs::write(www.join("data.json"), "{\"name\": \"recover\", \"n\": 3}\n").unwrap();
+    std::fs::write(www.join("sub/page.txt"), "a page\n").unwrap();
+    use sha2::Digest;
+    let sum = format!("{:x}", sha2::Sha256::digest(b"hello from the server\n"));
+    std::fs::write(www.join("SHA256SUMS"), format!("{sum}  hello.txt\n{}  sub/page.txt\n", "0".repeat(64))).unwrap();
+    let d = dir.path().display().to_string();
+    let ssl = format!(
+        "set -e; cd {d}; openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=recover-test-ca 2>/dev/null; \
+         openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null; chmod 644 ca.pem"
+    );
+    assert!(Command::new("sh").args(["-c", &ssl]).status().unwrap().success(), "openssl made no test CA");
+    let script = repo().join("tests/http/httpd.py");
+    let mut children = Vec::new();
+    let mut ports = Vec::new();
+    for (name, tls) in [("http", false), ("https", true)] {
+        let portfile = dir.path().join(format!("{name}.port"));
+        let mut c = Command::new("python3");
+        c.arg(&script).arg(&www).arg(&portfile);
+        if tls {
+            c.arg(dir.path().join("srv.pem")).arg(dir.path().join("srv.key"));
+        }
+        children.push(c.stdin(std::process::Stdio::null()).spawn().unwrap());
+        let mut port = String::new();
+        for _ in 0..100 {
+            if let Ok(p) = std::fs::read_to_string(&portfile) {
+                port = p;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!port.is_empty(), "the {name} test server did not start");
+        ports.push(port);
+    }
+    let vars = vec![
+        "-e".into(), format!("http_base=http://127.0.0.1:{}", ports[0]),
+        "-e".into(), format!("https_base=https://127.0.0.1:{}", ports[1]),
+        "-e".into(), format!("test_ca={d}/ca.pem"),
+    ];
+    HttpServers { children, vars, _dir: dir }
+}
+
 /// One case by both tools: Ok, or what differs. A module case runs three times (see the top).
-fn compare_case(case: &std::path::Path) -> Result<(), String> {
+fn compare_case(case: &std::path::Path, servers: &[String]) -> Result<(), String> {
     let stem = case.file_stem().unwrap().to_string_lossy().into_owned();
     let (ra, rr) = (host_scratch("188", &format!("lang-a-{stem}")), host_scratch("188", &format!("lang-r-{stem}")));
     let module_case = case.parent().is_some_and(|p| p.ends_with("modules"));
     let runs: &[(&str, &[&str])] = if module_case { &[("--check --diff", &["--check", "--diff"]), ("--diff", &["--diff"]), ("again", &[])] } else { &[("run", &[])] };
     let mut failures = Vec::new();
     for (label, mode) in runs {
+        let mode: Vec<&str> = mode.iter().copied().chain(servers.iter().map(String::as_str)).collect();
+        let mode = &mode[..];
         let want = ansible_outcome(&lab_target(), case, &ra, mode);
         if want.statuses.is_empty() {
             failures.push(format!("{} ({label}): ansible-playbook ran no task", case.display()));
@@ -223,7 +292,7 @@ fn compare_case(case: &std::path::Path) -> Result<(), String> {
 #[test]
 fn playbooks_match_ansible_core() {
     lab();
-    run_cases("tests/language");
+    run_cases("tests/language", &[]);
 }
 
 /// The modules of issue 17 (`tests/modules/`): check mode, diff, apply and a second run, each
@@ -231,17 +300,19 @@ fn playbooks_match_ansible_core() {
 #[test]
 fn modules_match_ansible_core() {
     lab();
-    run_cases("tests/modules");
+    // The HTTP servers end with the suite, by their PID (the guard's drop, also on a failure).
+    let servers = start_http_servers();
+    run_cases("tests/modules", &servers.vars);
 }
 
-fn run_cases(dir: &str) {
+fn run_cases(dir: &str, servers: &[String]) {
     let mut cases: Vec<_> = std::fs::read_dir(repo().join(dir)).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
     cases.sort();
     let known = known_differences();
     // Three cases at a time (each tool's run is mostly waiting on its host).
     let results: Vec<(String, Result<(), String>)> = std::thread::scope(|sc| {
         let chunks: Vec<Vec<std::path::PathBuf>> = (0..3).map(|i| cases.iter().skip(i).step_by(3).cloned().collect()).collect();
-        let handles: Vec<_> = chunks.into_iter().map(|chunk| sc.spawn(move || chunk.iter().map(|c| (c.file_stem().unwrap().to_string_lossy().into_owned(), compare_case(c))).collect::<Vec<_>>())).collect();
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| sc.spawn(move || chunk.iter().map(|c| (c.file_stem().unwrap().to_string_lossy().into_owned(), compare_case(c, servers))).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("a case thread panicked")).collect()
     });
     let mut failed = Vec::new();

@@ -598,6 +598,14 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         Err(e) => return from_error(e),
     };
     let mut r = StepResult::new(Status::Ok);
+    if let Some(reason) = plan.skipped {
+        r.status = Status::Skipped;
+        r.executed = false;
+        r.note = Some(format!("skipped: {reason}"));
+        r.result.insert("skipped".into(), json!(true));
+        r.result.insert("skipped_reason".into(), json!(reason));
+        return r;
+    }
     r.note = plan.note.clone();
     r.changes = plan.changes.clone();
     r.diff = plan.diff.as_ref().map(capped_diff);

@@ -15,6 +15,7 @@ mod command;
 mod copy;
 mod debug;
 mod file;
+mod http;
 mod kafka;
 mod lineinfile;
 pub mod meta;
@@ -240,6 +241,9 @@ pub struct Plan {
     pub run_anyway: bool,
     /// A note for dry-run output ("would wait for port 5432").
     pub note: Option<String>,
+    /// The module does not run here (ansible-core's "does not support check mode"): the step
+    /// is skipped with this reason.
+    pub skipped: Option<String>,
     /// Set when the change overwrites, deletes, moves or stops something:
     /// the executor then takes a verified backup and asks before `apply`.
     pub destructive: Option<crate::safety::Destructive>,
@@ -332,6 +336,8 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::IncludeVars,
     &setup::Setup,
     &apt::Apt,
+    &http::GetUrl,
+    &http::Uri,
     &user::User,
     &user::Group,
     &systemd::SystemdService("systemd"),

@@ -166,7 +166,9 @@ fn tree(root: &std::path::Path) -> Vec<(String, u32, u32, String)> {
     let r = root.display().to_string();
     // `backup: true` copies are named `file.<n>.<time>~` by both tools: the name is kept to its shape.
     let stamp = regex::Regex::new(r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
-    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (stamp.replace(&p, ".N.TIME~").into_owned(), mode, uid, what.replace(&r, "ROOT"))).collect()
+    // A fetched file's folder names the root it came from (`dest/HOST/<root>/...`).
+    let rel = r.trim_start_matches('/').to_string();
+    full_tree(root).into_iter().map(|(p, mode, uid, _, what)| (stamp.replace(&p, ".N.TIME~").replace(&rel, "ROOT"), mode, uid, what.replace(&r, "ROOT"))).collect()
 }
 
 /// Differences kept on purpose, with the reason (`tests/language/known-differences.txt`).

@@ -310,6 +310,7 @@ async fn meta(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: 
         }
         "clear_facts" => {
             state.facts = None;
+            state.module_facts.clear();
             env.sources.clear_facts(host);
             Flow::Continue
         }

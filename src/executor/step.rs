@@ -27,6 +27,8 @@ pub struct HostState {
     pub planned_changes: usize,
     /// The facts gathered from this host in this run (`setup`), once.
     pub facts: Option<Json>,
+    /// Facts other modules returned (`getent_passwd`), under their own names as variables.
+    pub module_facts: serde_json::Map<String, Json>,
     /// The last task that failed here, and its result: `ansible_failed_task` / `_result`.
     pub last_failed: Option<(String, Json)>,
     /// Variables from `include_vars` (templates, rendered when used).
@@ -793,7 +795,8 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             state.last_failed = Some((task.display_name(), Json::Object(registered.clone())));
         }
     }
-    if task.module == "setup" && r.status == Status::Ok {
+    let facts_module = !matches!(task.module.as_str(), "set_fact" | "include_vars");
+    if facts_module && matches!(r.status, Status::Ok | Status::Changed) {
         if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
             // Gathered again, the facts replace the old ones (a filtered gather adds to them).
             let mut all = match &state.facts {
@@ -801,7 +804,15 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
                 _ => Default::default(),
             };
             all.extend(facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())));
-            env.sources.set_facts(host, &crate::gather::as_vars(&all));
+            // Another module's facts are also variables of their own names, as in ansible-core.
+            if task.module != "setup" {
+                state.module_facts.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            let mut vars = crate::gather::as_vars(&all);
+            for (k, v) in &state.module_facts {
+                vars.insert(k.clone(), v.clone());
+            }
+            env.sources.set_facts(host, &vars);
             state.facts = Some(Json::Object(all));
         }
     }

@@ -29,6 +29,56 @@ struct Args {
     force: Option<bool>,
 }
 
+/// ansible-core's file diff: `{"path", "state"}` before and after when the state changes
+/// (a removed folder also lists what was in it, as os.walk finds it), `mode` when it changes;
+/// shown as JSON (sorted keys, indent 4).
+fn state_diff(path: &str, prev: &str, new: &str, mode: Option<(u32, u32)>, content: Option<Json>) -> Option<super::FileDiff> {
+    let mut before = std::collections::BTreeMap::new();
+    let mut after = std::collections::BTreeMap::new();
+    before.insert("path", json!(path));
+    after.insert("path", json!(path));
+    if prev != new {
+        before.insert("state", json!(prev));
+        after.insert("state", json!(new));
+        if let Some(c) = content {
+            before.insert("path_content", c);
+        }
+    }
+    if let Some((b, a)) = mode.filter(|(b, a)| b != a) {
+        before.insert("mode", json!(format!("0{b:03o}")));
+        after.insert("mode", json!(format!("0{a:03o}")));
+    }
+    if before == after {
+        return None;
+    }
+    let text = |m: &std::collections::BTreeMap<&str, Json>| crate::template::pyjson::dumps(&json!(m), Some(4), true, true).into_bytes();
+    Some(super::FileDiff { path: path.to_string(), before: Some(text(&before)), after: Some(text(&after)), mode: None })
+}
+
+/// What os.walk lists under a folder: its folders and its files, each folder's entries
+/// (folders, then files) before those of the folders inside it.
+async fn walk_list(ctx: &StepCtx<'_>, path: &str) -> Result<Json, StepError> {
+    let out = ctx.run(Cmd::shell(format!("find {} -mindepth 1 -printf '%y\\t%h\\t%p\\0' 2>/dev/null; true", quote::quote(path)))).await?;
+    let mut by_parent: std::collections::HashMap<String, Vec<(bool, String)>> = std::collections::HashMap::new();
+    for rec in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rec = String::from_utf8_lossy(rec).into_owned();
+        let f: Vec<&str> = rec.splitn(3, '\t').collect();
+        if f.len() == 3 {
+            by_parent.entry(f[1].to_string()).or_default().push((f[0] == "d", f[2].to_string()));
+        }
+    }
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![path.trim_end_matches('/').to_string()];
+    while let Some(d) = stack.pop() {
+        let list = by_parent.remove(&d).unwrap_or_default();
+        let sub: Vec<String> = list.iter().filter(|(is_dir, _)| *is_dir).map(|(_, p)| p.clone()).collect();
+        dirs.extend(sub.iter().cloned());
+        files.extend(list.iter().filter(|(is_dir, _)| !*is_dir).map(|(_, p)| p.clone()));
+        stack.extend(sub.into_iter().rev());
+    }
+    Ok(json!({"directories": dirs, "files": files}))
+}
+
 #[async_trait]
 impl Module for File {
     fn name(&self) -> &'static str {
@@ -63,12 +113,20 @@ impl Module for File {
         };
         let p = quote::quote(&a.path);
         let state = a.state.clone().unwrap_or_else(|| if kind == Some(FileKind::Dir) { "directory".into() } else { "file".into() });
+        let prev = match kind {
+            None => "absent",
+            Some(FileKind::Dir) => "directory",
+            Some(FileKind::Link) => "link",
+            Some(_) => "file",
+        };
         let mut plan = Plan::ok();
         plan.result.insert("path".into(), json!(a.path));
         plan.result.insert("state".into(), json!(state));
         match state.as_str() {
             "absent" => {
                 if kind.is_some() {
+                    let content = if kind == Some(FileKind::Dir) { Some(walk_list(ctx, &a.path).await?) } else { None };
+                    plan.diff = state_diff(&a.path, prev, "absent", None, content);
                     plan.changes.push(format!("remove {}", a.path));
                     plan.commands.push(Cmd::shell(format!("rm -rf -- {p}")));
                     plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {}", a.path), paths: vec![a.path.clone()], ..Default::default() });
@@ -131,12 +189,19 @@ impl Module for File {
                 }
                 let current = ctx.run(Cmd::argv(["readlink", "--", &a.path])).await?;
                 if !(current.ok() && current.stdout_str().trim_end() == src) {
+                    plan.diff = state_diff(&a.path, prev, "link", None, None);
                     plan.changes.push(format!("link {} -> {src}", a.path));
                     plan.commands.push(Cmd::shell(format!("ln -sfn -- {} {p}", quote::quote(&src))));
                 }
                 return Ok(plan);
             }
             other => return Err(StepError::failed(format!("file: unknown state '{other}'"))),
+        }
+        // The mode a path has before `mode:` is applied: its own, or what a new one is made with.
+        let mode_before = st.as_ref().map(|s| s.mode).unwrap_or(if state == "directory" { 0o755 } else { 0o644 });
+        let shown_state = if state == "touch" { "touch" } else { state.as_str() };
+        if state == "directory" || state == "touch" || a.mode.is_some() {
+            plan.diff = state_diff(&a.path, prev, shown_state, a.mode.map(|m| (mode_before, m)), None);
         }
         let recurse = if a.recurse.unwrap_or(false) { "-R " } else { "" };
         if let Some(m) = a.mode {

@@ -143,15 +143,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn digest(algo: &str, data: &[u8]) -> Result<String, StepError> {
-    Ok(match algo {
-        "sha256" => format!("{:x}", sha2::Sha256::digest(data)),
-        "sha512" => format!("{:x}", sha2::Sha512::digest(data)),
-        "sha384" => format!("{:x}", sha2::Sha384::digest(data)),
-        "sha224" => format!("{:x}", sha2::Sha224::digest(data)),
-        "sha1" => format!("{:x}", sha1::Sha1::digest(data)),
-        "md5" => format!("{:x}", md5::Md5::digest(data)),
-        other => return Err(StepError::failed(format!("get_url: checksum algorithm {other} is not supported (md5, sha1, sha224, sha256, sha384, sha512)"))),
-    })
+    super::stat::digest(algo, data).map_err(|e| StepError::failed(format!("get_url: {e}")))
 }
 
 #[derive(Deserialize)]

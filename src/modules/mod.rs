@@ -8,13 +8,17 @@
 //! A new module is one file here plus one line in [`REGISTRY`].
 
 mod apt;
+mod assemble;
 mod assert;
 mod backup;
 mod blockinfile;
 mod command;
 mod copy;
 mod debug;
+mod fetch;
 mod file;
+mod find;
+mod getent;
 mod http;
 mod kafka;
 mod lineinfile;
@@ -27,6 +31,7 @@ mod set_fact;
 mod setup;
 mod stat;
 mod systemd;
+mod tempfile;
 mod user;
 mod wait_for;
 pub mod write;
@@ -336,6 +341,11 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::IncludeVars,
     &setup::Setup,
     &apt::Apt,
+    &find::Find,
+    &getent::Getent,
+    &tempfile::TempFile,
+    &assemble::Assemble,
+    &fetch::Fetch,
     &http::GetUrl,
     &http::Uri,
     &user::User,

@@ -42,6 +42,12 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
                 out.extend(m.keys().cloned());
             }
         }
+        // getent's fact is named by its database.
+        if t.module == "getent" {
+            if let Some(db) = t.args.get("database").and_then(Json::as_str) {
+                out.push(if crate::template::is_template(db) { ANY.to_string() } else { format!("getent_{db}") });
+            }
+        }
         out
     };
     let mut entries = Vec::new();

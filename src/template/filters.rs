@@ -14,6 +14,7 @@ fn err(msg: impl Into<String>) -> Error {
 
 /// Registers every filter, test and global function of this module.
 pub fn register(env: &mut Environment<'static>) {
+    env.add_filter("map", map_filter);
     env.add_filter("bool", to_bool);
     env.add_filter("int", to_int);
     env.add_filter("to_json", |v: Value, kw: Kwargs| -> Result<String, Error> {
@@ -267,6 +268,25 @@ fn to_int(v: Value, default: Option<i64>, kw: Kwargs) -> Result<i64, Error> {
         }
         _ => default,
     })
+}
+
+/// Jinja2's `map`: as minijinja's, except that `map('FILTER', ..., key=value)` hands the keyword
+/// arguments on to that filter (`map('map', attribute='path')`), as Jinja2 does.
+fn map_filter(state: &mut State, value: Value, args: Rest<minijinja::value::ValueOrKwargs>) -> Result<Value, Error> {
+    let vals: Vec<Value> = args.iter().map(|a| Value::from(a.clone())).collect();
+    let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(&vals)?;
+    if let (Some(name), true) = (pos.first().and_then(Value::as_str), kwargs.args().next().is_some()) {
+        let name = name.to_string();
+        let rest = &vals[1..];
+        let mut out = Vec::new();
+        for item in value.try_iter()? {
+            let mut a = vec![item];
+            a.extend(rest.iter().cloned());
+            out.push(state.apply_filter(&name, &a)?);
+        }
+        return Ok(Value::from(out));
+    }
+    Ok(Value::from(minijinja::filters::map(state, value, args)?))
 }
 
 fn build_regex(pat: &str, kw: &Kwargs) -> Result<regex::Regex, Error> {

@@ -27,7 +27,78 @@ const SPEC: &[ArgSpec] = &[
     opt("chdir", Kind::Str),
     opt("stdin", Kind::Str),
     opt("executable", Kind::Str),
+    opt("stdin_add_newline", Kind::Bool),
+    opt("strip_empty_ends", Kind::Bool),
+    opt("expand_argument_vars", Kind::Bool),
+    opt("free_form", Kind::Str),
 ];
+
+/// One word of `command`, quoted for the shell so that only what Python's
+/// `os.path.expanduser(os.path.expandvars(word))` expands is expanded: `$NAME` and `${NAME}`
+/// (left as written when unset), and a leading `~` or `~user`. No globbing, no splitting,
+/// no command substitution.
+pub fn expand_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    // The tilde prefix, unquoted (the shell expands it only so).
+    if let Some(after) = word.strip_prefix('~') {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        if user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            out.push('~');
+            out.push_str(user);
+            rest = &after[end..];
+        }
+    }
+    let mut lit = String::new();
+    let flush = |lit: &mut String, out: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&quote::quote(lit));
+            lit.clear();
+        }
+    };
+    let b: Vec<char> = rest.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' {
+            let name_at = |j: usize| -> usize {
+                let mut k = j;
+                while k < b.len() && (b[k].is_alphanumeric() || b[k] == '_') {
+                    k += 1;
+                }
+                k
+            };
+            if b.get(i + 1) == Some(&'{') {
+                if let Some(close) = b[i + 2..].iter().position(|c| *c == '}').map(|p| p + i + 2) {
+                    let name: String = b[i + 2..close].iter().collect();
+                    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                        flush(&mut lit, &mut out);
+                        // The default holds a `}`: made by a command substitution, run only when unset.
+                        out.push_str(&format!("\"${{{name}-$(printf %s '${{{name}}}')}}\""));
+                        i = close + 1;
+                        continue;
+                    }
+                }
+            } else {
+                let end = name_at(i + 1);
+                let name: String = b[i + 1..end].iter().collect();
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                    flush(&mut lit, &mut out);
+                    out.push_str(&format!("\"${{{name}-\\${name}}}\""));
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        lit.push(b[i]);
+        i += 1;
+    }
+    flush(&mut lit, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,19 +112,29 @@ struct Args {
     chdir: Option<String>,
     stdin: Option<String>,
     executable: Option<String>,
+    #[serde(default, deserialize_with = "super::de::bool_loose")]
+    stdin_add_newline: Option<bool>,
+    #[serde(default, deserialize_with = "super::de::bool_loose")]
+    strip_empty_ends: Option<bool>,
+    #[serde(default, deserialize_with = "super::de::bool_loose")]
+    expand_argument_vars: Option<bool>,
+    free_form: Option<String>,
 }
 
 fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
     let a: Args = typed(module, args)?;
+    let _ = (&a.free_form, a.strip_empty_ends);
+    let expand = a.expand_argument_vars.unwrap_or(true);
+    let join = |words: &[String]| if expand { words.iter().map(|w| expand_word(w)).collect::<Vec<_>>().join(" ") } else { quote::join(words) };
     let mut script = match (module, &a.argv, &a.cmd) {
-        ("command", Some(argv), _) if !argv.is_empty() => quote::join(argv),
+        ("command", Some(argv), _) if !argv.is_empty() => join(argv),
         ("command", Some(_), _) => return Err(StepError::failed("command: nothing to run")),
         ("command", None, Some(c)) => {
             let words = shell_words::split(c).map_err(|e| StepError::failed(format!("command: cannot split {c:?} into words: {e}")))?;
             if words.is_empty() {
                 return Err(StepError::failed("command: nothing to run"));
             }
-            quote::join(&words)
+            join(&words)
         }
         ("shell", _, Some(c)) => c.clone(),
         _ => return Err(StepError::failed(format!("{module}: give the command as `{module}: ...` or `cmd:`"))),
@@ -69,7 +150,8 @@ fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
         cmd = cmd.own_shell();
     }
     if let Some(input) = &a.stdin {
-        cmd = cmd.stdin(format!("{input}\n").into_bytes());
+        let nl = if a.stdin_add_newline.unwrap_or(true) { "\n" } else { "" };
+        cmd = cmd.stdin(format!("{input}{nl}").into_bytes());
     }
     Ok((cmd, a))
 }
@@ -139,6 +221,28 @@ async fn apply(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
 
 /// `command` and `shell` differ only in their name and in how their string is
 /// rendered (a shell string quotes every value it prints).
+#[cfg(test)]
+mod tests {
+    use super::expand_word;
+
+    fn sh(word: &str) -> String {
+        let out = std::process::Command::new("sh").args(["-c", &format!("printf '%s' {}", expand_word(word))]).env("RT_SET", "v a l").env_remove("RT_UNSET").output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn words_expand_as_pythons_expandvars_and_expanduser() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(sh("$RT_SET"), "v a l");
+        assert_eq!(sh("x${RT_SET}y"), "xv a ly");
+        assert_eq!(sh("$RT_UNSET"), "$RT_UNSET");
+        assert_eq!(sh("${RT_UNSET}/z"), "${RT_UNSET}/z");
+        assert_eq!(sh("~/d"), format!("{home}/d"));
+        assert_eq!(sh("a*b $(id) `id` 'q'"), "a*b $(id) `id` 'q'");
+        assert_eq!(sh("$1"), "$1");
+    }
+}
+
 #[async_trait]
 impl Module for CommandLike {
     fn name(&self) -> &'static str {

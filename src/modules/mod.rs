@@ -25,13 +25,16 @@ mod lineinfile;
 pub mod meta;
 mod preserve;
 pub mod pyre;
+mod raw;
 mod replace;
 mod service;
+mod script;
 mod set_fact;
 mod setup;
 mod stat;
 mod systemd;
 mod tempfile;
+mod unarchive;
 mod user;
 mod wait_for;
 pub mod write;
@@ -341,6 +344,9 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::IncludeVars,
     &setup::Setup,
     &apt::Apt,
+    &unarchive::Unarchive,
+    &raw::Raw,
+    &script::Script,
     &find::Find,
     &getent::Getent,
     &tempfile::TempFile,
@@ -368,7 +374,7 @@ pub fn destructive(task: &Task) -> Option<String> {
         "copy" | "template" | "blockinfile" | "lineinfile" | "replace" => Some(format!("overwrites {}", arg("dest").or_else(|| arg("path")).unwrap_or_default())),
         "file" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {}", arg("path").or_else(|| arg("dest")).unwrap_or_default())),
         "service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
-        "command" | "shell" if !task.read_only => Some("runs a command".into()),
+        "command" | "shell" | "raw" | "script" if !task.read_only => Some("runs a command".into()),
         "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
         "user" | "group" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {} {}", task.module, arg("name").unwrap_or_default())),

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "script args: $*"
+echo "cwd has $(ls -A | wc -l) entries"

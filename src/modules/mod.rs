@@ -23,12 +23,14 @@ mod http;
 mod kafka;
 mod lineinfile;
 pub mod meta;
+mod package_facts;
 mod preserve;
 pub mod pyre;
 mod raw;
 mod replace;
 mod service;
 mod script;
+mod service_facts;
 mod set_fact;
 mod setup;
 mod stat;
@@ -344,6 +346,8 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::IncludeVars,
     &setup::Setup,
     &apt::Apt,
+    &service_facts::ServiceFacts,
+    &package_facts::PackageFacts,
     &unarchive::Unarchive,
     &raw::Raw,
     &script::Script,

@@ -42,6 +42,12 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
                 out.extend(m.keys().cloned());
             }
         }
+        if t.module == "service_facts" {
+            out.push("services".into());
+        }
+        if t.module == "package_facts" {
+            out.push("packages".into());
+        }
         // getent's fact is named by its database.
         if t.module == "getent" {
             if let Some(db) = t.args.get("database").and_then(Json::as_str) {

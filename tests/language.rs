@@ -439,7 +439,8 @@ impl Drop for Nspawn {
 const SYSTEM_STATE: &str = "dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\\n' 'rtest-*' 2>/dev/null; ls -l /etc/rtest-conf.conf 2>&1 | cut -c1-10; \
 getent passwd | grep '^rt' ; getent group | grep '^rt'; getent shadow | grep '^rt' | cut -d: -f1,2; \
 find /home /srv/rthomes -path '*/rt*' -printf '%p %m %u %g\\n' 2>/dev/null | sort; \
-for u in rtest-svc rtest-other; do echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)\"; done";
+for u in rtest-svc rtest-other; do echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)\"; done; \
+for f in /etc/apt/sources.list.d/*; do echo \"$f $(stat -c %a $f)\"; cat $f; done";
 
 /// The package, service and user modules (issue 17) on real Debian systemd hosts: two hosts
 /// booted by systemd-nspawn from one image (`scripts/nspawn-host`: real apt with a local

@@ -8,6 +8,7 @@
 //! A new module is one file here plus one line in [`REGISTRY`].
 
 mod apt;
+mod apt_repository;
 mod assemble;
 mod assert;
 mod backup;
@@ -346,6 +347,7 @@ static REGISTRY: &[&dyn Module] = &[
     &meta::IncludeVars,
     &setup::Setup,
     &apt::Apt,
+    &apt_repository::AptRepository,
     &service_facts::ServiceFacts,
     &package_facts::PackageFacts,
     &unarchive::Unarchive,

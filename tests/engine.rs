@@ -154,7 +154,7 @@ fn hostile_values_reach_the_remote_as_literal_data() {
     let pb = write(
         tmp.path(),
         "pb.yml",
-        "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: printf '%s' {{ evil }} > {{ out }}/shell.txt\n    - command:\n        argv: [sh, -c, 'printf \"%s\" \"$1\" > \"$2\"', sh, '{{ evil_host }}', '{{ out }}/argv.txt']\n    - copy:\n        content: '{{ evil }}'\n        dest: '{{ out }}/copy.txt'\n    - file:\n        path: '{{ out }}/{{ evil | regex_replace(\"[/\\n]\", \"_\") }}'\n        state: touch\n",
+        "- hosts: data\n  gather_facts: false\n  tasks:\n    - shell: printf '%s' {{ evil }} > {{ out }}/shell.txt\n    - command:\n        argv: [sh, -c, 'printf \"%s\" \"$1\" > \"$2\"', sh, '{{ evil_host }}', '{{ out }}/argv.txt']\n        expand_argument_vars: false\n    - copy:\n        content: '{{ evil }}'\n        dest: '{{ out }}/copy.txt'\n    - file:\n        path: '{{ out }}/{{ evil | regex_replace(\"[/\\n]\", \"_\") }}'\n        state: touch\n",
     );
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-e", &format!("@{}", vars.display())]).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

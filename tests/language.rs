@@ -412,27 +412,6 @@ fn list_tasks_and_start_at_task_as_ansible_playbook() {
     assert!(none.stderr.contains("no task named"), "{}", none.stderr);
 }
 
-/// A booted systemd container (scripts/nspawn-host), powered off on drop.
-struct Nspawn(String);
-
-impl Nspawn {
-    fn up(name: &str, addr: &str) -> Nspawn {
-        let out = Command::new(repo().join("scripts/nspawn-host")).args(["up", name, addr]).output().unwrap();
-        assert!(out.status.success(), "nspawn-host up {name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        Nspawn(name.to_string())
-    }
-    fn sh(&self, script: &str) -> String {
-        let out = Command::new(repo().join("scripts/nspawn-host")).args(["exec", &self.0, "sh", "-c", script]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Nspawn {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
-    }
-}
-
 /// What the system cases change on a host, read from inside it: the rtest packages and their
 /// conffile, the accounts and groups named `rt*` (with their password field), the files of
 /// their homes (path, mode, owner), and the state of the rtest units.

@@ -336,23 +336,12 @@ fn clickhouse_clone_keeps_the_original_and_clones_every_readable_file_exactly() 
     assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
 }
 
-/// A booted systemd container (scripts/nspawn-host), powered off on drop.
-struct Nspawn(String);
-
-impl Drop for Nspawn {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
-    }
-}
-
 #[test]
 fn runner_guardrails_set_the_limits_that_a_real_systemd_reports() {
     // A real systemd, booted by systemd-nspawn (shared/SYSTEMD-IN-TESTS.md); its sshd on 127.0.0.130.
     lab();
     let name = format!("rg-{}", std::process::id());
-    let up = Command::new(repo().join("scripts/nspawn-host")).args(["up", &name, "127.0.0.130"]).output().unwrap();
-    assert!(up.status.success(), "{}{}", String::from_utf8_lossy(&up.stdout), String::from_utf8_lossy(&up.stderr));
-    let _c = Nspawn(name.clone());
+    let _c = Nspawn::up(&name, "127.0.0.130");
     let tmp = tempfile::tempdir().unwrap();
     let host_key = std::fs::read_to_string(lab_root().join("ssh/host_ed25519.pub")).unwrap();
     let kh = write(tmp.path(), "known_hosts", &format!("[127.0.0.130]:2222 {}\n", host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")));

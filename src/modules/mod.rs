@@ -27,7 +27,7 @@ pub mod meta;
 mod package_facts;
 mod preserve;
 pub mod pyre;
-mod raw;
+pub mod raw;
 mod replace;
 mod service;
 mod script;

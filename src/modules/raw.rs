@@ -9,6 +9,24 @@ use crate::transport::{quote, Cmd};
 
 pub struct Raw;
 
+/// Runs the plan's commands with ansible-core's raw/script result (rc, stdout, stderr and their
+/// lines); a command that exits non-zero fails the step with "non-zero return code".
+pub async fn run_reporting(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+    let mut result = plan.result;
+    for cmd in plan.commands {
+        let out = ctx.run(cmd).await?;
+        let (so, se) = (out.stdout_str(), out.stderr_str());
+        result.extend([
+            ("rc".to_string(), json!(out.rc)), ("stdout".to_string(), json!(so)), ("stderr".to_string(), json!(se)),
+            ("stdout_lines".to_string(), json!(so.lines().collect::<Vec<_>>())), ("stderr_lines".to_string(), json!(se.lines().collect::<Vec<_>>())),
+        ]);
+        if out.rc != 0 {
+            return Err(StepError::Failed { msg: "non-zero return code".into(), result: Json::Object(result) });
+        }
+    }
+    Ok(Outcome { changed: true, result })
+}
+
 #[async_trait]
 impl Module for Raw {
     fn name(&self) -> &'static str {
@@ -40,18 +58,6 @@ impl Module for Raw {
         Ok(plan)
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
-        let mut result = plan.result;
-        for cmd in plan.commands {
-            let out = ctx.run(cmd).await?;
-            let (so, se) = (out.stdout_str(), out.stderr_str());
-            result.extend([
-                ("rc".to_string(), json!(out.rc)), ("stdout".to_string(), json!(so)), ("stderr".to_string(), json!(se)),
-                ("stdout_lines".to_string(), json!(so.lines().collect::<Vec<_>>())), ("stderr_lines".to_string(), json!(se.lines().collect::<Vec<_>>())),
-            ]);
-            if out.rc != 0 {
-                return Err(StepError::Failed { msg: "non-zero return code".into(), result: Json::Object(result) });
-            }
-        }
-        Ok(Outcome { changed: true, result })
+        run_reporting(ctx, plan).await
     }
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use super::{find_src, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
@@ -71,18 +71,6 @@ impl Module for Script {
         Ok(plan)
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
-        let mut result = plan.result;
-        for cmd in plan.commands {
-            let out = ctx.run(cmd).await?;
-            let (so, se) = (out.stdout_str(), out.stderr_str());
-            result.extend([
-                ("rc".to_string(), json!(out.rc)), ("stdout".to_string(), json!(so)), ("stderr".to_string(), json!(se)),
-                ("stdout_lines".to_string(), json!(so.lines().collect::<Vec<_>>())), ("stderr_lines".to_string(), json!(se.lines().collect::<Vec<_>>())),
-            ]);
-            if out.rc != 0 {
-                return Err(StepError::Failed { msg: "non-zero return code".into(), result: Json::Object(result) });
-            }
-        }
-        Ok(Outcome { changed: true, result })
+        super::raw::run_reporting(ctx, plan).await
     }
 }

@@ -314,3 +314,24 @@ pub fn damaged_pg(scratch: &Path) -> (PathBuf, String, StopPostgres) {
     let stop = StopPostgres(pg.join("data"));
     (pg, port, stop)
 }
+
+/// A booted systemd container (scripts/nspawn-host), powered off on drop.
+pub struct Nspawn(pub String);
+
+impl Nspawn {
+    pub fn up(name: &str, addr: &str) -> Nspawn {
+        let out = Command::new(repo().join("scripts/nspawn-host")).args(["up", name, addr]).output().unwrap();
+        assert!(out.status.success(), "nspawn-host up {name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Nspawn(name.to_string())
+    }
+    pub fn sh(&self, script: &str) -> String {
+        let out = Command::new(repo().join("scripts/nspawn-host")).args(["exec", &self.0, "sh", "-c", script]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Nspawn {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
+    }
+}

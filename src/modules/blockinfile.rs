@@ -146,9 +146,7 @@ impl Module for BlockInFile {
         let end = marker.replace("{mark}", a.marker_end.as_deref().unwrap_or("END"));
         let present = a.state.as_deref().unwrap_or("present") != "absent";
         let (st, bytes) = ctx.stat_read(&a.path).await?;
-        if st.as_ref().is_some_and(|s| s.kind == crate::facts::FileKind::Dir) {
-            return Err(StepError::Failed { msg: format!("Path {} is a directory !", a.path), result: serde_json::json!({"rc": 256}) });
-        }
+        super::write::refuse_dir(&st, &a.path)?;
         let current = match bytes.clone() {
             Some(bytes) => bytes,
             None if !present => return Ok(Plan::ok()),
@@ -177,9 +175,7 @@ impl Module for BlockInFile {
         let mut plan = plan_write_over(ctx, spec, (st.clone(), bytes.clone()))?;
         super::write::add_mode_diff(ctx, &mut plan, &a.path, &st, mode);
         if bytes.is_none() {
-            if let Some(dir) = a.path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
-                plan.commands.insert(0, crate::transport::Cmd::shell(format!("mkdir -p {}", crate::transport::quote::quote(dir))));
-            }
+            super::write::make_parent_first(&mut plan, &a.path);
         }
         plan.result.insert("msg".into(), serde_json::json!(msg));
         Ok(plan)

@@ -12,7 +12,6 @@ use super::write::{backup_name, plan_write_over, WriteSpec};
 use super::{de, opt, pyre, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
-use crate::transport::{quote, Cmd};
 
 pub struct LineInFile;
 
@@ -219,11 +218,7 @@ impl Module for LineInFile {
                 return Err(SourceError::new(task.arg_span(b), format!("lineinfile: '{a}' and '{b}' are mutually exclusive")));
             }
         }
-        if let Some(v) = task.args.get("validate").and_then(Json::as_str) {
-            if !v.contains("%s") && !crate::template::is_template(v) {
-                return Err(SourceError::new(task.arg_span("validate"), format!("lineinfile: validate must contain %s (the candidate file): {v}")));
-            }
-        }
+        super::write::check_validate("lineinfile", task)?;
         for k in ["regexp", "regex", "insertafter", "insertbefore"] {
             if let Some(p) = task.args.get(k).and_then(Json::as_str).filter(|p| !crate::template::is_template(p) && !matches!(*p, "EOF" | "BOF")) {
                 pyre::compile(p).map_err(|e| SourceError::new(task.arg_span(k), format!("lineinfile: {k}: {e}")))?;
@@ -243,9 +238,7 @@ impl Module for LineInFile {
         };
         let regexp = compile("regexp", &a.regexp)?;
         let (st, bytes) = ctx.stat_read(&a.path).await?;
-        if st.as_ref().is_some_and(|s| s.kind == crate::facts::FileKind::Dir) {
-            return Err(StepError::Failed { msg: format!("Path {} is a directory !", a.path), result: json!({"rc": 256}) });
-        }
+        super::write::refuse_dir(&st, &a.path)?;
         let line = a.line.as_ref().map(line_text);
         let mut lines = match &bytes {
             Some(b) => split_lines(b),
@@ -296,10 +289,7 @@ impl Module for LineInFile {
         let mut plan = plan_write_over(ctx, spec, (st.clone(), bytes.clone()))?;
         super::write::add_mode_diff(ctx, &mut plan, &a.path, &st, mode);
         if bytes.is_none() {
-            // create: the file's folder too, as ansible-core makes it.
-            if let Some(dir) = a.path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
-                plan.commands.insert(0, Cmd::shell(format!("mkdir -p {}", quote::quote(dir))));
-            }
+            super::write::make_parent_first(&mut plan, &a.path);
         }
         let attrs = plan.changed() && !content_changed;
         let msg = match (msg.is_empty() || !content_changed, attrs) {

@@ -77,11 +77,7 @@ impl Module for Replace {
         if let Some(p) = task.args.get("regexp").and_then(Json::as_str).filter(|p| !crate::template::is_template(p)) {
             pyre::compile(p).map_err(|e| SourceError::new(task.arg_span("regexp"), format!("replace: regexp: {e}")))?;
         }
-        if let Some(v) = task.args.get("validate").and_then(Json::as_str) {
-            if !v.contains("%s") && !crate::template::is_template(v) {
-                return Err(SourceError::new(task.arg_span("validate"), format!("replace: validate must contain %s (the candidate file): {v}")));
-            }
-        }
+        super::write::check_validate("replace", task)?;
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
@@ -91,9 +87,7 @@ impl Module for Replace {
             return Err(StepError::failed(format!("replace: encoding {e:?} is not supported by recover (utf-8 only)")));
         }
         let (st, bytes) = ctx.stat_read(&a.path).await?;
-        if st.as_ref().is_some_and(|s| s.kind == crate::facts::FileKind::Dir) {
-            return Err(StepError::Failed { msg: format!("Path {} is a directory !", a.path), result: json!({"rc": 256}) });
-        }
+        super::write::refuse_dir(&st, &a.path)?;
         let Some(text) = bytes.clone() else {
             if st.is_some() {
                 return Err(StepError::failed(format!("replace: {} exists but cannot be read as the task's user", a.path)));

@@ -102,6 +102,31 @@ pub fn add_mode_diff(ctx: &StepCtx<'_>, plan: &mut Plan, dest: &str, st: &Option
     d.mode = Some((before, m));
 }
 
+/// ansible-core's refusal of a folder where the file to edit should be (rc 256).
+pub fn refuse_dir(st: &Option<StatInfo>, path: &str) -> Result<(), StepError> {
+    if st.as_ref().is_some_and(|s| s.kind == FileKind::Dir) {
+        return Err(StepError::Failed { msg: format!("Path {path} is a directory !"), result: json!({"rc": 256}) });
+    }
+    Ok(())
+}
+
+/// A file created by `create: true`: its folder is made first (`mkdir -p`), as ansible-core does.
+pub fn make_parent_first(plan: &mut Plan, path: &str) {
+    if let Some(dir) = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
+        plan.commands.insert(0, Cmd::shell(format!("mkdir -p {}", quote::quote(dir))));
+    }
+}
+
+/// The load-time check of an edit module's `validate`: it must name the candidate as `%s`.
+pub fn check_validate(module: &str, task: &crate::playbook::Task) -> crate::error::SResult<()> {
+    if let Some(v) = task.args.get("validate").and_then(serde_json::Value::as_str) {
+        if !v.contains("%s") && !crate::template::is_template(v) {
+            return Err(crate::error::SourceError::new(task.arg_span("validate"), format!("{module}: validate must contain %s (the candidate file): {v}")));
+        }
+    }
+    Ok(())
+}
+
 /// The one command that writes: temp file, attributes, validate, rename.
 fn write_cmd(spec: &WriteSpec) -> Cmd {
     let d = quote::quote(&spec.dest);

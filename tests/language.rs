@@ -310,6 +310,10 @@ fn modules_match_ansible_core() {
 fn run_cases(dir: &str, servers: &[String]) {
     let mut cases: Vec<_> = std::fs::read_dir(repo().join(dir)).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
     cases.sort();
+    // `RECOVER_CASES=cron` runs only the cases whose name contains it (while working on one).
+    if let Ok(only) = std::env::var("RECOVER_CASES") {
+        cases.retain(|c| c.file_stem().is_some_and(|s| s.to_string_lossy().contains(only.as_str())));
+    }
     let known = known_differences();
     // Three cases at a time (each tool's run is mostly waiting on its host).
     let results: Vec<(String, Result<(), String>)> = std::thread::scope(|sc| {
@@ -419,7 +423,8 @@ const SYSTEM_STATE: &str = "dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${V
 getent passwd | grep '^rt' ; getent group | grep '^rt'; getent shadow | grep '^rt' | cut -d: -f1,2; \
 find /home /srv/rthomes -path '*/rt*' -printf '%p %m %u %g\\n' 2>/dev/null | sort; \
 for u in rtest-svc rtest-other; do echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)\"; done; \
-for f in /etc/apt/sources.list.d/*; do echo \"$f $(stat -c %a $f)\"; cat $f; done";
+for f in /etc/apt/sources.list.d/*; do echo \"$f $(stat -c %a $f)\"; cat $f; done; \
+for u in root wooo; do echo \"crontab of $u:\"; crontab -l -u $u 2>&1; done; for f in /etc/cron.d/rt*; do echo \"$f $(stat -c %a $f)\"; cat $f; done 2>/dev/null";
 
 /// The package, service and user modules (issue 17) on real Debian systemd hosts: two hosts
 /// booted by systemd-nspawn from one image (`scripts/nspawn-host`: real apt with a local
@@ -450,6 +455,9 @@ fn system_modules_match_ansible_core_on_systemd_hosts() {
     let t = Target { inventory: inv, ansible_host: "sa".into(), recover_host: "sr".into() };
     let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/system")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
     cases.sort();
+    if let Ok(only) = std::env::var("RECOVER_CASES") {
+        cases.retain(|c| c.file_stem().is_some_and(|s| s.to_string_lossy().contains(only.as_str())));
+    }
     assert!(!cases.is_empty());
     let root = std::path::Path::new("/tmp/rt");
     let mut failed = Vec::new();
@@ -534,4 +542,36 @@ fn destructive_package_user_and_service_steps_are_backed_up_and_approved_and_har
         }
     }
     assert!(!host.sh("ls /etc/rtest-conf.conf 2>&1").contains("rtest-conf.conf\n") && !host.sh("ls -d /home/rtfrank 2>&1").starts_with("/home/rtfrank\n"));
+}
+
+/// `add_host` (issue 17): a host added in one play is a host of the next, reached over its own
+/// connection with the variables it was given, as with ansible-playbook (without `--limit`,
+/// which ansible-core applies to added hosts too: the module suite covers that case).
+#[test]
+fn a_host_added_by_add_host_runs_the_next_play_as_with_ansible_core() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = lab_root().join("188/run/lock/recover-addhost");
+    let play = write(
+        tmp.path(),
+        "p.yml",
+        &format!(
+            "- hosts: \"188\"\n  gather_facts: false\n  tasks:\n    - add_host: name=rt-copy groups=rtdyn ansible_host=127.0.0.188 ansible_user=ollama recover_lock_dir={}\n\
+             - hosts: rtdyn\n  gather_facts: false\n  tasks:\n    - name: on the added host\n      command: echo \"{{{{ inventory_hostname }}}} {{{{ group_names }}}} {{{{ ansible_user }}}}\"\n      register: r\n    - debug: var=r.stdout\n",
+            lock.display()
+        ),
+    );
+    let want = Command::new("ansible-playbook")
+        .args(["-i", repo().join("inventory/lab.yml").to_str().unwrap(), play.to_str().unwrap(), "-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&want.stdout).into_owned();
+    assert!(want.contains("\"r.stdout\": \"rt-copy ['rtdyn'] ollama\""), "{want}");
+    let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json", "--yes"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let out: Vec<_> = run.events().into_iter().filter(|e| e["event"] == "task" && e["host"] == "rt-copy" && e["output"].is_object()).map(|e| e["output"].clone()).collect();
+    assert_eq!(out, vec![serde_json::json!({"r.stdout": "rt-copy ['rtdyn'] ollama"})], "{}", run.stdout);
+    assert_eq!(run.recap()["rt-copy"]["changed"], 1);
 }

@@ -126,7 +126,7 @@ pub async fn gate(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
     let conditions = baseline.automation_gate.clone();
     let baseline_path_digest = baseline.digest();
     let baseline_name = baseline.path.display().to_string();
-    let inventory_files = sources.inventory.sources.clone();
+    let inventory_files = sources.inventory().sources.clone();
     let checker = Arc::new(Checker::new(baseline, sources, false));
     let report = checker.pass().await;
     checker.close().await;
@@ -212,7 +212,7 @@ pub async fn drift(g: &Global, a: &BaselineArg) -> anyhow::Result<i32> {
 
 async fn drift_one(sources: &Arc<VarSources>, root: &std::path::Path, spec: &crate::baseline::DriftSpec) -> Result<Option<String>, String> {
     let host = &spec.host;
-    if !sources.inventory.hosts.contains_key(host) {
+    if !sources.inventory().hosts.contains_key(host) {
         return Err(format!("host {host} is not in the inventory"));
     }
     let mut vars = crate::template::Vars::new();

@@ -382,6 +382,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         only_tags: only,
         skip_tags: skip,
         start_at_task: a.start_at_task.clone(),
+        verbosity: g.verbose,
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {

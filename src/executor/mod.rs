@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub skip_tags: Vec<String>,
     /// `--start-at-task`: a glob on task names.
     pub start_at_task: Option<String>,
+    /// `-v` given this many times.
+    pub verbosity: u8,
 }
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
@@ -128,7 +130,7 @@ pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) ->
 
 /// Runs every play of `pb`; returns the exit code.
 pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, reporter: Arc<Reporter>) -> i32 {
-    let sources = VarSources::new(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone());
+    let sources = VarSources::with_verbosity(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone(), opts.verbosity);
     reporter.add_secrets(secret_values(&sources, pb));
     // What a vault decrypted is a secret wherever it appears, as with no_log.
     reporter.add_secrets(crate::vault::decrypted_values());
@@ -150,7 +152,8 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         if fatal.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let hosts = match select_hosts(&inventory, &play.hosts, opts.limit.as_deref()) {
+        // The inventory as `add_host` and `group_by` of earlier plays left it.
+        let hosts = match select_hosts(&sources.inventory(), &play.hosts, opts.limit.as_deref()) {
             Ok(h) => h.into_iter().filter(|h| !dead.contains_key(h)).collect::<Vec<_>>(),
             Err(e) => {
                 eprintln!("error: play '{}': {e}", play.name);
@@ -272,8 +275,8 @@ fn secret_values(sources: &Arc<VarSources>, pb: &Playbook) -> Vec<String> {
             names.push(k.clone());
         }
     }
-    for host in sources.inventory.hosts.keys() {
-        for (k, v) in sources.inventory.host_vars(host) {
+    for host in sources.inventory().hosts.keys() {
+        for (k, v) in sources.inventory().host_vars(host) {
             if crate::report::is_secret_name(&k) {
                 raw(&v);
                 names.push(k);
@@ -282,7 +285,7 @@ fn secret_values(sources: &Arc<VarSources>, pb: &Playbook) -> Vec<String> {
     }
     names.sort();
     names.dedup();
-    for host in sources.inventory.hosts.keys() {
+    for host in sources.inventory().hosts.keys() {
         let ctx = sources.inventory_context(host);
         for n in &names {
             if let Ok(v) = ctx.get_attr(n) {
@@ -387,7 +390,7 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
         target.local = true;
     }
     // Ansible's implicit localhost has `ansible_connection: local` as its own variable.
-    if implicit_local(&env.sources.inventory, host) {
+    if implicit_local(&env.sources.inventory(), host) {
         target.local = true;
         target.user = None;
     }

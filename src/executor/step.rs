@@ -169,7 +169,8 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     } else {
         task
     };
-    if task.run_once == Some(true) {
+    // add_host runs once for the play, as ansible-core's BYPASS_HOST_LOOP action.
+    if task.run_once == Some(true) || task.module == "add_host" && task.run_once.is_none() {
         return run_once(env, host, conn, task, state).await;
     }
     let started = Instant::now();
@@ -265,7 +266,7 @@ fn run_once<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, task: &'a
             .get_or_init(|| async {
                 let before = state.vars.clone();
                 let mut once = task.clone();
-                once.run_once = None;
+                once.run_once = Some(false);
                 let end = run_task(env, host, conn, &once, state).await;
                 let changed: serde_json::Map<String, Json> = state.vars.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
                 ran = Some(end);
@@ -586,6 +587,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         host: on,
         conn,
         templates: &env.sources.templates,
+        sources: &env.sources,
         vars: ctx,
         become_user,
         check: check_of(env, task),
@@ -612,6 +614,10 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     r.changes = plan.changes.clone();
     r.diff = plan.diff.as_ref().map(capped_diff);
     if plan.done {
+        // Done while planning (read-only modules, add_host): changed only when it says so.
+        if plan.changed() {
+            r.status = Status::Changed;
+        }
         r.result = plan.result;
     } else if check_of(env, task) {
         r.executed = false;

@@ -21,7 +21,8 @@ pub enum Layer<'a> {
 
 /// Run-wide inputs for building contexts ([`VarSources::new`]).
 pub struct VarSources {
-    pub inventory: Arc<Inventory>,
+    /// The inventory, as `add_host` and `group_by` leave it (see [`VarSources::inventory`]).
+    inventory: std::sync::RwLock<Arc<Inventory>>,
     pub templates: Templates,
     pub extra: Vars,
     pub playbook_dir: String,
@@ -31,8 +32,10 @@ pub struct VarSources {
     pub timestamp: String,
     /// `groups`, built once: it lists every host, and building it for every step of every
     /// host made a run's own CPU grow with the square of its hosts.
-    groups: Value,
+    groups: std::sync::RwLock<Value>,
     binary: String,
+    /// `-v` given this many times (`ansible_verbosity`, `debug: verbosity`).
+    pub verbosity: u8,
     /// Each host's gathered facts, as `{ansible_facts: ..., ansible_<name>: ...}`, converted
     /// once when gathered and shared by every step's context (and by `hostvars`).
     facts: std::sync::RwLock<std::collections::HashMap<String, Value>>,
@@ -51,19 +54,42 @@ impl PlayHosts {
 
 impl VarSources {
     pub fn new(inventory: Arc<Inventory>, templates: Templates, extra: Vars, playbook_dir: String, check: bool, run_id: String) -> Arc<VarSources> {
-        let groups: serde_json::Map<String, Json> = inventory.groups.keys().map(|g| (g.clone(), json!(inventory.group_hosts(g)))).collect();
+        VarSources::with_verbosity(inventory, templates, extra, playbook_dir, check, run_id, 0)
+    }
+    pub fn with_verbosity(inventory: Arc<Inventory>, templates: Templates, extra: Vars, playbook_dir: String, check: bool, run_id: String, verbosity: u8) -> Arc<VarSources> {
         Arc::new(VarSources {
-            groups: crate::template::to_value(&Json::Object(groups)),
+            groups: std::sync::RwLock::new(groups_value(&inventory)),
+            verbosity,
             binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             facts: Default::default(),
             timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
-            inventory,
+            inventory: std::sync::RwLock::new(inventory),
             templates,
             extra,
             playbook_dir,
             check,
             run_id,
         })
+    }
+
+    /// The inventory as it is now: what was read, and the hosts and groups `add_host` and
+    /// `group_by` added since.
+    pub fn inventory(&self) -> Arc<Inventory> {
+        self.inventory.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    /// Changes the inventory (`add_host`, `group_by`); true when it changed.
+    pub fn change_inventory(&self, f: impl FnOnce(&mut Inventory) -> bool) -> bool {
+        let Ok(mut inv) = self.inventory.write() else { return false };
+        let mut next = (**inv).clone();
+        if !f(&mut next) {
+            return false;
+        }
+        if let Ok(mut g) = self.groups.write() {
+            *g = groups_value(&next);
+        }
+        *inv = Arc::new(next);
+        true
     }
 
     /// Records `host`'s facts (replacing what it had): every later context of it sees them.
@@ -85,13 +111,14 @@ impl VarSources {
 
     /// The magic variables of `host`, but for [`SHARED`]'s, which the context object serves.
     fn magic(&self, host: &str) -> Vars {
-        let inv = &self.inventory;
+        let inv = self.inventory();
         let mut m = Vars::new();
         m.insert("inventory_hostname".into(), json!(host));
         m.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
         m.insert("group_names".into(), json!(inv.group_names(host)));
         m.insert("playbook_dir".into(), json!(self.playbook_dir));
         m.insert("ansible_check_mode".into(), json!(self.check));
+        m.insert("ansible_verbosity".into(), json!(self.verbosity));
         m.insert("recover_run_id".into(), json!(self.run_id));
         m.insert("recover_timestamp".into(), json!(self.timestamp));
         m.insert("recover_binary".into(), json!(self.binary));
@@ -101,7 +128,7 @@ impl VarSources {
     /// The full context for a step; `layers` go between play vars and extra vars, lowest first.
     pub fn context(self: &Arc<Self>, host: &str, play_hosts: &PlayHosts, role_defaults: &Vars, play_vars: &Vars, layers: &[Layer<'_>]) -> Value {
         let mut vars = role_defaults.clone();
-        vars.extend(self.inventory.host_vars(host));
+        vars.extend(self.inventory().host_vars(host));
         vars.extend(play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut data = std::collections::HashSet::new();
         for l in layers {
@@ -130,7 +157,7 @@ impl VarSources {
             vars.shift_remove(k);
         }
         let ctx = self.templates.context_with_data(vars, data);
-        let shared = Shared { groups: self.groups.clone(), play_hosts: play_hosts.value.clone() };
+        let shared = Shared { groups: self.groups.read().map(|g| g.clone()).unwrap_or_default(), play_hosts: play_hosts.value.clone() };
         Value::from_object(WithHostvars { inner: ctx, shared, sources: self.clone(), facts: self.facts_of(host) })
     }
 
@@ -215,11 +242,17 @@ struct HostVars {
 impl Object for HostVars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let host = key.as_str()?;
-        self.sources.inventory.hosts.contains_key(host).then(|| self.sources.inventory_context(host))
+        self.sources.inventory().hosts.contains_key(host).then(|| self.sources.inventory_context(host))
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.sources.inventory.hosts.keys().map(|h| Value::from(h.as_str())).collect())
+        Enumerator::Values(self.sources.inventory().hosts.keys().map(|h| Value::from(h.as_str())).collect())
     }
+}
+
+/// `groups`: every group's hosts, in ansible-core's order.
+fn groups_value(inventory: &Inventory) -> Value {
+    let groups: serde_json::Map<String, Json> = inventory.groups.keys().map(|g| (g.clone(), json!(inventory.group_hosts(g)))).collect();
+    crate::template::to_value(&Json::Object(groups))
 }
 
 fn get_str(ctx: &Value, key: &str) -> Result<Option<String>, String> {

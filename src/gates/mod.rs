@@ -121,7 +121,7 @@ impl Checker {
     }
 
     async fn open(&self, host: &str) -> Result<Arc<Connection>, String> {
-        if !self.sources.inventory.hosts.contains_key(host) {
+        if !self.sources.inventory().hosts.contains_key(host) {
             return Err(format!("host {host} is not in the inventory"));
         }
         let ctx = self.sources.inventory_context(host);
@@ -297,7 +297,7 @@ impl Checker {
         for phase in &self.baseline.phases {
             for p in &phase.probes {
                 if let Some(h) = &p.host {
-                    if !self.sources.inventory.hosts.contains_key(h) {
+                    if !self.sources.inventory().hosts.contains_key(h) {
                         errors.push(format!("{} / {}: host {h} is not in the inventory", phase.name, p.name));
                         continue;
                     }
@@ -319,7 +319,7 @@ impl Checker {
             }
         }
         for d in &self.baseline.drift {
-            if !self.sources.inventory.hosts.contains_key(&d.host) {
+            if !self.sources.inventory().hosts.contains_key(&d.host) {
                 errors.push(format!("drift {}: host {} is not in the inventory", d.name, d.host));
                 continue;
             }

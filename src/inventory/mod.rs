@@ -206,6 +206,65 @@ impl Inventory {
         }
     }
 
+    /// `add_host`: the host (in `all` when new) with `vars` over its own, in each of `groups`
+    /// (made when new), as ansible-core's `add_dynamic_host`; true when the inventory changed.
+    pub fn add_dynamic_host(&mut self, name: &str, groups: &[String], vars: Vars) -> bool {
+        let mut changed = false;
+        if !self.hosts.contains_key(name) {
+            self.add_host("all", name, Vars::new());
+            changed = true;
+        }
+        let own = self.hosts.get(name).cloned().unwrap_or_default();
+        let mut combined = own.clone();
+        combined.extend(vars);
+        if combined != own {
+            self.hosts.insert(name.to_string(), combined);
+            changed = true;
+        }
+        for g in groups {
+            if !self.groups.contains_key(g) {
+                self.group(g);
+                changed = true;
+            }
+            let grp = self.group(g);
+            if !grp.hosts.iter().any(|h| h == name) {
+                grp.hosts.push(name.to_string());
+                changed = true;
+            }
+        }
+        if changed {
+            self.reconcile();
+        }
+        changed
+    }
+
+    /// `group_by`: `host` in `group`, made a child of each of `parents` (made when new), as
+    /// ansible-core's `add_dynamic_group`; true when the inventory changed.
+    pub fn add_dynamic_group(&mut self, host: &str, group: &str, parents: &[String]) -> bool {
+        let mut changed = false;
+        self.group(group);
+        for p in parents {
+            if !self.groups.contains_key(p) {
+                self.group(p);
+                changed = true;
+            }
+        }
+        for p in parents {
+            if !self.groups[p].children.iter().any(|c| c == group) {
+                self.add_child(p, group);
+                changed = true;
+            }
+        }
+        let grp = self.group(group);
+        if !grp.hosts.iter().any(|h| h == host) {
+            grp.hosts.push(host.to_string());
+            changed = true;
+        }
+        // A new group with no parent yet becomes a child of `all`.
+        self.reconcile();
+        changed
+    }
+
     /// As Ansible's `reconcile_inventory`: top-level groups become children
     /// of `all`; hosts in no group but `all` go to `ungrouped`.
     fn reconcile(&mut self) {

@@ -7,6 +7,7 @@
 //!
 //! A new module is one file here plus one line in [`REGISTRY`].
 
+mod add_host;
 mod apt;
 mod apt_repository;
 mod assemble;
@@ -15,16 +16,19 @@ mod backup;
 mod blockinfile;
 mod command;
 mod copy;
+mod cron;
 mod debug;
 mod fetch;
 mod file;
 mod find;
 mod getent;
+mod group_by;
 mod http;
 mod kafka;
 mod lineinfile;
 pub mod meta;
 mod package_facts;
+mod ping;
 mod preserve;
 pub mod pyre;
 pub mod raw;
@@ -33,6 +37,7 @@ mod service;
 mod script;
 mod service_facts;
 mod set_fact;
+mod set_stats;
 mod setup;
 mod stat;
 mod systemd;
@@ -85,6 +90,8 @@ pub struct StepCtx<'a> {
     pub host: &'a str,
     pub conn: &'a Connection,
     pub templates: &'a Templates,
+    /// The run's variable sources: the inventory `add_host` and `group_by` change, `-v`.
+    pub sources: &'a crate::executor::vars::VarSources,
     /// The host's variables for this step, as a template context.
     pub vars: &'a minijinja::Value,
     pub become_user: Option<String>,
@@ -365,6 +372,11 @@ static REGISTRY: &[&dyn Module] = &[
     &systemd::SystemdService("systemd"),
     &systemd::SystemdService("systemd_service"),
     &apt::Package,
+    &cron::Cron,
+    &add_host::AddHost,
+    &group_by::GroupBy,
+    &set_stats::SetStats,
+    &ping::Ping,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -383,6 +395,7 @@ pub fn destructive(task: &Task) -> Option<String> {
         "command" | "shell" | "raw" | "script" if !task.read_only => Some("runs a command".into()),
         "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
+        "cron" => Some(format!("edits {}", arg("cron_file").map(|f| if f.starts_with('/') { f } else { format!("/etc/cron.d/{f}") }).unwrap_or_else(|| "a crontab".into()))),
         "user" | "group" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {} {}", task.module, arg("name").unwrap_or_default())),
         _ => None,
     }

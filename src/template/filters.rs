@@ -502,7 +502,7 @@ fn comment(text: Value, style: Option<String>, kw: Kwargs) -> Result<String, Err
 }
 
 /// Python's `str.splitlines()` (without keepends).
-fn py_splitlines(s: &str) -> Vec<String> {
+pub fn py_splitlines(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars().peekable();

@@ -434,3 +434,42 @@ fn a_shell_task_gets_a_shell_of_its_own_as_in_ansible() {
     assert!(ev[2]["ignored"].as_bool().unwrap());
     assert_eq!(ev[3]["output"], serde_json::json!(true), "{}", ev[3]);
 }
+
+/// `service` with ansible-core's extra arguments on a `command` manager (issue 17): `arguments`
+/// reach the start and stop commands, `sleep` waits between the stop and the start of a
+/// restart, `pattern` is the status check (a process table match that does not see itself).
+#[test]
+fn service_arguments_sleep_and_pattern_drive_a_command_managed_service() {
+    lab();
+    let dir = host_scratch("188", "svc-extras");
+    let d = dir.display();
+    let svc = write(&dir, "svc.sh", &format!("#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s.%N)\" \"$*\" >> {d}/log\ncase $1 in\n  start) setsid sleep 4243 </dev/null >/dev/null 2>&1 & echo $! > {d}/pid ;;\n  stop) kill \"$(cat {d}/pid)\" ;;\nesac\n"));
+    Command::new("chmod").args(["755", svc.to_str().unwrap()]).status().unwrap();
+    Command::new("chown").args(["-R", "ollama:", &d.to_string()]).status().unwrap();
+    let pb = write(
+        &dir,
+        "p.yml",
+        &format!(
+            "- hosts: \"188\"\n  gather_facts: false\n  vars:\n    services:\n      rtsvc: {{manager: command, start: \"{d}/svc.sh start\", stop: \"{d}/svc.sh stop\", status: \"false\"}}\n  tasks:\n{}",
+            [
+                "- name: start\n  service: name=rtsvc state=started pattern=\"sleep 4243\" arguments=--fast",
+                "- name: again\n  service: name=rtsvc state=started pattern=\"sleep 4243\" arguments=--fast",
+                "- name: restart\n  service: name=rtsvc state=restarted pattern=\"sleep 4243\" arguments=--fast sleep=1",
+                "- name: stop\n  service: name=rtsvc state=stopped pattern=\"sleep 4243\"",
+            ]
+            .iter()
+            .map(|t| t.lines().map(|l| format!("    {l}\n")).collect::<String>())
+            .collect::<String>()
+        ),
+    );
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json", "--yes"]).run();
+    let statuses: Vec<String> = run.events().iter().filter(|e| e["event"] == "task").map(|e| format!("{} {}", e["task"].as_str().unwrap_or(""), e["status"].as_str().unwrap_or(""))).collect();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(statuses, ["start changed", "again ok", "restart changed", "stop changed"]);
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    let lines: Vec<(f64, &str)> = log.lines().map(|l| l.split_once(' ').map(|(t, w)| (t.parse().unwrap(), w)).unwrap()).collect();
+    let words: Vec<&str> = lines.iter().map(|(_, w)| *w).collect();
+    assert_eq!(words, ["start --fast", "stop --fast", "start --fast", "stop"], "{log}");
+    assert!(lines[2].0 - lines[1].0 >= 1.0, "no sleep between the stop and the start: {log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,8 +37,13 @@ struct Outcome {
 }
 
 /// The changed lines of a unified diff, headers and "no newline" notes left out.
+/// The times of a file diff ("mtime": 1764670000.123) are the moment it ran: written `N`.
 fn diff_lines(text: &str) -> Vec<String> {
-    text.lines().filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---"))).map(str::to_string).collect()
+    let times = regex::Regex::new(r#"("[am]time": )[0-9.e+-]+"#).unwrap();
+    text.lines()
+        .filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---")))
+        .map(|l| times.replace(l, "${1}N").into_owned())
+        .collect()
 }
 
 /// ansible-playbook on the lab host 188 over ssh, as its login (the same host and user recover

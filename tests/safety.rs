@@ -739,3 +739,31 @@ fn file_edits_of_the_new_modules_get_a_verified_backup_and_approval_and_creating
     assert!(std::fs::read_to_string(data.join("two.conf")).unwrap().contains("b=2"));
     assert!(!r.run_log().iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "creating asked or backed up: {:?}", r.run_log());
 }
+
+/// `pause` (issue 17) at a real terminal: the prompt is shown with the task's name, what is
+/// typed is registered as `user_input` (hidden with `echo: false`), and the run goes on.
+#[test]
+fn pause_asks_at_a_real_terminal_and_registers_the_answer() {
+    lab();
+    let scratch = host_scratch("188", "pause");
+    let out = scratch.join("answers");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(
+        tmp.path(),
+        "p.yml",
+        &format!(
+            "- hosts: \"188\"\n  gather_facts: false\n  tasks:\n    - name: ask a word\n      pause: prompt=\"Type a word\"\n      register: p\n    - name: ask a secret\n      pause:\n        prompt: Secret\n        echo: false\n      register: q\n    - name: keep them\n      copy: dest={} content=\"{{{{ p.user_input }}}}|{{{{ q.user_input }}}}|{{{{ q.echo }}}}\"\n",
+            out.display()
+        ),
+    );
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]);
+    let mut s = pty(&r);
+    s.expect("[ask a word]").unwrap();
+    s.expect("Type a word:").unwrap();
+    s.send_line("hello there").unwrap();
+    s.expect("Secret (output is hidden):").unwrap();
+    s.send_line("s3cret").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello there|s3cret|False");
+    let _ = std::fs::remove_dir_all(&scratch);
+}

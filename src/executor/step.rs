@@ -169,8 +169,8 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     } else {
         task
     };
-    // add_host runs once for the play, as ansible-core's BYPASS_HOST_LOOP action.
-    if task.run_once == Some(true) || task.module == "add_host" && task.run_once.is_none() {
+    // add_host and pause run once for the play, as ansible-core's BYPASS_HOST_LOOP actions.
+    if task.run_once == Some(true) || matches!(task.module.as_str(), "add_host" | "pause") && task.run_once.is_none() {
         return run_once(env, host, conn, task, state).await;
     }
     let started = Instant::now();
@@ -588,6 +588,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         conn,
         templates: &env.sources.templates,
         sources: &env.sources,
+        reporter: &env.reporter,
         vars: ctx,
         become_user,
         check: check_of(env, task),

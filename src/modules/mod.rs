@@ -28,6 +28,7 @@ mod kafka;
 mod lineinfile;
 pub mod meta;
 mod package_facts;
+mod pause;
 mod ping;
 mod preserve;
 pub mod pyre;
@@ -92,6 +93,8 @@ pub struct StepCtx<'a> {
     pub templates: &'a Templates,
     /// The run's variable sources: the inventory `add_host` and `group_by` change, `-v`.
     pub sources: &'a crate::executor::vars::VarSources,
+    /// The run's output, for a prompt that pauses its progress display (`pause`).
+    pub reporter: &'a crate::report::Reporter,
     /// The host's variables for this step, as a template context.
     pub vars: &'a minijinja::Value,
     pub become_user: Option<String>,
@@ -377,6 +380,7 @@ static REGISTRY: &[&dyn Module] = &[
     &group_by::GroupBy,
     &set_stats::SetStats,
     &ping::Ping,
+    &pause::Pause,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

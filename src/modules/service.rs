@@ -23,6 +23,17 @@ struct Args {
     state: Option<String>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     enabled: Option<bool>,
+    /// Seconds between stop and start of a restart made of the two (a `command` manager).
+    sleep: Option<Json>,
+    /// A process-table pattern (`pgrep -f`): the status check of a `command` manager.
+    pattern: Option<String>,
+    /// Appended to a `command` manager's commands.
+    #[serde(alias = "args")]
+    arguments: Option<String>,
+    /// The service manager: `auto` or `systemd` (the `services` map decides); others refused.
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    runlevel: Option<String>,
 }
 
 /// How one service is managed on one host.
@@ -79,6 +90,16 @@ impl Manager {
     }
 }
 
+/// `pattern`'s status check: a process whose command line matches, other than this check
+/// itself and the processes it runs under (`sudo`, `sh -c`, whose command lines hold it too).
+fn pattern_status(pattern: &str) -> String {
+    format!(
+        "a=\" $$ \"; p=$$; while [ \"$p\" -gt 1 ] 2>/dev/null; do p=$(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f2); a=\"$a$p \"; done; \
+         for x in $(pgrep -f -- {}); do case \"$a\" in *\" $x \"*) ;; *) exit 0;; esac; done; exit 1",
+        crate::transport::quote::quote(pattern)
+    )
+}
+
 /// Is the service running? (the status command's exit status)
 pub async fn is_running(ctx: &StepCtx<'_>, m: &Manager) -> Result<bool, StepError> {
     Ok(ctx.run(m.status_cmd()).await?.ok())
@@ -94,17 +115,67 @@ impl Module for Service {
         "service"
     }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("state", Kind::Str), opt("enabled", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str), opt("state", Kind::Str), opt("enabled", Kind::Bool), opt("sleep", Kind::Any), opt("pattern", Kind::Str),
+            opt("arguments", Kind::Str), opt("args", Kind::Str), opt("use", Kind::Str), opt("runlevel", Kind::Str),
+        ];
         S
+    }
+    fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
+        if let Some(u) = task.args.get("use").and_then(Json::as_str).filter(|u| !crate::template::is_template(u)) {
+            if !["auto", "systemd"].contains(&u) {
+                return Err(crate::error::SourceError::new(task.arg_span("use"), format!("service: use: {u} is not supported by recover (auto or systemd; hosts without systemd use a `command` manager in the host's `services` map)")));
+            }
+        }
+        Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("service", args)?;
+        if let Some(u) = a.use_.as_deref().filter(|u| !["auto", "systemd"].contains(u)) {
+            return Err(StepError::failed(format!("service: use: {u} is not supported by recover (auto or systemd)")));
+        }
         let services = services_of(ctx);
-        let m = Manager::lookup(services.as_ref(), &a.name).map_err(StepError::failed)?;
+        let mut m = Manager::lookup(services.as_ref(), &a.name).map_err(StepError::failed)?;
+        let sleep = match &a.sleep {
+            None | Some(Json::Null) => None,
+            Some(Json::Number(n)) => n.as_u64(),
+            Some(Json::String(s)) => Some(s.trim().parse::<u64>().map_err(|_| StepError::failed(format!("service: sleep must be a whole number of seconds, got {s:?}")))?),
+            Some(other) => return Err(StepError::failed(format!("service: sleep must be a whole number of seconds, got {other}"))),
+        };
+        let mut warnings = Vec::new();
+        match &mut m {
+            Manager::Systemd { .. } => {
+                // As ansible-core's service action on a systemd host: these do not apply there.
+                for (k, given) in [("pattern", a.pattern.is_some()), ("runlevel", a.runlevel.is_some()), ("sleep", sleep.is_some()), ("arguments", a.arguments.is_some())] {
+                    if given {
+                        warnings.push(format!("Ignoring \"{k}\" as it is not used in \"systemd\""));
+                    }
+                }
+            }
+            Manager::Commands { start, stop, restart, reload, status, .. } => {
+                if let Some(extra) = a.arguments.as_deref().filter(|x| !x.trim().is_empty()) {
+                    for c in [start, stop, restart, reload].into_iter().flatten() {
+                        c.push(' ');
+                        c.push_str(extra);
+                    }
+                }
+                if let Some(p) = &a.pattern {
+                    *status = pattern_status(p);
+                }
+            }
+        }
         let running = is_running(ctx, &m).await?;
         let mut plan = Plan::ok();
         plan.result.insert("name".into(), json!(a.name));
         plan.result.insert("running_before".into(), json!(running));
+        if !warnings.is_empty() {
+            plan.note = Some(format!("[WARNING]: {}", warnings.join("; ")));
+            plan.result.insert("warnings".into(), json!(warnings));
+        }
+        // The status check as `pattern` made it, for apply's check (taken out there).
+        if let (Manager::Commands { status, .. }, false) = (&m, ctx.check) {
+            plan.result.insert("_status".into(), json!(status));
+        }
         let action = match a.state.as_deref() {
             None => None,
             Some("started") if !running => Some("start"),
@@ -117,6 +188,10 @@ impl Module for Service {
         if let Some(action) = action {
             plan.changes.push(format!("{action} service {}", a.name));
             plan.commands = m.action_cmds(action).map_err(|e| StepError::failed(format!("service {}: {e}", a.name)))?;
+            // `sleep` between the stop and the start of a restart made of the two.
+            if let (Some(n), "restart", 2) = (sleep, action, plan.commands.len()) {
+                plan.commands.insert(1, Cmd::argv(["sleep".to_string(), n.to_string()]));
+            }
             plan.result.insert("want_running".into(), json!(action != "stop"));
             if action == "stop" || action == "restart" {
                 plan.destructive = Some(crate::safety::Destructive {
@@ -134,15 +209,22 @@ impl Module for Service {
                 plan.commands.push(Cmd::argv(["systemctl", verb, unit.as_str()]));
             }
         }
+        if plan.commands.is_empty() {
+            plan.result.remove("_status");
+        }
         Ok(plan)
     }
 
-    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+    async fn apply(&self, ctx: &StepCtx<'_>, mut plan: Plan) -> Result<Outcome, StepError> {
         let want = plan.result.get("want_running").and_then(Json::as_bool);
         let name = plan.result.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
+        let status = plan.result.remove("_status").and_then(|s| s.as_str().map(str::to_string));
         let out = super::run_plan_commands(ctx, plan).await?;
         if let Some(want) = want {
-            let m = Manager::lookup(services_of(ctx).as_ref(), &name).map_err(StepError::failed)?;
+            let mut m = Manager::lookup(services_of(ctx).as_ref(), &name).map_err(StepError::failed)?;
+            if let (Manager::Commands { status: st, .. }, Some(s)) = (&mut m, status) {
+                *st = s;
+            }
             // A started daemon may take a moment to write its pid file.
             let mut ok = false;
             for _ in 0..50 {

@@ -167,7 +167,7 @@ impl Module for AptRepository {
         }
         // The diff ansible-core shows: the files added or removed.
         if let Some(f) = added.first().or(removed.first()) {
-            plan.diff = Some(super::FileDiff { path: (*f).clone(), before: before.get(*f).map(|s| s.clone().into_bytes()), after: after.get(*f).map(|s| s.clone().into_bytes()), mode: None });
+            plan.diff = Some(super::FileDiff { path: (*f).clone(), before: before.get(*f).map(|s| s.clone().into_bytes()), after: after.get(*f).map(|s| s.clone().into_bytes()), mode: None, prepared: None });
         }
         // Write each file that changed (all in one script), delete the emptied ones; with the
         // cache update, put every file back if `apt-get update` fails.

@@ -350,7 +350,7 @@ impl Module for Cron {
                 if exists {
                     plan.changes.push(format!("remove {p} (its last job is gone)"));
                     plan.commands.push(Cmd::shell(format!("rm -f {}", quote::quote(p))));
-                    plan.diff = Some(super::FileDiff { path: p.clone(), before: Some(existing.clone().into_bytes()), after: None, mode: None });
+                    plan.diff = Some(super::FileDiff { path: p.clone(), before: Some(existing.clone().into_bytes()), after: None, mode: None, prepared: None });
                     plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {p}"), paths: vec![p.clone()], ..Default::default() });
                 }
                 return Ok(plan);
@@ -399,7 +399,7 @@ impl Module for Cron {
             }
         }
         plan.changes.push(format!("update the {what}: job or variable '{name}' {}", if install { "set" } else { "removed" }));
-        plan.diff = Some(super::FileDiff { path: what, before: Some(existing.into_bytes()), after: Some(after.into_bytes()), mode: None });
+        plan.diff = Some(super::FileDiff { path: what, before: Some(existing.into_bytes()), after: Some(after.into_bytes()), mode: None, prepared: None });
         Ok(plan)
     }
 }

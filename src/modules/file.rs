@@ -212,7 +212,7 @@ impl Diff {
             return None;
         }
         let text = |m: &BTreeMap<String, Json>| crate::template::pyjson::dumps(&json!(m), Some(4), true, true).into_bytes();
-        Some(super::FileDiff { path: path.to_string(), before: Some(text(&self.before)), after: Some(text(&self.after)), mode: None })
+        Some(super::FileDiff { path: path.to_string(), before: Some(text(&self.before)), after: Some(text(&self.after)), mode: None, prepared: None })
     }
 }
 

@@ -22,6 +22,7 @@ mod fetch;
 mod file;
 mod find;
 mod getent;
+mod git;
 mod group_by;
 mod http;
 mod kafka;
@@ -205,11 +206,16 @@ pub struct FileDiff {
     pub after: Option<Vec<u8>>,
     /// The mode before and after, when it changes too (Ansible's "file attributes" diff).
     pub mode: Option<(u32, u32)>,
+    /// A diff the module prepared itself (ansible-core's `prepared`: git's `git diff`), shown as is.
+    pub prepared: Option<String>,
 }
 
 impl FileDiff {
     /// The unified diff of the content (when it changes), then of the attributes.
     pub fn unified(&self) -> String {
+        if let Some(p) = &self.prepared {
+            return if p.ends_with('\n') { p.clone() } else { format!("{p}\n") };
+        }
         let mut out = if self.before != self.after { self.content_diff() } else { String::new() };
         if let Some((b, a)) = self.mode {
             if !out.is_empty() {
@@ -381,6 +387,7 @@ static REGISTRY: &[&dyn Module] = &[
     &set_stats::SetStats,
     &ping::Ping,
     &pause::Pause,
+    &git::Git,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

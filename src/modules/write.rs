@@ -58,7 +58,7 @@ pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<Stat
             Some(_) => format!("update {} ({} bytes)", spec.dest, spec.content.len()),
             None => format!("create {} ({} bytes)", spec.dest, spec.content.len()),
         });
-        plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()), mode: None });
+        plan.diff = Some(FileDiff { path: spec.dest.clone(), before: before.clone(), after: Some(spec.content.clone()), mode: None, prepared: None });
         if before.is_some() {
             plan.destructive = Some(crate::safety::Destructive {
                 reason: format!("overwrites {}", spec.dest),
@@ -98,7 +98,7 @@ pub fn add_mode_diff(ctx: &StepCtx<'_>, plan: &mut Plan, dest: &str, st: &Option
     if before == m {
         return;
     }
-    let d = plan.diff.get_or_insert_with(|| FileDiff { path: dest.to_string(), before: None, after: None, mode: None });
+    let d = plan.diff.get_or_insert_with(|| FileDiff { path: dest.to_string(), before: None, after: None, mode: None, prepared: None });
     d.mode = Some((before, m));
 }
 

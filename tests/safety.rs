@@ -704,6 +704,7 @@ fn file_edits_of_the_new_modules_get_a_verified_backup_and_approval_and_creating
         ("replace", "replace: {path: \"{{ data_dir }}/conf.txt\", regexp: 'old', replace: new}"),
         ("blockinfile", "blockinfile: {path: \"{{ data_dir }}/conf.txt\", block: new}"),
         ("copy-backup", "copy: {dest: \"{{ data_dir }}/conf.txt\", content: \"new\\n\", backup: true}"),
+        ("cron", "cron: {name: new, job: /bin/true, user: ollama, cron_file: \"{{ data_dir }}/conf.txt\"}"),
     ];
     for (name, task) in cases {
         let scratch = host_scratch("188", &format!("edit-{name}"));
@@ -765,5 +766,39 @@ fn pause_asks_at_a_real_terminal_and_registers_the_answer() {
     s.send_line("s3cret").unwrap();
     assert_eq!(exit_code(&mut s), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello there|s3cret|False");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// `git` with `force: true` over local modifications (issue 17) discards them: refused with no
+/// terminal and no flag (the modification kept), with --yes run after a verified backup of the
+/// checkout. A clone and a plain update ask nothing.
+#[test]
+fn git_force_over_local_changes_is_backed_up_and_approved_and_a_clone_does_not_ask() {
+    lab();
+    let scratch = host_scratch("188", "git-force");
+    let s = scratch.display();
+    let setup = format!(
+        "set -e; export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@x GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@x; git init -q --bare -b main {s}/o.git; git init -q -b main {s}/w; cd {s}/w; echo one > f; git add f; git commit -q -m one; git push -q {s}/o.git main; chown -R ollama: {s}"
+    );
+    assert!(Command::new("sh").args(["-c", &setup]).status().unwrap().success());
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = write(tmp.path(), "clone.yml", &format!("- hosts: \"188\"\n  gather_facts: false\n  tasks:\n    - git: repo={s}/o.git dest={s}/co\n"));
+    let r = Recover::new().args(["play", clone.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json"]);
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!r.run_log().iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "a clone asked or backed up");
+    std::fs::write(scratch.join("co/f"), "mine\n").unwrap();
+    let force = write(tmp.path(), "force.yml", &format!("- hosts: \"188\"\n  gather_facts: false\n  tasks:\n    - git: repo={s}/o.git dest={s}/co force=true\n"));
+    let refused = Recover::new().args(["play", force.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json"]).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(std::fs::read_to_string(scratch.join("co/f")).unwrap(), "mine\n", "a refused step discarded the change");
+    let yes = Recover::new().args(["play", force.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json", "--yes"]);
+    let run = yes.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(scratch.join("co/f")).unwrap(), "one\n");
+    let log = yes.run_log();
+    let backup = log.iter().find(|e| e["event"] == "backup").unwrap_or_else(|| panic!("no backup: {log:?}"));
+    assert!(backup["backup"]["sources"].as_array().unwrap().iter().any(|x| x.as_str() == Some(&format!("{s}/co"))), "{backup}");
+    assert!(log.iter().any(|e| e["event"] == "approval" && e["decision"] == "run"));
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -34,6 +34,7 @@ mod ping;
 mod preserve;
 pub mod pyre;
 pub mod raw;
+mod reboot;
 mod replace;
 mod service;
 mod script;
@@ -47,6 +48,7 @@ mod tempfile;
 mod unarchive;
 mod user;
 mod wait_for;
+mod wait_for_connection;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -388,6 +390,8 @@ static REGISTRY: &[&dyn Module] = &[
     &ping::Ping,
     &pause::Pause,
     &git::Git,
+    &wait_for_connection::WaitForConnection,
+    &reboot::Reboot,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -406,6 +410,7 @@ pub fn destructive(task: &Task) -> Option<String> {
         "command" | "shell" | "raw" | "script" if !task.read_only => Some("runs a command".into()),
         "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
+        "reboot" => Some("reboots the host".into()),
         "cron" => Some(format!("edits {}", arg("cron_file").map(|f| if f.starts_with('/') { f } else { format!("/etc/cron.d/{f}") }).unwrap_or_else(|| "a crontab".into()))),
         "user" | "group" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {} {}", task.module, arg("name").unwrap_or_default())),
         _ => None,

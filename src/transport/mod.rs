@@ -313,6 +313,7 @@ pub async fn kill_inflight(limit: std::time::Duration) -> Vec<KillReport> {
 }
 
 /// Where the shells come from.
+#[derive(Clone)]
 enum Spawner {
     Ssh(Arc<openssh::Session>),
     Local,
@@ -320,7 +321,9 @@ enum Spawner {
 
 /// An open connection to one host.
 pub struct Connection {
-    spawner: Spawner,
+    /// Replaced by [`Connection::reconnect`] (after a reboot).
+    spawner: std::sync::RwLock<Spawner>,
+    target: Target,
     login_user: Option<String>,
     shells: Mutex<HashMap<Option<String>, Shell>>,
     per_channel: bool,
@@ -370,7 +373,8 @@ impl Connection {
         let spawner = if target.local { Spawner::Local } else { Spawner::Ssh(Arc::new(ssh::connect(target).await?)) };
         let login_user = if target.local { std::env::var("USER").ok() } else { target.user.clone() };
         Ok(Connection {
-            spawner,
+            spawner: std::sync::RwLock::new(spawner),
+            target: target.clone(),
             login_user,
             shells: Mutex::new(HashMap::new()),
             per_channel,
@@ -378,6 +382,26 @@ impl Connection {
             track: std::sync::Mutex::new(None),
             host: target.name.clone(),
         })
+    }
+
+    /// The transport, as it is now.
+    fn spawner(&self) -> Spawner {
+        self.spawner.read().map(|s| s.clone()).unwrap_or(Spawner::Local)
+    }
+
+    /// Drops the shells and the SSH master and connects again, within `timeout` (a host back
+    /// from a reboot: `reboot`, `wait_for_connection`). The old shells are not waited for.
+    pub async fn reconnect(&self, timeout: std::time::Duration) -> Result<(), TransportError> {
+        let mut shells = self.shells.lock().await;
+        shells.clear();
+        if self.target.local {
+            return Ok(());
+        }
+        let session = tokio::time::timeout(timeout, ssh::connect(&self.target)).await.map_err(|_| TransportError::Lost(format!("no connection within {}s", timeout.as_secs())))??;
+        if let Ok(mut s) = self.spawner.write() {
+            *s = Spawner::Ssh(Arc::new(session));
+        }
+        Ok(())
     }
 
     /// From now on, tracked commands record their process group in `track.runfile` (set once
@@ -406,7 +430,7 @@ impl Connection {
             let sudo_to = user.clone().filter(|u| Some(u) != lock_user.as_ref());
             line = Some(cmd.wrapped_tracked(&t.runfile, sudo_to.as_deref()));
             let id = NEXT_INFLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let session = match &self.spawner {
+            let session = match &self.spawner() {
                 Spawner::Ssh(s) => Some(s.clone()),
                 Spawner::Local => None,
             };
@@ -463,7 +487,7 @@ impl Connection {
             f.before_command(&format!("copy to this machine: {remote}")).await;
         }
         let mut file = tokio::fs::File::create(local).await.map_err(|e| format!("create {}: {e}", local.display()))?;
-        let (sha, total, status_ok) = match &self.spawner {
+        let (sha, total, status_ok) = match &self.spawner() {
             Spawner::Local => {
                 let mut child = tokio::process::Command::new(&argv[0]).args(&argv[1..]).stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
                 let out = child.stdout.take().ok_or("no stdout")?;
@@ -490,7 +514,9 @@ impl Connection {
         for (_, sh) in shells {
             sh.close().await;
         }
-        if let Spawner::Ssh(session) = self.spawner {
+        let spawner = self.spawner();
+        drop(self);
+        if let Spawner::Ssh(session) = spawner {
             if let Ok(s) = Arc::try_unwrap(session) {
                 let _ = s.close().await;
             }
@@ -510,7 +536,7 @@ impl Connection {
             argv.extend(["sudo", "-n", "-H", "-u", u, "--"].map(String::from));
         }
         argv.push("sh".into());
-        let sh = match &self.spawner {
+        let sh = match &self.spawner() {
             Spawner::Local => Shell::spawn_local(&argv)?,
             Spawner::Ssh(session) => Shell::spawn_ssh(session.clone(), &argv).await?,
         };
@@ -536,7 +562,7 @@ impl Connection {
             argv.extend(["sudo", "-n", "-H", "-u", u, "--"].map(String::from));
         }
         argv.extend(["sh".to_string(), "-c".to_string(), cmd.wrapped()]);
-        match &self.spawner {
+        match &self.spawner() {
             Spawner::Local => shell::run_local_once(&argv).await,
             Spawner::Ssh(session) => ssh::run_channel(session, &argv).await,
         }

@@ -489,7 +489,7 @@ fn system_modules_match_ansible_core_on_systemd_hosts() {
 
 /// Issue 17: the package, service and user modules through the safety engine, on a booted
 /// systemd host. Installing a package, creating a user and starting a unit do not ask. Purging a
-/// package, removing a user with its home, stopping a unit and deleting a group are refused with
+/// package, removing a user with its home, stopping a unit, deleting a group and rebooting are refused with
 /// no terminal and no flag (exit 4, the host unchanged); with --yes they run after a verified
 /// backup of what they delete (the package's conffile, the user's home).
 #[test]
@@ -522,12 +522,14 @@ fn destructive_package_user_and_service_steps_are_backed_up_and_approved_and_har
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(!log.iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "a harmless step asked: {log:?}");
     assert!(host.sh("cat /etc/rtest-conf.conf").contains("configuration"));
-    let state = || host.sh(SYSTEM_STATE) + &host.sh("getent group rtgone; cat /home/rtfrank/notes.txt 2>&1");
-    let cases: [(&str, &str, &str); 4] = [
+    let state = || host.sh(SYSTEM_STATE) + &host.sh("getent group rtgone; cat /home/rtfrank/notes.txt 2>&1; cat /proc/sys/kernel/random/boot_id");
+    let cases: [(&str, &str, &str); 5] = [
         ("purge", "    - apt: {name: rtest-conf, state: absent, purge: true}\n", "/etc/rtest-conf.conf"),
         ("userdel", "    - user: {name: rtfrank, state: absent, remove: true}\n", "/home/rtfrank"),
         ("stop", "    - systemd: {name: rtest-other, state: stopped}\n", ""),
         ("groupdel", "    - group: {name: rtgone, state: absent}\n", ""),
+        // Last: the host starts again from its image.
+        ("reboot", "    - reboot: {reboot_timeout: 120}\n", ""),
     ];
     for (name, tasks, covered) in cases {
         let pb = play(name, tasks);

@@ -24,6 +24,7 @@ mod find;
 mod getent;
 mod git;
 mod group_by;
+mod hostname;
 mod http;
 mod kafka;
 mod lineinfile;
@@ -392,6 +393,7 @@ static REGISTRY: &[&dyn Module] = &[
     &git::Git,
     &wait_for_connection::WaitForConnection,
     &reboot::Reboot,
+    &hostname::Hostname,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

@@ -27,6 +27,7 @@ mod group_by;
 mod hostname;
 mod http;
 mod kafka;
+mod known_hosts;
 mod lineinfile;
 pub mod meta;
 mod package_facts;
@@ -394,6 +395,7 @@ static REGISTRY: &[&dyn Module] = &[
     &wait_for_connection::WaitForConnection,
     &reboot::Reboot,
     &hostname::Hostname,
+    &known_hosts::KnownHosts,
 ];
 
 /// Why a task changes or removes data, when that is known from the task

@@ -105,6 +105,9 @@ fn bad_playbooks_fail_with_file_line_column_before_connecting() {
         ("undef.yml", "- hosts: all\n  tasks:\n    - shell: echo {{ not_defined_anywhere }}\n", ":3:", "undefined variable 'not_defined_anywhere'"),
         ("arg.yml", "- hosts: all\n  tasks:\n    - file:\n        path: /x\n        stat: directory\n", ":5:9:", "did you mean 'state'"),
         ("tmpl.yml", "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ x | }}\"\n", ":4:", "syntax error"),
+        ("collection.yml", "- hosts: all\n  tasks:\n    - sysctl: name=vm.swappiness value=10\n", ":3:7:", "ansible.posix.sysctl, from the ansible.posix collection"),
+        ("timezone.yml", "- hosts: all\n  tasks:\n    - action: timezone name=UTC\n", ":3:15:", "community.general.timezone"),
+        ("notbuilt.yml", "- hosts: all\n  tasks:\n    - ansible.builtin.debconf: name=tzdata\n", ":3:7:", "'debconf' is an ansible.builtin module that recover does not implement"),
     ];
     for (name, text, at, what) in cases {
         let pb = write(tmp.path(), name, text);

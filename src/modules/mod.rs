@@ -421,6 +421,37 @@ pub fn destructive(task: &Task) -> Option<String> {
     }
 }
 
+/// Modules a playbook often names by their short name that are not ansible.builtin: the
+/// collection each comes from, for the load-time error.
+const COLLECTION_MODULES: &[(&str, &str)] = &[
+    ("sysctl", "ansible.posix"), ("mount", "ansible.posix"), ("authorized_key", "ansible.posix"), ("selinux", "ansible.posix"), ("seboolean", "ansible.posix"),
+    ("firewalld", "ansible.posix"), ("synchronize", "ansible.posix"), ("acl", "ansible.posix"), ("at", "ansible.posix"), ("patch", "ansible.posix"),
+    ("timezone", "community.general"), ("ufw", "community.general"), ("modprobe", "community.general"), ("locale_gen", "community.general"),
+    ("pam_limits", "community.general"), ("ini_file", "community.general"), ("alternatives", "community.general"), ("make", "community.general"),
+    ("snap", "community.general"), ("flatpak", "community.general"), ("npm", "community.general"), ("lvg", "community.general"), ("lvol", "community.general"),
+    ("filesystem", "community.general"), ("parted", "community.general"), ("xml", "community.general"), ("htpasswd", "community.general"),
+    ("docker_container", "community.docker"), ("docker_image", "community.docker"), ("docker_network", "community.docker"), ("docker_volume", "community.docker"),
+    ("docker_compose", "community.docker"), ("docker_compose_v2", "community.docker"), ("postgresql_db", "community.postgresql"),
+    ("postgresql_user", "community.postgresql"), ("postgresql_query", "community.postgresql"), ("mysql_db", "community.mysql"), ("mysql_user", "community.mysql"),
+    ("openssl_privatekey", "community.crypto"), ("openssl_csr", "community.crypto"), ("x509_certificate", "community.crypto"), ("k8s", "kubernetes.core"),
+    ("helm", "kubernetes.core"), ("archive", "community.general"), ("nmcli", "community.general"), ("systemd_timer", "community.general"),
+];
+
+/// ansible.builtin modules recover does not implement (refused by name at load).
+const BUILTIN_NOT_BUILT: &[&str] = &[
+    "apt_key", "deb822_repository", "pip", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
+    "validate_argument_spec", "mount_facts", "gather_facts",
+];
+
+/// Why a module name is not one recover runs, when it is a known one: an ansible.builtin
+/// module not built, or a collection's module named by its short name.
+pub fn not_built(name: &str) -> Option<String> {
+    if BUILTIN_NOT_BUILT.contains(&name) {
+        return Some(format!("module '{name}' is an ansible.builtin module that recover does not implement"));
+    }
+    COLLECTION_MODULES.iter().find(|(m, _)| *m == name).map(|(m, c)| format!("module '{m}' is {c}.{m}, from the {c} collection; recover runs the ansible.builtin modules it has built in"))
+}
+
 /// The module of that name.
 pub fn get(name: &str) -> Option<&'static dyn Module> {
     REGISTRY.iter().copied().find(|m| m.name() == name).or_else(|| apt::UNSUPPORTED.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))

@@ -832,6 +832,9 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
             if short.contains('.') {
                 return Err(k.error(format!("module '{key}' is from a collection; recover runs the ansible.builtin modules it has built in")).help(format!("modules: {modules}")));
             }
+            if let Some(why) = crate::modules::not_built(&short) {
+                return Err(k.error(why).help(format!("modules: {modules}")));
+            }
             let help = match closest(&key, &names) {
                 Some(c) => format!("did you mean '{c}'? modules: {modules}"),
                 None => format!("not a task keyword and not a module; modules: {modules}"),
@@ -859,7 +862,8 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         };
         let short = m.strip_prefix("ansible.builtin.").or_else(|| m.strip_prefix("ansible.legacy.")).unwrap_or(&m).to_string();
         if crate::modules::get(&short).is_none() {
-            return Err(a.error(format!("{key}: unknown module '{m}'")).help(format!("modules: {}", crate::modules::names().join(", "))));
+            let why = crate::modules::not_built(&short).unwrap_or_else(|| format!("unknown module '{m}'"));
+            return Err(a.error(format!("{key}: {why}")).help(format!("modules: {}", crate::modules::names().join(", "))));
         }
         action_args = Some((short, a, span));
     }

@@ -175,8 +175,9 @@ fn tree(root: &std::path::Path) -> Vec<(String, u32, u32, String)> {
     let stamp = regex::Regex::new(r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
     // A fetched file's folder names the root it came from (`dest/HOST/<root>/...`).
     let rel = r.trim_start_matches('/').to_string();
-    // A git checkout's own folder holds times and packs of its own: its working tree is compared.
-    full_tree(root).into_iter().filter(|(p, ..)| !p.contains(".git/") && !p.contains("origin.git")).map(|(p, mode, uid, _, what)| (stamp.replace(&p, ".N.TIME~").replace(&rel, "ROOT"), mode, uid, what.replace(&r, "ROOT"))).collect()
+    // A git checkout's own folder holds times and packs of its own (its working tree is
+    // compared); a virtualenv's files hold its own paths and pip's caches: pip's listing is.
+    full_tree(root).into_iter().filter(|(p, ..)| !p.contains(".git/") && !p.contains("origin.git") && !p.contains("venv/")).map(|(p, mode, uid, _, what)| (stamp.replace(&p, ".N.TIME~").replace(&rel, "ROOT"), mode, uid, what.replace(&r, "ROOT"))).collect()
 }
 
 /// Differences kept on purpose, with the reason (`tests/language/known-differences.txt`).

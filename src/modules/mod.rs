@@ -33,6 +33,7 @@ pub mod meta;
 mod package_facts;
 mod pause;
 mod ping;
+mod pip;
 mod preserve;
 pub mod pyre;
 pub mod raw;
@@ -396,6 +397,7 @@ static REGISTRY: &[&dyn Module] = &[
     &reboot::Reboot,
     &hostname::Hostname,
     &known_hosts::KnownHosts,
+    &pip::Pip,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -439,7 +441,7 @@ const COLLECTION_MODULES: &[(&str, &str)] = &[
 
 /// ansible.builtin modules recover does not implement (refused by name at load).
 const BUILTIN_NOT_BUILT: &[&str] = &[
-    "apt_key", "deb822_repository", "pip", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
+    "apt_key", "deb822_repository", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
     "validate_argument_spec", "mount_facts", "gather_facts",
 ];
 

@@ -802,3 +802,36 @@ fn git_force_over_local_changes_is_backed_up_and_approved_and_a_clone_does_not_a
     assert!(log.iter().any(|e| e["event"] == "approval" && e["decision"] == "run"));
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// `pip` (issue 17): installing into a virtualenv asks nothing; removing a package from it is
+/// refused with no terminal and no flag (the package kept), and with --yes runs after a
+/// verified backup of the virtualenv.
+#[test]
+fn pip_removal_backs_up_the_virtualenv_and_asks_and_an_install_does_not() {
+    lab();
+    let scratch = host_scratch("188", "pip");
+    let s = scratch.display();
+    let mk = repo().join("tests/modules/files/mkwheel.py");
+    assert!(Command::new("sh").args(["-c", &format!("mkdir -p {s}/wheels && /usr/bin/python3 {} {s}/wheels rtpkg 1.0 && chown -R ollama: {s}", mk.display())]).status().unwrap().success());
+    let tmp = tempfile::tempdir().unwrap();
+    let play = |name: &str, task: &str| write(tmp.path(), name, &format!("- hosts: \"188\"\n  gather_facts: false\n  environment: {{PIP_NO_INDEX: \"1\", PIP_FIND_LINKS: \"{s}/wheels\"}}\n  tasks:\n    - pip: {task}\n"));
+    let install = play("install.yml", &format!("name=rtpkg virtualenv={s}/venv virtualenv_command=\"/usr/bin/python3 -m venv\""));
+    let r = Recover::new().args(["play", install.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json"]);
+    let run = r.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!r.run_log().iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "an install asked or backed up");
+    let listed = || String::from_utf8_lossy(&Command::new(scratch.join("venv/bin/pip")).args(["list", "--format=freeze"]).output().unwrap().stdout).into_owned();
+    assert!(listed().contains("rtpkg==1.0"));
+    let remove = play("remove.yml", &format!("name=rtpkg state=absent virtualenv={s}/venv"));
+    let refused = Recover::new().args(["play", remove.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json"]).run();
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+    assert!(listed().contains("rtpkg==1.0"), "a refused removal removed it");
+    let yes = Recover::new().args(["play", remove.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json", "--yes"]);
+    let run = yes.run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!listed().contains("rtpkg"));
+    let log = yes.run_log();
+    let backup = log.iter().find(|e| e["event"] == "backup").unwrap_or_else(|| panic!("no backup: {log:?}"));
+    assert!(backup["backup"]["sources"].as_array().unwrap().iter().any(|x| x.as_str() == Some(&format!("{s}/venv"))), "{backup}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}

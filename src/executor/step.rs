@@ -388,6 +388,24 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
         }
     }
     let mut r = step(env, host, conn, task, ctx, state).await;
+    // In check mode a planned step's `changed_when` still decides what it reports, as in
+    // ansible-core (on the result the plan has; one that cannot be evaluated there is left).
+    let planned = !r.executed && matches!(r.status, Status::Ok | Status::Changed) && !task.changed_when.is_empty() && r.note.as_deref().is_none_or(|n| !n.starts_with("skipped"));
+    if planned && !r.hard {
+        let mut layer = Vars::new();
+        let mut res = r.result.clone();
+        res.insert("changed".into(), json!(r.status == Status::Changed));
+        if let Some(reg) = &task.register {
+            layer.insert(reg.clone(), Json::Object(res.clone()));
+        }
+        layer.extend(res);
+        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
+        let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
+        if let Ok(c) = all_true(env, &task.changed_when, &ctx2) {
+            r.status = if c { Status::Changed } else { Status::Ok };
+        }
+        return r;
+    }
     if !r.executed || r.hard || r.status == Status::Unreachable {
         return r;
     }

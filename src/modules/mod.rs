@@ -17,6 +17,7 @@ mod blockinfile;
 mod command;
 mod copy;
 mod cron;
+mod deb822_repository;
 mod debug;
 mod fetch;
 mod file;
@@ -398,6 +399,7 @@ static REGISTRY: &[&dyn Module] = &[
     &hostname::Hostname,
     &known_hosts::KnownHosts,
     &pip::Pip,
+    &deb822_repository::Deb822Repository,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -441,7 +443,7 @@ const COLLECTION_MODULES: &[(&str, &str)] = &[
 
 /// ansible.builtin modules recover does not implement (refused by name at load).
 const BUILTIN_NOT_BUILT: &[&str] = &[
-    "apt_key", "deb822_repository", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
+    "apt_key", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
     "validate_argument_spec", "mount_facts", "gather_facts",
 ];
 

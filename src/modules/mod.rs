@@ -9,6 +9,7 @@
 
 mod add_host;
 mod apt;
+mod apt_key;
 mod apt_repository;
 mod assemble;
 mod assert;
@@ -400,6 +401,7 @@ static REGISTRY: &[&dyn Module] = &[
     &known_hosts::KnownHosts,
     &pip::Pip,
     &deb822_repository::Deb822Repository,
+    &apt_key::AptKey,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -443,7 +445,7 @@ const COLLECTION_MODULES: &[(&str, &str)] = &[
 
 /// ansible.builtin modules recover does not implement (refused by name at load).
 const BUILTIN_NOT_BUILT: &[&str] = &[
-    "apt_key", "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
+    "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
     "validate_argument_spec", "mount_facts", "gather_facts",
 ];
 

@@ -42,6 +42,9 @@ struct Args {
     decrypt: Option<bool>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     unsafe_writes: Option<bool>,
+    /// copy of a folder: the mode of the folders it makes.
+    #[serde(default, deserialize_with = "de::mode")]
+    directory_mode: Option<u32>,
     /// template: `\n` (the default), `\r\n` or `\r` for the written file's line ends.
     newline_sequence: Option<String>,
     output_encoding: Option<String>,
@@ -55,7 +58,7 @@ const COPY_SPEC: &[ArgSpec] = &[
     req("dest", Kind::Str), opt("src", Kind::Str), opt("content", Kind::Any), opt("mode", Kind::Any), opt("owner", Kind::Str),
     opt("group", Kind::Str), opt("validate", Kind::Str), opt("validate_in_place", Kind::Bool), opt("backup", Kind::Bool),
     opt("force", Kind::Bool), opt("remote_src", Kind::Bool), opt("follow", Kind::Bool), opt("local_follow", Kind::Bool),
-    opt("decrypt", Kind::Bool), opt("unsafe_writes", Kind::Bool),
+    opt("decrypt", Kind::Bool), opt("unsafe_writes", Kind::Bool), opt("directory_mode", Kind::Any),
 ];
 const TEMPLATE_SPEC: &[ArgSpec] = &[
     req("src", Kind::Str), req("dest", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str),
@@ -90,6 +93,12 @@ impl Module for Copy {
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let mut a: Args = typed("copy", args)?;
+        // A local folder: its tree, file by file.
+        if let (None, Some(src), false) = (&a.content, a.src.clone(), a.remote_src.unwrap_or(false)) {
+            if let Some(dir) = super::find_src_kind(&src, ctx.task, ctx.playbook_dir, ctx.project_root, true).filter(|p| p.is_dir()) {
+                return plan_tree(ctx, &a, &dir, &src).await;
+            }
+        }
         // As Ansible: a file copied to `dir/` (or to a folder that exists) goes into it, and a
         // `dir/` that does not exist yet is made.
         let mut mkdir = None;
@@ -176,4 +185,130 @@ impl Module for Template {
         };
         plan_write(ctx, spec_of(ctx, a, rendered.into_bytes())).await
     }
+}
+
+/// The files and folders under `dir` (links followed), relative, folders first in walk order.
+fn local_tree(dir: &std::path::Path, rel: &str, out: &mut Vec<(String, Option<Vec<u8>>)>) -> Result<(), StepError> {
+    let mut names: Vec<_> = std::fs::read_dir(dir).map_err(|e| StepError::failed(format!("copy: {}: {e}", dir.display())))?.flatten().collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let p = e.path();
+        if p.is_dir() {
+            out.push((r.clone(), None));
+            local_tree(&p, &r, out)?;
+        } else if p.is_file() {
+            out.push((r, Some(crate::vault::read_file(&p).map_err(|e| StepError::failed(format!("copy: {e}")))?)));
+        }
+    }
+    Ok(())
+}
+
+/// `copy` of a local folder, as ansible-core's action does it: `src/` copies what is in it,
+/// `src` the folder itself; every file written when its content (or `mode`, owner, group)
+/// differs, the folders made that are missing (`directory_mode`, owner and group). No diff is
+/// shown, as with ansible-core; overwriting files that exist is an overwrite for the safety
+/// engine (each file backed up).
+async fn plan_tree(ctx: &StepCtx<'_>, a: &Args, dir: &std::path::Path, src: &str) -> Result<Plan, StepError> {
+    use sha2::Digest;
+    use crate::transport::{quote, Cmd};
+    let base = if src.ends_with('/') {
+        a.dest.trim_end_matches('/').to_string()
+    } else {
+        format!("{}/{}", a.dest.trim_end_matches('/'), dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    };
+    let mut entries = Vec::new();
+    local_tree(dir, "", &mut entries)?;
+    let b = quote::quote(&base);
+    let out = ctx.run(Cmd::shell(format!("find {b} -printf '%y\\t%m\\t%u\\t%g\\t%P\\n' 2>/dev/null; echo '--'; find {b} -type f -exec sha256sum {{}} + 2>/dev/null; true"))).await?;
+    let text = out.stdout_str();
+    let (listing, sums) = text.split_once("--\n").unwrap_or((&text, ""));
+    let mut remote: std::collections::HashMap<String, (String, u32, String, String)> = std::collections::HashMap::new();
+    for l in listing.lines() {
+        let f: Vec<&str> = l.splitn(5, '\t').collect();
+        if f.len() == 5 {
+            remote.insert(f[4].to_string(), (f[0].to_string(), u32::from_str_radix(f[1], 8).unwrap_or(0), f[2].to_string(), f[3].to_string()));
+        }
+    }
+    let mut sha: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let prefix = format!("{base}/");
+    for l in sums.lines() {
+        if let Some((s, p)) = l.split_once("  ") {
+            sha.insert(p.strip_prefix(&prefix).unwrap_or(p).to_string(), s.to_string());
+        }
+    }
+    let mut plan = Plan::ok();
+    plan.result.insert("dest".into(), serde_json::json!(a.dest));
+    plan.result.insert("src".into(), serde_json::json!(src));
+    let who = match (&a.owner, &a.group) {
+        (None, None) => None,
+        (o, g) => Some(format!("{}:{}", o.clone().unwrap_or_default(), g.clone().unwrap_or_default()).trim_end_matches(':').to_string()),
+    };
+    let mut dirs = vec![String::new()];
+    dirs.extend(entries.iter().filter(|(_, c)| c.is_none()).map(|(r, _)| r.clone()));
+    // The folder itself copied into `dest`: a missing `dest` is made first, with the same mode.
+    let dest = a.dest.trim_end_matches('/').to_string();
+    if dest != base && ctx.run(Cmd::argv(["test", "-d", &dest])).await?.rc != 0 {
+        let q = quote::quote(&dest);
+        let mut cmd = format!("mkdir -p -- {q}");
+        if let Some(m) = a.directory_mode {
+            cmd.push_str(&format!(" && chmod {m:o} -- {q}"));
+        }
+        if let Some(w) = &who {
+            cmd.push_str(&format!(" && chown {} -- {q}", quote::quote(w)));
+        }
+        plan.changes.push(format!("create folder {dest}"));
+        plan.commands.push(Cmd::shell(cmd));
+    }
+    for d in &dirs {
+        let path = if d.is_empty() { base.clone() } else { format!("{base}/{d}") };
+        match remote.get(d.as_str()) {
+            Some((t, ..)) if t == "d" => {}
+            Some(_) => return Err(StepError::failed(format!("copy: {path} exists and is not a directory"))),
+            None => {
+                let q = quote::quote(&path);
+                let mut cmd = format!("mkdir -p -- {q}");
+                if let Some(m) = a.directory_mode {
+                    cmd.push_str(&format!(" && chmod {m:o} -- {q}"));
+                }
+                if let Some(w) = &who {
+                    cmd.push_str(&format!(" && chown {} -- {q}", quote::quote(w)));
+                }
+                plan.changes.push(format!("create folder {path}"));
+                plan.commands.push(Cmd::shell(cmd));
+            }
+        }
+    }
+    for (rel, content) in entries.iter().filter_map(|(r, c)| c.as_ref().map(|c| (r, c))) {
+        let path = format!("{base}/{rel}");
+        let local_sha = format!("{:x}", sha2::Sha256::digest(content));
+        let attrs_differ = remote.get(rel.as_str()).is_some_and(|(_, m, u, g)| a.mode.is_some_and(|x| x != *m) || a.owner.as_ref().is_some_and(|o| o != u) || a.group.as_ref().is_some_and(|x| x != g));
+        let present = sha.get(rel.as_str()) == Some(&local_sha);
+        if present && !attrs_differ {
+            continue;
+        }
+        if present && a.force == Some(false) {
+            continue;
+        }
+        if remote.contains_key(rel.as_str()) && a.force == Some(false) {
+            continue;
+        }
+        let current = if remote.contains_key(rel.as_str()) { ctx.stat_read(&path).await? } else { (None, None) };
+        let backup = (a.backup.unwrap_or(false) && !ctx.check && current.1.is_some()).then(|| super::write::backup_name(&path));
+        let spec = WriteSpec { dest: path.clone(), content: content.clone(), mode: a.mode, owner: a.owner.clone(), group: a.group.clone(), validate: a.validate.clone(), validate_in_place: false, backup };
+        let w = super::write::plan_write_over(ctx, spec, current)?;
+        plan.changes.extend(w.changes);
+        plan.commands.extend(w.commands);
+        match (&mut plan.destructive, w.destructive) {
+            (Some(d), Some(x)) => {
+                d.paths.extend(x.paths);
+                d.reason = format!("overwrites {} files under {base}", d.paths.len());
+            }
+            (d @ None, x) => *d = x,
+            _ => {}
+        }
+    }
+    // ansible-core shows no diff for a folder's copy (its action keeps none of the files').
+    Ok(plan)
 }

@@ -556,6 +556,11 @@ fn kind_name(kind: Kind) -> &'static str {
 /// Where a `src:` file is: the role's folder (`templates/` or `files/`), the
 /// playbook's, the project's, or the path as written.
 pub fn find_src(src: &str, task: &Task, playbook_dir: &Path, root: &Path) -> Option<PathBuf> {
+    find_src_kind(src, task, playbook_dir, root, false)
+}
+
+/// [`find_src`], a folder found too (`copy: src=conf.d/`).
+pub fn find_src_kind(src: &str, task: &Task, playbook_dir: &Path, root: &Path, dirs_too: bool) -> Option<PathBuf> {
     let p = Path::new(src);
     if p.is_absolute() {
         return p.exists().then(|| p.to_path_buf());
@@ -565,7 +570,7 @@ pub fn find_src(src: &str, task: &Task, playbook_dir: &Path, root: &Path) -> Opt
         dirs.extend([r.join("templates"), r.join("files"), r.clone()]);
     }
     dirs.extend([playbook_dir.join("templates"), playbook_dir.join("files"), playbook_dir.to_path_buf(), root.join("templates"), root.join("files"), root.to_path_buf()]);
-    dirs.into_iter().map(|d| d.join(src)).find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join(src)).find(|p| p.is_file() || dirs_too && p.is_dir())
 }
 
 /// A typed view of rendered arguments: `deny_unknown_fields` structs, with a

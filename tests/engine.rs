@@ -476,3 +476,41 @@ fn service_arguments_sleep_and_pattern_drive_a_command_managed_service() {
     assert!(lines[2].0 - lines[1].0 >= 1.0, "no sleep between the stop and the start: {log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `throttle` (issue 16): with `throttle: 1` the four lab hosts run the task one at a time (the
+/// intervals each host logged never overlap), and a play-level `throttle` reaches its tasks.
+#[test]
+fn throttle_lets_that_many_hosts_run_a_task_at_once() {
+    lab();
+    let dir = lab_root().join(format!("throttle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Command::new("chmod").args(["1777", dir.to_str().unwrap()]).status().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dir.display();
+    // Each host its own log (the hosts log in as different users).
+    let task = format!("shell: \"echo start $(date +%s.%N) {{{{ inventory_hostname }}}} >> {d}/log-{{{{ inventory_hostname }}}}; sleep 0.3; echo end $(date +%s.%N) {{{{ inventory_hostname }}}} >> {d}/log-{{{{ inventory_hostname }}}}\"");
+    for (name, text) in [
+        ("task.yml", format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - name: one at a time\n      {task}\n      throttle: 1\n")),
+        ("play.yml", format!("- hosts: all\n  gather_facts: false\n  throttle: 1\n  tasks:\n    - name: one at a time\n      {task}\n")),
+    ] {
+        for h in ["110", "120", "121", "188"] {
+            let _ = std::fs::remove_file(dir.join(format!("log-{h}")));
+        }
+        let pb = write(tmp.path(), name, &text);
+        let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml", "--yes", "--forks", "4"]).run();
+        assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
+        let log: String = ["110", "120", "121", "188"].iter().map(|h| std::fs::read_to_string(dir.join(format!("log-{h}"))).unwrap_or_default()).collect();
+        let mut spans: Vec<(f64, f64)> = Vec::new();
+        let lines: Vec<Vec<&str>> = log.lines().map(|l| l.split_whitespace().collect()).collect();
+        for l in lines.iter().filter(|l| l[0] == "start") {
+            let end = lines.iter().find(|e| e[0] == "end" && e[2] == l[2]).unwrap();
+            spans.push((l[1].parse().unwrap(), end[1].parse().unwrap()));
+        }
+        assert_eq!(spans.len(), 4, "{name}: {log}");
+        spans.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        for w in spans.windows(2) {
+            assert!(w[1].0 >= w[0].1, "{name}: two hosts ran the throttled task at once: {log}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -835,3 +835,49 @@ fn pip_removal_backs_up_the_virtualenv_and_asks_and_an_install_does_not() {
     assert!(backup["backup"]["sources"].as_array().unwrap().iter().any(|x| x.as_str() == Some(&format!("{s}/venv"))), "{backup}");
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// `vars_prompt` (issue 16) at a real terminal: a hidden answer asked twice (`confirm`), a
+/// visible one with a default taken on Enter; the answers are data (a `{{` stays text); with
+/// `-e` a variable is not asked; with no terminal the default is taken, and a prompt with no
+/// default stops the run before any host is touched.
+#[test]
+fn vars_prompt_asks_at_a_terminal_and_takes_defaults_and_extra_vars_without_one() {
+    lab();
+    let scratch = host_scratch("188", "prompt");
+    let out = scratch.join("answers");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(
+        tmp.path(),
+        "p.yml",
+        &format!(
+            "- hosts: \"188\"\n  gather_facts: false\n  vars_prompt:\n    - name: secret\n      prompt: Secret word\n      confirm: true\n    - name: color\n      prompt: Color\n      private: false\n      default: blue\n  tasks:\n    - copy: dest={} content=\"{{{{ secret }}}}|{{{{ color }}}}\"\n",
+            out.display()
+        ),
+    );
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]);
+    let mut s = pty(&r);
+    s.expect("Secret word: ").unwrap();
+    s.send_line("one{{ x }}").unwrap();
+    s.expect("confirm Secret word: ").unwrap();
+    s.send_line("two").unwrap();
+    s.expect("DO NOT MATCH").unwrap();
+    s.expect("Secret word: ").unwrap();
+    s.send_line("one{{ x }}").unwrap();
+    s.expect("confirm Secret word: ").unwrap();
+    s.send_line("one{{ x }}").unwrap();
+    s.expect("Color [blue]: ").unwrap();
+    s.send_line("").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "one{{ x }}|blue");
+    std::fs::remove_file(&out).unwrap();
+    // No terminal: -e answers one, the default the other.
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml", "-e", "secret=given"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "given|blue");
+    std::fs::remove_file(&out).unwrap();
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("vars_prompt 'secret' needs an answer") && run.stderr.contains("-e secret="), "{}", run.stderr);
+    assert!(!out.exists(), "a host was touched");
+    let _ = std::fs::remove_dir_all(&scratch);
+}

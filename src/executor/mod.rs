@@ -104,6 +104,8 @@ pub struct PlayEnv {
     pub opened: Arc<std::sync::Mutex<HashMap<String, (Option<String>, bool)>>>,
     /// `run_once` tasks: the result of the host that ran each (by the task's place).
     pub once: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<serde_json::Value>>>>,
+    /// `throttle`: each throttled task's permits (by the task's place).
+    pub throttles: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Set when a task with `any_errors_fatal` failed: the run stops after that task.
     pub fatal: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -165,6 +167,17 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             continue;
         }
         reporter.emit(Event::PlayStart { play: play.name.clone(), hosts: hosts.clone(), check: opts.check });
+        let mut play = play.clone();
+        if !play.vars_prompt.is_empty() {
+            match prompt_vars(&play, &sources, &opts.extra_vars, &reporter) {
+                Ok(v) => play.vars.extend(v),
+                Err(e) => {
+                    eprintln!("error: play '{}': {e}", play.name);
+                    return exit::BAD_INPUT;
+                }
+            }
+        }
+        let play = &play;
         let env = Arc::new(PlayEnv {
             sources: sources.clone(),
             play: Arc::new(play.clone()),
@@ -182,6 +195,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             conns: conns.clone(),
             opened: opened.clone(),
             once: Default::default(),
+            throttles: Default::default(),
             fatal: fatal.clone(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
@@ -256,6 +270,73 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
     reporter.emit(Event::Recap { hosts: reporter.counts(), exit_code: code });
     code
 }
+
+/// `vars_prompt`: each variable asked of the operator at the terminal (hidden unless `private:
+/// false`, twice with `confirm`, hashed with `encrypt`), before any host of the play is
+/// touched; a variable given with `-e` is not asked. With no terminal the `default` is taken,
+/// and a prompt without one is an error.
+fn prompt_vars(play: &crate::playbook::Play, sources: &VarSources, extra: &Vars, reporter: &Reporter) -> Result<Vars, String> {
+    let mut out = Vars::new();
+    let terminal = crate::safety::confirm::interactive();
+    for p in &play.vars_prompt {
+        if extra.contains_key(&p.name) {
+            continue;
+        }
+        let default = p.default.as_ref().map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string()));
+        let text = p.prompt.clone().unwrap_or_else(|| p.name.clone());
+        let answer = if !terminal {
+            default.clone().ok_or_else(|| format!("{}: vars_prompt '{}' needs an answer and there is no terminal: give it with -e {}=...", p.span, p.name, p.name))?
+        } else {
+            let shown = match &default {
+                Some(d) => format!("{text} [{d}]: "),
+                None => format!("{text}: "),
+            };
+            let mut value = Err("no answer".to_string());
+            reporter.pause(&mut || {
+                let ask = |label: &str| -> Result<String, String> {
+                    eprint!("{label}");
+                    let _ = std::io::Write::flush(&mut std::io::stderr());
+                    if p.private {
+                        console::Term::stderr().read_secure_line().map_err(|e| e.to_string())
+                    } else {
+                        let mut line = String::new();
+                        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map_err(|e| e.to_string())?;
+                        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+                    }
+                };
+                value = (|| loop {
+                    let first = ask(&shown)?;
+                    if !p.confirm {
+                        return Ok(first);
+                    }
+                    let second = ask(&format!("confirm {shown}"))?;
+                    if first == second {
+                        return Ok(first);
+                    }
+                    eprintln!("***** VALUES ENTERED DO NOT MATCH ****");
+                })();
+            });
+            let v = value?;
+            match (&default, v.is_empty()) {
+                (Some(d), true) => d.clone(),
+                _ => v,
+            }
+        };
+        let value = match &p.encrypt {
+            Some(scheme) => {
+                let ctx = crate::template::to_value(&serde_json::json!({"v": answer, "s": scheme, "salt": p.salt}));
+                let expr = if p.salt.is_some() { "{{ v | password_hash(s, salt) }}" } else { "{{ v | password_hash(s) }}" };
+                sources.templates.render_str(expr, &ctx, &p.span).map_err(|e| e.to_string())?
+            }
+            None => answer,
+        };
+        reporter.add_secrets([value.clone()].into_iter().filter(|_| p.private));
+        // An answer is data, never a template (Ansible marks it unsafe).
+        out.insert(p.name.clone(), crate::template::unsafe_text(value));
+    }
+    Ok(out)
+}
+
 
 /// The values of secret-named variables (see `report::is_secret_name`), raw and
 /// rendered per host, so that no output shows them.

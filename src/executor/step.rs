@@ -173,6 +173,17 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     if task.run_once == Some(true) || matches!(task.module.as_str(), "add_host" | "pause") && task.run_once.is_none() {
         return run_once(env, host, conn, task, state).await;
     }
+    // `throttle: N`: at most N hosts in this task at once (the others wait for a permit).
+    let _throttle = match task.throttle.filter(|n| *n > 0) {
+        Some(n) => {
+            let sem = env.throttles.lock().ok().map(|mut m| m.entry(task.span.to_string()).or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(n as usize))).clone());
+            match sem {
+                Some(s) => s.acquire_owned().await.ok(),
+                None => None,
+            }
+        }
+        None => None,
+    };
     let started = Instant::now();
     env.reporter.busy(host, &task.display_name());
     if !env.check {

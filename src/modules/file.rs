@@ -471,6 +471,12 @@ impl Module for File {
             "absent" => {
                 result.insert("path".into(), json!(path));
                 result.insert("state".into(), json!("absent"));
+                // A path that names a system folder (`/tmp/x/../../..`) is refused by the safety
+                // engine whether or not the shell can reach it now.
+                if prev == "absent" && crate::safety::paths::system_root(&path).is_some() {
+                    w.run(format!("remove {path}"), format!("rm -rf -- {q}"));
+                    w.plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {path}"), paths: vec![path.clone()], ..Default::default() });
+                }
                 if prev != "absent" {
                     w.diff = Diff::initial(&path, "absent", prev);
                     if prev == "directory" {

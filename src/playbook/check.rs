@@ -33,6 +33,7 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
     let mut known: HashSet<String> = known.clone();
     known.extend(MAGIC.iter().map(|s| s.to_string()));
     known.extend(play.vars.keys().cloned());
+    known.extend(play.vars_prompt.iter().map(|p| p.name.clone()));
     known.extend(play.role_defaults.keys().cloned());
     // What each task defines for the tasks after it (its own register also for its own conditions).
     let defines = |t: &Task| -> Vec<String> {

@@ -17,10 +17,10 @@ const PLAY_KEYS: &[&str] = &[
     "max_fail_percentage", "become", "become_user", "become_method", "gather_facts", "gather_subset", "timeout", "tags",
     "vars_files", "remote_user", "environment", "any_errors_fatal", "ignore_errors", "no_log", "check_mode", "diff",
     "ignore_unreachable", "strategy", "order", "force_handlers", "collections", "run_once", "port", "connection",
-    "become_flags", "become_exe", "throttle",
+    "become_flags", "become_exe", "throttle", "vars_prompt",
 ];
 /// Play keys Ansible has that recover refuses by name.
-const PLAY_REFUSED: &[&str] = &["module_defaults", "vars_prompt", "fact_path", "gather_timeout", "debugger"];
+const PLAY_REFUSED: &[&str] = &["module_defaults", "fact_path", "gather_timeout", "debugger"];
 const TASK_KEYS: &[&str] = &[
     "name", "when", "register", "become", "become_user", "become_method", "become_flags", "become_exe", "loop", "with_items",
     "loop_control", "changed_when", "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout",
@@ -113,7 +113,9 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     };
     let name = opt_string(node, "name")?.unwrap_or_else(|| hosts.clone());
     let dir = path.parent().unwrap_or(Path::new("."));
+    let vars_prompt = prompts(node.get("vars_prompt"))?;
     let mut play = Play {
+        vars_prompt,
         name,
         description: opt_string(node, "description")?,
         hosts,
@@ -235,6 +237,38 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     Ok(play)
 }
 
+/// `vars_prompt:` entries, checked at load.
+fn prompts(node: Option<&Node>) -> SResult<Vec<super::Prompt>> {
+    let Some(node) = node else { return Ok(Vec::new()) };
+    let Value::Seq(items) = &node.value else { return Err(node.error("`vars_prompt` takes a list of prompts (`- name: x`, `prompt: ...`)")) };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Map(entries) = &item.value else { return Err(item.error("a `vars_prompt` entry is a mapping with `name:`")) };
+        for (k, _) in entries {
+            let key = k.scalar_string().unwrap_or_default();
+            if !["name", "prompt", "default", "private", "confirm", "encrypt", "salt", "salt_size", "unsafe"].contains(&key.as_str()) {
+                return Err(k.error(format!("`{key}` is not a vars_prompt key (name, prompt, default, private, confirm, encrypt, salt, salt_size, unsafe)")));
+            }
+        }
+        let name = opt_string(item, "name")?.ok_or_else(|| item.error("a `vars_prompt` entry needs `name:`"))?;
+        if !is_identifier(&name) {
+            return Err(item.get("name").unwrap_or(item).error(format!("'{name}' is not a valid variable name")));
+        }
+        out.push(super::Prompt {
+            name,
+            prompt: opt_string(item, "prompt")?,
+            default: item.get("default").map(Node::to_json),
+            private: opt_bool(item, "private")?.unwrap_or(true),
+            confirm: opt_bool(item, "confirm")?.unwrap_or(false),
+            encrypt: opt_string(item, "encrypt")?,
+            salt: opt_string(item, "salt")?,
+            salt_size: opt_u64(item, "salt_size")?,
+            span: item.span.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// Values of supported keywords recover does not implement (a `strategy` other than linear).
 fn refuse_unsupported_values(node: &Node) -> SResult<()> {
     if let Some(s) = node.get("strategy") {
@@ -263,7 +297,7 @@ fn refuse_unsupported_values(node: &Node) -> SResult<()> {
             return Err(c.error(format!("collection '{n}' is not supported by recover (its modules are not built in)")));
         }
     }
-    for k in ["port", "throttle", "become_flags", "become_exe"] {
+    for k in ["port", "become_flags", "become_exe"] {
         if let Some(v) = node.get(k) {
             return Err(v.error(format!("`{k}` is not supported by recover yet")));
         }
@@ -483,6 +517,7 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         check_mode: flag(node, "check_mode")?,
         timeout: opt_u64(node, "timeout")?,
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
+        throttle: opt_u64(node, "throttle")?,
     })
 }
 
@@ -1005,6 +1040,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         tags: strings(node.get("tags"))?,
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
+        throttle: opt_u64(node, "throttle")?,
         vars: mapping(node.get("vars"), "vars")?,
         scope_vars: Vars::new(),
         no_log: flag(node, "no_log")?,

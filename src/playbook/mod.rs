@@ -73,6 +73,25 @@ pub struct Play {
     pub connection: Option<String>,
     pub force_handlers: bool,
     pub any_errors_fatal: bool,
+    /// `vars_prompt`: variables asked of the operator when the play starts.
+    pub vars_prompt: Vec<Prompt>,
+}
+
+/// One `vars_prompt` entry.
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub name: String,
+    pub prompt: Option<String>,
+    pub default: Option<Json>,
+    /// Hidden input (the default, as in Ansible).
+    pub private: bool,
+    /// Asked twice; the two answers must match.
+    pub confirm: bool,
+    /// A `password_hash` scheme (`sha512_crypt`, ...) the answer is hashed with.
+    pub encrypt: Option<String>,
+    pub salt: Option<String>,
+    pub salt_size: Option<u64>,
+    pub span: Span,
 }
 
 /// One entry of a task list.
@@ -142,6 +161,8 @@ pub struct Inherited {
     pub check_mode: Option<Flag>,
     pub timeout: Option<u64>,
     pub any_errors_fatal: Option<bool>,
+    /// `throttle`: at most this many hosts run each task at once.
+    pub throttle: Option<u64>,
 }
 
 impl Inherited {
@@ -174,6 +195,7 @@ impl Inherited {
             t.check_mode.clone_from(&self.check_mode);
         }
         t.timeout = t.timeout.or(self.timeout);
+        t.throttle = t.throttle.or(self.throttle);
         t.any_errors_fatal = t.any_errors_fatal.or(self.any_errors_fatal);
     }
     /// Passes these (outer) keywords to every task of `items` and to the includes among them.
@@ -213,6 +235,7 @@ impl Inherited {
         t.run_once = t.run_once.or(outer.run_once);
         t.check_mode = t.check_mode.or(outer.check_mode.clone());
         t.timeout = t.timeout.or(outer.timeout);
+        t.throttle = t.throttle.or(outer.throttle);
         t.any_errors_fatal = t.any_errors_fatal.or(outer.any_errors_fatal);
         t
     }
@@ -320,6 +343,8 @@ pub struct Task {
     /// A diagnostic: runs in dry-run too, and never counts as a change.
     pub read_only: bool,
     pub timeout: Option<u64>,
+    /// `throttle` (the task's, its block's or its play's): hosts running it at once.
+    pub throttle: Option<u64>,
     /// The task's own `vars:` (and the parameters of the include it came through).
     pub vars: Vars,
     /// The vars of the blocks and role around it (role `vars/`, block `vars:`): below its own
@@ -418,6 +443,7 @@ impl Task {
             tags: vec!["always".into()],
             read_only: true,
             timeout: None,
+            throttle: None,
             vars: Vars::new(),
             scope_vars: Vars::new(),
             no_log: None,

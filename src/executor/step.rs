@@ -624,7 +624,11 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         task,
         playbook_dir: &env.playbook_dir,
         project_root: &env.project_root,
-        timeout: task.timeout.or(env.play.timeout),
+        // `async: N` bounds the step as its timeout does (the smaller wins).
+        timeout: match (task.timeout.or(env.play.timeout), task.async_secs) {
+            (Some(t), Some(a)) => Some(t.min(a)),
+            (t, a) => t.or(a),
+        },
         applying: std::sync::atomic::AtomicBool::new(false),
     };
     let plan = match module.plan(&sctx, &args).await {
@@ -815,6 +819,12 @@ fn from_error_inner(e: StepError) -> StepResult {
 /// Reports the step and updates the host's state.
 fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: StepResult, item: Option<Json>, started: Instant) -> StepEnd {
     let mut registered = r.result.clone();
+    if task.async_secs.is_some() && r.executed {
+        // What ansible-core's async wrapper adds to a result it polled to the end.
+        registered.entry("ansible_job_id").or_insert(json!(format!("j{}.{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000, std::process::id())));
+        registered.entry("started").or_insert(json!(true));
+        registered.entry("finished").or_insert(json!(true));
+    }
     registered.insert("changed".into(), json!(r.status == Status::Changed || r.failed_changed));
     registered.insert("failed".into(), json!(r.status == Status::Failed));
     if r.status == Status::Skipped {

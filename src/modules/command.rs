@@ -206,6 +206,9 @@ async fn apply(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         let out = ctx.run(cmd.clone()).await?;
         // `timeout` exits 124 (or 137 after -k) when it killed the command.
         if let Some(t) = ctx.timeout.filter(|_| out.rc == 124 || out.rc == 137) {
+            if ctx.task.async_secs == Some(t) {
+                return Err(StepError::Failed { msg: format!("async task did not complete within the requested time - {t}s"), result: json!({"finished": true}) });
+            }
             return Err(StepError::Failed {
                 msg: format!("host {}: `{}` timed out after {t}s and was killed", ctx.host, cmd.display()),
                 result: json!({"rc": out.rc, "timed_out": true}),

@@ -26,10 +26,10 @@ const TASK_KEYS: &[&str] = &[
     "loop_control", "changed_when", "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout",
     "vars", "no_log", "args", "check_mode", "destructive", "backup", "until", "retries", "delay", "environment",
     "remote_user", "delegate_to", "delegate_facts", "run_once", "ignore_unreachable", "any_errors_fatal", "diff", "action",
-    "local_action", "throttle", "collections", "port", "connection",
+    "local_action", "throttle", "collections", "port", "connection", "async", "poll",
 ];
 /// Task keys Ansible has that recover refuses by name.
-const TASK_REFUSED: &[&str] = &["async", "poll", "module_defaults", "debugger"];
+const TASK_REFUSED: &[&str] = &["module_defaults", "debugger"];
 /// The keywords a block takes besides `block`, `rescue` and `always`.
 const BLOCK_KEYS: &[&str] = &[
     "name", "when", "tags", "vars", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors",
@@ -273,7 +273,11 @@ fn prompts(node: Option<&Node>) -> SResult<Vec<super::Prompt>> {
 fn refuse_unsupported_values(node: &Node) -> SResult<()> {
     if let Some(s) = node.get("strategy") {
         if s.as_str() != Some("linear") {
-            return Err(s.error(format!("strategy {:?} is not supported by recover (it runs each host through the play on its own, as `linear` does for the results)", s.scalar_string().unwrap_or_default())));
+            // recover runs each host through the play on its own, as `free` does (the results
+            // are `linear`'s): both are accepted, and `host_pinned`; `debug` is not.
+            if !matches!(s.as_str(), Some("free" | "host_pinned")) {
+                return Err(s.error(format!("strategy {:?} is not supported by recover (linear, free or host_pinned)", s.scalar_string().unwrap_or_default())));
+            }
         }
     }
     if let Some(o) = node.get("order") {
@@ -1041,6 +1045,12 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
         throttle: opt_u64(node, "throttle")?,
+        async_secs: match (opt_u64(node, "async")?, node.get("poll")) {
+            (Some(_), Some(p)) if opt_u64(node, "poll")? == Some(0) => {
+                return Err(p.error("`async` with `poll: 0` (start the step and leave it running) is not supported by recover: it waits for every step").help("give `poll:` a number of seconds above 0, or leave `async` out"));
+            }
+            (a, _) => a,
+        },
         vars: mapping(node.get("vars"), "vars")?,
         scope_vars: Vars::new(),
         no_log: flag(node, "no_log")?,

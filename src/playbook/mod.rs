@@ -345,6 +345,8 @@ pub struct Task {
     pub timeout: Option<u64>,
     /// `throttle` (the task's, its block's or its play's): hosts running it at once.
     pub throttle: Option<u64>,
+    /// `async: N` with `poll` > 0: the step may run N seconds, then it fails as ansible-core's.
+    pub async_secs: Option<u64>,
     /// The task's own `vars:` (and the parameters of the include it came through).
     pub vars: Vars,
     /// The vars of the blocks and role around it (role `vars/`, block `vars:`): below its own
@@ -444,6 +446,7 @@ impl Task {
             read_only: true,
             timeout: None,
             throttle: None,
+            async_secs: None,
             vars: Vars::new(),
             scope_vars: Vars::new(),
             no_log: None,

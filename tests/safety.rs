@@ -881,3 +881,30 @@ fn vars_prompt_asks_at_a_terminal_and_takes_defaults_and_extra_vars_without_one(
     assert!(!out.exists(), "a host was touched");
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// `--step` (issue 16) at a real terminal: each task is asked once for all hosts; `n` skips it,
+/// `y` runs it, `c` runs it and the rest without asking. Without a terminal it is refused.
+#[test]
+fn step_asks_before_each_task_at_a_terminal() {
+    lab();
+    let scratch = host_scratch("188", "step");
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scratch.display();
+    let tasks: String = ["one", "two", "three", "four"].iter().map(|n| format!("    - name: make {n}\n      file: path={s}/{n} state=touch\n")).collect();
+    let pb = write(tmp.path(), "p.yml", &format!("- hosts: \"188\"\n  gather_facts: false\n  tasks:\n{tasks}"));
+    let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml", "--step"]);
+    let mut p = pty(&r);
+    p.expect("Perform task: TASK: make one (N)o/(y)es/(c)ontinue: ").unwrap();
+    p.send_line("n").unwrap();
+    p.expect("Perform task: TASK: make two").unwrap();
+    p.send_line("y").unwrap();
+    p.expect("Perform task: TASK: make three").unwrap();
+    p.send_line("c").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    let made: Vec<bool> = ["one", "two", "three", "four"].iter().map(|n| scratch.join(n).exists()).collect();
+    assert_eq!(made, [false, true, true, true]);
+    let run = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml", "--step"]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--step asks before each task and needs a terminal"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -79,7 +79,9 @@ pub struct PlayArgs {
     /// Not supported: recover runs `sudo -n` and needs passwordless sudo on the hosts
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
-    /// Not supported: recover confirms destructive steps itself, one by one
+    /// Ask before each task, as ansible-playbook does: (y)es, (n)o (skip it on every host),
+    /// (c)ontinue (run the rest without asking). Needs a terminal. Destructive steps are still
+    /// confirmed on their own.
     #[arg(long)]
     pub step: bool,
 }
@@ -170,8 +172,8 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     if a.ask_become_pass {
         return Err(SourceError::new(Span::default(), "--ask-become-pass (-K) is not supported by recover: it runs `sudo -n` and needs passwordless sudo on the hosts").into());
     }
-    if a.step {
-        return Err(SourceError::new(Span::default(), "--step is not supported by recover: every destructive step is previewed and confirmed on its own (see --help)").into());
+    if a.step && !crate::safety::confirm::interactive() {
+        return Err(SourceError::new(Span::default(), "--step asks before each task and needs a terminal (stdin and stderr)").into());
     }
     let mut cli_settings = std::collections::BTreeMap::new();
     if let Some(u) = &a.user {
@@ -383,6 +385,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         skip_tags: skip,
         start_at_task: a.start_at_task.clone(),
         verbosity: g.verbose,
+        step: a.step,
     };
     let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {

@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub start_at_task: Option<String>,
     /// `-v` given this many times.
     pub verbosity: u8,
+    /// `--step`: ask before each task.
+    pub step: bool,
 }
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
@@ -104,10 +106,20 @@ pub struct PlayEnv {
     pub opened: Arc<std::sync::Mutex<HashMap<String, (Option<String>, bool)>>>,
     /// `run_once` tasks: the result of the host that ran each (by the task's place).
     pub once: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<serde_json::Value>>>>,
+    /// `--step`: the answer for each task (by its place), asked once for all hosts, and
+    /// whether `c` ended the asking.
+    pub step: Option<Arc<StepPrompts>>,
     /// `throttle`: each throttled task's permits (by the task's place).
     pub throttles: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Set when a task with `any_errors_fatal` failed: the run stops after that task.
     pub fatal: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// `--step`'s answers (see [`PlayEnv::step`]).
+#[derive(Default)]
+pub struct StepPrompts {
+    pub answers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    pub go_on: std::sync::atomic::AtomicBool,
 }
 
 /// How a host ended.
@@ -148,6 +160,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         backup_copy: opts.backup_copy.clone(),
     });
     let locks: Arc<LockMap> = Default::default();
+    let step_prompts = opts.step.then(|| Arc::new(StepPrompts::default()));
     let mut states: HashMap<String, HostState> = HashMap::new();
     let mut dead: HashMap<String, HostEnd> = HashMap::new();
     for play in &pb.plays {
@@ -196,6 +209,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             opened: opened.clone(),
             once: Default::default(),
             throttles: Default::default(),
+            step: step_prompts.clone(),
             fatal: fatal.clone(),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {

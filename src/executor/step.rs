@@ -169,6 +169,45 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
     } else {
         task
     };
+    // `--step`: asked once per task for every host; `n` skips it without a word, as
+    // ansible-playbook does.
+    if let Some(sp) = &env.step {
+        if !sp.go_on.load(std::sync::atomic::Ordering::SeqCst) {
+            let cell = sp.answers.lock().ok().map(|mut m| m.entry(task.span.to_string()).or_default().clone());
+            if let Some(cell) = cell {
+                let run = *cell
+                    .get_or_init(|| async {
+                        let mut answer = true;
+                        tokio::task::block_in_place(|| {
+                            env.reporter.pause(&mut || {
+                                answer = loop {
+                                    eprint!("Perform task: TASK: {} (N)o/(y)es/(c)ontinue: ", task.display_name());
+                                    let _ = std::io::Write::flush(&mut std::io::stderr());
+                                    let mut line = String::new();
+                                    if std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).unwrap_or(0) == 0 {
+                                        break false;
+                                    }
+                                    match line.trim().to_lowercase().as_str() {
+                                        "y" | "yes" => break true,
+                                        "" | "n" | "no" => break false,
+                                        "c" | "continue" => {
+                                            sp.go_on.store(true, std::sync::atomic::Ordering::SeqCst);
+                                            break true;
+                                        }
+                                        _ => continue,
+                                    }
+                                };
+                            })
+                        });
+                        answer
+                    })
+                    .await;
+                if !run {
+                    return StepEnd::Continue;
+                }
+            }
+        }
+    }
     // add_host and pause run once for the play, as ansible-core's BYPASS_HOST_LOOP actions.
     if task.run_once == Some(true) || matches!(task.module.as_str(), "add_host" | "pause") && task.run_once.is_none() {
         return run_once(env, host, conn, task, state).await;

@@ -421,6 +421,20 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
     }
 }
 
+/// The context `changed_when` and `failed_when` see: the step's result under its register
+/// name (and its keys on their own), over the step's context.
+fn result_context(env: &PlayEnv, host: &str, task: &Task, r: &StepResult, ctx: &Value) -> Value {
+    let mut layer = Vars::new();
+    let mut res = r.result.clone();
+    res.insert("changed".into(), json!(r.status == Status::Changed));
+    if let Some(reg) = &task.register {
+        layer.insert(reg.clone(), Json::Object(res.clone()));
+    }
+    layer.extend(res);
+    let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
+    Value::from_object(Overlay { top: ctx2, base: ctx.clone() })
+}
+
 /// `when`, then the step itself, then `changed_when` / `failed_when`.
 async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
     let t = &env.sources.templates;
@@ -442,15 +456,7 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
     // ansible-core (on the result the plan has; one that cannot be evaluated there is left).
     let planned = !r.executed && matches!(r.status, Status::Ok | Status::Changed) && !task.changed_when.is_empty() && r.note.as_deref().is_none_or(|n| !n.starts_with("skipped"));
     if planned && !r.hard {
-        let mut layer = Vars::new();
-        let mut res = r.result.clone();
-        res.insert("changed".into(), json!(r.status == Status::Changed));
-        if let Some(reg) = &task.register {
-            layer.insert(reg.clone(), Json::Object(res.clone()));
-        }
-        layer.extend(res);
-        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
-        let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
+        let ctx2 = result_context(env, host, task, &r, ctx);
         if let Ok(c) = all_true(env, &task.changed_when, &ctx2) {
             r.status = if c { Status::Changed } else { Status::Ok };
         }
@@ -464,15 +470,7 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
     r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc") && matches!(task.module.as_str(), "command" | "shell" | "raw" | "script");
     // changed_when / failed_when see the result under the register name, as in Ansible.
     if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
-        let mut layer = Vars::new();
-        let mut res = r.result.clone();
-        res.insert("changed".into(), json!(r.status == Status::Changed));
-        if let Some(reg) = &task.register {
-            layer.insert(reg.clone(), Json::Object(res.clone()));
-        }
-        layer.extend(res);
-        let ctx2 = env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&layer)]);
-        let ctx2 = Value::from_object(Overlay { top: ctx2, base: ctx.clone() });
+        let ctx2 = result_context(env, host, task, &r, ctx);
         // As Ansible: changed_when decides `changed` (a failed command too), then failed_when
         // decides `failed`; the status follows from both.
         let mut changed = r.status == Status::Changed || (r.status == Status::Failed && (!r.changes.is_empty() || r.result.contains_key("rc")));

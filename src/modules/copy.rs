@@ -249,8 +249,8 @@ async fn plan_tree(ctx: &StepCtx<'_>, a: &Args, dir: &std::path::Path, src: &str
     dirs.extend(entries.iter().filter(|(_, c)| c.is_none()).map(|(r, _)| r.clone()));
     // The folder itself copied into `dest`: a missing `dest` is made first, with the same mode.
     let dest = a.dest.trim_end_matches('/').to_string();
-    if dest != base && ctx.run(Cmd::argv(["test", "-d", &dest])).await?.rc != 0 {
-        let q = quote::quote(&dest);
+    let make_dir = |plan: &mut Plan, path: &str| {
+        let q = quote::quote(path);
         let mut cmd = format!("mkdir -p -- {q}");
         if let Some(m) = a.directory_mode {
             cmd.push_str(&format!(" && chmod {m:o} -- {q}"));
@@ -258,26 +258,18 @@ async fn plan_tree(ctx: &StepCtx<'_>, a: &Args, dir: &std::path::Path, src: &str
         if let Some(w) = &who {
             cmd.push_str(&format!(" && chown {} -- {q}", quote::quote(w)));
         }
-        plan.changes.push(format!("create folder {dest}"));
+        plan.changes.push(format!("create folder {path}"));
         plan.commands.push(Cmd::shell(cmd));
+    };
+    if dest != base && ctx.run(Cmd::argv(["test", "-d", &dest])).await?.rc != 0 {
+        make_dir(&mut plan, &dest);
     }
     for d in &dirs {
         let path = if d.is_empty() { base.clone() } else { format!("{base}/{d}") };
         match remote.get(d.as_str()) {
             Some((t, ..)) if t == "d" => {}
             Some(_) => return Err(StepError::failed(format!("copy: {path} exists and is not a directory"))),
-            None => {
-                let q = quote::quote(&path);
-                let mut cmd = format!("mkdir -p -- {q}");
-                if let Some(m) = a.directory_mode {
-                    cmd.push_str(&format!(" && chmod {m:o} -- {q}"));
-                }
-                if let Some(w) = &who {
-                    cmd.push_str(&format!(" && chown {} -- {q}", quote::quote(w)));
-                }
-                plan.changes.push(format!("create folder {path}"));
-                plan.commands.push(Cmd::shell(cmd));
-            }
+            None => make_dir(&mut plan, &path),
         }
     }
     for (rel, content) in entries.iter().filter_map(|(r, c)| c.as_ref().map(|c| (r, c))) {

@@ -501,18 +501,7 @@ impl Module for File {
                 w.attributes(&target, node.as_ref(), fresh(false), true);
             }
             "file" => {
-                let (mut p, mut st) = (path.clone(), prev);
-                let mut node = info.node.clone();
-                if st != "file" && follow && st == "link" {
-                    p = info.real.clone().unwrap_or(p);
-                    node = info.target.clone();
-                    st = match &node {
-                        None => "absent",
-                        Some(n) if n.is_dir() => "directory",
-                        Some(n) if n.nlink > 1 => "hard",
-                        Some(_) => "file",
-                    };
-                }
+                let (p, st, node) = followed(&path, prev, &info, follow);
                 if !matches!(st, "file" | "hard") {
                     return Err(StepError::Failed { msg: format!("file ({p}) is {st}, cannot continue"), result: json!({"path": p, "state": st}) });
                 }
@@ -522,17 +511,7 @@ impl Module for File {
                 return finish_at(w, result, &p);
             }
             "directory" => {
-                let (mut p, mut st, mut node) = (path.clone(), prev, info.node.clone());
-                if follow && st == "link" {
-                    p = info.real.clone().unwrap_or(p);
-                    node = info.target.clone();
-                    st = match &node {
-                        None => "absent",
-                        Some(n) if n.is_dir() => "directory",
-                        Some(n) if n.nlink > 1 => "hard",
-                        Some(_) => "file",
-                    };
-                }
+                let (p, st, node) = followed(&path, prev, &info, follow);
                 result.insert("path".into(), json!(p));
                 w.diff = Diff::initial(&p, "directory", st);
                 if st == "absent" {
@@ -732,6 +711,21 @@ impl Module for File {
         }
         finish(w, result, Some(&path))
     }
+}
+
+/// With `follow`, a link stands for what it points to: that path, its state and its stat.
+fn followed(path: &str, prev: &'static str, info: &Info, follow: bool) -> (String, &'static str, Option<Node>) {
+    if !(follow && prev == "link") {
+        return (path.to_string(), prev, info.node.clone());
+    }
+    let node = info.target.clone();
+    let st = match &node {
+        None => "absent",
+        Some(n) if n.is_dir() => "directory",
+        Some(n) if n.nlink > 1 => "hard",
+        Some(_) => "file",
+    };
+    (info.real.clone().unwrap_or_else(|| path.to_string()), st, node)
 }
 
 /// Where the attributes go: the path, or with `follow` what a link points to.

@@ -490,11 +490,13 @@ fn system_modules_match_ansible_core_on_systemd_hosts() {
     assert!(failed.is_empty(), "outcomes differ from ansible-core:\n{}", failed.join("\n"));
 }
 
-/// Issue 17: the package, service and user modules through the safety engine, on a booted
-/// systemd host. Installing a package, creating a user and starting a unit do not ask. Purging a
-/// package, removing a user with its home, stopping a unit, deleting a group and rebooting are refused with
-/// no terminal and no flag (exit 4, the host unchanged); with --yes they run after a verified
-/// backup of what they delete (the package's conffile, the user's home).
+/// Issue 17: the package, service, user and system modules through the safety engine, on a
+/// booted systemd host. Installing a package, creating a user, starting a unit, adding an APT
+/// source, a key and a host key do not ask. Purging a package, removing a user with its home,
+/// stopping a unit, deleting a group, removing an APT source, a key or a host key, renaming the
+/// host and rebooting are refused with no terminal and no flag (exit 4, the host unchanged);
+/// with --yes they run after a verified backup of what they change (the package's conffile,
+/// the user's home, the sources file, the keyring, the known_hosts file, /etc/hostname).
 #[test]
 fn destructive_package_user_and_service_steps_are_backed_up_and_approved_and_harmless_ones_do_not_ask() {
     lab();
@@ -519,18 +521,33 @@ fn destructive_package_user_and_service_steps_are_backed_up_and_approved_and_har
     };
     let harmless = play(
         "harmless",
-        "    - apt: {name: rtest-conf, update_cache: true}\n    - user: {name: rtfrank}\n    - copy: {dest: /home/rtfrank/notes.txt, content: \"keep me\\n\"}\n    - group: {name: rtgone}\n    - systemd: {name: rtest-other, state: started}\n",
+        &[
+            "    - apt: {name: rtest-conf, update_cache: true}\n".to_string(),
+            "    - user: {name: rtfrank}\n".to_string(),
+            "    - copy: {dest: /home/rtfrank/notes.txt, content: \"keep me\\n\"}\n".to_string(),
+            "    - group: {name: rtgone}\n".to_string(),
+            "    - systemd: {name: rtest-other, state: started}\n".to_string(),
+            "    - deb822_repository: {name: rt-src, types: deb, uris: \"file:/srv/recover-debs/old\", suites: ./, trusted: true}\n".to_string(),
+            format!("    - copy: {{src: {}, dest: /tmp/rt-key.asc}}\n", repo().join("tests/system/files/rt-key.asc").display()),
+            "    - apt_key: {file: /tmp/rt-key.asc}\n".to_string(),
+            format!("    - known_hosts: {{path: /tmp/kh, name: h.example.test, key: \"h.example.test {}\"}}\n", host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")),
+        ]
+        .concat(),
     );
     let (out, log) = run(&harmless, &[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(!log.iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "a harmless step asked: {log:?}");
     assert!(host.sh("cat /etc/rtest-conf.conf").contains("configuration"));
-    let state = || host.sh(SYSTEM_STATE) + &host.sh("getent group rtgone; cat /home/rtfrank/notes.txt 2>&1; cat /proc/sys/kernel/random/boot_id");
-    let cases: [(&str, &str, &str); 5] = [
+    let state = || host.sh(SYSTEM_STATE) + &host.sh("getent group rtgone; cat /home/rtfrank/notes.txt 2>&1; cat /tmp/kh 2>&1; cat /proc/sys/kernel/random/boot_id");
+    let cases: [(&str, &str, &str); 9] = [
         ("purge", "    - apt: {name: rtest-conf, state: absent, purge: true}\n", "/etc/rtest-conf.conf"),
         ("userdel", "    - user: {name: rtfrank, state: absent, remove: true}\n", "/home/rtfrank"),
         ("stop", "    - systemd: {name: rtest-other, state: stopped}\n", ""),
         ("groupdel", "    - group: {name: rtgone, state: absent}\n", ""),
+        ("source-removed", "    - deb822_repository: {name: rt-src, state: absent}\n", "/etc/apt/sources.list.d/rt-src.sources"),
+        ("key-removed", "    - apt_key: {id: BB13115A742721D7, state: absent}\n", "/etc/apt/trusted.gpg"),
+        ("host-key-removed", "    - known_hosts: {path: /tmp/kh, name: h.example.test, state: absent}\n", "/tmp/kh"),
+        ("renamed", "    - hostname: {name: rt-renamed}\n", "/etc/hostname"),
         // Last: the host starts again from its image.
         ("reboot", "    - reboot: {reboot_timeout: 120}\n", ""),
     ];

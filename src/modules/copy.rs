@@ -93,6 +93,12 @@ impl Module for Copy {
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let mut a: Args = typed("copy", args)?;
+        // A folder on the host (remote_src): ansible-core's copy_directory, there.
+        if let (None, Some(src), true) = (&a.content, a.src.clone(), a.remote_src.unwrap_or(false)) {
+            if ctx.run(crate::transport::Cmd::argv(["test", "-d", &src])).await?.rc == 0 {
+                return plan_remote_tree(ctx, &a, &src).await;
+            }
+        }
         // A local folder: its tree, file by file.
         if let (None, Some(src), false) = (&a.content, a.src.clone(), a.remote_src.unwrap_or(false)) {
             if let Some(dir) = super::find_src_kind(&src, ctx.task, ctx.playbook_dir, ctx.project_root, true).filter(|p| p.is_dir()) {
@@ -303,4 +309,110 @@ async fn plan_tree(ctx: &StepCtx<'_>, a: &Args, dir: &std::path::Path, src: &str
     }
     // ansible-core shows no diff for a folder's copy (its action keeps none of the files').
     Ok(plan)
+}
+
+/// ansible-core's `copy_directory` as a script on the host: with `DRY=1` it prints what it
+/// would do (`copy`, `overwrite PATH`, `chown`, `chmod`), with `DRY=0` it does it. A new
+/// destination is the whole tree (modes and times kept); else the files that are missing or
+/// differ are copied (content and mode), the folders that are missing copied whole; `owner`
+/// and `group` go over the tree, `mode` on `dest` itself.
+fn remote_tree_script(src: &str, base: &str, dest: &str, owner: &Option<String>, group: &Option<String>, mode: Option<u32>) -> String {
+    use crate::transport::quote::quote;
+    let who = match (owner, group) {
+        (None, None) => String::new(),
+        (o, g) => format!("{}:{}", o.clone().unwrap_or_default(), g.clone().unwrap_or_default()).trim_end_matches(':').to_string(),
+    };
+    let ownership = if who.is_empty() {
+        String::new()
+    } else {
+        let mut test = Vec::new();
+        if let Some(o) = owner {
+            test.push(format!("! -user {}", quote(o)));
+        }
+        if let Some(g) = group {
+            test.push(format!("! -group {}", quote(g)));
+        }
+        format!("if [ -n \"$(find \"$base\" \\( {} \\) -print -quit 2>/dev/null)\" ]; then act chown \"chown -R {} -- \\\"$base\\\"\"; fi; ", test.join(" -o "), quote(&who))
+    };
+    let chmod = match mode {
+        Some(m) => format!("if [ \"$(stat -c %a -- \"$dest\" 2>/dev/null)\" != {m:o} ]; then act chmod \"chmod {m:o} -- \\\"$dest\\\"\"; fi"),
+        None => ":".into(),
+    };
+    format!(
+        "src={}; base={}; dest={}; act() {{ echo \"$1\"; [ \"$DRY\" = 1 ] || eval \"$2\" || exit 1; }}; \
+         if [ ! -e \"$base\" ]; then act copy 'mkdir -p -- \"$(dirname -- \"$base\")\" && cp -rL --preserve=mode,timestamps -- \"$src\" \"$base\"'; \
+         else skip=; (cd \"$src\" && find -L . -mindepth 1 \\( -type d -printf 'd %P\\n' \\) -o \\( -type f -printf 'f %P\\n' \\)) > \"${{TMPDIR:-/tmp}}/.recover-tree.$$\"; \
+         while read -r t p; do \
+           if [ -n \"$skip\" ]; then case \"$p\" in \"$skip\"/*) continue;; esac; fi; \
+           if [ \"$t\" = d ]; then [ -d \"$base/$p\" ] || {{ skip=$p; act copy 'cp -rL --preserve=mode,timestamps -- \"$src/$p\" \"$base/$p\"'; }}; \
+           elif [ ! -e \"$base/$p\" ]; then act copy 'cp -L --preserve=mode -- \"$src/$p\" \"$base/$p\"'; \
+           elif ! cmp -s -- \"$src/$p\" \"$base/$p\"; then act \"overwrite $base/$p\" 'cp -L --preserve=mode -- \"$src/$p\" \"$base/$p\"'; fi; \
+         done < \"${{TMPDIR:-/tmp}}/.recover-tree.$$\"; rm -f \"${{TMPDIR:-/tmp}}/.recover-tree.$$\"; fi; \
+         {ownership}{chmod}",
+        quote(src),
+        quote(base),
+        quote(dest)
+    )
+}
+
+async fn plan_remote_tree(ctx: &StepCtx<'_>, a: &Args, src: &str) -> Result<Plan, StepError> {
+    use crate::transport::Cmd;
+    let dest = a.dest.trim_end_matches('/').to_string();
+    let base = if src.ends_with('/') { dest.clone() } else { format!("{dest}/{}", src.trim_end_matches('/').rsplit('/').next().unwrap_or(src)) };
+    let script = remote_tree_script(src.trim_end_matches('/'), &base, &dest, &a.owner, &a.group, a.mode);
+    let out = ctx.run(Cmd::shell(format!("DRY=1; {script}"))).await?;
+    if out.rc != 0 {
+        return Err(StepError::failed(super::command_failure(ctx.host, &format!("copy {src} {dest} (plan)"), &out)));
+    }
+    let acts: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
+    let mut plan = Plan::ok();
+    plan.result.insert("dest".into(), serde_json::json!(a.dest));
+    plan.result.insert("src".into(), serde_json::json!(src));
+    if acts.is_empty() {
+        return Ok(plan);
+    }
+    let over: Vec<String> = acts.iter().filter_map(|l| l.strip_prefix("overwrite ").map(str::to_string)).collect();
+    plan.changes.push(format!("copy {src} to {base} on the host ({} steps)", acts.len()));
+    plan.commands.push(Cmd::shell(format!("DRY=0; {script}")).label(format!("copy {src} {dest} on the host")));
+    if !over.is_empty() {
+        plan.destructive = Some(crate::safety::Destructive { reason: format!("overwrites {} files under {base}", over.len()), paths: over, ..Default::default() });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote_tree_script;
+
+    fn sh(script: &str) -> (i32, String) {
+        let out = std::process::Command::new("sh").args(["-c", script]).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn the_remote_tree_copy_says_what_it_would_do_then_does_it_and_then_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().display().to_string();
+        assert_eq!(sh(&format!("mkdir -p '{d}/src/sub' && echo one > '{d}/src/a' && echo two > '{d}/src/sub/b' && chmod 600 '{d}/src/a'")).0, 0);
+        let script = remote_tree_script(&format!("{d}/src"), &format!("{d}/dest/src"), &format!("{d}/dest"), &None, &None, None);
+        let (rc, dry) = sh(&format!("DRY=1; {script}"));
+        assert_eq!((rc, dry.as_str()), (0, "copy\n"));
+        assert!(!t.path().join("dest").exists(), "a dry run copied");
+        assert_eq!(sh(&format!("DRY=0; {script}")).0, 0);
+        assert_eq!(std::fs::read_to_string(t.path().join("dest/src/sub/b")).unwrap(), "two\n");
+        assert_eq!(sh(&format!("DRY=1; {script}")), (0, String::new()));
+        // One file changed, one added, a folder added: each is named.
+        sh(&format!("echo changed > '{d}/dest/src/a'; echo three > '{d}/src/c'; mkdir '{d}/src/new'; echo four > '{d}/src/new/d'"));
+        let (_, dry) = sh(&format!("DRY=1; {script}"));
+        let mut lines: Vec<&str> = dry.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["copy", "copy", &format!("overwrite {d}/dest/src/a") as &str]);
+        assert_eq!(sh(&format!("DRY=0; {script}")).0, 0);
+        assert_eq!(std::fs::read_to_string(t.path().join("dest/src/a")).unwrap(), "one\n");
+        assert_eq!(std::fs::read_to_string(t.path().join("dest/src/new/d")).unwrap(), "four\n");
+        assert_eq!(sh(&format!("DRY=1; {script}")), (0, String::new()));
+        // `mode` goes on dest itself.
+        let with_mode = remote_tree_script(&format!("{d}/src"), &format!("{d}/dest/src"), &format!("{d}/dest"), &None, &None, Some(0o700));
+        assert_eq!(sh(&format!("DRY=1; {with_mode}")).1, "chmod\n");
+    }
 }

@@ -741,24 +741,26 @@ fn file_edits_of_the_new_modules_get_a_verified_backup_and_approval_and_creating
     assert!(!r.run_log().iter().any(|e| e["event"] == "approval" || e["event"] == "backup"), "creating asked or backed up: {:?}", r.run_log());
 }
 
+/// A play on lab host 188 for the terminal tests: `body` (its keys after `gather_facts`) is
+/// given the path of the file it writes its answers to. Returns the scratch folder, that path,
+/// the playbook's folder (kept while the test runs) and the playbook.
+fn terminal_play(tag: &str, body: impl Fn(&str) -> String) -> (PathBuf, PathBuf, tempfile::TempDir, PathBuf) {
+    lab();
+    let scratch = host_scratch("188", tag);
+    let out = scratch.join("answers");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = write(tmp.path(), "p.yml", &format!("- hosts: \"188\"\n  gather_facts: false\n{}", body(&out.display().to_string())));
+    (scratch, out, tmp, pb)
+}
+
 /// `pause` (issue 17) at a real terminal: the prompt is shown with the task's name, what is
 /// typed is registered as `user_input` (hidden with `echo: false`), and the run goes on.
 #[test]
 fn pause_asks_at_a_real_terminal_and_registers_the_answer() {
-    lab();
-    let scratch = host_scratch("188", "pause");
-    let out = scratch.join("answers");
-    let tmp = tempfile::tempdir().unwrap();
-    let pb = write(
-        tmp.path(),
-        "p.yml",
-        &format!(
-            "- hosts: \"188\"\n  gather_facts: false\n  tasks:\n    - name: ask a word\n      pause: prompt=\"Type a word\"\n      register: p\n    - name: ask a secret\n      pause:\n        prompt: Secret\n        echo: false\n      register: q\n    - name: keep them\n      copy: dest={} content=\"{{{{ p.user_input }}}}|{{{{ q.user_input }}}}|{{{{ q.echo }}}}\"\n",
-            out.display()
-        ),
-    );
-    let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]);
-    let mut s = pty(&r);
+    let (scratch, out, _tmp, pb) = terminal_play("pause", |out| {
+        format!("  tasks:\n    - name: ask a word\n      pause: prompt=\"Type a word\"\n      register: p\n    - name: ask a secret\n      pause:\n        prompt: Secret\n        echo: false\n      register: q\n    - name: keep them\n      copy: dest={out} content=\"{{{{ p.user_input }}}}|{{{{ q.user_input }}}}|{{{{ q.echo }}}}\"\n")
+    });
+    let mut s = pty(&Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]));
     s.expect("[ask a word]").unwrap();
     s.expect("Type a word:").unwrap();
     s.send_line("hello there").unwrap();
@@ -842,20 +844,10 @@ fn pip_removal_backs_up_the_virtualenv_and_asks_and_an_install_does_not() {
 /// default stops the run before any host is touched.
 #[test]
 fn vars_prompt_asks_at_a_terminal_and_takes_defaults_and_extra_vars_without_one() {
-    lab();
-    let scratch = host_scratch("188", "prompt");
-    let out = scratch.join("answers");
-    let tmp = tempfile::tempdir().unwrap();
-    let pb = write(
-        tmp.path(),
-        "p.yml",
-        &format!(
-            "- hosts: \"188\"\n  gather_facts: false\n  vars_prompt:\n    - name: secret\n      prompt: Secret word\n      confirm: true\n    - name: color\n      prompt: Color\n      private: false\n      default: blue\n  tasks:\n    - copy: dest={} content=\"{{{{ secret }}}}|{{{{ color }}}}\"\n",
-            out.display()
-        ),
-    );
-    let r = Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]);
-    let mut s = pty(&r);
+    let (scratch, out, _tmp, pb) = terminal_play("prompt", |out| {
+        format!("  vars_prompt:\n    - name: secret\n      prompt: Secret word\n      confirm: true\n    - name: color\n      prompt: Color\n      private: false\n      default: blue\n  tasks:\n    - copy: dest={out} content=\"{{{{ secret }}}}|{{{{ color }}}}\"\n")
+    });
+    let mut s = pty(&Recover::new().args(["play", pb.to_str().unwrap(), "-i", "inventory/lab.yml"]));
     s.expect("Secret word: ").unwrap();
     s.send_line("one{{ x }}").unwrap();
     s.expect("confirm Secret word: ").unwrap();

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 const SETTINGS: &[(&str, &str, &str)] = &[
     ("defaults", "inventory", "ANSIBLE_INVENTORY"),
     ("defaults", "remote_user", "ANSIBLE_REMOTE_USER"),
+    ("defaults", "remote_port", "ANSIBLE_REMOTE_PORT"),
     ("defaults", "private_key_file", "ANSIBLE_PRIVATE_KEY_FILE"),
     ("defaults", "forks", "ANSIBLE_FORKS"),
     ("defaults", "roles_path", "ANSIBLE_ROLES_PATH"),

@@ -603,3 +603,31 @@ fn a_host_added_by_add_host_runs_the_next_play_as_with_ansible_core() {
     assert_eq!(out, vec![serde_json::json!({"r.stdout": "rt-copy ['rtdyn'] ollama"})], "{}", run.stdout);
     assert_eq!(run.recap()["rt-copy"]["changed"], 1);
 }
+
+/// A play's `port` (issue 16): hosts whose variables name no port are reached on it, as with
+/// ansible-playbook; a host's `ansible_port` would win. A `port` on a task is refused at load.
+#[test]
+fn a_plays_port_reaches_hosts_without_a_port_of_their_own_as_with_ansible_core() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = write(
+        tmp.path(),
+        "inv.yml",
+        &format!(
+            "all:\n  hosts:\n    noport:\n      ansible_host: 127.0.0.188\n      ansible_user: ollama\n      ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n      recover_lock_dir: {}\n",
+            lab_root().join("ssh/id_ed25519").display(),
+            lab_root().join("ssh/known_hosts").display(),
+            lab_root().join("188/run/lock/recover-port").display()
+        ),
+    );
+    let play = write(tmp.path(), "p.yml", "- hosts: all\n  gather_facts: false\n  port: 2222\n  tasks:\n    - command: echo reached\n      register: r\n    - debug: var=r.stdout\n");
+    let want = Command::new("ansible-playbook").args(["-i", inv.to_str().unwrap(), play.to_str().unwrap(), "-e", "ansible_python_interpreter=/usr/bin/python3"]).env("ANSIBLE_NOCOLOR", "1").output().unwrap();
+    assert!(String::from_utf8_lossy(&want.stdout).contains("\"r.stdout\": \"reached\""), "{}", String::from_utf8_lossy(&want.stdout));
+    let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json", "--yes"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.events().iter().any(|e| e["output"] == serde_json::json!({"r.stdout": "reached"})), "{}", run.stdout);
+    let task_port = write(tmp.path(), "t.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo x\n      port: 2222\n");
+    let run = Recover::new().args(["play", task_port.to_str().unwrap(), "-i", inv.to_str().unwrap()]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("t.yml:5:13") && run.stderr.contains("`port` on a block or task"), "{}", run.stderr);
+}

@@ -463,6 +463,9 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
     if target.user.is_none() {
         target.user = env.play.remote_user.clone().or_else(|| cfg.get("remote_user"));
     }
+    if target.port.is_none() {
+        target.port = env.play.port.or_else(|| cfg.get("remote_port").and_then(|p| p.trim().parse().ok()));
+    }
     if target.key_file.is_none() {
         target.key_file = cfg.paths("private_key_file").first().map(|p| p.display().to_string());
     }

@@ -114,8 +114,13 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     let name = opt_string(node, "name")?.unwrap_or_else(|| hosts.clone());
     let dir = path.parent().unwrap_or(Path::new("."));
     let vars_prompt = prompts(node.get("vars_prompt"))?;
+    let port = match node.get("port") {
+        None => None,
+        Some(p) => Some(p.scalar_string().and_then(|s| s.trim().parse::<u16>().ok()).ok_or_else(|| p.error("`port` must be a port number (1-65535)"))?),
+    };
     let mut play = Play {
         vars_prompt,
+        port,
         name,
         description: opt_string(node, "description")?,
         hosts,
@@ -301,7 +306,12 @@ fn refuse_unsupported_values(node: &Node) -> SResult<()> {
             return Err(c.error(format!("collection '{n}' is not supported by recover (its modules are not built in)")));
         }
     }
-    for k in ["port", "become_flags", "become_exe"] {
+    // A play's `port` is its hosts' default port; recover keeps one connection per host, so a
+    // block or a task cannot change it.
+    if let (Some(v), None) = (node.get("port"), node.get("hosts")) {
+        return Err(v.error("`port` on a block or task is not supported by recover: it keeps one connection per host (set it on the play, or as ansible_port)"));
+    }
+    for k in ["become_flags", "become_exe"] {
         if let Some(v) = node.get(k) {
             return Err(v.error(format!("`{k}` is not supported by recover yet")));
         }

@@ -75,6 +75,8 @@ pub struct Play {
     pub any_errors_fatal: bool,
     /// `vars_prompt`: variables asked of the operator when the play starts.
     pub vars_prompt: Vec<Prompt>,
+    /// `port`: the ssh port of hosts whose variables name none (`ansible_port` wins).
+    pub port: Option<u16>,
 }
 
 /// One `vars_prompt` entry.

@@ -58,19 +58,6 @@ fn multiline(v: &str) -> String {
     format!("\n{}", lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"))
 }
 
-fn bool_of(v: &Json) -> Option<bool> {
-    match v {
-        Json::Bool(b) => Some(*b),
-        Json::String(s) => match s.to_lowercase().as_str() {
-            "yes" | "true" | "on" | "1" | "y" => Some(true),
-            "no" | "false" | "off" | "0" | "n" => Some(false),
-            _ => None,
-        },
-        Json::Number(n) => Some(n.as_i64() == Some(1)),
-        _ => None,
-    }
-}
-
 fn list_of(v: &Json) -> Vec<String> {
     match v {
         Json::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
@@ -141,7 +128,7 @@ impl Module for Deb822Repository {
                 (None, _) => continue,
             };
             let mut value = if BOOLS.contains(&k) {
-                let b = bool_of(&v).ok_or_else(|| StepError::failed(format!("argument '{k}' is of type {v} and we were unable to convert to bool")))?;
+                let b = super::de::bool_value(&v).ok_or_else(|| StepError::failed(format!("argument '{k}' is of type {v} and we were unable to convert to bool")))?;
                 if b { "yes".into() } else { "no".into() }
             } else if LISTS.contains(&k) {
                 list_of(&v).join(" ")

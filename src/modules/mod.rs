@@ -588,20 +588,32 @@ pub mod de {
     use serde::{Deserialize, Deserializer};
     use serde_json::Value as Json;
 
+    /// Ansible's words for true and false (`yes`, `on`, `1`, `no`, ...; case ignored).
+    pub fn bool_word(s: &str) -> Option<bool> {
+        match s.to_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" | "y" => Some(true),
+            "no" | "false" | "off" | "0" | "n" | "" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A value as Ansible's `bool` type reads it: `true`, `"yes"`, `1`; `None` when it is not one.
+    pub fn bool_value(v: &Json) -> Option<bool> {
+        match v {
+            Json::Bool(b) => Some(*b),
+            Json::Number(n) => Some(n.as_i64() == Some(1)),
+            Json::String(s) => bool_word(s),
+            _ => None,
+        }
+    }
+
     /// `true`, `yes`, `"true"`, `1` ...
     pub fn bool_loose<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         let v = Option::<Json>::deserialize(d)?;
-        Ok(match v {
-            None | Some(Json::Null) => None,
-            Some(Json::Bool(b)) => Some(b),
-            Some(Json::Number(n)) => Some(n.as_i64() == Some(1)),
-            Some(Json::String(s)) => match s.to_lowercase().as_str() {
-                "yes" | "true" | "on" | "1" | "y" => Some(true),
-                "no" | "false" | "off" | "0" | "n" | "" => Some(false),
-                other => return Err(serde::de::Error::custom(format!("expected true or false, found {other:?}"))),
-            },
-            Some(other) => return Err(serde::de::Error::custom(format!("expected true or false, found {other}"))),
-        })
+        match v {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => bool_value(&v).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected true or false, found {v}"))),
+        }
     }
 
     /// A whole number written as a number or as text.

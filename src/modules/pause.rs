@@ -43,9 +43,7 @@ impl Module for Pause {
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let echo = match args.get("echo") {
             None | Some(Json::Null) => true,
-            Some(Json::Bool(b)) => *b,
-            Some(Json::String(s)) => matches!(s.to_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y"),
-            Some(other) => return Err(StepError::failed(format!("pause: echo must be true or false, got {other}"))),
+            Some(v) => super::de::bool_value(v).ok_or_else(|| StepError::failed(format!("pause: echo must be true or false, got {v}")))?,
         };
         let (seconds, unit) = match (args.get("minutes").map(|v| int_of("minutes", v)).transpose()?.flatten(), args.get("seconds").map(|v| int_of("seconds", v)).transpose()?.flatten()) {
             (Some(m), _) => (Some(m * 60), "minutes"),

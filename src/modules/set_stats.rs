@@ -32,9 +32,9 @@ impl Module for SetStats {
         let flag = |k: &str, default: bool| -> Result<bool, StepError> {
             match args.get(k) {
                 None | Some(Json::Null) => Ok(default),
-                Some(Json::Bool(b)) => Ok(*b),
-                Some(Json::String(s)) => Ok(matches!(s.to_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y")),
-                Some(other) => Err(StepError::failed(format!("set_stats: {k} must be true or false, got {other}"))),
+                // ansible-core reads these with boolean(strict=False): other words are false.
+                Some(Json::String(s)) => Ok(super::de::bool_word(s).unwrap_or(false)),
+                Some(v) => super::de::bool_value(v).ok_or_else(|| StepError::failed(format!("set_stats: {k} must be true or false, got {v}"))),
             }
         };
         Ok(Plan::done(json!({ "ansible_stats": { "data": data, "per_host": flag("per_host", false)?, "aggregate": flag("aggregate", true)? } })))

@@ -6,6 +6,7 @@ pub mod ansible_cfg;
 pub mod assets;
 pub mod baseline;
 pub mod cli;
+pub mod docker;
 pub mod error;
 pub mod executor;
 pub mod facts;

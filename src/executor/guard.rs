@@ -43,7 +43,10 @@ pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -
 pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tier, String> {
     let safety = &env.safety;
     let baseline_tier = match &safety.baseline {
-        Some(b) => b.tier_for(&d.paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?,
+        Some(b) => {
+            let paths: Vec<String> = d.paths.iter().chain(d.tier_paths.iter()).cloned().collect();
+            b.tier_for(&paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?
+        }
         None => None,
     };
     let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);

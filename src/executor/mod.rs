@@ -4,7 +4,7 @@
 //! Unreachable hosts are reported apart. The exit code says what happened.
 
 mod flow;
-mod guard;
+pub mod guard;
 mod step;
 pub mod vars;
 

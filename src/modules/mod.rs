@@ -16,6 +16,7 @@ mod assert;
 mod backup;
 mod blockinfile;
 mod command;
+mod container;
 mod copy;
 mod cron;
 mod deb822_repository;
@@ -402,6 +403,9 @@ static REGISTRY: &[&dyn Module] = &[
     &pip::Pip,
     &deb822_repository::Deb822Repository,
     &apt_key::AptKey,
+    &container::ContainerFacts,
+    &container::RestartPolicy,
+    &container::ContainerRemove,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -421,6 +425,7 @@ pub fn destructive(task: &Task) -> Option<String> {
         "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
         "reboot" => Some("reboots the host".into()),
+        "container_remove" => Some(format!("removes container {}", arg("name").unwrap_or_default())),
         "cron" => Some(format!("edits {}", arg("cron_file").map(|f| if f.starts_with('/') { f } else { format!("/etc/cron.d/{f}") }).unwrap_or_else(|| "a crontab".into()))),
         "user" | "group" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {} {}", task.module, arg("name").unwrap_or_default())),
         _ => None,

@@ -1,9 +1,11 @@
 //! `service`: start, stop, restart or reload a service, through the host's
 //! `services` map (see the README): systemd units by default, or
 //! `manager: command` with `start`/`stop`/`reload`/`restart`/`status`
-//! commands, run as the entry's `user` when it names one (the lab, and hosts
-//! without systemd). After a change it checks the
-//! service really is in the state asked for.
+//! commands, run as the entry's `user` when it names one (hosts without
+//! systemd), or `manager: docker` (a container) and `manager: compose` (one
+//! service of a Compose project). After a change it checks the service really
+//! is in the state asked for: a container must still run, not restarted, a
+//! moment after its start.
 
 use std::time::Duration;
 
@@ -41,13 +43,21 @@ struct Args {
 pub enum Manager {
     Systemd { unit: String },
     Commands { start: Option<String>, stop: Option<String>, restart: Option<String>, reload: Option<String>, status: String, user: Option<String> },
+    /// A Docker container (`docker start/stop/restart`, `docker kill -s HUP` to reload).
+    Docker { container: String },
+    /// One service of a Compose project (`up -d --no-deps`, `stop`, `restart`, `kill -s HUP`).
+    Compose { project: crate::docker::Compose, service: String },
 }
 
 impl Manager {
     /// The host's `services.NAME` entry; a service without one is a systemd unit of that name.
     pub fn lookup(services: Option<&Json>, name: &str) -> Result<Manager, String> {
         let Some(entry) = services.and_then(|s| s.get(name)) else { return Ok(Manager::Systemd { unit: name.to_string() }) };
-        let s = |k: &str| entry.get(k).and_then(Json::as_str).map(str::to_string);
+        let s = |k: &str| entry.get(k).and_then(|v| match v {
+            Json::String(s) => Some(s.clone()),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
         match s("manager").as_deref().unwrap_or("systemd") {
             "systemd" => Ok(Manager::Systemd { unit: s("unit").unwrap_or_else(|| name.to_string()) }),
             "command" => Ok(Manager::Commands {
@@ -58,7 +68,35 @@ impl Manager {
                 status: s("status").ok_or_else(|| format!("services.{name}: a `command` manager needs a `status` command"))?,
                 user: s("user"),
             }),
-            other => Err(format!("services.{name}: unknown manager '{other}' (systemd or command)")),
+            "docker" => Ok(Manager::Docker { container: s("container").unwrap_or_else(|| name.to_string()) }),
+            "compose" => {
+                let files = match entry.get("file").or_else(|| entry.get("files")) {
+                    None | Some(Json::Null) => Vec::new(),
+                    Some(Json::String(f)) => vec![f.clone()],
+                    Some(Json::Array(a)) => a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect(),
+                    Some(other) => return Err(format!("services.{name}: `file` is a path or a list of paths, not {other}")),
+                };
+                let project_dir = s("project_dir").ok_or_else(|| format!("services.{name}: a `compose` manager needs `project_dir` (the folder of the project's compose file)"))?;
+                Ok(Manager::Compose {
+                    project: crate::docker::Compose { project_dir, files, project: s("project"), command: s("command") },
+                    service: s("service").unwrap_or_else(|| name.to_string()),
+                })
+            }
+            other => Err(format!("services.{name}: unknown manager '{other}' (systemd, command, docker or compose)")),
+        }
+    }
+
+    pub fn is_container(&self) -> bool {
+        matches!(self, Manager::Docker { .. } | Manager::Compose { .. })
+    }
+
+    /// How an operator reads it: "unit nginx", "container momo-db", "compose service kafka (/srv/sentry)".
+    pub fn describe(&self) -> String {
+        match self {
+            Manager::Systemd { unit } => format!("unit {unit}"),
+            Manager::Commands { .. } => "its commands".into(),
+            Manager::Docker { container } => format!("container {container}"),
+            Manager::Compose { project, service } => format!("compose service {service} ({})", project.project_dir),
         }
     }
 
@@ -66,6 +104,8 @@ impl Manager {
         match self {
             Manager::Systemd { unit } => Cmd::argv(["systemctl", "is-active", "--quiet", unit.as_str()]),
             Manager::Commands { status, user, .. } => Cmd::shell(status.clone()).become_user(user.clone()),
+            Manager::Docker { container } => crate::docker::inspect_cmd(std::slice::from_ref(container)),
+            Manager::Compose { project, service } => project.inspect_service_cmd(service),
         }
     }
 
@@ -73,6 +113,22 @@ impl Manager {
     pub fn action_cmds(&self, action: &str) -> Result<Vec<Cmd>, String> {
         match self {
             Manager::Systemd { unit } => Ok(vec![Cmd::argv(["systemctl", action, unit.as_str()])]),
+            Manager::Docker { container } => match action {
+                "start" | "stop" | "restart" => Ok(vec![Cmd::argv(["docker", action, container.as_str()])]),
+                "reload" => Ok(vec![Cmd::argv(["docker", "kill", "-s", "HUP", container.as_str()])]),
+                other => Err(format!("unknown action '{other}'")),
+            },
+            Manager::Compose { project, service } => {
+                let svc = crate::transport::quote::quote(service);
+                let args = match action {
+                    "start" => format!("up -d --no-deps {svc}"),
+                    "stop" | "restart" => format!("{action} {svc}"),
+                    "reload" => format!("kill -s HUP {svc}"),
+                    other => return Err(format!("unknown action '{other}'")),
+                };
+                let shown = format!("compose {args} (in {})", project.project_dir);
+                Ok(vec![Cmd::shell(project.script(&args)).label(shown)])
+            }
             Manager::Commands { start, stop, restart, reload, user, .. } => {
                 let need = |c: &Option<String>, what: &str| c.clone().map(|c| Cmd::shell(c).become_user(user.clone())).ok_or_else(|| format!("the service has no `{what}` command"));
                 match action {
@@ -90,6 +146,17 @@ impl Manager {
     }
 }
 
+/// The service's state and, for a container manager, its containers.
+pub async fn state(ctx: &StepCtx<'_>, m: &Manager) -> Result<(crate::docker::State, Vec<crate::docker::Container>), StepError> {
+    use crate::docker::State;
+    if !m.is_container() {
+        return Ok((if ctx.run(m.status_cmd()).await?.ok() { State::Running } else { State::Stopped }, Vec::new()));
+    }
+    let out = ctx.run(m.status_cmd()).await?;
+    let cs = crate::docker::containers_from(&out).map_err(|e| StepError::failed(format!("host {}: {}: {e}", ctx.host, m.describe())))?;
+    Ok((crate::docker::state_of(&cs), cs))
+}
+
 /// `pattern`'s status check: a process whose command line matches, other than this check
 /// itself and the processes it runs under (`sudo`, `sh -c`, whose command lines hold it too).
 fn pattern_status(pattern: &str) -> String {
@@ -100,12 +167,7 @@ fn pattern_status(pattern: &str) -> String {
     )
 }
 
-/// Is the service running? (the status command's exit status)
-pub async fn is_running(ctx: &StepCtx<'_>, m: &Manager) -> Result<bool, StepError> {
-    Ok(ctx.run(m.status_cmd()).await?.ok())
-}
-
-fn services_of(ctx: &StepCtx<'_>) -> Option<Json> {
+pub fn services_of(ctx: &StepCtx<'_>) -> Option<Json> {
     ctx.vars.get_attr("services").ok().filter(|v| !v.is_undefined()).and_then(|v| crate::template::json_of(&v).ok())
 }
 
@@ -163,11 +225,23 @@ impl Module for Service {
                     *status = pattern_status(p);
                 }
             }
+            Manager::Docker { .. } | Manager::Compose { .. } => {
+                for (k, given) in [("pattern", a.pattern.is_some()), ("runlevel", a.runlevel.is_some()), ("arguments", a.arguments.is_some())] {
+                    if given {
+                        return Err(StepError::failed(format!("service {}: {k} does not apply to {}", a.name, m.describe())));
+                    }
+                }
+            }
         }
-        let running = is_running(ctx, &m).await?;
+        use crate::docker::State;
+        let (st, containers) = state(ctx, &m).await?;
+        let running = st != State::Stopped;
         let mut plan = Plan::ok();
         plan.result.insert("name".into(), json!(a.name));
         plan.result.insert("running_before".into(), json!(running));
+        if m.is_container() {
+            plan.result.insert("containers".into(), json!(containers.iter().map(|c| json!({"name": c.name, "status": c.describe(), "restart_policy": c.restart_policy})).collect::<Vec<_>>()));
+        }
         if !warnings.is_empty() {
             plan.note = Some(format!("[WARNING]: {}", warnings.join("; ")));
             plan.result.insert("warnings".into(), json!(warnings));
@@ -176,17 +250,23 @@ impl Module for Service {
         if let (Manager::Commands { status, .. }, false) = (&m, ctx.check) {
             plan.result.insert("_status".into(), json!(status));
         }
-        let action = match a.state.as_deref() {
-            None => None,
-            Some("started") if !running => Some("start"),
-            Some("stopped") if running => Some("stop"),
-            Some("restarted") => Some(if running { "restart" } else { "start" }),
-            Some("reloaded") => Some(if running { "reload" } else { "start" }),
-            Some("started") | Some("stopped") => None,
-            Some(other) => return Err(StepError::failed(format!("service: state must be started, stopped, restarted or reloaded, not '{other}'"))),
+        let action = match (a.state.as_deref(), st) {
+            (None, _) => None,
+            (Some("started"), State::Running) | (Some("stopped"), State::Stopped) => None,
+            (Some("started"), State::Stopped) => Some("start"),
+            // Up but not serving (a restart loop): started means a restart.
+            (Some("started"), State::Restarting) => Some("restart"),
+            (Some("stopped"), _) => Some("stop"),
+            (Some("restarted"), State::Stopped) => Some("start"),
+            (Some("restarted"), _) => Some("restart"),
+            (Some("reloaded"), State::Running) => Some("reload"),
+            (Some("reloaded"), State::Restarting) => Some("restart"),
+            (Some("reloaded"), State::Stopped) => Some("start"),
+            (Some(other), _) => return Err(StepError::failed(format!("service: state must be started, stopped, restarted or reloaded, not '{other}'"))),
         };
         if let Some(action) = action {
-            plan.changes.push(format!("{action} service {}", a.name));
+            let what = if m.is_container() { format!("{} ({})", a.name, m.describe()) } else { a.name.clone() };
+            plan.changes.push(format!("{action} service {what}"));
             plan.commands = m.action_cmds(action).map_err(|e| StepError::failed(format!("service {}: {e}", a.name)))?;
             // `sleep` between the stop and the start of a restart made of the two.
             if let (Some(n), "restart", 2) = (sleep, action, plan.commands.len()) {
@@ -194,12 +274,15 @@ impl Module for Service {
             }
             plan.result.insert("want_running".into(), json!(action != "stop"));
             if action == "stop" || action == "restart" {
-                plan.destructive = Some(crate::safety::Destructive {
-                    reason: format!("{}s service {}", action, a.name),
-                    services: vec![a.name.clone()],
-                    ..Default::default()
-                });
+                // A container's tier comes from its service name and from the volumes it mounts
+                // (the baseline's data paths); stopping changes no data, so nothing is backed up.
+                let mounts: Vec<String> = containers.iter().flat_map(|c| c.mounts.iter().map(|m| m.source.clone())).filter(|p| !p.is_empty()).collect();
+                let reason = if mounts.is_empty() { format!("{}s service {}", action, a.name) } else { format!("{}s service {} ({}; mounts {})", action, a.name, m.describe(), mounts.join(", ")) };
+                plan.destructive = Some(crate::safety::Destructive { reason, services: vec![a.name.clone()], tier_paths: mounts, ..Default::default() });
             }
+        }
+        if let (Some(_), true) = (a.enabled, m.is_container()) {
+            return Err(StepError::failed(format!("service {}: enabled does not apply to {} (its restart policy does: the restart_policy module)", a.name, m.describe())));
         }
         if let (Some(en), Manager::Systemd { unit }) = (a.enabled, &m) {
             let is_en = ctx.run(Cmd::argv(["systemctl", "is-enabled", "--quiet", unit.as_str()])).await?.ok();
@@ -227,19 +310,49 @@ impl Module for Service {
             }
             // A started daemon may take a moment to write its pid file.
             let mut ok = false;
+            let mut last = (crate::docker::State::Stopped, Vec::new());
             for _ in 0..50 {
-                if is_running(ctx, &m).await? == want {
+                last = state(ctx, &m).await?;
+                if (last.0 == crate::docker::State::Running) == want && (want || last.0 == crate::docker::State::Stopped) {
                     ok = true;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            // A container that comes up and falls over again is not started: it must still run,
+            // not restarted, a moment later.
+            if ok && want && m.is_container() {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let again = state(ctx, &m).await?;
+                let restarts = |cs: &[crate::docker::Container]| cs.iter().map(|c| c.restart_count).sum::<u64>();
+                if again.0 != crate::docker::State::Running || restarts(&again.1) != restarts(&last.1) {
+                    ok = false;
+                }
+                last = again;
+            }
             if !ok {
+                let seen = if m.is_container() {
+                    let mut seen: Vec<String> = last.1.iter().map(|c| format!("{} {}", c.name, c.describe())).collect();
+                    if seen.is_empty() {
+                        seen.push("no container".into());
+                    }
+                    // The container's last words say why.
+                    if let Some(c) = last.1.first() {
+                        if let Ok(o) = ctx.run(Cmd::shell(format!("docker logs --tail 3 {} 2>&1", crate::transport::quote::quote(&c.name)))).await {
+                            let tail = o.stdout_str();
+                            if !tail.trim().is_empty() {
+                                seen.push(format!("last log lines: {}", tail.trim().lines().collect::<Vec<_>>().join(" | ")));
+                            }
+                        }
+                    }
+                    seen.join("; ")
+                } else {
+                    format!("status: `{}`", m.status_cmd().display())
+                };
                 return Err(StepError::failed(format!(
-                    "host {}: service {name} is {} after the change (status: `{}`)",
+                    "host {}: service {name} is {} after the change ({seen})",
                     ctx.host,
                     if want { "not running" } else { "still running" },
-                    m.status_cmd().display()
                 )));
             }
         }

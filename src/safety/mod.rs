@@ -72,6 +72,9 @@ pub struct Destructive {
     pub paths: Vec<String>,
     /// Services it stops (their tier comes from the baseline).
     pub services: Vec<String>,
+    /// Paths whose tier applies although the step does not change them (the volumes of a
+    /// container it stops): no backup is taken of these.
+    pub tier_paths: Vec<String>,
     /// The tier its module or task asks for, at least.
     pub tier: Option<Tier>,
     /// The step preserves the data itself (a rename), so no archive is needed.

@@ -202,7 +202,7 @@ fn phases(node: Option<&Node>) -> SResult<Vec<Phase>> {
     Ok(out)
 }
 
-const PROBE_KINDS: &[&str] = &["ssh", "tcp", "http", "command", "metric_age", "systemd_props", "load"];
+const PROBE_KINDS: &[&str] = &["ssh", "tcp", "http", "command", "metric_age", "systemd_props", "load", "docker", "storage_log"];
 
 fn probe(q: &Node) -> SResult<ProbeSpec> {
     let name = q.get("name").and_then(Node::scalar_string).ok_or_else(|| q.error("a probe needs `name`"))?;
@@ -219,6 +219,12 @@ fn probe(q: &Node) -> SResult<ProbeSpec> {
         "metric_age" => needs("file").and(needs("max_age"))?,
         "systemd_props" => needs("unit").and(needs("properties"))?,
         "load" => needs("max_per_core")?,
+        "docker" if q.get("containers").is_none() && q.get("project").is_none() => {
+            return Err(q.error("a docker probe needs `containers` (names) or `project` (a Compose project's name)"));
+        }
+        "storage_log" if ["container", "unit", "file", "command"].iter().filter(|k| q.get(k).is_some()).count() != 1 => {
+            return Err(q.error("a storage_log probe reads one log: give exactly one of `container` (docker logs), `unit` (journalctl), `file` or `command`"));
+        }
         _ => {}
     }
     let host = q.get("host").and_then(Node::scalar_string);

@@ -100,11 +100,13 @@ pub struct Checker {
     /// One connection per host, opened once however many of its probes ask at the same time.
     conns: Mutex<HashMap<String, Slot>>,
     load_since: Mutex<HashMap<String, Option<Instant>>>,
+    /// Each container's restart count at the last attempt, per docker probe.
+    restart_counts: Mutex<HashMap<String, HashMap<String, u64>>>,
 }
 
 impl Checker {
     pub fn new(baseline: Baseline, sources: Arc<VarSources>, send_alert_test: bool) -> Checker {
-        Checker { baseline, sources, send_alert_test, parallel: 64, conns: Mutex::new(HashMap::new()), load_since: Mutex::new(HashMap::new()) }
+        Checker { baseline, sources, send_alert_test, parallel: 64, conns: Mutex::new(HashMap::new()), load_since: Mutex::new(HashMap::new()), restart_counts: Mutex::new(HashMap::new()) }
     }
 
     /// The host's connection: the first probe to ask opens it, the others wait for it; a
@@ -167,6 +169,14 @@ impl Checker {
                                 "command" => probes::command(&conn, &args, timeout).await,
                                 "metric_age" => probes::metric_age(&conn, &args).await,
                                 "systemd_props" => probes::systemd_props(&conn, &args).await,
+                                "storage_log" => probes::storage_log(&conn, &host, &args, timeout).await,
+                                "docker" => {
+                                    let key = format!("{host}/{}", spec.name);
+                                    let mut counts = self.restart_counts.lock().await.remove(&key).unwrap_or_default();
+                                    let o = probes::docker(&conn, &host, &args, &mut counts).await;
+                                    self.restart_counts.lock().await.insert(key, counts);
+                                    o
+                                }
                                 "load" => {
                                     let key = format!("{host}/{}", spec.name);
                                     let mut since = self.load_since.lock().await.get(&key).copied().flatten();
@@ -191,7 +201,9 @@ impl Checker {
             }
         };
         let mut suggest = None;
-        if !out.ok {
+        if let (false, Some(a)) = (out.ok, &out.advice) {
+            suggest = Some(a.clone());
+        } else if !out.ok {
             if let Some(sg) = &spec.suggest {
                 let shown = match (&spec.suggest_if, &spec.host) {
                     (Some(cond), Some(host)) => match (self.sources.templates.render_shell(cond, &ctx, &spec.span), self.connection(host).await) {

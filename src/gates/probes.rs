@@ -12,14 +12,154 @@ use crate::transport::{Cmd, Connection};
 pub struct Outcome {
     pub ok: bool,
     pub evidence: String,
+    /// What to do instead of the probe's own suggestion (storage corruption: do not restart).
+    #[serde(skip)]
+    pub advice: Option<String>,
 }
 
 impl Outcome {
     pub fn pass(e: impl Into<String>) -> Outcome {
-        Outcome { ok: true, evidence: e.into() }
+        Outcome { ok: true, evidence: e.into(), advice: None }
     }
     pub fn fail(e: impl Into<String>) -> Outcome {
-        Outcome { ok: false, evidence: e.into() }
+        Outcome { ok: false, evidence: e.into(), advice: None }
+    }
+}
+
+/// SOP 10.1: log lines that mean storage corruption, not ordinary flakiness.
+pub const CORRUPTION_SIGNATURES: &[&str] = &[
+    "Bad message",
+    "Structure needs cleaning",
+    "Unknown codec",
+    "could not locate a valid checkpoint record",
+    "Malformed line in checkpoint file",
+    "broken and needs manual correction",
+];
+
+/// The first log line with a storage-corruption signature: (signature, line).
+pub fn corruption_in(log: &str) -> Option<(&'static str, String)> {
+    // The newest evidence is the one that matters: search from the end.
+    log.lines().rev().find_map(|l| CORRUPTION_SIGNATURES.iter().find(|s| l.contains(**s)).map(|s| (*s, l.trim().chars().take(240).collect())))
+}
+
+/// The SOP's answer to corruption found in `source`'s log: BLOCK, never a restart.
+fn corruption_outcome(source: &str, sig: &str, line: &str, playbook: Option<&str>, host: &str) -> Outcome {
+    let on = if host.is_empty() { String::new() } else { format!(" --host {host}") };
+    let run = playbook.map(|p| format!("run recover play {p}{on} --dry-run; ")).unwrap_or_default();
+    let advice = format!("storage corruption below the container: do not restart; {run}plan an offline fsck or a restore");
+    Outcome { ok: false, evidence: format!("{source}: '{sig}' in its log ({line}): {advice}"), advice: Some(advice) }
+}
+
+fn names(v: &Json) -> Vec<String> {
+    match v {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `docker`: the named containers (or a Compose project's) run, are healthy when they have a
+/// health check, are not restarting, and their restart count has not risen since the last
+/// attempt (watch mode). A failing container's recent log is read for SOP 10.1's signatures.
+pub async fn docker(conn: &Connection, host: &str, args: &Json, last_counts: &mut std::collections::HashMap<String, u64>) -> Outcome {
+    let wanted = names(&args["containers"]);
+    let project = s(args, "project");
+    let cmd = if project.is_empty() {
+        crate::docker::inspect_cmd(&wanted)
+    } else {
+        Cmd::shell(format!(
+            "ids=$(docker ps -aq --no-trunc --filter label=com.docker.compose.project={}) || exit $?; if [ -z \"$ids\" ]; then echo '[]'; else docker inspect --type container $ids; fi",
+            crate::transport::quote::quote(&project)
+        ))
+    };
+    let out = match conn.exec(&cmd).await {
+        Ok(o) => o,
+        Err(e) => return Outcome::fail(e.to_string()),
+    };
+    let cs = match crate::docker::containers_from(&out) {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(e),
+    };
+    let mut bad = Vec::new();
+    for w in &wanted {
+        if !cs.iter().any(|c| &c.name == w) {
+            bad.push((w.clone(), format!("{w}: no such container")));
+        }
+    }
+    if !project.is_empty() && cs.is_empty() {
+        bad.push((String::new(), format!("compose project {project}: no containers")));
+    }
+    for c in &cs {
+        let before = last_counts.insert(c.name.clone(), c.restart_count);
+        let why = if c.restarting || c.status == "restarting" {
+            Some(format!("{} is in a restart loop (exit {}, {} restarts)", c.name, c.exit_code, c.restart_count))
+        } else if !c.running {
+            Some(format!("{} is {}", c.name, c.describe()))
+        } else if c.health.as_deref().is_some_and(|h| h != "healthy") {
+            Some(format!("{} is {}", c.name, c.describe()))
+        } else if before.is_some_and(|b| c.restart_count > b) {
+            Some(format!("{} restarted {} time(s) since the last attempt ({} restarts): a restart loop", c.name, c.restart_count - before.unwrap_or(0), c.restart_count))
+        } else {
+            None
+        };
+        if let Some(w) = why {
+            bad.push((c.name.clone(), w));
+        }
+    }
+    if bad.is_empty() {
+        let shown: Vec<String> = cs.iter().map(|c| format!("{} {} ({} restarts)", c.name, c.describe(), c.restart_count)).collect();
+        return Outcome::pass(shown.join(", "));
+    }
+    // A failing container whose log names storage corruption: the SOP says do not restart.
+    let tail = args["logs_tail"].as_u64().unwrap_or(2000);
+    let playbook = args["corruption_playbook"].as_str();
+    for (name, why) in &bad {
+        if name.is_empty() {
+            continue;
+        }
+        let logs = Cmd::shell(container_log_script(name, tail));
+        if let Ok(o) = conn.exec(&logs).await {
+            if let Some((sig, line)) = corruption_in(&o.stdout_str()) {
+                let mut out = corruption_outcome(name, sig, &line, playbook, host);
+                out.evidence = format!("{why}; {}", out.evidence);
+                return out;
+            }
+        }
+    }
+    Outcome::fail(bad.into_iter().map(|(_, w)| w).collect::<Vec<_>>().join("; "))
+}
+
+/// A container's log since its last start (a restart loop's last attempt included; what it
+/// said before a repair restarted it is not), at most `tail` lines.
+fn container_log_script(name: &str, tail: u64) -> String {
+    let c = crate::transport::quote::quote(name);
+    format!("since=$(docker inspect --type container -f '{{{{.State.StartedAt}}}}' {c}) && docker logs --since \"$since\" --tail {tail} {c} 2>&1")
+}
+
+/// `storage_log`: a service's recent log (a container's, a unit's journal, a file, a command's
+/// output) has none of SOP 10.1's storage-corruption signatures.
+pub async fn storage_log(conn: &Connection, host: &str, args: &Json, timeout: Duration) -> Outcome {
+    let lines = args["lines"].as_u64().unwrap_or(2000);
+    let q = |k: &str| crate::transport::quote::quote(&s(args, k));
+    let (source, cmd) = if !s(args, "container").is_empty() {
+        (format!("container {}", s(args, "container")), container_log_script(&s(args, "container"), lines))
+    } else if !s(args, "unit").is_empty() {
+        (format!("unit {}", s(args, "unit")), format!("journalctl -u {} -n {lines} --no-pager 2>&1", q("unit")))
+    } else if !s(args, "file").is_empty() {
+        (s(args, "file"), format!("tail -n {lines} {}", q("file")))
+    } else {
+        (format!("`{}`", s(args, "command")), s(args, "command"))
+    };
+    let out = match conn.exec(&Cmd::shell(cmd).timeout(Some(timeout.as_secs().max(1)))).await {
+        Ok(o) => o,
+        Err(e) => return Outcome::fail(e.to_string()),
+    };
+    if !out.ok() && out.stdout_str().trim().is_empty() {
+        return Outcome::fail(format!("{source}: the log could not be read (exit {}): {}", out.rc, out.stderr_str().trim()));
+    }
+    match corruption_in(&out.stdout_str()) {
+        Some((sig, line)) => corruption_outcome(&source, sig, &line, args["playbook"].as_str(), host),
+        None => Outcome::pass(format!("{source}: no storage-corruption signature in its last {lines} log lines")),
     }
 }
 
@@ -216,6 +356,17 @@ pub async fn load(conn: &Connection, args: &Json, below_since: &mut Option<Insta
 #[cfg(test)]
 mod tests {
     use super::seconds;
+
+    #[test]
+    fn corruption_signatures() {
+        let log = "ok\n2026.12.02 <Error> Application: Code: 231. DB::Exception: Part x is broken and needs manual correction: Bad message\nlater";
+        let (sig, line) = super::corruption_in(log).unwrap();
+        assert_eq!(sig, "Bad message");
+        assert!(line.contains("Part x"));
+        assert!(super::corruption_in("all fine\nrestarting").is_none());
+        let o = super::corruption_outcome("c", sig, &line, Some("clickhouse-clone"), "188");
+        assert!(!o.ok && o.advice.unwrap().starts_with("storage corruption below the container: do not restart; run recover play clickhouse-clone --host 188 --dry-run"));
+    }
 
     #[test]
     fn durations() {

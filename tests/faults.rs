@@ -329,18 +329,24 @@ fn pg_wal_cut_at_every_command_keeps_the_data_and_a_rerun_finishes_the_repair() 
 
 #[test]
 fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes_the_clone() {
-    // ClickHouse cannot be installed here: scripts/fake-daemon stands in (see tests/playbooks.rs).
+    // ClickHouse's container and its volume are real: a loop-mounted ext4 image with two part
+    // files damaged for real (see tests/playbooks.rs); its process is scripts/lab-service, as
+    // ClickHouse cannot be installed here.
     lab();
     let rig = Rig::new("ch");
-    let scratch = host_scratch("188", "chcut");
     let port = free_port("127.0.0.188").to_string();
-    let unreadable = ["store/a1b/a1b2c3/all_2_2_0/data.bin", "store/d4e/d4e5f6/all_1_3_1/columns.txt"];
-    let fresh = |name: &str| -> PathBuf {
-        let root = scratch.join(name);
-        assert!(Command::new(repo().join("scripts/clickhouse-broken")).args([root.to_str().unwrap(), "ollama"]).status().unwrap().success());
-        root
+    let damaged = ["store/a1b/a1b2c3d4-0000-4000-8000-000000000001/all_2_2_0/data.bin", "store/d4e/d4e5f6a7-0000-4000-8000-000000000002/all_1_3_1/columns.txt"];
+    let mut made: Vec<String> = Vec::new();
+    // One damaged ClickHouse (and its query service) per case: the volume's folder is the root.
+    let mut fresh = |case: &str| -> (String, PathBuf) {
+        let name = own_name(&format!("chcut-{case}"));
+        lab_docker(&["clickhouse", &name, "127.0.0.188", &port, "ollama"]);
+        docker(&["run", "-d", "--name", &format!("{name}-q"), "--network", "host", "--restart", "unless-stopped", "recover-lab/busybox", "lab-service", "consumer", "q"]);
+        made.extend([name.clone(), format!("{name}-q")]);
+        let root = lab_root().join(format!("docker/data/volumes/{name}"));
+        (name, root)
     };
-    let vars = |root: &Path| {
+    let vars = |name: &str| {
         vec![
             "play".to_string(),
             "clickhouse-clone".into(),
@@ -350,68 +356,68 @@ fn clickhouse_clone_cut_at_every_command_keeps_the_original_and_a_rerun_finishes
             "--output".into(),
             "json".into(),
             "-e".into(),
-            format!("clickhouse_root={}", root.display()),
+            format!("clickhouse_container={name}"),
+            "-e".into(),
+            format!("clickhouse_query_container={name}-q"),
             "-e".into(),
             format!("clickhouse_port={port}"),
         ]
     };
-    let stop = |root: &Path| {
-        for pid in ["clickhouse.pid", "snuba-api.pid"] {
-            drop(KillOnDrop(root.join(pid)));
-        }
-    };
+    let stop = |name: &str| drop(Containers(vec![name.to_string(), format!("{name}-q")]));
 
-    let root = fresh("full");
-    let full_run = rig.recover(vars(&root));
+    let (name, root) = fresh("full");
+    let full_run = rig.recover(vars(&name));
     rig.arm(&full_run, 0, "before");
     let r = full_run.run();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let calls = rig.calls();
     let full = tasks(&full_run.run_log(), &root);
-    stop(&root);
+    stop(&name);
     assert!(calls.len() >= 15, "{calls:?}");
 
-    let points = cut_points(&calls, &[("test ! -e", "0.02"), ("mv -- ", "0.005"), ("fake-daemon start clickhouse", "0.02")]);
+    let points = cut_points(&calls, &[("test ! -e", "0.02"), ("mv -- ", "0.005"), ("docker start", "0.02")]);
     let mut summary = Vec::new();
     for (i, (at, mode)) in points.iter().enumerate() {
         let what = format!("cut {mode} command {at} ({})", calls[at - 1].text.chars().take(80).collect::<String>());
-        let root = fresh(&format!("cut{i}"));
-        let data = root.join("volume/_data");
-        let original = full_tree(&data);
-        let (_, lock_left) = rig.cut(&what, &rig.recover(vars(&root)), *at, mode, &calls, &root, &full);
+        let (name, root) = fresh(&i.to_string());
+        let data = root.join("_data");
+        let original = damaged_tree(&data);
+        let (_, lock_left) = rig.cut(&what, &rig.recover(vars(&name)), *at, mode, &calls, &root, &full);
 
         // The original is complete: still at _data, or preserved under its .corrupt- name.
-        let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
+        let volume: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect();
         let preserved: Vec<&PathBuf> = volume.iter().filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("_data.corrupt-") && !p.to_string_lossy().ends_with(".clone")).collect();
         assert!(preserved.len() <= 1, "{what}: {volume:?}");
         let state = match preserved.first() {
             Some(p) => {
-                assert_eq!(full_tree(p), original, "{what}: the preserved original is not complete");
+                assert_eq!(damaged_tree(p), original, "{what}: the preserved original is not complete");
                 "original preserved"
             }
             None => {
-                assert_eq!(full_tree(&data), original, "{what}: the original changed in place");
+                assert_eq!(damaged_tree(&data), original, "{what}: the original changed in place");
                 "intact"
             }
         };
 
-        // The host comes back; the same command again finishes the clone.
-        rig.rerun(&what, &rig.recover(vars(&root)), *at, lock_left);
-        let volume: Vec<PathBuf> = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).collect();
+        // The host comes back; the same command again finishes the clone, and puts the
+        // restart policy back that the cut run had set to no.
+        rig.rerun(&what, &rig.recover(vars(&name)), *at, lock_left);
+        let volume: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect();
         let preserved: Vec<&PathBuf> = volume.iter().filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("_data.corrupt-")).collect();
         assert_eq!(preserved.len(), 1, "{what}: one preserved original, no leftover clone: {volume:?}");
-        assert_eq!(full_tree(preserved[0]), original, "{what}");
-        let clone: Vec<_> = full_tree(&data).into_iter().filter(|e| !e.0.starts_with("flags")).collect();
-        let expected: Vec<_> = original.iter().filter(|e| !unreadable.contains(&e.0.as_str()) && !e.0.starts_with("flags")).cloned().collect();
+        assert_eq!(damaged_tree(preserved[0]), original, "{what}");
+        let clone: Vec<_> = damaged_tree(&data).into_iter().filter(|e| !e.0.starts_with("flags")).collect();
+        let expected: Vec<_> = original.iter().filter(|e| !damaged.contains(&e.0.as_str()) && !e.0.starts_with("flags")).cloned().collect();
         assert_eq!(clone, expected, "{what}: the clone is not every readable file");
         assert!(data.join("flags/force_restore_data").exists(), "{what}");
-        for pid in ["clickhouse.pid", "snuba-api.pid"] {
-            let p = std::fs::read_to_string(root.join(pid)).unwrap_or_default();
-            assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{what}: {pid} is not running");
+        for c in [name.clone(), format!("{name}-q")] {
+            assert_eq!(inspect(&c, "{{.State.Status}} {{.State.Restarting}}"), "running false", "{what}: {c} is not running");
         }
-        stop(&root);
+        assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"), "unless-stopped", "{what}: the restart policy was not put back");
+        stop(&name);
         summary.push(format!("{what}: {state}, re-run exit 0"));
     }
+    drop(Containers(made));
     report(&summary);
 }
 

@@ -163,35 +163,38 @@ fn nginx_vip_sync_replaces_the_drifted_gateway_only_when_nginx_accepts_it_and_th
     assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);
 }
 
-fn psql(port: &str, sql: &str) -> String {
-    let out = Command::new("sudo")
-        .args(["-n", "-u", "postgres", "/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.188", "-p", port, "-U", "postgres", "-d", "momo", "-tAc", sql])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// SQL in the test's momo-db container (its psql, over the container's own socket).
+fn psql(container: &str, sql: &str) -> String {
+    let out = docker(&["exec", container, "psql", "-U", "postgres", "-d", "momo", "-tAc", sql]);
+    assert!(!out.is_empty(), "no answer from psql in {container} to {sql}");
+    out
 }
 
 #[test]
 fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_found() {
+    // momo-db is a real PostgreSQL 15 in a real container; the playbook reaches it only through
+    // `docker exec -i momo-db ... psql` (the SOP's momo_psql), as on the real host.
     lab();
     let scratch = host_scratch("188", "momo");
     let port = free_port("127.0.0.188").to_string();
-    let made = Command::new(repo().join("scripts/pg-momo")).args([scratch.join("db").to_str().unwrap(), &port]).output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let _stop = StopPostgres(scratch.join("db/data"));
+    let name = own_name("momo-db");
+    let _gone = Containers(vec![name.clone()]);
+    lab_docker(&["momo", &name, "127.0.0.188", &port]);
+    let psql = |sql: &str| psql(&name, sql);
     let cleared = scratch.join("cache-cleared");
     let vars = [
         "-e".to_string(),
+        format!("momo_container={name}"),
+        "-e".into(),
         format!("momo_port={port}"),
         "-e".into(),
         format!("momo_backup_dir={}/backups", scratch.display()),
         "-e".into(),
         format!("momo_cache_clear_command='touch {}'", cleared.display()),
     ];
-    let range = |table: &str, col: &str| psql(&port, &format!("SELECT count(*) || ' ' || coalesce(min({col}::date)::text, '-') || ' ' || coalesce(max({col}::date)::text, '-') FROM {table} WHERE {col}::date BETWEEN '2026-05-01' AND '2026-05-28'"));
-    let april = || psql(&port, "SELECT md5(string_agg(\"日期\" || sku || amount, ',' ORDER BY \"日期\", sku)) FROM realtime_sales_monthly WHERE \"日期\" < '2026-05-01'");
-    let snapshot = || psql(&port, "SELECT md5(string_agg(id || snapshot_date::text || sku || amount, ',' ORDER BY id)) FROM daily_sales_snapshot");
+    let range = |table: &str, col: &str| psql(&format!("SELECT count(*) || ' ' || coalesce(min({col}::date)::text, '-') || ' ' || coalesce(max({col}::date)::text, '-') FROM {table} WHERE {col}::date BETWEEN '2026-05-01' AND '2026-05-28'"));
+    let april = || psql("SELECT md5(string_agg(\"日期\" || sku || amount, ',' ORDER BY \"日期\", sku)) FROM realtime_sales_monthly WHERE \"日期\" < '2026-05-01'");
+    let snapshot = || psql("SELECT md5(string_agg(id || snapshot_date::text || sku || amount, ',' ORDER BY id)) FROM daily_sales_snapshot");
     assert_eq!(range("daily_sales_snapshot", "snapshot_date"), "17353 2026-05-01 2026-05-28");
     assert_eq!(range("realtime_sales_monthly", "\"日期\""), "0 - -");
     let (april0, snapshot0) = (april(), snapshot());
@@ -208,9 +211,13 @@ fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_
     let refused = Recover::new().args(["play", "momo-reindex"]).args(&vars).run();
     assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
     assert_eq!(range("realtime_sales_monthly", "\"日期\""), "0 - -");
-    let run = Recover::new().args(["play", "momo-reindex", "--yes"]).args(&vars).run();
+    let run_cmd = Recover::new().args(["play", "momo-reindex", "--yes"]).args(&vars);
+    let run = run_cmd.run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(range("realtime_sales_monthly", "\"日期\""), "17353 2026-05-01 2026-05-28");
+    // Every statement went into the container through docker exec.
+    let log = serde_json::to_string(&run_cmd.run_log()).unwrap();
+    assert!(log.contains(&format!("docker exec -i {name} bash -lc")), "{log}");
     assert!(cleared.exists(), "the cache was not cleared");
     let saved: Vec<PathBuf> = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(saved.len(), 1);
@@ -229,41 +236,68 @@ fn momo_reindex_syncs_the_missing_range_keeps_everything_else_and_saves_what_it_
 
 #[test]
 fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
-    // Kafka itself cannot be installed here (not in Debian, PyPI, npm or crates.io):
-    // scripts/fake-daemon stands in, refusing to start on a malformed checkpoint as Kafka does.
+    // Sentry's Kafka is a service of a real Compose project (docker-compose, or the v2 plugin)
+    // on the lab's dockerd. Kafka itself cannot be installed here (not in Debian, PyPI, npm or
+    // crates.io): the broker container runs scripts/lab-service, which refuses to start on a
+    // malformed checkpoint as Kafka does, so the container is in a real restart loop.
     lab();
     let scratch = host_scratch("110", "kafka");
     let root = scratch.join("kafka");
     assert!(Command::new(repo().join("scripts/kafka-broken")).args([root.to_str().unwrap(), "wooo"]).status().unwrap().success());
     let port = free_port("127.0.0.110").to_string();
-    let _kafka = KillOnDrop(root.join("kafka.pid"));
-    let _consumer = KillOnDrop(root.join("snuba-consumer.pid"));
-    let vars = ["-e".to_string(), format!("kafka_root={}", root.display()), "-e".into(), format!("kafka_port={port}"), "-e".into(), format!("kafka_backup_dir={}/backups", scratch.display())];
+    let project = own_name("sentry");
+    let (broker, consumer) = (format!("{project}_kafka_1"), format!("{project}_snuba-consumer_1"));
+    let _gone = Containers(vec![broker.clone(), consumer.clone()]);
+    let dir = scratch.join("sentry");
+    lab_docker(&["sentry", dir.to_str().unwrap(), &project, "127.0.0.110", &port, root.to_str().unwrap()]);
+    give_to_host(&scratch);
+    let vars = [
+        "-e".to_string(),
+        format!("kafka_root={}", root.display()),
+        "-e".into(),
+        format!("kafka_port={port}"),
+        "-e".into(),
+        format!("kafka_backup_dir={}/backups", scratch.display()),
+        "-e".into(),
+        format!("sentry_project_dir={}", dir.display()),
+        "-e".into(),
+        format!("sentry_project={project}"),
+    ];
     let checkpoint = |p: &str| p.ends_with("-checkpoint");
-    // Topic folders and segments: everything but checkpoints, pid files and the broker's own log.
-    let topics = || tree_hash(&root).into_iter().filter(|(p, _, _)| !checkpoint(p) && !p.ends_with(".pid") && !p.ends_with("/server.log")).collect::<Vec<_>>();
+    // Topic folders and segments: everything but the checkpoints.
+    let topics = || tree_hash(&root).into_iter().filter(|(p, _, _)| !checkpoint(p)).collect::<Vec<_>>();
     let originals: Vec<(PathBuf, Vec<u8>)> = tree_hash(&root).into_iter().filter(|(p, _, _)| checkpoint(p)).map(|(p, _, _)| (PathBuf::from(&p), std::fs::read(&p).unwrap())).collect();
     assert_eq!(originals.len(), 6);
     let topics0 = topics();
 
-    // The broken state is real for the stand-in: it refuses to start.
-    let start = Command::new(repo().join("scripts/fake-daemon"))
-        .args(["start", "kafka", "--dirs", &format!("{0}/data-1,{0}/data-2", root.display()), "--pid", root.join("probe.pid").to_str().unwrap(), "--port", &port])
-        .output()
-        .unwrap();
-    assert!(!start.status.success() && String::from_utf8_lossy(&start.stderr).contains("Malformed line in checkpoint file"));
+    // The broken state is real: the broker container is in a restart loop, saying why.
+    let mut looping = false;
+    for _ in 0..50 {
+        if inspect(&broker, "{{.State.Restarting}}") == "true" || inspect(&broker, "{{.RestartCount}}").parse::<u32>().unwrap_or(0) > 0 {
+            looping = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(looping, "the broker is not in a restart loop: {}", inspect(&broker, "{{.State.Status}}"));
+    assert!(docker(&["logs", &broker]).is_empty() || Command::new("/usr/bin/docker").env("DOCKER_HOST", format!("unix://{}/docker/docker.sock", lab_root().display())).args(["logs", &broker]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("Malformed line in checkpoint file")).unwrap_or(false));
 
     let before = tree_hash(&root);
     let dry = Recover::new().args(["play", "kafka-checkpoint", "--dry-run"]).args(&vars).run();
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     assert!(dry.stdout.contains("malformed: ") && dry.stdout.contains("data-2/recovery-point-offset-checkpoint"), "{}", dry.stdout);
+    assert!(dry.stdout.contains(&format!("compose service kafka ({})", dir.display())), "{}", dry.stdout);
     assert_eq!(before, tree_hash(&root), "dry-run changed something");
+    assert_eq!(inspect(&consumer, "{{.State.Status}}"), "running", "dry-run stopped the consumer");
 
     let refused = Recover::new().args(["play", "kafka-checkpoint"]).args(&vars).run();
     assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
 
     let run = Recover::new().args(["play", "kafka-checkpoint", "--yes"]).args(&vars).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // The SOP's order: the consumer stopped before Kafka, started after it.
+    let order: Vec<&str> = run.stdout.lines().filter(|l| l.contains("changed") && (l.contains("dependents") || l.contains("Kafka"))).collect();
+    assert!(order.len() >= 4 && order[0].contains("Stop the dependents") && order[1].contains("Stop Kafka") && order.last().unwrap().contains("Start the dependents"), "{order:#?}");
     // Preserved byte for byte, with a manifest of sha256s.
     let preserved = std::fs::read_dir(scratch.join("backups")).unwrap().flatten().next().unwrap().path();
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(preserved.join("manifest.json")).unwrap()).unwrap();
@@ -275,11 +309,10 @@ fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
         let sha = format!("{:x}", sha2::Sha256::digest(bytes));
         assert!(manifest["moved"].as_array().unwrap().iter().any(|m| m["sha256"] == sha && m["original"] == path.display().to_string()));
     }
-    // Topic folders and segments untouched; Kafka and its dependent run again.
+    // Topic folders and segments untouched; the broker runs (not restarting) and so does its consumer.
     assert_eq!(topics0, topics(), "a topic folder or segment changed");
-    for pid in ["kafka.pid", "snuba-consumer.pid"] {
-        let p = std::fs::read_to_string(root.join(pid)).unwrap();
-        assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{pid} is not running");
+    for c in [&broker, &consumer] {
+        assert_eq!(inspect(c, "{{.State.Status}} {{.State.Restarting}}"), "running false", "{c}");
     }
     let again = Recover::new().args(["play", "kafka-checkpoint", "--output", "json"]).args(&vars).run();
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
@@ -287,50 +320,98 @@ fn kafka_checkpoint_moves_only_the_checkpoint_files_and_brings_kafka_back() {
 }
 
 #[test]
-fn clickhouse_clone_keeps_the_original_and_clones_every_readable_file_exactly() {
-    // ClickHouse cannot be installed here: scripts/fake-daemon stands in and, like ClickHouse on
-    // broken parts, refuses to start while a data file cannot be read. Mode 000 stands in for the
-    // filesystem's "Bad message" on those files.
+fn clickhouse_clone_on_a_really_damaged_volume_keeps_the_original_and_clones_every_readable_file() {
+    // ClickHouse's container is real, on a volume that is a loop-mounted ext4 image with two
+    // part files damaged for real (EBADMSG and EUCLEAN, for root as for anyone); ClickHouse
+    // itself cannot be installed here, so the container runs scripts/lab-service, which like
+    // ClickHouse refuses to start on a broken part: a real restart loop under unless-stopped.
     lab();
-    let scratch = host_scratch("188", "ch");
-    let root = scratch.join("clickhouse");
-    assert!(Command::new(repo().join("scripts/clickhouse-broken")).args([root.to_str().unwrap(), "ollama"]).status().unwrap().success());
-    let data = root.join("volume/_data");
+    let name = own_name("ch");
+    let query = format!("{name}-query");
+    let _gone = Containers(vec![name.clone(), query.clone()]);
     let port = free_port("127.0.0.188").to_string();
-    let _ch = KillOnDrop(root.join("clickhouse.pid"));
-    let _api = KillOnDrop(root.join("snuba-api.pid"));
-    let vars = ["-e".to_string(), format!("clickhouse_root={}", root.display()), "-e".into(), format!("clickhouse_port={port}")];
-    let original = full_tree(&data);
-    let unreadable = ["store/a1b/a1b2c3/all_2_2_0/data.bin", "store/d4e/d4e5f6/all_1_3_1/columns.txt"];
+    lab_docker(&["clickhouse", &name, "127.0.0.188", &port, "ollama"]);
+    docker(&["run", "-d", "--name", &query, "--network", "host", "--restart", "unless-stopped", "recover-lab/busybox", "lab-service", "consumer", &query]);
+    let volume = lab_root().join(format!("docker/data/volumes/{name}"));
+    let data = volume.join("_data");
+    let vars = [
+        "-e".to_string(),
+        format!("clickhouse_container={name}"),
+        "-e".into(),
+        format!("clickhouse_query_container={query}"),
+        "-e".into(),
+        format!("clickhouse_port={port}"),
+    ];
+    let damaged = ["store/a1b/a1b2c3d4-0000-4000-8000-000000000001/all_2_2_0/data.bin", "store/d4e/d4e5f6a7-0000-4000-8000-000000000002/all_1_3_1/columns.txt"];
+    let original = damaged_tree(&data);
+    for (d, err) in damaged.iter().zip(["Bad message", "Structure needs cleaning"]) {
+        let e = original.iter().find(|(p, _)| p == d).map(|(_, e)| e.clone()).unwrap_or_default();
+        assert!(e.contains(err), "{d}: {e}");
+    }
+    let policy = || inspect(&name, "{{.HostConfig.RestartPolicy.Name}}");
+    assert_eq!(policy(), "unless-stopped");
 
+    // The gates read the loop for what it is: storage corruption, do not restart.
+    let tmp = tempfile::tempdir().unwrap();
+    let baseline = tmp.path().join("baseline.yml");
+    std::fs::write(
+        &baseline,
+        format!(
+            "phases:\n  - name: P0-188-DATA\n    probes:\n      - {{name: no ClickHouse restart loop, type: docker, host: \"188\", containers: [{name}], corruption_playbook: clickhouse-clone, suggest: restart it}}\n      - {{name: ClickHouse log, type: storage_log, host: \"188\", container: {name}, playbook: clickhouse-clone}}\n"
+        ),
+    )
+    .unwrap();
+    let mut check = None;
+    for _ in 0..30 {
+        let c = Recover::new().args(["check", "--baseline", baseline.to_str().unwrap()]).run();
+        if c.stdout.matches("storage corruption below the container: do not restart; run recover play clickhouse-clone --host 188 --dry-run; plan an offline fsck or a restore").count() >= 2 {
+            check = Some(c);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let check = check.expect("the gates never named the storage corruption");
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stdout.contains("BLOCKED") && check.stdout.contains("restart loop") && !check.stdout.contains("suggest: restart it"), "{}", check.stdout);
+
+    // Dry-run: volume, container and policy unchanged.
     let dry = Recover::new().args(["play", "clickhouse-clone", "--dry-run"]).args(&vars).run();
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     assert!(dry.stdout.contains("2 unreadable path(s)") && dry.stdout.contains("DESTRUCTIVE [BLOCK]"), "{}", dry.stdout);
-    assert!(dry.stdout.contains("preserves the original itself: the original is renamed to"), "{}", dry.stdout);
-    assert_eq!(original, full_tree(&data));
+    assert!(dry.stdout.contains("Bad message") && dry.stdout.contains("unless-stopped -> no"), "{}", dry.stdout);
+    assert_eq!(original, damaged_tree(&data));
+    assert_eq!(policy(), "unless-stopped");
+    assert_ne!(inspect(&name, "{{.State.Status}}"), "exited");
 
+    // BLOCK: --yes alone is refused, nothing changed.
     let yes_only = Recover::new().args(["play", "clickhouse-clone", "--yes"]).args(&vars).run();
     assert_eq!(yes_only.code, 4, "BLOCK needs --approve: {}", yes_only.stdout);
-    assert_eq!(original, full_tree(&data));
+    assert_eq!(original, damaged_tree(&data));
 
     let run = Recover::new().args(["play", "clickhouse-clone", "--yes", "--approve", "clickhouse-clone@188"]).args(&vars).run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let corrupt: PathBuf = std::fs::read_dir(root.join("volume")).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir() && p.to_string_lossy().contains("_data.corrupt-")).expect("the preserved original");
-    // The original, complete, under its new name.
-    assert_eq!(original, full_tree(&corrupt), "the preserved original is not complete");
-    // The clone: every readable file byte-identical with mode, owner and mtime; links kept as links; the unreadable left out.
-    let clone: Vec<_> = full_tree(&data).into_iter().filter(|e| !e.0.starts_with("flags")).collect();
-    let expected: Vec<_> = original.iter().filter(|e| !unreadable.contains(&e.0.as_str()) && !e.0.starts_with("flags")).cloned().collect();
+    let corrupt: PathBuf = std::fs::read_dir(&volume).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir() && p.to_string_lossy().contains("_data.corrupt-")).expect("the preserved original");
+    // The original, whole, under its new name: the damaged files still there, still refused.
+    assert_eq!(original, damaged_tree(&corrupt), "the preserved original is not complete");
+    // The clone: every readable file byte-identical with mode, owner and mtime; links kept as links; the damaged left out.
+    let clone: Vec<_> = damaged_tree(&data).into_iter().filter(|e| !e.0.starts_with("flags")).collect();
+    let expected: Vec<_> = original.iter().filter(|e| !damaged.contains(&e.0.as_str()) && !e.0.starts_with("flags")).cloned().collect();
     assert_eq!(clone, expected);
     assert!(data.join("flags/force_restore_data").exists());
+    // The exclude list names each file with the filesystem's error.
     let exclude = std::fs::read_to_string(format!("{}.exclude", corrupt.display())).unwrap();
-    for u in unreadable {
-        assert!(exclude.contains(u), "{u} missing from the exclude list:\n{exclude}");
+    for (d, err) in damaged.iter().zip(["Bad message", "Structure needs cleaning"]) {
+        assert!(exclude.lines().any(|l| l.contains(d) && l.ends_with(&format!("\t{err}"))), "{d} ({err}) missing from the exclude list:\n{exclude}");
     }
-    for pid in ["clickhouse.pid", "snuba-api.pid"] {
-        let p = std::fs::read_to_string(root.join(pid)).unwrap();
-        assert!(Command::new("kill").args(["-0", p.trim()]).status().unwrap().success(), "{pid} is not running");
+    assert!(std::fs::read_to_string(format!("{}.logs.txt", corrupt.display())).unwrap().contains("broken and needs manual correction"));
+    // ClickHouse runs again (no loop), with its restart policy put back; its consumer too.
+    for c in [&name, &query] {
+        assert_eq!(inspect(c, "{{.State.Status}} {{.State.Restarting}}"), "running false", "{c}");
     }
+    assert_eq!(policy(), "unless-stopped");
+    let after = Recover::new().args(["check", "--baseline", baseline.to_str().unwrap()]).run();
+    assert!(!after.stdout.contains("storage corruption"), "{}", after.stdout);
+
     let again = Recover::new().args(["play", "clickhouse-clone", "--output", "json"]).args(&vars).run();
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["188"]["changed"], 0, "{}", again.stdout);

@@ -335,3 +335,72 @@ impl Drop for Nspawn {
         let _ = Command::new(repo().join("scripts/nspawn-host")).args(["down", &self.0]).status();
     }
 }
+
+/// Like [`full_tree`], for a tree the filesystem refuses parts of: an entry that cannot be
+/// stat'ed or read is recorded with the filesystem's error instead of its metadata or hash.
+pub fn damaged_tree(dir: &Path) -> Vec<(String, String)> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let m = match std::fs::symlink_metadata(&p) {
+                Ok(m) => m,
+                Err(err) => {
+                    out.push((rel, format!("stat error: {err}")));
+                    continue;
+                }
+            };
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                match std::fs::read(&p) {
+                    Ok(b) => format!("{:x}", sha2::Sha256::digest(b)),
+                    Err(err) => format!("read error: {err}"),
+                }
+            };
+            out.push((rel, format!("{:o} {} {} {what}", m.mode(), m.uid(), m.mtime())));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `docker ARGS` against the lab's engine (scripts/lab-docker); stdout, trimmed.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("/usr/bin/docker").env("DOCKER_HOST", format!("unix://{}/docker/docker.sock", lab_root().display())).args(args).output().expect("docker");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker inspect -f FORMAT NAME`, or "" when there is no such container.
+pub fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "--type", "container", "-f", format, name])
+}
+
+/// `scripts/lab-docker ARGS`, which must succeed.
+pub fn lab_docker(args: &[&str]) {
+    let out = Command::new(repo().join("scripts/lab-docker")).args(args).output().expect("scripts/lab-docker");
+    assert!(out.status.success(), "lab-docker {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Removes a test's containers, their volumes and loop mounts when dropped.
+pub struct Containers(pub Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let mut args = vec!["rm".to_string()];
+        args.extend(self.0.iter().cloned());
+        let _ = Command::new(repo().join("scripts/lab-docker")).args(&args).output();
+    }
+}
+
+/// A name for a test's own container: `PREFIX-PID`.
+pub fn own_name(prefix: &str) -> String {
+    format!("{prefix}-{}", std::process::id())
+}

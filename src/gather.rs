@@ -52,6 +52,7 @@ s meminfo; cat /proc/meminfo
 s mounts; cat /etc/mtab || cat /proc/mounts
 s statfs; awk '$1 ~ /^\// || $1 ~ /:\// {{print $2}}' /etc/mtab /proc/mounts | sort -u | while read -r m; do m=$(printf '%b' "$m"); printf '%s|' "$m"; stat -f -c '%s %S %b %f %a %c %d' "$m" || echo; done
 s uuids; lsblk -rno NAME,UUID
+s binds; findmnt --list --noheadings --notruncate
 s blk; cd /sys/block && grep -s . */removable */size */queue/rotational */queue/logical_block_size */queue/scheduler */queue/discard_granularity */device/vendor */device/model */*/partition */*/start */*/size; ls -d */holders/* 2>/dev/null; cd /
 s date; e=$(date +%s); date -d @$e '+%Y-%m-%d|%d|%H|%M|%m|%S|%H:%M:%S|%Z|%z|%A|%w|%W|%Y|%Y%m%dT%H%M%S'; date -u -d @$e '+%Y-%m-%dT%H:%M:%SZ'; echo $e; date +%N; date -d @$e +%Z
 s resolv; cat /etc/resolv.conf
@@ -284,7 +285,7 @@ pub fn parse(out: &str, subset: &[String]) -> Map<String, Json> {
     f.insert("form_factor".into(), json!("NA"));
     cpu(get("cpuinfo"), get("nproc"), &mut f);
     memory(get("meminfo"), &mut f);
-    f.insert("mounts".into(), mounts(get("mounts"), get("statfs"), get("uuids")));
+    f.insert("mounts".into(), mounts(get("mounts"), get("statfs"), get("uuids"), get("binds")));
     f.insert("devices".into(), devices(get("blk")));
     let (cmd, proc_cmd) = cmdline(get("cmdline"));
     f.insert("cmdline".into(), cmd);
@@ -524,7 +525,13 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn mounts(mtab: &str, statfs: &str, uuids: &str) -> Json {
+/// ansible-core's mounts: mtab's entries with statvfs sizes; a bind mount (findmnt's source
+/// ends with `[...]`) gets `,bind` in its options unless they say so already.
+fn mounts(mtab: &str, statfs: &str, uuids: &str, findmnt: &str) -> Json {
+    let binds: std::collections::BTreeSet<&str> = findmnt.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 2 && f[1].contains(']')).then_some(f[0])
+    }).collect();
     let stats: BTreeMap<String, Vec<u64>> = statfs.lines().filter_map(|l| l.split_once('|')).map(|(m, r)| (m.to_string(), r.split_whitespace().filter_map(|x| x.parse().ok()).collect())).collect();
     let uuid: BTreeMap<String, String> = uuids.lines().filter_map(|l| l.split_once(' ')).filter(|(_, u)| !u.is_empty()).map(|(n, u)| (format!("/dev/{n}"), u.to_string())).collect();
     let mut out = Vec::new();
@@ -533,7 +540,11 @@ fn mounts(mtab: &str, statfs: &str, uuids: &str) -> Json {
         if w.len() < 4 {
             continue;
         }
-        let (device, mount, fstype, options) = (unescape(w[0]), unescape(w[1]), w[2], w[3]);
+        let (device, mount, fstype) = (unescape(w[0]), unescape(w[1]), w[2]);
+        let mut options = w[3].to_string();
+        if binds.contains(mount.as_str()) && !options.contains("bind") {
+            options.push_str(",bind");
+        }
         if (!device.starts_with('/') && !device.starts_with('\\') && !device.contains(":/")) || fstype == "none" {
             continue;
         }

@@ -60,6 +60,7 @@ fn docker_and_compose_managers_act_on_real_containers_and_say_what_they_see() {
             "- restart_policy: {service: web, state: restored}\n  register: p3\n- restart_policy: {service: web, state: restored}\n  register: p4\n".into(),
             facts(&["ansible_facts.containers[web_name].restart_policy == 'unless-stopped'", "p3 is changed", "p4 is not changed"]),
             "- service: {name: worker, state: stopped}\n  register: w1\n- service: {name: worker, state: started}\n  register: w2\n- service: {name: worker, state: started}\n  register: w3\n- assert:\n    that: [w1 is changed, w2 is changed, w3 is not changed]\n".into(),
+            "- community.docker.docker_container_exec:\n    container: \"{{ web_name }}\"\n    argv: [sh, -c, 'cat; echo err >&2; exit 3']\n    stdin: hello\n  register: x\n- docker_container_exec: {container: \"{{ web_name }}\", command: \"sh -c 'echo $HOME in $PWD as $(id -u)'\", chdir: /tmp, user: \"65534\"}\n  register: y\n- assert:\n    that: [x is changed, x.rc == 3, x.stdout == 'hello', x.stderr == 'err', \"y.stdout_lines[0].endswith(' in /tmp as 65534')\"]\n".into(),
             "- service: {name: broken, state: started}\n".into(),
         ]
         .iter()
@@ -134,4 +135,27 @@ fn docker_orphans_saves_and_removes_only_the_containers_that_exited_137_or_128()
     let again = Recover::new().args(["play", "docker-orphans", "--output", "json"]).args(&vars).run();
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.recap()["110"]["changed"], 0, "{}", again.stdout);
+}
+
+#[test]
+fn the_docker_probe_sees_a_restart_count_rise_between_watch_attempts() {
+    // A container that runs a second, then falls over, under `--restart always`: at any one
+    // moment it may look running, but its restart count rises from one attempt to the next.
+    lab();
+    let name = own_name("flap");
+    let _gone = Containers(vec![name.clone()]);
+    docker(&["run", "-d", "--name", &name, "--network", "host", "--restart", "always", "recover-lab/busybox", "sh", "-c", "sleep 1; exit 1"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let baseline = write(
+        tmp.path(),
+        "baseline.yml",
+        &format!(
+            "phases:\n  - name: P0-188-DATA\n    probes:\n      - {{name: no restart loop, type: docker, host: \"188\", containers: [{name}]}}\n      - {{name: keeps the watch going, type: command, host: \"188\", command: \"false\", required: false}}\n"
+        ),
+    );
+    let r = Recover::new().args(["check", "--baseline", baseline.to_str().unwrap(), "--watch", "--interval", "3", "--max-attempts", "3"]).run();
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let last = r.stdout.rsplit("no restart loop").next().unwrap_or_default();
+    assert!(r.stdout.matches("FAIL no restart loop").count() >= 1 && r.stdout.contains(&format!("{name}")), "{}", r.stdout);
+    assert!(r.stdout.contains("restart loop") && (r.stdout.contains("since the last attempt") || r.stdout.contains("is in a restart loop")), "{last}\n{}", r.stdout);
 }

@@ -20,6 +20,7 @@ mod container;
 mod copy;
 mod cron;
 mod deb822_repository;
+mod docker_exec;
 mod debug;
 mod fetch;
 mod file;
@@ -406,6 +407,7 @@ static REGISTRY: &[&dyn Module] = &[
     &container::ContainerFacts,
     &container::RestartPolicy,
     &container::ContainerRemove,
+    &docker_exec::DockerContainerExec,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -422,6 +424,7 @@ pub fn destructive(task: &Task) -> Option<String> {
         "file" if arg("state").as_deref() == Some("absent") => Some(format!("deletes {}", arg("path").or_else(|| arg("dest")).unwrap_or_default())),
         "service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "command" | "shell" | "raw" | "script" if !task.read_only => Some("runs a command".into()),
+        "docker_container_exec" if !task.read_only => Some(format!("runs a command in container {}", arg("container").unwrap_or_default())),
         "systemd" | "systemd_service" if matches!(arg("state").as_deref(), Some("stopped") | Some("restarted")) => Some(format!("stops {}", arg("name").unwrap_or_default())),
         "apt" | "package" if matches!(arg("state").as_deref(), Some("absent") | Some("removed")) => Some(format!("removes packages{}", if arg("purge").is_some() { " and their configuration" } else { "" })),
         "reboot" => Some("reboots the host".into()),
@@ -461,6 +464,18 @@ pub fn not_built(name: &str) -> Option<String> {
         return Some(format!("module '{name}' is an ansible.builtin module that recover does not implement"));
     }
     COLLECTION_MODULES.iter().find(|(m, _)| *m == name).map(|(m, c)| format!("module '{m}' is {c}.{m}, from the {c} collection; recover runs the ansible.builtin modules it has built in"))
+}
+
+/// The module name a task key names: `ansible.builtin.X` and `ansible.legacy.X` are `X`, and so
+/// are the collection modules recover builds in under their full names.
+pub fn short_name(key: &str) -> &str {
+    if let Some(s) = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")) {
+        return s;
+    }
+    match key {
+        "community.docker.docker_container_exec" => "docker_container_exec",
+        other => other,
+    }
 }
 
 /// The module of that name.

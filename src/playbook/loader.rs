@@ -873,7 +873,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
             with = Some((k, key.clone()));
             continue;
         }
-        let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(&key).to_string();
+        let short = crate::modules::short_name(&key).to_string();
         if crate::modules::get(&short).is_none() {
             let mut names: Vec<&str> = crate::modules::names();
             names.extend(TASK_KEYS);
@@ -909,7 +909,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
             Value::Map(_) => (a.get("module").and_then(Node::scalar_string).ok_or_else(|| a.error(format!("`{key}` as a mapping needs `module:`")))?, a.span.clone()),
             _ => return Err(a.error(format!("`{key}` takes `module args` or a mapping with `module:`"))),
         };
-        let short = m.strip_prefix("ansible.builtin.").or_else(|| m.strip_prefix("ansible.legacy.")).unwrap_or(&m).to_string();
+        let short = crate::modules::short_name(&m).to_string();
         if crate::modules::get(&short).is_none() {
             let why = crate::modules::not_built(&short).unwrap_or_else(|| format!("unknown module '{m}'"));
             return Err(a.error(format!("{key}: {why}")).help(format!("modules: {}", crate::modules::names().join(", "))));

@@ -404,3 +404,23 @@ impl Drop for Containers {
 pub fn own_name(prefix: &str) -> String {
     format!("{prefix}-{}", std::process::id())
 }
+
+/// The files `scripts/lab-docker clickhouse NAME` damaged (relative to `_data`; the first reads
+/// "Bad message", the second "Structure needs cleaning"), and the rows of each part it counted
+/// before the damage when chdb made the data (empty without chdb).
+pub fn clickhouse_damage(name: &str) -> (Vec<String>, Vec<(String, u64)>) {
+    let images = lab_root().join("docker/images");
+    let damaged = std::fs::read_to_string(images.join(format!("{name}.damaged"))).expect("the damaged files' list").lines().map(str::to_string).collect();
+    let rows = std::fs::read_to_string(images.join(format!("{name}.rows")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(p, n)| (p.to_string(), n.trim().parse().unwrap_or(0))))
+        .collect();
+    (damaged, rows)
+}
+
+/// chdb's python (ClickHouse's engine in-process), when it is installed.
+pub fn chdb() -> Option<PathBuf> {
+    let py = PathBuf::from("/var/cache/recover/chdb-venv/bin/python");
+    Command::new(&py).args(["-c", "import chdb"]).output().ok().filter(|o| o.status.success()).map(|_| py)
+}

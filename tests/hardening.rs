@@ -496,3 +496,55 @@ fn a_second_ctrl_c_kills_the_remote_command_and_sigkill_keeps_the_lock_while_it_
     assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
     assert!(!lock.exists());
 }
+
+/// The run logs are a hash chain: `history --verify` holds over untouched logs, and names the
+/// first line that does not fit after one line is edited, one removed, or a whole run deleted.
+#[test]
+fn history_verify_names_the_first_line_an_edit_broke() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pb = write(dir.path(), "pb.yml", "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n    - debug: {msg: one}\n    - debug: {msg: two}\n");
+    let s = state.path().to_str().unwrap();
+    for _ in 0..3 {
+        let r = Recover::new().env("RECOVER_STATE_DIR", s).args(["play", pb.to_str().unwrap(), "-i", "localhost,"]).run();
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // one log per second of name
+    }
+    let verify = || Recover::new().env("RECOVER_STATE_DIR", s).args(["history", "--verify"]).run();
+    let ok = verify();
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("3 run log(s)") && ok.stdout.contains("the chain holds"), "{}", ok.stdout);
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(state.path().join("runs")).unwrap().flatten().map(|e| e.path()).collect();
+    logs.sort();
+    // Each run's first line names the run before it.
+    let first = |p: &PathBuf| -> serde_json::Value { serde_json::from_str(std::fs::read_to_string(p).unwrap().lines().next().unwrap()).unwrap() };
+    assert!(first(&logs[0])["prev"].is_null());
+    assert_eq!(first(&logs[1])["prev_log"], logs[0].file_name().unwrap().to_str().unwrap());
+
+    // One edited line (a task's status) in the middle run: that line's successor is named.
+    let text = std::fs::read_to_string(&logs[1]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.iter().position(|l| l.contains("\"event\":\"task\"")).unwrap();
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    edited[n] = edited[n].replace("\"status\":\"ok\"", "\"status\":\"changed\"");
+    assert_ne!(edited[n], lines[n]);
+    std::fs::write(&logs[1], edited.join("\n") + "\n").unwrap();
+    let bad = verify();
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(bad.stdout.contains(&format!("{}:{}: the chain breaks here", logs[1].display(), n + 2)), "{}", bad.stdout);
+    std::fs::write(&logs[1], &text).unwrap();
+    assert_eq!(verify().code, 0);
+
+    // One line removed.
+    let mut fewer: Vec<&str> = lines.clone();
+    fewer.remove(n);
+    std::fs::write(&logs[1], fewer.join("\n") + "\n").unwrap();
+    let bad = verify();
+    assert!(bad.code == 1 && bad.stdout.contains(&format!("{}:{}:", logs[1].display(), n + 1)), "{}", bad.stdout);
+    std::fs::write(&logs[1], &text).unwrap();
+
+    // A whole run deleted: the next run's first line chains to a log that is gone.
+    std::fs::remove_file(&logs[1]).unwrap();
+    let bad = verify();
+    assert!(bad.code == 1 && bad.stdout.contains(&format!("{}:1: the chain breaks here: it chains to the run log", logs[2].display())) && bad.stdout.contains("which is gone"), "{}", bad.stdout);
+}

@@ -9,9 +9,37 @@ use crate::report::{read_events, run_logs};
 pub struct HistoryArgs {
     /// A run id (or its first characters): show that run's record
     pub run: Option<String>,
+    /// Check the run logs' hash chain: every line must carry the sha256 of the one before it,
+    /// and each run's first line that of the last line of an earlier run. Exit 1 naming the
+    /// first line that does not fit (an edited, removed or inserted line, a removed run)
+    #[arg(long, conflicts_with = "run")]
+    pub verify: bool,
 }
 
 pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
+    if a.verify {
+        let r = crate::report::runlog::verify_chain();
+        let state = crate::report::state_dir();
+        if g.output == Output::Json {
+            outln!(
+                "{}",
+                serde_json::json!({
+                    "logs": r.logs, "lines": r.lines, "ok": r.broken.is_none(),
+                    "unchained": r.unchained.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                    "broken": r.broken.as_ref().map(|(p, n, why)| serde_json::json!({"log": p.display().to_string(), "line": n, "why": why})),
+                })
+            )?;
+        } else {
+            for u in &r.unchained {
+                outln!("note: {} was written before run logs were chained: not checked", u.display())?;
+            }
+            match &r.broken {
+                Some((p, n, why)) => outln!("{}:{n}: the chain breaks here: {why}", p.display())?,
+                None => outln!("{} run log(s), {} line(s) under {}: the chain holds", r.logs, r.lines, state.display())?,
+            }
+        }
+        return Ok(if r.broken.is_some() { 1 } else { 0 });
+    }
     let logs = run_logs();
     let Some(id) = &a.run else {
         if g.output == Output::Json {

@@ -2,7 +2,7 @@
 //! a spinner per busy host on a TTY, a recap table), JSON lines
 //! (`--output json`), and the run log (every run that is not a dry-run).
 
-mod runlog;
+pub mod runlog;
 mod text;
 
 use std::collections::BTreeMap;

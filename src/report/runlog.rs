@@ -2,6 +2,11 @@
 //! object a line, written as they happen and synced to disk right behind them, to
 //! `<state dir>/runs/<time>-<run id>.jsonl`. A run that dies mid-way leaves a
 //! log that says exactly which steps ran.
+//!
+//! The logs are a hash chain: every line carries `prev`, the sha256 of the line before it,
+//! and a run's first line the sha256 of the last line of the newest earlier run on this
+//! control machine, so `recover history --verify` finds an edited, removed or inserted line
+//! (or a removed run) and names the first that does not fit.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -60,6 +65,27 @@ pub struct RunLog {
     pub path: PathBuf,
     file: File,
     syncer: Option<Syncer>,
+    /// The sha256 of the last line written (or, before the first, of the last run's last line).
+    prev: Option<String>,
+    /// The earlier run log the first line chains to, and the line (1-based): a run still
+    /// writing when this one started may grow after it.
+    prev_log: Option<(String, usize)>,
+    first: bool,
+}
+
+/// The sha256 (hex) of one log line, without its newline.
+pub fn line_digest(line: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(line))
+}
+
+/// A log file's lines (the text after the last newline counts too: a run cut mid-write).
+fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut v: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if v.last().is_some_and(|l| l.is_empty()) {
+        v.pop();
+    }
+    v
 }
 
 /// Makes the log durable off the hot path: every event is written (one `write`, so it
@@ -146,9 +172,21 @@ impl RunLog {
         }
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let path = dir.join(format!("{stamp}-{run_id}.jsonl"));
+        // The newest earlier run's last line: this run's first line chains to it.
+        let (prev, prev_log) = match run_logs_in(&dir).into_iter().filter(|p| p != &path).next_back() {
+            Some(last) => {
+                let bytes = std::fs::read(&last).unwrap_or_default();
+                let lines = lines_of(&bytes);
+                match lines.last() {
+                    Some(l) => (Some(line_digest(l)), last.file_name().map(|n| (n.to_string_lossy().into_owned(), lines.len()))),
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
+        };
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
         let syncer = file.try_clone().ok().map(Syncer::start);
-        Ok(RunLog { path, file, syncer })
+        Ok(RunLog { path, file, syncer, prev, prev_log, first: true })
     }
 
     /// Appends one event as one line, in one `write`; the sync follows on its own thread.
@@ -156,8 +194,16 @@ impl RunLog {
         let mut v = serde_json::to_value(event).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("at".into(), serde_json::Value::String(chrono::Utc::now().to_rfc3339()));
+            o.insert("prev".into(), self.prev.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null));
+            if self.first {
+                let (log, line) = self.prev_log.clone().map(|(l, n)| (serde_json::json!(l), serde_json::json!(n))).unwrap_or_default();
+                o.insert("prev_log".into(), log);
+                o.insert("prev_line".into(), line);
+            }
         }
         if let Ok(mut line) = serde_json::to_string(&v) {
+            self.prev = Some(line_digest(line.as_bytes()));
+            self.first = false;
             line.push('\n');
             let _ = self.file.write_all(line.as_bytes());
             match &self.syncer {
@@ -172,7 +218,11 @@ impl RunLog {
 
 /// Every run log, oldest first.
 pub fn run_logs() -> Vec<PathBuf> {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(state_dir().join("runs"))
+    run_logs_in(&state_dir().join("runs"))
+}
+
+fn run_logs_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect())
         .unwrap_or_default();
     logs.sort();
@@ -215,4 +265,82 @@ pub fn backup_records() -> Vec<crate::safety::backup::BackupRecord> {
         }
     }
     out
+}
+
+/// What `history --verify` found.
+pub struct ChainReport {
+    pub logs: usize,
+    pub lines: usize,
+    /// Logs written before the chain existed (no `prev` on their lines).
+    pub unchained: Vec<PathBuf>,
+    /// The first line that does not fit: the log, its 1-based line number, why.
+    pub broken: Option<(PathBuf, usize, String)>,
+}
+
+/// Checks the hash chain of every run log, oldest first.
+pub fn verify_chain() -> ChainReport {
+    let logs = run_logs();
+    let mut report = ChainReport { logs: logs.len(), lines: 0, unchained: Vec::new(), broken: None };
+    // Each earlier log's line digests, by file name: a run's first line must name one of them.
+    let mut digests: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for log in &logs {
+        let name = log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bytes = std::fs::read(log).unwrap_or_default();
+        let lines = lines_of(&bytes);
+        report.lines += lines.len();
+        let mut prev: Option<String> = None;
+        let mut chained = false;
+        for (i, line) in lines.iter().enumerate() {
+            let v: serde_json::Value = match serde_json::from_slice(line) {
+                Ok(v) => v,
+                Err(_) if i + 1 == lines.len() && chained => {
+                    // A run killed mid-write: its last line is cut; nothing follows it.
+                    break;
+                }
+                Err(e) => {
+                    report.broken.get_or_insert((log.clone(), i + 1, format!("not a JSON event ({e})")));
+                    break;
+                }
+            };
+            let Some(got) = v.get("prev") else {
+                if i == 0 {
+                    report.unchained.push(log.clone());
+                    break;
+                }
+                report.broken.get_or_insert((log.clone(), i + 1, "it carries no `prev`: a line was inserted".into()));
+                break;
+            };
+            chained = true;
+            let got = got.as_str().map(str::to_string);
+            if i == 0 {
+                let named = v.get("prev_log").and_then(|p| p.as_str()).map(str::to_string);
+                let at = v.get("prev_line").and_then(|n| n.as_u64()).unwrap_or(0) as usize;
+                let ok = match (&named, &got) {
+                    // No earlier run to chain to: only the oldest log may say so.
+                    (None, None) => digests.is_empty(),
+                    (Some(n), Some(d)) => at > 0 && digests.get(n).and_then(|ds| ds.get(at - 1)) == Some(d),
+                    _ => false,
+                };
+                if !ok {
+                    let why = match &named {
+                        Some(n) if !digests.contains_key(n) => format!("it chains to the run log {n}, which is gone"),
+                        Some(n) => format!("it chains to line {at} of {n}, which has changed since"),
+                        None if got.is_none() => "it names no earlier run, but earlier run logs are there: a line was replaced".into(),
+                        None => "it names no earlier run, but its `prev` is set".into(),
+                    };
+                    report.broken.get_or_insert((log.clone(), 1, why));
+                    break;
+                }
+            } else if got != prev {
+                report.broken.get_or_insert((log.clone(), i + 1, format!("its `prev` is not the sha256 of line {}: line {} or this one was edited, or lines were removed or inserted between them", i, i)));
+                break;
+            }
+            prev = Some(line_digest(line));
+        }
+        digests.insert(name, lines.iter().map(|l| line_digest(l)).collect());
+        if report.broken.is_some() {
+            break;
+        }
+    }
+    report
 }

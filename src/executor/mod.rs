@@ -308,11 +308,12 @@ fn prompt_vars(play: &crate::playbook::Play, sources: &VarSources, extra: &Vars,
             let mut value = Err("no answer".to_string());
             reporter.pause(&mut || {
                 let ask = |label: &str| -> Result<String, String> {
+                    if p.private {
+                        return crate::report::read_hidden(label).map_err(|e| e.to_string());
+                    }
                     eprint!("{label}");
                     let _ = std::io::Write::flush(&mut std::io::stderr());
-                    if p.private {
-                        console::Term::stderr().read_secure_line().map_err(|e| e.to_string())
-                    } else {
+                    {
                         let mut line = String::new();
                         std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map_err(|e| e.to_string())?;
                         Ok(line.trim_end_matches(['\r', '\n']).to_string())

@@ -72,12 +72,12 @@ impl Module for Pause {
                 let mut failed = None;
                 tokio::task::block_in_place(|| {
                     ctx.reporter.pause(&mut || {
-                        eprint!("{prompt}");
-                        let _ = std::io::stderr().flush();
                         let read = if echo {
+                            eprint!("{prompt}");
+                            let _ = std::io::stderr().flush();
                             std::io::stdin().lock().read_line(&mut answer).map(|_| ())
                         } else {
-                            console::Term::stderr().read_secure_line().map(|p| answer = p)
+                            crate::report::read_hidden(&prompt).map(|p| answer = p)
                         };
                         if let Err(e) = read {
                             failed = Some(e.to_string());

@@ -125,32 +125,48 @@ pub fn tree_hash(dir: &Path) -> Vec<(String, u32, String)> {
     out
 }
 
-/// Kills the process in a pid file on drop (a test's own nginx, sshd ...).
-/// (relative path, mode, uid, mtime, sha256 or link target) of everything under `dir`.
-pub fn full_tree(dir: &Path) -> Vec<(String, u32, u32, i64, String)> {
+/// Every entry under `dir`, sorted: its relative path, and its metadata with its sha256 (a
+/// file), its link target (`-> T`) or `dir`; or the filesystem's error for it.
+fn tree_entries(dir: &Path) -> Vec<(String, Result<(std::fs::Metadata, String), String>)> {
     use sha2::Digest;
-    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let what = if m.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else {
-                format!("{:x}", sha2::Sha256::digest(std::fs::read(&p).unwrap()))
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let entry = match std::fs::symlink_metadata(&p) {
+                Err(err) => Err(format!("stat error: {err}")),
+                Ok(m) if m.file_type().is_symlink() => Ok((m, format!("-> {}", std::fs::read_link(&p).unwrap().display()))),
+                Ok(m) if m.is_dir() => {
+                    stack.push(p.clone());
+                    Ok((m, "dir".into()))
+                }
+                Ok(m) => match std::fs::read(&p) {
+                    Ok(b) => Ok((m, format!("{:x}", sha2::Sha256::digest(b)))),
+                    Err(err) => Err(format!("read error: {err}")),
+                },
             };
-            out.push((p.strip_prefix(dir).unwrap().display().to_string(), m.mode(), m.uid(), m.mtime(), what));
+            out.push((rel, entry));
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
+/// (relative path, mode, uid, mtime, sha256 or link target) of everything under `dir`.
+pub fn full_tree(dir: &Path) -> Vec<(String, u32, u32, i64, String)> {
+    use std::os::unix::fs::MetadataExt;
+    tree_entries(dir)
+        .into_iter()
+        .map(|(rel, e)| {
+            let (m, what) = e.unwrap_or_else(|err| panic!("{rel}: {err}"));
+            (rel, m.mode(), m.uid(), m.mtime(), what)
+        })
+        .collect()
+}
+
+/// Kills the process in a pid file on drop (a test's own nginx, sshd ...).
 pub struct KillOnDrop(pub PathBuf);
 
 impl Drop for KillOnDrop {
@@ -339,37 +355,17 @@ impl Drop for Nspawn {
 /// Like [`full_tree`], for a tree the filesystem refuses parts of: an entry that cannot be
 /// stat'ed or read is recorded with the filesystem's error instead of its metadata or hash.
 pub fn damaged_tree(dir: &Path) -> Vec<(String, String)> {
-    use sha2::Digest;
     use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            let m = match std::fs::symlink_metadata(&p) {
-                Ok(m) => m,
-                Err(err) => {
-                    out.push((rel, format!("stat error: {err}")));
-                    continue;
-                }
+    tree_entries(dir)
+        .into_iter()
+        .map(|(rel, e)| {
+            let shown = match e {
+                Ok((m, what)) => format!("{:o} {} {} {what}", m.mode(), m.uid(), m.mtime()),
+                Err(err) => err,
             };
-            let what = if m.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else {
-                match std::fs::read(&p) {
-                    Ok(b) => format!("{:x}", sha2::Sha256::digest(b)),
-                    Err(err) => format!("read error: {err}"),
-                }
-            };
-            out.push((rel, format!("{:o} {} {} {what}", m.mode(), m.uid(), m.mtime())));
-        }
-    }
-    out.sort();
-    out
+            (rel, shown)
+        })
+        .collect()
 }
 
 /// `docker ARGS` against the lab's engine (scripts/lab-docker); stdout, trimmed.

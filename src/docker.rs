@@ -112,11 +112,22 @@ impl Container {
     }
 }
 
+/// `docker inspect` of the containers whose ids `list` (a shell command) prints, as one JSON
+/// array (`[]` when it prints none).
+pub fn inspect_listed(list: &str) -> String {
+    format!("ids=$({list}) || exit $?; if [ -z \"$ids\" ]; then echo '[]'; else docker inspect --type container $ids; fi")
+}
+
+/// Every container of a Compose project (by its label), inspected.
+pub fn inspect_project_cmd(project: &str) -> Cmd {
+    Cmd::shell(inspect_listed(&format!("docker ps -aq --no-trunc --filter label=com.docker.compose.project={}", quote(project))))
+}
+
 /// `docker inspect` of the named containers (all of them when `names` is empty), as one JSON
 /// array on stdout; a name that does not exist is left out (and named on stderr).
 pub fn inspect_cmd(names: &[String]) -> Cmd {
     if names.is_empty() {
-        return Cmd::shell("ids=$(docker ps -aq --no-trunc) || exit $?; if [ -z \"$ids\" ]; then echo '[]'; else docker inspect --type container $ids; fi");
+        return Cmd::shell(inspect_listed("docker ps -aq --no-trunc"));
     }
     // docker inspect prints the ones it found, and exits 1 naming the others on stderr.
     let list: Vec<String> = names.iter().map(|n| quote(n)).collect();
@@ -171,11 +182,7 @@ impl Compose {
 
     /// The containers of one service, inspected (one JSON array).
     pub fn inspect_service_cmd(&self, service: &str) -> Cmd {
-        Cmd::shell(format!(
-            "{}; ids=$(compose ps -q {}) || exit $?; if [ -z \"$ids\" ]; then echo '[]'; else docker inspect --type container $ids; fi",
-            self.script("version >/dev/null 2>&1 || true"),
-            quote(service)
-        ))
+        Cmd::shell(format!("{}; {}", self.script("version >/dev/null 2>&1 || true"), inspect_listed(&format!("compose ps -q {}", quote(service)))))
         .label(format!("compose ps -q {service} | docker inspect (in {})", self.project_dir))
     }
 }

@@ -67,10 +67,7 @@ pub async fn docker(conn: &Connection, host: &str, args: &Json, last_counts: &mu
     let cmd = if project.is_empty() {
         crate::docker::inspect_cmd(&wanted)
     } else {
-        Cmd::shell(format!(
-            "ids=$(docker ps -aq --no-trunc --filter label=com.docker.compose.project={}) || exit $?; if [ -z \"$ids\" ]; then echo '[]'; else docker inspect --type container $ids; fi",
-            crate::transport::quote::quote(&project)
-        ))
+        crate::docker::inspect_project_cmd(&project)
     };
     let out = match conn.exec(&cmd).await {
         Ok(o) => o,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::service::{services_of, Manager};
-use super::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use super::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::docker::{self, Container};
 use crate::transport::quote::quote;
 use crate::transport::Cmd;
@@ -222,8 +222,5 @@ impl Module for ContainerRemove {
         plan.result.insert("container".into(), c.as_fact());
         plan.result.insert("backup".into(), json!({"inspect": format!("{base}.inspect.json"), "export": format!("{base}.tar"), "manifest": format!("{base}.sha256")}));
         Ok(plan)
-    }
-    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
-        super::run_plan_commands(ctx, plan).await
     }
 }

@@ -14,6 +14,7 @@ pub mod gather;
 pub mod gates;
 pub mod inventory;
 pub mod modules;
+pub mod plan;
 pub mod playbook;
 pub mod report;
 pub mod safety;

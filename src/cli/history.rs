@@ -58,6 +58,20 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
         outln!("{:<14} {:<22} {:<10} {:<28} result", "run", "started", "operator", "playbook")?;
         for log in &logs {
             let ev = read_events(log);
+            if let Some(ap) = ev.iter().find(|e| e["event"] == "plan_approval") {
+                let id = log.file_stem().and_then(|n| n.to_str()).and_then(|n| n.rsplit('-').next()).unwrap_or("?");
+                let plan = ap["file"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?").to_string();
+                outln!(
+                    "{:<14} {:<22} {:<10} {:<28} approved plan {} until {}",
+                    id,
+                    ap["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>(),
+                    ap["approver"].as_str().unwrap_or("?"),
+                    plan,
+                    ap["plan_digest"].as_str().unwrap_or("?").chars().take(12).collect::<String>(),
+                    ap["expires"].as_str().unwrap_or("?")
+                )?;
+                continue;
+            }
             let Some(start) = ev.iter().find(|e| e["event"] == "run_start") else { continue };
             let result = match ev.iter().rev().find(|e| e["event"] == "recap") {
                 Some(r) => format!("exit {}", r["exit_code"]),
@@ -101,6 +115,9 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             "backup" => format!("backup {:>5}  {} sha256 {} ({} entries)", e["host"].as_str().unwrap_or(""), e["backup"]["archive"].as_str().unwrap_or(""), e["backup"]["sha256"].as_str().unwrap_or(""), e["backup"]["entries"]),
             "lock_broken" => format!("lock   {:>5}  broken; it was held by {}", e["host"].as_str().unwrap_or(""), e["previous"].as_str().unwrap_or("")),
             "recap" => format!("end    exit {}", e["exit_code"]),
+            "plan_approval" => format!("approved plan {} ({}) by {} until {}", e["file"].as_str().unwrap_or(""), e["plan_digest"].as_str().unwrap_or("").chars().take(12).collect::<String>(), e["approver"].as_str().unwrap_or(""), e["expires"].as_str().unwrap_or("")),
+            "plan_apply" => format!("plan   {} ({}) approved by {}", e["file"].as_str().unwrap_or(""), e["plan_digest"].as_str().unwrap_or("").chars().take(12).collect::<String>(), e["approvals"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
+            "plan_stale" => format!("stale  {:>5}  refused: {}", e["host"].as_str().unwrap_or(""), e["differences"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; ")).unwrap_or_default()),
             other => other.to_string(),
         };
         outln!("{at}  {line}")?;

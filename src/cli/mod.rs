@@ -26,6 +26,7 @@ mod history;
 mod init;
 mod inventory;
 mod list;
+mod plan;
 mod play;
 mod render;
 mod vault;
@@ -161,6 +162,15 @@ pub enum Command {
     /// Ansible Vault: encrypt, decrypt, view, edit, encrypt_string, rekey (ansible-vault's formats 1.1 and 1.2)
     #[command(after_help = "Examples:\n  recover vault encrypt group_vars/all/secrets.yml --vault-password-file ~/.vault_pass\n  recover vault encrypt_string 's3cret' --name db_password --vault-id prod@prompt\n  recover play pg-wal --vault-password-file ~/.vault_pass")]
     Vault(vault::VaultArgs),
+    /// Saved plans: `recover plan show FILE` prints one as its dry-run showed it
+    #[command(after_help = "Commander approval:\n  recover play pg-wal --host 188 --dry-run --save-plan pg-wal.plan   make the plan (changes nothing)\n  recover plan show pg-wal.plan                                        review it\n  recover approve pg-wal.plan --as commander                           approve exactly it (1h)\n  recover apply pg-wal.plan                                            run exactly it, or nothing\n")]
+    Plan(plan::PlanArgs),
+    /// Approve a saved plan: who, when, until when (recorded in the plan and the audit trail)
+    #[command(after_help = "Examples:\n  recover approve pg-wal.plan --as commander\n  recover approve pg-wal.plan --as second-engineer --expires 30m --yes\n\nWith `plan_two_person: true` in recover.yml a plan with BLOCK steps needs two different approvers.\nExit: 0 approved, 4 not approved, 1 bad input.")]
+    Approve(plan::ApproveArgs),
+    /// Run an approved plan exactly: refused (exit 4) where a host changed since it was made
+    #[command(after_help = "Examples:\n  recover apply pg-wal.plan\n  recover apply pg-wal.plan --automation   (only AUTO-tier plans approved by a person)\n\nFirst, in one round trip per host, the paths and services the plan touches are read again; a host\nwhose state differs is refused with the difference named. A plan or inventory that changed, missing\nor expired approvals, or another recover version refuse the whole plan.\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused (stale, unapproved, altered), 1 bad input.")]
+    Apply(plan::ApplyArgs),
     /// Render a template to stdout (with a host's variables given --host)
     #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render templates/site.conf.j2 --host 188 -e site_name=demo -e site_root=/srv/demo")]
     Render(render::RenderArgs),
@@ -190,6 +200,9 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Man => ("man", false, false, false),
         Command::FactsScript => ("facts-script", false, false, false),
         Command::Vault(_) => ("vault", false, false, false),
+        Command::Plan(_) => ("plan", false, true, true),
+        Command::Approve(_) => ("approve", false, false, false),
+        Command::Apply(_) => ("apply", false, true, true),
     };
     if g.dry_run && !dry_run {
         return Err(format!("--dry-run does not apply to `recover {name}` (it would act, not plan); leave it out"));
@@ -264,6 +277,8 @@ pub fn main() -> i32 {
             Some(Ok(0))
         }
         Command::Vault(a) => Some(vault::run(&cli.global, a)),
+        Command::Plan(a) => Some(plan::show(&cli.global, a)),
+        Command::Approve(a) => Some(plan::approve(&cli.global, a)),
         _ => None,
     };
     let result = match sync {
@@ -284,6 +299,7 @@ pub fn main() -> i32 {
                     Command::Gate(a) => check::gate(&cli.global, a).await,
                     Command::Drift(a) => check::drift(&cli.global, a).await,
                     Command::Backups(a) => backups::run(&cli.global, a).await,
+                    Command::Apply(a) => plan::apply(&cli.global, a).await,
                     _ => unreachable!("synchronous commands ran above"),
                 }
             })

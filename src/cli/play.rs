@@ -12,7 +12,7 @@ use crate::executor::{self, exit, RunOptions};
 use crate::report::{Event, ReportOptions, Reporter, RunLog};
 use crate::template::Templates;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct PlayArgs {
     /// Playbook name (playbooks/NAME.yml) or path
     pub playbook: String,
@@ -84,6 +84,14 @@ pub struct PlayArgs {
     /// confirmed on their own.
     #[arg(long)]
     pub step: bool,
+    /// With --dry-run: save the plan to FILE (every host's steps, commands, diffs, backups,
+    /// tiers, and a fingerprint of the state they were planned on) for `recover approve` and
+    /// `recover apply`
+    #[arg(long, value_name = "FILE")]
+    pub save_plan: Option<PathBuf>,
+    /// Set by `recover apply`: the approved plan this run is held to.
+    #[arg(skip)]
+    pub apply: Option<Arc<super::plan::ApplyCtx>>,
 }
 
 /// The tasks and includes of `items` selected by the tags, with their tags, as listed.
@@ -171,6 +179,19 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let limit = super::limit(g, &inventory)?;
     if a.ask_become_pass {
         return Err(SourceError::new(Span::default(), "--ask-become-pass (-K) is not supported by recover: it runs `sudo -n` and needs passwordless sudo on the hosts").into());
+    }
+    if let Some(f) = &a.save_plan {
+        if !g.dry_run {
+            return Err(SourceError::new(Span::default(), format!("--save-plan {} makes a plan from a dry-run: add --dry-run", f.display())).into());
+        }
+        if a.automation || a.step || a.start_at_task.is_some() {
+            return Err(SourceError::new(Span::default(), "--save-plan does not go with --automation, --step or --start-at-task: a plan covers the whole playbook").into());
+        }
+        // The plan keeps the -e words to run them again: a secret typed there would sit in it.
+        let literal = Global { extra_vars: g.extra_vars.iter().filter(|e| !e.starts_with('@')).cloned().collect(), ..g.clone() };
+        if let Some(k) = super::extra_vars(&literal)?.keys().find(|k| crate::report::is_secret_name(k)) {
+            return Err(SourceError::new(Span::default(), format!("--save-plan: -e {k}=... looks like a secret, and the plan file keeps -e as given; put it in a vars file (-e @FILE, vaulted) instead")).into());
+        }
     }
     if a.step && !crate::safety::confirm::interactive() {
         return Err(SourceError::new(Span::default(), "--step asks before each task and needs a terminal (stdin and stderr)").into());
@@ -290,9 +311,13 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         },
         break_lock: a.break_lock,
         operator: operator.clone(),
+        plan_approval: a.apply.as_ref().map(|c| c.approval.clone()),
     };
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let reporter = Arc::new(Reporter::new(ReportOptions { json: g.output == Output::Json || a.automation, color: super::color(g), diff: g.diff, verbosity: g.verbose }));
+    if a.save_plan.is_some() {
+        reporter.capture();
+    }
     if !g.dry_run {
         // Invariant 5: a real run that cannot keep its audit trail does not start.
         match RunLog::create(&run_id) {
@@ -322,6 +347,12 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         operator: operator.clone(),
         command: std::env::args().collect(),
     });
+    if let Some(c) = &a.apply {
+        reporter.emit(Event::PlanApply { file: c.file.display().to_string(), plan_digest: c.pf.digest.clone(), approvals: c.approvers.clone() });
+        for (host, differences) in &c.stale {
+            reporter.emit(Event::PlanStale { host: host.clone(), differences: differences.clone() });
+        }
+    }
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     reporter.stop_on_closed_stdout(interrupted.clone());
@@ -375,7 +406,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         forks: g.forks() as usize,
         extra_vars: extra,
         limit,
-        project_root: root,
+        project_root: root.clone(),
         run_id: run_id.clone(),
         policy,
         baseline,
@@ -386,8 +417,34 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         start_at_task: a.start_at_task.clone(),
         verbosity: g.verbose,
         step: a.step,
+        plan: match (&a.save_plan, &a.apply) {
+            (Some(_), _) => Some(Arc::new(crate::plan::Mode::Record(Default::default()))),
+            (None, Some(c)) => Some(Arc::new(crate::plan::Mode::Apply(c.pf.clone()))),
+            _ => None,
+        },
+        timestamp: match (&a.apply, &a.save_plan) {
+            (Some(c), _) => Some(c.pf.plan.timestamp.clone()),
+            (None, Some(_)) => Some(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
+            _ => None,
+        },
     };
-    let code = executor::run(&pb, inventory, &opts, reporter.clone()).await;
+    let mut code = match &a.apply {
+        // Every host of the plan is stale: nothing runs.
+        Some(c) if c.fresh.is_empty() => {
+            let hosts = c.stale.iter().map(|(h, _)| (h.clone(), crate::report::Counts { refused: 1, ..Default::default() })).collect();
+            reporter.emit(Event::Recap { hosts, exit_code: exit::REFUSED });
+            exit::REFUSED
+        }
+        _ => executor::run(&pb, inventory.clone(), &opts, reporter.clone()).await,
+    };
+    if let Some(c) = &a.apply {
+        if !c.stale.is_empty() && code == exit::OK {
+            code = exit::REFUSED;
+        }
+    }
+    if let (Some(file), Some(mode)) = (&a.save_plan, &opts.plan) {
+        code = super::plan::save(super::plan::SaveInput { g, a, file, mode, path: &path, root: &root, inventory: &inventory, baseline: opts.baseline.as_ref(), run_id: &run_id, operator: &operator, timestamp: opts.timestamp.clone().unwrap_or_default() }, code, &reporter).await;
+    }
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
         // The signal handler is killing what ran on the hosts and reports it, then exits 130.
         tokio::time::sleep(std::time::Duration::from_secs(15)).await;

@@ -5,6 +5,7 @@
 
 mod flow;
 pub mod guard;
+mod planned;
 mod step;
 pub mod vars;
 
@@ -67,6 +68,10 @@ pub struct RunOptions {
     pub verbosity: u8,
     /// `--step`: ask before each task.
     pub step: bool,
+    /// Saved plans (see [`Safety::plan`]).
+    pub plan: Option<Arc<crate::plan::Mode>>,
+    /// `recover_timestamp` to use (a saved plan's), else the run's start.
+    pub timestamp: Option<String>,
 }
 
 /// The safety side of a run: who decides destructive steps, the tiers, the run's identity.
@@ -79,6 +84,8 @@ pub struct Safety {
     pub lock_holder: String,
     /// `--backup-copy DIR`: every backup is also streamed here and checked.
     pub backup_copy: Option<PathBuf>,
+    /// Saved plans: recording one (`--save-plan`), or held to one (`recover apply`).
+    pub plan: Option<Arc<crate::plan::Mode>>,
 }
 
 /// Per-play shared state for the host tasks.
@@ -144,7 +151,7 @@ pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) ->
 
 /// Runs every play of `pb`; returns the exit code.
 pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, reporter: Arc<Reporter>) -> i32 {
-    let sources = VarSources::with_verbosity(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone(), opts.verbosity);
+    let sources = VarSources::with_timestamp(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone(), opts.verbosity, opts.timestamp.clone());
     reporter.add_secrets(secret_values(&sources, pb));
     // What a vault decrypted is a secret wherever it appears, as with no_log.
     reporter.add_secrets(crate::vault::decrypted_values());
@@ -158,6 +165,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         run_id: opts.run_id.clone(),
         lock_holder: lock::holder_json(&opts.policy.operator, &opts.run_id, &opts.command_line),
         backup_copy: opts.backup_copy.clone(),
+        plan: opts.plan.clone(),
     });
     let locks: Arc<LockMap> = Default::default();
     let step_prompts = opts.step.then(|| Arc::new(StepPrompts::default()));

@@ -39,6 +39,11 @@ pub struct HostState {
     pub delegate_unreachable: bool,
     /// `--start-at-task`: the host reached the task to start at.
     pub started: bool,
+    /// Saved plans: how many steps of each name the host reached (a step's key), how many
+    /// changes `apply` made here, and why the host no longer fits its plan.
+    pub plan_seen: std::collections::HashMap<String, usize>,
+    pub plan_applied: usize,
+    pub plan_stale: Option<String>,
 }
 
 /// The context of a step of `task` on `host`: the play's layers, the host's facts,
@@ -684,7 +689,19 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     r.note = plan.note.clone();
     r.changes = plan.changes.clone();
     r.diff = plan.diff.as_ref().map(capped_diff);
+    // Saved plans: the step's key on the host it runs on, and what it is.
+    let planned = env.safety.plan.is_some().then(|| {
+        let name = env.sources.templates.render_str(&task.display_name(), ctx, &task.span).unwrap_or_else(|_| task.display_name());
+        let key = super::planned::key(env, state, &name);
+        (key, super::planned::Seen { host: on, task, name, args: &args, plan: &plan, become_user: sctx.become_user.clone(), services: crate::modules::service::services_of(&sctx) })
+    });
     if plan.done {
+        if let Some((key, seen)) = &planned {
+            let e = super::planned::entry(env, key.clone(), seen, "read", None, state.planned_changes == 0);
+            super::planned::check_read(env, on, state, &e);
+            super::planned::record(env, e, on);
+        }
+        drop(planned);
         // Done while planning (read-only modules, add_host): changed only when it says so.
         if plan.changed() {
             r.status = Status::Changed;
@@ -693,6 +710,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     } else if check_of(env, task) {
         r.executed = false;
         r.status = if plan.changed() { Status::Changed } else { Status::Ok };
+        let kind = if plan.changed() || plan.run_anyway { "change" } else { "ok" };
         // Say which steps are destructive, and how they would be guarded.
         if let Ok(Some(d)) = super::guard::merged(env, task, &plan, ctx) {
             if let Err(msg) = super::guard::check_paths(&sctx, &d, state) {
@@ -702,6 +720,9 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
                 Ok(t) => t,
                 Err(e) => return StepResult::failed(e, Default::default()),
             };
+            if let Some((key, seen)) = &planned {
+                super::planned::record(env, super::planned::entry(env, key.clone(), seen, kind, Some((&d, tier)), state.planned_changes == 0), on);
+            }
             let guard = match (&d.preserves, d.paths.is_empty()) {
                 (Some(p), _) => format!("preserves the original itself: {p}"),
                 (None, true) => "no paths to back up".to_string(),
@@ -714,7 +735,13 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
             let tier = super::guard::tier_of(env, &sctx, &d).unwrap_or(crate::safety::Tier::Block);
             let need = super::guard::requirement(env, host, &task.display_name(), tier);
             r.changes.insert(0, format!("[{tier}] not read-only; under --automation it {need}"));
+            if let Some((key, seen)) = &planned {
+                super::planned::record(env, super::planned::entry(env, key.clone(), seen, kind, Some((&d, tier)), state.planned_changes == 0), on);
+            }
+        } else if let Some((key, seen)) = &planned {
+            super::planned::record(env, super::planned::entry(env, key.clone(), seen, kind, None, state.planned_changes == 0), on);
         }
+        drop(planned);
         r.result = plan.result;
     } else if plan.changed() || plan.run_anyway {
         r.note = None;
@@ -733,6 +760,21 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
             None if env.safety.confirmer.policy.automation && !task.read_only => Some(automation_step(task, &args)),
             d => d,
         };
+        // `recover apply`: only the plan's own changes run.
+        if let Some((key, seen)) = &planned {
+            let tier = match &destructive {
+                Some(d) => match super::guard::tier_of(env, &sctx, d) {
+                    Ok(t) => Some(t),
+                    Err(e) => return StepResult::failed(e, Default::default()),
+                },
+                None => None,
+            };
+            let e = super::planned::entry(env, key.clone(), seen, "change", destructive.as_ref().zip(tier), state.planned_changes == 0);
+            if let Err(msg) = super::planned::check_change(env, on, state, &e) {
+                return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) };
+            }
+        }
+        drop(planned);
         if interrupted(env) {
             return not_started(host, task, None);
         }
@@ -750,6 +792,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
             }
         }
         sctx.applying.store(true, std::sync::atomic::Ordering::SeqCst);
+        state.plan_applied += 1;
         match module.apply(&sctx, plan).await {
             Ok(o) => {
                 if task.module == "backup" {

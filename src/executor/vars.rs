@@ -57,12 +57,17 @@ impl VarSources {
         VarSources::with_verbosity(inventory, templates, extra, playbook_dir, check, run_id, 0)
     }
     pub fn with_verbosity(inventory: Arc<Inventory>, templates: Templates, extra: Vars, playbook_dir: String, check: bool, run_id: String, verbosity: u8) -> Arc<VarSources> {
+        VarSources::with_timestamp(inventory, templates, extra, playbook_dir, check, run_id, verbosity, None)
+    }
+    /// `timestamp`: `recover_timestamp` to use (a saved plan's), else now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_timestamp(inventory: Arc<Inventory>, templates: Templates, extra: Vars, playbook_dir: String, check: bool, run_id: String, verbosity: u8, timestamp: Option<String>) -> Arc<VarSources> {
         Arc::new(VarSources {
             groups: std::sync::RwLock::new(groups_value(&inventory)),
             verbosity,
             binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             facts: Default::default(),
-            timestamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
+            timestamp: timestamp.unwrap_or_else(|| chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
             inventory: std::sync::RwLock::new(inventory),
             templates,
             extra,

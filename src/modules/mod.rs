@@ -43,7 +43,7 @@ pub mod pyre;
 pub mod raw;
 mod reboot;
 mod replace;
-mod service;
+pub mod service;
 mod script;
 mod service_facts;
 mod set_fact;

@@ -98,6 +98,14 @@ pub enum Event {
     /// A failure in a block with `rescue:`: the rescue runs, and the recap counts it rescued.
     Rescued { host: String, task: String },
     Recap { hosts: BTreeMap<String, Counts>, exit_code: i32 },
+    /// A dry-run saved its plan (`--save-plan`).
+    PlanSaved { file: String, plan_digest: String, hosts: Vec<String>, changes: usize },
+    /// `recover approve`: who approved which plan, until when.
+    PlanApproval { file: String, plan_digest: String, approver: String, expires: String, approval_digest: String },
+    /// `recover apply`: the plan this run is held to, and its approvals.
+    PlanApply { file: String, plan_digest: String, approvals: Vec<String> },
+    /// `recover apply` refused a host whose state is no longer the plan's.
+    PlanStale { host: String, differences: Vec<String> },
 }
 
 /// Per-host totals for the recap.
@@ -136,6 +144,8 @@ pub struct Reporter {
     /// Set when stdout went away (`recover play ... | head`): the run stops as after one Ctrl-C.
     stop_flag: Mutex<Option<Arc<AtomicBool>>>,
     stdout_gone: AtomicBool,
+    /// `--save-plan`: every event, masked, for the plan (`plan show` replays them).
+    capture: Mutex<Option<Vec<Json>>>,
 }
 
 /// Writes one line to stdout; false when it is gone (the reader closed the pipe).
@@ -195,6 +205,7 @@ impl Reporter {
             secrets: Mutex::new(Vec::new()),
             stop_flag: Mutex::new(None),
             stdout_gone: AtomicBool::new(false),
+            capture: Mutex::new(None),
         }
     }
 
@@ -290,9 +301,28 @@ impl Reporter {
         self.count(host, status, ignored && status == Status::Failed, changed);
     }
 
+    /// Keep every event from now on (see [`Reporter::captured`]).
+    pub fn capture(&self) {
+        if let Ok(mut c) = self.capture.lock() {
+            *c = Some(Vec::new());
+        }
+    }
+
+    /// The events kept since [`Reporter::capture`], masked as shown.
+    pub fn captured(&self) -> Vec<Json> {
+        self.capture.lock().ok().and_then(|mut c| c.take()).unwrap_or_default()
+    }
+
     pub fn emit(&self, event: Event) {
         let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
         let event = mask(&event, &secrets);
+        if let Ok(mut c) = self.capture.lock() {
+            if let Some(v) = c.as_mut() {
+                if !matches!(event, Event::RunStart { .. }) {
+                    v.push(serde_json::to_value(&event).unwrap_or_default());
+                }
+            }
+        }
         // A loop's items are counted once, for the task, by `count_loop` (as Ansible's recap).
         if let Event::Task { host, status, ignored, failed_changed, item: None, .. } = &event {
             self.count(host, *status, *ignored, *failed_changed);
@@ -304,7 +334,7 @@ impl Reporter {
                 e.rescued += 1;
             }
         }
-        if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. } | Event::Interrupt { .. }) {
+        if matches!(event, Event::Approval { .. } | Event::Backup { .. } | Event::LockBroken { .. } | Event::Interrupt { .. } | Event::PlanApply { .. } | Event::PlanStale { .. }) {
             if let Ok(mut a) = self.audit.lock() {
                 a.push(event.clone());
             }
@@ -397,6 +427,8 @@ pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, 
                 backup["sha256"].as_str().unwrap_or("?")
             )),
             Event::LockBroken { host, previous, why } => out.push_str(&format!("- {host}: lock of {previous} taken over ({why})\n")),
+            Event::PlanApply { file, plan_digest, approvals } => out.push_str(&format!("- applied the saved plan {file} ({}), approved by {}\n", crate::plan::short(&plan_digest), approvals.join(", "))),
+            Event::PlanStale { host, differences } => out.push_str(&format!("- {host}: refused, stale plan: {}\n", differences.join("; "))),
             _ => {}
         }
     }

@@ -170,7 +170,8 @@ impl RunLog {
         if !dir.is_dir() {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
         }
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        // Microseconds: runs started in the same second sort (and chain) in the order they began.
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         let path = dir.join(format!("{stamp}-{run_id}.jsonl"));
         // The newest earlier run's last line: this run's first line chains to it.
         let (prev, prev_log) = match run_logs_in(&dir).into_iter().filter(|p| p != &path).next_back() {

@@ -161,6 +161,20 @@ impl Text {
             Event::LockBroken { host, previous, why } => {
                 self.print(&format!("  {}  {host:>6}  took over the lock held by {previous} ({why})", style("LOCK").yellow().bold()));
             }
+            Event::PlanSaved { file, plan_digest, hosts, changes } => self.print(&format!(
+                "\n{} {file} (sha256 {}): {changes} step(s) to run on {} host(s); next: recover plan show {file}, recover approve {file}",
+                style("plan saved:").green().bold(),
+                crate::plan::short(plan_digest),
+                hosts.len()
+            )),
+            Event::PlanApproval { approver, expires, .. } => self.print(&format!("  approved by {approver} until {expires}")),
+            Event::PlanApply { file, plan_digest, approvals } => self.print(&format!("\n{} {file} (sha256 {}), approved by {}", style("applying the saved plan").bold(), crate::plan::short(plan_digest), approvals.join(", "))),
+            Event::PlanStale { host, differences } => {
+                self.print(&format!("\n{} {host}: refused, stale plan (nothing was run there):", style("STALE").red().bold()));
+                for d in differences {
+                    self.print(&format!("    {d}"));
+                }
+            }
             Event::Rescued { host, task } => {
                 self.print(&indent(&style(format!("rescued: '{task}' failed on {host}; its block's rescue runs")).yellow().to_string(), 21));
             }

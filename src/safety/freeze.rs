@@ -57,7 +57,7 @@ pub fn shared_dir() -> PathBuf {
 }
 
 /// A scalar of `recover.yml` in the project folder, if set.
-fn config_value(key: &str) -> Option<String> {
+pub fn config_value(key: &str) -> Option<String> {
     let cfg = crate::assets::project_dir()?.join("recover.yml");
     let node = crate::yaml::load_file(&cfg).ok()?;
     node.get(key).and_then(|v| v.scalar_string())

@@ -1,0 +1,460 @@
+//! Saved plans: `play --dry-run --save-plan FILE`, `plan show FILE`, `approve FILE`,
+//! `apply FILE`. The commander approves the exact plan; `apply` runs exactly it, or nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::{Global, Output};
+use crate::executor::{exit, vars, VarSources};
+use crate::inventory::Inventory;
+use crate::plan::{self, Approval, Invocation, Mode, PlanFile, Source};
+use crate::report::{Event, ReportOptions, Reporter, RunLog};
+use crate::template::Templates;
+use crate::transport::Connection;
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: PlanCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Print a saved plan as its dry-run showed it, with its fingerprint and approvals
+    Show {
+        /// The plan file (from `recover play ... --dry-run --save-plan FILE`)
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    /// The plan file
+    pub file: PathBuf,
+    /// Who approves (default: $USER); with `plan_two_person: true` in recover.yml, a plan with
+    /// BLOCK steps needs two different approvers
+    #[arg(long = "as", value_name = "NAME")]
+    pub approver: Option<String>,
+    /// How long the approval holds (30m, 1h, 2h, 90s)
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub expires: String,
+    /// Approve without asking (no terminal: required)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The approved plan file
+    pub file: PathBuf,
+    /// For cron and the AI auto-repair system: applies the plan only if a person approved it
+    /// and every step that changes a host is AUTO tier; otherwise an approval request (exit 4)
+    #[arg(long)]
+    pub automation: bool,
+    /// Take over a host lock left by a dead run (recorded in the run log)
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Who runs this, for the audit record (default: $USER)
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Also stream every backup to DIR/HOST/ on this machine and check it here
+    #[arg(long, value_name = "DIR")]
+    pub backup_copy: Option<PathBuf>,
+    /// Append a markdown summary of the run to FILE
+    #[arg(long, value_name = "FILE")]
+    pub logbook: Option<PathBuf>,
+}
+
+/// What `recover apply` hands the run: the plan, who approved it, which hosts still fit it.
+#[derive(Debug)]
+pub struct ApplyCtx {
+    pub pf: Arc<PlanFile>,
+    pub file: PathBuf,
+    /// "plan 1a2b3c4d5e6f approved by alice, bob": how each step was decided.
+    pub approval: String,
+    pub approvers: Vec<String>,
+    pub fresh: Vec<String>,
+    pub stale: Vec<(String, Vec<String>)>,
+}
+
+/// The files a plan's playbook depends on: the playbook, the roles, vars folders and
+/// templates beside it and in the project, and `-e @FILE` files.
+fn playbook_source(path: &Path, root: &Path, extra: &[String]) -> Source {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut files = vec![path.to_path_buf()];
+    for base in [root.to_path_buf(), dir] {
+        for sub in ["roles", "group_vars", "host_vars", "templates", "files", "tasks", "vars"] {
+            let p = base.join(sub);
+            if p.exists() && !files.contains(&p) {
+                files.push(p);
+            }
+        }
+    }
+    files.extend(extra.iter().filter_map(|e| e.strip_prefix('@')).map(PathBuf::from));
+    plan::source_of(&files)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// Opens each host's connection and reads its fingerprint, hosts in parallel.
+async fn fingerprints(inventory: &Arc<Inventory>, extra: crate::template::Vars, hosts: &BTreeMap<String, Vec<plan::StepEntry>>, max_bytes: u64) -> BTreeMap<String, Result<plan::Fingerprint, String>> {
+    let sources = VarSources::new(inventory.clone(), Templates::new(), extra, String::new(), false, String::new());
+    let mut tasks = Vec::new();
+    for (host, steps) in hosts {
+        let (sources, host, steps) = (sources.clone(), host.clone(), steps.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = async {
+                let ctx = sources.inventory_context(&host);
+                let target = vars::target(&ctx, &host)?;
+                let conn = Connection::open(&target).await.map_err(|e| e.to_string())?;
+                let fp = plan::read_fingerprint(&conn, &steps, max_bytes).await;
+                conn.close().await;
+                fp
+            }
+            .await;
+            (host, res)
+        }));
+    }
+    let mut out = BTreeMap::new();
+    for t in tasks {
+        if let Ok((h, r)) = t.await {
+            out.insert(h, r);
+        }
+    }
+    out
+}
+
+/// What `play --save-plan` hands over once the dry-run is done.
+pub struct SaveInput<'a> {
+    pub g: &'a Global,
+    pub a: &'a super::play::PlayArgs,
+    pub file: &'a Path,
+    pub mode: &'a Arc<Mode>,
+    pub path: &'a Path,
+    pub root: &'a Path,
+    pub inventory: &'a Arc<Inventory>,
+    pub baseline: Option<&'a crate::baseline::Baseline>,
+    pub run_id: &'a str,
+    pub operator: &'a str,
+    pub timestamp: String,
+}
+
+/// Writes the plan of a finished dry-run (`--save-plan`); returns the exit code.
+pub async fn save(s: SaveInput<'_>, code: i32, reporter: &Reporter) -> i32 {
+    if code != exit::OK {
+        eprintln!("error: the dry-run ended with exit {code}: no plan was saved to {} (a plan is made only from a dry-run that finished cleanly)", s.file.display());
+        return code;
+    }
+    let Mode::Record(m) = &**s.mode else { return code };
+    let steps = m.lock().map(|m| m.clone()).unwrap_or_default();
+    let extra = match super::extra_vars(s.g) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let max_bytes = plan::hash_max_bytes();
+    let mut hosts = BTreeMap::new();
+    for (host, fp) in fingerprints(s.inventory, extra, &steps, max_bytes).await {
+        match fp {
+            Ok(fp) => {
+                hosts.insert(host.clone(), plan::HostPlan { steps: steps.get(&host).cloned().unwrap_or_default(), fingerprint: fp });
+            }
+            Err(e) => {
+                eprintln!("error: host {host}: cannot read the state the plan is made from: {e}; no plan was saved");
+                return exit::UNREACHABLE;
+            }
+        }
+    }
+    let extra_vars: Vec<String> = s.g.extra_vars.iter().map(|e| match e.strip_prefix('@') {
+        Some(f) => format!("@{}", absolute(Path::new(f)).display()),
+        None => e.clone(),
+    }).collect();
+    let now = chrono::Utc::now();
+    let playbook = absolute(s.path);
+    let p = plan::Plan {
+        recover_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        created_unix: now.timestamp(),
+        author: s.operator.to_string(),
+        run_id: s.run_id.to_string(),
+        timestamp: s.timestamp,
+        playbook: playbook_source(&playbook, s.root, &extra_vars),
+        inventory: plan::source_of(&s.inventory.sources),
+        baseline: s.baseline.map(|b| plan::source_of(&b.files)),
+        invocation: Invocation {
+            cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            playbook: playbook.display().to_string(),
+            inventory: s.inventory.sources.iter().map(|p| absolute(p).display().to_string()).collect(),
+            extra_vars,
+            limit: s.g.limit.clone(),
+            host: s.g.host.clone(),
+            tags: s.a.tags.clone(),
+            skip_tags: s.a.skip_tags.clone(),
+            forks: s.g.forks,
+            vault_password_file: s.g.vault_password_file.iter().map(|f| absolute(Path::new(f)).display().to_string()).collect(),
+            vault_id: s.g.vault_id.clone(),
+        },
+        hosts,
+        events: reporter.captured(),
+    };
+    let pf = PlanFile::new(p);
+    if let Err(e) = pf.write(s.file) {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
+    let changing: Vec<String> = pf.plan.hosts.iter().filter(|(_, h)| h.changes().next().is_some()).map(|(n, _)| n.clone()).collect();
+    reporter.emit(Event::PlanSaved { file: s.file.display().to_string(), plan_digest: pf.digest.clone(), hosts: changing, changes: pf.plan.change_count() });
+    exit::OK
+}
+
+fn refuse(g: &Global, msg: &str) -> i32 {
+    if g.output == Output::Json {
+        crate::report::stdout_line(&serde_json::json!({"event": "plan_refused", "msg": msg}).to_string());
+    }
+    eprintln!("{} {msg}", console::style("refused:").red().bold());
+    exit::REFUSED
+}
+
+fn approval_line(a: &Approval, now: i64) -> String {
+    let state = if a.expires_unix <= now { "expired" } else { "valid" };
+    format!("{} at {} (until {}, {state})", a.approver, a.time, a.expires())
+}
+
+pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
+    let PlanCommand::Show { file } = &a.command;
+    let pf = PlanFile::read(file).map_err(anyhow::Error::msg)?;
+    let p = &pf.plan;
+    if g.output == Output::Json {
+        outln!("{}", serde_json::json!({"digest": pf.digest, "plan": p, "approvals": pf.approvals}))?;
+        return Ok(0);
+    }
+    let now = chrono::Utc::now().timestamp();
+    outln!("plan {} (sha256 {})", file.display(), pf.digest)?;
+    outln!("  made by {} at {} with recover {}", p.author, p.created, p.recover_version)?;
+    outln!("  playbook {}", p.invocation.playbook)?;
+    outln!("  inventory {}", p.invocation.inventory.join(", "))?;
+    if !p.invocation.extra_vars.is_empty() {
+        outln!("  extra vars {}", p.invocation.extra_vars.join(" "))?;
+    }
+    let reporter = Reporter::new(ReportOptions { json: false, color: super::color(g), diff: g.diff, verbosity: g.verbose });
+    for e in &p.events {
+        if let Ok(ev) = serde_json::from_value::<Event>(e.clone()) {
+            if !matches!(ev, Event::PlanSaved { .. }) {
+                reporter.emit(ev);
+            }
+        }
+    }
+    outln!("\nFINGERPRINT (what `recover apply` checks first)")?;
+    for (host, h) in &p.hosts {
+        let fp = &h.fingerprint;
+        outln!("  {host}: read {} as {}", fp.read_at, fp.read_as.as_deref().unwrap_or("the login user"))?;
+        for ps in &fp.paths {
+            let detail = match ps.kind.as_str() {
+                "absent" => "absent".to_string(),
+                "directory" => format!("directory, {} entries, {}, tree sha256 {}", ps.entries.unwrap_or(0), plan::human_bytes(ps.bytes.unwrap_or(0)), plan::short(ps.sha256.as_deref().unwrap_or("-"))),
+                k => format!("{k}, {}, mode {}, {}, sha256 {}", plan::human_bytes(ps.size.unwrap_or(0)), ps.mode.as_deref().unwrap_or("-"), ps.owner.as_deref().unwrap_or("-"), plan::short(ps.sha256.as_deref().unwrap_or("not hashed"))),
+            };
+            outln!("    {}: {detail}", ps.path)?;
+        }
+        for s in &fp.services {
+            outln!("    service {}: {}", s.name, s.state)?;
+        }
+        for s in h.steps.iter().filter(|s| s.kind == "read" && s.before_change && s.output_sha256.is_some()) {
+            outln!("    diagnosis '{}': output sha256 {}", s.task, plan::short(s.output_sha256.as_deref().unwrap_or_default()))?;
+        }
+    }
+    outln!("\nAPPROVALS")?;
+    if pf.approvals.is_empty() {
+        outln!("  none yet: recover approve {}", file.display())?;
+    }
+    for ap in &pf.approvals {
+        outln!("  {}", approval_line(ap, now))?;
+    }
+    let needed = if plan::two_person_rule() && p.highest_tier() == Some(crate::safety::Tier::Block) { 2 } else { 1 };
+    outln!("  needed: {needed} approver(s){}", if needed == 2 { " (plan_two_person: its steps include BLOCK)" } else { "" })?;
+    Ok(0)
+}
+
+pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
+    let mut pf = PlanFile::read(&a.file).map_err(anyhow::Error::msg)?;
+    let ttl = plan::parse_duration(&a.expires).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+    let approver = a.approver.clone().unwrap_or_else(crate::safety::default_operator);
+    if approver.trim().is_empty() || approver.contains(['\n', ',']) {
+        anyhow::bail!("--as {approver:?}: give a name without commas or newlines");
+    }
+    if pf.plan.recover_version != env!("CARGO_PKG_VERSION") {
+        return Ok(refuse(g, &format!("{}: made by recover {}, this is {}: make the plan again with this recover", a.file.display(), pf.plan.recover_version, env!("CARGO_PKG_VERSION"))));
+    }
+    let p = &pf.plan;
+    let tier = p.highest_tier().map(|t| t.to_string()).unwrap_or_else(|| "no destructive step".into());
+    outln!("plan {} (sha256 {}), made by {} at {}", a.file.display(), plan::short(&pf.digest), p.author, p.created)?;
+    for (host, h) in &p.hosts {
+        for s in h.changes() {
+            outln!("  {host}: {}{}", s.task, s.tier.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default())?;
+            for c in &s.commands {
+                outln!("      {c}")?;
+            }
+        }
+    }
+    outln!("  {} step(s) change hosts; highest tier: {tier}; `recover plan show {}` shows all of it", p.change_count(), a.file.display())?;
+    if !a.yes {
+        if !crate::safety::confirm::interactive() {
+            anyhow::bail!("approving needs a yes at a terminal, or --yes");
+        }
+        let ok = dialoguer::Confirm::new().with_prompt(format!("approve this plan as {approver} for {}?", a.expires)).default(false).interact().unwrap_or(false);
+        if !ok {
+            outln!("not approved")?;
+            return Ok(exit::REFUSED);
+        }
+    }
+    let ap = Approval::new(&pf.digest, &approver, chrono::Utc::now(), ttl);
+    // The approval is in the audit chain before it is in the plan: `apply` accepts only those.
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let mut log = RunLog::create(&run_id).map_err(|e| anyhow::anyhow!("cannot write the audit trail under {}: {e}; not approved", crate::report::state_dir().display()))?;
+    log.write(&Event::PlanApproval {
+        file: absolute(&a.file).display().to_string(),
+        plan_digest: pf.digest.clone(),
+        approver: approver.clone(),
+        expires: ap.expires(),
+        approval_digest: ap.digest.clone(),
+    });
+    drop(log);
+    pf.approvals.push(ap.clone());
+    pf.write(&a.file).map_err(anyhow::Error::msg)?;
+    let check = plan::check_approvals(&pf, chrono::Utc::now().timestamp(), plan::two_person_rule(), &plan::audited_approvals());
+    outln!("approved by {approver} until {}; {} of {} approver(s) needed", ap.expires(), check.distinct().len(), check.needed)?;
+    if check.enough() {
+        outln!("next: recover apply {}", a.file.display())?;
+    }
+    Ok(exit::OK)
+}
+
+pub async fn apply(g: &Global, a: &ApplyArgs) -> anyhow::Result<i32> {
+    if !g.inventory.is_empty() || !g.extra_vars.is_empty() || g.limit.is_some() || g.host.is_some() {
+        anyhow::bail!("recover apply runs the plan as it was made: -i, -e, -l and --host are the plan's (see `recover plan show {}`)", a.file.display());
+    }
+    let pf = match PlanFile::read(&a.file) {
+        Ok(pf) => pf,
+        Err(e) => return Ok(refuse(g, &format!("{e}; nothing was run"))),
+    };
+    let p = &pf.plan;
+    let plan_path = absolute(&a.file);
+    let file = a.file.display().to_string();
+    // Where the dry-run ran: the same project, recover.yml and relative paths.
+    if !p.invocation.cwd.is_empty() {
+        if let Err(e) = std::env::set_current_dir(&p.invocation.cwd) {
+            return Ok(refuse(g, &format!("{file}: cannot enter {}, where the plan was made: {e}; nothing was run", p.invocation.cwd)));
+        }
+    }
+    if p.recover_version != env!("CARGO_PKG_VERSION") {
+        return Ok(refuse(g, &format!("{file}: made by recover {}, this is {}; make the plan again; nothing was run", p.recover_version, env!("CARGO_PKG_VERSION"))));
+    }
+    let inv = &p.invocation;
+    let g2 = Global {
+        inventory: inv.inventory.iter().map(PathBuf::from).collect(),
+        extra_vars: inv.extra_vars.clone(),
+        limit: None,
+        host: None,
+        forks: inv.forks.or(g.forks),
+        dry_run: false,
+        vault_password_file: if g.vault_password_file.is_empty() { inv.vault_password_file.clone() } else { g.vault_password_file.clone() },
+        vault_id: if g.vault_id.is_empty() { inv.vault_id.clone() } else { g.vault_id.clone() },
+        ..g.clone()
+    };
+    let inventory = Arc::new(super::load_inventory(&g2)?);
+    let now_inv = plan::source_of(&inventory.sources);
+    if now_inv.sha256 != p.inventory.sha256 {
+        return Ok(refuse(g, &format!("stale plan: the inventory ({}) changed since the plan was made at {}; nothing was run", p.inventory.paths.join(", "), p.created)));
+    }
+    let path = PathBuf::from(&inv.playbook);
+    let (_, root) = super::play::find_playbook(&super::project_root(), &inv.playbook)?;
+    if playbook_source(&path, &root, &inv.extra_vars).sha256 != p.playbook.sha256 {
+        return Ok(refuse(g, &format!("stale plan: the playbook {} or its roles, vars or templates changed since the plan was made at {}; nothing was run", inv.playbook, p.created)));
+    }
+    let baseline_now = inventory.sources.first().and_then(|i| crate::baseline::locate(&root, i)).and_then(|b| crate::baseline::Baseline::load(&b).ok()).map(|b| plan::source_of(&b.files).sha256);
+    if baseline_now != p.baseline.as_ref().map(|b| b.sha256.clone()) {
+        return Ok(refuse(g, &format!("stale plan: the baseline (the tiers) changed since the plan was made at {}; nothing was run", p.created)));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let check = plan::check_approvals(&pf, now, plan::two_person_rule(), &plan::audited_approvals());
+    if !check.enough() {
+        let have = check.distinct();
+        let mut msg = format!(
+            "{file}: needs {} approver(s){}, has {}{}",
+            check.needed,
+            if check.needed == 2 { " (plan_two_person in recover.yml, and the plan has BLOCK steps; an approver counts once)" } else { "" },
+            have.len(),
+            if have.is_empty() { String::new() } else { format!(" ({})", have.join(", ")) }
+        );
+        if !check.problems.is_empty() {
+            msg.push_str(&format!("; {}", check.problems.join("; ")));
+        }
+        msg.push_str(&format!("; run `recover approve {file}`; nothing was run"));
+        return Ok(refuse(g, &msg));
+    }
+    let approvers = check.distinct();
+    if a.automation {
+        let not_auto: Vec<(String, &plan::StepEntry)> = p.hosts.iter().flat_map(|(h, hp)| hp.changes().filter(|s| s.tier.as_deref() != Some("AUTO")).map(move |s| (h.clone(), s))).collect();
+        if !not_auto.is_empty() {
+            let reporter = Reporter::new(ReportOptions { json: true, color: false, diff: false, verbosity: g.verbose });
+            for (host, s) in &not_auto {
+                reporter.emit(Event::ApprovalRequest {
+                    host: host.clone(),
+                    task: s.task.clone(),
+                    tier: s.tier.clone().unwrap_or_else(|| "not AUTO".into()),
+                    playbook: inv.playbook.clone(),
+                    reason: s.reason.clone().unwrap_or_else(|| "changes the host".into()),
+                    flag: format!("recover apply {file} (by a person)"),
+                });
+            }
+            return Ok(refuse(g, &format!("--automation applies a plan only when every step that changes a host is AUTO tier; {} step(s) are not (first: '{}' on {}); an approval request was recorded", not_auto.len(), not_auto[0].1.task, not_auto[0].0)));
+        }
+    }
+    // Each host's state as the plan saw it, in one round trip per host.
+    let steps: BTreeMap<String, Vec<plan::StepEntry>> = p.hosts.iter().map(|(h, hp)| (h.clone(), hp.steps.clone())).collect();
+    let max = p.hosts.values().map(|h| h.fingerprint.hash_max_bytes).max().unwrap_or(plan::DEFAULT_HASH_MAX_BYTES);
+    let extra = super::extra_vars(&g2)?;
+    let mut fresh = Vec::new();
+    let mut stale = Vec::new();
+    for (host, now_fp) in fingerprints(&inventory, extra, &steps, max).await {
+        let was = &p.hosts[&host].fingerprint;
+        let diffs = match now_fp {
+            Ok(fp) => plan::differences(was, &fp).into_iter().map(|d| format!("{d} since the plan was made at {}", p.created)).collect(),
+            Err(e) => vec![format!("cannot read its state: {e}")],
+        };
+        if diffs.is_empty() {
+            fresh.push(host);
+        } else {
+            stale.push((host, diffs));
+        }
+    }
+    let ctx = ApplyCtx {
+        approval: format!("plan {} approved by {}", plan::short(&pf.digest), approvers.join(", ")),
+        approvers,
+        file: plan_path,
+        fresh: fresh.clone(),
+        stale,
+        pf: Arc::new(pf.clone()),
+    };
+    let g3 = Global { limit: Some(if fresh.is_empty() { p.hosts.keys().cloned().collect::<Vec<_>>().join(",") } else { fresh.join(",") }), ..g2 };
+    let pa = super::play::PlayArgs {
+        playbook: inv.playbook.clone(),
+        break_lock: a.break_lock,
+        operator: a.operator.clone(),
+        automation: a.automation,
+        backup_copy: a.backup_copy.clone(),
+        logbook: a.logbook.clone(),
+        tags: inv.tags.clone(),
+        skip_tags: inv.skip_tags.clone(),
+        apply: Some(Arc::new(ctx)),
+        ..Default::default()
+    };
+    super::play::run(&g3, &pa).await
+}

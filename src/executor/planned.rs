@@ -1,0 +1,168 @@
+//! Saved plans in the executor: a `--save-plan` dry-run records each host's steps; a
+//! `recover apply` run holds every step that would change a host to the plan's, and a host
+//! whose diagnosis reads differently from the plan's stops before its next change.
+
+use serde_json::{json, Value as Json};
+
+use super::step::HostState;
+use super::PlayEnv;
+use crate::modules::Plan;
+use crate::plan::{digest_of, normalized, sha256_hex, Mode, StepEntry};
+use crate::playbook::Task;
+use crate::safety::{Destructive, Tier};
+
+/// Modules whose `name` is a service the step starts, stops or restarts.
+const SERVICE_MODULES: &[&str] = &["service", "systemd", "systemd_service", "sysvinit"];
+
+/// What a step is, for the plan: its identity, what it runs and what it touches.
+pub(super) struct Seen<'a> {
+    pub host: &'a str,
+    pub task: &'a Task,
+    pub name: String,
+    pub args: &'a Json,
+    pub plan: &'a Plan,
+    pub become_user: Option<String>,
+    /// The host's `services` map (to read a touched service's state).
+    pub services: Option<Json>,
+}
+
+/// The step's key on its host: `PLAY / TASK #N`, N counting the steps of that name there.
+pub(super) fn key(env: &PlayEnv, state: &mut HostState, name: &str) -> String {
+    let base = format!("{} / {name}", env.play.name);
+    let n = state.plan_seen.entry(base.clone()).or_insert(0);
+    *n += 1;
+    format!("{base} #{n}")
+}
+
+/// A read-only step's output, as the plan compares it: a command's rc and stdout, a stat's
+/// identity of the file (not its access time).
+fn output_digest(module: &str, result: &serde_json::Map<String, Json>) -> Option<String> {
+    let v = match module {
+        "command" | "shell" | "raw" | "script" => json!([result.get("rc"), result.get("stdout")]),
+        "stat" => {
+            let s = result.get("stat")?;
+            json!(["exists", "isdir", "isreg", "islnk", "size", "mode", "mtime", "uid", "gid", "checksum"].iter().map(|k| s.get(*k).cloned().unwrap_or(Json::Null)).collect::<Vec<_>>())
+        }
+        _ => return None,
+    };
+    Some(sha256_hex(v.to_string().as_bytes()))
+}
+
+pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Option<(&Destructive, Tier)>, before_change: bool) -> StepEntry {
+    let hides = s.task.hides();
+    let commands: Vec<String> = s.plan.commands.iter().map(crate::transport::Cmd::display).collect();
+    let diff = s.plan.diff.as_ref().map(super::step::capped_diff);
+    let args_text = s.args.to_string();
+    let mut paths = Vec::new();
+    let mut services = Vec::new();
+    if kind == "change" {
+        if let Some((d, _)) = d {
+            paths.extend(d.paths.iter().chain(d.tier_paths.iter()).cloned());
+            services.extend(d.services.iter().cloned());
+        }
+        for k in ["path", "dest"] {
+            if let Some(p) = s.args.get(k).and_then(Json::as_str).filter(|p| p.starts_with('/')) {
+                paths.push(p.to_string());
+            }
+        }
+        if SERVICE_MODULES.contains(&s.task.module.as_str()) {
+            if let Some(n) = s.args.get("name").and_then(Json::as_str) {
+                services.push(n.to_string());
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        services.sort();
+        services.dedup();
+    }
+    let tier = d.map(|(_, t)| t);
+    let probes = services
+        .iter()
+        .filter_map(|n| {
+            let m = crate::modules::service::Manager::lookup(s.services.as_ref(), n).ok()?;
+            let c = m.status_cmd();
+            Some(crate::plan::ServiceProbe { name: n.clone(), command: c.line(), become_user: c.become_user.clone(), container: m.is_container() })
+        })
+        .collect();
+    StepEntry {
+        key,
+        task: s.name.clone(),
+        module: s.task.module.clone(),
+        kind: kind.to_string(),
+        args: (!hides).then(|| s.args.clone()),
+        args_sha256: sha256_hex(normalized(&args_text).as_bytes()),
+        commands: if hides { vec!["(hidden by no_log)".into()] } else { commands.clone() },
+        commands_sha256: digest_of(&commands),
+        diff: if hides { diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { diff.clone() },
+        diff_sha256: diff.as_ref().map(|d| sha256_hex(normalized(d).as_bytes())),
+        tier: tier.map(|t| t.to_string()),
+        reason: d.map(|(d, _)| d.reason.clone()),
+        backups: d.filter(|(d, _)| d.preserves.is_none()).map(|(d, _)| d.paths.clone()).unwrap_or_default(),
+        requirement: tier.map(|t| super::guard::requirement(env, s.host, &s.name, t)),
+        output_sha256: if kind == "read" { output_digest(&s.task.module, &s.plan.result) } else { None },
+        before_change,
+        paths,
+        services,
+        probes,
+        become_user: s.become_user.clone(),
+    }
+}
+
+/// `--save-plan`: keeps the step for the host it ran on.
+pub(super) fn record(env: &PlayEnv, e: StepEntry, host: &str) {
+    if let Some(Mode::Record(m)) = env.safety.plan.as_deref() {
+        if let Ok(mut m) = m.lock() {
+            m.entry(host.to_string()).or_default().push(e);
+        }
+    }
+}
+
+/// `recover apply`, a read-only step: before the host's first change, its output must be the
+/// one the plan was decided on; otherwise the host is stale from here on.
+pub(super) fn check_read(env: &PlayEnv, host: &str, state: &mut HostState, e: &StepEntry) {
+    let Some(Mode::Apply(pf)) = env.safety.plan.as_deref() else { return };
+    if state.plan_applied > 0 || state.plan_stale.is_some() {
+        return;
+    }
+    let Some(was) = pf.plan.hosts.get(host).and_then(|h| h.steps.iter().find(|s| s.key == e.key)) else { return };
+    if let (true, Some(a), Some(b)) = (was.before_change, &was.output_sha256, &e.output_sha256) {
+        if a != b {
+            state.plan_stale = Some(format!(
+                "stale plan: '{}' reads differently on {host} than when the plan was made at {} (output sha256 {} -> {}); the decision it made may not hold",
+                e.task,
+                pf.plan.created,
+                crate::plan::short(a),
+                crate::plan::short(b)
+            ));
+        }
+    }
+}
+
+/// `recover apply`, a step about to change the host: `Err` says why it may not.
+pub(super) fn check_change(env: &PlayEnv, host: &str, state: &HostState, e: &StepEntry) -> Result<(), String> {
+    let Some(Mode::Apply(pf)) = env.safety.plan.as_deref() else { return Ok(()) };
+    if let Some(msg) = &state.plan_stale {
+        return Err(format!("{msg}; '{}' and the rest of the plan did not run on {host}", e.task));
+    }
+    let made = &pf.plan.created;
+    let Some(was) = pf.plan.hosts.get(host).and_then(|h| h.steps.iter().find(|s| s.key == e.key)) else {
+        return Err(format!("stale plan: '{}' would change {host} ({}), and the plan made at {made} has no such step there; it did not run", e.task, e.commands.join("; ")));
+    };
+    let why = if was.kind != "change" {
+        Some("the plan has it changing nothing".to_string())
+    } else if was.args_sha256 != e.args_sha256 {
+        Some("its arguments differ from the plan's".to_string())
+    } else if was.commands_sha256 != e.commands_sha256 {
+        Some(format!("it would run `{}`, the plan has `{}`", e.commands.join("; "), was.commands.join("; ")))
+    } else if was.diff_sha256 != e.diff_sha256 {
+        Some("its diff differs from the plan's".to_string())
+    } else if was.tier != e.tier {
+        Some(format!("its tier is {} now, {} in the plan", e.tier.as_deref().unwrap_or("none"), was.tier.as_deref().unwrap_or("none")))
+    } else {
+        None
+    };
+    match why {
+        Some(w) => Err(format!("stale plan: '{}' on {host}: {w} (made at {made}); it did not run, nor the rest of the plan there", e.task)),
+        None => Ok(()),
+    }
+}

@@ -25,6 +25,8 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ("privilege_escalation", "become", "ANSIBLE_BECOME"),
     ("privilege_escalation", "become_user", "ANSIBLE_BECOME_USER"),
     ("privilege_escalation", "become_method", "ANSIBLE_BECOME_METHOD"),
+    ("privilege_escalation", "become_exe", "ANSIBLE_BECOME_EXE"),
+    ("privilege_escalation", "become_flags", "ANSIBLE_BECOME_FLAGS"),
     ("privilege_escalation", "become_ask_pass", "ANSIBLE_BECOME_ASK_PASS"),
     ("ssh_connection", "ssh_args", "ANSIBLE_SSH_ARGS"),
     ("ssh_connection", "control_path_dir", "ANSIBLE_SSH_CONTROL_PATH_DIR"),
@@ -178,8 +180,8 @@ pub fn load() -> Result<&'static Config, String> {
         }
     }
     if let Some(m) = cfg.get("become_method") {
-        if m.trim() != "sudo" {
-            return Err(format!("{}: become_method = {m}: not supported by recover (sudo)", cfg.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "ANSIBLE_BECOME_METHOD".into())));
+        if let Err(e) = crate::transport::BecomeMethod::parse(&m) {
+            return Err(format!("{}: {e}", cfg.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "ANSIBLE_BECOME_METHOD".into())));
         }
     }
     if !cfg.ignored.is_empty() {

@@ -66,6 +66,9 @@ pub struct ApplyArgs {
     /// Append a markdown summary of the run to FILE
     #[arg(long, value_name = "FILE")]
     pub logbook: Option<PathBuf>,
+    /// Ask for the become (sudo) password at the terminal (as `recover play -K`)
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
 }
 
 /// What `recover apply` hands the run: the plan, who approved it, which hosts still fit it.
@@ -453,6 +456,7 @@ pub async fn apply(g: &Global, a: &ApplyArgs) -> anyhow::Result<i32> {
         logbook: a.logbook.clone(),
         tags: inv.tags.clone(),
         skip_tags: inv.skip_tags.clone(),
+        ask_become_pass: a.ask_become_pass,
         apply: Some(Arc::new(ctx)),
         ..Default::default()
     };

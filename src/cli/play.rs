@@ -76,7 +76,8 @@ pub struct PlayArgs {
     /// The user to become (with --become)
     #[arg(long = "become-user", value_name = "USER")]
     pub become_user: Option<String>,
-    /// Not supported: recover runs `sudo -n` and needs passwordless sudo on the hosts
+    /// Ask for the become (sudo) password at the terminal, once, for every host whose
+    /// variables do not give one (`ansible_become_password`); sudo gets it on its stdin
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
     /// Ask before each task, as ansible-playbook does: (y)es, (n)o (skip it on every host),
@@ -177,8 +178,13 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     let inventory = Arc::new(inventory);
     let extra = super::extra_vars(g)?;
     let limit = super::limit(g, &inventory)?;
-    if a.ask_become_pass {
-        return Err(SourceError::new(Span::default(), "--ask-become-pass (-K) is not supported by recover: it runs `sudo -n` and needs passwordless sudo on the hosts").into());
+    // -K (or ansible.cfg's become_ask_pass): asked once, before any host is contacted; sent to
+    // sudo on its stdin, never on a command line, and masked in every output.
+    let mut become_secret = None;
+    if a.ask_become_pass || crate::ansible_cfg::current().flag("become_ask_pass") == Some(true) {
+        let pw = crate::report::read_hidden("BECOME password: ").map_err(|e| SourceError::new(Span::default(), format!("--ask-become-pass (-K) reads the password at a terminal, and there is none: {e} (give it as ansible_become_password, from a vaulted file)")))?;
+        crate::transport::set_default_become_password(pw.clone());
+        become_secret = Some(pw);
     }
     if let Some(f) = &a.save_plan {
         if !g.dry_run {
@@ -334,6 +340,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     }
+    reporter.add_secrets(become_secret);
     // Secret-named extra vars are masked everywhere, the logged command line included.
     reporter.add_secrets(extra.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| match v {
         serde_json::Value::String(s) => Some(s.clone()),

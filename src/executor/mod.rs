@@ -493,6 +493,27 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
         args.extend(target.common_args.take());
         target.common_args = Some(args.join(" "));
     }
+    // become_method / _flags / _exe: the host's variables, else the play's keywords, else ansible.cfg.
+    {
+        let kw = &env.play.become_kw;
+        let render = |t: &Option<String>| -> Result<Option<String>, ConnectError> {
+            match t {
+                Some(t) => env.sources.templates.render_str(t, &ctx, &env.play.span).map(Some).map_err(|e| ConnectError::Unreachable(format!("host {host}: {e}"))),
+                None => Ok(None),
+            }
+        };
+        if !defined("ansible_become_method") {
+            if let Some(m) = render(&kw.method)?.or_else(|| cfg.get("become_method")) {
+                target.r#become.method = crate::transport::BecomeMethod::parse(&m).map_err(|e| ConnectError::Unreachable(format!("host {host}: {e}")))?;
+            }
+        }
+        if !defined("ansible_become_flags") {
+            target.r#become.flags = render(&kw.flags)?.or_else(|| cfg.get("become_flags"));
+        }
+        if !defined("ansible_become_exe") {
+            target.r#become.exe = render(&kw.exe)?.or_else(|| cfg.get("become_exe"));
+        }
+    }
     if !defined("ansible_connection") && env.play.connection.as_deref() == Some("local") {
         target.local = true;
     }

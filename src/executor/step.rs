@@ -632,6 +632,31 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         None => host_become_user,
     };
     let become_user = escalate.then(|| become_user.unwrap_or_else(|| "root".into()));
+    // A task's (or block's) become_method / _flags / _exe must be its connection's: recover
+    // keeps one way of becoming per host (the host's variables win over keywords, as in Ansible).
+    if escalate {
+        let have = conn.become_settings();
+        let kw = &task.become_kw;
+        let defined = |k: &str| ctx.get_attr(k).ok().is_some_and(|v| !v.is_undefined() && !v.is_none());
+        let checks: [(&str, &Option<String>, String); 3] = [
+            ("become_method", &kw.method, have.method.as_str().to_string()),
+            ("become_flags", &kw.flags, have.flags.clone().unwrap_or_default()),
+            ("become_exe", &kw.exe, have.exe.clone().unwrap_or_else(|| have.method.as_str().to_string())),
+        ];
+        for (k, want, has) in checks {
+            let Some(w) = want else { continue };
+            if defined(&format!("ansible_{k}")) {
+                continue;
+            }
+            let w = match env.sources.templates.render_str(w, ctx, &task.span) {
+                Ok(w) => w,
+                Err(e) => return input_failure(e),
+            };
+            if w.trim() != has.trim() {
+                return StepResult::failed(format!("host {on}: this task's {k} '{w}' differs from the one the host's connection uses ('{has}'); recover keeps one per host: set it on the play, or as ansible_{k}"), Default::default());
+            }
+        }
+    }
     let mut environment: Vec<(String, String)> = Vec::new();
     for (raw, span) in &task.environment {
         match env.sources.templates.render_value(raw, ctx, span) {

@@ -287,6 +287,15 @@ pub fn target(ctx: &Value, host: &str) -> Result<Target, String> {
         key_file: get_str(ctx, "ansible_ssh_private_key_file")?.or(get_str(ctx, "ansible_private_key_file")?),
         common_args: get_str(ctx, "ansible_ssh_common_args")?,
         local: connection == "local",
+        r#become: crate::transport::Become {
+            method: match get_str(ctx, "ansible_become_method")? {
+                Some(m) => crate::transport::BecomeMethod::parse(&m).map_err(|e| format!("ansible_become_method: {e}"))?,
+                None => Default::default(),
+            },
+            exe: get_str(ctx, "ansible_become_exe")?,
+            flags: get_str(ctx, "ansible_become_flags")?,
+            password: get_str(ctx, "ansible_become_password")?.or(get_str(ctx, "ansible_become_pass")?).or(get_str(ctx, "ansible_sudo_pass")?).or_else(crate::transport::default_become_password),
+        },
     })
 }
 

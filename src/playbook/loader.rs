@@ -133,6 +133,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         max_fail_percentage: None,
         r#become: opt_bool(node, "become")?,
         become_user: opt_string(node, "become_user")?,
+        become_kw: become_kw(node)?,
         timeout: opt_u64(node, "timeout")?,
         gather_facts: match node.get("gather_facts") {
             None => None,
@@ -296,8 +297,9 @@ fn refuse_unsupported_values(node: &Node) -> SResult<()> {
         }
     }
     if let Some(m) = node.get("become_method") {
-        if m.as_str() != Some("sudo") {
-            return Err(m.error(format!("become_method {:?} is not supported by recover (sudo)", m.scalar_string().unwrap_or_default())));
+        let text = m.scalar_string().unwrap_or_default();
+        if !crate::template::is_template(&text) {
+            crate::transport::BecomeMethod::parse(&text).map_err(|e| m.error(e))?;
         }
     }
     if let Some(c) = node.get("collections") {
@@ -313,10 +315,17 @@ fn refuse_unsupported_values(node: &Node) -> SResult<()> {
     }
     for k in ["become_flags", "become_exe"] {
         if let Some(v) = node.get(k) {
-            return Err(v.error(format!("`{k}` is not supported by recover yet")));
+            if v.scalar_string().is_none() {
+                return Err(v.error(format!("`{k}` must be a string")));
+            }
         }
     }
     Ok(())
+}
+
+/// `become_method`, `become_flags`, `become_exe` of a play, block or task.
+fn become_kw(node: &Node) -> SResult<crate::playbook::BecomeKw> {
+    Ok(crate::playbook::BecomeKw { method: opt_string(node, "become_method")?, flags: opt_string(node, "become_flags")?, exe: opt_string(node, "become_exe")? })
 }
 
 /// A `roles:` entry, `import_role` or `include_role`: what to load.
@@ -521,6 +530,7 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         vars: mapping(node.get("vars"), "vars")?,
         r#become: opt_bool(node, "become")?,
         become_user: opt_string(node, "become_user")?,
+        become_kw: become_kw(node)?,
         ignore_errors: flag(node, "ignore_errors")?,
         no_log: flag(node, "no_log")?,
         environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
@@ -637,7 +647,7 @@ fn load_block(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Ve
 }
 
 /// The keys an include or import takes besides its own.
-const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
+const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
 
 fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_tasks";
@@ -1027,6 +1037,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         register: opt_string(node, "register")?,
         r#become: opt_bool(node, "become")?,
         become_user: opt_string(node, "become_user")?,
+        become_kw: become_kw(node)?,
         loop_items: match &with {
             Some((k, w)) => node.get(w).map(|n| (json!({ "__with": w.trim_start_matches("with_"), "terms": n.to_json() }), k.span.clone())),
             None => loop_items,

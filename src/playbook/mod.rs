@@ -63,6 +63,8 @@ pub struct Play {
     pub max_fail_percentage: Option<f64>,
     pub r#become: Option<bool>,
     pub become_user: Option<String>,
+    /// The play's `become_method` / `become_flags` / `become_exe`: its hosts' connections'.
+    pub become_kw: BecomeKw,
     /// Default per-task timeout in seconds.
     pub timeout: Option<u64>,
     /// `gather_facts:` as written (unset: on, as in Ansible).
@@ -146,6 +148,25 @@ pub struct Include {
     pub preloaded: Option<Vec<Item>>,
 }
 
+/// `become_method`, `become_flags` and `become_exe` as written (templates), innermost first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BecomeKw {
+    pub method: Option<String>,
+    pub flags: Option<String>,
+    pub exe: Option<String>,
+}
+
+impl BecomeKw {
+    /// These, with `outer`'s where these do not say.
+    pub fn or(&self, outer: &BecomeKw) -> BecomeKw {
+        BecomeKw {
+            method: self.method.clone().or_else(|| outer.method.clone()),
+            flags: self.flags.clone().or_else(|| outer.flags.clone()),
+            exe: self.exe.clone().or_else(|| outer.exe.clone()),
+        }
+    }
+}
+
 /// Keywords a block, a role entry, an import or `apply:` passes down to every task under it.
 #[derive(Clone, Debug, Default)]
 pub struct Inherited {
@@ -154,6 +175,7 @@ pub struct Inherited {
     pub vars: Vars,
     pub r#become: Option<bool>,
     pub become_user: Option<String>,
+    pub become_kw: BecomeKw,
     pub ignore_errors: Option<Flag>,
     pub no_log: Option<Flag>,
     pub environment: Vec<(Json, Span)>,
@@ -179,6 +201,7 @@ impl Inherited {
         if t.become_user.is_none() {
             t.become_user.clone_from(&self.become_user);
         }
+        t.become_kw = t.become_kw.or(&self.become_kw);
         if t.ignore_errors.is_none() {
             t.ignore_errors.clone_from(&self.ignore_errors);
         }
@@ -229,6 +252,7 @@ impl Inherited {
         }
         t.r#become = t.r#become.or(outer.r#become);
         t.become_user = t.become_user.or(outer.become_user.clone());
+        t.become_kw = t.become_kw.or(&outer.become_kw);
         t.ignore_errors = t.ignore_errors.or(outer.ignore_errors.clone());
         t.no_log = t.no_log.or(outer.no_log.clone());
         t.environment.splice(0..0, outer.environment.iter().cloned());
@@ -316,6 +340,8 @@ pub struct Task {
     pub register: Option<String>,
     pub r#become: Option<bool>,
     pub become_user: Option<String>,
+    /// `become_method` / `become_flags` / `become_exe` (its own, else its block's and play's).
+    pub become_kw: BecomeKw,
     pub loop_items: Option<(Json, Span)>,
     pub loop_var: String,
     pub changed_when: Vec<Cond>,
@@ -423,6 +449,7 @@ impl Task {
             register: None,
             r#become: None,
             become_user: None,
+            become_kw: BecomeKw::default(),
             loop_items: None,
             loop_var: "item".into(),
             changed_when: Vec::new(),

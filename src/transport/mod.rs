@@ -21,6 +21,83 @@ use tokio::sync::Mutex;
 
 use shell::Shell;
 
+/// How a host's connection becomes another user: `sudo` (default) or `su`, the program
+/// (`become_exe`), extra flags (`become_flags`) and the password (`ansible_become_password`,
+/// `-K`), which is written to the become program's stdin, never put on a command line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Become {
+    pub method: BecomeMethod,
+    pub exe: Option<String>,
+    pub flags: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum BecomeMethod {
+    #[default]
+    Sudo,
+    Su,
+}
+
+impl BecomeMethod {
+    pub fn parse(s: &str) -> Result<BecomeMethod, String> {
+        match s.trim() {
+            "sudo" => Ok(BecomeMethod::Sudo),
+            "su" => Ok(BecomeMethod::Su),
+            other => Err(format!("become_method {other:?} is not supported by recover (sudo or su)")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BecomeMethod::Sudo => "sudo",
+            BecomeMethod::Su => "su",
+        }
+    }
+}
+
+/// How to run something as a user on one host: the words before the command (sudo), or the
+/// words around it (su), and the password line to write first.
+#[derive(Clone, Debug)]
+struct Escalation {
+    method: BecomeMethod,
+    /// sudo: `sudo FLAGS -n|-k -S -p '' -H -u USER --`; su: `su FLAGS -s /bin/sh`.
+    words: Vec<String>,
+    user: String,
+    password: Option<String>,
+}
+
+impl Escalation {
+    /// The argv that runs `inner` (an argv) as the user.
+    fn argv(&self, inner: &[String]) -> Vec<String> {
+        let mut v = self.words.clone();
+        match self.method {
+            BecomeMethod::Sudo => v.extend(inner.iter().cloned()),
+            BecomeMethod::Su => {
+                v.extend(["-c".to_string(), quote::join(inner), self.user.clone()]);
+            }
+        }
+        v
+    }
+    /// The shell text that runs the shell text `inner` as the user.
+    fn line(&self, inner: &str) -> String {
+        match self.method {
+            BecomeMethod::Sudo => format!("{} {inner}", quote::join(&self.words)),
+            BecomeMethod::Su => format!("{} -c {} {}", quote::join(&self.words), quote::quote(inner), quote::quote(&self.user)),
+        }
+    }
+}
+
+/// `-K`: the become password for every host whose variables do not give one.
+static DEFAULT_BECOME_PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub fn set_default_become_password(p: String) {
+    let _ = DEFAULT_BECOME_PASSWORD.set(p);
+}
+
+pub fn default_become_password() -> Option<String> {
+    DEFAULT_BECOME_PASSWORD.get().cloned()
+}
+
 /// What to run: an argv (each word passed as is) or a shell script.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Script {
@@ -111,25 +188,36 @@ impl Cmd {
     /// process group of its own (its leader's pid is the group id), written to `runfile` with
     /// its label while it runs and cleared (`true`, a builtin: no exec, and a failed redirection cannot end the shell) when it ends. `sudo_to` runs
     /// the script as another user inside that group.
-    fn wrapped_tracked(&self, runfile: &str, sudo_to: Option<&str>) -> String {
+    fn wrapped_tracked(&self, runfile: &str, esc: Option<&Escalation>) -> String {
         let script = quote::quote(&self.line());
-        let sudo = sudo_to.map(|u| format!("sudo -n -H -u {} -- ", quote::quote(u))).unwrap_or_default();
-        let prog = match self.timeout {
-            Some(t) => format!("setsid {sudo}timeout -k 5 {t} sh -c {script}"),
-            None => format!("setsid {sudo}sh -c {script}"),
+        let inner = match self.timeout {
+            Some(t) => format!("timeout -k 5 {t} sh -c {script}"),
+            None => format!("sh -c {script}"),
         };
+        let prog = match esc {
+            Some(e) => format!("setsid {}", e.line(&inner)),
+            None => format!("setsid {inner}"),
+        };
+        // The become password goes first on the program's stdin (printf is the shell's own: no
+        // command line holds it).
+        let pw = esc.and_then(|e| e.password.as_deref()).map(|p| format!("printf '%s\\n' {}; ", quote::quote(p)));
         let rf = quote::quote(runfile);
         let mut shown = self.display().replace(['\n', '\r'], " ");
         if shown.chars().count() > 200 {
             shown = shown.chars().take(200).collect::<String>() + "...";
         }
         let tail = format!("__p=$!; printf '%s %s\\n' \"$__p\" {} > {rf} 2>/dev/null; wait \"$__p\"; __r=$?; true > {rf} 2>/dev/null; (exit $__r)", quote::quote(&shown));
-        match &self.stdin {
-            Some(data) => {
+        match (&self.stdin, pw) {
+            (Some(data), None) => {
                 let tag = shell::marker();
                 format!("base64 -d <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
             }
-            None => format!("{prog} </dev/null & {tail}"),
+            (Some(data), Some(pw)) => {
+                let tag = shell::marker();
+                format!("{{ {pw}base64 -d; }} <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
+            }
+            (None, None) => format!("{prog} </dev/null & {tail}"),
+            (None, Some(pw)) => format!("{{ {pw}}} | {prog} & {tail}"),
         }
     }
 
@@ -330,6 +418,8 @@ pub struct Connection {
     fault: Option<FaultHook>,
     track: std::sync::Mutex<Option<Track>>,
     host: String,
+    /// Per user: how to become them (decided once: sudo needs no password, or needs it).
+    escalations: Mutex<HashMap<String, Escalation>>,
 }
 
 /// Fault injection for the test campaign (tests/faults.rs): with `RECOVER_FAULT_HOOK=PROGRAM`,
@@ -364,6 +454,7 @@ pub struct Target {
     pub key_file: Option<String>,
     pub common_args: Option<String>,
     pub local: bool,
+    pub r#become: Become,
 }
 
 impl Connection {
@@ -381,7 +472,13 @@ impl Connection {
             fault: FaultHook::from_env(&target.name),
             track: std::sync::Mutex::new(None),
             host: target.name.clone(),
+            escalations: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How this connection becomes other users.
+    pub fn become_settings(&self) -> &Become {
+        &self.target.r#become
     }
 
     /// The transport, as it is now.
@@ -420,6 +517,7 @@ impl Connection {
         }
         let track = if cmd.tracked && !self.per_channel { self.track.lock().ok().and_then(|t| t.clone()) } else { None };
         let mut line = None;
+        let mut tracked_sudo: Option<String> = None;
         let mut _guard = None;
         if let Some(t) = track {
             // Run by the lock user's shell (it owns the run file); the step's user inside, by sudo.
@@ -428,7 +526,12 @@ impl Connection {
                 _ => None,
             };
             let sudo_to = user.clone().filter(|u| Some(u) != lock_user.as_ref());
-            line = Some(cmd.wrapped_tracked(&t.runfile, sudo_to.as_deref()));
+            let esc = match &sudo_to {
+                Some(u) => Some(self.escalation(u).await?),
+                None => None,
+            };
+            line = Some(cmd.wrapped_tracked(&t.runfile, esc.as_ref()));
+            tracked_sudo = esc.as_ref().filter(|e| e.method == BecomeMethod::Sudo && e.password.is_none()).map(|e| e.user.clone());
             let id = NEXT_INFLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let session = match &self.spawner() {
                 Spawner::Ssh(s) => Some(s.clone()),
@@ -443,14 +546,24 @@ impl Connection {
         if self.per_channel {
             return self.exec_channel(cmd, user.as_deref()).await.map_err(|e| lost_during(cmd, e));
         }
+        // How to become the user, decided before the shells are held (it may run a command).
+        let esc = match &user {
+            Some(u) if !self.shells.lock().await.contains_key(&user) => Some(self.escalation(u).await?),
+            _ => None,
+        };
         let mut shells = self.shells.lock().await;
         if !shells.contains_key(&user) {
-            let sh = self.spawn_shell(user.as_deref()).await?;
+            let sh = self.spawn_shell(user.as_deref(), esc.as_ref()).await?;
             shells.insert(user.clone(), sh);
         }
         let sh = shells.get_mut(&user).ok_or_else(|| TransportError::Lost("shell vanished".into()))?;
         let line = line.unwrap_or_else(|| cmd.wrapped());
         match sh.run(&line).await {
+            // A tracked command's own `sudo -n` (no become password given) that sudo refused.
+            Ok(out) if tracked_sudo.is_some() && out.rc == 1 && out.stderr_str().starts_with("sudo: a password is required") => Err(TransportError::Become {
+                user: tracked_sudo.unwrap_or_default(),
+                reason: "sudo asks for a password here (is passwordless sudo set up? give the password with -K, ansible_become_password)".into(),
+            }),
             Ok(out) => Ok(out),
             Err(e) => {
                 shells.remove(&user);
@@ -478,24 +591,37 @@ impl Connection {
     /// never held in memory), calling `progress` with the bytes so far. Returns the sha256 and size.
     pub async fn copy_to_local(&self, remote: &str, local: &std::path::Path, user: Option<&str>, progress: &(dyn Fn(u64) + Sync)) -> Result<(String, u64), String> {
         use tokio::io::AsyncWriteExt;
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(u) = user.filter(|u| Some(*u) != self.login_user.as_deref()) {
-            argv.extend(["sudo", "-n", "-u", u, "--"].map(String::from));
-        }
-        argv.extend(["cat".to_string(), "--".to_string(), remote.to_string()]);
+        let inner = vec!["cat".to_string(), "--".to_string(), remote.to_string()];
+        let esc = match user.filter(|u| Some(*u) != self.login_user.as_deref()) {
+            Some(u) => Some(self.escalation(u).await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let argv = match &esc {
+            Some(e) => e.argv(&inner),
+            None => inner,
+        };
+        let password = esc.as_ref().and_then(|e| e.password.clone()).map(|p| format!("{p}\n").into_bytes());
         if let Some(f) = &self.fault {
             f.before_command(&format!("copy to this machine: {remote}")).await;
         }
         let mut file = tokio::fs::File::create(local).await.map_err(|e| format!("create {}: {e}", local.display()))?;
         let (sha, total, status_ok) = match &self.spawner() {
             Spawner::Local => {
-                let mut child = tokio::process::Command::new(&argv[0]).args(&argv[1..]).stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+                let stdin = if password.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() };
+                let mut child = tokio::process::Command::new(&argv[0]).args(&argv[1..]).stdin(stdin).stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+                if let (Some(pw), Some(mut i)) = (&password, child.stdin.take()) {
+                    i.write_all(pw).await.map_err(|e| e.to_string())?;
+                }
                 let out = child.stdout.take().ok_or("no stdout")?;
                 let (sha, total) = pump(out, &mut file, local, progress).await?;
                 (sha, total, child.wait().await.map(|s| s.success()).unwrap_or(false))
             }
             Spawner::Ssh(session) => {
-                let mut child = session.command(argv[0].clone()).args(&argv[1..]).stdout(openssh::Stdio::piped()).spawn().await.map_err(|e| e.to_string())?;
+                let stdin = if password.is_some() { openssh::Stdio::piped() } else { openssh::Stdio::null() };
+                let mut child = session.command(argv[0].clone()).args(&argv[1..]).stdin(stdin).stdout(openssh::Stdio::piped()).spawn().await.map_err(|e| e.to_string())?;
+                if let (Some(pw), Some(mut i)) = (&password, child.stdin().take()) {
+                    i.write_all(pw).await.map_err(|e| e.to_string())?;
+                }
                 let out = child.stdout().take().ok_or("no stdout")?;
                 let (sha, total) = pump(out, &mut file, local, progress).await?;
                 (sha, total, child.wait().await.map(|s| s.success()).unwrap_or(false))
@@ -523,6 +649,71 @@ impl Connection {
         }
     }
 
+    /// [`Connection::exec`] behind a box: [`Connection::escalation`] runs commands as the
+    /// login user, from inside `exec`.
+    fn exec_login<'a>(&'a self, cmd: Cmd) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Output, TransportError>> + Send + 'a>> {
+        Box::pin(async move { self.exec(&cmd).await })
+    }
+
+    /// How to become `user` on this host, decided once per user. sudo without a become
+    /// password: `sudo -n` (never waits). With one: `sudo -n` when the host's sudo asks for
+    /// none for this user, else `sudo -k -S -p ''` with the password written to its stdin,
+    /// checked once here so a wrong one fails clearly. su: only where it asks no password
+    /// (it reads one from a terminal only).
+    async fn escalation(&self, user: &str) -> Result<Escalation, TransportError> {
+        if let Some(e) = self.escalations.lock().await.get(user) {
+            return Ok(e.clone());
+        }
+        let b = &self.target.r#become;
+        let given: Vec<String> = b.flags.as_deref().map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        let become_err = |reason: String| TransportError::Become { user: user.to_string(), reason };
+        let esc = match b.method {
+            BecomeMethod::Sudo => {
+                let mut base = vec![b.exe.clone().unwrap_or_else(|| "sudo".into())];
+                // recover decides -n / -S / -k itself (Ansible's default flags are `-H -S -n`).
+                base.extend(given.iter().filter(|f| !matches!(f.as_str(), "-n" | "-S" | "-k" | "--non-interactive" | "--stdin" | "--reset-timestamp")).cloned());
+                if b.flags.is_none() {
+                    base.push("-H".into());
+                }
+                let tail = ["-u".to_string(), user.to_string(), "--".to_string()];
+                let no_pw: Vec<String> = base.iter().cloned().chain(["-n".to_string()]).chain(tail.iter().cloned()).collect();
+                let needs_pw = match &b.password {
+                    None => false,
+                    Some(_) => !self.exec_login(Cmd::argv(no_pw.iter().cloned().chain(["true".to_string()])).label(format!("does sudo ask a password for {user}?"))).await?.ok(),
+                };
+                if !needs_pw {
+                    Escalation { method: BecomeMethod::Sudo, words: no_pw, user: user.to_string(), password: None }
+                } else {
+                    let pw = b.password.clone().unwrap_or_default();
+                    let words: Vec<String> = base.iter().cloned().chain(["-k", "-S", "-p", ""].map(String::from)).chain(tail.iter().cloned()).collect();
+                    let check = format!("printf '%s\\n' {} | {} true", quote::quote(&pw), quote::join(&words));
+                    let out = self.exec_login(Cmd::shell(check).label(format!("check the become password for {user}"))).await?;
+                    if !out.ok() {
+                        let why = out.stderr_str().replace(&pw, crate::report::MASK);
+                        return Err(become_err(format!("sudo did not accept the become password: {}", why.trim())));
+                    }
+                    Escalation { method: BecomeMethod::Sudo, words, user: user.to_string(), password: Some(pw) }
+                }
+            }
+            BecomeMethod::Su => {
+                let mut words = vec![b.exe.clone().unwrap_or_else(|| "su".into())];
+                words.extend(given.iter().cloned());
+                words.extend(["-s".to_string(), "/bin/sh".to_string()]);
+                let esc = Escalation { method: BecomeMethod::Su, words, user: user.to_string(), password: None };
+                let out = self.exec_login(Cmd::shell(format!("{} </dev/null", esc.line("true"))).label(format!("can su become {user}?"))).await?;
+                if !out.ok() {
+                    return Err(become_err(format!(
+                        "su did not run as {user} without a password ({}); recover does not type a password into su (su reads it from a terminal): log in as root, or use become_method: sudo",
+                        out.stderr_str().trim()
+                    )));
+                }
+                esc
+            }
+        };
+        self.escalations.lock().await.insert(user.to_string(), esc.clone());
+        Ok(esc)
+    }
+
     fn effective_user(&self, cmd: &Cmd) -> Option<String> {
         match &cmd.become_user {
             Some(u) if Some(u) != self.login_user.as_ref() => Some(u.clone()),
@@ -530,17 +721,19 @@ impl Connection {
         }
     }
 
-    async fn spawn_shell(&self, user: Option<&str>) -> Result<Shell, TransportError> {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(u) = user {
-            argv.extend(["sudo", "-n", "-H", "-u", u, "--"].map(String::from));
-        }
-        argv.push("sh".into());
+    async fn spawn_shell(&self, user: Option<&str>, esc: Option<&Escalation>) -> Result<Shell, TransportError> {
+        let argv = match esc {
+            Some(e) => e.argv(&["sh".to_string()]),
+            None => vec!["sh".to_string()],
+        };
         let sh = match &self.spawner() {
             Spawner::Local => Shell::spawn_local(&argv)?,
             Spawner::Ssh(session) => Shell::spawn_ssh(session.clone(), &argv).await?,
         };
         let mut sh = sh;
+        if let Some(pw) = esc.and_then(|e| e.password.as_deref()) {
+            sh.write_raw(format!("{pw}\n").as_bytes()).await?;
+        }
         // Prove the shell works (and that sudo did not ask for a password). Add the
         // sbin folders to PATH, as sudo's secure_path does: admin tools live there.
         let init = "case \":$PATH:\" in *:/usr/sbin:*) ;; *) PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH ;; esac";
@@ -549,7 +742,10 @@ impl Connection {
             Err(e) => Err(match user {
                 Some(u) => TransportError::Become {
                     user: u.to_string(),
-                    reason: format!("{e} (is passwordless sudo set up? recover runs `sudo -n` and never waits for a password)"),
+                    reason: match esc.map(|e| e.method) {
+                        Some(BecomeMethod::Su) => format!("{e} (su did not start a shell as {u})"),
+                        _ => format!("{e} (is passwordless sudo set up? without a become password (-K, ansible_become_password) recover runs `sudo -n`, which never waits for one)"),
+                    },
                 },
                 None => e,
             }),
@@ -557,11 +753,17 @@ impl Connection {
     }
 
     async fn exec_channel(&self, cmd: &Cmd, user: Option<&str>) -> Result<Output, TransportError> {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(u) = user {
-            argv.extend(["sudo", "-n", "-H", "-u", u, "--"].map(String::from));
-        }
-        argv.extend(["sh".to_string(), "-c".to_string(), cmd.wrapped()]);
+        let inner = vec!["sh".to_string(), "-c".to_string(), cmd.wrapped()];
+        let argv = match user {
+            Some(u) => {
+                let esc = self.escalation(u).await?;
+                if esc.password.is_some() {
+                    return Err(TransportError::Become { user: u.to_string(), reason: "RECOVER_TRANSPORT=channel does not send a become password; use the default transport".into() });
+                }
+                esc.argv(&inner)
+            }
+            None => inner,
+        };
         match &self.spawner() {
             Spawner::Local => shell::run_local_once(&argv).await,
             Spawner::Ssh(session) => ssh::run_channel(session, &argv).await,

@@ -87,6 +87,12 @@ impl Shell {
         Ok(Output { rc, stdout, stderr: err })
     }
 
+    /// Writes bytes to the shell's stdin as they are (the become password sudo reads first).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        self.stdin.write_all(bytes).await.map_err(|e| TransportError::Lost(format!("write to shell: {e}")))?;
+        self.stdin.flush().await.map_err(|e| TransportError::Lost(format!("write to shell: {e}")))
+    }
+
     /// Ends the shell (closing stdin ends `sh`).
     pub async fn close(mut self) {
         let _ = self.stdin.shutdown().await;

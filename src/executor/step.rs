@@ -472,7 +472,7 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
     }
     // A command that ran and failed reports changed (ansible-core's command modules say so);
     // a module that refused (lineinfile's "does not exist", rc 257) does not.
-    r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc") && matches!(task.module.as_str(), "command" | "shell" | "raw" | "script");
+    r.failed_changed = r.status == Status::Failed && r.result.contains_key("rc") && matches!(task.module.as_str(), "command" | "shell" | "raw" | "script" | "async_status");
     // changed_when / failed_when see the result under the register name, as in Ansible.
     if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
         let ctx2 = result_context(env, host, task, &r, ctx);

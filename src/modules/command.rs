@@ -195,12 +195,50 @@ async fn plan(module: &str, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, Step
         return Ok(plan);
     }
     let mut plan = Plan::ok();
-    plan.changes.push(format!("run: {}", cmd.display()));
+    if ctx.task.poll_zero && ctx.task.async_secs.is_some() {
+        plan.changes.push(format!("start in the background: {}", cmd.display()));
+        if ctx.check {
+            // A job id for `async_status` to find no job under (it is skipped in a dry-run).
+            plan.result.insert("ansible_job_id".into(), json!("j0.0"));
+            plan.result.insert("started".into(), json!(false));
+            plan.result.insert("finished".into(), json!(false));
+        }
+    } else {
+        plan.changes.push(format!("run: {}", cmd.display()));
+    }
     plan.commands.push(cmd);
     Ok(plan)
 }
 
+/// `async: N` with `poll: 0`: starts the command in a session of its own, under `timeout N`,
+/// its output and exit status written to `~/.ansible_async/JID.d` (read by `async_status`).
+async fn start_job(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+    let Some(cmd) = plan.commands.first() else { return Err(StepError::failed("nothing to run")) };
+    if cmd.stdin.is_some() {
+        return Err(StepError::failed("`async` with `poll: 0` and `stdin` is not supported by recover"));
+    }
+    let secs = ctx.task.async_secs.unwrap_or(0);
+    let jid = format!("j{}.{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000, std::process::id());
+    let dir = super::async_status::job_dir(&jid);
+    let job = format!("timeout -k 5 {secs} sh -c {} > \"$1/out\" 2> \"$1/err\" </dev/null; echo $? > \"$1/rc.tmp\"; mv \"$1/rc.tmp\" \"$1/rc\"", quote::quote(&cmd.line()));
+    let script = format!(
+        "d={dir}; mkdir -p \"$d\" && chmod 700 \"$d\" && printf '%s' {} > \"$d/cmd\" && (setsid sh -c {} sh \"$d\" </dev/null >/dev/null 2>&1 &)",
+        quote::quote(&cmd.line()),
+        quote::quote(&job)
+    );
+    ctx.run_ok(Cmd::shell(script).label(format!("start in the background (async {secs}s): {}", cmd.display()))).await?;
+    let mut result = plan.result;
+    result.insert("ansible_job_id".into(), json!(jid));
+    result.insert("started".into(), json!(true));
+    result.insert("finished".into(), json!(false));
+    result.insert("results_file".into(), json!(format!("~/.ansible_async/{jid}.d")));
+    Ok(Outcome { changed: true, result })
+}
+
 async fn apply(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+    if ctx.task.poll_zero && ctx.task.async_secs.is_some() {
+        return start_job(ctx, plan).await;
+    }
     let mut result = plan.result;
     for cmd in plan.commands {
         let out = ctx.run(cmd.clone()).await?;

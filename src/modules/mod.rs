@@ -12,6 +12,7 @@ mod apt;
 mod apt_key;
 mod apt_repository;
 mod assemble;
+pub mod async_status;
 mod assert;
 mod backup;
 mod blockinfile;
@@ -348,6 +349,7 @@ pub async fn run_plan_commands(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome,
 }
 
 static REGISTRY: &[&dyn Module] = &[
+    &async_status::AsyncStatus,
     &backup::Backup,
     &command::COMMAND,
     &command::SHELL,
@@ -453,7 +455,7 @@ const COLLECTION_MODULES: &[(&str, &str)] = &[
 
 /// ansible.builtin modules recover does not implement (refused by name at load).
 const BUILTIN_NOT_BUILT: &[&str] = &[
-    "debconf", "dpkg_selections", "iptables", "expect", "async_status", "subversion", "sysvinit",
+    "debconf", "dpkg_selections", "iptables", "expect", "subversion", "sysvinit",
     "validate_argument_spec", "mount_facts", "gather_facts",
 ];
 
@@ -514,7 +516,7 @@ pub fn validate(task: &Task) -> SResult<()> {
         if matches!(k.as_str(), "path" | "dest" | "src" | "name") && v.as_str() == Some("") && ["file", "copy", "template", "blockinfile", "stat", "slurp", "backup", "preserve_move"].contains(&module.name()) {
             return Err(SourceError::new(task.arg_span(k), format!("argument '{k}' of '{}' is empty", module.name())).help("give the path it works on"));
         }
-        if k == "mode" {
+        if k == "mode" && module.name() != "async_status" {
             check_mode(v).map_err(|m| SourceError::new(task.arg_span(k), format!("argument 'mode' of '{}': {m}", module.name())))?;
         }
         if !kind_ok(s.kind, v) {

@@ -1026,6 +1026,15 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         }
         delegate_to = Some("localhost".into());
     }
+    let poll_zero = match (opt_u64(node, "async")?, node.get("poll")) {
+        (Some(_), Some(p)) if opt_u64(node, "poll")? == Some(0) => {
+            if !matches!(mname.as_str(), "command" | "shell") {
+                return Err(p.error(format!("`async` with `poll: 0` on `{mname}` is not supported by recover (it starts `command` and `shell` steps in the background)")).help("give `poll:` a number of seconds above 0, or use command/shell"));
+            }
+            true
+        }
+        _ => false,
+    };
     let task = Task {
         name: opt_string(node, "name")?,
         span: node.span.clone(),
@@ -1066,12 +1075,8 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         read_only: opt_bool(node, "read_only")?.unwrap_or(false),
         timeout: opt_u64(node, "timeout")?,
         throttle: opt_u64(node, "throttle")?,
-        async_secs: match (opt_u64(node, "async")?, node.get("poll")) {
-            (Some(_), Some(p)) if opt_u64(node, "poll")? == Some(0) => {
-                return Err(p.error("`async` with `poll: 0` (start the step and leave it running) is not supported by recover: it waits for every step").help("give `poll:` a number of seconds above 0, or leave `async` out"));
-            }
-            (a, _) => a,
-        },
+        async_secs: opt_u64(node, "async")?,
+        poll_zero,
         vars: mapping(node.get("vars"), "vars")?,
         scope_vars: Vars::new(),
         no_log: flag(node, "no_log")?,

@@ -375,6 +375,9 @@ pub struct Task {
     pub throttle: Option<u64>,
     /// `async: N` with `poll` > 0: the step may run N seconds, then it fails as ansible-core's.
     pub async_secs: Option<u64>,
+    /// `poll: 0` with `async`: the step starts its command in the background and goes on
+    /// (`async_status` follows it); `command` and `shell` only.
+    pub poll_zero: bool,
     /// The task's own `vars:` (and the parameters of the include it came through).
     pub vars: Vars,
     /// The vars of the blocks and role around it (role `vars/`, block `vars:`): below its own
@@ -476,6 +479,7 @@ impl Task {
             timeout: None,
             throttle: None,
             async_secs: None,
+            poll_zero: false,
             vars: Vars::new(),
             scope_vars: Vars::new(),
             no_log: None,

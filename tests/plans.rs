@@ -21,6 +21,21 @@ fn rows(port: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A damaged PostgreSQL cluster of the test's own on 188, and the -e words pointing pg-wal at it.
+fn damaged(name: &str) -> (std::path::PathBuf, std::path::PathBuf, String, StopPostgres, Vec<String>) {
+    let scratch = host_scratch("188", name);
+    let (pg, port, stop) = damaged_pg(&scratch);
+    let vars = vec![
+        "-e".to_string(),
+        format!("pg_root={}", pg.display()),
+        "-e".into(),
+        format!("pg_port={port}"),
+        "-e".into(),
+        format!("pg_backup_dir={}", scratch.join("backups").display()),
+    ];
+    (scratch, pg, port, stop, vars)
+}
+
 fn copy(from: &Path, to: &Path) -> String {
     std::fs::copy(from, to).unwrap();
     to.display().to_string()
@@ -29,17 +44,8 @@ fn copy(from: &Path, to: &Path) -> String {
 #[test]
 fn a_saved_plan_approved_and_applied_repairs_the_damaged_postgres_and_a_stale_or_unapproved_one_changes_nothing() {
     lab();
-    let scratch = host_scratch("188", "plans");
-    let (pg, port, _stop) = damaged_pg(&scratch);
+    let (scratch, pg, port, _stop, vars) = damaged("plans");
     let data = pg.join("data");
-    let vars = [
-        "-e".to_string(),
-        format!("pg_root={}", pg.display()),
-        "-e".into(),
-        format!("pg_port={port}"),
-        "-e".into(),
-        format!("pg_backup_dir={}", scratch.join("backups").display()),
-    ];
     let state = tempfile::tempdir().unwrap();
     let plans = tempfile::tempdir().unwrap();
     let plan = plans.path().join("pg-wal.plan");
@@ -167,16 +173,7 @@ fn a_saved_plan_approved_and_applied_repairs_the_damaged_postgres_and_a_stale_or
 #[test]
 fn a_plan_is_refused_after_the_service_it_was_planned_on_started() {
     lab();
-    let scratch = host_scratch("188", "plans-svc");
-    let (pg, port, _stop) = damaged_pg(&scratch);
-    let vars = [
-        "-e".to_string(),
-        format!("pg_root={}", pg.display()),
-        "-e".into(),
-        format!("pg_port={port}"),
-        "-e".into(),
-        format!("pg_backup_dir={}", scratch.join("backups").display()),
-    ];
+    let (scratch, pg, port, _stop, vars) = damaged("plans-svc");
     let state = tempfile::tempdir().unwrap();
     let plans = tempfile::tempdir().unwrap();
     let plan = plans.path().join("p.plan");
@@ -206,16 +203,7 @@ fn a_plan_is_refused_after_the_service_it_was_planned_on_started() {
 #[test]
 fn a_diagnosis_that_reads_differently_at_apply_stops_the_host_before_its_first_change() {
     lab();
-    let scratch = host_scratch("188", "plans-diag");
-    let (pg, port, _stop) = damaged_pg(&scratch);
-    let vars = [
-        "-e".to_string(),
-        format!("pg_root={}", pg.display()),
-        "-e".into(),
-        format!("pg_port={port}"),
-        "-e".into(),
-        format!("pg_backup_dir={}", scratch.join("backups").display()),
-    ];
+    let (scratch, pg, _port, _stop, vars) = damaged("plans-diag");
     let state = tempfile::tempdir().unwrap();
     let plans = tempfile::tempdir().unwrap();
     let plan = plans.path().join("p.plan");

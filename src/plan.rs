@@ -683,19 +683,11 @@ pub fn hash_max_bytes() -> u64 {
     crate::safety::freeze::config_value("plan_hash_max_bytes").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_HASH_MAX_BYTES)
 }
 
-/// Parses `30m`, `2h`, `90s`, `1d` or seconds.
+/// Parses `30m`, `2h`, `90s`, `1d` or seconds (above 0).
 pub fn parse_duration(v: &str) -> Result<i64, String> {
-    let v = v.trim();
-    let (num, mult) = match v.chars().last() {
-        Some('s') => (&v[..v.len() - 1], 1),
-        Some('m') => (&v[..v.len() - 1], 60),
-        Some('h') => (&v[..v.len() - 1], 3600),
-        Some('d') => (&v[..v.len() - 1], 86400),
-        _ => (v, 1),
-    };
-    match num.trim().parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n * mult),
-        _ => Err(format!("{v:?} is not a duration (like 30m, 1h, 90s)")),
+    match crate::safety::freeze::parse_secs(v) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!("{:?} is not a duration (like 30m, 1h, 90s)", v.trim())),
     }
 }
 

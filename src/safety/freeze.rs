@@ -65,15 +65,20 @@ pub fn config_value(key: &str) -> Option<String> {
 
 /// How old a green gate may be: `gate_max_age:` in recover.yml (seconds, or `15m`, `1h`), else 15 minutes.
 pub fn gate_max_age() -> i64 {
-    let Some(v) = config_value("gate_max_age") else { return GATE_MAX_AGE_SECS };
+    config_value("gate_max_age").and_then(|v| parse_secs(&v)).unwrap_or(GATE_MAX_AGE_SECS)
+}
+
+/// Seconds from `90`, `90s`, `30m`, `2h` or `1d`; `None` when it is not one of those.
+pub fn parse_secs(v: &str) -> Option<i64> {
     let v = v.trim();
     let (num, mult) = match v.chars().last() {
         Some('s') => (&v[..v.len() - 1], 1),
         Some('m') => (&v[..v.len() - 1], 60),
         Some('h') => (&v[..v.len() - 1], 3600),
+        Some('d') => (&v[..v.len() - 1], 86400),
         _ => (v, 1),
     };
-    num.trim().parse::<i64>().map(|n| n * mult).unwrap_or(GATE_MAX_AGE_SECS)
+    num.trim().parse::<i64>().ok().map(|n| n * mult)
 }
 
 /// sha256 over the contents of `paths` (folders: every file below, in name order).

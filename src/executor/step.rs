@@ -149,11 +149,14 @@ struct StepResult {
     /// A failed step that changed something first (Ansible's `changed: true` on a failed result:
     /// a command that ran and exited non-zero). Counted as changed in the recap too.
     failed_changed: bool,
+    /// A dry-run step reported skipped as ansible-core's check mode does (a command), whose
+    /// plan would still change the host: it counts among the host's planned changes.
+    would_run: bool,
 }
 
 impl StepResult {
     fn new(status: Status) -> StepResult {
-        StepResult { status, hard: false, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true, failed_changed: false }
+        StepResult { status, hard: false, result: Default::default(), msg: None, changes: Vec::new(), diff: None, note: None, executed: true, failed_changed: false, would_run: false }
     }
     fn failed(msg: String, result: serde_json::Map<String, Json>) -> StepResult {
         StepResult { msg: Some(msg), result, ..StepResult::new(Status::Failed) }
@@ -768,6 +771,13 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         }
         drop(planned);
         r.result = plan.result;
+        if plan.check_skip {
+            // ansible-core's check mode skips a command it cannot predict; the plan stands.
+            r.status = Status::Skipped;
+            r.would_run = true;
+            r.result.insert("skipped".into(), json!(true));
+            r.note = Some("not run in a dry-run (as ansible-core's check mode skips commands)".into());
+        }
     } else if plan.changed() || plan.run_anyway {
         r.note = None;
         let destructive = match super::guard::merged(env, task, &plan, ctx) {
@@ -991,7 +1001,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
-    if check_of(env, task) && r.status == Status::Changed {
+    if check_of(env, task) && (r.status == Status::Changed || r.would_run) {
         state.planned_changes += 1;
     }
     if r.status == Status::Changed {

@@ -161,9 +161,9 @@ impl VarSources {
         for k in SHARED {
             vars.shift_remove(k);
         }
-        let ctx = self.templates.context_with_data(vars, data);
         let shared = Shared { groups: self.groups.read().map(|g| g.clone()).unwrap_or_default(), play_hosts: play_hosts.value.clone() };
-        Value::from_object(WithHostvars { inner: ctx, shared, sources: self.clone(), facts: self.facts_of(host) })
+        let outer = HostOuter { shared, sources: self.clone(), facts: self.facts_of(host) };
+        self.templates.context_with_outer(vars, data, Some(Arc::new(outer)))
     }
 
     /// The inventory-level context of a host (for `hostvars` and connecting).
@@ -172,13 +172,12 @@ impl VarSources {
     }
 }
 
-/// A context plus a lazy `hostvars` mapping and the shared magic variables.
+/// What a host's context serves around its variables: a lazy `hostvars` mapping and the shared
+/// magic variables (which win), and the host's facts (under every variable it has).
 #[derive(Debug)]
-struct WithHostvars {
-    inner: Value,
+struct HostOuter {
     shared: Shared,
     sources: Arc<VarSources>,
-    /// The host's facts, under every variable the context has.
     facts: Option<Value>,
 }
 
@@ -210,32 +209,22 @@ impl std::fmt::Debug for VarSources {
     }
 }
 
-impl Object for WithHostvars {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        if key.as_str() == Some("hostvars") {
+impl crate::template::context::Outer for HostOuter {
+    fn first(&self, key: &str) -> Option<Value> {
+        if key == "hostvars" {
             return Some(Value::from_object(HostVars { sources: self.sources.clone() }));
         }
-        if let Some(v) = key.as_str().and_then(|k| self.shared.get(k)) {
-            return Some(v);
-        }
-        let v = self.inner.get_item(key).ok()?;
-        if !v.is_undefined() {
-            return Some(v);
-        }
-        let f = self.facts.as_ref()?.get_item(key).ok()?;
-        (!f.is_undefined()).then_some(f)
+        self.shared.get(key)
     }
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.inner.try_iter() {
-            Ok(it) => {
-                let mut keys: Vec<Value> = it.chain(SHARED.iter().map(|k| Value::from(*k))).collect();
-                if let Some(f) = &self.facts {
-                    keys.extend(f.try_iter().into_iter().flatten());
-                }
-                Enumerator::Values(keys)
-            }
-            Err(_) => Enumerator::Empty,
+    fn last(&self, key: &str) -> Option<Value> {
+        self.facts.as_ref()?.get_attr(key).ok().filter(|v| !v.is_undefined())
+    }
+    fn keys(&self) -> Vec<Value> {
+        let mut keys: Vec<Value> = SHARED.iter().map(|k| Value::from(*k)).collect();
+        if let Some(f) = &self.facts {
+            keys.extend(f.try_iter().into_iter().flatten());
         }
+        keys
     }
 }
 

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use crate::error::{SResult, SourceError};
+use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
 pub struct Apt;
@@ -413,6 +415,23 @@ impl Module for Package {
     }
     fn spec(&self) -> &'static [ArgSpec] {
         PACKAGE_SPEC
+    }
+    /// As ansible-core's `package` action: every argument but `use` goes to the host's package
+    /// manager module, which judges them when the step runs (`update_cache` is apt's,
+    /// `disable_gpg_check` dnf's: a role's branch for another family is skipped, not refused).
+    fn free_keys(&self) -> bool {
+        true
+    }
+    fn validate(&self, task: &Task) -> SResult<()> {
+        let Json::Object(args) = &task.args else { return Ok(()) };
+        for s in PACKAGE_SPEC {
+            if let Some(v) = args.get(s.name) {
+                if !super::kind_ok(s.kind, v) {
+                    return Err(SourceError::new(task.arg_span(s.name), format!("argument '{}' of 'package' must be {}, found {v}", s.name, super::kind_name(s.kind))));
+                }
+            }
+        }
+        Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("package", args)?;

@@ -31,6 +31,9 @@ const SPEC: &[ArgSpec] = &[
     opt("strip_empty_ends", Kind::Bool),
     opt("expand_argument_vars", Kind::Bool),
     opt("free_form", Kind::Str),
+    // ansible-core before 2.14 took `warn` (whether to warn about commands a module does
+    // better); it only ever changed warnings, so a role written for it runs unchanged.
+    opt("warn", Kind::Bool),
 ];
 
 /// One word of `command`, quoted for the shell so that only what Python's
@@ -119,11 +122,13 @@ struct Args {
     #[serde(default, deserialize_with = "super::de::bool_loose")]
     expand_argument_vars: Option<bool>,
     free_form: Option<String>,
+    #[serde(default, deserialize_with = "super::de::bool_loose")]
+    warn: Option<bool>,
 }
 
 fn build(module: &str, args: &Json) -> Result<(Cmd, Args), StepError> {
     let a: Args = typed(module, args)?;
-    let _ = (&a.free_form, a.strip_empty_ends);
+    let _ = (&a.free_form, a.strip_empty_ends, a.warn);
     let expand = a.expand_argument_vars.unwrap_or(true);
     let join = |words: &[String]| if expand { words.iter().map(|w| expand_word(w)).collect::<Vec<_>>().join(" ") } else { quote::join(words) };
     let mut script = match (module, &a.argv, &a.cmd) {
@@ -172,18 +177,45 @@ pub fn result_of(out: &crate::transport::Output, cmd: &str) -> serde_json::Map<S
     v.as_object().cloned().unwrap_or_default()
 }
 
+/// ansible-core's `cmd` field: the argv of `command`, the string of `shell`.
+fn cmd_field(module: &str, args: &Json) -> Json {
+    let a = args.as_object();
+    let get = |k: &str| a.and_then(|m| m.get(k)).filter(|v| !v.is_null());
+    if let Some(argv) = get("argv").filter(|_| module == "command") {
+        return argv.clone();
+    }
+    match get("cmd").or_else(|| get("_raw_params")).and_then(Json::as_str) {
+        Some(c) if module == "command" => shell_words::split(c).map(|w| json!(w)).unwrap_or_else(|_| json!(c)),
+        Some(c) => json!(c),
+        None => Json::Null,
+    }
+}
+
+/// The result ansible-core's command module gives when it does not run the command: `creates`
+/// or `removes` said so, or check mode.
+fn not_run_result(cmd: Json, msg: String, stdout: &str) -> Json {
+    json!({
+        "cmd": cmd, "rc": 0, "msg": msg,
+        "stdout": stdout, "stderr": "", "stdout_lines": stdout.lines().collect::<Vec<_>>(), "stderr_lines": [],
+        "start": null, "end": null, "delta": null,
+    })
+}
+
 async fn plan(module: &str, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
     let (cmd, a) = build(module, args)?;
+    let shoulda = if ctx.check && !ctx.task.read_only { "Would" } else { "Did" };
+    // As ansible-core: `creates`/`removes` are globs, matched on the host.
+    let exists = |p: &str| Cmd::shell(format!("for f in {}; do [ -e \"$f\" ] || [ -L \"$f\" ] && exit 0; done; exit 1", glob_words(p)));
     if let Some(p) = &a.creates {
-        if ctx.run(Cmd::argv(["test", "-e", p])).await?.ok() {
-            let mut plan = Plan::done(json!({"msg": format!("skipped, since {p} exists"), "rc": 0}));
+        if ctx.run(exists(p)).await?.ok() {
+            let mut plan = Plan::done(not_run_result(cmd_field(module, args), format!("{shoulda} not run command since '{p}' exists"), &format!("skipped, since {p} exists")));
             plan.note = Some(format!("{p} exists"));
             return Ok(plan);
         }
     }
     if let Some(p) = &a.removes {
-        if !ctx.run(Cmd::argv(["test", "-e", p])).await?.ok() {
-            let mut plan = Plan::done(json!({"msg": format!("skipped, since {p} does not exist"), "rc": 0}));
+        if !ctx.run(exists(p)).await?.ok() {
+            let mut plan = Plan::done(not_run_result(cmd_field(module, args), format!("{shoulda} not run command since '{p}' does not exist"), &format!("skipped, since {p} does not exist")));
             plan.note = Some(format!("{p} does not exist"));
             return Ok(plan);
         }
@@ -205,9 +237,47 @@ async fn plan(module: &str, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, Step
         }
     } else {
         plan.changes.push(format!("run: {}", cmd.display()));
+        if ctx.check {
+            // ansible-core's check mode: the command is not run; it is skipped unless `creates`
+            // or `removes` was given (then it would change), with an empty output.
+            if let Json::Object(m) = not_run_result(cmd_field(module, args), "Command would have run if not in check mode".into(), "") {
+                plan.result = m;
+            }
+            plan.check_skip = a.creates.is_none() && a.removes.is_none();
+        }
     }
     plan.commands.push(cmd);
     Ok(plan)
+}
+
+/// A `creates`/`removes` pattern as shell words: its glob characters active, the rest quoted.
+fn glob_words(p: &str) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    // A path argument: `~/` is the user's home, as Python's expanduser.
+    let p = match p.strip_prefix("~/") {
+        Some(rest) => {
+            out.push_str("\"$HOME\"/");
+            rest
+        }
+        None if p == "~" => return "\"$HOME\"".into(),
+        None => p,
+    };
+    for c in p.chars() {
+        if matches!(c, '*' | '?' | '[' | ']') {
+            if !lit.is_empty() {
+                out.push_str(&quote::quote(&lit));
+                lit.clear();
+            }
+            out.push(c);
+        } else {
+            lit.push(c);
+        }
+    }
+    if !lit.is_empty() || out.is_empty() {
+        out.push_str(&quote::quote(&lit));
+    }
+    out
 }
 
 /// `async: N` with `poll: 0`: starts the command in a session of its own, under `timeout N`,

@@ -281,6 +281,9 @@ pub struct Plan {
     /// The module does not run here (ansible-core's "does not support check mode"): the step
     /// is skipped with this reason.
     pub skipped: Option<String>,
+    /// In a dry-run the step is reported skipped, as ansible-core's check mode skips a command
+    /// it cannot predict, though the plan (its commands, tier, saved-plan entry) stands.
+    pub check_skip: bool,
     /// Set when the change overwrites, deletes, moves or stops something:
     /// the executor then takes a verified backup and asks before `apply`.
     pub destructive: Option<crate::safety::Destructive>,
@@ -550,7 +553,7 @@ fn check_mode(v: &Json) -> Result<(), String> {
 /// Ansible's argument aliases (`file: dest=...` is `path`); a required argument may be given by one.
 const ALIASES: &[(&str, &[&str])] = &[("path", &["dest", "name"]), ("dest", &["path"]), ("src", &["path"])];
 
-fn kind_ok(kind: Kind, v: &Json) -> bool {
+pub(crate) fn kind_ok(kind: Kind, v: &Json) -> bool {
     if matches!(v, Json::String(s) if crate::template::is_template(s)) {
         return true;
     }
@@ -564,7 +567,7 @@ fn kind_ok(kind: Kind, v: &Json) -> bool {
     }
 }
 
-fn kind_name(kind: Kind) -> &'static str {
+pub(crate) fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Any => "anything",
         Kind::Str => "text",

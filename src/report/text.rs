@@ -96,7 +96,11 @@ impl Text {
                 self.print(&format!("\n{} {play}: no hosts match '{pattern}' (skipped)", style("PLAY").bold()));
             }
             Event::Task { host, task, status, msg, changes, diff, note, item, output, ignored, check, duration_ms, .. } => {
-                let (label, st) = label(*status, *check, *ignored);
+                let (label, st) = match label(*status, *check, *ignored) {
+                    // A command a dry-run skips as ansible-core's check mode does: it would run.
+                    (_, _) if *status == Status::Skipped && *check && !changes.is_empty() => ("would run".to_string(), Style::new().yellow()),
+                    l => l,
+                };
                 let item = item.as_ref().map(|i| format!(" [item={}]", short(i))).unwrap_or_default();
                 let secs = if *duration_ms >= 1000 { format!("  {}", style(format!("({:.1}s)", *duration_ms as f64 / 1000.0)).dim()) } else { String::new() };
                 let mut line = format!("  {}  {:>6}  {task}{item}{secs}", st.apply_to(format!("{label:<11}")), host);

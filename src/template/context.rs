@@ -20,6 +20,18 @@ use super::Templates;
 /// Variables by name, with their raw (unrendered) values.
 pub type Vars = IndexMap<String, Json>;
 
+/// Names a context serves besides its raw variables: magic variables that win over them
+/// (`hostvars`, `groups`), and values under them (a host's gathered facts). A variable's own
+/// template sees them too (`workers: "{{ ansible_processor_vcpus }}"` in role defaults).
+pub trait Outer: Send + Sync + std::fmt::Debug {
+    /// A value that wins over a raw variable of the same name.
+    fn first(&self, key: &str) -> Option<Value>;
+    /// A value for a name the raw variables lack.
+    fn last(&self, key: &str) -> Option<Value>;
+    /// Every name it serves.
+    fn keys(&self) -> Vec<Value>;
+}
+
 /// A template context over raw variables; see the module doc.
 pub struct Context {
     raw: Vars,
@@ -28,6 +40,7 @@ pub struct Context {
     templates: Templates,
     cache: Mutex<HashMap<String, Value>>,
     in_progress: Mutex<Vec<String>>,
+    outer: Option<Arc<dyn Outer>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -39,12 +52,18 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// Wraps `raw` variables as a template context value.
     pub fn new_value(raw: Vars, data: HashSet<String>, templates: &Templates) -> Value {
+        Context::with_outer(raw, data, templates, None)
+    }
+
+    /// [`new_value`](Self::new_value) with the names `outer` serves around the raw variables.
+    pub fn with_outer(raw: Vars, data: HashSet<String>, templates: &Templates, outer: Option<Arc<dyn Outer>>) -> Value {
         Value::from_object(Context {
             raw,
             data,
             templates: templates.clone(),
             cache: Mutex::new(HashMap::new()),
             in_progress: Mutex::new(Vec::new()),
+            outer,
         })
     }
 
@@ -85,9 +104,21 @@ impl Context {
 
 impl Object for Context {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.resolve(key.as_str()?)
+        let key = key.as_str()?;
+        if let Some(v) = self.outer.as_ref().and_then(|o| o.first(key)) {
+            return Some(v);
+        }
+        match self.resolve(key) {
+            Some(v) if !v.is_undefined() => Some(v),
+            _ => self.outer.as_ref().and_then(|o| o.last(key)).filter(|v| !v.is_undefined()),
+        }
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.raw.keys().map(|k| Value::from(k.as_str())).collect())
+        let mut keys: Vec<Value> = self.raw.keys().map(|k| Value::from(k.as_str())).collect();
+        if let Some(o) = &self.outer {
+            let have: HashSet<&str> = self.raw.keys().map(String::as_str).collect();
+            keys.extend(o.keys().into_iter().filter(|k| k.as_str().is_none_or(|k| !have.contains(k))));
+        }
+        Enumerator::Values(keys)
     }
 }

@@ -425,9 +425,15 @@ impl Templates {
     /// Like [`context`](Self::context); the variables named in `data` are read as they are,
     /// never rendered (what a host answered: a `{{` in it is text, not a template).
     pub fn context_with_data(&self, vars: Vars, data: std::collections::HashSet<String>) -> Value {
+        self.context_with_outer(vars, data, None)
+    }
+
+    /// [`context_with_data`](Self::context_with_data) with names served around the variables
+    /// (magic variables, facts): see [`context::Outer`].
+    pub fn context_with_outer(&self, vars: Vars, data: std::collections::HashSet<String>, outer: Option<std::sync::Arc<dyn context::Outer>>) -> Value {
         let mut all = defaults();
         all.extend(vars);
-        Context::new_value(all, data, self)
+        Context::with_outer(all, data, self, outer)
     }
 }
 

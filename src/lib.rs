@@ -22,3 +22,16 @@ pub mod template;
 pub mod transport;
 pub mod vault;
 pub mod yaml;
+
+/// The ansible-core release whose language recover follows (and whose suites it is compared
+/// with): `ansible_version` in every play, for roles that test it (`ansible_version.full is
+/// version('2.12', '>=')`).
+pub const ANSIBLE_CORE_VERSION: &str = "2.19.14";
+
+/// `ansible_version`, as ansible-core gives it: full, major, minor, revision, string.
+pub fn ansible_version() -> serde_json::Value {
+    let n: Vec<u64> = ANSIBLE_CORE_VERSION.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    serde_json::json!({
+        "full": ANSIBLE_CORE_VERSION, "major": n[0], "minor": n[1], "revision": n[2], "string": ANSIBLE_CORE_VERSION,
+    })
+}

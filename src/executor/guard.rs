@@ -56,16 +56,54 @@ pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tie
     Ok(d.tier.map_or(floor, |t| t.max(floor)))
 }
 
+/// The SOP's backup folder: the backup root of steps that run as root.
+pub const DEFAULT_BACKUP_ROOT: &str = "/var/backups/recover";
+
 /// The backup root of this host: `recover_backup_root`, else the SOP's folder.
 pub fn backup_root(sctx: &StepCtx<'_>) -> String {
-    var(sctx, "recover_backup_root").unwrap_or_else(|| "/var/backups/recover".into())
+    var(sctx, "recover_backup_root").unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
+}
+
+/// The backup root as far as it is known without asking the host: `recover_backup_root`, the
+/// root already found for the user this step runs as, else the SOP's folder.
+fn known_backup_root(sctx: &StepCtx<'_>, state: &HostState) -> String {
+    var(sctx, "recover_backup_root").or_else(|| state.backup_roots.get(&sctx.become_user.clone().unwrap_or_default()).cloned()).unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
+}
+
+/// The backup root a step's backup goes to: `recover_backup_root`; else the SOP's folder when
+/// the step runs as root; else `~/.local/state/recover/backups` of the user it runs as (who
+/// cannot write /var/backups). The user's id and home are asked once per host and user.
+async fn backup_root_for(sctx: &StepCtx<'_>, state: &mut HostState) -> Result<String, Stop> {
+    if let Some(v) = var(sctx, "recover_backup_root") {
+        return Ok(v);
+    }
+    let key = sctx.become_user.clone().unwrap_or_default();
+    if key == "root" {
+        return Ok(DEFAULT_BACKUP_ROOT.into());
+    }
+    if let Some(r) = state.backup_roots.get(&key) {
+        return Ok(r.clone());
+    }
+    let out = sctx.run(Cmd::shell("id -u; printf '%s\\n' \"$HOME\"").label("who the step runs as (for its backup root)")).await.map_err(|e| match e {
+        crate::modules::StepError::Unreachable(m) => Stop::Lost(format!("host {}: {m}", sctx.host)),
+        other => Stop::Refused(format!("host {}: {other:?}", sctx.host)),
+    })?;
+    let text = out.stdout_str();
+    let mut lines = text.lines();
+    let root = match (lines.next().map(str::trim), lines.next().map(str::trim)) {
+        (Some("0"), _) => DEFAULT_BACKUP_ROOT.to_string(),
+        (Some(_), Some(home)) if home.starts_with('/') => format!("{}/.local/state/recover/backups", home.trim_end_matches('/')),
+        _ => DEFAULT_BACKUP_ROOT.to_string(),
+    };
+    state.backup_roots.insert(key, root.clone());
+    Ok(root)
 }
 
 /// Checks that need no host: a destructive step may not touch a system root, its own
 /// backup root, or a backup this run took (invariant 9). `Err` says why it may not start.
 pub fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Result<(), String> {
     let host = sctx.host;
-    let root = backup_root(sctx);
+    let root = known_backup_root(sctx, state);
     for p in &d.paths {
         if p.trim().is_empty() {
             return Err(format!("host {host}: '{}' names an empty path; refused", sctx.task.display_name()));
@@ -143,7 +181,9 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
             }
         }
         if !need.is_empty() {
-            let dest = backup_root(sctx);
+            let dest = backup_root_for(sctx, state).await?;
+            // Found only now (an unprivileged user's own): the step may not touch it either.
+            check_paths(sctx, &d, state)?;
             let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
             let spec = BackupSpec {
                 paths: need,

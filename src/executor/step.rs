@@ -44,6 +44,9 @@ pub struct HostState {
     pub plan_seen: std::collections::HashMap<String, usize>,
     pub plan_applied: usize,
     pub plan_stale: Option<String>,
+    /// The backup root found for each user steps ran as here (`""`: the login user), when
+    /// `recover_backup_root` is not set: see `guard::backup_root_for`.
+    pub backup_roots: std::collections::HashMap<String, String>,
 }
 
 /// The context of a step of `task` on `host`: the play's layers, the host's facts,
@@ -395,6 +398,11 @@ async fn one(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Va
     loop {
         n += 1;
         let mut r = attempt(env, host, conn, task, ctx, state).await;
+        if r.would_run {
+            // A command check mode skips: one attempt, as ansible-core counts it.
+            r.result.insert("attempts".into(), json!(n));
+            return r;
+        }
         if !r.executed || r.hard || r.status == Status::Unreachable || r.status == Status::Refused {
             return r;
         }
@@ -701,6 +709,11 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         },
         applying: std::sync::atomic::AtomicBool::new(false),
     };
+    // A symbolic mode (`u=rwx,g=rx`) becomes the octal mode it gives this path, as ansible-core.
+    let mut args = args;
+    if let Err(e) = crate::modules::modes::resolve(&sctx, module.name(), &mut args).await {
+        return from_error(e);
+    }
     let plan = match module.plan(&sctx, &args).await {
         Ok(p) => p,
         Err(e) => return from_error(e),

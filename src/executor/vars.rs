@@ -121,6 +121,7 @@ impl VarSources {
         m.insert("inventory_hostname".into(), json!(host));
         m.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
         m.insert("group_names".into(), json!(inv.group_names(host)));
+        m.insert("ansible_version".into(), crate::ansible_version());
         m.insert("playbook_dir".into(), json!(self.playbook_dir));
         m.insert("ansible_check_mode".into(), json!(self.check));
         m.insert("ansible_verbosity".into(), json!(self.verbosity));

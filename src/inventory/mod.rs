@@ -394,7 +394,7 @@ impl Inventory {
 
     /// `group_names`: the host's groups, sorted, without `all` and `ungrouped`.
     pub fn group_names(&self, host: &str) -> Vec<String> {
-        let mut names: Vec<String> = self.host_groups(host).into_iter().map(|(_, n)| n).filter(|n| n != "all" && n != "ungrouped").collect();
+        let mut names: Vec<String> = self.host_groups(host).into_iter().map(|(_, n)| n).filter(|n| n != "all").collect();
         names.sort();
         names
     }

@@ -35,6 +35,7 @@ mod kafka;
 mod known_hosts;
 mod lineinfile;
 pub mod meta;
+pub mod modes;
 mod package_facts;
 mod pause;
 mod ping;
@@ -541,9 +542,7 @@ fn check_mode(v: &Json) -> Result<(), String> {
         Json::String(s) if crate::template::is_template(s) => Ok(()),
         Json::Number(n) if n.as_u64().is_some_and(|m| m <= 0o7777) => Ok(()),
         Json::String(s) if u32::from_str_radix(s.trim().trim_start_matches("0o"), 8).is_ok_and(|m| m <= 0o7777) => Ok(()),
-        Json::String(s) if s.chars().all(|c| "ugoa+-=rwxXst,".contains(c)) && !s.is_empty() => {
-            Err(format!("symbolic modes ({s:?}) are not supported by recover; write it in octal, like \"0644\""))
-        }
+        Json::String(s) if s.contains(['+', '-', '=']) => modes::check(s.trim()),
         Json::String(s) if ["preserve"].contains(&s.as_str()) => Err("mode: preserve is not supported by recover; write the mode in octal".into()),
         Json::Null => Ok(()),
         other => Err(format!("expected an octal mode like \"0644\", found {other}")),

@@ -234,9 +234,40 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("regex", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
     env.add_test("abs", |s: String| s.starts_with('/'));
 
+    env.add_function("dict", dict_fn);
     env.add_function("lookup", super::lookups::lookup);
     env.add_function("query", super::lookups::query);
     env.add_function("q", super::lookups::query);
+}
+
+/// Python's `dict()`: from a mapping or a sequence of key, value pairs (`dict(keys | zip(values))`),
+/// then keyword arguments on top.
+fn dict_fn(args: Rest<Value>, kw: Kwargs) -> Result<Value, Error> {
+    let mut out: indexmap::IndexMap<Value, Value> = indexmap::IndexMap::new();
+    if args.len() > 1 {
+        return Err(err(format!("dict expected at most 1 argument, got {}", args.len())));
+    }
+    if let Some(src) = args.first() {
+        if src.kind() == ValueKind::Map {
+            for k in src.try_iter()? {
+                let v = src.get_item(&k)?;
+                out.insert(k, v);
+            }
+        } else {
+            for (i, pair) in src.try_iter()?.enumerate() {
+                let items: Vec<Value> = pair.try_iter().map_err(|_| err(format!("cannot convert dictionary update sequence element #{i} to a sequence")))?.collect();
+                if items.len() != 2 {
+                    return Err(err(format!("dictionary update sequence element #{i} has length {}; 2 is required", items.len())));
+                }
+                out.insert(items[0].clone(), items[1].clone());
+            }
+        }
+    }
+    for k in kw.args() {
+        out.insert(Value::from(k), kw.get::<Value>(k)?);
+    }
+    kw.assert_all_used()?;
+    Ok(Value::from_object(out))
 }
 
 fn to_bool(v: Value) -> bool {

@@ -141,6 +141,7 @@ impl Templates {
 
     /// Renders template text with `ctx`. Errors name `origin` (where the text came from).
     pub fn render_str(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let src = &*raw_as_jinja2(src);
         let out = self.env.render_str(src, ctx).map_err(|e| located(&e, origin))?;
         Ok(trailing_newlines(src, out))
     }
@@ -150,6 +151,7 @@ impl Templates {
     /// (trim_blocks, lstrip_blocks, keep_trailing_newline, newline_sequence and the
     /// delimiters); errors name `origin`.
     pub fn render_file(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let src = &*raw_as_jinja2(src);
         let Some(rest) = src.strip_prefix("#jinja2:") else {
             NativeWatch::start();
             let out = self.env.render_str(src, ctx);
@@ -250,7 +252,7 @@ impl Templates {
                 if p.is_file() {
                     let bytes = crate::vault::read_file(&p).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("{}: {e}", p.display())))?;
                     let text = String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("{} is not UTF-8 text", p.display())))?;
-                    return Ok(Some(text));
+                    return Ok(Some(raw_as_jinja2(&text).into_owned()));
                 }
             }
             Ok(None)
@@ -437,6 +439,19 @@ impl Templates {
     }
 }
 
+/// Jinja2's `{% raw %}` keeps the newline after its tag under `trim_blocks` (only `{% endraw %}`
+/// drops the one after it); minijinja drops both. A raw tag ending in a plain `%}` is written
+/// `+%}` (keep the whitespace), which gives Jinja2's output.
+fn raw_as_jinja2(src: &str) -> std::borrow::Cow<'_, str> {
+    use std::sync::OnceLock;
+    static RAW: OnceLock<regex::Regex> = OnceLock::new();
+    if !src.contains("raw") {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let re = RAW.get_or_init(|| regex::Regex::new(r"\{%([-+]?)(\s*)raw(\s*)%\}").expect("static regex"));
+    re.replace_all(src, "{%${1}${2}raw${3}+%}")
+}
+
 /// Ansible's rule for trailing newlines: after Jinja2 dropped one of the
 /// source's, the output gets newlines back up to the source's count.
 fn trailing_newlines(src: &str, mut out: String) -> String {
@@ -559,8 +574,28 @@ pub fn is_template(s: &str) -> bool {
 /// `"{{ expr }}"` (and nothing else, not even whitespace around it) -> `Some("expr")`.
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
-        return None;
+    // The expression ends at the first `}}` outside its strings and brackets: one that ends
+    // before the last is not the whole text (`{{ {'b': {'d': 3}} }}` is one expression).
+    let b = inner.as_bytes();
+    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 0);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'(' | b'[' => depth += 1,
+                b')' | b']' | b'}' if depth > 0 => depth -= 1,
+                b'{' if depth == 0 && matches!(b.get(i + 1), Some(b'{') | Some(b'%') | Some(b'#')) => return None,
+                b'{' => depth += 1,
+                b'}' if b.get(i + 1) == Some(&b'}') => return None,
+                b'%' | b'#' if b.get(i + 1) == Some(&b'}') => return None,
+                _ => {}
+            },
+        }
+        i += 1;
     }
     Some(inner)
 }

@@ -44,6 +44,8 @@ pub struct HostState {
     pub plan_seen: std::collections::HashMap<String, usize>,
     pub plan_applied: usize,
     pub plan_stale: Option<String>,
+    /// The play's templated `vars_files`, as found for this host (above the play's vars).
+    pub vars_files: Vars,
     /// The backup root found for each user steps ran as here (`""`: the login user), when
     /// `recover_backup_root` is not set: see `guard::backup_root_for`.
     pub backup_roots: std::collections::HashMap<String, String>,
@@ -71,12 +73,47 @@ pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState,
     // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
     // and registered results.
     // (The facts are served under all of these by the context itself: see VarSources::set_facts.)
-    let mut layers = vec![Layer::Templates(&task.scope_vars), Layer::Templates(&task.vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Data(&magic)];
+    let mut layers = vec![Layer::Templates(&state.vars_files), Layer::Templates(&task.scope_vars), Layer::Templates(&task.vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Data(&magic)];
     layers.extend(extra.iter().map(|l| match l {
         Layer::Data(v) => Layer::Data(v),
         Layer::Templates(v) => Layer::Templates(v),
     }));
     env.sources.context(host, &env.play_hosts, defaults, &env.play.vars, &layers)
+}
+
+/// The play's templated `vars_files` for `host` (after its facts): each entry's first name
+/// that renders and names a file, read in order; `Err` names the entry none of whose names did.
+pub(super) fn load_vars_files(env: &PlayEnv, host: &str, state: &mut HostState) -> Result<(), SourceError> {
+    let task = Task::synthetic("vars_files", "debug", json!({}), env.play.span.clone());
+    for vf in &env.play.vars_files {
+        let ctx = context(env, host, &task, state, &[]);
+        let mut found = None;
+        let mut tried = Vec::new();
+        for n in &vf.names {
+            // As ansible-core: a name that cannot be rendered (a variable not defined yet) is
+            // passed over for the next.
+            let Ok(name) = env.sources.templates.render_str(n, &ctx, &vf.span) else {
+                tried.push(format!("{n} (not rendered)"));
+                continue;
+            };
+            let p = vf.dir.join(&name);
+            if p.is_file() {
+                found = Some(p);
+                break;
+            }
+            tried.push(p.display().to_string());
+        }
+        let p = found.ok_or_else(|| SourceError::new(vf.span.clone(), format!("vars_files: none of these files exists for host {host}: {}", tried.join(", "))))?;
+        let loaded = crate::yaml::load_file(&p)?;
+        let Some(map) = loaded.as_map() else {
+            return Err(SourceError::new(crate::error::Span::file(&p), "a vars file must be a mapping of variable names to values"));
+        };
+        for (k, v) in map {
+            let key = k.scalar_string().unwrap_or_default();
+            state.vars_files.insert(key, v.to_json());
+        }
+    }
+    Ok(())
 }
 
 /// A task whose `ignore_errors`, `no_log` or `check_mode` are templates, with them evaluated

@@ -203,7 +203,7 @@ impl Module for ContainerRemove {
         ));
         // Saved, checked, and only then removed (never `-v`: volumes stay).
         let script = format!(
-            "set -e; mkdir -p {d}; docker inspect --type container {c} > {b}.inspect.json; docker export {c} > {b}.tar; \
+            "set -e; umask 077; mkdir -p {d}; docker inspect --type container {c} > {b}.inspect.json; docker export {c} > {b}.tar; \
              tar -tf {b}.tar > /dev/null; (cd {d} && sha256sum {ib} {tb} > {mb} && sha256sum -c --quiet {mb}); docker rm {c} > /dev/null",
             d = quote(&dir),
             c = quote(&c.id),

@@ -35,6 +35,10 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
     known.extend(play.vars.keys().cloned());
     known.extend(play.vars_prompt.iter().map(|p| p.name.clone()));
     known.extend(play.role_defaults.keys().cloned());
+    // vars_files found per host (templated names): any name may come from them.
+    if !play.vars_files.is_empty() {
+        known.insert(ANY.into());
+    }
     // What each task defines for the tasks after it (its own register also for its own conditions).
     let defines = |t: &Task| -> Vec<String> {
         let mut out: Vec<String> = t.register.iter().cloned().collect();

@@ -144,6 +144,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         connection: opt_string(node, "connection")?,
         force_handlers: opt_bool(node, "force_handlers")?.unwrap_or(false),
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
+        vars_files: Vec::new(),
     };
     // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
     // alternatives, the first that exists wins.
@@ -153,26 +154,26 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             Value::Null => Vec::new(),
             _ => vec![vf],
         };
+        let mut all: Vec<(Vec<String>, &Node)> = Vec::new();
         for e in entries {
             let names: Vec<&Node> = match &e.value {
                 Value::Seq(alts) => alts.iter().collect(),
                 _ => vec![e],
             };
-            let mut found = None;
-            for n in &names {
-                let name = n.as_str().ok_or_else(|| n.error("a vars_files entry is a file name or a list of them"))?;
-                if crate::template::is_template(name) {
-                    return Err(n.error(format!("vars_files name {name:?} is a template: not supported by recover yet")).help("name the file literally"));
-                }
-                let p = dir.join(name);
-                if p.is_file() {
-                    found = Some(p);
-                    break;
-                }
+            let names = names.iter().map(|n| n.as_str().map(str::to_string).ok_or_else(|| n.error("a vars_files entry is a file name or a list of them"))).collect::<SResult<Vec<_>>>()?;
+            all.push((names, e));
+        }
+        if all.iter().any(|(names, _)| names.iter().any(|n| crate::template::is_template(n))) {
+            // A name is a template: every entry is found per host once its facts are known, in
+            // the order written (a later file wins), as ansible-core does.
+            play.vars_files = all.into_iter().map(|(names, e)| crate::playbook::VarsFile { names, dir: dir.to_path_buf(), span: e.span.clone() }).collect();
+        } else {
+            for (names, e) in all {
+                let p = names.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+                let p = p.ok_or_else(|| e.error(format!("vars_files: no such file {}", names.iter().map(|n| dir.join(n).display().to_string()).collect::<Vec<_>>().join(" or "))))?;
+                let loaded = yaml::load_file(&p)?;
+                play.vars.extend(mapping(Some(&loaded), "vars_files")?);
             }
-            let p = found.ok_or_else(|| e.error(format!("vars_files: no such file {}", names.iter().filter_map(|n| n.as_str()).map(|n| dir.join(n).display().to_string()).collect::<Vec<_>>().join(" or "))))?;
-            let loaded = yaml::load_file(&p)?;
-            play.vars.extend(mapping(Some(&loaded), "vars_files")?);
         }
     }
     if let Some(s) = node.get("serial") {
@@ -1141,8 +1142,12 @@ fn declared(node: Option<&Node>) -> SResult<Option<super::Declared>> {
 /// Ansible's `parse_kv` splits: on spaces outside quotes and outside `{{ }}`, `{% %}`, `{# #}`.
 /// Words that are not `k=v` are the free-form part (`_raw_params`).
 fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String, Json>) {
-    if matches!(module, "command" | "shell") {
-        args.insert("_raw_params".into(), Json::String(s.to_string()));
+    if matches!(module, "command" | "shell" | "script" | "raw") {
+        let (raw, params) = command_params(s);
+        for (k, v) in params {
+            args.insert(k, Json::String(v));
+        }
+        args.insert("_raw_params".into(), Json::String(raw));
         return;
     }
     let mut raw = Vec::new();
@@ -1161,6 +1166,77 @@ fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String, Json>) {
     if !raw.is_empty() {
         args.insert("_raw_params".into(), Json::String(raw.join(" ")));
     }
+}
+
+/// The options ansible-core's `parse_kv(check_raw=True)` takes out of a command line
+/// (`shell: make chdir=/src creates=/src/out`); every other word, `x=1` included, stays the
+/// command's. The command keeps its own text (quotes, newlines) but for the words taken out.
+fn command_params(s: &str) -> (String, Vec<(String, String)>) {
+    const KEYS: &[&str] = &["creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends"];
+    // Words as ansible-core's split_args sees them: whitespace outside quotes and outside
+    // `{{ }}`, `{% %}`, `{# #}` separates.
+    let b: Vec<(usize, char)> = s.char_indices().collect();
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let (mut quote, mut depth, mut start, mut i) = (None::<char>, 0usize, None::<usize>, 0);
+    while i < b.len() {
+        let (at, c) = b[i];
+        let next = b.get(i + 1).map(|x| x.1);
+        if c.is_whitespace() && quote.is_none() && depth == 0 {
+            if let Some(st) = start.take() {
+                words.push((st, at));
+            }
+            i += 1;
+            continue;
+        }
+        start.get_or_insert(at);
+        match (c, quote) {
+            ('\\', Some(_)) => i += 1,
+            ('{', None) if matches!(next, Some('{') | Some('%') | Some('#')) => {
+                depth += 1;
+                i += 1;
+            }
+            ('}' | '%' | '#', None) if depth > 0 && next == Some('}') => {
+                depth -= 1;
+                i += 1;
+            }
+            ('\'' | '"', None) if depth == 0 => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(st) = start {
+        words.push((st, s.len()));
+    }
+    let mut params = Vec::new();
+    let mut out = String::new();
+    let mut last = 0;
+    for (st, end) in words {
+        let w = &s[st..end];
+        let Some((k, v)) = w.split_once('=') else { continue };
+        if !KEYS.contains(&k) {
+            continue;
+        }
+        let v = v.trim();
+        let v = match (v.chars().next(), v.chars().last()) {
+            (Some(q @ ('\'' | '"')), Some(l)) if v.len() >= 2 && q == l => &v[1..v.len() - 1],
+            _ => v,
+        };
+        params.push((k.to_string(), v.to_string()));
+        // The word goes, with the blanks before it (those after it if it is the first).
+        out.push_str(s[last..st].trim_end_matches([' ', '\t']));
+        last = end;
+    }
+    out.push_str(&s[last..]);
+    if params.is_empty() {
+        return (s.to_string(), params);
+    }
+    (out.trim_start_matches([' ', '\t']).to_string(), params)
+}
+
+#[cfg(test)]
+pub(crate) fn command_params_for_test(s: &str) -> (String, Vec<(String, String)>) {
+    command_params(s)
 }
 
 /// `key=value`, if `w` is one (a word of [`split_kv`], quotes already taken off).

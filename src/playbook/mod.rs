@@ -79,6 +79,19 @@ pub struct Play {
     pub vars_prompt: Vec<Prompt>,
     /// `port`: the ssh port of hosts whose variables name none (`ansible_port` wins).
     pub port: Option<u16>,
+    /// `vars_files` whose names are templates (`vars/{{ ansible_os_family }}.yml`): each
+    /// host's are found after its facts are gathered, in order (an entry's alternatives: the
+    /// first that exists). Empty when every name is literal (those are read at load).
+    pub vars_files: Vec<VarsFile>,
+}
+
+/// One `vars_files` entry of a play with templated names: its alternatives, the folder they
+/// are relative to, and where it was written.
+#[derive(Clone, Debug)]
+pub struct VarsFile {
+    pub names: Vec<String>,
+    pub dir: std::path::PathBuf,
+    pub span: Span,
 }
 
 /// One `vars_prompt` entry.

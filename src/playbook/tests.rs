@@ -43,3 +43,14 @@ fn a_when_is_defined_guard_lets_the_task_use_the_variable() {
     let e = check_undefined(&pb.plays[0], &Default::default(), &templates, Path::new("."), dir.path()).unwrap_err();
     assert!(e.message.contains("'other'"), "{e}");
 }
+
+#[test]
+fn command_lines_give_up_ansible_cores_options_only() {
+    let t = |s: &str| super::loader::command_params_for_test(s);
+    assert_eq!(t("pwd chdir=/tmp"), ("pwd".to_string(), vec![("chdir".to_string(), "/tmp".to_string())]));
+    assert_eq!(t("echo x=1 y=2"), ("echo x=1 y=2".to_string(), vec![]));
+    assert_eq!(t("echo \"a=b\" chdir=/ executable=/bin/bash").0, "echo \"a=b\"");
+    assert_eq!(t("creates=/x make all").0, "make all");
+    assert_eq!(t("echo {{ 'a b' }} creates='/p q'").1, vec![("creates".to_string(), "/p q".to_string())]);
+    assert_eq!(t("cd /x\nmake chdir=/y\nls").0, "cd /x\nmake\nls");
+}

@@ -139,7 +139,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
 
     // 1. Free space and what the source holds.
     let probe = run(format!(
-        "set -e; for p in {srcs}; do test -e \"$p\" || {{ echo \"MISSING $p\"; exit 3; }}; done; mkdir -p {dest}; \
+        "set -e; umask 077; for p in {srcs}; do test -e \"$p\" || {{ echo \"MISSING $p\"; exit 3; }}; done; mkdir -p {dest}; \
          b=$(du -sb -- {srcs} | awk '{{s+=$1}} END {{print s+0}}'); f=$(df -B1 --output=avail -- {dest} | tail -1 | tr -d ' '); \
          n=$(find {srcs} ! -type s | wc -l); echo \"SIZE $b $f $n\""
     ))
@@ -172,7 +172,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     let made = ctx
         .run(
             Cmd::shell(format!(
-                "set -e; a={a}; trap 'rm -f \"$a.partial\"' EXIT; trap 'rm -f \"$a.partial\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
+                "set -e; umask 077; a={a}; trap 'rm -f \"$a.partial\"' EXIT; trap 'rm -f \"$a.partial\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
                  tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$a.partial\" -- {rel}; mv \"$a.partial\" \"$a.unverified\"; trap - EXIT TERM INT HUP; \
                  sha256sum \"$a.unverified\" | cut -d' ' -f1; stat -c %s \"$a.unverified\""
             ))
@@ -220,7 +220,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     let mut manifest = serde_json::to_value(&record).unwrap_or(json!({}));
     manifest["ownership"] = json!("numeric uid/gid and modes recorded (tar -p --numeric-owner)");
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
-    let put = ctx.run(Cmd::shell(format!("cat > {} && mv -f {} {a}", quote::quote(&record.manifest), quote::quote(&unverified))).stdin(text.into_bytes())).await?;
+    let put = ctx.run(Cmd::shell(format!("umask 077; cat > {} && mv -f {} {a}", quote::quote(&record.manifest), quote::quote(&unverified))).stdin(text.into_bytes())).await?;
     if !put.ok() {
         return Err(BackupError::from(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim())));
     }

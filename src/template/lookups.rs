@@ -182,13 +182,17 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
             out
         }
         "first_found" => {
-            let skip = kw.get::<Option<bool>>("skip")?.unwrap_or(false);
+            let mut skip = kw.get::<Option<bool>>("skip")?.unwrap_or(false);
             let mut files: Vec<String> = kw.get::<Option<Value>>("files")?.map(|v| seq(&v).iter().map(py_str).collect()).unwrap_or_default();
             let mut paths: Vec<String> = kw.get::<Option<Value>>("paths")?.map(|v| seq(&v).iter().map(py_str).collect()).unwrap_or_default();
             for t in flat(terms) {
                 if t.kind() == ValueKind::Map {
                     files.extend(t.get_attr("files").map(|v| seq(&v).iter().map(py_str).collect::<Vec<_>>()).unwrap_or_default());
                     paths.extend(t.get_attr("paths").map(|v| seq(&v).iter().map(py_str).collect::<Vec<_>>()).unwrap_or_default());
+                    // A term's own `skip: true` (with_first_found's form) as the keyword.
+                    if t.get_attr("skip").is_ok_and(|v| v.is_true()) {
+                        skip = true;
+                    }
                 } else {
                     files.extend(py_str(&t).split([',', ';']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
                 }

@@ -201,7 +201,7 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
                     return Flow::Failed;
                 }
             };
-            let (label, mut tasks) = loaded;
+            let (label, mut tasks, handlers) = loaded;
             // The include's vars and loop item reach its tasks (above their own, as Ansible's
             // include parameters).
             let mut params = inc.vars.clone();
@@ -220,6 +220,16 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
                     }
                 },
             );
+            // An included role's handlers are the host's from now on (once each), with the
+            // include's parameters as their own.
+            for mut h in handlers {
+                if !env.play.handlers.iter().chain(state.handlers.iter()).any(|x| x.span == h.span) {
+                    for (k, v) in &params {
+                        h.vars.insert(k.clone(), v.clone());
+                    }
+                    state.handlers.push(h);
+                }
+            }
             // Each included file counts once in the recap (ok), as in Ansible.
             let label = match &item {
                 Some(i) => format!("{label} => (item={})", crate::template::pyrepr::py_str(&crate::template::to_value(i))),
@@ -237,33 +247,35 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
 
 /// The include's tasks for this host: its file name rendered, the file found, loaded and
 /// checked (an error names the file, line and column).
-fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(String, Vec<Item>), String> {
+fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(String, Vec<Item>, Vec<Task>), String> {
     let t = &env.sources.templates;
     let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone(), seen: Default::default() };
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {
             if let Some(p) = &inc.preloaded {
-                return Ok((file.clone(), p.clone()));
+                return Ok((file.clone(), p.clone(), Vec::new()));
             }
             let rel = render(file)?;
             let path = crate::playbook::find_tasks_file(&rel, &inc.dir, &lctx).ok_or_else(|| format!("{}: include_tasks: no such file {}", inc.span, inc.dir.join(&rel).display()))?;
             let mut items = crate::playbook::load_tasks_file(&path, &lctx).map_err(|e| e.to_string())?;
             let apply = inc.inherit.clone();
             crate::playbook::walk_mut(&mut items, &mut |t| apply.apply(t), &mut |i| i.inherit = i.inherit.under(&apply));
-            Ok((path.display().to_string(), items))
+            Ok((path.display().to_string(), items, Vec::new()))
         }
         IncludeKind::Role { name, tasks_from, vars_from, defaults_from } => {
             if let Some(p) = &inc.preloaded {
-                return Ok((name.clone(), p.clone()));
+                return Ok((name.clone(), p.clone(), inc.handlers.clone()));
             }
             let opt = |s: &Option<String>| s.as_deref().map(render).transpose();
             let name = render(name)?;
-            let (defaults, mut items, handlers) = crate::playbook::load_role_dynamic(&name, opt(tasks_from)?.as_deref(), opt(vars_from)?.as_deref(), opt(defaults_from)?.as_deref(), &inc.span, &lctx).map_err(|e| e.to_string())?;
-            if !handlers.is_empty() {
-                return Err(format!("{}: include_role of a role with handlers ('{name}') is not supported by recover yet (list it under `roles:`)", inc.span));
-            }
+            let (defaults, mut items, mut handlers) = crate::playbook::load_role_dynamic(&name, opt(tasks_from)?.as_deref(), opt(vars_from)?.as_deref(), opt(defaults_from)?.as_deref(), &inc.span, &lctx).map_err(|e| e.to_string())?;
             let defaults = std::sync::Arc::new(defaults);
+            for h in &mut handlers {
+                if h.defaults.is_none() {
+                    h.defaults = Some(defaults.clone());
+                }
+            }
             let apply = inc.inherit.clone();
             crate::playbook::walk_mut(
                 &mut items,
@@ -275,7 +287,7 @@ fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(Stri
                 },
                 &mut |i| i.inherit = i.inherit.under(&apply),
             );
-            Ok((name, items))
+            Ok((name, items, handlers))
         }
     }
 }
@@ -329,7 +341,9 @@ pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, s
         if notified.is_empty() {
             return Flow::Continue;
         }
-        for handler in &env.play.handlers {
+        let mut all: Vec<Task> = env.play.handlers.clone();
+        all.extend(state.handlers.iter().cloned());
+        for handler in &all {
             let hit = handler.name.as_ref().is_some_and(|n| notified.contains(n)) || handler.listen.iter().any(|l| notified.contains(l));
             if !hit {
                 continue;

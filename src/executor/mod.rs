@@ -605,6 +605,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
     }
     // Templated vars_files, found with the host's facts (a play's own: an earlier play's go).
     state.vars_files.clear();
+    state.handlers.clear();
     if !env.play.vars_files.is_empty() {
         if let Err(e) = step::load_vars_files(env, host, state) {
             flow::report(env, host, "vars_files".into(), Status::Failed, Some(e.to_string()), None, None);

@@ -44,6 +44,8 @@ pub struct HostState {
     pub plan_seen: std::collections::HashMap<String, usize>,
     pub plan_applied: usize,
     pub plan_stale: Option<String>,
+    /// Handlers of roles this host included (`include_role`), in the order they came.
+    pub handlers: Vec<Task>,
     /// The play's templated `vars_files`, as found for this host (above the play's vars).
     pub vars_files: Vars,
     /// The backup root found for each user steps ran as here (`""`: the login user), when
@@ -90,12 +92,8 @@ pub(super) fn load_vars_files(env: &PlayEnv, host: &str, state: &mut HostState) 
         let mut found = None;
         let mut tried = Vec::new();
         for n in &vf.names {
-            // As ansible-core: a name that cannot be rendered (a variable not defined yet) is
-            // passed over for the next.
-            let Ok(name) = env.sources.templates.render_str(n, &ctx, &vf.span) else {
-                tried.push(format!("{n} (not rendered)"));
-                continue;
-            };
+            // As ansible-core 2.19: a name that cannot be rendered is an error.
+            let name = env.sources.templates.render_str(n, &ctx, &vf.span)?;
             let p = vf.dir.join(&name);
             if p.is_file() {
                 found = Some(p);
@@ -122,7 +120,7 @@ fn resolve_flags(env: &PlayEnv, host: &str, task: &Task, state: &HostState) -> R
     use crate::playbook::Flag;
     let ctx = context(env, host, task, state, &[]);
     let mut t = task.clone();
-    for f in [&mut t.ignore_errors, &mut t.no_log, &mut t.check_mode] {
+    for f in [&mut t.ignore_errors, &mut t.no_log, &mut t.check_mode, &mut t.r#become, &mut t.run_once] {
         if let Some(Flag::Expr(c)) = f {
             let v = env.sources.templates.eval_bool(&c.expr, &ctx, &c.span)?;
             *f = Some(Flag::Fixed(v));
@@ -257,7 +255,8 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         }
     }
     // add_host and pause run once for the play, as ansible-core's BYPASS_HOST_LOOP actions.
-    if task.run_once == Some(true) || matches!(task.module.as_str(), "add_host" | "pause") && task.run_once.is_none() {
+    let once = task.run_once.as_ref().and_then(crate::playbook::Flag::fixed);
+    if once == Some(true) || matches!(task.module.as_str(), "add_host" | "pause") && once.is_none() {
         return run_once(env, host, conn, task, state).await;
     }
     // `throttle: N`: at most N hosts in this task at once (the others wait for a permit).
@@ -364,7 +363,7 @@ fn run_once<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, task: &'a
             .get_or_init(|| async {
                 let before = state.vars.clone();
                 let mut once = task.clone();
-                once.run_once = Some(false);
+                once.run_once = Some(crate::playbook::Flag::Fixed(false));
                 let end = run_task(env, host, conn, &once, state).await;
                 let changed: serde_json::Map<String, Json> = state.vars.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
                 ran = Some(end);
@@ -641,7 +640,8 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
                 Ok(d) => d,
                 Err(e) => return input_failure(e),
             };
-            if d == host {
+            // `delegate_to: "{{ 'localhost' if x else omit }}"`: omitted, the task runs on its host.
+            if d == host || d == crate::template::OMIT || d.trim().is_empty() {
                 (conn, host)
             } else {
                 match super::connect(env, &d, &env.conns).await {
@@ -671,7 +671,7 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         Err(e) => return input_failure(e),
     };
     let (host_become, host_become_user) = super::vars::become_default(ctx);
-    let escalate = task.r#become.or(env.play.r#become).unwrap_or(host_become);
+    let escalate = task.r#become.as_ref().and_then(crate::playbook::Flag::fixed).or(env.play.r#become).unwrap_or(host_become);
     let become_user = match task.become_user.clone().or(env.play.become_user.clone()) {
         Some(u) => match env.sources.templates.render_str(&u, ctx, &task.span) {
             Ok(u) => Some(u),
@@ -748,6 +748,9 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     };
     // A symbolic mode (`u=rwx,g=rx`) becomes the octal mode it gives this path, as ansible-core.
     let mut args = args;
+    if let Err(e) = crate::modules::unbuilt_args::prepare(&sctx, module.name(), &mut args).await {
+        return from_error(e);
+    }
     if let Err(e) = crate::modules::modes::resolve(&sctx, module.name(), &mut args).await {
         return from_error(e);
     }

@@ -43,7 +43,7 @@ struct Args {
     force: Option<bool>,
     #[serde(default, alias = "allow-downgrade", alias = "allow_downgrades", alias = "allow-downgrades", deserialize_with = "de::bool_loose")]
     allow_downgrade: Option<bool>,
-    #[serde(default, deserialize_with = "de::bool_loose")]
+    #[serde(default, alias = "allow-unauthenticated", deserialize_with = "de::bool_loose")]
     allow_unauthenticated: Option<bool>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     allow_change_held_packages: Option<bool>,
@@ -75,7 +75,7 @@ const SPEC: &[ArgSpec] = &[
     opt("update-cache", Kind::Bool), opt("cache_valid_time", Kind::Int), opt("install_recommends", Kind::Bool), opt("install-recommends", Kind::Bool),
     opt("deb", Kind::Str), opt("autoremove", Kind::Bool), opt("purge", Kind::Bool), opt("default_release", Kind::Str), opt("default-release", Kind::Str),
     opt("force", Kind::Bool), opt("allow_downgrade", Kind::Bool), opt("allow-downgrade", Kind::Bool), opt("allow_downgrades", Kind::Bool),
-    opt("allow-downgrades", Kind::Bool), opt("allow_unauthenticated", Kind::Bool), opt("allow_change_held_packages", Kind::Bool),
+    opt("allow-downgrades", Kind::Bool), opt("allow_unauthenticated", Kind::Bool), opt("allow-unauthenticated", Kind::Bool), opt("allow_change_held_packages", Kind::Bool),
     opt("dpkg_options", Kind::Str), opt("only_upgrade", Kind::Bool), opt("policy_rc_d", Kind::Int), opt("upgrade", Kind::Any),
     opt("fail_on_autoremove", Kind::Bool), opt("force_apt_get", Kind::Bool), opt("lock_timeout", Kind::Int), opt("clean", Kind::Bool),
     opt("autoclean", Kind::Bool),

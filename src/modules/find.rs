@@ -38,6 +38,7 @@ struct Args {
     follow: Option<bool>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     get_checksum: Option<bool>,
+    #[serde(alias = "checksum", alias = "checksum_algo")]
     checksum_algorithm: Option<String>,
     #[serde(default, deserialize_with = "de::bool_loose")]
     use_regex: Option<bool>,
@@ -53,7 +54,7 @@ const SPEC: &[ArgSpec] = &[
     opt("paths", Kind::List), opt("name", Kind::List), opt("path", Kind::List), opt("patterns", Kind::List), opt("pattern", Kind::List),
     opt("excludes", Kind::List), opt("exclude", Kind::List), opt("contains", Kind::Str), opt("read_whole_file", Kind::Bool),
     opt("file_type", Kind::Str), opt("recurse", Kind::Bool), opt("hidden", Kind::Bool), opt("age", Kind::Any), opt("age_stamp", Kind::Str),
-    opt("size", Kind::Any), opt("depth", Kind::Int), opt("follow", Kind::Bool), opt("get_checksum", Kind::Bool), opt("checksum_algorithm", Kind::Str),
+    opt("size", Kind::Any), opt("depth", Kind::Int), opt("follow", Kind::Bool), opt("get_checksum", Kind::Bool), opt("checksum_algorithm", Kind::Str), opt("checksum", Kind::Str), opt("checksum_algo", Kind::Str),
     opt("use_regex", Kind::Bool), opt("mode", Kind::Any), opt("exact_mode", Kind::Bool), opt("limit", Kind::Int), opt("encoding", Kind::Str),
 ];
 

@@ -36,6 +36,7 @@ mod known_hosts;
 mod lineinfile;
 pub mod meta;
 pub mod modes;
+pub mod unbuilt_args;
 mod package_facts;
 mod pause;
 mod ping;
@@ -510,6 +511,9 @@ pub fn validate(task: &Task) -> SResult<()> {
             continue;
         }
         let Some(s) = spec.iter().find(|s| s.name == k) else {
+            if unbuilt_args::known(module.name(), k) {
+                continue;
+            }
             let names: Vec<&str> = spec.iter().map(|s| s.name).collect();
             let e = SourceError::new(task.arg_span(k), format!("module '{}' has no argument '{k}'", module.name()));
             return Err(match crate::playbook::closest_name(k, &names) {

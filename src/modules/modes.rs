@@ -116,7 +116,7 @@ pub fn is_symbolic(v: &Json) -> bool {
     match v {
         Json::String(s) => {
             let t = s.trim();
-            !t.is_empty() && u32::from_str_radix(t.trim_start_matches("0o"), 8).is_err() && t != "preserve" && !crate::template::is_template(t)
+            t.contains(['+', '-', '=']) && u32::from_str_radix(t.trim_start_matches("0o"), 8).is_err() && !crate::template::is_template(t)
         }
         _ => false,
     }
@@ -128,6 +128,10 @@ pub fn is_symbolic(v: &Json) -> bool {
 /// the step runs as). One round trip, only when a mode is symbolic.
 pub async fn resolve(ctx: &StepCtx<'_>, module: &str, args: &mut Json) -> Result<(), StepError> {
     let Json::Object(m) = args else { return Ok(()) };
+    // `mode` of these is a file mode (async_status's is not).
+    if !matches!(module, "file" | "copy" | "template" | "assemble" | "blockinfile" | "lineinfile" | "replace" | "get_url" | "unarchive" | "uri" | "apt_repository") {
+        return Ok(());
+    }
     let symbolic: Vec<&str> = ["mode", "directory_mode"].into_iter().filter(|k| m.get(*k).is_some_and(is_symbolic)).collect();
     if symbolic.is_empty() {
         return Ok(());

@@ -16,6 +16,14 @@ const SPEC: &[ArgSpec] = &[opt("gather_subset", Kind::Any), opt("filter", Kind::
 const SUBSETS: &[&str] = &[
     "all", "min", "hardware", "network", "virtual", "ohai", "facter", "apparmor", "caps", "cmdline", "date_time", "distribution", "dns", "env", "fips", "local", "lsb",
     "pkg_mgr", "platform", "python", "selinux", "service_mgr", "ssh_pub_keys", "user", "devices", "interfaces", "mounts",
+    "chroot", "loadavg", "systemd", "fibre_channel_wwn", "iscsi", "nvme",
+    // A collector's fact names select it too (ansible-core's `_fact_ids`).
+    "architecture", "kernel", "kernel_version", "machine", "machine_id", "python_version", "system", "distribution_major_version",
+    "distribution_release", "distribution_version", "os_family", "is_chroot", "system_capabilities", "system_capabilities_enforced",
+    "ssh_host_key_dsa_public", "ssh_host_key_ecdsa_public", "ssh_host_key_ed25519_public", "ssh_host_key_rsa_public", "ssh_host_pub_keys",
+    "effective_group_ids", "effective_user_id", "real_user_id", "user_dir", "user_gecos", "user_gid", "user_id", "user_shell", "user_uid",
+    "virtualization_role", "virtualization_tech_guest", "virtualization_tech_host", "virtualization_type", "processor", "processor_cores",
+    "processor_count", "all_ipv4_addresses", "all_ipv6_addresses", "default_ipv4", "default_ipv6",
 ];
 
 fn list(v: Option<&Json>) -> Vec<String> {

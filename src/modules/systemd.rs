@@ -80,12 +80,8 @@ impl Module for SystemdService {
     fn spec(&self) -> &'static [ArgSpec] {
         SERVICE_SPEC
     }
-    fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
-        if !["state", "enabled", "masked", "daemon_reload", "daemon-reload", "daemon_reexec", "daemon-reexec"].iter().any(|k| task.args.get(*k).is_some()) {
-            return Err(crate::error::SourceError::new(task.module_span.clone(), format!("{}: one of the following is required: state, enabled, masked, daemon_reload, daemon_reexec", self.0)));
-        }
-        Ok(())
-    }
+    // No argument is required: ansible-core's required_one_of counts daemon_reload's default
+    // (false), so `systemd: name=x` alone registers the unit's `status` and changes nothing.
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         use crate::transport::Cmd;
         let a: ServiceArgs = typed(self.0, args)?;

@@ -67,9 +67,13 @@ impl Module for WaitFor {
         ];
         S
     }
-    async fn plan(&self, _ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("wait_for", args)?;
         let (_, what) = a.probe()?;
+        // ansible-core's wait_for does not support check mode: the step is skipped.
+        if ctx.check {
+            return Ok(Plan { skipped: Some("remote module (wait_for) does not support check mode".into()), note: Some(format!("would wait up to {}s for {what}", a.timeout.unwrap_or(300))), ..Plan::ok() });
+        }
         let mut plan = Plan::ok();
         plan.run_anyway = true;
         plan.note = Some(format!("would wait up to {}s for {what}", a.timeout.unwrap_or(300)));

@@ -131,7 +131,10 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         handlers: Vec::new(),
         serial: None,
         max_fail_percentage: None,
-        r#become: opt_bool(node, "become")?,
+        r#become: match flag(node, "become")? {
+            Some(Flag::Fixed(b)) => Some(b),
+            _ => None,
+        },
         become_user: opt_string(node, "become_user")?,
         become_kw: become_kw(node)?,
         timeout: opt_u64(node, "timeout")?,
@@ -201,7 +204,10 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     let mut play_inherit = inherited(node)?;
     play_inherit.when.clear();
     play_inherit.vars.clear();
-    play_inherit.r#become = None;
+    // A templated `become` of the play reaches its tasks, evaluated per host with theirs.
+    if !matches!(play_inherit.r#become, Some(Flag::Expr(_))) {
+        play_inherit.r#become = None;
+    }
     play_inherit.become_user = None;
     play_inherit.timeout = None;
     play_inherit.remote_user = None;
@@ -234,9 +240,13 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     }
     play.tasks = tasks;
     play.handlers = handlers;
+    // Handlers an include_role brings along count too (they join the play when it runs).
+    let mut included: Vec<Task> = Vec::new();
+    let mut tasks_copy = play.tasks.clone();
+    super::walk_mut(&mut tasks_copy, &mut |_| {}, &mut |inc| included.extend(inc.handlers.iter().cloned()));
     for t in play.all_tasks() {
         for n in &t.notify {
-            if !crate::template::is_template(n) && !play.handlers.iter().any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
+            if !crate::template::is_template(n) && !play.handlers.iter().chain(included.iter()).any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
                 return Err(SourceError::new(t.span.clone(), format!("task notifies '{n}', but the play has no handler of that name")));
             }
         }
@@ -529,7 +539,7 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         when: conds(node.get("when"))?,
         tags: strings(node.get("tags"))?,
         vars: mapping(node.get("vars"), "vars")?,
-        r#become: opt_bool(node, "become")?,
+        r#become: flag(node, "become")?,
         become_user: opt_string(node, "become_user")?,
         become_kw: become_kw(node)?,
         ignore_errors: flag(node, "ignore_errors")?,
@@ -538,7 +548,7 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         remote_user: opt_string(node, "remote_user")?,
         // `connection: local` on a block or task runs it on this machine, as `delegate_to: localhost`.
         delegate_to: opt_string(node, "delegate_to")?.or_else(|| (node.get("connection").and_then(Node::as_str) == Some("local")).then(|| "localhost".to_string())),
-        run_once: opt_bool(node, "run_once")?,
+        run_once: flag(node, "run_once")?,
         check_mode: flag(node, "check_mode")?,
         timeout: opt_u64(node, "timeout")?,
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
@@ -701,10 +711,14 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
         if !crate::template::is_template(rel) {
             let p = find_tasks_file(rel, dir, ctx).ok_or_else(|| file.error(format!("include_tasks: no such file {}", dir.join(rel).display())))?;
             let inner = yaml::load_file(&p).map_err(|e| if e.span.line == 0 { file.error(e.message) } else { e })?;
-            let mut items = item_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1)?;
-            let apply = inc.inherit.clone();
-            apply.push_into(&mut items);
-            inc.preloaded = Some(items);
+            // A task the file cannot load (a collection's module, an argument recover does not
+            // know) fails the include when a host reaches it, as in ansible-core: a role's
+            // include for another platform, skipped by its `when`, must not stop the play.
+            if let Ok(mut items) = item_list(Some(&inner), p.parent().unwrap_or(dir), ctx, depth + 1) {
+                let apply = inc.inherit.clone();
+                apply.push_into(&mut items);
+                inc.preloaded = Some(items);
+            }
         }
         out.push(Item::Include(Box::new(inc)));
         return Ok(());
@@ -798,12 +812,16 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
     };
     let kind = IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() };
     let mut inc = include_of(item, kind, apply, &ctx.playbook_dir, ctx)?;
-    if !templated {
-        let (defaults, mut tasks, handlers) = load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx)?;
-        if !handlers.is_empty() {
-            return Err(spec.error("include_role of a role with handlers is not supported by recover yet (list the role under `roles:`)"));
-        }
+    // A role whose tasks cannot load fails when a host reaches the include (see include_tasks).
+    let loaded = if templated { None } else { load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx).ok() };
+    if let Some((defaults, mut tasks, mut handlers)) = loaded {
         let defaults = std::sync::Arc::new(defaults);
+        for h in &mut handlers {
+            if h.defaults.is_none() {
+                h.defaults = Some(defaults.clone());
+            }
+        }
+        inc.handlers = handlers;
         let apply = inc.inherit.clone();
         walk_mut(&mut tasks, &mut |t| {
             apply.apply(t);
@@ -836,6 +854,7 @@ fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx:
         dir: dir.to_path_buf(),
         role_dir: ctx.role_dir.clone(),
         preloaded: None,
+        handlers: Vec::new(),
     })
 }
 
@@ -1045,7 +1064,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         arg_spans,
         when: conds(node.get("when"))?,
         register: opt_string(node, "register")?,
-        r#become: opt_bool(node, "become")?,
+        r#become: flag(node, "become")?,
         become_user: opt_string(node, "become_user")?,
         become_kw: become_kw(node)?,
         loop_items: match &with {
@@ -1065,7 +1084,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         remote_user: opt_string(node, "remote_user")?,
         delegate_to,
         delegate_facts: opt_bool(node, "delegate_facts")?.unwrap_or(false),
-        run_once: opt_bool(node, "run_once")?,
+        run_once: flag(node, "run_once")?,
         check_mode: flag(node, "check_mode")?,
         diff: opt_bool(node, "diff")?,
         loop_control,

@@ -159,6 +159,9 @@ pub struct Include {
     pub role_dir: Option<PathBuf>,
     /// A file name without templates is loaded (and checked) at load time.
     pub preloaded: Option<Vec<Item>>,
+    /// An `include_role`'s handlers, loaded with its tasks: they join the host's handlers
+    /// when the include runs, as in ansible-core.
+    pub handlers: Vec<Task>,
 }
 
 /// `become_method`, `become_flags` and `become_exe` as written (templates), innermost first.
@@ -186,7 +189,7 @@ pub struct Inherited {
     pub when: Vec<Cond>,
     pub tags: Vec<String>,
     pub vars: Vars,
-    pub r#become: Option<bool>,
+    pub r#become: Option<Flag>,
     pub become_user: Option<String>,
     pub become_kw: BecomeKw,
     pub ignore_errors: Option<Flag>,
@@ -194,7 +197,7 @@ pub struct Inherited {
     pub environment: Vec<(Json, Span)>,
     pub remote_user: Option<String>,
     pub delegate_to: Option<String>,
-    pub run_once: Option<bool>,
+    pub run_once: Option<Flag>,
     pub check_mode: Option<Flag>,
     pub timeout: Option<u64>,
     pub any_errors_fatal: Option<bool>,
@@ -210,7 +213,9 @@ impl Inherited {
         for (k, v) in &self.vars {
             t.scope_vars.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        t.r#become = t.r#become.or(self.r#become);
+        if t.r#become.is_none() {
+            t.r#become.clone_from(&self.r#become);
+        }
         if t.become_user.is_none() {
             t.become_user.clone_from(&self.become_user);
         }
@@ -228,7 +233,9 @@ impl Inherited {
         if t.delegate_to.is_none() {
             t.delegate_to.clone_from(&self.delegate_to);
         }
-        t.run_once = t.run_once.or(self.run_once);
+        if t.run_once.is_none() {
+            t.run_once.clone_from(&self.run_once);
+        }
         if t.check_mode.is_none() {
             t.check_mode.clone_from(&self.check_mode);
         }
@@ -263,7 +270,7 @@ impl Inherited {
         for (k, v) in &outer.vars {
             t.vars.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        t.r#become = t.r#become.or(outer.r#become);
+        t.r#become = t.r#become.or(outer.r#become.clone());
         t.become_user = t.become_user.or(outer.become_user.clone());
         t.become_kw = t.become_kw.or(&outer.become_kw);
         t.ignore_errors = t.ignore_errors.or(outer.ignore_errors.clone());
@@ -271,7 +278,7 @@ impl Inherited {
         t.environment.splice(0..0, outer.environment.iter().cloned());
         t.remote_user = t.remote_user.or(outer.remote_user.clone());
         t.delegate_to = t.delegate_to.or(outer.delegate_to.clone());
-        t.run_once = t.run_once.or(outer.run_once);
+        t.run_once = t.run_once.or(outer.run_once.clone());
         t.check_mode = t.check_mode.or(outer.check_mode.clone());
         t.timeout = t.timeout.or(outer.timeout);
         t.throttle = t.throttle.or(outer.throttle);
@@ -285,6 +292,16 @@ impl Inherited {
 pub enum Flag {
     Fixed(bool),
     Expr(Cond),
+}
+
+impl Flag {
+    /// The value when it is written as one (a template is evaluated per host first).
+    pub fn fixed(&self) -> Option<bool> {
+        match self {
+            Flag::Fixed(b) => Some(*b),
+            Flag::Expr(_) => None,
+        }
+    }
 }
 
 /// Every task of `items`, in order, through blocks and preloaded includes.
@@ -351,7 +368,8 @@ pub struct Task {
     pub arg_spans: Vec<(String, Span)>,
     pub when: Vec<Cond>,
     pub register: Option<String>,
-    pub r#become: Option<bool>,
+    /// `become:` (a template is evaluated per host before the task runs).
+    pub r#become: Option<Flag>,
     pub become_user: Option<String>,
     /// `become_method` / `become_flags` / `become_exe` (its own, else its block's and play's).
     pub become_kw: BecomeKw,
@@ -371,7 +389,7 @@ pub struct Task {
     pub remote_user: Option<String>,
     pub delegate_to: Option<String>,
     pub delegate_facts: bool,
-    pub run_once: Option<bool>,
+    pub run_once: Option<Flag>,
     /// `check_mode: true` runs this task as a dry-run; `false` runs it for real under --check.
     pub check_mode: Option<Flag>,
     pub diff: Option<bool>,
@@ -510,7 +528,7 @@ impl Task {
     }
     /// Whether a keyword of this task is a template to evaluate per host.
     pub fn has_templated_flags(&self) -> bool {
-        [&self.ignore_errors, &self.no_log, &self.check_mode].iter().any(|f| matches!(f, Some(Flag::Expr(_))))
+        [&self.ignore_errors, &self.no_log, &self.check_mode, &self.r#become, &self.run_once].iter().any(|f| matches!(f, Some(Flag::Expr(_))))
     }
     /// The role's name, for `role_name` and Ansible's `ROLE : task` display.
     pub fn role_name(&self) -> Option<String> {

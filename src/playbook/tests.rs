@@ -22,7 +22,7 @@ fn free_form_and_keywords() {
     let t = pb.plays[0].all_tasks()[0];
     assert_eq!(t.args["_raw_params"], "echo hi");
     assert_eq!(t.register.as_deref(), Some("out"));
-    assert_eq!(t.r#become, Some(true));
+    assert_eq!(t.r#become.as_ref().and_then(super::Flag::fixed), Some(true));
     assert_eq!(t.when[0].expr, "x is defined");
     assert!(t.loop_items.is_some());
 }

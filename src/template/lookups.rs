@@ -162,7 +162,9 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 let name = py_str(&t);
                 let path = find(state, &name, "templates").ok_or_else(|| err(format!("the template file {name} could not be found for the lookup")))?;
                 let text = String::from_utf8(crate::vault::read_file(&path).map_err(err)?).map_err(|_| err(format!("{name} is not UTF-8")))?;
-                let names = state.known_variables();
+                let mut names: Vec<std::borrow::Cow<'_, str>> = state.known_variables().into_iter().collect();
+                // `hostvars` is served but not listed (listing it would make the context recursive).
+                names.push("hostvars".into());
                 let ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
                 let _pause = super::NativeWatch::pause();
                 out.push(Value::from(state.env().render_str(&text, Value::from_object(ctx))?));

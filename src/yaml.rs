@@ -153,6 +153,81 @@ fn parse(text: &str, path: &Path, strict: bool) -> SResult<(Node, Vec<String>)> 
 }
 
 fn parse_docs(text: &str, path: &Path, strict: bool) -> SResult<(Vec<Node>, Vec<String>)> {
+    // PyYAML does not check the indentation of a quoted scalar's continuation lines ("instead
+    // of checking indentation, we check for document separators"); saphyr does. Their leading
+    // blanks are folded away, so indenting them changes no value: do it, scalar by scalar.
+    let mut text = std::borrow::Cow::Borrowed(text);
+    let mut first_err = None;
+    for _ in 0..64 {
+        match parse_flow_fixed(&text, path, strict) {
+            Err(e) if e.message.contains("invalid indentation in quoted scalar") => {
+                let fixed = reindent_quoted(&text, e.span.line, e.span.col);
+                first_err.get_or_insert(e);
+                match fixed {
+                    Some(f) => text = std::borrow::Cow::Owned(f),
+                    None => break,
+                }
+            }
+            Err(e) => return Err(first_err.unwrap_or(e)),
+            ok => return ok,
+        }
+    }
+    Err(first_err.unwrap_or_else(|| SourceError::new(Span::file(path), "YAML syntax error")))
+}
+
+/// `text` with the continuation lines of the quoted scalar that opens at `line`:`col` (1-based)
+/// indented past its opening quote; `None` when it cannot be found.
+fn reindent_quoted(text: &str, line: usize, col: usize) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let open_line = lines.get(line.checked_sub(1)?)?;
+    let q_at = open_line.char_indices().nth(col.checked_sub(1)?).map(|(i, _)| i)?;
+    let q = open_line[q_at..].chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let want = open_line[..q_at].chars().count() + 1;
+    let mut out: String = lines[..line - 1].concat();
+    // Where the scalar ends: the matching quote (`\"` escapes in double quotes, `''` in single).
+    let mut rest_first = &open_line[q_at + 1..];
+    out.push_str(&open_line[..q_at + 1]);
+    let mut i = line - 1;
+    loop {
+        let (closed_at, seg) = scan_quoted(rest_first, q);
+        if let Some(at) = closed_at {
+            out.push_str(seg);
+            out.push_str(&rest_first[at..]);
+            out.push_str(&lines[i + 1..].concat());
+            return Some(out);
+        }
+        out.push_str(rest_first);
+        i += 1;
+        let next = lines.get(i)?;
+        let indent = next.len() - next.trim_start_matches([' ', '\t']).len();
+        if !next.trim().is_empty() && next[..indent].chars().count() < want {
+            out.push_str(&" ".repeat(want - next[..indent].chars().count()));
+        }
+        rest_first = next;
+    }
+}
+
+/// The byte offset just past the closing quote `q` in `s` (and the text up to it), if `s`
+/// holds it.
+fn scan_quoted(s: &str, q: char) -> (Option<usize>, &str) {
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if q == '"' && c == '\\' {
+            it.next();
+            continue;
+        }
+        if c == q {
+            if q == '\'' && it.peek().map(|x| x.1) == Some('\'') {
+                it.next();
+                continue;
+            }
+            return (Some(i + 1), &s[..i + 1]);
+        }
+    }
+    (None, s)
+}
+
+fn parse_flow_fixed(text: &str, path: &Path, strict: bool) -> SResult<(Vec<Node>, Vec<String>)> {
     match parse_once(text, path, strict) {
         // PyYAML (Ansible's loader) accepts a flow collection whose continuation lines, or
         // closing bracket, sit left of where it began; saphyr does not. Indent those lines
@@ -440,6 +515,14 @@ mod tests {
 
     fn parse(s: &str) -> SResult<Node> {
         parse_str(s, Path::new("t.yml"))
+    }
+
+    #[test]
+    fn quoted_scalars_continue_at_any_indentation_as_in_pyyaml() {
+        let n = parse("t:\n  - a: \"{{\n    1 + 2\n  }}\"\n    b: 'x\n  y'\n    c: \"q\\\"\n  r\"\n").unwrap().to_json();
+        assert_eq!(n["t"][0]["a"], "{{ 1 + 2 }}");
+        assert_eq!(n["t"][0]["b"], "x y");
+        assert_eq!(n["t"][0]["c"], "q\" r");
     }
 
     #[test]

@@ -42,6 +42,9 @@ struct Args {
 #[derive(Clone, Debug)]
 pub enum Manager {
     Systemd { unit: String },
+    /// A SysV init script, on a host without systemd (ansible-core's `service` does the same):
+    /// `service NAME ACTION`, enabled by its `/etc/rc?.d` links (`update-rc.d`).
+    Sysv { name: String },
     Commands { start: Option<String>, stop: Option<String>, restart: Option<String>, reload: Option<String>, status: String, user: Option<String> },
     /// A Docker container (`docker start/stop/restart`, `docker kill -s HUP` to reload).
     Docker { container: String },
@@ -94,6 +97,7 @@ impl Manager {
     pub fn describe(&self) -> String {
         match self {
             Manager::Systemd { unit } => format!("unit {unit}"),
+            Manager::Sysv { name } => format!("init script {name}"),
             Manager::Commands { .. } => "its commands".into(),
             Manager::Docker { container } => format!("container {container}"),
             Manager::Compose { project, service } => format!("compose service {service} ({})", project.project_dir),
@@ -103,6 +107,7 @@ impl Manager {
     pub fn status_cmd(&self) -> Cmd {
         match self {
             Manager::Systemd { unit } => Cmd::argv(["systemctl", "is-active", "--quiet", unit.as_str()]),
+            Manager::Sysv { name } => Cmd::shell(sysv(name, "status") + " >/dev/null 2>&1"),
             Manager::Commands { status, user, .. } => Cmd::shell(status.clone()).become_user(user.clone()),
             Manager::Docker { container } => crate::docker::inspect_cmd(std::slice::from_ref(container)),
             Manager::Compose { project, service } => project.inspect_service_cmd(service),
@@ -113,6 +118,7 @@ impl Manager {
     pub fn action_cmds(&self, action: &str) -> Result<Vec<Cmd>, String> {
         match self {
             Manager::Systemd { unit } => Ok(vec![Cmd::argv(["systemctl", action, unit.as_str()])]),
+            Manager::Sysv { name } => Ok(vec![Cmd::shell(sysv(name, action)).label(format!("service {name} {action}"))]),
             Manager::Docker { container } => match action {
                 "start" | "stop" | "restart" => Ok(vec![Cmd::argv(["docker", action, container.as_str()])]),
                 "reload" => Ok(vec![Cmd::argv(["docker", "kill", "-s", "HUP", container.as_str()])]),
@@ -147,6 +153,30 @@ impl Manager {
 }
 
 /// The service's state and, for a container manager, its containers.
+/// `service NAME ACTION` where the `service` command is, else the init script itself.
+fn sysv(name: &str, action: &str) -> String {
+    let n = crate::transport::quote::quote(name);
+    format!("if command -v service >/dev/null 2>&1; then service {n} {action}; else /etc/init.d/{n} {action}; fi")
+}
+
+/// Where a service with no `services` entry lives on this host, as ansible-core's `service`
+/// finds it: a systemd unit (it must exist), else, without systemd, a SysV init script.
+/// `Err`: ansible-core's "Could not find the requested service".
+async fn find_default(ctx: &StepCtx<'_>, name: &str) -> Result<Manager, StepError> {
+    let n = crate::transport::quote::quote(name);
+    let out = ctx
+        .run(Cmd::shell(format!("if [ -d /run/systemd/system ]; then echo SYSTEMD; systemctl show -p LoadState --value {n}.service 2>/dev/null || systemctl show -p LoadState --value {n}; else echo NOSYSTEMD; [ -x /etc/init.d/{n} ] && echo SYSV; fi; true")).label(format!("find service {name}")))
+        .await?;
+    let text = out.stdout_str();
+    let mut lines = text.lines().map(str::trim);
+    match lines.next() {
+        Some("SYSTEMD") if lines.next() == Some("not-found") => Err(StepError::failed(format!("Could not find the requested service {name}: host"))),
+        Some("NOSYSTEMD") if lines.next() == Some("SYSV") => Ok(Manager::Sysv { name: name.to_string() }),
+        Some("NOSYSTEMD") => Err(StepError::failed(format!("Could not find the requested service {name}: host"))),
+        _ => Ok(Manager::Systemd { unit: name.to_string() }),
+    }
+}
+
 pub async fn state(ctx: &StepCtx<'_>, m: &Manager) -> Result<(crate::docker::State, Vec<crate::docker::Container>), StepError> {
     use crate::docker::State;
     if !m.is_container() {
@@ -198,6 +228,10 @@ impl Module for Service {
         }
         let services = services_of(ctx);
         let mut m = Manager::lookup(services.as_ref(), &a.name).map_err(StepError::failed)?;
+        let listed = services.as_ref().and_then(|s| s.get(&a.name)).is_some();
+        if !listed {
+            m = find_default(ctx, &a.name).await?;
+        }
         let sleep = match &a.sleep {
             None | Some(Json::Null) => None,
             Some(Json::Number(n)) => n.as_u64(),
@@ -206,6 +240,7 @@ impl Module for Service {
         };
         let mut warnings = Vec::new();
         match &mut m {
+            Manager::Sysv { .. } => {}
             Manager::Systemd { .. } => {
                 // As ansible-core's service action on a systemd host: these do not apply there.
                 for (k, given) in [("pattern", a.pattern.is_some()), ("runlevel", a.runlevel.is_some()), ("sleep", sleep.is_some()), ("arguments", a.arguments.is_some())] {
@@ -284,6 +319,19 @@ impl Module for Service {
         if let (Some(_), true) = (a.enabled, m.is_container()) {
             return Err(StepError::failed(format!("service {}: enabled does not apply to {} (its restart policy does: the restart_policy module)", a.name, m.describe())));
         }
+        if let (Some(en), Manager::Sysv { name }) = (a.enabled, &m) {
+            let n = crate::transport::quote::quote(name);
+            let is_en = ctx.run(Cmd::shell(format!("ls /etc/rc[2345].d/S[0-9][0-9]{n} >/dev/null 2>&1"))).await?.ok();
+            if is_en != en {
+                let verb = if en { "enable" } else { "disable" };
+                plan.changes.push(format!("{verb} service {}", a.name));
+                plan.commands.push(Cmd::shell(format!("update-rc.d {n} defaults >/dev/null 2>&1; update-rc.d {n} {verb}")).label(format!("update-rc.d {name} {verb}")));
+            }
+        }
+        // For apply's check of the state after the change (taken out there).
+        if matches!(m, Manager::Sysv { .. }) && !ctx.check && !plan.commands.is_empty() {
+            plan.result.insert("_manager".into(), json!("sysv"));
+        }
         if let (Some(en), Manager::Systemd { unit }) = (a.enabled, &m) {
             let is_en = ctx.run(Cmd::argv(["systemctl", "is-enabled", "--quiet", unit.as_str()])).await?.ok();
             if is_en != en {
@@ -302,9 +350,13 @@ impl Module for Service {
         let want = plan.result.get("want_running").and_then(Json::as_bool);
         let name = plan.result.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
         let status = plan.result.remove("_status").and_then(|s| s.as_str().map(str::to_string));
+        let sysv = plan.result.remove("_manager").is_some();
         let out = super::run_plan_commands(ctx, plan).await?;
         if let Some(want) = want {
             let mut m = Manager::lookup(services_of(ctx).as_ref(), &name).map_err(StepError::failed)?;
+            if sysv {
+                m = Manager::Sysv { name: name.clone() };
+            }
             if let (Manager::Commands { status: st, .. }, Some(s)) = (&mut m, status) {
                 *st = s;
             }

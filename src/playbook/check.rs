@@ -225,7 +225,10 @@ fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -
     report(names, text, span, known)
 }
 
-/// A filter, test or lookup recover does not have is a load error, never a surprise on a host.
+/// A filter, test or lookup recover does not have is named in a warning when the playbook
+/// loads, before any host is contacted; the template that uses it fails, by that name, when it
+/// is evaluated. As in ansible-core, a role's branch that uses a collection's filter but is
+/// skipped by its `when` runs.
 fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
         let bare = name.strip_prefix("ansible.builtin.").unwrap_or(&name);
@@ -239,9 +242,18 @@ fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
         } else {
             "recover implements Ansible's builtin filters and tests; this one is not among them".to_string()
         };
-        return Err(SourceError::new(span.clone(), format!("unknown {kind} '{name}' in `{}`", text.trim())).help(help));
+        warn_once(&format!("{span}: unknown {kind} '{name}' in `{}` ({help}); a task that evaluates it fails", text.trim()));
     }
     Ok(())
+}
+
+/// Prints a load-time warning once per run.
+fn warn_once(msg: &str) {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<HashSet<String>>> = std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if seen.lock().map(|mut s| s.insert(msg.to_string())).unwrap_or(false) {
+        eprintln!("[WARNING]: {msg}");
+    }
 }
 
 fn check_expr(expr: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
@@ -268,7 +280,7 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
         let hit = text.lines().enumerate().find(|(_, l)| l.contains(&name));
         let span = hit.map(|(i, l)| Span { line: i + 1, col: l.find(&name).unwrap_or(0) + 1, ..file_span.clone() }).unwrap_or(file_span.clone());
-        return Err(SourceError::new(span, format!("unknown {kind} '{name}' in template")).help("recover implements Ansible's builtin filters, tests and lookups; this one is not among them"));
+        warn_once(&format!("{span}: unknown {kind} '{name}' in template (recover implements Ansible's builtin filters, tests and lookups; this one is not among them); rendering it fails"));
     }
     for name in names {
         if known.contains(&name) || known.contains(ANY) || name.starts_with("ansible_") {

@@ -139,6 +139,24 @@ enum HostEnd {
     Interrupted,
 }
 
+/// The magic variables of the run: tags, forks, limit, inventory sources, the configuration
+/// file, diff mode, as ansible-core gives them.
+fn run_magic(opts: &RunOptions, inventory: &Inventory, reporter: &Reporter) -> crate::template::Vars {
+    use serde_json::json;
+    let mut m = crate::template::Vars::new();
+    m.insert("ansible_run_tags".into(), if opts.only_tags.is_empty() { json!(["all"]) } else { json!(opts.only_tags) });
+    m.insert("ansible_skip_tags".into(), json!(opts.skip_tags));
+    m.insert("ansible_forks".into(), json!(opts.forks));
+    if let Some(l) = &opts.limit {
+        m.insert("ansible_limit".into(), json!(l));
+    }
+    m.insert("ansible_inventory_sources".into(), json!(inventory.sources.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()));
+    m.insert("ansible_config_file".into(), json!(crate::ansible_cfg::current().file.as_ref().map(|p| p.display().to_string())));
+    m.insert("ansible_diff_mode".into(), json!(reporter.diff()));
+    m.insert("ansible_version".into(), crate::ansible_version());
+    m
+}
+
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
 pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
     let mut hosts = pattern::select(inv, pattern_text)?;
@@ -152,6 +170,7 @@ pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) ->
 /// Runs every play of `pb`; returns the exit code.
 pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, reporter: Arc<Reporter>) -> i32 {
     let sources = VarSources::with_timestamp(inventory.clone(), Templates::new(), opts.extra_vars.clone(), pb.dir().display().to_string(), opts.check, opts.run_id.clone(), opts.verbosity, opts.timestamp.clone());
+    sources.set_run_magic(run_magic(opts, &inventory, &reporter));
     reporter.add_secrets(secret_values(&sources, pb));
     // What a vault decrypted is a secret wherever it appears, as with no_log.
     reporter.add_secrets(crate::vault::decrypted_values());
@@ -202,7 +221,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         let env = Arc::new(PlayEnv {
             sources: sources.clone(),
             play: Arc::new(play.clone()),
-            play_hosts: vars::PlayHosts::new(&hosts),
+            play_hosts: vars::PlayHosts::of_play(&hosts, &play.name, &play.role_names),
             reporter: reporter.clone(),
             check: opts.check,
             playbook_dir: pb.dir(),

@@ -71,6 +71,9 @@ pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState,
         magic.insert("role_name".into(), json!(name));
         magic.insert("ansible_role_name".into(), json!(name));
         magic.insert("role_path".into(), json!(dir.display().to_string()));
+        magic.insert("ansible_search_path".into(), json!([dir.display().to_string(), env.playbook_dir.display().to_string()]));
+    } else {
+        magic.insert("ansible_search_path".into(), json!([env.playbook_dir.display().to_string()]));
     }
     // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
     // and registered results.

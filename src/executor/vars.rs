@@ -39,16 +39,30 @@ pub struct VarSources {
     /// Each host's gathered facts, as `{ansible_facts: ..., ansible_<name>: ...}`, converted
     /// once when gathered and shared by every step's context (and by `hostvars`).
     facts: std::sync::RwLock<std::collections::HashMap<String, Value>>,
+    /// Magic variables of the whole run (`ansible_run_tags`, `ansible_forks`, ...): see
+    /// [`VarSources::set_run_magic`].
+    run_magic: std::sync::RwLock<Vars>,
 }
 
 /// A play's hosts, and `ansible_play_hosts` built from them once for every step of the play.
 pub struct PlayHosts {
     value: Value,
+    /// `ansible_play_name`, `role_names`: the play's own magic variables.
+    play: Vars,
 }
 
 impl PlayHosts {
     pub fn new(names: &[String]) -> PlayHosts {
-        PlayHosts { value: crate::template::to_value(&json!(names)) }
+        PlayHosts { value: crate::template::to_value(&json!(names)), play: Vars::new() }
+    }
+    /// With the play's name and the names of its roles.
+    pub fn of_play(names: &[String], play: &str, roles: &[String]) -> PlayHosts {
+        let mut p = Vars::new();
+        p.insert("ansible_play_name".into(), json!(play));
+        p.insert("role_names".into(), json!(roles));
+        p.insert("ansible_role_names".into(), json!(roles));
+        p.insert("ansible_dependent_role_names".into(), json!([]));
+        PlayHosts { value: crate::template::to_value(&json!(names)), play: p }
     }
 }
 
@@ -67,6 +81,7 @@ impl VarSources {
             verbosity,
             binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             facts: Default::default(),
+            run_magic: Default::default(),
             timestamp: timestamp.unwrap_or_else(|| chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
             inventory: std::sync::RwLock::new(inventory),
             templates,
@@ -95,6 +110,13 @@ impl VarSources {
         }
         *inv = Arc::new(next);
         true
+    }
+
+    /// Sets the run's magic variables: those of the command line and configuration.
+    pub fn set_run_magic(&self, v: Vars) {
+        if let Ok(mut m) = self.run_magic.write() {
+            *m = v;
+        }
     }
 
     /// Records `host`'s facts (replacing what it had): every later context of it sees them.
@@ -128,6 +150,15 @@ impl VarSources {
         m.insert("recover_run_id".into(), json!(self.run_id));
         m.insert("recover_timestamp".into(), json!(self.timestamp));
         m.insert("recover_binary".into(), json!(self.binary));
+        // The inventory source (the first one given).
+        if let Some(src) = inv.sources.first() {
+            let dir = if src.is_dir() { src.to_path_buf() } else { src.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
+            m.insert("inventory_file".into(), json!(src.display().to_string()));
+            m.insert("inventory_dir".into(), json!(dir.display().to_string()));
+        }
+        if let Ok(r) = self.run_magic.read() {
+            m.extend(r.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         m
     }
 
@@ -155,7 +186,7 @@ impl VarSources {
             vars.insert(k.clone(), v.clone());
             data.remove(k);
         }
-        for (k, v) in self.magic(host) {
+        for (k, v) in self.magic(host).into_iter().chain(play_hosts.play.iter().map(|(k, v)| (k.clone(), v.clone()))) {
             data.insert(k.clone());
             vars.insert(k, v);
         }
@@ -190,7 +221,7 @@ struct Shared {
 }
 
 /// Their names: like every magic variable, they win over a variable of the same name.
-const SHARED: [&str; 4] = ["groups", "ansible_play_hosts", "ansible_play_batch", "play_hosts"];
+const SHARED: [&str; 5] = ["groups", "ansible_play_hosts", "ansible_play_batch", "play_hosts", "ansible_play_hosts_all"];
 
 impl Shared {
     fn get(&self, name: &str) -> Option<Value> {
@@ -198,7 +229,7 @@ impl Shared {
             "groups" => Some(self.groups.clone()),
             // recover runs a play's hosts as one batch unless `serial` splits them; the batch
             // variables name the play's hosts.
-            "ansible_play_hosts" | "ansible_play_batch" | "play_hosts" => Some(self.play_hosts.clone()),
+            "ansible_play_hosts" | "ansible_play_batch" | "play_hosts" | "ansible_play_hosts_all" => Some(self.play_hosts.clone()),
             _ => None,
         }
     }

@@ -148,6 +148,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         force_handlers: opt_bool(node, "force_handlers")?.unwrap_or(false),
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
         vars_files: Vec::new(),
+        role_names: Vec::new(),
     };
     // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
     // alternatives, the first that exists wins.
@@ -223,6 +224,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         };
         for r in items {
             let entry = role_entry(r)?;
+            play.role_names.push(entry.name.clone());
             let loaded = load_role(&entry, r, &ctx, true, 0)?;
             play.role_defaults.extend(loaded.defaults);
             tasks.extend(loaded.tasks);

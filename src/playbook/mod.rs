@@ -83,6 +83,8 @@ pub struct Play {
     /// host's are found after its facts are gathered, in order (an entry's alternatives: the
     /// first that exists). Empty when every name is literal (those are read at load).
     pub vars_files: Vec<VarsFile>,
+    /// The roles of `roles:`, by name (`role_names`).
+    pub role_names: Vec<String>,
 }
 
 /// One `vars_files` entry of a play with templated names: its alternatives, the folder they

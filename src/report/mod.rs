@@ -370,6 +370,10 @@ impl Reporter {
     pub fn verbosity(&self) -> u8 {
         self.opts.verbosity
     }
+    /// `--diff` given.
+    pub fn diff(&self) -> bool {
+        self.opts.diff
+    }
 
     /// A progress bar for a long transfer, on a terminal only.
     pub fn bytes_bar(&self, host: &str, msg: &str, total: u64) -> Option<indicatif::ProgressBar> {

@@ -229,15 +229,98 @@ pub fn register(env: &mut Environment<'static>) {
         let n: f64 = num.parse().map_err(|_| err(format!("systemd_bytes: {s:?} is not a size like 2G")))?;
         Ok(((n * mult as f64) as u64).to_string())
     });
-    env.add_test("match", |s: String, pat: String| regex::Regex::new(&format!("^(?:{pat})")).map(|r| r.is_match(&s)).unwrap_or(false));
-    env.add_test("search", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
-    env.add_test("regex", |s: String, pat: String| regex::Regex::new(&pat).map(|r| r.is_match(&s)).unwrap_or(false));
+    // ansible-core's regex tests: `match` anchors at the start, `search` anywhere; `regex` is
+    // either (`match_type`); `ignorecase` and `multiline` as Python's flags.
+    fn re_test(s: &str, pat: &str, anchored: bool, kw: &Kwargs) -> Result<bool, Error> {
+        let ic = kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
+        let ml = kw.get::<Option<bool>>("multiline")?.unwrap_or(false);
+        let anchored = match kw.get::<Option<String>>("match_type")?.as_deref() {
+            Some("match") => true,
+            Some("search") => false,
+            Some(other) => return Err(err(format!("regex: match_type must be match or search, not {other}"))),
+            None => anchored,
+        };
+        kw.assert_all_used()?;
+        let flags = format!("{}{}", if ic { "i" } else { "" }, if ml { "m" } else { "" });
+        // Python's `re.match` anchors at the start of the text (`\A`), even with MULTILINE.
+        let full = if anchored { format!("\\A(?:{pat})") } else { pat.to_string() };
+        Ok(crate::modules::pyre::compile_flags(&full, &flags).map(|r| r.is_match(s.as_bytes())).unwrap_or(false))
+    }
+    env.add_test("match", |s: String, pat: String, kw: Kwargs| re_test(&s, &pat, true, &kw));
+    env.add_test("search", |s: String, pat: String, kw: Kwargs| re_test(&s, &pat, false, &kw));
+    env.add_test("regex", |s: String, pat: String, kw: Kwargs| re_test(&s, &pat, false, &kw));
     env.add_test("abs", |s: String| s.starts_with('/'));
 
     env.add_function("dict", dict_fn);
+    env.add_function("now", now_fn);
     env.add_function("lookup", super::lookups::lookup);
     env.add_function("query", super::lookups::query);
     env.add_function("q", super::lookups::query);
+}
+
+/// Ansible's `now(utc=False, fmt=None)`: the controller's time as a Python datetime (`.year`,
+/// `.strftime(fmt)`, `.isoformat()`, `.timestamp()`), or, with `fmt`, that formatted text.
+fn now_fn(kw: Kwargs) -> Result<Value, Error> {
+    let utc = kw.get::<Option<bool>>("utc")?.unwrap_or(false);
+    let fmt = kw.get::<Option<String>>("fmt")?;
+    kw.assert_all_used()?;
+    let t = if utc { chrono::Utc::now().naive_utc() } else { chrono::Local::now().naive_local() };
+    match fmt {
+        Some(f) => Ok(Value::from(PyDateTime(t).strftime(&f))),
+        None => Ok(Value::from_object(PyDateTime(t))),
+    }
+}
+
+/// A Python `datetime` as far as templates use one.
+#[derive(Debug)]
+struct PyDateTime(chrono::NaiveDateTime);
+
+impl PyDateTime {
+    fn strftime(&self, f: &str) -> String {
+        // Python's %f is microseconds (chrono's, nanoseconds).
+        let f = f.replace("%f", "%6f");
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        if write!(out, "{}", self.0.format(&f)).is_err() {
+            return f;
+        }
+        out
+    }
+    fn text(&self) -> String {
+        if self.0.and_utc().timestamp_subsec_micros() == 0 { self.strftime("%Y-%m-%d %H:%M:%S") } else { self.strftime("%Y-%m-%d %H:%M:%S.%f") }
+    }
+}
+
+impl minijinja::value::Object for PyDateTime {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        let t = &self.0;
+        Some(Value::from(match key.as_str()? {
+            "year" => t.year() as i64,
+            "month" => t.month() as i64,
+            "day" => t.day() as i64,
+            "hour" => t.hour() as i64,
+            "minute" => t.minute() as i64,
+            "second" => t.second() as i64,
+            "microsecond" => t.and_utc().timestamp_subsec_micros() as i64,
+            _ => return None,
+        }))
+    }
+    fn call_method(self: &std::sync::Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        use chrono::Datelike;
+        match method {
+            "strftime" => Ok(Value::from(self.strftime(args.first().and_then(Value::as_str).ok_or_else(|| err("strftime() takes a format"))?))),
+            "isoformat" => Ok(Value::from(self.strftime("%Y-%m-%dT%H:%M:%S%.6f").trim_end_matches(".000000").to_string())),
+            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp_micros() as f64 / 1e6)),
+            "weekday" => Ok(Value::from(self.0.weekday().num_days_from_monday() as i64)),
+            "isoweekday" => Ok(Value::from(self.0.weekday().number_from_monday() as i64)),
+            "date" => Ok(Value::from(self.strftime("%Y-%m-%d"))),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
 }
 
 /// Python's `dict()`: from a mapping or a sequence of key, value pairs (`dict(keys | zip(values))`),

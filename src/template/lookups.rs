@@ -167,7 +167,7 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 names.push("hostvars".into());
                 let ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
                 let _pause = super::NativeWatch::pause();
-                out.push(Value::from(state.env().render_str(&text, Value::from_object(ctx))?));
+                out.push(Value::from(state.env().render_str(&super::raw_as_jinja2(&text), Value::from_object(ctx))?));
             }
             out
         }

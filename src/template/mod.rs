@@ -10,6 +10,7 @@
 //!   `{{ value | safe }}` inserts shell code deliberately.
 
 pub mod context;
+mod pymod;
 pub mod filters;
 pub mod pyjson;
 pub mod pyrepr;
@@ -262,6 +263,7 @@ impl Templates {
 
     /// Renders a `shell` command string: printed values are shell-quoted (see module doc).
     pub fn render_shell(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let src = &*raw_as_jinja2(src);
         let tmpl = self.env.template_from_named_str(SHELL_TEMPLATE, src).map_err(|e| located(&e, origin))?;
         let out = tmpl.render(ctx).map_err(|e| located(&e, origin))?;
         if out.contains('\0') {
@@ -299,7 +301,9 @@ impl Templates {
         let expr = expr.trim();
         // Ansible tolerates (and warns about) `when: "{{ x }}"`.
         let expr = expr.strip_prefix("{{").and_then(|e| e.strip_suffix("}}")).unwrap_or(expr);
-        let compiled = self.env.compile_expression(expr)?;
+        let expr = builtin_names(expr);
+        let expr = pymod::rewrite(&expr, true);
+        let compiled = self.env.compile_expression(&expr)?;
         let v = compiled.eval(ctx)?;
         if v.kind() == ValueKind::Invalid {
             return Err(Error::new(ErrorKind::InvalidOperation, v.to_string()));
@@ -330,7 +334,7 @@ impl Templates {
                     }
                     return json_of(&v);
                 }
-                Ok(Json::String(trailing_newlines(s, self.env.render_str(s, ctx)?)))
+                Ok(Json::String(trailing_newlines(s, self.env.render_str(&raw_as_jinja2(s), ctx)?)))
             }
             Json::Array(items) => items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
             Json::Object(_) if as_unsafe(raw).is_some() => Ok(Json::String(as_unsafe(raw).unwrap_or_default().to_string())),
@@ -442,14 +446,36 @@ impl Templates {
 /// Jinja2's `{% raw %}` keeps the newline after its tag under `trim_blocks` (only `{% endraw %}`
 /// drops the one after it); minijinja drops both. A raw tag ending in a plain `%}` is written
 /// `+%}` (keep the whitespace), which gives Jinja2's output.
-fn raw_as_jinja2(src: &str) -> std::borrow::Cow<'_, str> {
+///
+/// It also gives ansible-core's full names of the builtin filters and tests their short ones
+/// (see [`builtin_names`]).
+pub(crate) fn raw_as_jinja2(src: &str) -> std::borrow::Cow<'_, str> {
     use std::sync::OnceLock;
     static RAW: OnceLock<regex::Regex> = OnceLock::new();
+    let src = match builtin_names(src) {
+        std::borrow::Cow::Borrowed(b) => pymod::rewrite(b, false),
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(pymod::rewrite(&o, false).into_owned()),
+    };
     if !src.contains("raw") {
-        return std::borrow::Cow::Borrowed(src);
+        return src;
     }
     let re = RAW.get_or_init(|| regex::Regex::new(r"\{%([-+]?)(\s*)raw(\s*)%\}").expect("static regex"));
-    re.replace_all(src, "{%${1}${2}raw${3}+%}")
+    match re.replace_all(&src, "{%${1}${2}raw${3}+%}") {
+        std::borrow::Cow::Borrowed(_) => src,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
+    }
+}
+
+/// `| ansible.builtin.combine(...)`, `is ansible.builtin.version(...)` (and `ansible.legacy.`):
+/// the builtin filter or test by its short name, as ansible-core resolves it.
+fn builtin_names(src: &str) -> std::borrow::Cow<'_, str> {
+    use std::sync::OnceLock;
+    static FQ: OnceLock<regex::Regex> = OnceLock::new();
+    if !src.contains("ansible.") {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let re = FQ.get_or_init(|| regex::Regex::new(r"(\|\s*|\bis\s+(?:not\s+)?)ansible\.(?:builtin|legacy)\.([A-Za-z_])").expect("static regex"));
+    re.replace_all(src, "${1}${2}")
 }
 
 /// Ansible's rule for trailing newlines: after Jinja2 dropped one of the

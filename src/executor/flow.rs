@@ -344,7 +344,7 @@ pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, s
         let mut all: Vec<Task> = env.play.handlers.clone();
         all.extend(state.handlers.iter().cloned());
         for handler in &all {
-            let hit = handler.name.as_ref().is_some_and(|n| notified.contains(n)) || handler.listen.iter().any(|l| notified.contains(l));
+            let hit = notified.iter().any(|n| handler.answers(n));
             if !hit {
                 continue;
             }

@@ -1062,6 +1062,14 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     }
     if r.status == Status::Changed {
         for n in &task.notify {
+            // `notify: "restart {{ svc }}"`: the handler's name as the task's variables give it.
+            let n = if crate::template::is_template(n) {
+                let ctx = context(env, host, task, state, &[]);
+                env.sources.templates.render_str(n, &ctx, &task.span).unwrap_or_else(|_| n.clone())
+            } else {
+                n.clone()
+            };
+            let n = &n;
             if !state.notified.contains(n) {
                 state.notified.push(n.clone());
             }

@@ -67,8 +67,8 @@ fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>, depth: us
             }
             for (k, _) in node.as_map().unwrap_or_default() {
                 let key = k.scalar_string().unwrap_or_default();
-                if !key.ends_with("import_playbook") && key != "name" {
-                    return Err(k.error(format!("`{key}` on import_playbook is not supported by recover")).help("put it on the imported plays"));
+                if !key.ends_with("import_playbook") && !["name", "vars", "when", "tags"].contains(&key.as_str()) {
+                    return Err(k.error(format!("`{key}` on import_playbook is not supported by recover")).help("import_playbook takes name, vars, when and tags; put others on the imported plays"));
                 }
             }
             let rel = file.as_str().ok_or_else(|| file.error("import_playbook takes a file name"))?;
@@ -79,7 +79,20 @@ fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>, depth: us
             if !p.is_file() {
                 return Err(file.error(format!("import_playbook: no such file {}", p.display())));
             }
-            load_plays(&p, project_root, plays, depth + 1)?;
+            // As ansible-core: the import's vars over each play's own, its `when` on every task
+            // of the imported plays, its tags added to theirs.
+            let mut imported = Vec::new();
+            load_plays(&p, project_root, &mut imported, depth + 1)?;
+            let vars = mapping(node.get("vars"), "vars")?;
+            let outer = Inherited { when: conds(node.get("when"))?, tags: strings(node.get("tags"))?, ..Default::default() };
+            for mut play in imported {
+                play.vars.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                outer.push_into(&mut play.tasks);
+                for h in &mut play.handlers {
+                    h.when.splice(0..0, outer.when.iter().cloned());
+                }
+                plays.push(play);
+            }
             continue;
         }
         plays.push(load_play(node, path, project_root)?);
@@ -248,7 +261,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     super::walk_mut(&mut tasks_copy, &mut |_| {}, &mut |inc| included.extend(inc.handlers.iter().cloned()));
     for t in play.all_tasks() {
         for n in &t.notify {
-            if !crate::template::is_template(n) && !play.handlers.iter().chain(included.iter()).any(|h| h.name.as_deref() == Some(n) || h.listen.contains(n)) {
+            if !crate::template::is_template(n) && !play.handlers.iter().chain(included.iter()).any(|h| h.answers(n)) {
                 return Err(SourceError::new(t.span.clone(), format!("task notifies '{n}', but the play has no handler of that name")));
             }
         }

@@ -532,6 +532,15 @@ impl Task {
     pub fn has_templated_flags(&self) -> bool {
         [&self.ignore_errors, &self.no_log, &self.check_mode, &self.r#become, &self.run_once].iter().any(|f| matches!(f, Some(Flag::Expr(_))))
     }
+    /// Whether a `notify:` of `n` reaches this handler: its name, its role-qualified name
+    /// (`ROLE : name`), or a topic it listens to.
+    pub fn answers(&self, n: &str) -> bool {
+        if self.listen.iter().any(|l| l == n) {
+            return true;
+        }
+        let Some(name) = self.name.as_deref() else { return false };
+        name == n || self.role_name().is_some_and(|r| n.split_once(" : ").is_some_and(|(a, b)| a.trim() == r && b.trim() == name))
+    }
     /// The role's name, for `role_name` and Ansible's `ROLE : task` display.
     pub fn role_name(&self) -> Option<String> {
         self.role_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())

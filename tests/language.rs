@@ -433,7 +433,8 @@ getent passwd | grep '^rt' ; getent group | grep '^rt'; getent shadow | grep '^r
 find /home /srv/rthomes -path '*/rt*' -printf '%p %m %u %g\\n' 2>/dev/null | sort; \
 for u in rtest-svc rtest-other; do echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)\"; done; \
 for f in /etc/apt/sources.list.d/*; do echo \"$f $(stat -c %a $f)\"; cat $f; done; \
-for u in root wooo; do echo \"crontab of $u:\"; crontab -l -u $u 2>&1; done; echo \"hostname $(hostname) $(cat /etc/hostname)\"; ls -l /etc/apt/keyrings 2>/dev/null | cut -c1-10; apt-key list 2>/dev/null | grep -E '^(/|pub|uid|sub)'; for f in /etc/cron.d/rt*; do echo \"$f $(stat -c %a $f)\"; cat $f; done 2>/dev/null";
+for u in root wooo; do echo \"crontab of $u:\"; crontab -l -u $u 2>&1; done; echo \"hostname $(hostname) $(cat /etc/hostname)\"; ls -l /etc/apt/keyrings 2>/dev/null | cut -c1-10; apt-key list 2>/dev/null | grep -E '^(/|pub|uid|sub)'; for f in /etc/cron.d/rt*; do echo \"$f $(stat -c %a $f)\"; cat $f; done 2>/dev/null; \
+debconf-show rtest-dc 2>/dev/null | sort; dpkg --get-selections 'rtest-*' bash 2>/dev/null";
 
 /// The package, service and user modules (issue 17) on real Debian systemd hosts: two hosts
 /// booted by systemd-nspawn from one image (`scripts/nspawn-host`: real apt with a local

@@ -22,7 +22,9 @@ mod copy;
 mod cron;
 mod deb822_repository;
 mod docker_exec;
+mod debconf;
 mod debug;
+mod dpkg_selections;
 mod fetch;
 mod file;
 mod find;
@@ -415,6 +417,8 @@ static REGISTRY: &[&dyn Module] = &[
     &container::RestartPolicy,
     &container::ContainerRemove,
     &docker_exec::DockerContainerExec,
+    &debconf::Debconf,
+    &dpkg_selections::DpkgSelections,
 ];
 
 /// Why a task changes or removes data, when that is known from the task
@@ -458,18 +462,10 @@ const COLLECTION_MODULES: &[(&str, &str)] = &[
     ("helm", "kubernetes.core"), ("archive", "community.general"), ("nmcli", "community.general"), ("systemd_timer", "community.general"),
 ];
 
-/// ansible.builtin modules recover does not implement (refused by name at load).
-const BUILTIN_NOT_BUILT: &[&str] = &[
-    "debconf", "dpkg_selections", "iptables", "expect", "subversion", "sysvinit",
-    "validate_argument_spec", "mount_facts", "gather_facts",
-];
-
-/// Why a module name is not one recover runs, when it is a known one: an ansible.builtin
-/// module not built, or a collection's module named by its short name.
+/// Why a module name is not one recover runs, when it is a known one: a collection's module
+/// named by its short name (ansible-core alone cannot resolve it either). The ansible.builtin
+/// modules recover does not implement load, and are refused where they run ([`NotBuilt`]).
 pub fn not_built(name: &str) -> Option<String> {
-    if BUILTIN_NOT_BUILT.contains(&name) {
-        return Some(format!("module '{name}' is an ansible.builtin module that recover does not implement"));
-    }
     COLLECTION_MODULES.iter().find(|(m, _)| *m == name).map(|(m, c)| format!("module '{m}' is {c}.{m}, from the {c} collection; recover runs the ansible.builtin modules it has built in"))
 }
 
@@ -487,10 +483,43 @@ pub fn short_name(key: &str) -> &str {
 
 /// The module of that name.
 pub fn get(name: &str) -> Option<&'static dyn Module> {
-    REGISTRY.iter().copied().find(|m| m.name() == name).or_else(|| apt::UNSUPPORTED.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|m| m.name() == name)
+        .or_else(|| apt::UNSUPPORTED.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
+        .or_else(|| NOT_BUILT.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
 }
 
-/// Every module name, for help and suggestions.
+/// An ansible.builtin module recover does not implement: it loads (as in ansible-core, a task
+/// a `when` skips does not matter), and a step that reaches a host with it is refused by name.
+pub struct NotBuilt(pub &'static str);
+
+#[async_trait]
+impl Module for NotBuilt {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        &[]
+    }
+    fn free_keys(&self) -> bool {
+        true
+    }
+    fn free_form(&self) -> bool {
+        true
+    }
+    async fn plan(&self, _ctx: &StepCtx<'_>, _args: &Json) -> Result<Plan, StepError> {
+        Err(StepError::failed(format!("module '{}' is an ansible.builtin module that recover does not implement", self.0)))
+    }
+}
+
+static NOT_BUILT: [NotBuilt; 7] = [
+    NotBuilt("iptables"), NotBuilt("expect"), NotBuilt("subversion"), NotBuilt("sysvinit"), NotBuilt("validate_argument_spec"),
+    NotBuilt("mount_facts"), NotBuilt("gather_facts"),
+];
+
+/// Every module name, for help and suggestions (those recover runs).
 pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|m| m.name()).chain(apt::UNSUPPORTED.iter().map(|m| m.0)).collect()
 }

@@ -195,6 +195,24 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             }
             let loaded = match resolve(env, inc, &ctx) {
                 Ok(l) => l,
+                Err(msg) if inc.ignore_errors => {
+                    env.reporter.emit(Event::Task {
+                        host: host.to_string(),
+                        task: shown.clone(),
+                        status: Status::Failed,
+                        msg: Some(msg),
+                        changes: Vec::new(),
+                        diff: None,
+                        note: None,
+                        item: item.clone(),
+                        output: None,
+                        ignored: true,
+                        failed_changed: false,
+                        check: env.check,
+                        duration_ms: 0,
+                    });
+                    continue;
+                }
                 Err(msg) => {
                     report(env, host, shown.clone(), Status::Failed, Some(msg), None, item.clone());
                     state.last_failed = Some((shown.clone(), json!({"failed": true})));

@@ -452,12 +452,17 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: u
     let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone() };
     let mut inherit = entry.inherit.clone();
     inherit.vars = role_vars;
+    let mut tasks = Vec::new();
+    // ansible-core's first step of a role with an argument spec for its entry point.
+    if let Some(t) = argument_spec_task(&role_dir, entry, meta.as_ref())? {
+        tasks.push(Item::Task(Box::new(t)));
+    }
     if let Some(p) = role_file(&role_dir, "tasks", entry.tasks_from.as_deref(), at)? {
         let tasks_node = yaml::load_file(&p)?;
-        let mut tasks = item_list(Some(&tasks_node), p.parent().unwrap_or(&role_dir), &rctx, depth)?;
-        inherit.push_into(&mut tasks);
-        out.tasks.extend(tasks);
+        tasks.extend(item_list(Some(&tasks_node), p.parent().unwrap_or(&role_dir), &rctx, depth)?);
     }
+    inherit.push_into(&mut tasks);
+    out.tasks.extend(tasks);
     if let Some(p) = role_file(&role_dir, "handlers", entry.handlers_from.as_deref(), at)? {
         let node = yaml::load_file(&p)?;
         let mut hs = flat_handlers(item_list(Some(&node), &role_dir.join("handlers"), &rctx, depth)?, &node)?;
@@ -470,6 +475,46 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: u
         out.handlers.extend(hs);
     }
     Ok(out)
+}
+
+/// The step ansible-core puts first in a role whose `meta/argument_specs.yml` (else
+/// `meta/main.yml`'s `argument_specs`) has a spec for the entry point (`main`, or `tasks_from`):
+/// `validate_argument_spec` of the role's parameters and variables, tagged `always`.
+fn argument_spec_task(role_dir: &Path, entry: &RoleEntry, meta: Option<&Node>) -> SResult<Option<Task>> {
+    let specs_file = ["argument_specs.yml", "argument_specs.yaml"].iter().map(|f| role_dir.join("meta").join(f)).find(|p| p.is_file());
+    let loaded;
+    let specs = match &specs_file {
+        Some(p) => {
+            loaded = yaml::load_file(p)?;
+            loaded.get("argument_specs").map(Node::to_json)
+        }
+        None => meta.and_then(|m| m.get("argument_specs")).map(Node::to_json),
+    };
+    let entrypoint = entry.tasks_from.clone().unwrap_or_else(|| "main".into());
+    let Some(spec) = specs.as_ref().and_then(|s| s.get(&entrypoint)).filter(|s| s.is_object()) else { return Ok(None) };
+    let mut name = format!("Validating arguments against arg spec '{entrypoint}'");
+    if let Some(d) = spec.get("short_description").and_then(Json::as_str) {
+        name.push_str(&format!(" - {d}"));
+    }
+    // The spec is data: a `{{` in a description stays text when the step's arguments render.
+    fn as_data(v: &Json) -> Json {
+        match v {
+            Json::String(s) if crate::template::is_template(s) => Json::String(format!("{{% raw %}}{s}{{% endraw %}}")),
+            Json::Array(a) => Json::Array(a.iter().map(as_data).collect()),
+            Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), as_data(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    let args = serde_json::json!({
+        "argument_spec": as_data(spec.get("options").unwrap_or(&serde_json::json!({}))),
+        "provided_arguments": Json::Object(entry.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        "validate_args_context": {"type": "role", "name": entry.name, "argument_spec_name": entrypoint, "path": role_dir.display().to_string()},
+    });
+    let at = specs_file.as_deref().map(Span::file).unwrap_or_else(|| Span::file(&role_dir.join("meta/main.yml")));
+    let mut t = Task::synthetic(&name, "validate_argument_spec", args, at);
+    t.role_dir = Some(role_dir.to_path_buf());
+    t.tags = vec!["always".into()];
+    Ok(Some(t))
 }
 
 /// `ROLE/<part>/main.yml`, or `<from>` (with or without `.yml`) for `tasks_from` and the like.
@@ -674,6 +719,10 @@ fn load_block(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Ve
 
 /// The keys an include or import takes besides its own.
 const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
+/// ansible-core's keywords of a dynamic include (`include_tasks`, `include_role`): they are the
+/// include's own (its `when`, whether its failure to load is ignored); `apply:` gives keywords
+/// to its tasks. Any other is "not a valid attribute" for it, as ansible-core says at load.
+const DYNAMIC_INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "ignore_errors", "no_log", "register", "run_once", "timeout", "args", "collections"];
 
 fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_tasks";
@@ -697,6 +746,9 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
         let key = k.scalar_string().unwrap_or_default();
         if key.ends_with(kw) {
             continue;
+        }
+        if dynamic && INCLUDE_KEYS.contains(&key.as_str()) && !DYNAMIC_INCLUDE_KEYS.contains(&key.as_str()) {
+            return Err(k.error(format!("'{key}' is not a valid attribute for {kw} (as in ansible-core)")).help("give it to the included tasks with `apply:`"));
         }
         if !INCLUDE_KEYS.contains(&key.as_str()) || key == "apply" || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
             return Err(k.error(format!("`{key}` on {kw} is not supported")).help(if dynamic {
@@ -790,6 +842,9 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
         if key.ends_with(kw) || key == "args" {
             continue;
         }
+        if dynamic && INCLUDE_KEYS.contains(&key.as_str()) && !DYNAMIC_INCLUDE_KEYS.contains(&key.as_str()) {
+            return Err(k.error(format!("'{key}' is not a valid attribute for {kw} (as in ansible-core)")).help("give it to the included role's tasks with `apply:`"));
+        }
         if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
             return Err(k.error(format!("`{key}` on {kw} is not supported")));
         }
@@ -853,8 +908,9 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
 /// An include's own parts: its `when`, `tags`, `vars` and loop, and what goes to its tasks
 /// (`apply:`, and its own keywords other than those, as a block's).
 fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx: &LoadCtx) -> SResult<Include> {
-    let own = inherited(item)?;
-    let inherit = apply.under(&Inherited { when: Vec::new(), tags: Vec::new(), vars: Vars::new(), ..own });
+    // ansible-core 2.19: the include's own keywords are the include's; only `apply:` reaches
+    // its tasks.
+    let inherit = apply;
     let (loop_items, loop_var) = loop_of(item)?;
     Ok(Include {
         kind,
@@ -870,6 +926,7 @@ fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx:
         role_dir: ctx.role_dir.clone(),
         preloaded: None,
         handlers: Vec::new(),
+        ignore_errors: matches!(flag(item, "ignore_errors")?, Some(super::Flag::Fixed(true))),
     })
 }
 

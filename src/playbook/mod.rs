@@ -164,6 +164,8 @@ pub struct Include {
     /// An `include_role`'s handlers, loaded with its tasks: they join the host's handlers
     /// when the include runs, as in ansible-core.
     pub handlers: Vec<Task>,
+    /// The include's own `ignore_errors`: a file or role it cannot load does not stop the host.
+    pub ignore_errors: bool,
 }
 
 /// `become_method`, `become_flags` and `become_exe` as written (templates), innermost first.

@@ -607,9 +607,40 @@ fn all_true(env: &PlayEnv, conds: &[crate::playbook::Cond], ctx: &Value) -> Resu
 }
 
 /// Renders the arguments: data, except a module's shell arguments (values quoted).
+/// The arguments `module_defaults` give this task's module (the innermost mapping wins), for
+/// those the task does not set itself.
+fn module_defaults(env: &PlayEnv, task: &Task, ctx: &Value) -> Result<serde_json::Map<String, Json>, SourceError> {
+    let mut out = serde_json::Map::new();
+    for (m, span) in &task.module_defaults {
+        let Json::Object(entries) = m else { continue };
+        for (name, args) in entries {
+            if modules::short_name(name) != task.module {
+                continue;
+            }
+            let args = match args {
+                Json::String(s) if crate::template::is_template(s) => env.sources.templates.render_value(args, ctx, span)?,
+                other => other.clone(),
+            };
+            match args {
+                Json::Object(a) => out.extend(a),
+                Json::Null => {}
+                other => return Err(SourceError::new(span.clone(), format!("module_defaults for '{name}' must be a mapping of arguments, got {other}"))),
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &Value) -> Result<Json, SourceError> {
     let t = &env.sources.templates;
-    let Json::Object(raw) = &task.args else { return Ok(task.args.clone()) };
+    let Json::Object(given) = &task.args else { return Ok(task.args.clone()) };
+    let mut raw = module_defaults(env, task, ctx)?;
+    // `command: x` sets the command itself; a default `cmd`/`argv` does not replace it.
+    if given.contains_key("_raw_params") {
+        raw.retain(|k, _| !matches!(k.as_str(), "cmd" | "argv"));
+    }
+    raw.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let raw = &raw;
     let mut out = serde_json::Map::new();
     for (k, v) in raw {
         let span = task.arg_span(k);

@@ -16,24 +16,24 @@ const PLAY_KEYS: &[&str] = &[
     "name", "description", "hosts", "vars", "roles", "tasks", "pre_tasks", "post_tasks", "handlers", "serial",
     "max_fail_percentage", "become", "become_user", "become_method", "gather_facts", "gather_subset", "timeout", "tags",
     "vars_files", "remote_user", "environment", "any_errors_fatal", "ignore_errors", "no_log", "check_mode", "diff",
-    "ignore_unreachable", "strategy", "order", "force_handlers", "collections", "run_once", "port", "connection",
+    "ignore_unreachable", "strategy", "order", "force_handlers", "collections", "run_once", "port", "connection", "module_defaults",
     "become_flags", "become_exe", "throttle", "vars_prompt",
 ];
 /// Play keys Ansible has that recover refuses by name.
-const PLAY_REFUSED: &[&str] = &["module_defaults", "fact_path", "gather_timeout", "debugger"];
+const PLAY_REFUSED: &[&str] = &["fact_path", "gather_timeout", "debugger"];
 const TASK_KEYS: &[&str] = &[
     "name", "when", "register", "become", "become_user", "become_method", "become_flags", "become_exe", "loop", "with_items",
     "loop_control", "changed_when", "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout",
-    "vars", "no_log", "args", "check_mode", "destructive", "backup", "until", "retries", "delay", "environment",
+    "vars", "no_log", "args", "check_mode", "destructive", "backup", "until", "retries", "delay", "environment", "module_defaults",
     "remote_user", "delegate_to", "delegate_facts", "run_once", "ignore_unreachable", "any_errors_fatal", "diff", "action",
     "local_action", "throttle", "collections", "port", "connection", "async", "poll",
 ];
 /// Task keys Ansible has that recover refuses by name.
-const TASK_REFUSED: &[&str] = &["module_defaults", "debugger"];
+const TASK_REFUSED: &[&str] = &["debugger"];
 /// The keywords a block takes besides `block`, `rescue` and `always`.
 const BLOCK_KEYS: &[&str] = &[
     "name", "when", "tags", "vars", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors",
-    "no_log", "environment", "remote_user", "delegate_to", "run_once", "check_mode", "timeout", "any_errors_fatal",
+    "no_log", "environment", "remote_user", "delegate_to", "run_once", "check_mode", "timeout", "any_errors_fatal", "module_defaults",
     "ignore_unreachable", "diff", "collections", "throttle", "port", "connection",
 ];
 /// `with_<lookup>` loops: the lookup's results are the items.
@@ -605,6 +605,7 @@ fn inherited(node: &Node) -> SResult<Inherited> {
         ignore_errors: flag(node, "ignore_errors")?,
         no_log: flag(node, "no_log")?,
         environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
+        module_defaults: module_defaults(node)?,
         remote_user: opt_string(node, "remote_user")?,
         // `connection: local` on a block or task runs it on this machine, as `delegate_to: localhost`.
         delegate_to: opt_string(node, "delegate_to")?.or_else(|| (node.get("connection").and_then(Node::as_str) == Some("local")).then(|| "localhost".to_string())),
@@ -940,6 +941,34 @@ fn loop_of(node: &Node) -> SResult<(Option<(Json, Span)>, String)> {
     Ok((l.map(|n| (n.to_json(), n.span.clone())), var))
 }
 
+/// `module_defaults:` of a play, block or task: a mapping of module names to default
+/// arguments (or a list of such mappings). A `group/...` name is a collection's action group:
+/// recover runs no collection's modules, so it applies to none of its tasks (said at load).
+fn module_defaults(node: &Node) -> SResult<Vec<(Json, Span)>> {
+    let Some(md) = node.get("module_defaults") else { return Ok(Vec::new()) };
+    let maps: Vec<&Node> = match &md.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Map(_) => vec![md],
+        Value::Null => Vec::new(),
+        _ => return Err(md.error("`module_defaults` takes a mapping of module names to their default arguments")),
+    };
+    let mut out = Vec::new();
+    for m in maps {
+        let entries = m.as_map().ok_or_else(|| m.error("`module_defaults` takes a mapping of module names to their default arguments"))?;
+        for (k, v) in entries {
+            let key = k.scalar_string().unwrap_or_default();
+            if key.starts_with("group/") {
+                eprintln!("[WARNING]: {}: module_defaults '{key}' is a collection's action group; recover runs none of its modules", k.span);
+            }
+            if !matches!(v.value, Value::Map(_) | Value::Null) && !matches!(&v.value, Value::Str(t) if crate::template::is_template(t)) {
+                return Err(v.error(format!("module_defaults for '{key}' must be a mapping of arguments")));
+            }
+        }
+        out.push((m.to_json(), m.span.clone()));
+    }
+    Ok(out)
+}
+
 /// A boolean keyword, or a template that gives one (`ignore_errors: "{{ x }}"`).
 fn flag(node: &Node, key: &str) -> SResult<Option<Flag>> {
     match node.get(key) {
@@ -1153,6 +1182,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         ignore_unreachable: opt_bool(node, "ignore_unreachable")?,
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
         environment: node.get("environment").map(|e| vec![(e.to_json(), e.span.clone())]).unwrap_or_default(),
+        module_defaults: module_defaults(node)?,
         remote_user: opt_string(node, "remote_user")?,
         delegate_to,
         delegate_facts: opt_bool(node, "delegate_facts")?.unwrap_or(false),

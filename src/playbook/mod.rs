@@ -199,6 +199,8 @@ pub struct Inherited {
     pub ignore_errors: Option<Flag>,
     pub no_log: Option<Flag>,
     pub environment: Vec<(Json, Span)>,
+    /// `module_defaults:` mappings, outermost first.
+    pub module_defaults: Vec<(Json, Span)>,
     pub remote_user: Option<String>,
     pub delegate_to: Option<String>,
     pub run_once: Option<Flag>,
@@ -231,6 +233,7 @@ impl Inherited {
             t.no_log.clone_from(&self.no_log);
         }
         t.environment.splice(0..0, self.environment.iter().cloned());
+        t.module_defaults.splice(0..0, self.module_defaults.iter().cloned());
         if t.remote_user.is_none() {
             t.remote_user.clone_from(&self.remote_user);
         }
@@ -280,6 +283,7 @@ impl Inherited {
         t.ignore_errors = t.ignore_errors.or(outer.ignore_errors.clone());
         t.no_log = t.no_log.or(outer.no_log.clone());
         t.environment.splice(0..0, outer.environment.iter().cloned());
+        t.module_defaults.splice(0..0, outer.module_defaults.iter().cloned());
         t.remote_user = t.remote_user.or(outer.remote_user.clone());
         t.delegate_to = t.delegate_to.or(outer.delegate_to.clone());
         t.run_once = t.run_once.or(outer.run_once.clone());
@@ -390,6 +394,8 @@ pub struct Task {
     pub any_errors_fatal: Option<bool>,
     /// `environment:` mappings, outermost first (play, block, role, task); templates.
     pub environment: Vec<(Json, Span)>,
+    /// `module_defaults:` mappings of the play, blocks and task, outermost first.
+    pub module_defaults: Vec<(Json, Span)>,
     pub remote_user: Option<String>,
     pub delegate_to: Option<String>,
     pub delegate_facts: bool,
@@ -499,6 +505,7 @@ impl Task {
             ignore_unreachable: None,
             any_errors_fatal: None,
             environment: Vec::new(),
+            module_defaults: Vec::new(),
             remote_user: None,
             delegate_to: None,
             delegate_facts: false,

@@ -632,3 +632,42 @@ fn a_plays_port_reaches_hosts_without_a_port_of_their_own_as_with_ansible_core()
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("t.yml:5:13") && run.stderr.contains("`port` on a block or task"), "{}", run.stderr);
 }
+
+/// A play's `order:` (issue 16): its hosts run in the order ansible-playbook runs them
+/// (inventory, reverse_inventory, sorted, reverse_sorted; shuffle gives each host once), seen
+/// through `serial: 1`, where each batch is one host.
+#[test]
+fn a_plays_order_runs_its_hosts_as_ansible_core_does() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let host = |name: &str| {
+        format!(
+            "    {name}:\n      ansible_host: 127.0.0.188\n      ansible_port: 2222\n      ansible_user: ollama\n      ansible_ssh_private_key_file: {}\n      ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n      recover_lock_dir: {}\n",
+            lab_root().join("ssh/id_ed25519").display(),
+            lab_root().join("ssh/known_hosts").display(),
+            lab_root().join(format!("188/run/lock/recover-order-{name}")).display()
+        )
+    };
+    let names = ["mid", "zeta", "alpha", "beta"];
+    let inv = write(tmp.path(), "inv.yml", &format!("all:\n  hosts:\n{}", names.iter().map(|n| host(n)).collect::<String>()));
+    for order in ["inventory", "reverse_inventory", "sorted", "reverse_sorted", "shuffle"] {
+        let play = write(tmp.path(), &format!("{order}.yml"), &format!("- hosts: all\n  gather_facts: false\n  serial: 1\n  order: {order}\n  tasks:\n    - debug: msg=\"{{{{ inventory_hostname }}}}\"\n"));
+        let want = Command::new("ansible-playbook").args(["-i", inv.to_str().unwrap(), play.to_str().unwrap()]).env("ANSIBLE_NOCOLOR", "1").output().unwrap();
+        let want: Vec<String> = String::from_utf8_lossy(&want.stdout).lines().filter_map(|l| l.strip_prefix("ok: [")).filter_map(|l| l.split(']').next()).map(str::to_string).collect();
+        let run = Recover::new().args(["play", play.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).run();
+        assert_eq!(run.code, 0, "{order}: {}{}", run.stdout, run.stderr);
+        let got: Vec<String> = run.events().iter().filter(|e| e["event"] == "task").filter_map(|e| e["host"].as_str().map(str::to_string)).collect();
+        if order == "shuffle" {
+            let (mut w, mut g) = (want.clone(), got.clone());
+            w.sort();
+            g.sort();
+            assert_eq!(g, w, "shuffle runs each host once");
+        } else {
+            assert_eq!(got, want, "order: {order}");
+        }
+    }
+    let bad = write(tmp.path(), "bad.yml", "- hosts: all\n  gather_facts: false\n  order: random\n  tasks: []\n");
+    let run = Recover::new().args(["play", bad.to_str().unwrap(), "-i", inv.to_str().unwrap()]).run();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("bad.yml:3:10") && run.stderr.contains("`order` must be one of"), "{}", run.stderr);
+}

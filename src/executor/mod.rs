@@ -157,6 +157,24 @@ fn run_magic(opts: &RunOptions, inventory: &Inventory, reporter: &Reporter) -> c
     m
 }
 
+/// A play's hosts in its `order:` (the inventory's by default).
+fn order_hosts(mut hosts: Vec<String>, order: Option<&str>) -> Vec<String> {
+    match order {
+        Some("reverse_inventory") => hosts.reverse(),
+        Some("sorted") => hosts.sort(),
+        Some("reverse_sorted") => {
+            hosts.sort();
+            hosts.reverse();
+        }
+        Some("shuffle") => {
+            let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+            crate::template::pyrandom::PyRandom::from_int_seed(seed).shuffle(&mut hosts);
+        }
+        _ => {}
+    }
+    hosts
+}
+
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
 pub fn select_hosts(inv: &Inventory, pattern_text: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
     let mut hosts = pattern::select(inv, pattern_text)?;
@@ -196,7 +214,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
         }
         // The inventory as `add_host` and `group_by` of earlier plays left it.
         let hosts = match select_hosts(&sources.inventory(), &play.hosts, opts.limit.as_deref()) {
-            Ok(h) => h.into_iter().filter(|h| !dead.contains_key(h)).collect::<Vec<_>>(),
+            Ok(h) => order_hosts(h.into_iter().filter(|h| !dead.contains_key(h)).collect::<Vec<_>>(), play.order.as_deref()),
             Err(e) => {
                 eprintln!("error: play '{}': {e}", play.name);
                 return exit::BAD_INPUT;

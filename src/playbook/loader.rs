@@ -162,6 +162,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
         vars_files: Vec::new(),
         role_names: Vec::new(),
+        order: opt_string(node, "order")?,
     };
     // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
     // alternatives, the first that exists wins.
@@ -313,8 +314,8 @@ fn refuse_unsupported_values(node: &Node) -> SResult<()> {
         }
     }
     if let Some(o) = node.get("order") {
-        if o.as_str() != Some("inventory") {
-            return Err(o.error("`order` other than `inventory` is not supported by recover"));
+        if !matches!(o.as_str(), Some("inventory" | "reverse_inventory" | "sorted" | "reverse_sorted" | "shuffle")) {
+            return Err(o.error("`order` must be one of: inventory, reverse_inventory, sorted, reverse_sorted, shuffle"));
         }
     }
     if let Some(c) = node.get("connection") {

@@ -85,6 +85,9 @@ pub struct Play {
     pub vars_files: Vec<VarsFile>,
     /// The roles of `roles:`, by name (`role_names`).
     pub role_names: Vec<String>,
+    /// `order:` of its hosts (`inventory`, `reverse_inventory`, `sorted`, `reverse_sorted`,
+    /// `shuffle`).
+    pub order: Option<String>,
 }
 
 /// One `vars_files` entry of a play with templated names: its alternatives, the folder they

@@ -671,3 +671,94 @@ fn a_plays_order_runs_its_hosts_as_ansible_core_does() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("bad.yml:3:10") && run.stderr.contains("`order` must be one of"), "{}", run.stderr);
 }
+
+/// What `debug` printed and how each task ended, per task and host, and the recap's ok,
+/// changed, failed and skipped per host, from ansible-playbook's default output.
+fn ansible_multihost(play: &std::path::Path) -> (Vec<(String, String, String, String)>, serde_json::Value) {
+    let out = Command::new("sh")
+        .args(["-c", "exec ansible-playbook -i \"$1\" \"$2\" -e ansible_python_interpreter=/usr/bin/python3 2>&1", "sh", repo().join("inventory/lab.yml").to_str().unwrap(), play.to_str().unwrap()])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut rows = Vec::new();
+    let mut task = String::new();
+    let mut block: Option<(String, String, String)> = None;
+    for line in text.lines() {
+        if let Some((h, s, b)) = &mut block {
+            b.push_str(line);
+            b.push('\n');
+            if line == "}" {
+                let v: serde_json::Value = serde_json::from_str(b).unwrap_or_default();
+                let msg = match &v["msg"] {
+                    serde_json::Value::String(m) => m.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                rows.push((task.clone(), h.clone(), s.clone(), msg));
+                block = None;
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("TASK [").or_else(|| line.strip_prefix("RUNNING HANDLER [")) {
+            task = rest.rsplit_once(']').map(|(n, _)| n.to_string()).unwrap_or_default();
+            continue;
+        }
+        let Some((s, rest)) = [("ok: [", "ok"), ("changed: [", "changed"), ("fatal: [", "failed"), ("skipping: [", "skipped")].iter().find_map(|(p, s)| line.strip_prefix(p).map(|r| (*s, r))) else { continue };
+        let host = rest.split(']').next().unwrap_or_default().split(" -> ").next().unwrap_or_default().to_string();
+        if line.ends_with("=> {") {
+            block = Some((host, s.to_string(), "{\n".into()));
+        } else {
+            rows.push((task.clone(), host, s.to_string(), String::new()));
+        }
+    }
+    rows.sort();
+    let recap = text.lines().skip_while(|l| !l.starts_with("PLAY RECAP")).skip(1).take_while(|l| !l.trim().is_empty());
+    let stats = recap
+        .filter_map(|l| {
+            let (h, counts) = l.split_once(':')?;
+            let n = |k: &str| counts.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}=")).and_then(|n| n.parse::<u64>().ok())).unwrap_or(u64::MAX);
+            Some((h.trim().to_string(), serde_json::json!([n("ok"), n("changed"), n("failed"), n("skipped")])))
+        })
+        .collect();
+    (rows, serde_json::Value::Object(stats))
+}
+
+/// Several hosts in one play (issue 16), each case of `tests/multihost/` run by
+/// ansible-playbook and by recover on lab hosts 188 and 110: the linear strategy's steps (a
+/// task sees what the tasks before it set on every host, however slow), `hostvars` of set_fact,
+/// register and include_vars, `delegate_facts`, `run_once`. Compared: how each task ended and
+/// what it printed, per host, and the recap.
+#[test]
+fn several_hosts_in_step_see_each_others_variables_as_with_ansible_core() {
+    lab();
+    let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/multihost")).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let mut failed = Vec::new();
+    for case in &cases {
+        let (want, want_recap) = ansible_multihost(case);
+        let run = Recover::new().args(["play", case.to_str().unwrap(), "-i", "inventory/lab.yml", "--output", "json", "--yes"]).run();
+        let mut got: Vec<(String, String, String, String)> = run
+            .task_events()
+            .iter()
+            .filter(|e| !e["task"].as_str().unwrap_or_default().starts_with("include"))
+            .map(|e| {
+                let status = e["status"].as_str().unwrap_or_default().to_lowercase();
+                let msg = match &e["output"] {
+                    serde_json::Value::String(m) => m.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (e["task"].as_str().unwrap_or_default().to_string(), e["host"].as_str().unwrap_or_default().to_string(), status, msg)
+            })
+            .collect();
+        got.sort();
+        let recap: serde_json::Map<String, serde_json::Value> = run.recap().as_object().into_iter().flatten().map(|(h, s)| (h.clone(), serde_json::json!([s["ok"], s["changed"], s["failed"], s["skipped"]]))).collect();
+        if want.is_empty() || got != want || serde_json::Value::Object(recap.clone()) != want_recap {
+            failed.push(format!("{}:\n  ansible-core: {want:?} {want_recap}\n  recover:      {got:?} {recap:?}\n{}", case.display(), run.stderr));
+        }
+    }
+    println!("{} passed, {} failed", cases.len() - failed.len(), failed.len());
+    assert!(failed.is_empty(), "outcomes differ from ansible-core:\n{}", failed.join("\n"));
+}

@@ -221,11 +221,14 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     // Every check that can fail on input happens here, before any host is contacted.
     let templates = Templates::new();
     let mut selected_any = false;
+    // What earlier plays' tasks set (set_fact, register) stays the host's in later plays.
+    let mut carried: HashSet<String> = HashSet::new();
     for play in &pb.plays {
         let hosts = executor::select_hosts(&inventory, &play.hosts, limit.as_deref())
             .map_err(|e| SourceError::new(play.span.clone(), format!("play '{}': {e}", play.name)))?;
         selected_any |= !hosts.is_empty();
         let mut known: HashSet<String> = extra.keys().cloned().collect();
+        known.extend(carried.iter().cloned());
         for h in &hosts {
             known.extend(inventory.host_vars(h).into_keys());
         }
@@ -234,7 +237,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
                 known.extend(inventory.host_vars(h).into_keys());
             }
         }
-        crate::playbook::check_undefined(play, &known, &templates, &root, &pb.dir())?;
+        carried.extend(crate::playbook::check_undefined(play, &known, &templates, &root, &pb.dir())?);
     }
     if let (Some(l), false) = (&limit, selected_any) {
         let targets: Vec<String> = pb.plays.iter().map(|p| format!("'{}' targets {}", p.name, p.hosts)).collect();

@@ -46,7 +46,10 @@ type Fut<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 /// Runs `items` in order until one ends the host's walk.
 pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, items: &'a [Item], state: &'a mut HostState) -> Fut<'a> {
     Box::pin(async move {
-        for item in items {
+        let base = state.place.len();
+        for (index, item) in items.iter().enumerate() {
+            state.place.truncate(base);
+            state.place.push(index as u32);
             if env.safety.confirmer.aborted() {
                 return Flow::Refused;
             }
@@ -78,7 +81,10 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                 Item::Block(b) => {
                     let rescuable = !b.rescue.is_empty();
                     state.rescuable += usize::from(rescuable);
+                    let at = state.place.len();
+                    state.place.push(0);
                     let mut flow = run_items(env, host, conn, &b.block, state).await;
+                    state.place.truncate(at);
                     state.rescuable -= usize::from(rescuable);
                     if flow == Flow::Failed && !b.rescue.is_empty() {
                         env.reporter.emit(Event::Rescued { host: host.to_string(), task: state.last_failed.as_ref().map(|f| f.0.clone()).unwrap_or_default() });
@@ -86,12 +92,16 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                             state.vars.insert("ansible_failed_task".into(), json!({ "name": name }));
                             state.vars.insert("ansible_failed_result".into(), result);
                         }
+                        state.place.push(1);
                         flow = run_items(env, host, conn, &b.rescue, state).await;
+                        state.place.truncate(at);
                     }
                     // `always` runs after a failure too, but not for a host that is gone or a
                     // run that was stopped.
                     if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
+                        state.place.push(2);
                         let a = run_items(env, host, conn, &b.always, state).await;
+                        state.place.truncate(at);
                         if a != Flow::Continue {
                             flow = a;
                         }
@@ -102,9 +112,14 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                     if !crate::playbook::tags_select(&inc.tags, &env.only_tags, &env.skip_tags) {
                         continue;
                     }
+                    // linear: the include is decided once the steps before it are done everywhere.
+                    if let Some(g) = &env.gate {
+                        drop(g.arrive(host, state.place.clone()).await);
+                    }
                     include(env, host, conn, inc, state).await
                 }
             };
+            state.place.truncate(base);
             if flow != Flow::Continue {
                 return flow;
             }
@@ -169,7 +184,10 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             report(env, host, shown, Status::Skipped, None, Some("skipped: the loop has no items".into()), None);
             return Flow::Continue;
         }
-        for item in items {
+        let at = state.place.len();
+        for (iteration, item) in items.into_iter().enumerate() {
+            state.place.truncate(at);
+            state.place.push(iteration as u32);
             let mut layer = Vars::new();
             if let Some(i) = &item {
                 layer.insert(inc.loop_var.clone(), i.clone());
@@ -219,7 +237,12 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
                     return Flow::Failed;
                 }
             };
-            let (label, mut tasks, handlers) = loaded;
+            let (label, mut tasks, handlers, exports) = loaded;
+            // `public: true`: the role's defaults and vars are the host's from now on.
+            if let (true, Some((d, v))) = (inc.public, exports) {
+                state.public_defaults.extend(d);
+                state.public_vars.extend(v);
+            }
             // The include's vars and loop item reach its tasks (above their own, as Ansible's
             // include parameters).
             let mut params = inc.vars.clone();
@@ -255,39 +278,47 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             };
             report(env, host, shown.clone(), Status::Ok, None, Some(format!("included: {label}")), None);
             let flow = run_items(env, host, conn, &tasks, state).await;
+            state.place.truncate(at);
             if flow != Flow::Continue {
                 return flow;
             }
         }
+        state.place.truncate(at);
         Flow::Continue
     })
 }
 
 /// The include's tasks for this host: its file name rendered, the file found, loaded and
 /// checked (an error names the file, line and column).
-fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(String, Vec<Item>, Vec<Task>), String> {
+/// An include resolved: its label, tasks, handlers and (a role's) defaults and vars.
+type Resolved = (String, Vec<Item>, Vec<Task>, Option<(Vars, Vars)>);
+
+fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<Resolved, String> {
     let t = &env.sources.templates;
-    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone(), seen: Default::default() };
+    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone(), seen: Default::default(), imported_handlers: Default::default(), imported_vars: Default::default() };
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {
             if let Some(p) = &inc.preloaded {
-                return Ok((file.clone(), p.clone(), Vec::new()));
+                return Ok((file.clone(), p.clone(), Vec::new(), None));
             }
             let rel = render(file)?;
             let path = crate::playbook::find_tasks_file(&rel, &inc.dir, &lctx).ok_or_else(|| format!("{}: include_tasks: no such file {}", inc.span, inc.dir.join(&rel).display()))?;
             let mut items = crate::playbook::load_tasks_file(&path, &lctx).map_err(|e| e.to_string())?;
             let apply = inc.inherit.clone();
             crate::playbook::walk_mut(&mut items, &mut |t| apply.apply(t), &mut |i| i.inherit = i.inherit.under(&apply));
-            Ok((path.display().to_string(), items, Vec::new()))
+            // Handlers of roles its tasks import join the play's.
+            let handlers = lctx.imported_handlers.borrow_mut().drain(..).collect();
+            Ok((path.display().to_string(), items, handlers, None))
         }
         IncludeKind::Role { name, tasks_from, vars_from, defaults_from } => {
             if let Some(p) = &inc.preloaded {
-                return Ok((name.clone(), p.clone(), inc.handlers.clone()));
+                return Ok((name.clone(), p.clone(), inc.handlers.clone(), inc.exports.clone()));
             }
             let opt = |s: &Option<String>| s.as_deref().map(render).transpose();
             let name = render(name)?;
-            let (defaults, mut items, mut handlers) = crate::playbook::load_role_dynamic(&name, opt(tasks_from)?.as_deref(), opt(vars_from)?.as_deref(), opt(defaults_from)?.as_deref(), &inc.span, &lctx).map_err(|e| e.to_string())?;
+            let (defaults, mut items, mut handlers, vars) = crate::playbook::load_role_dynamic(&name, opt(tasks_from)?.as_deref(), opt(vars_from)?.as_deref(), opt(defaults_from)?.as_deref(), &inc.span, &lctx).map_err(|e| e.to_string())?;
+            let exports = Some((defaults.clone(), vars));
             let defaults = std::sync::Arc::new(defaults);
             for h in &mut handlers {
                 if h.defaults.is_none() {
@@ -305,7 +336,7 @@ fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<(Stri
                 },
                 &mut |i| i.inherit = i.inherit.under(&apply),
             );
-            Ok((name, items, handlers))
+            Ok((name, items, handlers, exports))
         }
     }
 }
@@ -361,12 +392,16 @@ pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, s
         }
         let mut all: Vec<Task> = env.play.handlers.clone();
         all.extend(state.handlers.iter().cloned());
-        for handler in &all {
+        let base = state.place.len();
+        for (index, handler) in all.iter().enumerate() {
             let hit = notified.iter().any(|n| handler.answers(n));
             if !hit {
                 continue;
             }
+            // After the step that flushed them, before the next.
+            state.place.extend([u32::MAX, index as u32]);
             let flow: Flow = step::run_task(env, host, conn, handler, state).await.into();
+            state.place.truncate(base);
             if flow != Flow::Continue {
                 return flow;
             }

@@ -5,6 +5,7 @@
 
 mod flow;
 pub mod guard;
+mod linear;
 mod planned;
 mod step;
 pub mod vars;
@@ -120,6 +121,8 @@ pub struct PlayEnv {
     pub throttles: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Set when a task with `any_errors_fatal` failed: the run stops after that task.
     pub fatal: Arc<std::sync::atomic::AtomicBool>,
+    /// The `linear` strategy's gate (none for `free` and `host_pinned`).
+    pub gate: Option<Arc<linear::Gate>>,
 }
 
 /// `--step`'s answers (see [`PlayEnv::step`]).
@@ -256,6 +259,7 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             throttles: Default::default(),
             step: step_prompts.clone(),
             fatal: fatal.clone(),
+            gate: (!matches!(play.strategy.as_deref(), Some("free" | "host_pinned"))).then(|| Arc::new(linear::Gate::new(opts.forks))),
         });
         for batch in batches(&hosts, play.serial.as_ref()) {
             if opts.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -263,12 +267,17 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             }
             let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
             let mut handles = Vec::new();
+            if let Some(g) = &env.gate {
+                g.begin(&batch);
+            }
             for host in batch.clone() {
                 reporter.add_host(&host);
                 let state = states.remove(&host).unwrap_or_default();
                 let (env, sem, conns) = (env.clone(), sem.clone(), conns.clone());
                 handles.push(tokio::spawn(async move {
-                    let _permit = sem.acquire_owned().await;
+                    // linear: the gate takes a fork for each step; free: a fork for the host.
+                    let _leave = linear::Leave { gate: env.gate.clone(), host: host.clone() };
+                    let _permit = if env.gate.is_none() { sem.acquire_owned().await.ok() } else { None };
                     let mut state = state;
                     let end = run_host(&env, &host, &conns, &mut state).await;
                     env.reporter.idle(&host);
@@ -610,7 +619,13 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
     let first = env.play.all_tasks().first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
     let first = if conns.lock().await.contains_key(host) { first } else { format!("connect ({first})") };
     env.reporter.busy(host, "connecting");
-    let conn = match connect(env, host, conns).await {
+    let fork = match &env.gate {
+        Some(g) => g.fork().await,
+        None => None,
+    };
+    let connected = connect(env, host, conns).await;
+    drop(fork);
+    let conn = match connected {
         Ok(c) => c,
         Err(e) => {
             let (status, msg, end) = match e {

@@ -48,6 +48,13 @@ pub struct HostState {
     pub handlers: Vec<Task>,
     /// The play's templated `vars_files`, as found for this host (above the play's vars).
     pub vars_files: Vars,
+    /// Where the host is in the play (see `linear::Place`).
+    pub place: Vec<u32>,
+    /// The host the current step was delegated to (rendered), for `delegate_facts`.
+    pub delegated_to: Option<String>,
+    /// Defaults and vars of roles included with `public: true`, for the tasks after them.
+    pub public_defaults: Vars,
+    pub public_vars: Vars,
     /// The backup root found for each user steps ran as here (`""`: the login user), when
     /// `recover_backup_root` is not set: see `guard::backup_root_for`.
     pub backup_roots: std::collections::HashMap<String, String>,
@@ -57,14 +64,15 @@ pub struct HostState {
 /// `include_vars`, set_fact and registered results, the task's vars, then `extra`.
 pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState, extra: &[Layer<'_>]) -> Value {
     let merged;
-    let defaults = match &task.defaults {
-        Some(d) => {
+    let defaults = match (&task.defaults, state.public_defaults.is_empty()) {
+        (None, true) => &env.play.role_defaults,
+        (d, _) => {
             let mut m = env.play.role_defaults.clone();
-            m.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
+            m.extend(state.public_defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+            m.extend(d.iter().flat_map(|d| d.iter()).map(|(k, v)| (k.clone(), v.clone())));
             merged = m;
             &merged
         }
-        None => &env.play.role_defaults,
     };
     let mut magic = Vars::new();
     if let (Some(name), Some(dir)) = (task.role_name(), &task.role_dir) {
@@ -78,7 +86,9 @@ pub(super) fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState,
     // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
     // and registered results.
     // (The facts are served under all of these by the context itself: see VarSources::set_facts.)
-    let mut layers = vec![Layer::Templates(&state.vars_files), Layer::Templates(&task.scope_vars), Layer::Templates(&task.vars), Layer::Templates(&state.included), Layer::Data(&state.vars), Layer::Data(&magic)];
+    // set_fact of other hosts' tasks delegated here with `delegate_facts` (below its own).
+    let given = env.sources.delegated_vars(host).unwrap_or_default();
+    let mut layers = vec![Layer::Templates(&state.vars_files), Layer::Templates(&env.play.role_vars), Layer::Templates(&state.public_vars), Layer::Templates(&task.scope_vars), Layer::Templates(&task.vars), Layer::Templates(&state.included), Layer::Data(&given), Layer::Data(&state.vars), Layer::Data(&magic)];
     layers.extend(extra.iter().map(|l| match l {
         Layer::Data(v) => Layer::Data(v),
         Layer::Templates(v) => Layer::Templates(v),
@@ -206,6 +216,11 @@ impl StepResult {
 
 /// Runs `task` on `host`, reports it, updates `state`.
 pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: &mut HostState) -> StepEnd {
+    // linear: every host of the batch is done with the steps before this one.
+    let _pass = match &env.gate {
+        Some(g) => Some(g.arrive(host, state.place.clone()).await),
+        None => None,
+    };
     let resolved;
     let task = if task.has_templated_flags() {
         match resolve_flags(env, host, task, state) {
@@ -347,6 +362,7 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
         state.last_failed = Some((task.display_name(), all.clone()));
     }
     if let Some(reg) = &task.register {
+        env.sources.publish(host, reg, &all);
         state.vars.insert(reg.clone(), all);
     }
     end
@@ -361,6 +377,16 @@ fn run_once<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, task: &'a
             let Ok(mut m) = env.once.lock() else { return StepEnd::Failed };
             m.entry(key).or_default().clone()
         };
+        // linear: the first host of the batch at this step runs it; the others wait for it
+        // (unless it moved on without running it).
+        if let Some(g) = &env.gate {
+            let place = state.place.clone();
+            if let Some(leader) = g.leader(&place).filter(|l| l != host) {
+                while cell.get().is_none() && g.still_at(&leader, &place) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
         let mut ran = None;
         let shared = cell
             .get_or_init(|| async {
@@ -377,6 +403,9 @@ fn run_once<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, task: &'a
             return end;
         }
         if let Some(Json::Object(vars)) = shared.get("vars") {
+            for (k, v) in vars {
+                env.sources.publish(host, k, v);
+            }
             state.vars.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         StepEnd::Continue
@@ -668,12 +697,16 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     // this host's variables.
     let delegated;
     let on_name;
+    state.delegated_to = None;
     let (conn, on) = match &task.delegate_to {
         Some(d) => {
             let d = match env.sources.templates.render_str(d, ctx, &task.span) {
                 Ok(d) => d,
                 Err(e) => return input_failure(e),
             };
+            if d != crate::template::OMIT && !d.trim().is_empty() {
+                state.delegated_to = Some(d.clone());
+            }
             // `delegate_to: "{{ 'localhost' if x else omit }}"`: omitted, the task runs on its host.
             if d == host || d == crate::template::OMIT || d.trim().is_empty() {
                 (conn, host)
@@ -1037,35 +1070,44 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
     }
     if item.is_none() {
         if let Some(reg) = &task.register {
-            state.vars.insert(reg.clone(), Json::Object(registered.clone()));
+            let v = Json::Object(registered.clone());
+            env.sources.publish(host, reg, &v);
+            state.vars.insert(reg.clone(), v);
         }
         if r.status == Status::Failed && !task.ignores_errors() {
             state.last_failed = Some((task.display_name(), Json::Object(registered.clone())));
         }
     }
+    // `delegate_facts: true` with `delegate_to`: the facts are the delegated host's.
+    let facts_to = if task.delegate_facts { state.delegated_to.take().filter(|d| d != host) } else { None };
     let facts_module = !matches!(task.module.as_str(), "set_fact" | "include_vars");
-    if facts_module && matches!(r.status, Status::Ok | Status::Changed) {
+    if let (Some(to), Some(Json::Object(facts)), true) = (&facts_to, r.result.get("ansible_facts"), matches!(r.status, Status::Ok | Status::Changed)) {
+        if task.module == "setup" || task.module == "gather_facts" {
+            let mut all = env.sources.fact_map(to);
+            all.extend(facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())));
+            env.sources.record_facts(to, all, &Default::default());
+        } else {
+            env.sources.delegate_vars(to, facts);
+        }
+    } else if facts_module && matches!(r.status, Status::Ok | Status::Changed) {
         if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
             // Gathered again, the facts replace the old ones (a filtered gather adds to them).
-            let mut all = match &state.facts {
-                Some(Json::Object(m)) => m.clone(),
-                _ => Default::default(),
-            };
+            // What it had (its own, or given by a delegated gather).
+            let mut all = env.sources.fact_map(host);
             all.extend(facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())));
             // Another module's facts are also variables of their own names, as in ansible-core.
             if task.module != "setup" {
                 state.module_facts.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            let mut vars = crate::gather::as_vars(&all);
-            for (k, v) in &state.module_facts {
-                vars.insert(k.clone(), v.clone());
-            }
-            env.sources.set_facts(host, &vars);
-            state.facts = Some(Json::Object(all));
+            state.facts = Some(Json::Object(all.clone()));
+            env.sources.record_facts(host, all, &state.module_facts);
         }
     }
-    if task.module == "include_vars" && r.status == Status::Ok {
+    if task.module == "include_vars" && r.status == Status::Ok && facts_to.is_none() {
         if let Some(Json::Object(vars)) = r.result.get("ansible_facts") {
+            for (k, v) in vars {
+                env.sources.publish(host, k, v);
+            }
             env.reporter.add_secrets(vars.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| v.as_str().map(str::to_string)));
             // Set again by include_vars, a name is no longer the set_fact value of before.
             for k in vars.keys() {
@@ -1082,8 +1124,11 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             }
         }
     }
-    if task.module == "set_fact" && r.status == Status::Ok {
+    if task.module == "set_fact" && r.status == Status::Ok && facts_to.is_none() {
         if let Some(Json::Object(facts)) = r.result.get("ansible_facts") {
+            for (k, v) in facts {
+                env.sources.publish(host, k, v);
+            }
             env.reporter.add_secrets(facts.iter().filter(|(k, _)| crate::report::is_secret_name(k)).filter_map(|(_, v)| v.as_str().map(str::to_string)));
             state.vars.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
         }

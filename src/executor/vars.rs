@@ -42,6 +42,14 @@ pub struct VarSources {
     /// Magic variables of the whole run (`ansible_run_tags`, `ansible_forks`, ...): see
     /// [`VarSources::set_run_magic`].
     run_magic: std::sync::RwLock<Vars>,
+    /// Each host's facts as gathered (names without `ansible_`): what a later gather, or one
+    /// delegated to it with `delegate_facts`, adds to.
+    fact_maps: std::sync::RwLock<std::collections::HashMap<String, serde_json::Map<String, Json>>>,
+    /// Each host's set_fact, registered and include_vars variables, as its last task left
+    /// them: what `hostvars[host]` shows to the other hosts, as ansible-core's does.
+    live: std::sync::RwLock<std::collections::HashMap<String, Vars>>,
+    /// Variables another host's task gave this one with `delegate_facts: true` (set_fact).
+    delegated: std::sync::RwLock<std::collections::HashMap<String, Vars>>,
 }
 
 /// A play's hosts, and `ansible_play_hosts` built from them once for every step of the play.
@@ -82,6 +90,9 @@ impl VarSources {
             binary: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             facts: Default::default(),
             run_magic: Default::default(),
+            fact_maps: Default::default(),
+            live: Default::default(),
+            delegated: Default::default(),
             timestamp: timestamp.unwrap_or_else(|| chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
             inventory: std::sync::RwLock::new(inventory),
             templates,
@@ -131,6 +142,55 @@ impl VarSources {
         if let Ok(mut m) = self.facts.write() {
             m.remove(host);
         }
+        if let Ok(mut m) = self.fact_maps.write() {
+            m.remove(host);
+        }
+    }
+
+    /// `host`'s gathered facts so far (names without `ansible_`).
+    pub fn fact_map(&self, host: &str) -> serde_json::Map<String, Json> {
+        self.fact_maps.read().ok().and_then(|m| m.get(host).cloned()).unwrap_or_default()
+    }
+
+    /// Records `host`'s gathered facts (`all`, names without `ansible_`) with the facts other
+    /// modules returned (`extra`, under their own names): every later context sees them.
+    pub fn record_facts(&self, host: &str, all: serde_json::Map<String, Json>, extra: &serde_json::Map<String, Json>) {
+        let mut vars = crate::gather::as_vars(&all);
+        for (k, v) in extra {
+            vars.insert(k.clone(), v.clone());
+        }
+        self.set_facts(host, &vars);
+        if let Ok(mut m) = self.fact_maps.write() {
+            m.insert(host.to_string(), all);
+        }
+    }
+
+    /// A variable of `host` set by set_fact, register or include_vars: `hostvars[host]` shows it.
+    pub fn publish(&self, host: &str, name: &str, value: &Json) {
+        if let Ok(mut m) = self.live.write() {
+            m.entry(host.to_string()).or_default().insert(name.to_string(), value.clone());
+        }
+    }
+
+    /// set_fact of another host's task with `delegate_facts: true`: `host`'s own from now on.
+    pub fn delegate_vars(&self, host: &str, vars: &serde_json::Map<String, Json>) {
+        if let Ok(mut m) = self.delegated.write() {
+            m.entry(host.to_string()).or_default().extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for (k, v) in vars {
+            self.publish(host, k, v);
+        }
+    }
+
+    /// What other hosts' tasks gave `host` with `delegate_facts` (empty: none).
+    pub fn delegated_vars(&self, host: &str) -> Option<Vars> {
+        self.delegated.read().ok().and_then(|m| m.get(host).cloned())
+    }
+
+    /// `hostvars[host]`: its inventory context with the variables its tasks set.
+    fn hostvars_context(self: &Arc<Self>, host: &str) -> Value {
+        let live = self.live.read().ok().and_then(|m| m.get(host).cloned()).unwrap_or_default();
+        self.context(host, &PlayHosts::new(&[]), &Vars::new(), &Vars::new(), &[Layer::Data(&live)])
     }
     fn facts_of(&self, host: &str) -> Option<Value> {
         self.facts.read().ok().and_then(|m| m.get(host).cloned())
@@ -249,7 +309,12 @@ impl crate::template::context::Outer for HostOuter {
         self.shared.get(key)
     }
     fn last(&self, key: &str) -> Option<Value> {
-        self.facts.as_ref()?.get_attr(key).ok().filter(|v| !v.is_undefined())
+        let fact = self.facts.as_ref().and_then(|f| f.get_attr(key).ok()).filter(|v| !v.is_undefined());
+        // `ansible_facts` is there before any gathering, empty, as in ansible-core.
+        if fact.is_none() && key == "ansible_facts" {
+            return Some(crate::template::to_value(&Json::Object(Default::default())));
+        }
+        fact
     }
     fn keys(&self) -> Vec<Value> {
         let mut keys: Vec<Value> = SHARED.iter().map(|k| Value::from(*k)).collect();
@@ -268,7 +333,7 @@ struct HostVars {
 impl Object for HostVars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let host = key.as_str()?;
-        self.sources.inventory().hosts.contains_key(host).then(|| self.sources.inventory_context(host))
+        self.sources.inventory().hosts.contains_key(host).then(|| self.sources.hostvars_context(host))
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Values(self.sources.inventory().hosts.keys().map(|h| Value::from(h.as_str())).collect())

@@ -28,13 +28,15 @@ pub const MAGIC: &[&str] = &[
     "ansible_search_path", "ansible_local", "role_names", "ansible_play_name", "ansible_dependent_role_names", "ansible_role_names",
 ];
 
-/// Checks every template of `play` against the names in `known`.
-pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path) -> SResult<()> {
+/// Checks every template of `play` against the names in `known`; gives the names its tasks
+/// define for the host (set_fact, register, ...), which later plays see too.
+pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path) -> SResult<HashSet<String>> {
     let mut known: HashSet<String> = known.clone();
     known.extend(MAGIC.iter().map(|s| s.to_string()));
     known.extend(play.vars.keys().cloned());
     known.extend(play.vars_prompt.iter().map(|p| p.name.clone()));
     known.extend(play.role_defaults.keys().cloned());
+    known.extend(play.role_vars.keys().cloned());
     // vars_files found per host (templated names): any name may come from them.
     if !play.vars_files.is_empty() {
         known.insert(ANY.into());
@@ -66,11 +68,13 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
     ordered(&play.tasks, &mut entries, &mut given, &[]);
     let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t).into_iter().map(move |n| (n, *t))).collect();
     let mut so_far = known.clone();
+    let mut defined = HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
         // After an include resolved at run time or `include_vars`, any name may be defined:
         // only syntax and plugin names are checked from there on.
         let Some(task) = entry else {
             so_far.insert(ANY.into());
+            defined.insert(ANY.to_string());
             continue;
         };
         let mut k = so_far.clone();
@@ -80,14 +84,17 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         }
         check_task(task, &k, templates, project_root, playbook_dir).map_err(|e| used_before(e, &k, &later, task))?;
         so_far.extend(defines(task));
+        defined.extend(defines(task));
         if task.module == "include_vars" {
             so_far.insert(ANY.into());
+            defined.insert(ANY.to_string());
         }
     }
     for task in &play.handlers {
         check_task(task, &so_far, templates, project_root, playbook_dir)?;
+        defined.extend(defines(task));
     }
-    Ok(())
+    Ok(defined)
 }
 
 /// In a set of known names: every name may be defined (see [`check_undefined`]).
@@ -117,7 +124,11 @@ fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>, given:
                     if inc.loop_items.is_some() {
                         names.push(inc.loop_var.clone());
                     }
-                    ordered(p, out, given, &names)
+                    ordered(p, out, given, &names);
+                    // A public role's variables are the host's after it: any name may be.
+                    if inc.public {
+                        out.push(None);
+                    }
                 }
                 None => out.push(None),
             },

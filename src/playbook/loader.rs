@@ -58,7 +58,7 @@ fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>, depth: us
         Value::Null => return Err(root.error("the playbook is empty")),
         _ => return Err(root.error(format!("a playbook is a play or a list of plays, found {}", root.kind()))),
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = dir_of(path);
     for node in play_nodes {
         let import = ["import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook"].iter().find_map(|k| node.get(k));
         if let Some(file) = import {
@@ -125,7 +125,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         _ => hosts_node.scalar_string().ok_or_else(|| hosts_node.error("`hosts` must be a host pattern"))?,
     };
     let name = opt_string(node, "name")?.unwrap_or_else(|| hosts.clone());
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = dir_of(path);
     let vars_prompt = prompts(node.get("vars_prompt"))?;
     let port = match node.get("port") {
         None => None,
@@ -140,6 +140,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         span: node.span.clone(),
         vars: mapping(node.get("vars"), "vars")?,
         role_defaults: Vars::new(),
+        role_vars: Vars::new(),
         tasks: Vec::new(),
         handlers: Vec::new(),
         serial: None,
@@ -163,6 +164,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
         vars_files: Vec::new(),
         role_names: Vec::new(),
         order: opt_string(node, "order")?,
+        strategy: opt_string(node, "strategy")?,
     };
     // vars_files: above the play's vars in Ansible's precedence; an entry that is a list names
     // alternatives, the first that exists wins.
@@ -227,7 +229,7 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
     play_inherit.timeout = None;
     play_inherit.remote_user = None;
     play_inherit.delegate_to = None;
-    let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf(), seen: Default::default() };
+    let ctx = LoadCtx { role_dir: None, playbook_dir: dir.to_path_buf(), project_root: project_root.to_path_buf(), seen: Default::default(), imported_handlers: Default::default(), imported_vars: Default::default() };
     let mut tasks = item_list(node.get("pre_tasks"), dir, &ctx, 0)?;
     let mut handlers = Vec::new();
     if let Some(roles) = node.get("roles") {
@@ -241,13 +243,29 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             play.role_names.push(entry.name.clone());
             let loaded = load_role(&entry, r, &ctx, true, 0)?;
             play.role_defaults.extend(loaded.defaults);
+            play.role_vars.extend(loaded.exported_vars);
             tasks.extend(loaded.tasks);
             handlers.extend(loaded.handlers);
         }
     }
     tasks.extend(item_list(node.get("tasks"), dir, &ctx, 0)?);
     tasks.extend(item_list(node.get("post_tasks"), dir, &ctx, 0)?);
+    // Handlers of roles import_role brought, after those of `roles:` and before the play's own.
+    let imported = |handlers: &mut Vec<Task>| {
+        for h in ctx.imported_handlers.borrow_mut().drain(..) {
+            if !handlers.iter().any(|k| k.span == h.span) {
+                handlers.push(h);
+            }
+        }
+    };
+    imported(&mut handlers);
     handlers.extend(flat_handlers(item_list(node.get("handlers"), dir, &ctx, 0)?, node)?);
+    imported(&mut handlers);
+    {
+        let (d, v) = std::mem::take(&mut *ctx.imported_vars.borrow_mut());
+        play.role_defaults.extend(d);
+        play.role_vars.extend(v);
+    }
     play_inherit.push_into(&mut tasks);
     let mut tagless = play_inherit.clone();
     tagless.tags.clear();
@@ -306,8 +324,8 @@ fn prompts(node: Option<&Node>) -> SResult<Vec<super::Prompt>> {
 fn refuse_unsupported_values(node: &Node) -> SResult<()> {
     if let Some(s) = node.get("strategy") {
         if s.as_str() != Some("linear") {
-            // recover runs each host through the play on its own, as `free` does (the results
-            // are `linear`'s): both are accepted, and `host_pinned`; `debug` is not.
+            // `free` and `host_pinned` run each host through the play at its own pace;
+            // `debug` is not implemented.
             if !matches!(s.as_str(), Some("free" | "host_pinned")) {
                 return Err(s.error(format!("strategy {:?} is not supported by recover (linear, free or host_pinned)", s.scalar_string().unwrap_or_default())));
             }
@@ -402,6 +420,8 @@ struct LoadedRole {
     defaults: Vars,
     tasks: Vec<Item>,
     handlers: Vec<Task>,
+    /// Its `vars/` (and its dependencies'), without its parameters: what it exposes.
+    exported_vars: Vars,
 }
 
 fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: usize) -> SResult<LoadedRole> {
@@ -415,7 +435,7 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: u
             ctx.project_root.display()
         ))
     })?;
-    let mut out = LoadedRole { defaults: Vars::new(), tasks: Vec::new(), handlers: Vec::new() };
+    let mut out = LoadedRole { defaults: Vars::new(), tasks: Vec::new(), handlers: Vec::new(), exported_vars: Vars::new() };
     // A role runs once per play unless its parameters differ (or it allows duplicates).
     let key = (role_dir.display().to_string(), format!("{:?}{:?}", entry.vars, entry.tasks_from));
     let meta = match yaml_in(&role_dir.join("meta")) {
@@ -438,6 +458,7 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: u
                 inh.push_into(&mut loaded.tasks);
                 out.tasks.extend(loaded.tasks);
                 out.handlers.extend(loaded.handlers);
+                out.exported_vars.extend(loaded.exported_vars);
             }
         }
     }
@@ -447,10 +468,11 @@ fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: bool, depth: u
     let mut role_vars = entry.vars.clone();
     if let Some(p) = role_file(&role_dir, "vars", entry.vars_from.as_deref(), at)? {
         for (k, v) in mapping(Some(&yaml::load_file(&p)?), "vars")? {
+            out.exported_vars.insert(k.clone(), v.clone());
             role_vars.entry(k).or_insert(v);
         }
     }
-    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone() };
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone() };
     let mut inherit = entry.inherit.clone();
     inherit.vars = role_vars;
     let mut tasks = Vec::new();
@@ -554,12 +576,18 @@ fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
     Ok(out)
 }
 
+#[derive(Clone)]
 pub(crate) struct LoadCtx {
     pub role_dir: Option<PathBuf>,
     pub playbook_dir: PathBuf,
     pub project_root: PathBuf,
     /// The roles (and parameters) loaded in this play so far: a dependency runs once per play.
     pub seen: std::rc::Rc<std::cell::RefCell<Vec<(String, String)>>>,
+    /// Handlers of roles brought in by `import_role`: they join the play's (or, loaded for an
+    /// include, the include's), as in ansible-core.
+    pub imported_handlers: std::rc::Rc<std::cell::RefCell<Vec<Task>>>,
+    /// The defaults and vars of roles brought in by `import_role`, exposed to the play.
+    pub imported_vars: std::rc::Rc<std::cell::RefCell<(Vars, Vars)>>,
 }
 
 /// A role beside the playbook, in the project, then along the search path (see `assets`).
@@ -621,11 +649,11 @@ fn inherited(node: &Node) -> SResult<Inherited> {
 /// The task lists of a tasks file (for an include resolved at run time).
 pub(crate) fn load_tasks_file(path: &Path, ctx: &LoadCtx) -> SResult<Vec<Item>> {
     let node = yaml::load_file(path)?;
-    item_list(Some(&node), path.parent().unwrap_or(Path::new(".")), ctx, 1)
+    item_list(Some(&node), dir_of(path), ctx, 1)
 }
 
 /// An `include_role` resolved at run time: its tasks (role vars on them) and its defaults.
-pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from: Option<&str>, defaults_from: Option<&str>, at: &Span, ctx: &LoadCtx) -> SResult<(Vars, Vec<Item>, Vec<Task>)> {
+pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from: Option<&str>, defaults_from: Option<&str>, at: &Span, ctx: &LoadCtx) -> SResult<(Vars, Vec<Item>, Vec<Task>, Vars)> {
     let node = Node { value: Value::Null, span: at.clone() };
     let entry = RoleEntry {
         name: name.to_string(),
@@ -636,8 +664,11 @@ pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from:
         defaults_from: defaults_from.map(str::to_string),
         handlers_from: None,
     };
-    let r = load_role(&entry, &node, ctx, false, 0)?;
-    Ok((r.defaults, r.tasks, r.handlers))
+    // Its own collector: roles it imports bring their handlers with the include.
+    let own = LoadCtx { imported_handlers: Default::default(), imported_vars: Default::default(), ..ctx.clone() };
+    let mut r = load_role(&entry, &node, &own, false, 0)?;
+    r.handlers.extend(own.imported_handlers.borrow_mut().drain(..));
+    Ok((r.defaults, r.tasks, r.handlers, r.exported_vars))
 }
 
 fn item_list(node: Option<&Node>, dir: &Path, ctx: &LoadCtx, depth: usize) -> SResult<Vec<Item>> {
@@ -728,6 +759,9 @@ const DYNAMIC_INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", 
 
 fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_tasks";
+    // `include_tasks: file=x.yml`: free-form words, as ansible-core parses them.
+    let kv = kv_spec(file);
+    let file = kv.as_ref().unwrap_or(file);
     // `apply:` goes with the file, in the include's own mapping (or its `args:`).
     let apply_node = file.get("apply").or_else(|| item.get("args").and_then(|a| a.get("apply")));
     if let Some(m) = file.as_map() {
@@ -802,6 +836,14 @@ fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &Load
     Ok(())
 }
 
+/// The folder of a file: `.` for a bare name (whose parent is the empty path).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// A tasks file named by an include: beside the including file, in the role's `tasks/`, then
 /// beside the playbook.
 pub(crate) fn find_tasks_file(rel: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
@@ -814,11 +856,27 @@ pub(crate) fn find_tasks_file(rel: &str, dir: &Path, ctx: &LoadCtx) -> Option<Pa
     c.into_iter().find(|p| p.is_file())
 }
 
+/// `include_role: name=x tasks_from=y` (free-form `k=v` words) as the mapping it stands for;
+/// anything else as it is.
+fn kv_spec(spec: &Node) -> Option<Node> {
+    let Value::Str(s) = &spec.value else { return None };
+    let words = split_kv(s).ok()?;
+    let pairs: Vec<(String, String)> = words.iter().map(|w| kv_word(w)).collect::<Option<_>>()?;
+    if pairs.is_empty() {
+        return None;
+    }
+    let node = |v: Value| Node { span: spec.span.clone(), value: v };
+    Some(node(Value::Map(pairs.into_iter().map(|(k, v)| (node(Value::Str(k)), node(Value::Str(v)))).collect())))
+}
+
 fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_role";
+    let kv = kv_spec(spec);
+    let spec = kv.as_ref().unwrap_or(spec);
     let spec = if matches!(spec.value, Value::Map(_)) { spec } else { item.get("args").unwrap_or(spec) };
     let mut name = None;
     let mut from: [Option<String>; 4] = Default::default();
+    let mut public = !dynamic;
     match &spec.value {
         Value::Map(entries) => {
             for (k, v) in entries {
@@ -829,7 +887,14 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
                     "vars_from" => from[1] = v.scalar_string(),
                     "defaults_from" => from[2] = v.scalar_string(),
                     "handlers_from" => from[3] = v.scalar_string(),
-                    "public" if matches!(v.value, Value::Bool(false)) => {}
+                    "public" => {
+                        public = match &v.value {
+                            Value::Bool(b) => *b,
+                            Value::Str(s) if ["yes", "true", "on", "1"].contains(&s.to_lowercase().as_str()) => true,
+                            Value::Str(s) if ["no", "false", "off", "0"].contains(&s.to_lowercase().as_str()) => false,
+                            _ => return Err(v.error("`public` takes true or false")),
+                        }
+                    }
                     "apply" if dynamic => {}
                     "allow_duplicates" | "rolespec_validate" => {}
                     other => return Err(k.error(format!("`{other}` on {kw} is not supported by recover")).help("it takes name, tasks_from, vars_from, defaults_from, handlers_from (and apply)")),
@@ -864,8 +929,25 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
         let defaults = std::sync::Arc::new(loaded.defaults);
         let mut tasks = loaded.tasks;
         walk_mut(&mut tasks, &mut |t| if t.defaults.is_none() { t.defaults = Some(defaults.clone()) }, &mut |_| {});
-        if !loaded.handlers.is_empty() {
-            return Err(spec.error(format!("{kw} of a role with handlers is not supported by recover yet (list the role under `roles:`)")));
+        let mut handlers = loaded.handlers;
+        for h in &mut handlers {
+            if h.defaults.is_none() {
+                h.defaults = Some(defaults.clone());
+            }
+        }
+        // A role imported twice (another tasks_from) has its handlers once.
+        let mut known = ctx.imported_handlers.borrow_mut();
+        for h in handlers {
+            if !known.iter().any(|k| k.span == h.span) {
+                known.push(h);
+            }
+        }
+        drop(known);
+        // An imported role's defaults and vars are the play's (unless `public: false`).
+        if public {
+            let mut v = ctx.imported_vars.borrow_mut();
+            v.0.extend(defaults.iter().map(|(k, x)| (k.clone(), x.clone())));
+            v.1.extend(loaded.exported_vars);
         }
         out.extend(tasks);
         return Ok(());
@@ -885,8 +967,10 @@ fn load_include_role(item: &Node, kw: &str, spec: &Node, ctx: &LoadCtx, depth: u
     let kind = IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() };
     let mut inc = include_of(item, kind, apply, &ctx.playbook_dir, ctx)?;
     // A role whose tasks cannot load fails when a host reaches the include (see include_tasks).
+    inc.public = public;
     let loaded = if templated { None } else { load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx).ok() };
-    if let Some((defaults, mut tasks, mut handlers)) = loaded {
+    if let Some((defaults, mut tasks, mut handlers, vars)) = loaded {
+        inc.exports = Some((defaults.clone(), vars));
         let defaults = std::sync::Arc::new(defaults);
         for h in &mut handlers {
             if h.defaults.is_none() {
@@ -928,6 +1012,8 @@ fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx:
         role_dir: ctx.role_dir.clone(),
         preloaded: None,
         handlers: Vec::new(),
+        public: false,
+        exports: None,
         ignore_errors: matches!(flag(item, "ignore_errors")?, Some(super::Flag::Fixed(true))),
     })
 }

@@ -55,6 +55,9 @@ pub struct Play {
     pub vars: Vars,
     /// Role defaults: the lowest precedence of all variables.
     pub role_defaults: Vars,
+    /// The `vars/` of the roles of `roles:` and `import_role`: the play's tasks see them (above
+    /// play vars and vars_files), as ansible-core exposes them unless roles are private.
+    pub role_vars: Vars,
     /// pre_tasks, role tasks, tasks and post_tasks, in the order they run: a tree of tasks,
     /// blocks and dynamic includes (imports are resolved at load).
     pub tasks: Vec<Item>,
@@ -88,6 +91,9 @@ pub struct Play {
     /// `order:` of its hosts (`inventory`, `reverse_inventory`, `sorted`, `reverse_sorted`,
     /// `shuffle`).
     pub order: Option<String>,
+    /// `strategy:` `linear` (the default: hosts in step, task by task), `free` or
+    /// `host_pinned` (each host at its own pace).
+    pub strategy: Option<String>,
 }
 
 /// One `vars_files` entry of a play with templated names: its alternatives, the folder they
@@ -169,6 +175,11 @@ pub struct Include {
     pub handlers: Vec<Task>,
     /// The include's own `ignore_errors`: a file or role it cannot load does not stop the host.
     pub ignore_errors: bool,
+    /// `include_role` with `public: true`: the role's defaults and vars stay visible to the
+    /// host's later tasks.
+    pub public: bool,
+    /// A preloaded role's defaults and vars (what `public` exposes).
+    pub exports: Option<(Vars, Vars)>,
 }
 
 /// `become_method`, `become_flags` and `become_exe` as written (templates), innermost first.

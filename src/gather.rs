@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value as Json};
 
-/// The script: every section starts with a line `@@name`. It only reads.
-pub fn script(python: Option<&str>) -> String {
+/// The script: every section starts with a line `@@name`. It only reads. Local facts come
+/// from `fact_path` (ansible-core's default: /etc/ansible/facts.d).
+pub fn script(python: Option<&str>, fact_path: Option<&str>) -> String {
+    let facts_d = crate::transport::quote::quote(fact_path.unwrap_or("/etc/ansible/facts.d").trim_end_matches('/'));
     let py = match python {
         Some(p) => crate::transport::quote::quote(p),
         None => "\"$(for p in python3.14 python3.13 python3.12 python3.11 python3.10 python3.9 python3.8 /usr/bin/python3 /usr/libexec/platform-python; do command -v $p && break; done | head -n1)\"".into(),
@@ -63,7 +65,7 @@ s sshkeys; for f in /etc/ssh/ssh_host_dsa_key.pub /etc/ssh/ssh_host_rsa_key.pub 
 s fips; cat /proc/sys/crypto/fips_enabled
 s chroot; stat -c '%d %i' / /proc/1/root/.
 s rootfs; stat -f -c '%T' /
-s local; for f in /etc/ansible/facts.d/*.fact; do [ -e "$f" ] || continue; n=${{f##*/}}; printf '\n@@local:%s\n' "${{n%.fact}}"; if [ -x "$f" ]; then "$f"; else cat "$f"; fi; done
+s local; for f in {facts_d}/*.fact; do [ -e "$f" ] || continue; n=${{f##*/}}; printf '\n@@local:%s\n' "${{n%.fact}}"; if [ -x "$f" ]; then "$f"; else cat "$f"; fi; done
 s end
 "#)
 }

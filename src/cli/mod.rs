@@ -273,7 +273,7 @@ pub fn main() -> i32 {
         Command::Completions(a) => Some(init::completions(a)),
         Command::Man => Some(init::man()),
         Command::FactsScript => {
-            print!("{}", crate::gather::script(None));
+            print!("{}", crate::gather::script(None, None));
             Some(Ok(0))
         }
         Command::Vault(a) => Some(vault::run(&cli.global, a)),

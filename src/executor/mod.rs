@@ -639,7 +639,13 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
     // gather_facts (on unless the play says no, as in Ansible): once per host per run, the
     // later plays reuse the facts.
     if env.play.gather_facts.unwrap_or(gathering_default()) {
-        let args = serde_json::json!({ "gather_subset": env.play.gather_subset });
+        let mut args = serde_json::json!({ "gather_subset": env.play.gather_subset });
+        if let Some(t) = env.play.gather_timeout {
+            args["gather_timeout"] = t.into();
+        }
+        if let Some(p) = &env.play.fact_path {
+            args["fact_path"] = p.clone().into();
+        }
         let task = crate::playbook::Task::synthetic("Gathering Facts", "setup", args, env.play.span.clone());
         if state.facts.is_some() {
             flow::report(env, host, "Gathering Facts".into(), Status::Ok, None, Some("facts gathered earlier in this run".into()), None);

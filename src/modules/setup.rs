@@ -49,17 +49,15 @@ impl Module for Setup {
                 return Err(SourceError::new(task.arg_span("gather_subset"), format!("setup: unknown gather_subset '{s}'")).help(format!("subsets: {}", SUBSETS.join(", "))));
             }
         }
-        if let Some(p) = task.args.get("fact_path").and_then(Json::as_str) {
-            if p != "/etc/ansible/facts.d" {
-                return Err(SourceError::new(task.arg_span("fact_path"), "setup: a fact_path other than /etc/ansible/facts.d is not supported by recover yet"));
-            }
-        }
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let python = ctx.vars.get_attr("ansible_python_interpreter").ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v));
         let python = python.filter(|p| p != "auto" && p != "auto_silent" && p != "auto_legacy");
-        let out = ctx.run(Cmd::shell(crate::gather::script(python.as_deref())).label("gather facts")).await?;
+        let fact_path = args.get("fact_path").and_then(Json::as_str).filter(|p| !p.is_empty());
+        // gather_timeout: recover gathers in one script, which it bounds as a whole.
+        let timeout = args.get("gather_timeout").and_then(|t| t.as_u64().or_else(|| t.as_str().and_then(|s| s.parse().ok())));
+        let out = ctx.run(Cmd::shell(crate::gather::script(python.as_deref(), fact_path)).label("gather facts").timeout(timeout)).await?;
         let subset = list(args.get("gather_subset"));
         let facts = crate::gather::parse(&out.stdout_str(), &subset);
         let facts = crate::gather::filtered(facts, &list(args.get("filter")));

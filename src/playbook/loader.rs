@@ -17,10 +17,10 @@ const PLAY_KEYS: &[&str] = &[
     "max_fail_percentage", "become", "become_user", "become_method", "gather_facts", "gather_subset", "timeout", "tags",
     "vars_files", "remote_user", "environment", "any_errors_fatal", "ignore_errors", "no_log", "check_mode", "diff",
     "ignore_unreachable", "strategy", "order", "force_handlers", "collections", "run_once", "port", "connection", "module_defaults",
-    "become_flags", "become_exe", "throttle", "vars_prompt",
+    "become_flags", "become_exe", "throttle", "vars_prompt", "gather_timeout", "fact_path",
 ];
 /// Play keys Ansible has that recover refuses by name.
-const PLAY_REFUSED: &[&str] = &["fact_path", "gather_timeout", "debugger"];
+const PLAY_REFUSED: &[&str] = &["debugger"];
 const TASK_KEYS: &[&str] = &[
     "name", "when", "register", "become", "become_user", "become_method", "become_flags", "become_exe", "loop", "with_items",
     "loop_control", "changed_when", "failed_when", "ignore_errors", "notify", "listen", "tags", "read_only", "timeout",
@@ -157,6 +157,8 @@ fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
             Some(_) => opt_bool(node, "gather_facts")?,
         },
         gather_subset: strings(node.get("gather_subset"))?,
+        gather_timeout: opt_u64(node, "gather_timeout")?,
+        fact_path: opt_string(node, "fact_path")?,
         remote_user: opt_string(node, "remote_user")?,
         connection: opt_string(node, "connection")?,
         force_handlers: opt_bool(node, "force_handlers")?.unwrap_or(false),

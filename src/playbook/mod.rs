@@ -73,6 +73,9 @@ pub struct Play {
     /// `gather_facts:` as written (unset: on, as in Ansible).
     pub gather_facts: Option<bool>,
     pub gather_subset: Vec<String>,
+    /// `gather_timeout` and `fact_path` of the play's fact gathering.
+    pub gather_timeout: Option<u64>,
+    pub fact_path: Option<String>,
     pub remote_user: Option<String>,
     /// `connection:` (`local`, or ssh).
     pub connection: Option<String>,

@@ -355,6 +355,43 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
             end = e;
             break;
         }
+        // break_when: with the item, and its result under the register name.
+        if !task.loop_control.break_when.is_empty() {
+            let mut layer = loop_layer(task, &items, index, count);
+            if let (Some(reg), Some(last)) = (&task.register, results.last()) {
+                layer.insert(reg.clone(), last.clone());
+            }
+            let ctx = context(env, host, task, state, &[Layer::Data(&layer)]);
+            let mut stop = true;
+            for c in &task.loop_control.break_when {
+                match env.sources.templates.eval_bool(&c.expr, &ctx, &c.span) {
+                    Ok(b) => stop &= b,
+                    Err(e) => {
+                        env.reporter.emit(Event::Task {
+                            host: host.to_string(),
+                            task: task.display_name(),
+                            status: Status::Failed,
+                            msg: Some(e.to_string()),
+                            changes: Vec::new(),
+                            diff: None,
+                            note: None,
+                            item: None,
+                            output: None,
+                            ignored: false,
+                            failed_changed: false,
+                            check: check_of(env, task),
+                            duration_ms: 0,
+                        });
+                        end = StepEnd::Failed;
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+            if stop {
+                break;
+            }
+        }
     }
     env.reporter.count_loop(host, &statuses, task.ignores_errors(), any_changed);
     let all = json!({ "results": results, "changed": any_changed, "failed": end != StepEnd::Continue, "msg": if end != StepEnd::Continue { "One or more items failed" } else { "All items completed" } });

@@ -1224,8 +1224,8 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
                         _ => return Err(v.error("`pause` takes seconds")),
                     })
                 }
-                "break_when" => return Err(k.error("loop_control `break_when` is not supported by recover yet")),
-                other => return Err(k.error(format!("unknown loop_control key '{other}'")).help("loop_var, label, index_var, extended, pause")),
+                "break_when" => loop_control.break_when = conds(Some(v))?,
+                other => return Err(k.error(format!("unknown loop_control key '{other}'")).help("loop_var, label, index_var, extended, pause, break_when")),
             }
         }
     }

@@ -456,6 +456,9 @@ pub struct LoopControl {
     pub index_var: Option<String>,
     pub extended: bool,
     pub pause: Option<f64>,
+    /// `break_when`: the loop stops after an item for which these hold (with the item's
+    /// result under the task's `register` name), as ansible-core 2.18+.
+    pub break_when: Vec<Cond>,
 }
 
 /// A task's own `destructive:` declaration; paths are templates.

@@ -393,6 +393,7 @@ pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, s
         let mut all: Vec<Task> = env.play.handlers.clone();
         all.extend(state.handlers.iter().cloned());
         let base = state.place.len();
+        let (mut shown_includes, mut skipped_includes): (Vec<String>, Vec<String>) = Default::default();
         for (index, handler) in all.iter().enumerate() {
             let hit = notified.iter().any(|n| handler.answers(n));
             if !hit {
@@ -400,6 +401,37 @@ pub fn run_handlers<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, s
             }
             // After the step that flushed them, before the next.
             state.place.extend([u32::MAX, index as u32]);
+            // A handler that is an include_tasks shows the include first (or that it is
+            // skipped, with all its tasks), as ansible-core.
+            if let Some(h) = &handler.handler_of {
+                let key = h.span.to_string();
+                if skipped_includes.contains(&key) {
+                    state.place.truncate(base);
+                    continue;
+                }
+                if !shown_includes.contains(&key) {
+                    shown_includes.push(key.clone());
+                    let ctx = step::context(env, host, handler, state, &[]);
+                    let mut run = true;
+                    for c in &h.when {
+                        match env.sources.templates.eval_bool(&c.expr, &ctx, &c.span) {
+                            Ok(b) => run &= b,
+                            Err(e) => {
+                                report(env, host, h.names[0].clone(), Status::Failed, Some(e.to_string()), None, None);
+                                return Flow::Failed;
+                            }
+                        }
+                    }
+                    let name = h.names.first().cloned().unwrap_or_default();
+                    if !run {
+                        report(env, host, name, Status::Skipped, None, Some("skipped: its `when` is false".into()), None);
+                        skipped_includes.push(key);
+                        state.place.truncate(base);
+                        continue;
+                    }
+                    report(env, host, name, Status::Ok, None, Some(format!("included: {}", h.file)), None);
+                }
+            }
             let flow: Flow = step::run_task(env, host, conn, handler, state).await.into();
             state.place.truncate(base);
             if flow != Flow::Continue {

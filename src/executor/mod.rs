@@ -616,6 +616,7 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
 }
 
 async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostState) -> HostEnd {
+    state.place.clear();
     let first = env.play.all_tasks().first().map(|t| t.display_name()).unwrap_or_else(|| "connect".into());
     let first = if conns.lock().await.contains_key(host) { first } else { format!("connect ({first})") };
     env.reporter.busy(host, "connecting");

@@ -91,7 +91,16 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         }
     }
     for task in &play.handlers {
-        check_task(task, &so_far, templates, project_root, playbook_dir)?;
+        let mut k = so_far.clone();
+        k.extend(task.register.iter().cloned());
+        // A file a handler includes is checked for syntax and plugins (its variables may come
+        // with the include, or it may never run).
+        if task.handler_of.is_some() {
+            k.insert(ANY.into());
+        }
+        check_task(task, &k, templates, project_root, playbook_dir)?;
+        // What a handler registers, the handlers after it see.
+        so_far.extend(defines(task));
         defined.extend(defines(task));
     }
     Ok(defined)

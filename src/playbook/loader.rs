@@ -569,9 +569,26 @@ fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
                 }
                 out.extend(flat_handlers(b.block, at)?);
             }
-            Item::Include(inc) => match inc.preloaded {
-                Some(p) if inc.loop_items.is_none() && inc.when.is_empty() => out.extend(flat_handlers(p, at)?),
-                _ => return Err(SourceError::new(inc.span.clone(), "a dynamic include in handlers is not supported by recover (use import_tasks)")),
+            // A handler that is an include_tasks: notified by its name (or listen), it runs the
+            // file's tasks with the include's vars and when.
+            Item::Include(inc) => match (&inc.kind, inc.preloaded.clone()) {
+                (IncludeKind::Tasks { file }, Some(p)) if inc.loop_items.is_none() => {
+                    let mut names: Vec<String> = inc.name.iter().cloned().collect();
+                    names.extend(inc.listen.iter().cloned());
+                    if names.is_empty() {
+                        return Err(SourceError::new(inc.span.clone(), "an include_tasks handler needs a `name:` (or `listen:`) to be notified by"));
+                    }
+                    let mut tasks = flat_handlers(p, at)?;
+                    let h = std::sync::Arc::new(super::HandlerInclude { names, file: file.clone(), when: inc.when.clone(), span: inc.span.clone() });
+                    for t in tasks.iter_mut() {
+                        for (k, v) in &inc.vars {
+                            t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        t.handler_of = Some(h.clone());
+                    }
+                    out.extend(tasks);
+                }
+                _ => return Err(SourceError::new(inc.span.clone(), "a handler that is an include_role, a loop over an include, or an include whose name is a template is not supported by recover (use include_tasks with a file name, or import_tasks)")),
             },
         }
     }
@@ -753,11 +770,11 @@ fn load_block(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Ve
 }
 
 /// The keys an include or import takes besides its own.
-const INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
+const INCLUDE_KEYS: &[&str] = &["name", "listen", "when", "tags", "vars", "loop", "with_items", "loop_control", "apply", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors", "no_log", "environment", "delegate_to", "run_once", "any_errors_fatal", "timeout", "check_mode", "diff", "args", "remote_user"];
 /// ansible-core's keywords of a dynamic include (`include_tasks`, `include_role`): they are the
 /// include's own (its `when`, whether its failure to load is ignored); `apply:` gives keywords
 /// to its tasks. Any other is "not a valid attribute" for it, as ansible-core says at load.
-const DYNAMIC_INCLUDE_KEYS: &[&str] = &["name", "when", "tags", "vars", "loop", "with_items", "loop_control", "ignore_errors", "no_log", "register", "run_once", "timeout", "args", "collections"];
+const DYNAMIC_INCLUDE_KEYS: &[&str] = &["name", "listen", "when", "tags", "vars", "loop", "with_items", "loop_control", "ignore_errors", "no_log", "register", "run_once", "timeout", "args", "collections"];
 
 fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, out: &mut Vec<Item>) -> SResult<()> {
     let dynamic = kw == "include_tasks";
@@ -1016,6 +1033,7 @@ fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: &Path, ctx:
         handlers: Vec::new(),
         public: false,
         exports: None,
+        listen: strings(item.get("listen"))?,
         ignore_errors: matches!(flag(item, "ignore_errors")?, Some(super::Flag::Fixed(true))),
     })
 }
@@ -1275,6 +1293,7 @@ fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         remote_user: opt_string(node, "remote_user")?,
         delegate_to,
         delegate_facts: opt_bool(node, "delegate_facts")?.unwrap_or(false),
+        handler_of: None,
         run_once: flag(node, "run_once")?,
         check_mode: flag(node, "check_mode")?,
         diff: opt_bool(node, "diff")?,

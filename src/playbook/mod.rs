@@ -178,6 +178,8 @@ pub struct Include {
     pub handlers: Vec<Task>,
     /// The include's own `ignore_errors`: a file or role it cannot load does not stop the host.
     pub ignore_errors: bool,
+    /// A handler's `listen` topics (an include_tasks in `handlers:`).
+    pub listen: Vec<String>,
     /// `include_role` with `public: true`: the role's defaults and vars stay visible to the
     /// host's later tasks.
     pub public: bool,
@@ -380,6 +382,17 @@ pub struct Cond {
     pub span: Span,
 }
 
+/// A handler that is an `include_tasks` (see [`Task::handler_of`]).
+#[derive(Debug)]
+pub struct HandlerInclude {
+    /// Its name and `listen` topics.
+    pub names: Vec<String>,
+    pub file: String,
+    /// Its own `when`: false, the include is skipped (once) with all its tasks.
+    pub when: Vec<Cond>,
+    pub span: Span,
+}
+
 /// One task (or handler).
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -416,6 +429,10 @@ pub struct Task {
     pub remote_user: Option<String>,
     pub delegate_to: Option<String>,
     pub delegate_facts: bool,
+    /// A task of a handler that is an `include_tasks`: it answers only that handler's name
+    /// (and listen topics), as in ansible-core; the first of them shows the include
+    /// (`included: FILE`) when the handler runs.
+    pub handler_of: Option<std::sync::Arc<HandlerInclude>>,
     pub run_once: Option<Flag>,
     /// `check_mode: true` runs this task as a dry-run; `false` runs it for real under --check.
     pub check_mode: Option<Flag>,
@@ -529,6 +546,7 @@ impl Task {
             remote_user: None,
             delegate_to: None,
             delegate_facts: false,
+            handler_of: None,
             run_once: None,
             check_mode: None,
             diff: None,
@@ -564,6 +582,9 @@ impl Task {
     /// Whether a `notify:` of `n` reaches this handler: its name, its role-qualified name
     /// (`ROLE : name`), or a topic it listens to.
     pub fn answers(&self, n: &str) -> bool {
+        if let Some(h) = &self.handler_of {
+            return h.names.iter().any(|x| x == n);
+        }
         if self.listen.iter().any(|l| l == n) {
             return true;
         }

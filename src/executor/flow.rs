@@ -70,6 +70,15 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                         }
                         state.started = true;
                     }
+                    // linear: wait for the other hosts here, then see whether the play ended
+                    // meanwhile (end_play, any_errors_fatal, max_fail_percentage).
+                    let _pass = match &env.gate {
+                        Some(g) if t.module != "meta" => Some(g.arrive(host, state.place.clone()).await),
+                        _ => None,
+                    };
+                    if env.end_play.load(Ordering::SeqCst) {
+                        return Flow::EndPlay;
+                    }
                     let flow = if t.module == "meta" { meta(env, host, conn, t, state).await } else { step::run_task(env, host, conn, t, state).await.into() };
                     // any_errors_fatal: a failure no rescue catches ends the run for every host.
                     if flow == Flow::Failed && state.rescuable == 0 && (t.any_errors_fatal == Some(true) || (env.play.any_errors_fatal && t.any_errors_fatal != Some(false))) {

@@ -270,16 +270,28 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
             if let Some(g) = &env.gate {
                 g.begin(&batch);
             }
+            let gone = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let batch_len = batch.len().max(1);
             for host in batch.clone() {
                 reporter.add_host(&host);
                 let state = states.remove(&host).unwrap_or_default();
-                let (env, sem, conns) = (env.clone(), sem.clone(), conns.clone());
+                let (env, sem, conns, gone) = (env.clone(), sem.clone(), conns.clone(), gone.clone());
                 handles.push(tokio::spawn(async move {
                     // linear: the gate takes a fork for each step; free: a fork for the host.
                     let _leave = linear::Leave { gate: env.gate.clone(), host: host.clone() };
                     let _permit = if env.gate.is_none() { sem.acquire_owned().await.ok() } else { None };
                     let mut state = state;
                     let end = run_host(&env, &host, &conns, &mut state).await;
+                    // max_fail_percentage: past it, the batch's other hosts stop after the
+                    // step they are at (before this host leaves the gate), as ansible-core's.
+                    if end != HostEnd::Ok {
+                        let n = gone.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        if env.play.max_fail_percentage.is_some_and(|max| n as f64 * 100.0 / batch_len as f64 > max) {
+                            // As ansible-core: the run ends (no later batch, no later play).
+                            env.fatal.store(true, std::sync::atomic::Ordering::SeqCst);
+                            env.end_play.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
                     env.reporter.idle(&host);
                     (host, state, end)
                 }));
@@ -304,6 +316,8 @@ pub async fn run(pb: &Playbook, inventory: Arc<Inventory>, opts: &RunOptions, re
                     for h in hosts.iter().filter(|h| !batch.contains(h)) {
                         dead.entry(h.clone()).or_insert(HostEnd::Failed);
                     }
+                    // As ansible-core, no later play runs either.
+                    fatal.store(true, std::sync::atomic::Ordering::SeqCst);
                     break;
                 }
             }

@@ -31,8 +31,11 @@ fn stable(name: &str, v: &Json) -> Json {
         "date_time" | "loadavg" => keys_only(v),
         "uptime_seconds" | "memfree_mb" => Json::Bool(v.is_u64()),
         "memory_mb" => serde_json::json!({"real": v["real"]["total"], "swap": v["swap"]["total"], "keys": keys_only(v)}),
-        "mounts" => Json::Array(
-            v.as_array()
+        // ansible-core lists the mounts as its threads finish measuring them (an order that
+        // changes from run to run): compared by mount point.
+        "mounts" => {
+            let mut all: Vec<Json> = v
+                .as_array()
                 .into_iter()
                 .flatten()
                 .map(|m| {
@@ -46,8 +49,10 @@ fn stable(name: &str, v: &Json) -> Json {
                     }
                     m
                 })
-                .collect(),
-        ),
+                .collect();
+            all.sort_by(|a, b| a["mount"].as_str().cmp(&b["mount"].as_str()));
+            Json::Array(all)
+        }
         "env" => {
             let keep = ["HOME", "USER", "LOGNAME", "SHELL", "PATH", "MAIL", "PWD"];
             Json::Object(v.as_object().into_iter().flatten().filter(|(k, _)| keep.contains(&k.as_str())).map(|(k, x)| (k.clone(), x.clone())).collect())

@@ -672,6 +672,15 @@ fn a_plays_order_runs_its_hosts_as_ansible_core_does() {
     assert!(run.stderr.contains("bad.yml:3:10") && run.stderr.contains("`order` must be one of"), "{}", run.stderr);
 }
 
+/// What `debug` printed, as one text (a string as it is, nothing as empty, other values as JSON).
+fn printed_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(m) => m.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// What `debug` printed and how each task ended, per task and host, and the recap's ok,
 /// changed, failed and skipped per host, from ansible-playbook's default output.
 fn ansible_multihost(play: &std::path::Path) -> (Vec<(String, String, String, String)>, serde_json::Value) {
@@ -690,12 +699,7 @@ fn ansible_multihost(play: &std::path::Path) -> (Vec<(String, String, String, St
             b.push('\n');
             if line == "}" {
                 let v: serde_json::Value = serde_json::from_str(b).unwrap_or_default();
-                let msg = match &v["msg"] {
-                    serde_json::Value::String(m) => m.clone(),
-                    serde_json::Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                rows.push((task.clone(), h.clone(), s.clone(), msg));
+                rows.push((task.clone(), h.clone(), s.clone(), printed_text(&v["msg"])));
                 block = None;
             }
             continue;
@@ -745,12 +749,7 @@ fn several_hosts_in_step_see_each_others_variables_as_with_ansible_core() {
             .filter(|e| !e["task"].as_str().unwrap_or_default().starts_with("include"))
             .map(|e| {
                 let status = e["status"].as_str().unwrap_or_default().to_lowercase();
-                let msg = match &e["output"] {
-                    serde_json::Value::String(m) => m.clone(),
-                    serde_json::Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (e["task"].as_str().unwrap_or_default().to_string(), e["host"].as_str().unwrap_or_default().to_string(), status, msg)
+                (e["task"].as_str().unwrap_or_default().to_string(), e["host"].as_str().unwrap_or_default().to_string(), status, printed_text(&e["output"]))
             })
             .collect();
         got.sort();

@@ -379,7 +379,7 @@ async fn meta(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, state: 
             Flow::EndPlay
         }
         "clear_facts" => {
-            state.facts = None;
+            state.gathered = false;
             state.module_facts.clear();
             env.sources.clear_facts(host);
             Flow::Continue

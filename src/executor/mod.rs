@@ -662,7 +662,7 @@ async fn run_host(env: &PlayEnv, host: &str, conns: &ConnMap, state: &mut HostSt
             args["fact_path"] = p.clone().into();
         }
         let task = crate::playbook::Task::synthetic("Gathering Facts", "setup", args, env.play.span.clone());
-        if state.facts.is_some() {
+        if state.gathered {
             flow::report(env, host, "Gathering Facts".into(), Status::Ok, None, Some("facts gathered earlier in this run".into()), None);
         } else {
             match step::run_task(env, host, &conn, &task, state).await {

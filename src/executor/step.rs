@@ -25,8 +25,9 @@ pub struct HostState {
     pub backups: Vec<crate::safety::backup::BackupRecord>,
     /// In a dry-run: how many steps so far would have changed this host.
     pub planned_changes: usize,
-    /// The facts gathered from this host in this run (`setup`), once.
-    pub facts: Option<Json>,
+    /// Whether this host gathered its facts in this run (`setup`); the facts themselves are
+    /// the run's (`VarSources::fact_map`).
+    pub gathered: bool,
     /// Facts other modules returned (`getent_passwd`), under their own names as variables.
     pub module_facts: serde_json::Map<String, Json>,
     /// The last task that failed here, and its result: `ansible_failed_task` / `_result`.
@@ -1136,7 +1137,7 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
             if task.module != "setup" {
                 state.module_facts.extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            state.facts = Some(Json::Object(all.clone()));
+            state.gathered = true;
             env.sources.record_facts(host, all, &state.module_facts);
         }
     }

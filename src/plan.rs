@@ -22,7 +22,7 @@ use sha2::Digest;
 
 use crate::transport::{quote, Output};
 
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Files hashed whole in a fingerprint up to this size (recover.yml `plan_hash_max_bytes`).
 pub const DEFAULT_HASH_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -30,6 +30,8 @@ pub const DEFAULT_HASH_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const LISTING_CAP: usize = 20_000;
 /// An approval's life unless `--expires` says otherwise.
 pub const DEFAULT_EXPIRY_SECS: i64 = 3600;
+/// The longest an approval may hold (recover.yml `approval_max_age`).
+pub const MAX_EXPIRY_SECS: i64 = 24 * 3600;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(bytes))
@@ -130,6 +132,9 @@ pub struct PathState {
     pub bytes: Option<u64>,
     /// A folder's entries (`relpath\ttype\tsize\tmode\towner\tmtime`), up to a cap.
     pub listing: Option<Vec<String>>,
+    /// What the path resolves to on the host when that is another path (it is, or lies
+    /// below, a symlink): the rest of the state is of that target.
+    pub resolved: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -192,11 +197,16 @@ impl Plan {
     }
 }
 
-/// One approval of one plan.
+/// One approval of one plan: who (a name), as which identity the machine can tell apart
+/// (`uid:N`, the approver's OS user, or `key:NAME`, an approver key registered in
+/// recover.yml, with its signature over the plan's digest), until when.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     pub approver: String,
+    pub identity: String,
+    /// `ssh-keygen -Y sign` of [`Approval::message`] (armoured), with a registered key.
+    pub signature: Option<String>,
     pub time: String,
     pub time_unix: i64,
     pub expires_unix: i64,
@@ -204,10 +214,15 @@ pub struct Approval {
     pub digest: String,
 }
 
+/// The namespace of approval signatures (`ssh-keygen -Y sign -n`).
+pub const SIGNATURE_NAMESPACE: &str = "recover-plan-approval";
+
 impl Approval {
-    pub fn new(plan_digest: &str, approver: &str, now: chrono::DateTime<chrono::Utc>, ttl_secs: i64) -> Approval {
+    pub fn new(plan_digest: &str, approver: &str, identity: &str, now: chrono::DateTime<chrono::Utc>, ttl_secs: i64) -> Approval {
         let mut a = Approval {
             approver: approver.to_string(),
+            identity: identity.to_string(),
+            signature: None,
             time: now.to_rfc3339(),
             time_unix: now.timestamp(),
             expires_unix: now.timestamp() + ttl_secs,
@@ -217,11 +232,37 @@ impl Approval {
         a.digest = a.computed_digest();
         a
     }
-    fn computed_digest(&self) -> String {
-        sha256_hex(format!("recover-approval\n{}\n{}\n{}\n{}\n{}", self.plan_digest, self.approver, self.time, self.time_unix, self.expires_unix).as_bytes())
+    /// What a key signs: the plan's digest, who, as which identity, when, until when.
+    pub fn message(&self) -> String {
+        format!("recover-approval\n{}\n{}\n{}\n{}\n{}\n{}\n", self.plan_digest, self.approver, self.identity, self.time, self.time_unix, self.expires_unix)
+    }
+    pub fn computed_digest(&self) -> String {
+        sha256_hex(format!("{}{}", self.message(), self.signature.as_deref().unwrap_or("")).as_bytes())
+    }
+    /// Sets the signature and the digest that covers it.
+    pub fn signed(mut self, signature: String) -> Approval {
+        self.signature = Some(signature);
+        self.digest = self.computed_digest();
+        self
     }
     pub fn expires(&self) -> String {
         chrono::DateTime::from_timestamp(self.expires_unix, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+    }
+}
+
+/// An approver's name as recover keeps it: trimmed and case-folded, from a safe character set
+/// (letters, digits, `.`, `_`, `@`, `-`; 1 to 64 of them, starting with a letter or digit), so
+/// that `Alice` and `alice` are one person and no name carries terminal control codes.
+pub fn approver_name(raw: &str) -> Result<String, String> {
+    let n = raw.trim().to_lowercase();
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(n)
+    } else {
+        Err(format!("{:?} is not an approver name: use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", crate::report::clean_line(raw)))
     }
 }
 
@@ -340,23 +381,25 @@ pub fn fingerprint_script(paths: &[String], services: &[ServiceProbe], read_as: 
     let mut s = String::from(
         "fp() { i=$1; p=$2; \
          if [ ! -e \"$p\" ] && [ ! -L \"$p\" ]; then printf 'P\\t%s\\tabsent\\n' \"$i\"; return; fi; \
-         m=$(stat -c '%F\t%s\t%a\t%U:%G\t%.9Y' -- \"$p\"); \
-         if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then \
+         if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'P\\t%s\\tdangling symlink\\t-\\t-\\t-\\t-\\t-\\t-\\t-\\t%s\\n' \"$i\" \"$(readlink -- \"$p\")\"; return; fi; \
+         q=$(realpath -e -- \"$p\") || q=$p; \
+         m=$(stat -c '%F\t%s\t%a\t%U:%G\t%.9Y' -- \"$q\"); \
+         if [ -d \"$q\" ]; then \
            t=$(mktemp) || return; \
-           find \"$p\" -mindepth 1 -printf '%P\\t%y\\t%s\\t%m\\t%u:%g\\t%T@\\n' 2>/dev/null | LC_ALL=C sort > \"$t\"; \
+           find \"$q\" -mindepth 1 -printf '%P\\t%y\\t%s\\t%m\\t%u:%g\\t%T@\\n' 2>/dev/null | LC_ALL=C sort > \"$t\"; \
            d=$(sha256sum < \"$t\" | cut -c1-64); n=$(wc -l < \"$t\"); b=$(awk -F'\\t' '{s+=$3} END {printf \"%d\", s}' \"$t\"); \
-           printf 'P\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$i\" \"$m\" \"$d\" \"$n\" \"$b\"; \
+           printf 'P\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$i\" \"$m\" \"$d\" \"$n\" \"$b\" \"$q\"; \
            if [ \"$n\" -le ",
     );
     s.push_str(&LISTING_CAP.to_string());
     s.push_str(
         " ]; then awk -v i=\"$i\" '{print \"L\\t\" i \"\\t\" $0}' \"$t\"; fi; rm -f \"$t\"; \
-         elif [ -f \"$p\" ] && [ \"$(stat -c %s -- \"$p\")\" -le ",
+         elif [ -f \"$q\" ] && [ \"$(stat -c %s -- \"$q\")\" -le ",
     );
     s.push_str(&max_bytes.to_string());
     s.push_str(
-        " ]; then d=$(sha256sum -- \"$p\" | cut -c1-64); printf 'P\\t%s\\t%s\\t%s\\t-\\t-\\n' \"$i\" \"$m\" \"${d:--}\"; \
-         else printf 'P\\t%s\\t%s\\t-\\t-\\t-\\n' \"$i\" \"$m\"; fi; }\n",
+        " ]; then d=$(sha256sum -- \"$q\" | cut -c1-64); printf 'P\\t%s\\t%s\\t%s\\t-\\t-\\t%s\\n' \"$i\" \"$m\" \"${d:--}\" \"$q\"; \
+         else printf 'P\\t%s\\t%s\\t-\\t-\\t-\\t%s\\n' \"$i\" \"$m\" \"$q\"; fi; }\n",
     );
     for (i, p) in paths.iter().enumerate() {
         s.push_str(&format!("fp {i} {}\n", quote::quote(p)));
@@ -415,6 +458,7 @@ pub fn parse_fingerprint(out: &Output, paths: &[String], services: &[ServiceProb
                         entries: opt(6).and_then(|v| v.parse().ok()),
                         bytes: opt(7).and_then(|v| v.parse().ok()),
                         listing: None,
+                        resolved: opt(8).filter(|r| *r != paths[i]),
                     }
                 };
                 by_index.insert(i, st);
@@ -480,6 +524,11 @@ pub fn differences(was: &Fingerprint, now: &Fingerprint) -> Vec<String> {
         };
         if a.kind != b.kind {
             out.push(format!("{} was {} and is now {}", a.path, article(&a.kind), article(&b.kind)));
+            continue;
+        }
+        if a.resolved != b.resolved {
+            let to = |r: &Option<String>| r.clone().unwrap_or_else(|| "itself".into());
+            out.push(format!("{} resolved to {} and now resolves to {}", a.path, to(&a.resolved), to(&b.resolved)));
             continue;
         }
         if a.kind == "directory" {
@@ -625,10 +674,27 @@ pub struct ApprovalCheck {
 }
 
 impl ApprovalCheck {
+    /// The people behind the valid approvals: two approvals are one person when they share a
+    /// name (case-folded) or an identity (an OS user, a key); each person once, by their names.
     pub fn distinct(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.valid.iter().map(|a| a.approver.clone()).collect();
+        let mut people: Vec<(std::collections::BTreeSet<String>, std::collections::BTreeSet<String>)> = Vec::new();
+        for a in &self.valid {
+            let name = a.approver.to_lowercase();
+            let mut group = (std::collections::BTreeSet::from([name]), std::collections::BTreeSet::from([a.identity.clone()]));
+            // Merge every person this approval ties to.
+            people.retain(|(n, i)| {
+                if n.intersection(&group.0).next().is_some() || i.intersection(&group.1).next().is_some() {
+                    group.0.extend(n.iter().cloned());
+                    group.1.extend(i.iter().cloned());
+                    false
+                } else {
+                    true
+                }
+            });
+            people.push(group);
+        }
+        let mut v: Vec<String> = people.into_iter().map(|(n, _)| n.into_iter().collect::<Vec<_>>().join("/")).collect();
         v.sort();
-        v.dedup();
         v
     }
     pub fn enough(&self) -> bool {
@@ -636,19 +702,26 @@ impl ApprovalCheck {
     }
 }
 
-/// The approvals of `pf` that hold at `now` and are recorded in this machine's audit trail
-/// (`audited`: the approval digests the run logs hold); how many distinct approvers it needs.
-pub fn check_approvals(pf: &PlanFile, now: i64, two_person: bool, audited: &std::collections::HashSet<String>) -> ApprovalCheck {
+/// The approvals of `pf` that hold at `now`: not expired, not dated ahead, recorded in the
+/// audit trail (`audited`: approval digests of the run logs and of the shared folder), with a
+/// safe name, and, where approver keys are registered, signed by that approver's key
+/// (`verify` checks one); how many distinct approvers it needs.
+pub fn check_approvals(pf: &PlanFile, now: i64, two_person: bool, audited: &std::collections::HashSet<String>, verify: &dyn Fn(&Approval) -> Result<(), String>) -> ApprovalCheck {
     let needed = if two_person && pf.plan.highest_tier() == Some(crate::safety::Tier::Block) { 2 } else { 1 };
     let mut valid = Vec::new();
     let mut problems = Vec::new();
     for a in &pf.approvals {
-        if a.expires_unix <= now {
-            problems.push(format!("the approval by {} expired at {}", a.approver, a.expires()));
+        let who = crate::report::clean_line(&a.approver).into_owned();
+        if approver_name(&a.approver).ok().as_deref() != Some(a.approver.as_str()) {
+            problems.push(format!("the approval by {who:?} has a name recover does not accept"));
+        } else if a.expires_unix <= now {
+            problems.push(format!("the approval by {who} expired at {}", a.expires()));
         } else if a.time_unix > now + 300 {
-            problems.push(format!("the approval by {} is dated in the future ({})", a.approver, a.time));
+            problems.push(format!("the approval by {who} is dated in the future ({})", a.time));
         } else if !audited.contains(&a.digest) {
-            problems.push(format!("the approval by {} is not in this machine's audit trail (`recover approve` records every approval there)", a.approver));
+            problems.push(format!("the approval by {who} is not in the audit trail (`recover approve` records every approval there)"));
+        } else if let Err(e) = verify(a) {
+            problems.push(format!("the approval by {who}: {e}"));
         } else {
             valid.push(a.clone());
         }
@@ -656,13 +729,26 @@ pub fn check_approvals(pf: &PlanFile, now: i64, two_person: bool, audited: &std:
     ApprovalCheck { valid, problems, needed }
 }
 
-/// The approval digests recorded in the run logs of this machine.
+/// The approval digests recorded in the run logs of this machine and in the shared folder
+/// (where an approver who is another OS user records theirs).
 pub fn audited_approvals() -> std::collections::HashSet<String> {
     let mut set = std::collections::HashSet::new();
     for log in crate::report::run_logs() {
         for e in crate::report::read_events(&log) {
             if e["event"] == "plan_approval" {
                 if let Some(d) = e["approval_digest"].as_str() {
+                    set.insert(d.to_string());
+                }
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(crate::safety::freeze::shared_dir().join("approvals")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(d) = name.strip_suffix(".json") {
+                // The record must say what its name says (a renamed file is not a record).
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["approval_digest"].as_str().map(str::to_string)).as_deref() == Some(d) {
                     set.insert(d.to_string());
                 }
             }
@@ -720,7 +806,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_refused() {
         let mut pf = sample();
-        pf.approvals.push(Approval::new(&pf.digest, "bob", chrono::Utc::now(), 3600));
+        pf.approvals.push(Approval::new(&pf.digest, "bob", "uid:1000", chrono::Utc::now(), 3600));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.plan");
         pf.write(&path).unwrap();
@@ -736,6 +822,20 @@ mod tests {
                 assert!(PlanFile::read(&path).is_err(), "byte {i} ^ {flip:#x} was not noticed");
             }
         }
+    }
+
+    #[test]
+    fn one_person_counts_once_by_name_or_identity() {
+        let now = chrono::Utc::now();
+        let a = |n: &str, id: &str| Approval::new("d", n, id, now, 60);
+        let check = |v: Vec<Approval>| ApprovalCheck { valid: v, problems: vec![], needed: 2 };
+        assert_eq!(check(vec![a("alice", "uid:1"), a("bob", "uid:2")]).distinct().len(), 2);
+        assert_eq!(check(vec![a("alice", "uid:1"), a("bob", "uid:1")]).distinct().len(), 1, "one OS user is one person");
+        assert_eq!(check(vec![a("alice", "uid:1"), a("alice", "uid:2")]).distinct().len(), 1, "one name is one person");
+        assert_eq!(check(vec![a("alice", "uid:1"), a("bob", "uid:2"), a("bob", "uid:1")]).distinct().len(), 1);
+        assert_eq!(approver_name("  Alice ").unwrap(), "alice");
+        assert!(approver_name("mallory\r\x1b[2Kcommander").is_err());
+        assert!(approver_name("").is_err() && approver_name("-x").is_err());
     }
 
     #[test]

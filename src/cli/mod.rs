@@ -266,8 +266,6 @@ pub fn main() -> i32 {
         Command::Inventory(a) => Some(inventory::run(&cli.global, a)),
         Command::Render(a) => Some(render::run(&cli.global, a)),
         Command::History(a) => Some(history::run(&cli.global, a)),
-        Command::Freeze(a) => Some(freeze::freeze_cmd(&cli.global, a)),
-        Command::Thaw => Some(freeze::thaw_cmd(&cli.global)),
         Command::Status => Some(freeze::status_cmd(&cli.global)),
         Command::Init(a) => Some(init::init(&cli.global, a)),
         Command::Completions(a) => Some(init::completions(a)),
@@ -300,6 +298,8 @@ pub fn main() -> i32 {
                     Command::Drift(a) => check::drift(&cli.global, a).await,
                     Command::Backups(a) => backups::run(&cli.global, a).await,
                     Command::Apply(a) => plan::apply(&cli.global, a).await,
+                    Command::Freeze(a) => freeze::freeze_cmd(&cli.global, a).await,
+                    Command::Thaw => freeze::thaw_cmd(&cli.global).await,
                     _ => unreachable!("synchronous commands ran above"),
                 }
             })

@@ -34,16 +34,22 @@ pub enum PlanCommand {
 pub struct ApproveArgs {
     /// The plan file
     pub file: PathBuf,
-    /// Who approves (default: $USER); with `plan_two_person: true` in recover.yml, a plan with
-    /// BLOCK steps needs two different approvers
+    /// Who approves (default: $USER): letters, digits, '.', '_', '@', '-', case-folded. With
+    /// `plan_two_person: true` in recover.yml, a plan with BLOCK steps needs two different
+    /// people: two OS users (or two registered approver keys), whatever the names
     #[arg(long = "as", value_name = "NAME")]
     pub approver: Option<String>,
-    /// How long the approval holds (30m, 1h, 2h, 90s)
+    /// How long the approval holds (30m, 1h, 2h, 90s); at most `approval_max_age` of
+    /// recover.yml (default 24h)
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub expires: String,
     /// Approve without asking (no terminal: required)
     #[arg(long)]
     pub yes: bool,
+    /// Where approver keys are registered in recover.yml (`approvers:`): the private key that
+    /// signs the approval (default ~/.ssh/id_ed25519)
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -286,23 +292,32 @@ pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
 }
 
 pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
+    use crate::safety::approvers;
     let mut pf = PlanFile::read(&a.file).map_err(anyhow::Error::msg)?;
     let ttl = plan::parse_duration(&a.expires).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
-    let approver = a.approver.clone().unwrap_or_else(crate::safety::default_operator);
-    if approver.trim().is_empty() || approver.contains(['\n', ',']) {
-        anyhow::bail!("--as {approver:?}: give a name without commas or newlines");
+    let max = approvers::max_expiry();
+    if ttl > max {
+        anyhow::bail!("--expires {}: longer than the longest approval allowed ({}s; `approval_max_age` in recover.yml)", a.expires, max);
+    }
+    let approver = plan::approver_name(&a.approver.clone().unwrap_or_else(crate::safety::default_operator)).map_err(|e| anyhow::anyhow!("--as: {e}"))?;
+    let keys = approvers::registered_keys().map_err(anyhow::Error::msg)?;
+    if !keys.is_empty() && !keys.iter().any(|(n, _)| *n == approver) {
+        anyhow::bail!("{approver} is not an approver registered in recover.yml (`approvers:`): registered are {}", keys.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
     }
     if pf.plan.recover_version != env!("CARGO_PKG_VERSION") {
         return Ok(refuse(g, &format!("{}: made by recover {}, this is {}: make the plan again with this recover", a.file.display(), pf.plan.recover_version, env!("CARGO_PKG_VERSION"))));
     }
+    if let Some(first) = approvers::applied(&pf.digest) {
+        return Ok(refuse(g, &format!("{}: this plan was applied already ({first}); a plan is applied once: make a new one", a.file.display())));
+    }
     let p = &pf.plan;
     let tier = p.highest_tier().map(|t| t.to_string()).unwrap_or_else(|| "no destructive step".into());
-    outln!("plan {} (sha256 {}), made by {} at {}", a.file.display(), plan::short(&pf.digest), p.author, p.created)?;
+    outln!("plan {} (sha256 {}), made by {} at {}", a.file.display(), plan::short(&pf.digest), crate::report::clean_line(&p.author), p.created)?;
     for (host, h) in &p.hosts {
         for s in h.changes() {
-            outln!("  {host}: {}{}", s.task, s.tier.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default())?;
+            outln!("  {}: {}{}", crate::report::clean_line(host), crate::report::clean_line(&s.task), s.tier.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default())?;
             for c in &s.commands {
-                outln!("      {c}")?;
+                outln!("      {}", crate::report::clean(c))?;
             }
         }
     }
@@ -317,8 +332,17 @@ pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
             return Ok(exit::REFUSED);
         }
     }
-    let ap = Approval::new(&pf.digest, &approver, chrono::Utc::now(), ttl);
-    // The approval is in the audit chain before it is in the plan: `apply` accepts only those.
+    let now = chrono::Utc::now();
+    let ap = if keys.is_empty() {
+        Approval::new(&pf.digest, &approver, &approvers::os_identity(), now, ttl)
+    } else {
+        let key = a.key.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/id_ed25519"))).unwrap_or_else(|| PathBuf::from("id_ed25519"));
+        let signed = approvers::sign(Approval::new(&pf.digest, &approver, &format!("key:{approver}"), now, ttl), &key).map_err(anyhow::Error::msg)?;
+        approvers::verify(&signed, &keys).map_err(|e| anyhow::anyhow!("the signature by {} does not match {approver}'s registered key: {e}", key.display()))?;
+        signed
+    };
+    // The approval is in the audit chain (this operator's run log, and the shared folder other
+    // operators read) before it is in the plan: `apply` accepts only those.
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let mut log = RunLog::create(&run_id).map_err(|e| anyhow::anyhow!("cannot write the audit trail under {}: {e}; not approved", crate::report::state_dir().display()))?;
     log.write(&Event::PlanApproval {
@@ -329,10 +353,11 @@ pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
         approval_digest: ap.digest.clone(),
     });
     drop(log);
+    approvers::record_approval(&ap, &absolute(&a.file).display().to_string()).map_err(|e| anyhow::anyhow!("{e}; not approved"))?;
     pf.approvals.push(ap.clone());
     pf.write(&a.file).map_err(anyhow::Error::msg)?;
-    let check = plan::check_approvals(&pf, chrono::Utc::now().timestamp(), plan::two_person_rule(), &plan::audited_approvals());
-    outln!("approved by {approver} until {}; {} of {} approver(s) needed", ap.expires(), check.distinct().len(), check.needed)?;
+    let check = plan::check_approvals(&pf, chrono::Utc::now().timestamp(), plan::two_person_rule(), &plan::audited_approvals(), &|x| approvers::verify(x, &keys));
+    outln!("approved by {approver} ({}) until {}; {} of {} approver(s) needed", ap.identity, ap.expires(), check.distinct().len(), check.needed)?;
     if check.enough() {
         outln!("next: recover apply {}", a.file.display())?;
     }
@@ -385,14 +410,22 @@ pub async fn apply(g: &Global, a: &ApplyArgs) -> anyhow::Result<i32> {
     if baseline_now != p.baseline.as_ref().map(|b| b.sha256.clone()) {
         return Ok(refuse(g, &format!("stale plan: the baseline (the tiers) changed since the plan was made at {}; nothing was run", p.created)));
     }
+    // A plan is applied once (invariant 15).
+    if let Some(first) = crate::safety::approvers::applied(&pf.digest) {
+        return Ok(refuse(g, &format!("{file}: this plan was applied already ({first}); a plan is applied once: make a new one; nothing was run")));
+    }
+    let keys = match crate::safety::approvers::registered_keys() {
+        Ok(k) => k,
+        Err(e) => return Ok(refuse(g, &format!("{e}; nothing was run"))),
+    };
     let now = chrono::Utc::now().timestamp();
-    let check = plan::check_approvals(&pf, now, plan::two_person_rule(), &plan::audited_approvals());
+    let check = plan::check_approvals(&pf, now, plan::two_person_rule(), &plan::audited_approvals(), &|x| crate::safety::approvers::verify(x, &keys));
     if !check.enough() {
         let have = check.distinct();
         let mut msg = format!(
             "{file}: needs {} approver(s){}, has {}{}",
             check.needed,
-            if check.needed == 2 { " (plan_two_person in recover.yml, and the plan has BLOCK steps; an approver counts once)" } else { "" },
+            if check.needed == 2 { " (plan_two_person in recover.yml, and the plan has BLOCK steps; a person counts once, by name and by OS user or key)" } else { "" },
             have.len(),
             if have.is_empty() { String::new() } else { format!(" ({})", have.join(", ")) }
         );

@@ -217,6 +217,29 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     }
     crate::ansible_cfg::set_cli(cli_settings);
     let pb = crate::playbook::load(&path, &root)?;
+    // `recover apply` with hosts that no longer fit the plan: where the play couples its hosts
+    // (any_errors_fatal, or max_fail_percentage that the refused hosts already pass), a refused
+    // host stops the others too, before any of them changes anything.
+    if let Some(c) = a.apply.as_ref().filter(|c| !c.stale.is_empty() && !c.fresh.is_empty()) {
+        let total = (c.fresh.len() + c.stale.len()) as f64;
+        let failed_pct = c.stale.len() as f64 * 100.0 / total;
+        let coupled = pb.plays.iter().find_map(|p| {
+            if p.any_errors_fatal_anywhere() {
+                Some(format!("the play '{}' has any_errors_fatal", p.name))
+            } else {
+                p.max_fail_percentage.filter(|m| failed_pct > *m).map(|m| format!("the play '{}' has max_fail_percentage {m}, and {failed_pct:.0}% of its hosts are refused", p.name))
+            }
+        });
+        if let Some(why) = coupled {
+            let stale: Vec<String> = c.stale.iter().map(|(h, d)| format!("{h} ({})", d.join("; "))).collect();
+            let msg = format!("stale plan on {}; {why}, so no host runs its part of the plan (the others: {}); nothing was run", stale.join(", "), c.fresh.join(", "));
+            if g.output == Output::Json {
+                crate::report::stdout_line(&serde_json::json!({"event": "plan_refused", "msg": msg}).to_string());
+            }
+            eprintln!("{} {msg}", console::style("refused:").red().bold());
+            return Ok(exit::REFUSED);
+        }
+    }
     let (only, skip): (Vec<String>, Vec<String>) = (a.tags.iter().map(|t| t.trim().to_string()).collect(), a.skip_tags.iter().map(|t| t.trim().to_string()).collect());
     // Every check that can fail on input happens here, before any host is contacted.
     let templates = Templates::new();
@@ -358,7 +381,6 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         command: std::env::args().collect(),
     });
     if let Some(c) = &a.apply {
-        reporter.emit(Event::PlanApply { file: c.file.display().to_string(), plan_digest: c.pf.digest.clone(), approvals: c.approvers.clone() });
         for (host, differences) in &c.stale {
             reporter.emit(Event::PlanStale { host: host.clone(), differences: differences.clone() });
         }
@@ -445,7 +467,19 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
             reporter.emit(Event::Recap { hosts, exit_code: exit::REFUSED });
             exit::REFUSED
         }
-        _ => executor::run(&pb, inventory.clone(), &opts, reporter.clone()).await,
+        // A plan is applied once: recorded (exclusively) before its first step runs.
+        Some(c) => match crate::safety::approvers::mark_applied(&c.pf.digest, &run_id, &operator, &c.file.display().to_string()) {
+            Err(msg) => {
+                reporter.emit(Event::Interrupt { abort: true, message: format!("refused: {msg}; nothing was run") });
+                eprintln!("{} {msg}; nothing was run", console::style("refused:").red().bold());
+                exit::REFUSED
+            }
+            Ok(()) => {
+                reporter.emit(Event::PlanApply { file: c.file.display().to_string(), plan_digest: c.pf.digest.clone(), approvals: c.approvers.clone() });
+                executor::run(&pb, inventory.clone(), &opts, reporter.clone()).await
+            }
+        },
+        None => executor::run(&pb, inventory.clone(), &opts, reporter.clone()).await,
     };
     if let Some(c) = &a.apply {
         if !c.stale.is_empty() && code == exit::OK {

@@ -70,33 +70,84 @@ fn known_backup_root(sctx: &StepCtx<'_>, state: &HostState) -> String {
     var(sctx, "recover_backup_root").or_else(|| state.backup_roots.get(&sctx.become_user.clone().unwrap_or_default()).cloned()).unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
 }
 
-/// The backup root a step's backup goes to: `recover_backup_root`; else the SOP's folder when
-/// the step runs as root; else `~/.local/state/recover/backups` of the user it runs as (who
-/// cannot write /var/backups). The user's id and home are asked once per host and user.
-async fn backup_root_for(sctx: &StepCtx<'_>, state: &mut HostState) -> Result<String, Stop> {
-    if let Some(v) = var(sctx, "recover_backup_root") {
-        return Ok(v);
+/// What the host says of a destructive step's paths and of its backup root, read in one
+/// round trip as the step's user.
+struct Seen {
+    /// Each path as `realpath` resolves it; `None` when nothing is there to back up.
+    paths: Vec<Option<String>>,
+    /// The backup root (as configured or found for the user), and as the host resolves it.
+    root: String,
+}
+
+/// Resolves the step's paths and its backup root on the host (`realpath`, in one round trip)
+/// and checks what the literal names could not show: a path that resolves to a system root,
+/// a backup root that resolves into (or around) a path the step touches, a path that
+/// resolves onto a backup this run took. The backup root is `recover_backup_root`; else the
+/// SOP's folder when the step runs as root; else `~/.local/state/recover/backups` of the user
+/// it runs as (who cannot write /var/backups); found once per host and user.
+async fn resolve(sctx: &StepCtx<'_>, d: &Destructive, state: &mut HostState) -> Result<Seen, Stop> {
+    let host = sctx.host;
+    let name = sctx.task.display_name();
+    if let Some(p) = d.paths.iter().find(|p| p.contains('\n')) {
+        return Err(Stop::Refused(format!("host {host}: '{name}' names a path with a newline ({p:?}); refused")));
     }
+    let configured = var(sctx, "recover_backup_root");
     let key = sctx.become_user.clone().unwrap_or_default();
-    if key == "root" {
-        return Ok(DEFAULT_BACKUP_ROOT.into());
+    let known = configured.clone().or_else(|| (key == "root").then(|| DEFAULT_BACKUP_ROOT.to_string())).or_else(|| state.backup_roots.get(&key).cloned());
+    let mut script = String::from("for p in \"$@\"; do if [ -e \"$p\" ]; then r=$(realpath -e -- \"$p\" 2>/dev/null) && printf 'R %s\\n' \"$r\" || printf 'U\\n'; else printf 'A\\n'; fi; done; ");
+    match &known {
+        Some(r) => script.push_str(&format!("printf 'B %s\\n' \"$(realpath -m -- {})\"", crate::transport::quote::quote(r))),
+        None => script.push_str(&format!(
+            "if [ \"$(id -u)\" = 0 ]; then b={}; else b=\"${{HOME%/}}/.local/state/recover/backups\"; fi; case \"$b\" in /*) ;; *) b={}; esac; printf 'H %s\\n' \"$b\"; printf 'B %s\\n' \"$(realpath -m -- \"$b\")\"",
+            DEFAULT_BACKUP_ROOT, DEFAULT_BACKUP_ROOT
+        )),
     }
-    if let Some(r) = state.backup_roots.get(&key) {
-        return Ok(r.clone());
-    }
-    let out = sctx.run(Cmd::shell("id -u; printf '%s\\n' \"$HOME\"").label("who the step runs as (for its backup root)")).await.map_err(|e| match e {
-        crate::modules::StepError::Unreachable(m) => Stop::Lost(format!("host {}: {m}", sctx.host)),
-        other => Stop::Refused(format!("host {}: {other:?}", sctx.host)),
+    let mut words = vec!["sh".to_string(), "-c".to_string(), script, "resolve".to_string()];
+    words.extend(d.paths.iter().cloned());
+    let out = sctx.run(Cmd::argv(words).label("resolve the step's paths and backup root on the host")).await.map_err(|e| match e {
+        crate::modules::StepError::Unreachable(m) => Stop::Lost(format!("host {host}: {m}")),
+        other => Stop::Refused(format!("host {host}: {other:?}")),
     })?;
     let text = out.stdout_str();
-    let mut lines = text.lines();
-    let root = match (lines.next().map(str::trim), lines.next().map(str::trim)) {
-        (Some("0"), _) => DEFAULT_BACKUP_ROOT.to_string(),
-        (Some(_), Some(home)) if home.starts_with('/') => format!("{}/.local/state/recover/backups", home.trim_end_matches('/')),
-        _ => DEFAULT_BACKUP_ROOT.to_string(),
+    let lines: Vec<&str> = text.lines().collect();
+    if !out.ok() || lines.len() < d.paths.len() + 1 {
+        return Err(Stop::Refused(format!("host {host}: cannot resolve the paths of '{name}' on the host ({}); refused", out.stderr_str().trim())));
+    }
+    let mut paths = Vec::new();
+    for (p, l) in d.paths.iter().zip(&lines) {
+        match *l {
+            "A" => paths.push(None),
+            l if l.starts_with("R /") => paths.push(Some(l[2..].to_string())),
+            _ => return Err(Stop::Refused(format!("host {host}: '{name}': {p} cannot be resolved on the host (realpath failed); refused"))),
+        }
+    }
+    let root = match &known {
+        Some(r) => r.clone(),
+        None => {
+            let found = lines.iter().find_map(|l| l.strip_prefix("H ")).unwrap_or(DEFAULT_BACKUP_ROOT).to_string();
+            state.backup_roots.insert(key, found.clone());
+            found
+        }
     };
-    state.backup_roots.insert(key, root.clone());
-    Ok(root)
+    let real_root = lines.iter().find_map(|l| l.strip_prefix("B ")).filter(|r| r.starts_with('/')).unwrap_or(&root).to_string();
+    for (p, real) in d.paths.iter().zip(&paths) {
+        let Some(real) = real else { continue };
+        if let Some(r) = crate::safety::paths::system_root(real) {
+            return Err(Stop::Refused(format!("host {host}: '{name}' would remove, move or replace the system folder {r} ({p} resolves to it on the host); recover never does that")));
+        }
+        for (label, root) in [("", &root), (" (as the host resolves it)", &real_root)] {
+            if crate::safety::paths::overlap(real, root) {
+                return Err(Stop::Refused(format!(
+                    "host {host}: '{name}' touches {p} ({real} on the host), and the backup root {root}{label} lies {} it: the backup would not survive the step; set recover_backup_root outside {real}",
+                    if crate::safety::paths::within(root, real) { "inside" } else { "around" }
+                )));
+            }
+        }
+        if let Some(b) = state.backups.iter().find(|b| crate::safety::paths::within(&b.archive, real)) {
+            return Err(Stop::Refused(format!("host {host}: '{name}' touches {p} ({real} on the host), which holds the backup {} taken earlier in this run; refused", b.archive)));
+        }
+    }
+    Ok(Seen { paths, root })
 }
 
 /// Checks that need no host: a destructive step may not touch a system root, its own
@@ -161,34 +212,34 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
     // When the flags alone refuse, say so now: no backup is needed for a step that will not run.
     let refused_early = matches!(safety.confirmer.policy.decide_without_prompt(host, &task, tier), Some(Decision::Refused { .. }));
 
-    // Invariant 2: a verified backup taken in this run covers every path the step touches.
+    // Invariant 2: a verified backup taken in this run covers every path the step touches,
+    // as the host resolves it (a symlink is backed up as what it points to).
     let mut covering: Vec<BackupRecord> = Vec::new();
     if d.preserves.is_none() && !refused_early {
+        let seen = resolve(sctx, &d, state).await?;
         let mut need = Vec::new();
-        for p in &d.paths {
-            if let Some(b) = state.backups.iter().find(|b| b.covers(p)) {
+        for (given, real) in d.paths.iter().zip(&seen.paths) {
+            let Some(real) = real else { continue };
+            if let Some(b) = state.backups.iter().find(|b| b.covers(real)) {
                 if !covering.iter().any(|c| c.id == b.id) {
                     covering.push(b.clone());
                 }
                 continue;
             }
-            let exists = sctx.run(Cmd::argv(["test", "-e", p.as_str()])).await.map_err(|e| match e {
-                crate::modules::StepError::Unreachable(m) => Stop::Lost(format!("host {host}: {m}")),
-                other => Stop::Refused(format!("host {host}: {other:?}")),
-            })?.ok();
-            if exists {
-                need.push(p.clone());
+            if real != given {
+                env.reporter.busy(host, &format!("{task}: {given} is {real} on the host"));
+            }
+            if !need.contains(real) {
+                need.push(real.clone());
             }
         }
         if !need.is_empty() {
-            let dest = backup_root_for(sctx, state).await?;
-            // Found only now (an unprivileged user's own): the step may not touch it either.
-            check_paths(sctx, &d, state)?;
+            let dest = seen.root.clone();
             let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
             let spec = BackupSpec {
                 paths: need,
                 dest_dir: dest,
-                name: backup::archive_name(&format!("{host}-{first}-before-{}", backup::slug(&task))),
+                name: backup::archive_name(&format!("{host}-{first}-before-{}", backup::slug(&task)), &safety.run_id),
                 task: task.clone(),
                 run_id: safety.run_id.clone(),
             };

@@ -614,10 +614,30 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
         let (escalate, user) = vars::become_default(&ctx);
         let user = escalate.then(|| user.unwrap_or_else(|| "root".into()));
         let policy = &env.safety.confirmer.policy;
-        match lock::acquire(&conn, &dir, &env.safety.lock_holder, policy.break_lock, user.clone()).await {
+        // --automation: the fleet's freeze, kept on every host, is read with the lock.
+        let freeze_file = policy.automation.then(|| {
+            ctx.get_attr("recover_freeze_file")
+                .ok()
+                .filter(|v| !v.is_undefined() && !v.is_none())
+                .map(|v| crate::template::pyrepr::py_str(&v))
+                .unwrap_or_else(|| crate::safety::freeze::DEFAULT_HOST_FREEZE_FILE.into())
+        });
+        let mut freeze = lock::HostFreeze::None;
+        match lock::acquire(&conn, &dir, &env.safety.lock_holder, policy.break_lock, user.clone(), freeze_file.as_deref(), &mut freeze).await {
             Ok(previous) => {
                 if let Some((previous, why)) = previous {
                     env.reporter.emit(Event::LockBroken { host: host.into(), previous, why });
+                    if let Some(f) = &freeze_file {
+                        freeze = lock::read_freeze(&conn, f, user.clone()).await.unwrap_or_else(|e| lock::HostFreeze::Unreadable(format!("the host's freeze record {f} could not be read ({e}): treated as a freeze")));
+                    }
+                }
+                match freeze {
+                    lock::HostFreeze::None => {}
+                    lock::HostFreeze::Frozen(f) => {
+                        env.safety.confirmer.freeze_host(host, format!("automation is frozen on this host since {} by {}: {}", f.since, f.by, f.reason));
+                        crate::safety::freeze::cache(&f);
+                    }
+                    lock::HostFreeze::Unreadable(why) => env.safety.confirmer.freeze_host(host, why),
                 }
                 conn.set_track(crate::transport::Track { runfile: lock::runfile(&dir), user: user.clone() });
                 env.locks.lock().await.insert(host.to_string(), (dir, user));

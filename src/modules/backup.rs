@@ -61,7 +61,8 @@ impl Module for Backup {
             (Some(s), None) => s.clone(),
             _ => a.path.first().map(|p| p.trim_end_matches('/').rsplit('/').next().unwrap_or("backup").to_string()).unwrap_or_else(|| "backup".into()),
         };
-        let name = a.name.unwrap_or_else(|| backup::archive_name(&stem));
+        let run_id = ctx.vars.get_attr("recover_run_id").ok().filter(|v| !v.is_undefined()).map(|v| crate::template::pyrepr::py_str(&v)).unwrap_or_default();
+        let name = a.name.unwrap_or_else(|| backup::archive_name(&stem, &run_id));
         let mut plan = Plan::ok();
         plan.changes.push(format!("back up {} to {dest}/{name} (verified)", a.path.join(", ")));
         plan.result.insert("spec".into(), json!({ "paths": a.path, "dest": dest, "name": name }));

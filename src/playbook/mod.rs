@@ -99,6 +99,21 @@ pub struct Play {
     pub strategy: Option<String>,
 }
 
+impl Play {
+    /// Whether one host's failure can stop the others: `any_errors_fatal` on the play or on
+    /// any block, task or include in it.
+    pub fn any_errors_fatal_anywhere(&self) -> bool {
+        fn items(list: &[Item]) -> bool {
+            list.iter().any(|i| match i {
+                Item::Task(t) => t.any_errors_fatal == Some(true),
+                Item::Block(b) => items(&b.block) || items(&b.rescue) || items(&b.always),
+                Item::Include(inc) => inc.inherit.any_errors_fatal == Some(true),
+            })
+        }
+        self.any_errors_fatal || items(&self.tasks) || self.handlers.iter().any(|h| h.any_errors_fatal == Some(true))
+    }
+}
+
 /// One `vars_files` entry of a play with templated names: its alternatives, the folder they
 /// are relative to, and where it was written.
 #[derive(Clone, Debug)]

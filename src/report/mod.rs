@@ -2,6 +2,7 @@
 //! a spinner per busy host on a TTY, a recap table), JSON lines
 //! (`--output json`), and the run log (every run that is not a dry-run).
 
+pub mod escape;
 pub mod runlog;
 mod text;
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use escape::{clean, clean_line};
 pub use runlog::{backup_records, checked_state_dir, read_events, read_events_counted, run_logs, state_dir, RunLog};
 
 /// How a step ended on a host.
@@ -161,7 +163,8 @@ pub const MASK: &str = "********";
 /// `*api_key*`, `*private_key*` (but not `*_file`, a path to one).
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_lowercase();
-    !n.ends_with("_file") && ["password", "passwd", "token", "secret", "api_key", "apikey", "private_key"].iter().any(|w| n.contains(w))
+    // `ansible_become_pass`, `ansible_ssh_pass` (Ansible's documented aliases), `db_pass`.
+    !n.ends_with("_file") && (["password", "passwd", "token", "secret", "api_key", "apikey", "private_key"].iter().any(|w| n.contains(w)) || n.ends_with("_pass") || n == "pass")
 }
 
 /// Replaces every secret inside the event's text.
@@ -409,6 +412,7 @@ impl Reporter {
 
 /// A markdown summary of a run for the operators' logbook (SOP 13.5).
 pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, playbook: &str, check: bool, code: i32) -> String {
+    let (operator, command, playbook) = (clean_line(operator), clean_line(command), clean_line(playbook));
     let mut out = format!(
         "\n## {} recover run {run_id}{}\n\n- operator: {operator}\n- command: `{command}`\n- playbook: {playbook}\n- exit: {code}\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ"),
@@ -419,10 +423,11 @@ pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, 
     }
     out.push_str("\n| host | ok | changed | failed | unreachable | refused |\n|---|---|---|---|---|---|\n");
     for (h, c) in r.counts() {
+        let h = clean_line(&h);
         out.push_str(&format!("| {h} | {} | {} | {} | {} | {} |\n", c.ok, c.changed, c.failed, c.unreachable, c.refused));
     }
     let audit = r.audit.lock().map(|a| a.clone()).unwrap_or_default();
-    for e in audit {
+    for e in audit.iter().map(escape::clean_event) {
         match e {
             Event::Approval { host, task, tier, decision, how } => out.push_str(&format!("- {host}: {task} [{tier}]: {decision} ({how})\n")),
             Event::Backup { host, backup, .. } => out.push_str(&format!(
@@ -456,6 +461,7 @@ mod tests {
             let masked = serde_json::to_string(&mask(&e, &secrets)).unwrap();
             assert!(!masked.contains("s3cr3t-value") && !masked.contains("hidden"), "{masked}");
         }
+        assert!(is_secret_name("ansible_become_pass") && is_secret_name("ansible_ssh_pass") && !is_secret_name("bypass_cache"));
         assert!(is_secret_name("DB_PASSWORD") && is_secret_name("api_token") && !is_secret_name("ansible_ssh_private_key_file") && !is_secret_name("port"));
     }
 }

@@ -81,7 +81,9 @@ impl Text {
 
     /// Prints an event; false when stdout is gone.
     pub fn show(&self, event: &Event) -> bool {
-        self.show_event(event);
+        // Everything in an event may come from a host, a file or a user: no control character
+        // reaches the terminal as it is.
+        self.show_event(&super::escape::clean_event(event));
         !self.gone.load(std::sync::atomic::Ordering::SeqCst)
     }
 

@@ -98,9 +98,21 @@ pub struct BackupSpec {
     pub run_id: String,
 }
 
-/// `<name>-YYYYMMDD-HHMMSS.tar.gz`, the SOP's artifact naming.
-pub fn archive_name(stem: &str) -> String {
-    format!("{}-{}.tar.gz", slug(stem), chrono::Local::now().format("%Y%m%d-%H%M%S"))
+/// `<name>-YYYYMMDD-HHMMSS-<run>-<n>.tar.gz`: the SOP's artifact naming, made unique by the run
+/// id and a counter of this process (two backups in one second, in one run or two, never share
+/// a name; [`take`] also reserves the name on the host exclusively).
+pub fn archive_name(stem: &str, run_id: &str) -> String {
+    format!("{}.tar.gz", unique_stem(stem, run_id))
+}
+
+/// `<slug>-YYYYMMDD-HHMMSS-<run>-<n>`: a name no other backup or kept copy of this or another
+/// run has (see [`archive_name`]).
+pub fn unique_stem(stem: &str, run_id: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let run: String = run_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
+    let run = if run.is_empty() { format!("p{}", std::process::id()) } else { run };
+    format!("{}-{}-{run}-{n}", slug(stem), chrono::Local::now().format("%Y%m%d-%H%M%S"))
 }
 
 /// Lower-case letters, digits and dashes only.
@@ -122,6 +134,12 @@ fn fault(name: &str) -> bool {
 }
 
 /// Takes and verifies a backup; `Err` says why, and then nothing else ran.
+///
+/// Every source is resolved on the host first (`realpath`): a path that is a symlink, or lies
+/// below one, is archived as what it points to (what a destructive step reaches through it).
+/// The archive and its manifest are never written over: both are created exclusively, under
+/// `spec.name` when it is free, else the first free `NAME-2`, `NAME-3` ...; the record names the
+/// path it got.
 pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, BackupError> {
     if spec.paths.is_empty() {
         return Err(String::from("nothing to back up").into());
@@ -130,29 +148,50 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
         if !p.starts_with('/') {
             return Err(BackupError::from(format!("backup source {p:?} is not an absolute path")));
         }
+        if p.contains('\n') {
+            return Err(BackupError::from(format!("backup source {p:?} holds a newline; refused")));
+        }
     }
-    let srcs = spec.paths.iter().map(|p| quote::quote(p)).collect::<Vec<_>>().join(" ");
+    let given = spec.paths.iter().map(|p| quote::quote(p)).collect::<Vec<_>>().join(" ");
     let dest = quote::quote(&spec.dest_dir);
-    let archive = format!("{}/{}", spec.dest_dir.trim_end_matches('/'), spec.name);
-    let a = quote::quote(&archive);
     let run = |script: String| async move { ctx.run(Cmd::shell(script)).await };
 
-    // 1. Free space and what the source holds.
+    // 1. What each source resolves to, the free space and what the sources hold.
     let probe = run(format!(
-        "set -e; umask 077; for p in {srcs}; do test -e \"$p\" || {{ echo \"MISSING $p\"; exit 3; }}; done; mkdir -p {dest}; \
-         b=$(du -sb -- {srcs} | awk '{{s+=$1}} END {{print s+0}}'); f=$(df -B1 --output=avail -- {dest} | tail -1 | tr -d ' '); \
-         n=$(find {srcs} ! -type s | wc -l); echo \"SIZE $b $f $n\""
+        "set -e; umask 077; for p in {given}; do test -e \"$p\" || {{ echo \"MISSING $p\"; exit 3; }}; r=$(realpath -e -- \"$p\") || {{ echo \"UNRESOLVED $p\"; exit 3; }}; printf 'REAL %s\\n' \"$r\"; done; mkdir -p {dest}; \
+         printf 'ROOT %s\\n' \"$(realpath -e -- {dest})\""
     ))
     .await?;
     let text = probe.stdout_str();
     if let Some(missing) = text.lines().find_map(|l| l.strip_prefix("MISSING ")) {
         return Err(BackupError::from(format!("backup source {missing} does not exist")));
     }
+    if let Some(bad) = text.lines().find_map(|l| l.strip_prefix("UNRESOLVED ")) {
+        return Err(BackupError::from(format!("backup source {bad} cannot be resolved on the host (realpath failed); refused")));
+    }
     if !probe.ok() {
         return Err(BackupError::from(format!("cannot prepare the backup folder {}: {}", spec.dest_dir, probe.stderr_str().trim())));
     }
+    let mut sources: Vec<String> = Vec::new();
+    for r in text.lines().filter_map(|l| l.strip_prefix("REAL ")) {
+        if !sources.iter().any(|s| crate::safety::paths::within(r, s)) {
+            sources.retain(|s| !crate::safety::paths::within(s, r));
+            sources.push(r.to_string());
+        }
+    }
+    let root = text.lines().find_map(|l| l.strip_prefix("ROOT ")).unwrap_or(&spec.dest_dir).to_string();
+    if let Some(s) = sources.iter().find(|s| crate::safety::paths::within(&root, s)) {
+        return Err(BackupError::from(format!("the backup folder {} is {root} on the host, inside the source {s}: the archive would back up itself; refused", spec.dest_dir)));
+    }
+    let srcs = sources.iter().map(|p| quote::quote(p)).collect::<Vec<_>>().join(" ");
+    let size = run(format!(
+        "set -e; b=$(du -sb -- {srcs} | awk '{{s+=$1}} END {{print s+0}}'); f=$(df -B1 --output=avail -- {dest} | tail -1 | tr -d ' '); \
+         n=$(find {srcs} ! -type s | wc -l); echo \"SIZE $b $f $n\""
+    ))
+    .await?;
+    let text = size.stdout_str();
     let nums: Vec<u64> = text.lines().find_map(|l| l.strip_prefix("SIZE ")).unwrap_or("").split_whitespace().filter_map(|n| n.parse().ok()).collect();
-    let [source_bytes, free, entries] = nums[..] else { return Err(BackupError::from(format!("cannot measure the backup source: {text}"))) };
+    let [source_bytes, free, entries] = nums[..] else { return Err(BackupError::from(format!("cannot measure the backup source: {text}{}", size.stderr_str().trim()))) };
     let needed = source_bytes + 1024 * 1024;
     if free < needed {
         return Err(BackupError::from(format!(
@@ -160,31 +199,31 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
             spec.dest_dir,
             human(free),
             human(needed),
-            spec.paths.join(", "),
+            sources.join(", "),
             source_bytes
         )));
     }
 
-    // 2. The archive, written whole or not at all.
-    let rel = spec.paths.iter().map(|p| quote::quote(p.trim_start_matches('/'))).collect::<Vec<_>>().join(" ");
-    // Written as .partial (removed on failure or a signal), then .unverified until the manifest
-    // is written: an archive under its final name always has its manifest (issue 13).
+    // 2. The archive, written whole or not at all, to a temporary name of its own (made
+    //    exclusively by mktemp), removed on failure or a signal.
+    let rel = sources.iter().map(|p| quote::quote(p.trim_start_matches('/'))).collect::<Vec<_>>().join(" ");
+    let name = quote::quote(&spec.name);
     let made = ctx
         .run(
             Cmd::shell(format!(
-                "set -e; umask 077; a={a}; trap 'rm -f \"$a.partial\"' EXIT; trap 'rm -f \"$a.partial\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
-                 tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$a.partial\" -- {rel}; mv \"$a.partial\" \"$a.unverified\"; trap - EXIT TERM INT HUP; \
-                 sha256sum \"$a.unverified\" | cut -d' ' -f1; stat -c %s \"$a.unverified\""
+                "set -e; umask 077; t=$(mktemp -p {dest} .{name}.XXXXXXXX.partial); trap 'rm -f \"$t\"' EXIT; trap 'rm -f \"$t\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
+                 tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$t\" -- {rel}; trap - EXIT TERM INT HUP; \
+                 printf '%s\\n' \"$t\"; sha256sum \"$t\" | cut -d' ' -f1; stat -c %s \"$t\""
             ))
             .tracked(),
         )
         .await?;
-    let unverified = format!("{archive}.unverified");
     if !made.ok() {
-        return Err(BackupError::from(format!("writing the backup {archive} failed (the partial archive was removed): {}", made.stderr_str().trim())));
+        return Err(BackupError::from(format!("writing the backup in {} failed (the partial archive was removed): {}", spec.dest_dir, made.stderr_str().trim())));
     }
     let out = made.stdout_str();
     let mut lines = out.lines();
+    let unverified = lines.next().unwrap_or_default().trim().to_string();
     let sha256 = lines.next().unwrap_or_default().trim().to_string();
     let bytes: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
     if fault("corrupt-backup") {
@@ -197,17 +236,30 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
         if e.lost {
             return Err(e);
         }
-        let _ = run(format!("mv -f {} {}", quote::quote(&unverified), quote::quote(&format!("{archive}.invalid")))).await;
-        return Err(BackupError::from(format!("{e}; the archive was renamed to {archive}.invalid")));
+        let invalid = format!("{}/{}.{}.invalid", spec.dest_dir.trim_end_matches('/'), spec.name, unverified.rsplit('.').nth(1).unwrap_or("x"));
+        let _ = run(format!("ln -- {u} {i} && rm -f -- {u}", u = quote::quote(&unverified), i = quote::quote(&invalid))).await;
+        return Err(BackupError::from(format!("{e}; the archive was renamed to {invalid}")));
     }
 
-    // 4. The manifest.
+    // 4. The final name, reserved exclusively by its manifest (`set -C`: O_EXCL), then the
+    //    manifest, then the archive linked under it (`ln` never replaces a file).
+    let reserve = run(format!(
+        "set -e; umask 077; d={dest}; n={name}; case \"$n\" in *.tar.gz) b=${{n%.tar.gz}}; x=.tar.gz;; *.tgz) b=${{n%.tgz}}; x=.tgz;; *) b=$n; x=;; esac; i=1; \
+         while :; do if [ $i -eq 1 ]; then c=\"$d/$n\"; else c=\"$d/$b-$i$x\"; fi; \
+         if [ ! -e \"$c\" ] && [ ! -L \"$c\" ] && ( set -C; : > \"$c.manifest.json\" ) 2>/dev/null; then break; fi; i=$((i+1)); [ $i -le 1000 ] || exit 17; done; printf '%s\\n' \"$c\""
+    ))
+    .await?;
+    let archive = reserve.stdout_str().trim().to_string();
+    if !reserve.ok() || archive.is_empty() {
+        let _ = run(format!("rm -f -- {}", quote::quote(&unverified))).await;
+        return Err(BackupError::from(format!("cannot reserve a name for the backup in {}: {}", spec.dest_dir, reserve.stderr_str().trim())));
+    }
     let record = BackupRecord {
         id: sha256.chars().take(12).collect(),
         host: ctx.host.to_string(),
         manifest: format!("{archive}.manifest.json"),
         archive,
-        sources: spec.paths.clone(),
+        sources,
         sha256,
         entries,
         bytes,
@@ -219,10 +271,18 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     };
     let mut manifest = serde_json::to_value(&record).unwrap_or(json!({}));
     manifest["ownership"] = json!("numeric uid/gid and modes recorded (tar -p --numeric-owner)");
+    if spec.paths != record.sources {
+        manifest["requested"] = json!(spec.paths);
+    }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
-    let put = ctx.run(Cmd::shell(format!("umask 077; cat > {} && mv -f {} {a}", quote::quote(&record.manifest), quote::quote(&unverified))).stdin(text.into_bytes())).await?;
+    let (m, a, u) = (quote::quote(&record.manifest), quote::quote(&record.archive), quote::quote(&unverified));
+    let put = ctx
+        // The same inode as the archive verified above (a link, no copy): nothing wrote it since.
+        .run(Cmd::shell(format!("set -e; umask 077; test ! -s {m}; cat >> {m}; ln -- {u} {a}; test \"$(stat -c %i:%s -- {a})\" = \"$(stat -c %i:%s -- {u})\"; rm -f -- {u}")).stdin(text.into_bytes()))
+        .await?;
     if !put.ok() {
-        return Err(BackupError::from(format!("cannot write the manifest {}: {}", record.manifest, put.stderr_str().trim())));
+        let _ = run(format!("rm -f -- {u}")).await;
+        return Err(BackupError::from(format!("cannot put the backup at {} with its manifest: {}", record.archive, put.stderr_str().trim())));
     }
     Ok(record)
 }
@@ -311,6 +371,8 @@ mod tests {
     #[test]
     fn names_are_slugs() {
         assert_eq!(slug("14-main before pg_resetwal!"), "14-main-before-pg_resetwal");
-        assert!(archive_name("nginx site").starts_with("nginx-site-"));
+        let (a, b) = (archive_name("nginx site", "run1"), archive_name("nginx site", "run1"));
+        assert!(a.starts_with("nginx-site-") && a.ends_with(".tar.gz") && a.contains("-run1-"), "{a}");
+        assert_ne!(a, b, "two names in one second differ");
     }
 }

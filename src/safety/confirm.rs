@@ -11,8 +11,12 @@ use super::{Decision, Policy, Tier};
 pub struct Confirmer {
     pub policy: Policy,
     prompt: tokio::sync::Mutex<()>,
-    yes_to_all: AtomicBool,
+    /// "all" answered at a prompt: the highest tier it covers (steps of that tier or lower
+    /// run without asking again; a higher tier still asks).
+    yes_to_all: std::sync::Mutex<Option<Tier>>,
     aborted: AtomicBool,
+    /// Hosts whose own freeze record (read with the lock) forbids --automation.
+    host_freezes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Can we ask a person? (stdin and stderr are terminals)
@@ -42,7 +46,19 @@ pub fn restore_terminal() {
 
 impl Confirmer {
     pub fn new(policy: Policy) -> Confirmer {
-        Confirmer { policy, prompt: tokio::sync::Mutex::new(()), yes_to_all: AtomicBool::new(false), aborted: AtomicBool::new(false) }
+        Confirmer { policy, prompt: tokio::sync::Mutex::new(()), yes_to_all: Default::default(), aborted: AtomicBool::new(false), host_freezes: Default::default() }
+    }
+
+    /// A host said it is frozen: --automation may not act there.
+    pub fn freeze_host(&self, host: &str, why: String) {
+        if let Ok(mut m) = self.host_freezes.lock() {
+            m.insert(host.to_string(), why);
+        }
+    }
+
+    /// Why --automation may not act on `host` (its own freeze), if so.
+    pub fn host_frozen(&self, host: &str) -> Option<String> {
+        self.host_freezes.lock().ok().and_then(|m| m.get(host).cloned())
     }
 
     /// Has the operator aborted the run?
@@ -55,6 +71,11 @@ impl Confirmer {
         if self.aborted() {
             return Decision::Abort;
         }
+        if self.policy.automation {
+            if let Some(why) = self.host_frozen(host) {
+                return Decision::Refused { msg: format!("step '{task}' on {host} is {tier}: --automation may not act: {why}; an approval request was recorded") };
+            }
+        }
         if let Some(d) = self.policy.decide_without_prompt(host, task, tier) {
             return d;
         }
@@ -62,8 +83,10 @@ impl Confirmer {
         if self.aborted() {
             return Decision::Abort;
         }
-        if tier != Tier::Block && self.yes_to_all.load(Ordering::SeqCst) {
-            return Decision::Run { how: "prompt: all".into() };
+        // "all" covers the steps of the tier it was given at, and lower ones; never BLOCK.
+        let all = self.yes_to_all.lock().ok().and_then(|t| *t);
+        if let Some(at) = all.filter(|at| tier != Tier::Block && tier <= *at) {
+            return Decision::Run { how: format!("prompt: all (given at a {at} step)") };
         }
         if SIGNALLED.load(Ordering::SeqCst) {
             self.aborted.store(true, Ordering::SeqCst);
@@ -77,7 +100,11 @@ impl Confirmer {
         });
         match &decision {
             Decision::Abort => self.aborted.store(true, Ordering::SeqCst),
-            Decision::Run { how } if how == "prompt: all" => self.yes_to_all.store(true, Ordering::SeqCst),
+            Decision::Run { how } if how == "prompt: all" => {
+                if let Ok(mut t) = self.yes_to_all.lock() {
+                    *t = Some(t.map_or(tier, |was| was.max(tier)));
+                }
+            }
             _ => {}
         }
         decision
@@ -130,7 +157,7 @@ fn ask(host: &str, task: &str, tier: Tier) -> Decision {
         };
     }
     loop {
-        let answer = read_answer(&format!("{tier} step '{task}' on {host}. Run it? [y]es / [n]o / [a]ll remaining / [q] abort the run"));
+        let answer = read_answer(&format!("{tier} step '{task}' on {host}. Run it? [y]es / [n]o / [a]ll remaining of this tier or lower / [q] abort the run"));
         if SIGNALLED.load(Ordering::SeqCst) {
             return Decision::Abort;
         }

@@ -111,31 +111,102 @@ fn gate_path() -> PathBuf {
     shared_dir().join("gate.json")
 }
 
-pub fn current() -> Option<Freeze> {
-    serde_json::from_str(&std::fs::read_to_string(freeze_path()).ok()?).ok()
+/// The freeze in force, if any. A freeze record that exists but cannot be read or parsed is
+/// a freeze (fail closed): `Err` says why it could not be read.
+pub fn state() -> Result<Option<Freeze>, String> {
+    let path = freeze_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_freeze(&text).map(Some).map_err(|e| format!("the freeze record {} cannot be parsed ({e}): treated as a freeze", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.is_symlink() => Ok(None),
+        Err(e) => Err(format!("the freeze record {} exists but cannot be read ({e}): treated as a freeze", path.display())),
+    }
 }
 
-/// Creates the shared folder, readable by every operator, writable by its owner and group.
+/// A freeze record's text (a host's or the shared folder's).
+pub fn parse_freeze(text: &str) -> Result<Freeze, String> {
+    serde_json::from_str::<Freeze>(text).map_err(|e| e.to_string())
+}
+
+/// The freeze in force as a record: an unreadable one is a freeze by "unknown".
+pub fn current() -> Option<Freeze> {
+    match state() {
+        Ok(f) => f,
+        Err(why) => Some(Freeze { reason: why, by: "unknown".into(), since: "unknown".into() }),
+    }
+}
+
+/// Creates the shared folder: readable by every operator, writable by its owner and group
+/// (whatever the umask).
 fn make_shared() -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let dir = shared_dir();
     if !dir.is_dir() {
         std::fs::DirBuilder::new().recursive(true).mode(0o775).create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775))?;
     }
     Ok(())
 }
 
+/// Writes a shared record whole (a temporary file renamed over it), mode 0644 whatever the
+/// umask: every operator reads it.
 fn write_shared(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     make_shared()?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Why the shared folder cannot be trusted to hold a freeze (`None`: it can). It must not be
+/// world-writable (anyone could lift a freeze), and it must be root's, this user's, or a
+/// group's this user is in.
+pub fn shared_dir_problem() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = shared_dir();
+    let meta = match std::fs::metadata(&dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("the shared folder {} cannot be read ({e})", dir.display())),
+    };
+    if meta.mode() & 0o002 != 0 {
+        return Some(format!("the shared folder {} is world-writable (mode {:o}): any local user could lift a freeze; run `chmod o-w {}`", dir.display(), meta.mode() & 0o7777, dir.display()));
+    }
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != me && !in_group(meta.gid()) {
+        return Some(format!("the shared folder {} belongs to uid {} and to a group this user is not in: it is not a folder the operators share", dir.display(), meta.uid()));
+    }
+    None
+}
+
+/// Is this process in group `gid` (its own or a supplementary one)?
+fn in_group(gid: u32) -> bool {
+    if unsafe { libc::getegid() } == gid {
+        return true;
+    }
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    if n <= 0 {
+        return false;
+    }
+    let mut groups = vec![0 as libc::gid_t; n as usize];
+    let n = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+    n > 0 && groups[..n as usize].contains(&gid)
 }
 
 pub fn freeze(reason: &str, by: &str) -> std::io::Result<Freeze> {
     let f = Freeze { reason: reason.to_string(), by: by.to_string(), since: chrono::Utc::now().to_rfc3339() };
     write_shared(&freeze_path(), &serde_json::to_string_pretty(&f).unwrap_or_default())?;
     Ok(f)
+}
+
+/// Records a freeze a host reported in the shared folder (a cache), unless one is there.
+pub fn cache(f: &Freeze) {
+    if matches!(state(), Ok(None)) {
+        let _ = write_shared(&freeze_path(), &serde_json::to_string_pretty(f).unwrap_or_default());
+    }
 }
 
 /// Lifts the freeze; returns the one that was in force.
@@ -148,8 +219,37 @@ pub fn thaw() -> std::io::Result<Option<Freeze>> {
     }
 }
 
+/// Where a host keeps the fleet's freeze: `recover_freeze_file`, else this.
+pub const DEFAULT_HOST_FREEZE_FILE: &str = "/var/lib/recover/freeze.json";
+
 pub fn gate() -> Option<GateState> {
     serde_json::from_str(&std::fs::read_to_string(gate_path()).ok()?).ok()
+}
+
+/// The shared folder (made if missing), for records every operator reads: approvals, plans
+/// applied, run-log heads.
+pub fn shared_subdir(name: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    make_shared()?;
+    let d = shared_dir().join(name);
+    if !d.is_dir() {
+        std::fs::DirBuilder::new().mode(0o775).create(&d)?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o775))?;
+    }
+    Ok(d)
+}
+
+/// Writes `text` to `dir/name` only if no such file exists (O_EXCL), mode 0644: a record
+/// that is never written over. `Err(AlreadyExists)` when it is there.
+pub fn create_record(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let p = dir.join(name);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&p)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(p)
 }
 
 pub fn record_gate(state: &GateState) -> std::io::Result<()> {
@@ -159,8 +259,13 @@ pub fn record_gate(state: &GateState) -> std::io::Result<()> {
 /// Why automation may not act now; `None` when it may (no freeze, gate green, fresh, and
 /// recorded for the same baseline and inventory as `key`).
 pub fn automation_blocked(key: Option<&GateKey>) -> Option<String> {
-    if let Some(f) = current() {
-        return Some(format!("automation is frozen since {} by {}: {}", f.since, f.by, f.reason));
+    if let Some(why) = shared_dir_problem() {
+        return Some(why);
+    }
+    match state() {
+        Ok(Some(f)) => return Some(format!("automation is frozen since {} by {}: {}", f.since, f.by, f.reason)),
+        Err(why) => return Some(why),
+        Ok(None) => {}
     }
     let Some(g) = gate() else { return Some(format!("the automation gate has not been evaluated (run `recover gate`; looked in {})", gate_path().display())) };
     if !g.green {

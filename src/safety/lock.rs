@@ -56,15 +56,65 @@ pub fn runfile(dir: &str) -> String {
     format!("{}/running", dir.trim_end_matches('/'))
 }
 
+/// What the host's freeze record said, read in the same round trip as the lock.
+#[derive(Debug, Clone)]
+pub enum HostFreeze {
+    /// No record there.
+    None,
+    Frozen(crate::safety::freeze::Freeze),
+    /// A record that exists but cannot be read or parsed: a freeze (fail closed).
+    Unreadable(String),
+}
+
+/// Marks the freeze record's part of the lock command's output.
+const FREEZE_MARK: &str = "@@recover-freeze@@";
+
+/// The shell that prints the freeze record at `file` after the marker (base64), or says it
+/// cannot be read.
+fn freeze_read(file: &str) -> String {
+    let f = quote::quote(file);
+    format!("if [ -e {f} ] || [ -L {f} ]; then printf '\\n{FREEZE_MARK}'; base64 -w0 < {f} 2>/dev/null || printf '!unreadable'; fi")
+}
+
+fn parse_freeze(stdout: &str, file: &str) -> HostFreeze {
+    use base64::Engine as _;
+    let Some((_, rest)) = stdout.split_once(FREEZE_MARK) else { return HostFreeze::None };
+    let rest = rest.trim();
+    if rest.ends_with("!unreadable") {
+        return HostFreeze::Unreadable(format!("the host's freeze record {file} exists but cannot be read: treated as a freeze"));
+    }
+    match base64::engine::general_purpose::STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok()) {
+        Some(text) => match crate::safety::freeze::parse_freeze(&text) {
+            Ok(f) => HostFreeze::Frozen(f),
+            Err(e) => HostFreeze::Unreadable(format!("the host's freeze record {file} cannot be parsed ({e}): treated as a freeze")),
+        },
+        None => HostFreeze::Unreadable(format!("the host's freeze record {file} cannot be read: treated as a freeze")),
+    }
+}
+
+/// Reads the host's freeze record on its own (when the lock was not taken in one go).
+pub async fn read_freeze(conn: &Connection, file: &str, user: Option<String>) -> Result<HostFreeze, crate::transport::TransportError> {
+    let out = conn.exec(&Cmd::shell(freeze_read(file)).become_user(user).label("read the fleet's freeze record")).await?;
+    Ok(parse_freeze(&out.stdout_str(), file))
+}
+
 /// Takes the lock at `dir` on the host. `Ok(Some((holder, why)))` when a previous
-/// holder's lock was taken over; `Err` names the holder.
-pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>) -> Result<Option<(String, String)>, LockError> {
+/// holder's lock was taken over; `Err` names the holder. With `freeze_file`, the host's
+/// freeze record is read in the same round trip (into `freeze`).
+pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: bool, user: Option<String>, freeze_file: Option<&str>, freeze: &mut HostFreeze) -> Result<Option<(String, String)>, LockError> {
     let d = quote::quote(dir);
     // `mkdir` is the atomic test-and-set; the holder is one `printf` (the shell's own) into it.
     let parent = std::path::Path::new(dir).parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty());
     let make_parent = parent.map(|p| format!("{{ [ -d {p} ] || mkdir -p -- {p}; }} && ", p = quote::quote(&p))).unwrap_or_default();
     let take = format!("{make_parent}mkdir -- {d} && printf '%s' {} > {d}/holder.json", quote::quote(holder));
-    let out = conn.exec(&Cmd::shell(take.clone()).become_user(user.clone()).label(format!("take the lock {dir}"))).await?;
+    let first = match freeze_file {
+        Some(f) => format!("{{ {take}; }}; r=$?; {}; exit $r", freeze_read(f)),
+        None => take.clone(),
+    };
+    let out = conn.exec(&Cmd::shell(first).become_user(user.clone()).label(format!("take the lock {dir}"))).await?;
+    if let Some(f) = freeze_file {
+        *freeze = parse_freeze(&out.stdout_str(), f);
+    }
     if out.ok() {
         return Ok(None);
     }

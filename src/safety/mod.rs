@@ -7,6 +7,7 @@
 //! second operator ([`lock`]). No playbook author can forget any of it: it is
 //! the executor's job, not the playbook's.
 
+pub mod approvers;
 pub mod backup;
 pub mod confirm;
 pub mod freeze;

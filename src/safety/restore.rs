@@ -189,14 +189,14 @@ pub async fn restore(remote: &Remote<'_>, record: &BackupRecord, dry_run: bool, 
     if checked.entries != record.entries {
         return Ok(Restored::Refused(format!("{}: {} entries, the backup recorded {}", record.archive, checked.entries, record.entries)));
     }
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let mut existing = Vec::new();
     for s in &record.sources {
         if remote.run(Cmd::argv(["test", "-e", s.as_str()])).await?.ok() {
             existing.push(s.clone());
         }
     }
-    let aside: Vec<String> = existing.iter().map(|s| format!("{}.before-restore-{stamp}", s.trim_end_matches('/'))).collect();
+    // Each kept copy's name is this restore's own (run id and counter): never another's.
+    let aside: Vec<String> = existing.iter().map(|s| format!("{}.{}", s.trim_end_matches('/'), backup::unique_stem("before-restore", run_id))).collect();
     let mut plan = Vec::new();
     if !existing.is_empty() {
         plan.push(format!("back up the current {} (verified)", existing.join(", ")));
@@ -220,14 +220,15 @@ pub async fn restore(remote: &Remote<'_>, record: &BackupRecord, dry_run: bool, 
         let spec = BackupSpec {
             paths: existing.clone(),
             dest_dir: backup_root.to_string(),
-            name: backup::archive_name(&format!("{}-{first}-before-restore", remote.host)),
+            name: backup::archive_name(&format!("{}-{first}-before-restore", remote.host), run_id),
             task: format!("restore {}", record.id),
             run_id: run_id.to_string(),
         };
         current = Some(backup::take(remote, &spec).await.map_err(|e| format!("backup of the current state failed, nothing was changed: {e}"))?);
     }
     for (s, a) in existing.iter().zip(&aside) {
-        let out = remote.run(Cmd::argv(["mv", "--", s.as_str(), a.as_str()])).await?;
+        // Never onto something that exists (nor into a folder of that name: -T).
+        let out = remote.run(Cmd::shell(format!("if [ -e {a} ] || [ -L {a} ]; then echo \"{a} exists\" >&2; exit 17; fi; mv -T -- {s} {a}", a = quote::quote(a), s = quote::quote(s)))).await?;
         if !out.ok() {
             return Err(format!("moving {s} aside failed: {}", out.stderr_str().trim()));
         }
@@ -236,7 +237,8 @@ pub async fn restore(remote: &Remote<'_>, record: &BackupRecord, dry_run: bool, 
     if !out.ok() {
         // Put the originals back; what was half extracted is moved aside too, not deleted.
         for (s, a) in existing.iter().zip(&aside) {
-            let _ = remote.run(Cmd::shell(format!("mv -- {} {} 2>/dev/null; mv -- {} {}", quote::quote(s), quote::quote(&format!("{s}.failed-restore-{stamp}")), quote::quote(a), quote::quote(s)))).await;
+            let failed = format!("{s}.{}", backup::unique_stem("failed-restore", run_id));
+            let _ = remote.run(Cmd::shell(format!("mv -T -- {} {} 2>/dev/null; mv -T -- {} {}", quote::quote(s), quote::quote(&failed), quote::quote(a), quote::quote(s)))).await;
         }
         return Err(format!("extracting {} failed, the original was put back: {}", record.archive, out.stderr_str().trim()));
     }

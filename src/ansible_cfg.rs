@@ -175,6 +175,7 @@ pub fn load() -> Result<&'static Config, String> {
     for p in candidates() {
         if p.is_file() {
             let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            crate::inputs::note(&p);
             cfg = parse(&text, &p)?;
             break;
         }

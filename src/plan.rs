@@ -183,6 +183,12 @@ pub struct Plan {
     pub inventory: Source,
     pub baseline: Option<Source>,
     pub invocation: Invocation,
+    /// Every local file the dry-run read (and the folders they were found in), with its
+    /// digest: `apply` refuses when one differs (see [`crate::inputs`]).
+    pub inputs: BTreeMap<String, String>,
+    /// Each host's connection as resolved (address, port, user, key, ssh arguments, become):
+    /// `apply` refuses when a host would be reached another way.
+    pub connections: BTreeMap<String, Json>,
     pub hosts: BTreeMap<String, HostPlan>,
     /// The dry-run's events, for `plan show`.
     pub events: Vec<Json>,
@@ -777,6 +783,14 @@ pub fn parse_duration(v: &str) -> Result<i64, String> {
     }
 }
 
+/// A host's connection as a plan records it: where and how it is reached (no secret).
+pub fn connection_of(t: &crate::transport::Target) -> Json {
+    serde_json::json!({
+        "address": t.address, "port": t.port, "user": t.user, "key_file": t.key_file, "ssh_args": t.common_args, "local": t.local,
+        "become_method": t.r#become.method.as_str(), "become_exe": t.r#become.exe, "become_flags": t.r#become.flags,
+    })
+}
+
 /// sha256 of files (see `files_digest`), with the paths as given.
 pub fn source_of(paths: &[PathBuf]) -> Source {
     Source { paths: paths.iter().map(|p| p.display().to_string()).collect(), sha256: crate::safety::freeze::files_digest(paths) }
@@ -798,6 +812,8 @@ mod tests {
             inventory: Source { paths: vec!["i".into()], sha256: "y".into() },
             baseline: None,
             invocation: Invocation::default(),
+            inputs: BTreeMap::new(),
+            connections: BTreeMap::new(),
             hosts: BTreeMap::new(),
             events: vec![serde_json::json!({"event": "task", "msg": "é \" \\ \n"})],
         })

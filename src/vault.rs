@@ -185,6 +185,8 @@ pub fn decrypt(text: &str) -> Result<Vec<u8>, VaultError> {
                             d.push(part.to_string());
                         }
                     }
+                    // A secret from the moment it is decrypted, wherever it goes next.
+                    crate::secrets::add(std::iter::once(text.trim()).chain(text.lines().map(str::trim)).map(str::to_string));
                 }
                 return Ok(p);
             }
@@ -198,6 +200,7 @@ pub fn decrypt(text: &str) -> Result<Vec<u8>, VaultError> {
 /// A file's bytes, decrypted when vaulted; the error names the file.
 pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    crate::inputs::note(path);
     if !is_vaulted(&bytes) {
         return Ok(bytes);
     }

@@ -37,6 +37,9 @@ pub enum Value {
     Str(String),
     /// A string tagged `!unsafe`: data, never rendered as a template (as Ansible honours it).
     Unsafe(String),
+    /// A `!vault` string, still encrypted: decrypted when a template uses it (as ansible-core
+    /// decrypts lazily), so a value the play never uses needs no vault password.
+    Vault(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -49,7 +52,7 @@ impl Node {
             Value::Bool(_) => "a boolean",
             Value::Int(_) => "an integer",
             Value::Float(_) => "a number",
-            Value::Str(_) | Value::Unsafe(_) => "a string",
+            Value::Str(_) | Value::Unsafe(_) | Value::Vault(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
         }
@@ -80,6 +83,8 @@ impl Node {
     pub fn scalar_string(&self) -> Option<String> {
         match &self.value {
             Value::Str(s) | Value::Unsafe(s) => Some(s.clone()),
+            // Read as a scalar (a key, a setting): decrypted now.
+            Value::Vault(c) => crate::vault::decrypt(c).ok().and_then(|p| String::from_utf8(p).ok()),
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
             Value::Bool(b) => Some(if *b { "True".into() } else { "False".into() }),
@@ -109,6 +114,7 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
             Value::Str(s) => Json::String(s.clone()),
             Value::Unsafe(s) => crate::template::unsafe_text(s),
+            Value::Vault(c) => crate::template::vault_text(c),
             Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {
                 let mut map = serde_json::Map::new();
@@ -457,8 +463,10 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<V
         Some("tag:yaml.org,2002:str") | Some("!!str") => return Ok(Value::Str(text.to_string())),
         Some("!unsafe") => return Ok(Value::Unsafe(text.to_string())),
         Some("!vault") => {
-            let plain = crate::vault::decrypt(text).map_err(|e| format!("`!vault` value: {e}"))?;
-            return String::from_utf8(plain).map(Value::Str).map_err(|_| "`!vault` value: the plaintext is not UTF-8".to_string());
+            if !text.trim_start().starts_with("$ANSIBLE_VAULT;") {
+                return Err("`!vault` value: not an ansible-vault ciphertext (it must start with $ANSIBLE_VAULT;)".into());
+            }
+            return Ok(Value::Vault(text.to_string()));
         }
         _ => {}
     }

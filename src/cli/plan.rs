@@ -138,6 +138,18 @@ async fn fingerprints(inventory: &Arc<Inventory>, extra: crate::template::Vars, 
     out
 }
 
+/// Each host's connection as the plan records it (see [`plan::connection_of`]).
+pub fn connections<'a>(inventory: &Arc<Inventory>, extra: crate::template::Vars, hosts: impl Iterator<Item = &'a String>) -> Result<BTreeMap<String, serde_json::Value>, String> {
+    let sources = VarSources::new(inventory.clone(), Templates::new(), extra, String::new(), false, String::new());
+    let mut out = BTreeMap::new();
+    for h in hosts {
+        let ctx = sources.inventory_context(h);
+        let t = vars::target(&ctx, h).map_err(|e| format!("host {h}: {e}"))?;
+        out.insert(h.clone(), plan::connection_of(&t));
+    }
+    Ok(out)
+}
+
 /// What `play --save-plan` hands over once the dry-run is done.
 pub struct SaveInput<'a> {
     pub g: &'a Global,
@@ -181,12 +193,29 @@ pub async fn save(s: SaveInput<'_>, code: i32, reporter: &Reporter) -> i32 {
             }
         }
     }
+    // A plan file never holds a secret: one given on the command line cannot be re-derived
+    // at apply, so it is refused here (a vault file, or `-e @FILE`, is read again at apply).
+    for e in s.g.extra_vars.iter().filter(|e| !e.starts_with('@')) {
+        let one = Global { extra_vars: vec![e.clone()], ..s.g.clone() };
+        let secret = super::extra_vars(&one).map(|vars| vars.iter().any(|(k, v)| crate::secrets::is_secret_name(k) || v.as_str().is_some_and(crate::secrets::holds))).unwrap_or(false);
+        if secret {
+            eprintln!("error: an -e value is a secret (its name says so, or it holds one); a plan file never stores secrets: give it from a vault-encrypted file (-e @vars.yml with --vault-password-file) or the inventory; no plan was saved");
+            return exit::BAD_INPUT;
+        }
+    }
     let extra_vars: Vec<String> = s.g.extra_vars.iter().map(|e| match e.strip_prefix('@') {
         Some(f) => format!("@{}", absolute(Path::new(f)).display()),
         None => e.clone(),
     }).collect();
     let now = chrono::Utc::now();
     let playbook = absolute(s.path);
+    let connections = match connections(s.inventory, super::extra_vars(s.g).unwrap_or_default(), hosts.keys()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}; no plan was saved");
+            return exit::BAD_INPUT;
+        }
+    };
     let p = plan::Plan {
         recover_version: env!("CARGO_PKG_VERSION").to_string(),
         created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -210,6 +239,8 @@ pub async fn save(s: SaveInput<'_>, code: i32, reporter: &Reporter) -> i32 {
             vault_password_file: s.g.vault_password_file.iter().map(|f| absolute(Path::new(f)).display().to_string()).collect(),
             vault_id: s.g.vault_id.clone(),
         },
+        inputs: crate::inputs::digests(),
+        connections,
         hosts,
         events: reporter.captured(),
     };
@@ -452,6 +483,18 @@ pub async fn apply(g: &Global, a: &ApplyArgs) -> anyhow::Result<i32> {
             }
             return Ok(refuse(g, &format!("--automation applies a plan only when every step that changes a host is AUTO tier; {} step(s) are not (first: '{}' on {}); an approval request was recorded", not_auto.len(), not_auto[0].1.task, not_auto[0].0)));
         }
+    }
+    // Each host is reached as the plan recorded it (an edited host_vars could point it elsewhere).
+    let extra_now = super::extra_vars(&g2)?;
+    match connections(&inventory, extra_now, p.hosts.keys()) {
+        Ok(now) => {
+            for (h, was) in &p.connections {
+                if now.get(h) != Some(was) {
+                    return Ok(refuse(g, &format!("stale plan: host {h} would be reached as {}, the plan was made reaching it as {was}; nothing was run", now.get(h).map(|v| v.to_string()).unwrap_or_else(|| "nothing (it is gone)".into()))));
+                }
+            }
+        }
+        Err(e) => return Ok(refuse(g, &format!("{e}; nothing was run"))),
     }
     // Each host's state as the plan saw it, in one round trip per host.
     let steps: BTreeMap<String, Vec<plan::StepEntry>> = p.hosts.iter().map(|(h, hp)| (h.clone(), hp.steps.clone())).collect();

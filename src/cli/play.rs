@@ -217,6 +217,19 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     }
     crate::ansible_cfg::set_cli(cli_settings);
     let pb = crate::playbook::load(&path, &root)?;
+    // `recover apply`: every file the load read is what the plan was made from (imports,
+    // roles, vars, inventory folders, ansible.cfg ...).
+    if let Some(c) = &a.apply {
+        let diffs = crate::inputs::differences(&c.pf.plan.inputs);
+        if !diffs.is_empty() {
+            let msg = format!("stale plan: {} since the plan was made at {}; nothing was run", diffs.join("; "), c.pf.plan.created);
+            if g.output == Output::Json {
+                crate::report::stdout_line(&serde_json::json!({"event": "plan_refused", "msg": msg}).to_string());
+            }
+            eprintln!("{} {msg}", console::style("refused:").red().bold());
+            return Ok(exit::REFUSED);
+        }
+    }
     // `recover apply` with hosts that no longer fit the plan: where the play couples its hosts
     // (any_errors_fatal, or max_fail_percentage that the refused hosts already pass), a refused
     // host stops the others too, before any of them changes anything.

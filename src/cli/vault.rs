@@ -152,11 +152,21 @@ pub fn run(_g: &Global, a: &VaultArgs) -> anyhow::Result<i32> {
         VaultCommand::Edit { file } => {
             let plain = if file.exists() { decrypt_file(file)? } else { Vec::new() };
             let s = encrypt_secret(a)?;
-            let tmp = tempfile_in_private(&plain)?;
+            // The plaintext lives in memory-backed storage where there is one, and is removed on
+            // every way out: a return, an error, a panic (the guard), a signal (its handler).
+            let guard = Plaintext::new(&plain)?;
+            let tmp = guard.path.clone();
             let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".into());
-            let st = std::process::Command::new("sh").args(["-c", &format!("{editor} \"$1\""), "sh", tmp.to_str().unwrap_or_default()]).status()?;
+            let st = match edit_watched(&editor, &tmp)? {
+                Ok(st) => st,
+                Err(sig) => {
+                    drop(guard);
+                    eprintln!("recover vault edit: stopped by signal {sig}; the plaintext was removed and {} was left as it was", file.display());
+                    std::process::exit(128 + sig);
+                }
+            };
             let edited = std::fs::read(&tmp)?;
-            let _ = std::fs::remove_file(&tmp);
+            drop(guard);
             if !st.success() {
                 anyhow::bail!("the editor exited {}; {} was left as it was", st.code().unwrap_or(-1), file.display());
             }
@@ -212,13 +222,94 @@ fn decrypt_file(f: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     vault::decrypt(&String::from_utf8_lossy(&bytes)).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))
 }
 
-/// The plaintext for the editor, in a 0600 file of a 0700 folder of its own.
-fn tempfile_in_private(plain: &[u8]) -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = std::env::temp_dir().join(format!("recover-vault-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    let path = dir.join("plaintext");
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-    std::io::Write::write_all(&mut f, plain)?;
-    Ok(path)
+/// The plaintext for the editor: a 0600 file in a 0700 folder of its own, under `/dev/shm`
+/// (memory, never a disk) where the machine has it, else the temp folder. Removed (with
+/// whatever the editor left beside it, a swap file) when dropped: on a return, an error, a
+/// panic, and after a signal ([`edit_watched`]).
+struct Plaintext {
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Plaintext {
+    fn new(plain: &[u8]) -> anyhow::Result<Plaintext> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let shm = std::path::Path::new("/dev/shm");
+        let writable = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0);
+        let base = if shm.is_dir() && writable(shm) { shm.to_path_buf() } else { std::env::temp_dir() };
+        let dir = base.join(format!("recover-vault-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("plaintext");
+        let guard = Plaintext { path: path.clone(), dir };
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        std::io::Write::write_all(&mut f, plain)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the editor on `file`, watching for SIGHUP, SIGTERM and SIGQUIT (the operator's session
+/// closed): on one, the editor is stopped and `Ok(Err(signal))` says which, so the caller
+/// removes the plaintext before it exits. SIGINT goes to the editor alone, as `system()` does.
+fn edit_watched(editor: &str, file: &std::path::Path) -> anyhow::Result<Result<std::process::ExitStatus, i32>> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static GOT: AtomicI32 = AtomicI32::new(0);
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGHUP, libc::SIGTERM, libc::SIGQUIT, libc::SIGINT] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &format!("exec {editor} \"$1\""), "sh", file.to_str().unwrap_or_default()]);
+    // The editor gets the signals as a program started from a shell does.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    std::thread::spawn(move || loop {
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut sig: libc::c_int = 0;
+        unsafe {
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGHUP, libc::SIGTERM, libc::SIGQUIT, libc::SIGINT] {
+                libc::sigaddset(&mut set, s);
+            }
+            if libc::sigwait(&set, &mut sig) != 0 {
+                return;
+            }
+        }
+        if sig == libc::SIGINT {
+            continue;
+        }
+        GOT.store(sig, Ordering::SeqCst);
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        return;
+    });
+    let mut child = child;
+    let st = child.wait()?;
+    match GOT.load(Ordering::SeqCst) {
+        0 => Ok(Ok(st)),
+        sig => Ok(Err(sig)),
+    }
 }

@@ -50,9 +50,13 @@ fn output_digest(module: &str, result: &serde_json::Map<String, Json>) -> Option
 
 pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Option<(&Destructive, Tier)>, before_change: bool) -> StepEntry {
     let hides = s.task.hides();
-    let commands: Vec<String> = s.plan.commands.iter().map(crate::transport::Cmd::display).collect();
-    let diff = s.plan.diff.as_ref().map(super::step::capped_diff);
-    let args_text = s.args.to_string();
+    // Secrets never reach a plan file: arguments, commands and diffs are stored (and compared,
+    // by digest) with every secret masked; `apply` derives the values again when it runs.
+    let commands: Vec<String> = s.plan.commands.iter().map(|c| crate::secrets::mask_str(&c.display())).collect();
+    let diff = s.plan.diff.as_ref().map(|d| crate::secrets::mask_str(&super::step::capped_diff(d)));
+    let mut args = s.args.clone();
+    crate::secrets::mask_json(&mut args);
+    let args_text = args.to_string();
     let mut paths = Vec::new();
     let mut services = Vec::new();
     if kind == "change" {
@@ -86,17 +90,17 @@ pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Opt
         .collect();
     StepEntry {
         key,
-        task: s.name.clone(),
+        task: crate::secrets::mask_str(&s.name),
         module: s.task.module.clone(),
         kind: kind.to_string(),
-        args: (!hides).then(|| s.args.clone()),
+        args: (!hides).then_some(args),
         args_sha256: sha256_hex(normalized(&args_text).as_bytes()),
         commands: if hides { vec!["(hidden by no_log)".into()] } else { commands.clone() },
         commands_sha256: digest_of(&commands),
         diff: if hides { diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { diff.clone() },
         diff_sha256: diff.as_ref().map(|d| sha256_hex(normalized(d).as_bytes())),
         tier: tier.map(|t| t.to_string()),
-        reason: d.map(|(d, _)| d.reason.clone()),
+        reason: d.map(|(d, _)| crate::secrets::mask_str(&d.reason)),
         backups: d.filter(|(d, _)| d.preserves.is_none()).map(|(d, _)| d.paths.clone()).unwrap_or_default(),
         requirement: tier.map(|t| super::guard::requirement(env, s.host, &s.name, t)),
         output_sha256: if kind == "read" { output_digest(&s.task.module, &s.plan.result) } else { None },

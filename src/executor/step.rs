@@ -1196,10 +1196,12 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         task: display_name(env, host, task, state, item.as_ref()),
         status: r.status,
         msg: if task.hides() { r.msg.map(|_| "(output hidden by no_log)".into()) } else { r.msg },
-        changes: r.changes,
+        // no_log: what a step would change (its command, its content) is hidden too; a
+        // destructive step still says its tier.
+        changes: if task.hides() { hidden_changes(r.changes) } else { r.changes },
         // A destructive step's diff was shown in its preview already.
         diff: if task.hides() || task.diff == Some(false) || r.result.contains_key("approved_by") { None } else { r.diff },
-        note: r.note,
+        note: if task.hides() { r.note.map(|_| "(hidden by no_log)".into()) } else { r.note },
         item: if task.hides() { item.map(|_| Json::String("(hidden by no_log)".into())) } else { item },
         output: if task.hides() { None } else { output },
         ignored,
@@ -1214,6 +1216,19 @@ fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostState, r: Step
         Status::Refused => StepEnd::Refused,
         _ => StepEnd::Continue,
     }
+}
+
+/// A no_log step's changes as shown: each hidden, a destructive one's tier kept.
+fn hidden_changes(changes: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = changes
+        .iter()
+        .map(|c| match c.strip_prefix("DESTRUCTIVE [").and_then(|r| r.split_once(']')) {
+            Some((tier, _)) => format!("DESTRUCTIVE [{tier}]: (details hidden by no_log)"),
+            None => "(change hidden by no_log)".to_string(),
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 /// The task's name as Ansible shows it: templates in it rendered (the raw name if they cannot be).

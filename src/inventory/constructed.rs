@@ -156,7 +156,7 @@ fn trusted_strings(host: &str, vars: &crate::template::Vars) -> std::collections
                 out.insert(s.clone());
             }
             Json::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            Json::Object(_) if crate::template::as_unsafe(v).is_some() => {}
+            Json::Object(_) if crate::template::as_unsafe(v).is_some() || crate::template::as_vault(v).is_some() => {}
             Json::Object(m) => m.values().for_each(|v| walk(v, out)),
             _ => {}
         }

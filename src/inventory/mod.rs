@@ -101,6 +101,7 @@ impl Inventory {
             }
             let meta = std::fs::metadata(path).map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory: {e}")))?;
             if meta.is_dir() {
+                crate::inputs::note(path);
                 let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                     .map_err(|e| SourceError::new(Span::file(path), format!("cannot read inventory folder: {e}")))?
                     .filter_map(|e| e.ok().map(|e| e.path()))
@@ -181,7 +182,7 @@ impl Inventory {
     pub(crate) fn add_host(&mut self, group: &str, host: &str, vars: Vars) {
         let entry = self.hosts.entry(host.to_string()).or_default();
         for (k, v) in vars {
-            if (v.is_array() || v.is_object()) && crate::template::as_unsafe(&v).is_none() {
+            if (v.is_array() || v.is_object()) && crate::template::as_unsafe(&v).is_none() && crate::template::as_vault(&v).is_none() {
                 self.own_origin.insert((host.to_string(), k.clone()), self.batch);
             } else {
                 self.own_origin.remove(&(host.to_string(), k.clone()));
@@ -547,7 +548,7 @@ impl Inventory {
                     for (k, (v, origin)) in self.host_vars_origin(h) {
                         let v = match origin {
                             Origin::Unique => v,
-                            _ if !(v.is_array() || v.is_object()) || crate::template::as_unsafe(&v).is_some() => v,
+                            _ if !(v.is_array() || v.is_object()) || crate::template::as_unsafe(&v).is_some() || crate::template::as_vault(&v).is_some() => v,
                             shared => {
                                 let mut hasher = std::hash::DefaultHasher::new();
                                 std::hash::Hash::hash(&(&shared, &k), &mut hasher);
@@ -607,6 +608,9 @@ fn looks_like_yaml(text: &str) -> bool {
 /// Variables for `name` under a `group_vars` or `host_vars` folder: a file
 /// (`name`, `name.yml`, `name.yaml`, `name.json`) and/or a folder of such files.
 fn load_vars_for(dir: &Path, name: &str) -> SResult<Option<Vars>> {
+    // Looked in: a saved plan notices a file added here later.
+    crate::inputs::note(&dir.join(name));
+    crate::inputs::note(dir);
     let mut files = Vec::new();
     for ext in ["", ".yml", ".yaml", ".json"] {
         let p = dir.join(format!("{name}{ext}"));

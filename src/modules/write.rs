@@ -138,13 +138,15 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
         Some(text) => format!("printf '%s' {} > \"$t\"", quote::quote(text)),
         None => "cat > \"$t\"".to_string(),
     };
-    let mut s = format!("set -e; d={d}; t={t}; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
+    // The temp file is made 0600 (umask 077: nobody else can open it while it holds the new
+    // content), then given its mode: `mode:`, the live file's, or a new file's default.
+    let mut s = format!("set -e; d={d}; t={t}; __u=$(umask); umask 077; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
     if let Some(b) = &spec.backup {
         s.push_str(&format!("if [ -e \"$d\" ]; then cp -p \"$d\" {}; fi; ", quote::quote(b)));
     }
     match spec.mode {
         Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
-        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; fi; "),
+        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; else chmod \"$(printf %o $((0666 & ~0$__u)))\" \"$t\"; fi; "),
     }
     if spec.owner.is_some() || spec.group.is_some() {
         let who = format!("{}:{}", spec.owner.clone().unwrap_or_default(), spec.group.clone().unwrap_or_default());

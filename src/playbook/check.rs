@@ -225,7 +225,7 @@ fn check_json(v: &Json, span: &Span, known: &HashSet<String>, t: &Templates) -> 
     match v {
         Json::String(s) if is_template(s) => check_text(s, span, known, t),
         Json::Array(items) => items.iter().try_for_each(|i| check_json(i, span, known, t)),
-        Json::Object(_) if crate::template::as_unsafe(v).is_some() => Ok(()),
+        Json::Object(_) if crate::template::as_unsafe(v).is_some() || crate::template::as_vault(v).is_some() => Ok(()),
         Json::Object(m) => m.values().try_for_each(|i| check_json(i, span, known, t)),
         _ => Ok(()),
     }

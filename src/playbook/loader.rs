@@ -634,10 +634,16 @@ fn find_role(name: &str, dir: &Path, root: &Path) -> Option<PathBuf> {
     c.extend(cfg.paths("roles_path").into_iter().map(|p| p.join(name)));
     c.push(dir.join(name));
     c.extend(crate::assets::role_candidates(name, dir));
+    // Looked in, in order: a saved plan notices a role that appears earlier on the path later.
+    for p in &c {
+        crate::inputs::note(p);
+    }
     c.into_iter().find(|p| p.is_dir() && (p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("defaults").is_dir() || p.join("handlers").is_dir() || p.join("vars").is_dir()))
 }
 
 fn yaml_in(dir: &Path) -> Option<PathBuf> {
+    // Looked in: a saved plan notices a `main.yml` added here later.
+    crate::inputs::note(dir);
     ["main.yml", "main.yaml", "main"].iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 

@@ -141,8 +141,6 @@ pub struct Reporter {
     counts: Mutex<BTreeMap<String, Counts>>,
     /// Approvals and backups, for the logbook.
     audit: Mutex<Vec<Event>>,
-    /// Values never to show: secret variables' values (see [`is_secret_name`]).
-    secrets: Mutex<Vec<String>>,
     /// Set when stdout went away (`recover play ... | head`): the run stops as after one Ctrl-C.
     stop_flag: Mutex<Option<Arc<AtomicBool>>>,
     stdout_gone: AtomicBool,
@@ -156,43 +154,19 @@ pub fn stdout_line(line: &str) -> bool {
     writeln!(std::io::stdout().lock(), "{line}").is_ok()
 }
 
-/// The mask shown instead of a secret.
-pub const MASK: &str = "********";
+pub use crate::secrets::{is_secret_name, MASK};
 
-/// Variable names whose values are secrets: `*password*`, `*passwd*`, `*token*`, `*secret*`,
-/// `*api_key*`, `*private_key*` (but not `*_file`, a path to one).
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_lowercase();
-    // `ansible_become_pass`, `ansible_ssh_pass` (Ansible's documented aliases), `db_pass`.
-    !n.ends_with("_file") && (["password", "passwd", "token", "secret", "api_key", "apikey", "private_key"].iter().any(|w| n.contains(w)) || n.ends_with("_pass") || n == "pass")
-}
-
-/// Replaces every secret inside the event's text.
-fn mask(event: &Event, secrets: &[String]) -> Event {
-    if secrets.is_empty() {
+/// Replaces every secret (see [`crate::secrets`]) inside the event's text.
+fn mask(event: &Event) -> Event {
+    if !crate::secrets::any() {
         return event.clone();
     }
     let mut v = serde_json::to_value(event).unwrap_or_default();
-    mask_json(&mut v, secrets);
+    crate::secrets::mask_json(&mut v);
     match serde_json::from_value(v) {
         Ok(e) => e,
         // Never fall back to the unmasked event: say that something was hidden instead.
         Err(_) => Event::Interrupt { abort: false, message: format!("(an event was hidden: it holds a secret and could not be masked: {})", MASK) },
-    }
-}
-
-fn mask_json(v: &mut Json, secrets: &[String]) {
-    match v {
-        Json::String(s) => {
-            for secret in secrets {
-                if s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), MASK);
-                }
-            }
-        }
-        Json::Array(items) => items.iter_mut().for_each(|i| mask_json(i, secrets)),
-        Json::Object(m) => m.values_mut().for_each(|i| mask_json(i, secrets)),
-        _ => {}
     }
 }
 
@@ -205,7 +179,6 @@ impl Reporter {
             log: Mutex::new(None),
             counts: Mutex::new(BTreeMap::new()),
             audit: Mutex::new(Vec::new()),
-            secrets: Mutex::new(Vec::new()),
             stop_flag: Mutex::new(None),
             stdout_gone: AtomicBool::new(false),
             capture: Mutex::new(None),
@@ -250,17 +223,10 @@ impl Reporter {
         self.log.lock().ok()?.as_ref().map(|l| l.path.clone())
     }
 
-    /// Never show these values (terminal, JSON, run log, logbook). Short values (under 4 characters) are ignored.
+    /// Never show these values (terminal, JSON, run log, logbook, saved plans). Short values
+    /// (under 4 characters) are ignored.
     pub fn add_secrets<I: IntoIterator<Item = String>>(&self, values: I) {
-        if let Ok(mut s) = self.secrets.lock() {
-            for v in values {
-                if v.chars().count() >= 4 && !s.contains(&v) {
-                    s.push(v);
-                }
-            }
-            // Longest first, so a secret containing another is masked whole.
-            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
-        }
+        crate::secrets::add(values);
     }
 
     fn count(&self, host: &str, status: Status, ignored: bool, failed_changed: bool) {
@@ -317,8 +283,7 @@ impl Reporter {
     }
 
     pub fn emit(&self, event: Event) {
-        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
-        let event = mask(&event, &secrets);
+        let event = mask(&event);
         if let Ok(mut c) = self.capture.lock() {
             if let Some(v) = c.as_mut() {
                 if !matches!(event, Event::RunStart { .. }) {
@@ -450,7 +415,7 @@ mod tests {
 
     #[test]
     fn every_event_kind_survives_masking() {
-        let secrets = vec!["s3cr3t-value".to_string()];
+        crate::secrets::add(["s3cr3t-value".to_string()]);
         let events = vec![
             Event::Task { host: "h".into(), task: "echo s3cr3t-value".into(), status: Status::Ok, msg: None, changes: vec![], diff: None, note: None, item: None, output: None, ignored: false, failed_changed: false, check: false, duration_ms: 1 },
             Event::Preview { host: "h".into(), task: "t".into(), tier: "BLOCK".into(), reason: "r".into(), commands: vec!["x s3cr3t-value".into()], diff: None, backups: vec![], preserves: None },
@@ -458,11 +423,10 @@ mod tests {
             Event::Recap { hosts: Default::default(), exit_code: 0 },
         ];
         for e in events {
-            let masked = serde_json::to_string(&mask(&e, &secrets)).unwrap();
+            let masked = serde_json::to_string(&mask(&e)).unwrap();
             assert!(!masked.contains("s3cr3t-value") && !masked.contains("hidden"), "{masked}");
         }
-        assert!(is_secret_name("ansible_become_pass") && is_secret_name("ansible_ssh_pass") && !is_secret_name("bypass_cache"));
-        assert!(is_secret_name("DB_PASSWORD") && is_secret_name("api_token") && !is_secret_name("ansible_ssh_private_key_file") && !is_secret_name("port"));
+
     }
 }
 

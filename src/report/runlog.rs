@@ -4,9 +4,16 @@
 //! log that says exactly which steps ran.
 //!
 //! The logs are a hash chain: every line carries `prev`, the sha256 of the line before it,
-//! and a run's first line the sha256 of the last line of the newest earlier run on this
-//! control machine, so `recover history --verify` finds an edited, removed or inserted line
-//! (or a removed run) and names the first that does not fit.
+//! and a run's first line the sha256 and number of the last line of the newest earlier run on
+//! this control machine, so `recover history --verify` finds an edited, removed or inserted
+//! line (or a removed run) and names the first that does not fit.
+//!
+//! The chain's head (the newest log, its line count, its last line's sha256, and the first log
+//! that was chained) is kept apart from the logs, in `head.json` of the state folder and in the
+//! shared folder where another operator can compare it. A new run chains to the head, not to
+//! whatever the newest file holds now: a log cut short or removed before the next run breaks
+//! the chain instead of being laundered by it, and every log since the first chained one must
+//! carry the chain.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -71,6 +78,98 @@ pub struct RunLog {
     /// writing when this one started may grow after it.
     prev_log: Option<(String, usize)>,
     first: bool,
+    /// Lines written, this log's file name, and the first chained log (for the head).
+    lines: usize,
+    name: String,
+    since: String,
+}
+
+/// The chain's head (see the module doc).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Head {
+    pub log: String,
+    pub lines: usize,
+    pub digest: String,
+    /// The first run log that carried the chain: every later one must.
+    pub since: String,
+}
+
+fn head_paths() -> Vec<PathBuf> {
+    let mut v = vec![state_dir().join("head.json")];
+    let uid = unsafe { libc::geteuid() };
+    v.push(crate::safety::freeze::shared_dir().join("heads").join(format!("uid-{uid}.json")));
+    v
+}
+
+/// The head as this user's state folder keeps it.
+pub fn read_head() -> Option<Head> {
+    std::fs::read_to_string(state_dir().join("head.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// The head as the shared folder keeps it (for another operator to compare).
+pub fn read_shared_head() -> Option<Head> {
+    head_paths().get(1).and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn write_head(h: &Head) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = serde_json::to_string(h).unwrap_or_default();
+    for (i, p) in head_paths().into_iter().enumerate() {
+        if i == 1 && crate::safety::freeze::shared_subdir("heads").is_err() {
+            continue;
+        }
+        let tmp = p.with_extension(format!("json.tmp-{}", std::process::id()));
+        let mode = if i == 0 { 0o600 } else { 0o644 };
+        let ok = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).and_then(|mut f| f.write_all(text.as_bytes()));
+        if ok.is_ok() {
+            let _ = std::fs::rename(&tmp, &p);
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// What a new run's first line chains to: the head's log and line (or, where that log grew
+/// since (a run killed before it could record its head), its last line now, if the line the
+/// head names is still as it was), and the first chained log.
+fn link_to_head(dir: &std::path::Path, this: &std::path::Path) -> (Option<String>, Option<(String, usize)>, Option<String>) {
+    let logs: Vec<PathBuf> = run_logs_in(dir).into_iter().filter(|p| p != this).collect();
+    let Some(head) = read_head() else {
+        // No head yet: the newest log's last line (logs from before heads were kept).
+        let since = logs.iter().find(|l| first_line_chained(l)).and_then(|l| l.file_name()).map(|n| n.to_string_lossy().into_owned());
+        return match logs.last() {
+            Some(last) => {
+                let bytes = std::fs::read(last).unwrap_or_default();
+                let lines = lines_of(&bytes);
+                match lines.last() {
+                    Some(l) => (Some(line_digest(l)), last.file_name().map(|n| (n.to_string_lossy().into_owned(), lines.len())), since),
+                    None => (None, None, since),
+                }
+            }
+            None => (None, None, since),
+        };
+    };
+    // Logs newer than the head's (runs that were killed before recording theirs) come first.
+    let newest = logs.last().and_then(|l| l.file_name()).map(|n| n.to_string_lossy().into_owned());
+    if let Some(n) = newest.filter(|n| *n > head.log) {
+        let bytes = std::fs::read(dir.join(&n)).unwrap_or_default();
+        let lines = lines_of(&bytes);
+        if let Some(l) = lines.last() {
+            return (Some(line_digest(l)), Some((n, lines.len())), Some(head.since));
+        }
+    }
+    let bytes = std::fs::read(dir.join(&head.log)).unwrap_or_default();
+    let lines = lines_of(&bytes);
+    if lines.len() > head.lines && lines.get(head.lines - 1).map(|l| line_digest(l)).as_deref() == Some(head.digest.as_str()) {
+        let last = lines.last().map(|l| line_digest(l));
+        return (last, Some((head.log.clone(), lines.len())), Some(head.since));
+    }
+    (Some(head.digest.clone()), Some((head.log.clone(), head.lines)), Some(head.since))
+}
+
+fn first_line_chained(log: &std::path::Path) -> bool {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    lines_of(&bytes).first().and_then(|l| serde_json::from_slice::<serde_json::Value>(l).ok()).is_some_and(|v| v.get("prev").is_some())
 }
 
 /// The sha256 (hex) of one log line, without its newline.
@@ -145,6 +244,13 @@ impl Syncer {
     }
 }
 
+impl Drop for RunLog {
+    /// The head moves to this log's last line.
+    fn drop(&mut self) {
+        self.record_head();
+    }
+}
+
 impl Drop for Syncer {
     /// The last events are synced before the log is let go.
     fn drop(&mut self) {
@@ -173,21 +279,19 @@ impl RunLog {
         // Microseconds: runs started in the same second sort (and chain) in the order they began.
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         let path = dir.join(format!("{stamp}-{run_id}.jsonl"));
-        // The newest earlier run's last line: this run's first line chains to it.
-        let (prev, prev_log) = match run_logs_in(&dir).into_iter().filter(|p| p != &path).next_back() {
-            Some(last) => {
-                let bytes = std::fs::read(&last).unwrap_or_default();
-                let lines = lines_of(&bytes);
-                match lines.last() {
-                    Some(l) => (Some(line_digest(l)), last.file_name().map(|n| (n.to_string_lossy().into_owned(), lines.len()))),
-                    None => (None, None),
-                }
-            }
-            None => (None, None),
-        };
+        // The chain's head: this run's first line chains to it (see the module doc).
+        let (prev, prev_log, since) = link_to_head(&dir, &path);
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
         let syncer = file.try_clone().ok().map(Syncer::start);
-        Ok(RunLog { path, file, syncer, prev, prev_log, first: true })
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(RunLog { path, file, syncer, prev, prev_log, first: true, lines: 0, name, since: since.unwrap_or_default() })
+    }
+
+    /// Records this log as the chain's head: its line count and last line's digest.
+    fn record_head(&self) {
+        if let Some(d) = &self.prev {
+            write_head(&Head { log: self.name.clone(), lines: self.lines, digest: d.clone(), since: if self.since.is_empty() { self.name.clone() } else { self.since.clone() } });
+        }
     }
 
     /// Appends one event as one line, in one `write`; the sync follows on its own thread.
@@ -204,9 +308,15 @@ impl RunLog {
         }
         if let Ok(mut line) = serde_json::to_string(&v) {
             self.prev = Some(line_digest(line.as_bytes()));
+            let was_first = self.first;
             self.first = false;
+            self.lines += 1;
             line.push('\n');
             let _ = self.file.write_all(line.as_bytes());
+            if was_first {
+                // The head moves to this run at once: a run killed later still anchors its log.
+                self.record_head();
+            }
             match &self.syncer {
                 Some(s) => s.written(),
                 None => {
@@ -278,12 +388,14 @@ pub struct ChainReport {
     pub broken: Option<(PathBuf, usize, String)>,
 }
 
-/// Checks the hash chain of every run log, oldest first.
+/// Checks the hash chain of every run log, oldest first, and the head kept apart from them.
 pub fn verify_chain() -> ChainReport {
     let logs = run_logs();
     let mut report = ChainReport { logs: logs.len(), lines: 0, unchained: Vec::new(), broken: None };
+    let head = read_head();
     // Each earlier log's line digests, by file name: a run's first line must name one of them.
     let mut digests: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut seen_chained = false;
     for log in &logs {
         let name = log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let bytes = std::fs::read(log).unwrap_or_default();
@@ -305,13 +417,20 @@ pub fn verify_chain() -> ChainReport {
             };
             let Some(got) = v.get("prev") else {
                 if i == 0 {
-                    report.unchained.push(log.clone());
+                    // Only a log older than the chain may lack it.
+                    let after_start = seen_chained || head.as_ref().is_some_and(|h| name >= h.since);
+                    if after_start {
+                        report.broken.get_or_insert((log.clone(), 1, "it carries no `prev`, and run logs have been chained since before it: its chain was stripped".into()));
+                    } else {
+                        report.unchained.push(log.clone());
+                    }
                     break;
                 }
                 report.broken.get_or_insert((log.clone(), i + 1, "it carries no `prev`: a line was inserted".into()));
                 break;
             };
             chained = true;
+            seen_chained = true;
             let got = got.as_str().map(str::to_string);
             if i == 0 {
                 let named = v.get("prev_log").and_then(|p| p.as_str()).map(str::to_string);
@@ -325,6 +444,7 @@ pub fn verify_chain() -> ChainReport {
                 if !ok {
                     let why = match &named {
                         Some(n) if !digests.contains_key(n) => format!("it chains to the run log {n}, which is gone"),
+                        Some(n) if digests.get(n).is_some_and(|ds| ds.len() < at) => format!("it chains to line {at} of {n}, which now has {} line(s): that log was cut short", digests.get(n).map(Vec::len).unwrap_or(0)),
                         Some(n) => format!("it chains to line {at} of {n}, which has changed since"),
                         None if got.is_none() => "it names no earlier run, but earlier run logs are there: a line was replaced".into(),
                         None => "it names no earlier run, but its `prev` is set".into(),
@@ -341,6 +461,24 @@ pub fn verify_chain() -> ChainReport {
         digests.insert(name, lines.iter().map(|l| line_digest(l)).collect());
         if report.broken.is_some() {
             break;
+        }
+    }
+    // The head (this user's, and the copy in the shared folder) must still be in the logs: the
+    // newest run's log cut short or removed since shows here, before any next run.
+    if report.broken.is_none() {
+        let dir = state_dir().join("runs");
+        for (h, whose) in [(head, "the chain's head (head.json)"), (read_shared_head(), "the chain's head kept in the shared folder")] {
+            let Some(h) = h else { continue };
+            let path = dir.join(&h.log);
+            match digests.get(&h.log) {
+                None => report.broken = Some((path, h.lines, format!("{whose} names this run log, which is gone"))),
+                Some(ds) if ds.len() < h.lines => report.broken = Some((path, ds.len(), format!("{whose} says this log has {} line(s); it has {}: it was cut short", h.lines, ds.len()))),
+                Some(ds) if ds.get(h.lines.saturating_sub(1)) != Some(&h.digest) => report.broken = Some((path, h.lines, format!("{whose} holds another sha256 for this line: it was changed"))),
+                _ => {}
+            }
+            if report.broken.is_some() {
+                break;
+            }
         }
     }
     report

@@ -102,9 +102,8 @@ impl Context {
     }
 }
 
-impl Object for Context {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let key = key.as_str()?;
+impl Context {
+    fn lookup(self: &Arc<Self>, key: &str) -> Option<Value> {
         if let Some(v) = self.outer.as_ref().and_then(|o| o.first(key)) {
             return Some(v);
         }
@@ -112,6 +111,19 @@ impl Object for Context {
             Some(v) if !v.is_undefined() => Some(v),
             _ => self.outer.as_ref().and_then(|o| o.last(key)).filter(|v| !v.is_undefined()),
         }
+    }
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = self.lookup(key.as_str()?);
+        // A template that reads a secret makes one (see `crate::secrets`).
+        if let Some(v) = &v {
+            if crate::secrets::value_holds(v) {
+                crate::secrets::touched();
+            }
+        }
+        v
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         let mut keys: Vec<Value> = self.raw.keys().map(|k| Value::from(k.as_str())).collect();

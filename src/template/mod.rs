@@ -141,10 +141,14 @@ impl Templates {
     }
 
     /// Renders template text with `ctx`. Errors name `origin` (where the text came from).
+    /// Whatever a render makes from a secret is a secret too (see [`crate::secrets`]).
     pub fn render_str(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let taint = crate::secrets::Taint::begin();
         let src = &*raw_as_jinja2(src);
-        let out = self.env.render_str(src, ctx).map_err(|e| located(&e, origin))?;
-        Ok(trailing_newlines(src, out))
+        let out = self.env.render_str(src, ctx).map_err(|e| located(&e, origin));
+        let out = out.map(|o| trailing_newlines(src, o));
+        taint.end(&[out.as_deref().unwrap_or_default()]);
+        out
     }
 
     /// Renders a template file as Ansible's `template` module does: a first line
@@ -152,6 +156,13 @@ impl Templates {
     /// (trim_blocks, lstrip_blocks, keep_trailing_newline, newline_sequence and the
     /// delimiters); errors name `origin`.
     pub fn render_file(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
+        let taint = crate::secrets::Taint::begin();
+        let out = self.render_file_inner(src, ctx, origin);
+        taint.end(&[out.as_deref().unwrap_or_default()]);
+        out
+    }
+
+    fn render_file_inner(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let src = &*raw_as_jinja2(src);
         let Some(rest) = src.strip_prefix("#jinja2:") else {
             NativeWatch::start();
@@ -265,7 +276,10 @@ impl Templates {
     pub fn render_shell(&self, src: &str, ctx: &Value, origin: &Span) -> Result<String, SourceError> {
         let src = &*raw_as_jinja2(src);
         let tmpl = self.env.template_from_named_str(SHELL_TEMPLATE, src).map_err(|e| located(&e, origin))?;
-        let out = tmpl.render(ctx).map_err(|e| located(&e, origin))?;
+        let taint = crate::secrets::Taint::begin();
+        let out = tmpl.render(ctx).map_err(|e| located(&e, origin));
+        taint.end(&[out.as_deref().unwrap_or_default()]);
+        let out = out?;
         if out.contains('\0') {
             return Err(SourceError::new(origin.clone(), "a value in this command holds a NUL byte, which no shell command can carry"));
         }
@@ -324,6 +338,19 @@ impl Templates {
     /// `{{ expression }}` keeps the expression's type (list, dict, number), as
     /// Ansible does for module arguments and variables.
     pub fn render_json(&self, raw: &Json, ctx: &Value) -> Result<Json, Error> {
+        let taint = crate::secrets::Taint::begin();
+        let out = self.render_json_inner(raw, ctx);
+        if let Ok(v) = &out {
+            let mut strings = Vec::new();
+            collect_strings(v, &mut strings);
+            taint.end(&strings);
+        } else {
+            taint.end(&[]);
+        }
+        out
+    }
+
+    fn render_json_inner(&self, raw: &Json, ctx: &Value) -> Result<Json, Error> {
         let _pause = NativeWatch::pause();
         match raw {
             Json::String(s) if is_template(s) => {
@@ -336,12 +363,13 @@ impl Templates {
                 }
                 Ok(Json::String(trailing_newlines(s, self.env.render_str(&raw_as_jinja2(s), ctx)?)))
             }
-            Json::Array(items) => items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
+            Json::Array(items) => items.iter().map(|i| self.render_json_inner(i, ctx)).collect::<Result<Vec<_>, _>>().map(Json::Array),
             Json::Object(_) if as_unsafe(raw).is_some() => Ok(Json::String(as_unsafe(raw).unwrap_or_default().to_string())),
+            Json::Object(_) if as_vault(raw).is_some() => decrypt_vault(as_vault(raw).unwrap_or_default()).map(Json::String),
             Json::Object(map) => {
                 let mut out = serde_json::Map::new();
                 for (k, v) in map {
-                    out.insert(k.clone(), self.render_json(v, ctx)?);
+                    out.insert(k.clone(), self.render_json_inner(v, ctx)?);
                 }
                 Ok(Json::Object(out))
             }
@@ -566,11 +594,36 @@ pub fn as_unsafe(v: &Json) -> Option<&str> {
     }
 }
 
+/// The key of a `!vault` value kept encrypted: `{"__ansible_vault": "$ANSIBLE_VAULT;..."}`, as
+/// ansible-inventory prints it.
+pub const VAULT_KEY: &str = "__ansible_vault";
+
+/// A `!vault` ciphertext, kept encrypted until a template uses it.
+pub fn vault_text(ciphertext: impl Into<String>) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert(VAULT_KEY.into(), Json::String(ciphertext.into()));
+    Json::Object(m)
+}
+
+/// The ciphertext of a value made by [`vault_text`].
+pub fn as_vault(v: &Json) -> Option<&str> {
+    match v {
+        Json::Object(m) if m.len() == 1 => m.get(VAULT_KEY)?.as_str(),
+        _ => None,
+    }
+}
+
+/// Decrypts a `!vault` value as it is used; the error is ansible-core's when no password fits.
+pub fn decrypt_vault(ciphertext: &str) -> Result<String, Error> {
+    let plain = crate::vault::decrypt(ciphertext).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("Attempting to decrypt a `!vault` value: {e}")))?;
+    String::from_utf8(plain).map_err(|_| Error::new(ErrorKind::InvalidOperation, "a `!vault` value's plaintext is not UTF-8"))
+}
+
 /// The value with every unsafe mark replaced by its plain text (what a template sees).
 pub fn strip_unsafe(v: &Json) -> std::borrow::Cow<'_, Json> {
     fn has(v: &Json) -> bool {
         match v {
-            Json::Object(m) => as_unsafe(v).is_some() || m.values().any(has),
+            Json::Object(m) => as_unsafe(v).is_some() || as_vault(v).is_some() || m.values().any(has),
             Json::Array(a) => a.iter().any(has),
             _ => false,
         }
@@ -578,6 +631,12 @@ pub fn strip_unsafe(v: &Json) -> std::borrow::Cow<'_, Json> {
     fn strip(v: &Json) -> Json {
         if let Some(s) = as_unsafe(v) {
             return Json::String(s.to_string());
+        }
+        if let Some(c) = as_vault(v) {
+            return match decrypt_vault(c) {
+                Ok(p) => Json::String(p),
+                Err(_) => v.clone(),
+            };
         }
         match v {
             Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), strip(v))).collect()),
@@ -780,3 +839,14 @@ mod tests {
         assert_eq!(r("{{ '200%' | systemd_quota }} {{ '2G' | systemd_bytes }} {{ '512M' | systemd_bytes }}"), "2s 2147483648 536870912");
     }
 }
+
+/// Every string inside `v`.
+fn collect_strings<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
+    match v {
+        Json::String(s) => out.push(s),
+        Json::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Json::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+

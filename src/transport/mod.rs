@@ -186,54 +186,73 @@ impl Cmd {
     /// shell's, shared by every command, and `kill $$` would end the connection's shell.
     /// The line for a tracked command, run by the lock user's shell: `setsid` gives it a
     /// process group of its own (its leader's pid is the group id), written to `runfile` with
-    /// its label while it runs and cleared (`true`, a builtin: no exec, and a failed redirection cannot end the shell) when it ends. `sudo_to` runs
-    /// the script as another user inside that group.
+    /// its label while it runs and cleared (`true`, a builtin: no exec, and a failed
+    /// redirection cannot end the shell) when it ends. `esc` runs the script as another user
+    /// inside that group.
+    ///
+    /// The script never appears on a command line (where `ps` on the host would show it, and
+    /// with it a file's content or a secret): the program reads it from a here-document on
+    /// fd 3 (`sh -c '. /dev/fd/3'`), or, through sudo (which closes every fd above 2), as the
+    /// first line of its stdin (base64), read by the shell's own `read` before the command's
+    /// data.
     fn wrapped_tracked(&self, runfile: &str, esc: Option<&Escalation>) -> String {
-        let script = quote::quote(&self.line());
-        let inner = match self.timeout {
-            Some(t) => format!("timeout -k 5 {t} sh -c {script}"),
-            None => format!("sh -c {script}"),
-        };
-        let prog = match esc {
-            Some(e) => format!("setsid {}", e.line(&inner)),
-            None => format!("setsid {inner}"),
-        };
-        // The become password goes first on the program's stdin (printf is the shell's own: no
-        // command line holds it).
-        let pw = esc.and_then(|e| e.password.as_deref()).map(|p| format!("printf '%s\\n' {}; ", quote::quote(p)));
         let rf = quote::quote(runfile);
         let mut shown = self.display().replace(['\n', '\r'], " ");
         if shown.chars().count() > 200 {
             shown = shown.chars().take(200).collect::<String>() + "...";
         }
         let tail = format!("__p=$!; printf '%s %s\\n' \"$__p\" {} > {rf} 2>/dev/null; wait \"$__p\"; __r=$?; true > {rf} 2>/dev/null; (exit $__r)", quote::quote(&shown));
-        match (&self.stdin, pw) {
-            (Some(data), None) => {
-                let tag = shell::marker();
-                format!("base64 -d <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
+        let timeout = |inner: &str| match self.timeout {
+            Some(t) => format!("timeout -k 5 {t} {inner}"),
+            None => inner.to_string(),
+        };
+        match esc {
+            None => {
+                let (tag, prog) = (shell::marker(), format!("setsid {}", timeout("sh -c '. /dev/fd/3'")));
+                let script = format!("{}\n{tag}", self.line());
+                match &self.stdin {
+                    Some(data) => {
+                        let dtag = shell::marker();
+                        format!("base64 -d <<'{dtag}' | {prog} 3<<'{tag}' & {tail}\n{}\n{dtag}\n{script}", b64_lines(data))
+                    }
+                    None => format!("{prog} 3<<'{tag}' </dev/null & {tail}\n{script}"),
+                }
             }
-            (Some(data), Some(pw)) => {
-                let tag = shell::marker();
-                format!("{{ {pw}base64 -d; }} <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
+            Some(e) => {
+                use base64::Engine as _;
+                let inner = timeout("sh -c 'IFS= read -r __s && eval \"$(printf %s \"$__s\" | base64 -d)\"'");
+                let prog = format!("setsid {}", e.line(&inner));
+                // The become password first (sudo reads it), then the script's line, then the data.
+                let pw = e.password.as_deref().map(|p| format!("printf '%s\\n' {}; ", quote::quote(p))).unwrap_or_default();
+                let first = format!("printf '%s\\n' {}; ", base64::engine::general_purpose::STANDARD.encode(self.line()));
+                match &self.stdin {
+                    Some(data) => {
+                        let tag = shell::marker();
+                        format!("{{ {pw}{first}base64 -d; }} <<'{tag}' | {prog} & {tail}\n{}\n{tag}", b64_lines(data))
+                    }
+                    None => format!("{{ {pw}{first}}} | {prog} & {tail}"),
+                }
             }
-            (None, None) => format!("{prog} </dev/null & {tail}"),
-            (None, Some(pw)) => format!("{{ {pw}}} | {prog} & {tail}"),
         }
     }
 
     fn wrapped(&self) -> String {
-        let script = quote::quote(&self.line());
-        let line = match self.timeout {
-            Some(t) => format!("timeout -k 5 {t} sh -c {script}"),
-            None if self.own_shell => format!("sh -c {script}"),
-            None => format!("( eval {script} )"),
+        // A program of its own (`timeout`, or a person's script that needs its own `$$`) reads
+        // the script from fd 3, never from its command line.
+        let (line, script) = match self.timeout {
+            Some(t) => (format!("timeout -k 5 {t} sh -c '. /dev/fd/3'"), true),
+            None if self.own_shell => ("sh -c '. /dev/fd/3'".to_string(), true),
+            None => (format!("( eval {} )", quote::quote(&self.line())), false),
         };
+        let tag = shell::marker();
+        let fd3 = if script { format!(" 3<<'{tag}'") } else { String::new() };
+        let body = if script { format!("\n{}\n{tag}", self.line()) } else { String::new() };
         match &self.stdin {
             Some(data) => {
-                let tag = shell::marker();
-                format!("base64 -d <<'{tag}' | {line}\n{}\n{tag}", b64_lines(data))
+                let dtag = shell::marker();
+                format!("base64 -d <<'{dtag}' | {line}{fd3}\n{}\n{dtag}{body}", b64_lines(data))
             }
-            None => format!("{line} </dev/null"),
+            None => format!("{line}{fd3} </dev/null{body}"),
         }
     }
 }
@@ -689,7 +708,7 @@ impl Connection {
                     let check = format!("printf '%s\\n' {} | {} true", quote::quote(&pw), quote::join(&words));
                     let out = self.exec_login(Cmd::shell(check).label(format!("check the become password for {user}"))).await?;
                     if !out.ok() {
-                        let why = out.stderr_str().replace(&pw, crate::report::MASK);
+                        let why = out.stderr_str().replace(&pw, crate::secrets::MASK);
                         return Err(become_err(format!("sudo did not accept the become password: {}", why.trim())));
                     }
                     Escalation { method: BecomeMethod::Sudo, words, user: user.to_string(), password: Some(pw) }

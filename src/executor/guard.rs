@@ -314,3 +314,41 @@ pub async fn copy_home(env: &PlayEnv, sctx: &StepCtx<'_>, record: &BackupRecord)
     }
     res.map(|_| ())
 }
+
+/// A `backup` step taken for a later destructive step that this run cannot approve (no
+/// terminal, no `--approve`, `--automation` on a tier above AUTO): `Some(why)`, and the backup
+/// is refused before it starts. On the real 188 that backup is the whole PostgreSQL data
+/// directory: long and disk-filling, for a step that will not run. A later step counts when
+/// its declared paths overlap the backup's and its `when` does not say no now.
+pub fn backup_for_refused_step(env: &PlayEnv, sctx: &StepCtx<'_>, task: &Task, args: &serde_json::Value) -> Option<String> {
+    let policy = &env.safety.confirmer.policy;
+    let list = |v: Option<&serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut sources = list(args.get("path"));
+    sources.extend(list(args.get("paths")));
+    let tasks = env.play.all_tasks();
+    let pos = tasks.iter().position(|t| t.span == task.span)?;
+    let t = &env.sources.templates;
+    for later in &tasks[pos + 1..] {
+        let Some(decl) = &later.declared else { continue };
+        if later.when.iter().any(|c| matches!(t.eval_bool(&c.expr, sctx.vars, &c.span), Ok(false))) {
+            continue;
+        }
+        let paths: Vec<String> = decl.paths.iter().filter_map(|p| t.render_str(p, sctx.vars, &later.span).ok()).collect();
+        if !paths.iter().any(|p| sources.iter().any(|s| crate::safety::paths::overlap(p, s))) {
+            continue;
+        }
+        let d = Destructive { paths, services: decl.services.clone(), tier: decl.tier, ..Default::default() };
+        let Ok(tier) = tier_of(env, sctx, &d) else { continue };
+        let name = t.render_str(&later.display_name(), sctx.vars, &later.span).unwrap_or_else(|_| later.display_name());
+        if let Some(Decision::Refused { msg }) = policy.decide_without_prompt(sctx.host, &name, tier) {
+            return Some(format!("host {}: this backup is for '{name}' ({tier}), which this run cannot approve ({msg}); nothing was backed up, and nothing changed", sctx.host));
+        }
+    }
+    None
+}

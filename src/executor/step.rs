@@ -984,6 +984,12 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
                 Err(super::guard::Stop::Lost(msg)) => return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Unreachable) },
             }
         }
+        // A backup taken for a later step this run cannot approve is not taken.
+        if task.module == "backup" {
+            if let Some(msg) = super::guard::backup_for_refused_step(env, &sctx, task, &args) {
+                return StepResult { msg: Some(msg), executed: false, ..StepResult::new(Status::Refused) };
+            }
+        }
         sctx.applying.store(true, std::sync::atomic::Ordering::SeqCst);
         state.plan_applied += 1;
         match module.apply(&sctx, plan).await {

@@ -4,7 +4,12 @@
 //! `file:line:col` before any host is contacted.
 //!
 //! A template that guards itself (`default(...)`, `is defined`) is trusted:
-//! this check must never reject a playbook Ansible would run.
+//! this check must never reject a playbook Ansible would run. So a mistake is an error only
+//! where the task certainly runs (no `when`, no loop, no `ignore_errors`, not in a rescue, a
+//! block with a rescue, a handler or a conditional include, no tag selection, no `meta: end_*`
+//! before it) and evaluates the template (its arguments): ansible-core would fail there too.
+//! Everywhere else it is a warning with file:line:col, and the template fails, by that name,
+//! where it is evaluated.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -31,6 +36,12 @@ pub const MAGIC: &[&str] = &[
 /// Checks every template of `play` against the names in `known`; gives the names its tasks
 /// define for the host (set_fact, register, ...), which later plays see too.
 pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path) -> SResult<HashSet<String>> {
+    check_play(play, known, templates, project_root, playbook_dir, true)
+}
+
+/// [`check_undefined`]; `every_task`: the run selects every task (no `--tags`,
+/// `--skip-tags` or `--start-at-task`), so a task that certainly runs can be known.
+pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path, every_task: bool) -> SResult<HashSet<String>> {
     let mut known: HashSet<String> = known.clone();
     known.extend(MAGIC.iter().map(|s| s.to_string()));
     known.extend(play.vars.keys().cloned());
@@ -46,8 +57,13 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         let mut out: Vec<String> = t.register.iter().cloned().collect();
         if t.module == "set_fact" {
             if let Json::Object(m) = &t.args {
-                out.extend(m.keys().cloned());
+                // A templated key (`"{{ item.key }}": x`) may be any name.
+                out.extend(m.keys().map(|k| if is_template(k) { ANY.to_string() } else { k.clone() }));
             }
+        }
+        // A module recover does not build may return any facts.
+        if crate::modules::get(&t.module).is_none() {
+            out.push(ANY.into());
         }
         if t.module == "service_facts" {
             out.push("services".into());
@@ -65,10 +81,12 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
     };
     let mut entries = Vec::new();
     let mut given = Vec::new();
-    ordered(&play.tasks, &mut entries, &mut given, &[]);
+    let mut sure = Vec::new();
+    ordered(&play.tasks, &mut entries, &mut given, &[], true, &mut sure);
     let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t).into_iter().map(move |n| (n, *t))).collect();
     let mut so_far = known.clone();
     let mut defined = HashSet::new();
+    let mut ended = !every_task;
     for (i, entry) in entries.iter().enumerate() {
         // After an include resolved at run time or `include_vars`, any name may be defined:
         // only syntax and plugin names are checked from there on.
@@ -82,7 +100,12 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         if let Some((_, names)) = given.iter().find(|(at, _)| *at == i) {
             k.extend(names.iter().cloned());
         }
-        check_task(task, &k, templates, project_root, playbook_dir).map_err(|e| used_before(e, &k, &later, task))?;
+        let certain = !ended && sure[i] && certainly_runs(task);
+        check_task(task, &k, templates, project_root, playbook_dir, certain).map_err(|e| used_before(e, &k, &later, task))?;
+        // After a `meta: end_*` the tasks may not run at all.
+        if task.module == "meta" {
+            ended = true;
+        }
         so_far.extend(defines(task));
         defined.extend(defines(task));
         if task.module == "include_vars" {
@@ -98,7 +121,7 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
         if task.handler_of.is_some() {
             k.insert(ANY.into());
         }
-        check_task(task, &k, templates, project_root, playbook_dir)?;
+        check_task(task, &k, templates, project_root, playbook_dir, false)?;
         // What a handler registers, the handlers after it see.
         so_far.extend(defines(task));
         defined.extend(defines(task));
@@ -109,21 +132,31 @@ pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templat
 /// In a set of known names: every name may be defined (see [`check_undefined`]).
 const ANY: &str = "*";
 
+/// Whether a task, once reached, certainly evaluates its arguments and stops the host if
+/// that fails: no `when`, no loop (an empty one evaluates nothing), no `ignore_errors`, no tag
+/// that keeps it out, not a `meta` task.
+fn certainly_runs(task: &Task) -> bool {
+    task.when.is_empty() && task.loop_items.is_none() && task.ignore_errors.is_none() && !task.tags.iter().any(|t| t == "never") && task.module != "meta"
+}
+
 /// The tasks of `items` in the order they run; `None` for an include whose file is known
-/// only at run time.
-fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>, given: &mut Vec<(usize, Vec<String>)>, outer: &[String]) {
+/// only at run time. `sure[i]`: entry i is reached whenever its play runs (not in a rescue,
+/// nor a block with one, nor a conditional or looping include).
+fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>, given: &mut Vec<(usize, Vec<String>)>, outer: &[String], reached: bool, sure: &mut Vec<bool>) {
     for i in items {
         match i {
             super::Item::Task(t) => {
                 if !outer.is_empty() {
                     given.push((out.len(), outer.to_vec()));
                 }
-                out.push(Some(t))
+                out.push(Some(t));
+                sure.push(reached);
             }
             super::Item::Block(b) => {
-                ordered(&b.block, out, given, outer);
-                ordered(&b.rescue, out, given, outer);
-                ordered(&b.always, out, given, outer);
+                let rescued = !b.rescue.is_empty();
+                ordered(&b.block, out, given, outer, reached && !rescued, sure);
+                ordered(&b.rescue, out, given, outer, false, sure);
+                ordered(&b.always, out, given, outer, reached && !rescued, sure);
             }
             super::Item::Include(inc) => match &inc.preloaded {
                 // An include's vars and loop variable are its tasks' own.
@@ -133,13 +166,17 @@ fn ordered<'a>(items: &'a [super::Item], out: &mut Vec<Option<&'a Task>>, given:
                     if inc.loop_items.is_some() {
                         names.push(inc.loop_var.clone());
                     }
-                    ordered(p, out, given, &names);
+                    ordered(p, out, given, &names, reached && inc.when.is_empty() && inc.loop_items.is_none(), sure);
                     // A public role's variables are the host's after it: any name may be.
                     if inc.public {
                         out.push(None);
+                        sure.push(false);
                     }
                 }
-                None => out.push(None),
+                None => {
+                    out.push(None);
+                    sure.push(false);
+                }
             },
         }
     }
@@ -156,7 +193,26 @@ fn used_before(e: SourceError, known: &HashSet<String>, later: &std::collections
     e
 }
 
-fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path) -> SResult<()> {
+/// Checks one task; `certain`: it certainly runs and evaluates its arguments (see the module
+/// doc), so a mistake in them is an error; every other mistake is a warning.
+fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path, certain: bool) -> SResult<()> {
+    match check_task_inner(task, known, t, root, pdir, certain) {
+        Err(e) if !certain => {
+            soft(Err(e));
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// A mistake where the task may not run or may not evaluate it: a warning with file:line:col.
+fn soft(r: SResult<()>) {
+    if let Err(e) = r {
+        warn_once(&format!("{}: {}{}; the task fails where it evaluates it", e.span, e.message, e.help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()));
+    }
+}
+
+fn check_task_inner(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, pdir: &Path, certain: bool) -> SResult<()> {
     let mut known = known.clone();
     known.extend(task.vars.keys().cloned());
     known.extend(task.scope_vars.keys().cloned());
@@ -175,23 +231,25 @@ fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, 
     if task.loop_items.is_some() {
         known.insert(task.loop_var.clone());
     }
+    // The loop and the conditions may not be evaluated (a `when` before them false, a module
+    // that fails first): warnings.
     if let Some((items, span)) = &task.loop_items {
-        check_json(items, span, &known, t)?;
+        soft(check_json(items, span, &known, t, false));
     }
     for c in task.when.iter().chain(&task.changed_when).chain(&task.failed_when) {
-        check_expr(&c.expr, &c.span, &known, t)?;
+        soft(check_expr(&c.expr, &c.span, &known, t, false));
     }
     if let Json::Object(args) = &task.args {
         for (k, v) in args {
-            check_json(v, &task.arg_span(k), &known, t)?;
+            check_json(v, &task.arg_span(k), &known, t, certain)?;
         }
         if task.module == "assert" {
             let span = task.arg_span("that");
             match args.get("that") {
-                Some(Json::String(e)) => check_expr(e, &span, &known, t)?,
+                Some(Json::String(e)) => check_expr(e, &span, &known, t, certain)?,
                 Some(Json::Array(items)) => {
                     for e in items.iter().filter_map(Json::as_str) {
-                        check_expr(e, &span, &known, t)?;
+                        check_expr(e, &span, &known, t, certain)?;
                     }
                 }
                 _ => {}
@@ -204,7 +262,7 @@ fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, 
                     match crate::modules::find_src(src, task, pdir, root) {
                         Some(path) if task.module == "template" => {
                             if let Ok(text) = std::fs::read_to_string(&path) {
-                                check_file(&text, &path, &known, t)?;
+                                check_file(&text, &path, &known, t, certain)?;
                             }
                         }
                         Some(_) => {}
@@ -221,12 +279,12 @@ fn check_task(task: &Task, known: &HashSet<String>, t: &Templates, root: &Path, 
     Ok(())
 }
 
-fn check_json(v: &Json, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
+fn check_json(v: &Json, span: &Span, known: &HashSet<String>, t: &Templates, certain: bool) -> SResult<()> {
     match v {
-        Json::String(s) if is_template(s) => check_text(s, span, known, t),
-        Json::Array(items) => items.iter().try_for_each(|i| check_json(i, span, known, t)),
+        Json::String(s) if is_template(s) => check_text(s, span, known, t, certain),
+        Json::Array(items) => items.iter().try_for_each(|i| check_json(i, span, known, t, certain)),
         Json::Object(_) if crate::template::as_unsafe(v).is_some() || crate::template::as_vault(v).is_some() => Ok(()),
-        Json::Object(m) => m.values().try_for_each(|i| check_json(i, span, known, t)),
+        Json::Object(m) => m.values().try_for_each(|i| check_json(i, span, known, t, certain)),
         _ => Ok(()),
     }
 }
@@ -239,9 +297,9 @@ fn guarded(text: &str) -> bool {
         .is_match(text)
 }
 
-fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
+fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates, certain: bool) -> SResult<()> {
     let names = t.undeclared(text).map_err(|e| crate::template::located(&e, span))?;
-    unknown_plugins(text, span, t)?;
+    unknown_plugins(text, span, t, certain)?;
     report(names, text, span, known)
 }
 
@@ -249,7 +307,7 @@ fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates) -
 /// loads, before any host is contacted; the template that uses it fails, by that name, when it
 /// is evaluated. As in ansible-core, a role's branch that uses a collection's filter but is
 /// skipped by its `when` runs.
-fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
+fn unknown_plugins(text: &str, span: &Span, t: &Templates, certain: bool) -> SResult<()> {
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
         let bare = name.strip_prefix("ansible.builtin.").unwrap_or(&name);
         let refused = crate::template::lookups::REFUSED_LOOKUPS.iter().find(|(n, _)| kind == "lookup" && *n == bare);
@@ -262,6 +320,9 @@ fn unknown_plugins(text: &str, span: &Span, t: &Templates) -> SResult<()> {
         } else {
             "recover implements Ansible's builtin filters and tests; this one is not among them".to_string()
         };
+        if certain {
+            return Err(SourceError::new(span.clone(), format!("unknown {kind} '{name}' in `{}`: this task certainly runs and would fail here, so nothing is run", text.trim())).help(help));
+        }
         warn_once(&format!("{span}: unknown {kind} '{name}' in `{}` ({help}); a task that evaluates it fails", text.trim()));
     }
     Ok(())
@@ -276,13 +337,13 @@ fn warn_once(msg: &str) {
     }
 }
 
-fn check_expr(expr: &str, span: &Span, known: &HashSet<String>, t: &Templates) -> SResult<()> {
+fn check_expr(expr: &str, span: &Span, known: &HashSet<String>, t: &Templates, certain: bool) -> SResult<()> {
     let inner = expr.trim();
     let inner = inner.strip_prefix("{{").and_then(|e| e.strip_suffix("}}")).unwrap_or(inner);
-    check_text(&format!("{{{{ {inner} }}}}"), span, known, t)
+    check_text(&format!("{{{{ {inner} }}}}"), span, known, t, certain)
 }
 
-fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -> SResult<()> {
+fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates, certain: bool) -> SResult<()> {
     // A `#jinja2:` header line is not template text; with other delimiters, the file is checked when rendered.
     let text = match text.strip_prefix("#jinja2:") {
         Some(rest) if rest.lines().next().is_some_and(|l| l.contains("_string") || l.contains("_prefix")) => return Ok(()),
@@ -300,6 +361,9 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates) -
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
         let hit = text.lines().enumerate().find(|(_, l)| l.contains(&name));
         let span = hit.map(|(i, l)| Span { line: i + 1, col: l.find(&name).unwrap_or(0) + 1, ..file_span.clone() }).unwrap_or(file_span.clone());
+        if certain {
+            return Err(SourceError::new(span, format!("unknown {kind} '{name}' in template: the task that renders it certainly runs and would fail, so nothing is run")).help("recover implements Ansible's builtin filters, tests and lookups; this one is not among them"));
+        }
         warn_once(&format!("{span}: unknown {kind} '{name}' in template (recover implements Ansible's builtin filters, tests and lookups; this one is not among them); rendering it fails"));
     }
     for name in names {

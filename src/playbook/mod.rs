@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use crate::error::Span;
 use crate::template::Vars;
 
-pub use check::check_undefined;
+pub use check::{check_play, check_undefined};
 pub use loader::load;
 pub use loader::{is_identifier, split_kv};
 pub(crate) use loader::{find_tasks_file, load_role_dynamic, load_tasks_file, LoadCtx};

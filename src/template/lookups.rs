@@ -318,6 +318,15 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 }
                 specs.push((start, end.ok_or_else(|| err("must specify count or end in with_sequence"))?, stride, fmt));
             }
+            let count: u128 = specs
+                .iter()
+                .filter(|(_, _, stride, _)| *stride != 0)
+                .map(|(start, end, stride, _)| {
+                    let span = (*end as i128 - *start as i128) / *stride as i128;
+                    if span < 0 { 0 } else { span as u128 + 1 }
+                })
+                .sum();
+            super::bounded(count, "the sequence lookup")?;
             for (start, end, stride, fmt) in specs {
                 if stride == 0 {
                     continue;
@@ -357,6 +366,8 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
             (0..n).map(|i| Value::from(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::from(()))).collect::<Vec<_>>())).collect()
         }
         "nested" => {
+            let count = terms.iter().try_fold(1u128, |acc, l| acc.checked_mul(seq(l).len() as u128)).unwrap_or(u128::MAX);
+            super::bounded(count, "the nested lookup")?;
             let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
             for l in terms {
                 let items = seq(l);

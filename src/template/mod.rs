@@ -850,3 +850,15 @@ fn collect_strings<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
     }
 }
 
+/// The most items a filter or lookup may build (`product`, `permutations`, `combinations`,
+/// `with_sequence`, `with_nested` ...): past it the template fails with an error naming the
+/// template's place, instead of the run spending gigabytes and minutes on it.
+pub const MAX_BUILT_ITEMS: u128 = 1_000_000;
+
+/// `Err` when `what` would build `n` items, more than [`MAX_BUILT_ITEMS`].
+pub fn bounded(n: u128, what: &str) -> Result<(), Error> {
+    if n > MAX_BUILT_ITEMS {
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("{what} would build {} items, more than recover's limit of {MAX_BUILT_ITEMS}", if n == u128::MAX { "too many".to_string() } else { n.to_string() })));
+    }
+    Ok(())
+}

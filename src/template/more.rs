@@ -166,10 +166,15 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("product", |a: Value, b: Value| -> Result<Value, Error> {
         let (x, y) = (items(&a)?, items(&b)?);
+        super::bounded(x.len() as u128 * y.len() as u128, "product")?;
         Ok(Value::from(x.iter().flat_map(|i| y.iter().map(move |j| Value::from(vec![i.clone(), j.clone()]))).collect::<Vec<_>>()))
     });
     env.add_filter("combinations", |a: Value, r: usize| -> Result<Value, Error> {
         let pool = items(&a)?;
+        // C(n, r), saturating.
+        let n = pool.len() as u128;
+        let count = if r as u128 > n { 0 } else { (0..r as u128).try_fold(1u128, |acc, i| acc.checked_mul(n - i).map(|x| x / (i + 1))).unwrap_or(u128::MAX) };
+        super::bounded(count, "combinations")?;
         let mut out = Vec::new();
         combos(&pool, r, 0, &mut Vec::new(), &mut out);
         Ok(Value::from(out))
@@ -177,6 +182,10 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("permutations", |a: Value, r: Option<usize>| -> Result<Value, Error> {
         let pool = items(&a)?;
         let r = r.unwrap_or(pool.len());
+        // n! / (n - r)!, saturating.
+        let n = pool.len() as u128;
+        let count = if r as u128 > n { 0 } else { (0..r as u128).try_fold(1u128, |acc, i| acc.checked_mul(n - i)).unwrap_or(u128::MAX) };
+        super::bounded(count, "permutations")?;
         let mut out = Vec::new();
         if r <= pool.len() {
             perms(&pool, r, &mut vec![false; pool.len()], &mut Vec::new(), &mut out);

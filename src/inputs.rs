@@ -1,13 +1,15 @@
 //! Every local file a run reads: playbooks, imports and includes, roles, vars files, inventory
-//! files and folders, group and host vars, templates, files, `ansible.cfg`, vault files. A
-//! saved plan records each one's sha256, and the listing of each folder they were found in
-//! (a file added beside them, a `host_vars/NEW.yml`, changes that listing), so that `apply`
-//! runs on exactly the inputs the plan was approved on.
+//! files and folders, group and host vars, templates, files, `ansible.cfg`, vault files; and
+//! every place it looked for one that was not there (a `host_vars/NAME.yml`, a role's
+//! `vars/main.yml`), so that a file added there later is noticed. A saved plan records each
+//! one's digest (a folder's: its listing), so that `apply` runs on exactly the inputs the plan
+//! was approved on.
 //!
 //! Reading is noted by the few functions every local read goes through
 //! ([`crate::vault::read_file`], the inventory's folder listing, `ansible.cfg`).
 
 use std::collections::{BTreeMap, BTreeSet};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -71,19 +73,16 @@ pub fn digest_of(key: &str) -> String {
     }
 }
 
-/// Each input noted so far, and the folder each was found in, with its digest now.
+/// Each input noted so far (a file, a folder read whole, a place looked in), with its digest now.
 pub fn digests() -> BTreeMap<String, String> {
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    for p in files() {
-        keys.insert(p.display().to_string());
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            keys.insert(format!("{}/", parent.display().to_string().trim_end_matches('/')));
-        }
-    }
-    keys.into_iter().map(|k| {
-        let d = digest_of(&k);
-        (k, d)
-    }).collect()
+    files()
+        .into_iter()
+        .map(|p| {
+            let k = p.display().to_string();
+            let d = digest_of(&k);
+            (k, d)
+        })
+        .collect()
 }
 
 /// What differs between the inputs a plan recorded and the files as they are now, and the

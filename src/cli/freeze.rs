@@ -72,7 +72,10 @@ async fn on_hosts(g: &Global, text: Option<&str>) -> anyhow::Result<usize> {
     for h in handles {
         let Ok((host, res)) = h.await else { continue };
         match res {
-            Ok(file) => outln!("  {host}: {} {file}", if text.is_some() { "frozen in" } else { "removed" })?,
+            Ok(file) => {
+                freeze::cache(&host, text.and_then(|t| freeze::parse_freeze(t).ok()).as_ref());
+                outln!("  {host}: {} {file}", if text.is_some() { "frozen in" } else { "removed" })?
+            }
             Err(e) => {
                 failed += 1;
                 outln!("  {host}: {}", console::style(format!("NOT done: {e}")).red())?;
@@ -129,6 +132,9 @@ pub fn status_cmd(g: &Global) -> anyhow::Result<i32> {
         Ok(Some(f)) => outln!("freeze:     FROZEN since {} by {}: {}", f.since, f.by, crate::report::clean_line(&f.reason))?,
         Ok(None) => outln!("freeze:     none in the shared folder (each host's own record is read by every --automation run)")?,
         Err(why) => outln!("freeze:     FROZEN: {why}")?,
+    }
+    for (h, f, at) in freeze::cached_host_freezes() {
+        outln!("            host {h} holds a freeze (read {at}): since {} by {}: {}", f.since, crate::report::clean_line(&f.by), crate::report::clean_line(&f.reason))?;
     }
     match freeze::gate() {
         Some(g) if g.green => outln!("gate:       green at {}", g.at)?,

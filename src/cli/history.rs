@@ -63,10 +63,10 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
                 let plan = ap["file"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?").to_string();
                 outln!(
                     "{:<14} {:<22} {:<10} {:<28} approved plan {} until {}",
-                    id,
-                    ap["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>(),
-                    ap["approver"].as_str().unwrap_or("?"),
-                    plan,
+                    crate::report::clean_line(id),
+                    crate::report::clean_line(&ap["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>()),
+                    crate::report::clean_line(ap["approver"].as_str().unwrap_or("?")),
+                    crate::report::clean_line(&plan),
                     ap["plan_digest"].as_str().unwrap_or("?").chars().take(12).collect::<String>(),
                     ap["expires"].as_str().unwrap_or("?")
                 )?;
@@ -80,10 +80,10 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             let playbook = start["playbook"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?").to_string();
             outln!(
                 "{:<14} {:<22} {:<10} {:<28} {result}",
-                start["run_id"].as_str().unwrap_or("?"),
-                start["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>(),
-                start["operator"].as_str().unwrap_or("?"),
-                playbook
+                crate::report::clean_line(start["run_id"].as_str().unwrap_or("?")),
+                crate::report::clean_line(&start["at"].as_str().unwrap_or("?").chars().take(19).collect::<String>()),
+                crate::report::clean_line(start["operator"].as_str().unwrap_or("?")),
+                crate::report::clean_line(&playbook)
             )?;
         }
         return Ok(0);
@@ -120,7 +120,8 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             "plan_stale" => format!("stale  {:>5}  refused: {}", e["host"].as_str().unwrap_or(""), e["differences"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; ")).unwrap_or_default()),
             other => other.to_string(),
         };
-        outln!("{at}  {line}")?;
+        // What a run log holds came from hosts, files and users: shown escaped.
+        outln!("{}  {}", crate::report::clean_line(&at), crate::report::clean_line(&line))?;
     }
     if !events.iter().any(|e| e["event"] == "recap") {
         outln!("(the run did not finish: the last line above is where it stopped)")?;

@@ -277,11 +277,12 @@ pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
     }
     let now = chrono::Utc::now().timestamp();
     outln!("plan {} (sha256 {})", file.display(), pf.digest)?;
-    outln!("  made by {} at {} with recover {}", p.author, p.created, p.recover_version)?;
-    outln!("  playbook {}", p.invocation.playbook)?;
-    outln!("  inventory {}", p.invocation.inventory.join(", "))?;
+    use crate::report::clean_line as c;
+    outln!("  made by {} at {} with recover {}", c(&p.author), c(&p.created), c(&p.recover_version))?;
+    outln!("  playbook {}", c(&p.invocation.playbook))?;
+    outln!("  inventory {}", c(&p.invocation.inventory.join(", ")))?;
     if !p.invocation.extra_vars.is_empty() {
-        outln!("  extra vars {}", p.invocation.extra_vars.join(" "))?;
+        outln!("  extra vars {}", c(&p.invocation.extra_vars.join(" ")))?;
     }
     let reporter = Reporter::new(ReportOptions { json: false, color: super::color(g), diff: g.diff, verbosity: g.verbose });
     for e in &p.events {
@@ -294,20 +295,20 @@ pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
     outln!("\nFINGERPRINT (what `recover apply` checks first)")?;
     for (host, h) in &p.hosts {
         let fp = &h.fingerprint;
-        outln!("  {host}: read {} as {}", fp.read_at, fp.read_as.as_deref().unwrap_or("the login user"))?;
+        outln!("  {}: read {} as {}", c(host), c(&fp.read_at), c(fp.read_as.as_deref().unwrap_or("the login user")))?;
         for ps in &fp.paths {
             let detail = match ps.kind.as_str() {
                 "absent" => "absent".to_string(),
                 "directory" => format!("directory, {} entries, {}, tree sha256 {}", ps.entries.unwrap_or(0), plan::human_bytes(ps.bytes.unwrap_or(0)), plan::short(ps.sha256.as_deref().unwrap_or("-"))),
                 k => format!("{k}, {}, mode {}, {}, sha256 {}", plan::human_bytes(ps.size.unwrap_or(0)), ps.mode.as_deref().unwrap_or("-"), ps.owner.as_deref().unwrap_or("-"), plan::short(ps.sha256.as_deref().unwrap_or("not hashed"))),
             };
-            outln!("    {}: {detail}", ps.path)?;
+            outln!("    {}: {}", c(&ps.path), c(&detail))?;
         }
         for s in &fp.services {
-            outln!("    service {}: {}", s.name, s.state)?;
+            outln!("    service {}: {}", c(&s.name), c(&s.state))?;
         }
         for s in h.steps.iter().filter(|s| s.kind == "read" && s.before_change && s.output_sha256.is_some()) {
-            outln!("    diagnosis '{}': output sha256 {}", s.task, plan::short(s.output_sha256.as_deref().unwrap_or_default()))?;
+            outln!("    diagnosis '{}': output sha256 {}", c(&s.task), plan::short(s.output_sha256.as_deref().unwrap_or_default()))?;
         }
     }
     outln!("\nAPPROVALS")?;
@@ -315,7 +316,7 @@ pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
         outln!("  none yet: recover approve {}", file.display())?;
     }
     for ap in &pf.approvals {
-        outln!("  {}", approval_line(ap, now))?;
+        outln!("  {}", c(&approval_line(ap, now)))?;
     }
     let needed = if plan::two_person_rule() && p.highest_tier() == Some(crate::safety::Tier::Block) { 2 } else { 1 };
     outln!("  needed: {needed} approver(s){}", if needed == 2 { " (plan_two_person: its steps include BLOCK)" } else { "" })?;

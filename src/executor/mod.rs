@@ -632,10 +632,14 @@ pub(crate) async fn connect(env: &PlayEnv, host: &str, conns: &ConnMap) -> Resul
                     }
                 }
                 match freeze {
-                    lock::HostFreeze::None => {}
+                    lock::HostFreeze::None => {
+                        if freeze_file.is_some() {
+                            crate::safety::freeze::cache(host, None);
+                        }
+                    }
                     lock::HostFreeze::Frozen(f) => {
                         env.safety.confirmer.freeze_host(host, format!("automation is frozen on this host since {} by {}: {}", f.since, f.by, f.reason));
-                        crate::safety::freeze::cache(&f);
+                        crate::safety::freeze::cache(host, Some(&f));
                     }
                     lock::HostFreeze::Unreadable(why) => env.safety.confirmer.freeze_host(host, why),
                 }

@@ -28,7 +28,8 @@ pub(super) struct Seen<'a> {
 
 /// The step's key on its host: `PLAY / TASK #N`, N counting the steps of that name there.
 pub(super) fn key(env: &PlayEnv, state: &mut HostState, name: &str) -> String {
-    let base = format!("{} / {name}", env.play.name);
+    // A name rendered from a secret (an unnamed task is named by its arguments) is masked.
+    let base = crate::secrets::mask_str(&format!("{} / {name}", env.play.name));
     let n = state.plan_seen.entry(base.clone()).or_insert(0);
     *n += 1;
     format!("{base} #{n}")

@@ -608,12 +608,12 @@ fn looks_like_yaml(text: &str) -> bool {
 /// Variables for `name` under a `group_vars` or `host_vars` folder: a file
 /// (`name`, `name.yml`, `name.yaml`, `name.json`) and/or a folder of such files.
 fn load_vars_for(dir: &Path, name: &str) -> SResult<Option<Vars>> {
-    // Looked in: a saved plan notices a file added here later.
-    crate::inputs::note(&dir.join(name));
-    crate::inputs::note(dir);
     let mut files = Vec::new();
     for ext in ["", ".yml", ".yaml", ".json"] {
         let p = dir.join(format!("{name}{ext}"));
+        // Looked for: a saved plan notices the file when it appears later (or the folder's
+        // files, `name` being a folder).
+        crate::inputs::note(&p);
         if p.is_file() {
             files.push(p);
         }

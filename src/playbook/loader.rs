@@ -642,9 +642,12 @@ fn find_role(name: &str, dir: &Path, root: &Path) -> Option<PathBuf> {
 }
 
 fn yaml_in(dir: &Path) -> Option<PathBuf> {
-    // Looked in: a saved plan notices a `main.yml` added here later.
-    crate::inputs::note(dir);
-    ["main.yml", "main.yaml", "main"].iter().map(|f| dir.join(f)).find(|p| p.is_file())
+    let c = ["main.yml", "main.yaml", "main"].map(|f| dir.join(f));
+    // Looked for: a saved plan notices a `main.yml` added here later.
+    for p in &c {
+        crate::inputs::note(p);
+    }
+    c.into_iter().find(|p| p.is_file())
 }
 
 /// The keywords `node` (a block, a role entry, `apply:`) passes down to its tasks.

@@ -205,16 +205,18 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
     }
 
     // 2. The archive, written whole or not at all, to a temporary name of its own (made
-    //    exclusively by mktemp), removed on failure or a signal.
+    //    exclusively by mktemp; `.partial`, removed on failure or a signal), then `.unverified`
+    //    until it is verified and named.
     let rel = sources.iter().map(|p| quote::quote(p.trim_start_matches('/'))).collect::<Vec<_>>().join(" ");
     let name = quote::quote(&spec.name);
     let made = ctx
         .run(
             Cmd::shell(format!(
                 "set -e; umask 077; t=$(mktemp -p {dest} .{name}.XXXXXXXX.partial); trap 'rm -f \"$t\"' EXIT; trap 'rm -f \"$t\"; exit 143' TERM INT HUP; cd /; z=gzip; if command -v pigz >/dev/null 2>&1; then z=pigz; fi; \
-                 tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$t\" -- {rel}; trap - EXIT TERM INT HUP; \
-                 printf '%s\\n' \"$t\"; sha256sum \"$t\" | cut -d' ' -f1; stat -c %s \"$t\""
+                 tar --numeric-owner --use-compress-program=\"$z\" -cpf \"$t\" -- {rel}; u=\"${{t%.partial}}.unverified\"; mv -T -- \"$t\" \"$u\"; trap - EXIT TERM INT HUP; \
+                 printf '%s\\n' \"$u\"; sha256sum \"$u\" | cut -d' ' -f1; stat -c %s \"$u\""
             ))
+            .label(format!("tar --numeric-owner -czpf <a temporary file in {}> -- {} (named once verified)", spec.dest_dir, sources.join(" ")))
             .tracked(),
         )
         .await?;

@@ -202,11 +202,31 @@ pub fn freeze(reason: &str, by: &str) -> std::io::Result<Freeze> {
     Ok(f)
 }
 
-/// Records a freeze a host reported in the shared folder (a cache), unless one is there.
-pub fn cache(f: &Freeze) {
-    if matches!(state(), Ok(None)) {
-        let _ = write_shared(&freeze_path(), &serde_json::to_string_pretty(f).unwrap_or_default());
+/// What the hosts said of the fleet's freeze when runs last read it (`recover status` shows
+/// it): host -> its freeze, or none. A cache for people to read: each `--automation` run reads
+/// every host's own record again, with its lock.
+pub fn cache(host: &str, f: Option<&Freeze>) {
+    let path = shared_dir().join("freeze-on-hosts.json");
+    let mut m: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let was = m.get(host).cloned();
+    match f {
+        Some(f) => {
+            m.insert(host.to_string(), serde_json::json!({"freeze": f, "read_at": chrono::Utc::now().to_rfc3339()}));
+        }
+        None => {
+            m.remove(host);
+        }
     }
+    if m.get(host) != was.as_ref() {
+        let _ = write_shared(&path, &serde_json::to_string_pretty(&m).unwrap_or_default());
+    }
+}
+
+/// The cache [`cache`] keeps: host -> (freeze, when it was read).
+pub fn cached_host_freezes() -> Vec<(String, Freeze, String)> {
+    let path = shared_dir().join("freeze-on-hosts.json");
+    let m: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    m.into_iter().filter_map(|(h, v)| Some((h, serde_json::from_value(v["freeze"].clone()).ok()?, v["read_at"].as_str().unwrap_or("?").to_string()))).collect()
 }
 
 /// Lifts the freeze; returns the one that was in force.

@@ -412,7 +412,7 @@ impl Templates {
             rest = &after[2 + end + 2..];
         }
         for c in lookup.captures_iter(&code) {
-            let name = c[1].trim_start_matches("ansible.builtin.").to_string();
+            let name = c[1].trim_start_matches("ansible.builtin.").trim_start_matches("ansible.legacy.").to_string();
             if !filters::LOOKUPS.contains(&name.as_str()) {
                 out.push(("lookup", c[1].to_string()));
             }
@@ -435,6 +435,8 @@ impl Templates {
 
     /// Does this environment have that filter or test? (Asked of the engine itself.)
     fn has(&self, kind: &str, name: &str) -> bool {
+        // `ansible.builtin.sort` is `sort` (see `builtin_names`).
+        let name = name.strip_prefix("ansible.builtin.").or_else(|| name.strip_prefix("ansible.legacy.")).unwrap_or(name);
         let expr = if kind == "filter" { format!("none | {name}") } else { format!("none is {name}") };
         match self.env.compile_expression(&expr) {
             Err(_) => true, // not ours to judge here; the template's own check reports syntax

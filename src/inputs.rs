@@ -31,10 +31,7 @@ pub fn files() -> Vec<PathBuf> {
     noted().lock().map(|n| n.iter().cloned().collect()).unwrap_or_default()
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    format!("{:x}", sha2::Sha256::digest(b))
-}
+use crate::digest::sha256_hex;
 
 /// A folder's listing: each entry's name and kind, in name order.
 fn listing(dir: &Path) -> Option<String> {

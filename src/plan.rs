@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use sha2::Digest;
 
 use crate::transport::{quote, Output};
 
@@ -33,9 +32,7 @@ pub const DEFAULT_EXPIRY_SECS: i64 = 3600;
 /// The longest an approval may hold (recover.yml `approval_max_age`).
 pub const MAX_EXPIRY_SECS: i64 = 24 * 3600;
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", sha2::Sha256::digest(bytes))
-}
+pub use crate::digest::{human_bytes, sha256_hex, short};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -365,9 +362,6 @@ impl PlanFile {
     }
 }
 
-pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
-}
 
 /// Commands and arguments as compared between the plan and the run: random parts recover
 /// puts in them (temporary file names, run ids) replaced.
@@ -505,20 +499,6 @@ pub fn parse_fingerprint(out: &Output, paths: &[String], services: &[ServiceProb
     Ok(fp)
 }
 
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
 
 /// What differs between the plan's fingerprint and the host's now, in words (empty: nothing).
 pub fn differences(was: &Fingerprint, now: &Fingerprint) -> Vec<String> {

@@ -113,8 +113,8 @@ impl Node {
             Value::Int(i) => Json::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
             Value::Str(s) => Json::String(s.clone()),
-            Value::Unsafe(s) => crate::template::unsafe_text(s),
-            Value::Vault(c) => crate::template::vault_text(c),
+            Value::Unsafe(s) => unsafe_text(s),
+            Value::Vault(c) => vault_text(c),
             Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {
                 let mut map = serde_json::Map::new();
@@ -584,5 +584,44 @@ mod tests {
         let doc = "[".repeat(1000) + &"]".repeat(1000);
         let e = parse(&doc).unwrap_err();
         assert!(e.message.contains("deeper") || e.message.contains("recursion limit"), "{e}");
+    }
+}
+
+/// The key Ansible marks a string with that is data, never a template (`!unsafe`, values an
+/// inventory plugin read from outside): `{"__ansible_unsafe": "text"}`, as ansible-inventory
+/// prints it.
+pub const UNSAFE_KEY: &str = "__ansible_unsafe";
+
+/// `text`, marked as data that is never rendered.
+pub fn unsafe_text(text: impl Into<String>) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert(UNSAFE_KEY.into(), Json::String(text.into()));
+    Json::Object(m)
+}
+
+/// The text of a value marked with [`unsafe_text`].
+pub fn as_unsafe(v: &Json) -> Option<&str> {
+    match v {
+        Json::Object(m) if m.len() == 1 => m.get(UNSAFE_KEY)?.as_str(),
+        _ => None,
+    }
+}
+
+/// The key of a `!vault` value kept encrypted: `{"__ansible_vault": "$ANSIBLE_VAULT;..."}`, as
+/// ansible-inventory prints it.
+pub const VAULT_KEY: &str = "__ansible_vault";
+
+/// A `!vault` ciphertext, kept encrypted until a template uses it.
+pub fn vault_text(ciphertext: impl Into<String>) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert(VAULT_KEY.into(), Json::String(ciphertext.into()));
+    Json::Object(m)
+}
+
+/// The ciphertext of a value made by [`vault_text`].
+pub fn as_vault(v: &Json) -> Option<&str> {
+    match v {
+        Json::Object(m) if m.len() == 1 => m.get(VAULT_KEY)?.as_str(),
+        _ => None,
     }
 }

@@ -29,6 +29,7 @@ mod list;
 mod plan;
 mod play;
 mod render;
+mod saved;
 mod vault;
 
 use std::path::{Path, PathBuf};

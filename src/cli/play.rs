@@ -92,7 +92,7 @@ pub struct PlayArgs {
     pub save_plan: Option<PathBuf>,
     /// Set by `recover apply`: the approved plan this run is held to.
     #[arg(skip)]
-    pub apply: Option<Arc<super::plan::ApplyCtx>>,
+    pub apply: Option<Arc<super::saved::ApplyCtx>>,
 }
 
 /// The tasks and includes of `items` selected by the tags, with their tags, as listed.
@@ -182,7 +182,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
     // sudo on its stdin, never on a command line, and masked in every output.
     let mut become_secret = None;
     if a.ask_become_pass || crate::ansible_cfg::current().flag("become_ask_pass") == Some(true) {
-        let pw = crate::report::read_hidden("BECOME password: ").map_err(|e| SourceError::new(Span::default(), format!("--ask-become-pass (-K) reads the password at a terminal, and there is none: {e} (give it as ansible_become_password, from a vaulted file)")))?;
+        let pw = crate::safety::confirm::read_hidden("BECOME password: ").map_err(|e| SourceError::new(Span::default(), format!("--ask-become-pass (-K) reads the password at a terminal, and there is none: {e} (give it as ansible_become_password, from a vaulted file)")))?;
         crate::transport::set_default_become_password(pw.clone());
         become_secret = Some(pw);
     }
@@ -502,7 +502,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         }
     }
     if let (Some(file), Some(mode)) = (&a.save_plan, &opts.plan) {
-        code = super::plan::save(super::plan::SaveInput { g, a, file, mode, path: &path, root: &root, inventory: &inventory, baseline: opts.baseline.as_ref(), run_id: &run_id, operator: &operator, timestamp: opts.timestamp.clone().unwrap_or_default() }, code, &reporter).await;
+        code = super::saved::save(super::saved::SaveInput { g, tags: &a.tags, skip_tags: &a.skip_tags, file, mode, path: &path, root: &root, inventory: &inventory, baseline: opts.baseline.as_ref(), run_id: &run_id, operator: &operator, timestamp: opts.timestamp.clone().unwrap_or_default() }, code, &reporter).await;
     }
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
         // The signal handler is killing what ran on the hosts and reports it, then exits 130.

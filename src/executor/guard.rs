@@ -59,9 +59,10 @@ pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tie
 /// The SOP's backup folder: the backup root of steps that run as root.
 pub const DEFAULT_BACKUP_ROOT: &str = "/var/backups/recover";
 
-/// The backup root of this host: `recover_backup_root`, else the SOP's folder.
-pub fn backup_root(sctx: &StepCtx<'_>) -> String {
-    var(sctx, "recover_backup_root").unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
+/// The backup root of a host as its variables give it: `recover_backup_root`, else the SOP's
+/// folder (handed to modules as [`StepCtx::backup_root`]).
+pub fn configured_backup_root(vars: &minijinja::Value) -> String {
+    vars.get_attr("recover_backup_root").ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v)).unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
 }
 
 /// The backup root as far as it is known without asking the host: `recover_backup_root`, the

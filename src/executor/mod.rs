@@ -125,6 +125,19 @@ pub struct PlayEnv {
     pub gate: Option<Arc<linear::Gate>>,
 }
 
+/// The run's capabilities a module may use (see [`crate::modules::Run`]).
+impl crate::modules::Run for PlayEnv {
+    fn verbosity(&self) -> u8 {
+        self.sources.verbosity
+    }
+    fn change_inventory(&self, f: &mut dyn FnMut(&mut crate::inventory::Inventory) -> bool) -> bool {
+        self.sources.change_inventory(f)
+    }
+    fn pause(&self, f: &mut dyn FnMut()) {
+        self.reporter.pause(f)
+    }
+}
+
 /// `--step`'s answers (see [`PlayEnv::step`]).
 #[derive(Default)]
 pub struct StepPrompts {
@@ -377,7 +390,7 @@ fn prompt_vars(play: &crate::playbook::Play, sources: &VarSources, extra: &Vars,
             reporter.pause(&mut || {
                 let ask = |label: &str| -> Result<String, String> {
                     if p.private {
-                        return crate::report::read_hidden(label).map_err(|e| e.to_string());
+                        return crate::safety::confirm::read_hidden(label).map_err(|e| e.to_string());
                     }
                     eprint!("{label}");
                     let _ = std::io::Write::flush(&mut std::io::stderr());

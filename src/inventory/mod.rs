@@ -5,7 +5,7 @@
 //! prints for the same files.
 
 pub mod ini;
-pub mod pattern;
+pub use crate::hostpattern as pattern;
 mod constructed;
 mod pyliteral;
 pub mod range;
@@ -645,3 +645,21 @@ fn load_vars_for(dir: &Path, name: &str) -> SResult<Option<Vars>> {
 
 #[cfg(test)]
 mod tests;
+
+impl crate::hostpattern::HostSet for Inventory {
+    fn group_hosts(&self, group: &str) -> Vec<String> {
+        Inventory::group_hosts(self, group)
+    }
+    fn group_named(&self, name: &str) -> Option<String> {
+        self.groups.get(name).map(|g| g.name.clone())
+    }
+    fn has_host(&self, name: &str) -> bool {
+        self.hosts.contains_key(name)
+    }
+    fn group_names(&self) -> Vec<String> {
+        self.groups.keys().cloned().collect()
+    }
+    fn host_names(&self) -> Vec<String> {
+        self.hosts.keys().cloned().collect()
+    }
+}

@@ -81,7 +81,7 @@ impl Module for AddHost {
             vars.insert("ansible_ssh_port".into(), json!(p));
         }
         let shown: serde_json::Map<String, Json> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let changed = ctx.sources.change_inventory(|inv| inv.add_dynamic_host(&name, &unique, vars.clone()));
+        let changed = ctx.run.change_inventory(&mut |inv| inv.add_dynamic_host(&name, &unique, vars.clone()));
         let mut plan = Plan::done(json!({ "add_host": { "host_name": name, "groups": unique, "host_vars": shown } }));
         if changed {
             plan.changes.push(format!("add host {name} to the run's inventory"));

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value as Json};
 
 use super::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::transport::{quote, Cmd};
+use crate::transport::Cmd;
 
 pub struct AsyncStatus;
 
@@ -19,10 +19,6 @@ pub fn valid_jid(jid: &str) -> bool {
     ok(parts.next()) && ok(parts.next())
 }
 
-/// The folder of a job's files, for the shell (`~` expanded by it).
-pub fn job_dir(jid: &str) -> String {
-    format!("\"$HOME\"/.ansible_async/{}.d", quote::quote(jid))
-}
 
 #[async_trait]
 impl Module for AsyncStatus {
@@ -42,7 +38,7 @@ impl Module for AsyncStatus {
         if !valid_jid(&jid) {
             return Err(StepError::failed(format!("could not find job: {jid:?} is not a job id this run started")));
         }
-        let dir = job_dir(&jid);
+        let dir = super::command::job_dir(&jid);
         if mode == "cleanup" {
             ctx.run_ok(Cmd::shell(format!("rm -rf -- {dir}"))).await?;
             return Ok(Plan::done(json!({"ansible_job_id": jid, "erased": format!("~/.ansible_async/{jid}.d"), "started": true, "finished": true})));

@@ -62,8 +62,8 @@ pub fn apply_block(current: &[u8], b: &BlockSpec<'_>) -> Result<Vec<u8>, String>
         other => other,
     };
     let insertre = match (after, before) {
-        (Some(a), _) if a != "EOF" => Some(super::pyre::compile(a).map_err(|e| format!("insertafter: {e}"))?),
-        (_, Some(p)) if p != "BOF" => Some(super::pyre::compile(p).map_err(|e| format!("insertbefore: {e}"))?),
+        (Some(a), _) if a != "EOF" => Some(crate::pyre::compile(a).map_err(|e| format!("insertafter: {e}"))?),
+        (_, Some(p)) if p != "BOF" => Some(crate::pyre::compile(p).map_err(|e| format!("insertbefore: {e}"))?),
         _ => None,
     };
     let marker0 = format!("{}\n", b.begin).into_bytes();

@@ -289,7 +289,7 @@ async fn start_job(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> 
     }
     let secs = ctx.task.async_secs.unwrap_or(0);
     let jid = format!("j{}.{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000, std::process::id());
-    let dir = super::async_status::job_dir(&jid);
+    let dir = job_dir(&jid);
     let job = format!("timeout -k 5 {secs} sh -c {} > \"$1/out\" 2> \"$1/err\" </dev/null; echo $? > \"$1/rc.tmp\"; mv \"$1/rc.tmp\" \"$1/rc\"", quote::quote(&cmd.line()));
     let script = format!(
         "d={dir}; mkdir -p \"$d\" && chmod 700 \"$d\" && printf '%s' {} > \"$d/cmd\" && (setsid sh -c {} sh \"$d\" </dev/null >/dev/null 2>&1 &)",
@@ -374,4 +374,9 @@ impl Module for CommandLike {
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         apply(ctx, plan).await
     }
+}
+
+/// The folder of a job's files, for the shell (`~` expanded by it).
+pub fn job_dir(jid: &str) -> String {
+    format!("\"$HOME\"/.ansible_async/{}.d", quote::quote(jid))
 }

@@ -118,7 +118,7 @@ impl Module for RestartPolicy {
         if cs.is_empty() && a.container.is_some() {
             return Err(StepError::failed(format!("host {}: restart_policy: no container {what}", ctx.host)));
         }
-        let dir = a.record_dir.clone().unwrap_or_else(|| format!("{}/restart-policies", crate::executor::guard::backup_root(ctx)));
+        let dir = a.record_dir.clone().unwrap_or_else(|| format!("{}/restart-policies", ctx.backup_root));
         let mut plan = Plan::ok();
         let mut policies = serde_json::Map::new();
         for c in &cs {
@@ -190,7 +190,7 @@ impl Module for ContainerRemove {
         if c.running || c.restarting {
             return Err(StepError::failed(format!("host {}: container {} is {}: container_remove removes stopped containers only", ctx.host, c.name, c.describe())));
         }
-        let dir = a.backup_dir.clone().unwrap_or_else(|| format!("{}/containers", crate::executor::guard::backup_root(ctx)));
+        let dir = a.backup_dir.clone().unwrap_or_else(|| format!("{}/containers", ctx.backup_root));
         let base = format!("{}/{}-{}", dir.trim_end_matches('/'), c.name, &c.id.chars().take(12).collect::<String>());
         let volumes: Vec<String> = c.mounts.iter().map(|m| m.name.clone().unwrap_or_else(|| m.source.clone())).collect();
         plan.changes.push(format!(

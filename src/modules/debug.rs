@@ -30,7 +30,7 @@ impl Module for Debug {
             Some(Json::String(s)) => s.trim().parse().map_err(|_| StepError::failed(format!("debug: argument 'verbosity' is of type str and we were unable to convert to int: {s:?}")))?,
             Some(other) => return Err(StepError::failed(format!("debug: argument 'verbosity' must be an integer, got {other}"))),
         };
-        if verbosity > i64::from(ctx.sources.verbosity) {
+        if verbosity > i64::from(ctx.run.verbosity()) {
             return Ok(Plan { skipped: Some("Verbosity threshold not met.".into()), ..Plan::ok() });
         }
         if let Some(var) = args.get("var").and_then(Json::as_str) {

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use super::{de, opt, pyre, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::pyre;
+use super::{de, opt, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
 pub struct Find;

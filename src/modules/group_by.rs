@@ -32,7 +32,7 @@ impl Module for GroupBy {
             Some(other) => vec![other.to_string()],
         };
         let parents: Vec<String> = parents.iter().map(|p| p.replace(' ', "-")).collect();
-        let changed = ctx.sources.change_inventory(|inv| inv.add_dynamic_group(ctx.host, &group, &parents));
+        let changed = ctx.run.change_inventory(&mut |inv| inv.add_dynamic_group(ctx.host, &group, &parents));
         let mut plan = Plan::done(json!({ "add_group": group, "parent_groups": parents }));
         if changed {
             plan.changes.push(format!("put {} in group {group}", ctx.host));

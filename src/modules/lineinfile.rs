@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
+use crate::pyre;
 use super::write::{backup_name, plan_write_over, WriteSpec};
-use super::{de, opt, pyre, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use super::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
 

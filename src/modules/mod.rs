@@ -44,7 +44,6 @@ mod pause;
 mod ping;
 mod pip;
 mod preserve;
-pub mod pyre;
 pub mod raw;
 mod reboot;
 mod replace;
@@ -102,15 +101,27 @@ pub const fn req(name: &'static str, kind: Kind) -> ArgSpec {
     ArgSpec { name, kind, required: true }
 }
 
+/// What a module may ask of the run beyond its own host, given by the executor and narrow on
+/// purpose: a module never sees the run's variables or its reporter whole.
+pub trait Run: Sync {
+    /// How many `-v` the run was given.
+    fn verbosity(&self) -> u8;
+    /// Changes the run's inventory (`add_host`, `group_by`); true when it changed.
+    fn change_inventory(&self, f: &mut dyn FnMut(&mut crate::inventory::Inventory) -> bool) -> bool;
+    /// Runs `f` with the progress display paused (a prompt at the terminal).
+    fn pause(&self, f: &mut dyn FnMut());
+}
+
 /// Everything a module may use while planning or applying one step on one host.
 pub struct StepCtx<'a> {
     pub host: &'a str,
     pub conn: &'a Connection,
     pub templates: &'a Templates,
-    /// The run's variable sources: the inventory `add_host` and `group_by` change, `-v`.
-    pub sources: &'a crate::executor::vars::VarSources,
-    /// The run's output, for a prompt that pauses its progress display (`pause`).
-    pub reporter: &'a crate::report::Reporter,
+    /// The run's few capabilities a module may use (see [`Run`]).
+    pub run: &'a dyn Run,
+    /// Where this step's own records go on the host (`recover_backup_root`, else the SOP's
+    /// `/var/backups/recover`): restart-policy records, container exports.
+    pub backup_root: String,
     /// The host's variables for this step, as a template context.
     pub vars: &'a minijinja::Value,
     pub become_user: Option<String>,

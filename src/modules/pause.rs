@@ -71,13 +71,13 @@ impl Module for Pause {
                 let mut answer = String::new();
                 let mut failed = None;
                 tokio::task::block_in_place(|| {
-                    ctx.reporter.pause(&mut || {
+                    ctx.run.pause(&mut || {
                         let read = if echo {
                             eprint!("{prompt}");
                             let _ = std::io::stderr().flush();
                             std::io::stdin().lock().read_line(&mut answer).map(|_| ())
                         } else {
-                            crate::report::read_hidden(&prompt).map(|p| answer = p)
+                            crate::safety::confirm::read_hidden(&prompt).map(|p| answer = p)
                         };
                         if let Err(e) = read {
                             failed = Some(e.to_string());

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
+use crate::pyre;
 use super::write::{backup_name, plan_write_over, WriteSpec};
-use super::{de, opt, pyre, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use super::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
 
@@ -60,7 +61,7 @@ pub fn replace_in(text: &[u8], regexp: &str, rep: &str, after: Option<&str>, bef
     let section = &text[start..end];
     let re = pyre::compile_flags(regexp, "m")?;
     let n = re.find_iter(section).count();
-    let rep = crate::template::filters::py_replacement(rep);
+    let rep = crate::pyre::py_replacement(rep);
     let new_section = re.replace_all(section, rep.as_bytes());
     Ok(Some(([&text[..start], &new_section[..], &text[end..]].concat(), n)))
 }

@@ -401,7 +401,7 @@ pub fn logbook_entry(r: &Reporter, run_id: &str, operator: &str, command: &str, 
                 backup["sha256"].as_str().unwrap_or("?")
             )),
             Event::LockBroken { host, previous, why } => out.push_str(&format!("- {host}: lock of {previous} taken over ({why})\n")),
-            Event::PlanApply { file, plan_digest, approvals } => out.push_str(&format!("- applied the saved plan {file} ({}), approved by {}\n", crate::plan::short(&plan_digest), approvals.join(", "))),
+            Event::PlanApply { file, plan_digest, approvals } => out.push_str(&format!("- applied the saved plan {file} ({}), approved by {}\n", crate::digest::short(&plan_digest), approvals.join(", "))),
             Event::PlanStale { host, differences } => out.push_str(&format!("- {host}: refused, stale plan: {}\n", differences.join("; "))),
             _ => {}
         }
@@ -430,34 +430,3 @@ mod tests {
     }
 }
 
-/// Reads a line from the terminal without echo. Echo goes off before `label` is shown, so an
-/// answer typed the moment the prompt appears is kept: console's `read_secure_line` turns echo
-/// off after the prompt with TCSAFLUSH, which drops whatever was typed in between.
-pub fn read_hidden(label: &str) -> std::io::Result<String> {
-    use std::io::{BufRead, Write};
-    use std::os::unix::io::AsRawFd;
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
-    let fd = tty.as_raw_fd();
-    let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
-    // SAFETY: tcgetattr fills the struct for a valid fd, checked by its return value.
-    if unsafe { libc::tcgetattr(fd, t.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: initialised by the successful tcgetattr above.
-    let original = unsafe { t.assume_init() };
-    let mut quiet = original;
-    quiet.c_lflag &= !libc::ECHO;
-    // SAFETY: fd is open and `quiet` a valid termios.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    eprint!("{label}");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    // SAFETY: as above, with the terminal's own settings.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &original) };
-    eprintln!();
-    read?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}

@@ -170,11 +170,11 @@ impl Text {
             Event::PlanSaved { file, plan_digest, hosts, changes } => self.print(&format!(
                 "\n{} {file} (sha256 {}): {changes} step(s) to run on {} host(s); next: recover plan show {file}, recover approve {file}",
                 style("plan saved:").green().bold(),
-                crate::plan::short(plan_digest),
+                crate::digest::short(plan_digest),
                 hosts.len()
             )),
             Event::PlanApproval { approver, expires, .. } => self.print(&format!("  approved by {approver} until {expires}")),
-            Event::PlanApply { file, plan_digest, approvals } => self.print(&format!("\n{} {file} (sha256 {}), approved by {}", style("applying the saved plan").bold(), crate::plan::short(plan_digest), approvals.join(", "))),
+            Event::PlanApply { file, plan_digest, approvals } => self.print(&format!("\n{} {file} (sha256 {}), approved by {}", style("applying the saved plan").bold(), crate::digest::short(plan_digest), approvals.join(", "))),
             Event::PlanStale { host, differences } => {
                 self.print(&format!("\n{} {host}: refused, stale plan (nothing was run there):", style("STALE").red().bold()));
                 for d in differences {

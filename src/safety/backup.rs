@@ -318,17 +318,7 @@ pub async fn verify(ctx: &Remote<'_>, archive: &str, sha256: &str, entries: u64)
     Ok(())
 }
 
-/// 1.5 GiB, 320 KiB ...
-pub fn human(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[i]) }
-}
+pub use crate::digest::human_bytes as human;
 
 
 /// `--backup-copy DIR`: streams the archive to this machine and checks it here:
@@ -344,7 +334,7 @@ pub async fn copy_home(remote: &Remote<'_>, record: &BackupRecord, dir: &std::pa
         return Err(format!("the copy at {} has sha256 {sha}, the backup {}", local.display(), record.sha256));
     }
     let file = std::fs::File::open(&local).map_err(|e| e.to_string())?;
-    let entries = crate::safety::restore::check_entries(std::io::BufReader::new(file), &record.sources)?;
+    let entries = crate::safety::archive::check_entries(std::io::BufReader::new(file), &record.sources)?;
     if entries != record.entries {
         return Err(format!("the copy at {} holds {entries} entries, the backup {}", local.display(), record.entries));
     }

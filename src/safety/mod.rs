@@ -8,6 +8,7 @@
 //! the executor's job, not the playbook's.
 
 pub mod approvers;
+pub mod archive;
 pub mod backup;
 pub mod confirm;
 pub mod freeze;

@@ -244,7 +244,7 @@ pub fn register(env: &mut Environment<'static>) {
         let flags = format!("{}{}", if ic { "i" } else { "" }, if ml { "m" } else { "" });
         // Python's `re.match` anchors at the start of the text (`\A`), even with MULTILINE.
         let full = if anchored { format!("\\A(?:{pat})") } else { pat.to_string() };
-        Ok(crate::modules::pyre::compile_flags(&full, &flags).map(|r| r.is_match(s.as_bytes())).unwrap_or(false))
+        Ok(crate::pyre::compile_flags(&full, &flags).map(|r| r.is_match(s.as_bytes())).unwrap_or(false))
     }
     env.add_test("match", |s: String, pat: String, kw: Kwargs| re_test(&s, &pat, true, &kw));
     env.add_test("search", |s: String, pat: String, kw: Kwargs| re_test(&s, &pat, false, &kw));
@@ -413,47 +413,10 @@ fn build_regex(pat: &str, kw: &Kwargs) -> Result<regex::Regex, Error> {
         .map_err(|e| err(format!("invalid regular expression {pat:?}: {e}")))
 }
 
-/// Python's replacement syntax (`\1`, `\g<name>`) in Rust's (`${1}`, `${name}`).
-pub fn py_replacement(rep: &str) -> String {
-    let mut out = String::new();
-    let mut chars = rep.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '$' => out.push_str("$$"),
-            '\\' => match chars.peek().copied() {
-                Some(d) if d.is_ascii_digit() => {
-                    let mut num = String::new();
-                    while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
-                        num.push(d);
-                        chars.next();
-                    }
-                    out.push_str(&format!("${{{num}}}"));
-                }
-                Some('g') => {
-                    chars.next();
-                    if chars.peek() == Some(&'<') {
-                        chars.next();
-                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
-                        out.push_str(&format!("${{{name}}}"));
-                    } else {
-                        out.push_str("\\g");
-                    }
-                }
-                Some('n') => { chars.next(); out.push('\n'); }
-                Some('t') => { chars.next(); out.push('\t'); }
-                Some('\\') => { chars.next(); out.push('\\'); }
-                _ => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn regex_replace(s: Value, pat: String, rep: Option<String>, kw: Kwargs) -> Result<String, Error> {
     let re = build_regex(&pat, &kw)?;
     let s = super::pyrepr::py_str(&s);
-    Ok(re.replace_all(&s, py_replacement(rep.as_deref().unwrap_or(""))).into_owned())
+    Ok(re.replace_all(&s, crate::pyre::py_replacement(rep.as_deref().unwrap_or(""))).into_owned())
 }
 
 fn regex_search(s: String, pat: String, groups: Rest<String>, kw: Kwargs) -> Result<Value, Error> {

@@ -489,9 +489,9 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                     (py_str(&g), hosts)
                 })
                 .collect();
-            let inv = crate::inventory::Inventory::from_groups(&pairs);
+            let inv = GroupsSeen(pairs);
             let pattern = flat(terms).iter().map(py_str).collect::<Vec<_>>().join(":");
-            match crate::inventory::pattern::select(&inv, &pattern) {
+            match crate::hostpattern::select(&inv, &pattern) {
                 Ok(hosts) => hosts.into_iter().map(Value::from).collect(),
                 Err(_) => Vec::new(),
             }
@@ -656,4 +656,36 @@ fn percent_format(fmt: &str, i: i64) -> String {
         }
     })
     .into_owned()
+}
+
+/// The `groups` a template sees (group -> its hosts), as a host set for patterns.
+struct GroupsSeen(Vec<(String, Vec<String>)>);
+
+impl crate::hostpattern::HostSet for GroupsSeen {
+    fn group_hosts(&self, group: &str) -> Vec<String> {
+        if group == "all" && !self.0.iter().any(|(g, _)| g == "all") {
+            return self.host_names();
+        }
+        self.0.iter().find(|(g, _)| g == group).map(|(_, h)| h.clone()).unwrap_or_default()
+    }
+    fn group_named(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(g, _)| g == name).map(|(g, _)| g.clone())
+    }
+    fn has_host(&self, name: &str) -> bool {
+        self.0.iter().any(|(_, h)| h.iter().any(|x| x == name))
+    }
+    fn group_names(&self) -> Vec<String> {
+        self.0.iter().map(|(g, _)| g.clone()).collect()
+    }
+    fn host_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, hosts) in &self.0 {
+            for h in hosts {
+                if !out.contains(h) {
+                    out.push(h.clone());
+                }
+            }
+        }
+        out
+    }
 }

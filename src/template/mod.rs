@@ -576,44 +576,7 @@ fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// The key Ansible marks a string with that is data, never a template (`!unsafe`, values an
-/// inventory plugin read from outside): `{"__ansible_unsafe": "text"}`, as ansible-inventory
-/// prints it.
-pub const UNSAFE_KEY: &str = "__ansible_unsafe";
-
-/// `text`, marked as data that is never rendered.
-pub fn unsafe_text(text: impl Into<String>) -> Json {
-    let mut m = serde_json::Map::new();
-    m.insert(UNSAFE_KEY.into(), Json::String(text.into()));
-    Json::Object(m)
-}
-
-/// The text of a value marked with [`unsafe_text`].
-pub fn as_unsafe(v: &Json) -> Option<&str> {
-    match v {
-        Json::Object(m) if m.len() == 1 => m.get(UNSAFE_KEY)?.as_str(),
-        _ => None,
-    }
-}
-
-/// The key of a `!vault` value kept encrypted: `{"__ansible_vault": "$ANSIBLE_VAULT;..."}`, as
-/// ansible-inventory prints it.
-pub const VAULT_KEY: &str = "__ansible_vault";
-
-/// A `!vault` ciphertext, kept encrypted until a template uses it.
-pub fn vault_text(ciphertext: impl Into<String>) -> Json {
-    let mut m = serde_json::Map::new();
-    m.insert(VAULT_KEY.into(), Json::String(ciphertext.into()));
-    Json::Object(m)
-}
-
-/// The ciphertext of a value made by [`vault_text`].
-pub fn as_vault(v: &Json) -> Option<&str> {
-    match v {
-        Json::Object(m) if m.len() == 1 => m.get(VAULT_KEY)?.as_str(),
-        _ => None,
-    }
-}
+pub use crate::yaml::{as_unsafe, as_vault, unsafe_text, vault_text, UNSAFE_KEY, VAULT_KEY};
 
 /// Decrypts a `!vault` value as it is used; the error is ansible-core's when no password fits.
 pub fn decrypt_vault(ciphertext: &str) -> Result<String, Error> {

@@ -1,12 +1,22 @@
 //! Host patterns, as Ansible reads them: `all`, `*`, globs (`k3s-*`),
 //! regexes (`~web\d+`), unions (`a:b`, `a,b`), intersections (`a:&b`),
 //! exclusions (`a:!b`). Unions apply first, then intersections, then
-//! exclusions; hosts keep inventory order.
+//! exclusions; hosts keep inventory order. Over any [`HostSet`]: an inventory, or the `groups`
+//! a template sees (the `inventory_hostnames` lookup), so it sits below both.
 
-use super::Inventory;
+/// What a pattern selects from: an inventory's groups and hosts, in inventory order.
+pub trait HostSet {
+    /// Every host of a group, its children's too (`all`: every host); empty when there is none.
+    fn group_hosts(&self, group: &str) -> Vec<String>;
+    /// The group of that name (its canonical name), if there is one.
+    fn group_named(&self, name: &str) -> Option<String>;
+    fn has_host(&self, name: &str) -> bool;
+    fn group_names(&self) -> Vec<String>;
+    fn host_names(&self) -> Vec<String>;
+}
 
 /// The hosts `pattern` selects, in inventory order. An error names a term that matches nothing.
-pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
+pub fn select(inv: &dyn HostSet, pattern: &str) -> Result<Vec<String>, String> {
     let terms: Vec<&str> = split_terms(pattern);
     if terms.is_empty() {
         return Err("empty host pattern".into());
@@ -55,14 +65,14 @@ fn split_terms(pattern: &str) -> Vec<&str> {
     out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
 }
 
-fn match_term(inv: &Inventory, term: &str) -> Result<Vec<String>, String> {
+fn match_term(inv: &dyn HostSet, term: &str) -> Result<Vec<String>, String> {
     if term == "all" || term == "*" {
         return Ok(inv.group_hosts("all"));
     }
-    if let Some(group) = inv.groups.get(term) {
-        return Ok(inv.group_hosts(&group.name));
+    if let Some(group) = inv.group_named(term) {
+        return Ok(inv.group_hosts(&group));
     }
-    if inv.hosts.contains_key(term) {
+    if inv.has_host(term) {
         return Ok(vec![term.to_string()]);
     }
     let matcher: Box<dyn Fn(&str) -> bool> = if let Some(re) = term.strip_prefix('~') {
@@ -75,10 +85,10 @@ fn match_term(inv: &Inventory, term: &str) -> Result<Vec<String>, String> {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for g in inv.groups.keys().filter(|g| matcher(g)) {
+    for g in inv.group_names().iter().filter(|g| matcher(g)) {
         out.extend(inv.group_hosts(g));
     }
-    out.extend(inv.hosts.keys().filter(|h| matcher(h)).cloned());
+    out.extend(inv.host_names().into_iter().filter(|h| matcher(h)));
     let mut seen = Vec::new();
     out.retain(|h| if seen.contains(h) { false } else { seen.push(h.clone()); true });
     Ok(out)

@@ -64,7 +64,7 @@ pub fn compile_flags(pat: &str, flags: &str) -> Result<regex::bytes::Regex, Stri
 /// `match.expand(template)`: Python's `\1`, `\g<name>`, `\n` in the template.
 pub fn expand(caps: &regex::bytes::Captures<'_>, template: &str) -> Vec<u8> {
     let mut dst = Vec::new();
-    caps.expand(crate::template::filters::py_replacement(template).as_bytes(), &mut dst);
+    caps.expand(py_replacement(template).as_bytes(), &mut dst);
     dst
 }
 
@@ -82,4 +82,41 @@ mod tests {
         assert!(compile(r"(a)\1").unwrap_err().contains("backreferences"));
         assert!(compile(r"(").unwrap_err().contains("invalid regular expression"));
     }
+}
+
+/// Python's replacement syntax (`\1`, `\g<name>`) in Rust's (`${1}`, `${name}`).
+pub fn py_replacement(rep: &str) -> String {
+    let mut out = String::new();
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut num = String::new();
+                    while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
+                        num.push(d);
+                        chars.next();
+                    }
+                    out.push_str(&format!("${{{num}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+                        out.push_str(&format!("${{{name}}}"));
+                    } else {
+                        out.push_str("\\g");
+                    }
+                }
+                Some('n') => { chars.next(); out.push('\n'); }
+                Some('t') => { chars.next(); out.push('\t'); }
+                Some('\\') => { chars.next(); out.push('\\'); }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value as Json};
 
-use super::step::{self, HostState, StepEnd};
+use super::state::HostState;
+use super::step::{self, StepEnd};
 use super::vars::Layer;
 use super::PlayEnv;
 use crate::playbook::{Include, IncludeKind, Item, LoadCtx, Task};

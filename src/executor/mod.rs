@@ -4,9 +4,8 @@
 //! Unreachable hosts are reported apart. The exit code says what happened.
 
 mod flow;
-pub mod guard;
 mod linear;
-mod planned;
+mod state;
 mod step;
 pub mod vars;
 
@@ -25,7 +24,8 @@ use crate::report::{Event, Reporter, Status};
 use crate::template::{Templates, Vars};
 use crate::transport::Connection;
 
-pub use step::{HostState, StepEnd};
+pub use state::HostState;
+pub use step::StepEnd;
 pub use vars::VarSources;
 
 /// Each host's open connection, shared by the plays of a run.

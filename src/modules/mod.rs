@@ -255,6 +255,21 @@ impl FileDiff {
         out
     }
 
+    /// The unified diff, cut past [`DIFF_CAP`] bytes (the largest kept whole in events and the
+    /// run log); a cut diff names the sha256 of both sides.
+    pub fn capped(&self) -> String {
+        let text = self.unified();
+        if text.len() <= DIFF_CAP {
+            return text;
+        }
+        let mut cut = DIFF_CAP;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let sha = |b: &Option<Vec<u8>>| b.as_ref().map(|b| crate::digest::sha256_hex(b)).unwrap_or_else(|| "(absent)".into());
+        format!("{}\n... diff cut at {DIFF_CAP} of {} bytes; before sha256 {}, after sha256 {}\n", &text[..cut], text.len(), sha(&self.before), sha(&self.after))
+    }
+
     /// The unified diff text of the content (`similar`), or a note for binary content.
     fn content_diff(&self) -> String {
         let text = |b: &Option<Vec<u8>>| b.as_ref().map(|b| String::from_utf8(b.clone()));
@@ -277,6 +292,9 @@ impl FileDiff {
         }
     }
 }
+
+/// The largest diff kept whole in events and the run log.
+pub const DIFF_CAP: usize = 256 * 1024;
 
 /// What a step would do on a host. Built by `plan`, read-only.
 #[derive(Debug, Default)]

@@ -256,8 +256,11 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
         let _ = run(format!("rm -f -- {}", quote::quote(&unverified))).await;
         return Err(BackupError::from(format!("cannot reserve a name for the backup in {}: {}", spec.dest_dir, reserve.stderr_str().trim())));
     }
+    // The id names this backup (two backups of the same bytes are still two backups).
+    let created_at = chrono::Utc::now().to_rfc3339();
+    let id: String = crate::digest::sha256_hex(format!("{sha256}\n{archive}\n{created_at}").as_bytes()).chars().take(12).collect();
     let record = BackupRecord {
-        id: sha256.chars().take(12).collect(),
+        id,
         host: ctx.host.to_string(),
         manifest: format!("{archive}.manifest.json"),
         archive,
@@ -268,7 +271,7 @@ pub async fn take(ctx: &Remote<'_>, spec: &BackupSpec) -> Result<BackupRecord, B
         source_bytes,
         run_id: spec.run_id.clone(),
         task: spec.task.clone(),
-        created_at: chrono::Utc::now().to_rfc3339(),
+        created_at,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let mut manifest = serde_json::to_value(&record).unwrap_or(json!({}));

@@ -1,10 +1,14 @@
-//! The safety gate in front of every destructive step (DESIGN invariants 2-4):
-//! tier, verified pre-backup, preview, confirmation or approval. It runs in the
-//! executor, so no playbook can skip it.
+//! Stage 6: the safety gate in front of every destructive step (DESIGN invariants 2-4): the
+//! paths resolved on the host and checked, the tier, the verified pre-backup, the preview, the
+//! confirmation or approval. It runs in the executor, so no playbook can skip it.
 
 use serde_json::json;
 
-use super::PlayEnv;
+use super::record::{not_started, refused};
+use super::require::Requirement;
+use super::{interrupted, StepResult};
+use crate::executor::state::HostState;
+use crate::executor::PlayEnv;
 use crate::modules::{Plan, StepCtx};
 use crate::playbook::Task;
 use crate::report::Event;
@@ -12,10 +16,9 @@ use crate::safety::backup::{self, BackupRecord, BackupSpec};
 use crate::safety::{Decision, Destructive, Tier};
 use crate::transport::Cmd;
 
-use super::step::HostState;
 
 /// The plan's own destructive marks plus the task's `destructive:` declaration.
-pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -> Result<Option<Destructive>, crate::error::SourceError> {
+pub(super) fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -> Result<Option<Destructive>, crate::error::SourceError> {
     let mut d = plan.destructive.clone();
     if let Some(decl) = &task.declared {
         if plan.changed() || plan.run_anyway {
@@ -40,7 +43,7 @@ pub fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -
 }
 
 /// The tier of a destructive step: the highest of module, task and baseline, else the baseline's default.
-pub fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tier, String> {
+pub(super) fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tier, String> {
     let safety = &env.safety;
     let baseline_tier = match &safety.baseline {
         Some(b) => {
@@ -153,7 +156,7 @@ async fn resolve(sctx: &StepCtx<'_>, d: &Destructive, state: &mut HostState) -> 
 
 /// Checks that need no host: a destructive step may not touch a system root, its own
 /// backup root, or a backup this run took (invariant 9). `Err` says why it may not start.
-pub fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Result<(), String> {
+pub(super) fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Result<(), String> {
     let host = sctx.host;
     let root = known_backup_root(sctx, state);
     for p in &d.paths {
@@ -178,7 +181,7 @@ pub fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Re
 }
 
 /// What the real run will require for this step, in words, for the dry-run.
-pub fn requirement(env: &PlayEnv, host: &str, task: &str, tier: Tier) -> String {
+pub(super) fn requirement(env: &PlayEnv, host: &str, task: &str, tier: Tier) -> String {
     match env.safety.confirmer.policy.decide_without_prompt(host, task, tier) {
         Some(Decision::Run { how }) => format!("runs without asking ({how})"),
         Some(Decision::Refused { msg }) => format!("will be refused: {msg}"),
@@ -189,7 +192,7 @@ pub fn requirement(env: &PlayEnv, host: &str, task: &str, tier: Tier) -> String 
 }
 
 /// Why a destructive step did not run.
-pub enum Stop {
+pub(super) enum Stop {
     /// Refused (by policy, the operator, or a failed backup): nothing changed.
     Refused(String),
     /// The host went away while its backup was being taken.
@@ -203,7 +206,7 @@ impl From<String> for Stop {
 }
 
 /// Decides a destructive step. `Ok(how)` lets it run; `Err` says why it did not (nothing changed by it).
-pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, Stop> {
+pub(super) async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructive, state: &mut HostState) -> Result<String, Stop> {
     let host = sctx.host;
     let raw_name = sctx.task.display_name();
     let task = env.sources.templates.render_str(&raw_name, sctx.vars, &sctx.task.span).unwrap_or(raw_name);
@@ -264,7 +267,7 @@ pub async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Destructiv
         reason: d.reason.clone(),
         // no_log: neither the commands (they may carry the content) nor either side of the diff.
         commands: if sctx.task.hides() { vec!["(hidden by no_log)".into()] } else { plan.commands.iter().map(Cmd::display).collect() },
-        diff: if sctx.task.hides() { plan.diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { plan.diff.as_ref().map(super::step::capped_diff) },
+        diff: if sctx.task.hides() { plan.diff.as_ref().map(|_| "(diff hidden by no_log)".to_string()) } else { plan.diff.as_ref().map(crate::modules::FileDiff::capped) },
         backups: covering.iter().map(|b| json!({"archive": b.archive, "bytes": b.bytes, "sha256": b.sha256, "id": b.id})).collect(),
         preserves: d.preserves.clone(),
     });
@@ -301,7 +304,7 @@ fn var(sctx: &StepCtx<'_>, name: &str) -> Option<String> {
 }
 
 /// With `--backup-copy DIR`: stream the archive here and check it (sha256, entries), with a progress bar.
-pub async fn copy_home(env: &PlayEnv, sctx: &StepCtx<'_>, record: &BackupRecord) -> Result<(), String> {
+pub(super) async fn copy_home(env: &PlayEnv, sctx: &StepCtx<'_>, record: &BackupRecord) -> Result<(), String> {
     let Some(dir) = &env.safety.backup_copy else { return Ok(()) };
     let bar = env.reporter.bytes_bar(sctx.host, "copying the backup here", record.bytes);
     let progress = |n: u64| {
@@ -321,7 +324,7 @@ pub async fn copy_home(env: &PlayEnv, sctx: &StepCtx<'_>, record: &BackupRecord)
 /// is refused before it starts. On the real 188 that backup is the whole PostgreSQL data
 /// directory: long and disk-filling, for a step that will not run. A later step counts when
 /// its declared paths overlap the backup's and its `when` does not say no now.
-pub fn backup_for_refused_step(env: &PlayEnv, sctx: &StepCtx<'_>, task: &Task, args: &serde_json::Value) -> Option<String> {
+pub(super) fn backup_for_refused_step(env: &PlayEnv, sctx: &StepCtx<'_>, task: &Task, args: &serde_json::Value) -> Option<String> {
     let policy = &env.safety.confirmer.policy;
     let list = |v: Option<&serde_json::Value>| -> Vec<String> {
         match v {
@@ -352,4 +355,34 @@ pub fn backup_for_refused_step(env: &PlayEnv, sctx: &StepCtx<'_>, task: &Task, a
         }
     }
     None
+}
+
+/// Stage 6 as the step runs it: a destructive step's gate (see [`guard`]), with a stop signal
+/// that came during its backup or prompt cancelling it; a `backup:` taken for a later step this
+/// run cannot approve is refused (see [`backup_for_refused_step`]). `Ok(how)`: how it was
+/// approved, if it needed to be.
+pub(super) async fn protect(env: &PlayEnv, host: &str, sctx: &StepCtx<'_>, plan: &Plan, args: &serde_json::Value, req: Requirement, state: &mut HostState) -> Result<Option<String>, StepResult> {
+    if interrupted(env) {
+        return Err(not_started(host, sctx.task, None));
+    }
+    let mut approved = None;
+    if let Some(d) = req.destructive {
+        match guard(env, sctx, plan, d, state).await {
+            Ok(how) => {
+                // An interrupt that came during the backup or the prompt cancels the step.
+                if interrupted(env) {
+                    return Err(not_started(host, sctx.task, state.backups.last().map(|b| b.archive.clone())));
+                }
+                approved = Some(how);
+            }
+            Err(Stop::Refused(msg)) => return Err(refused(msg)),
+            Err(Stop::Lost(msg)) => return Err(StepResult { msg: Some(msg), executed: false, ..StepResult::new(crate::report::Status::Unreachable) }),
+        }
+    }
+    if sctx.task.module == "backup" {
+        if let Some(msg) = backup_for_refused_step(env, sctx, sctx.task, args) {
+            return Err(refused(msg));
+        }
+    }
+    Ok(approved)
 }

@@ -1,12 +1,12 @@
-//! Saved plans in the executor: a `--save-plan` dry-run records each host's steps; a
-//! `recover apply` run holds every step that would change a host to the plan's, and a host
-//! whose diagnosis reads differently from the plan's stops before its next change.
+//! Saved plans in the step: a `--save-plan` dry-run records each host's steps; a `recover
+//! apply` run holds every step that would change a host to the plan's, and a host whose
+//! diagnosis reads differently from the plan's stops before its next change.
 
 use serde_json::{json, Value as Json};
 
-use super::step::HostState;
-use super::PlayEnv;
-use crate::modules::Plan;
+use crate::executor::state::HostState;
+use crate::executor::PlayEnv;
+use crate::modules::{Plan, StepCtx};
 use crate::plan::{digest_of, normalized, sha256_hex, Mode, StepEntry};
 use crate::playbook::Task;
 use crate::safety::{Destructive, Tier};
@@ -54,7 +54,7 @@ pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Opt
     // Secrets never reach a plan file: arguments, commands and diffs are stored (and compared,
     // by digest) with every secret masked; `apply` derives the values again when it runs.
     let commands: Vec<String> = s.plan.commands.iter().map(|c| crate::secrets::mask_str(&c.display())).collect();
-    let diff = s.plan.diff.as_ref().map(|d| crate::secrets::mask_str(&super::step::capped_diff(d)));
+    let diff = s.plan.diff.as_ref().map(|d| crate::secrets::mask_str(&d.capped()));
     let mut args = s.args.clone();
     crate::secrets::mask_json(&mut args);
     let args_text = args.to_string();
@@ -103,7 +103,7 @@ pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Opt
         tier: tier.map(|t| t.to_string()),
         reason: d.map(|(d, _)| crate::secrets::mask_str(&d.reason)),
         backups: d.filter(|(d, _)| d.preserves.is_none()).map(|(d, _)| d.paths.clone()).unwrap_or_default(),
-        requirement: tier.map(|t| super::guard::requirement(env, s.host, &s.name, t)),
+        requirement: tier.map(|t| super::protect::requirement(env, s.host, &s.name, t)),
         output_sha256: if kind == "read" { output_digest(&s.task.module, &s.plan.result) } else { None },
         before_change,
         paths,
@@ -169,5 +169,24 @@ pub(super) fn check_change(env: &PlayEnv, host: &str, state: &HostState, e: &Ste
     match why {
         Some(w) => Err(format!("stale plan: '{}' on {host}: {w} (made at {made}); it did not run, nor the rest of the plan there", e.task)),
         None => Ok(()),
+    }
+}
+
+/// Under `--save-plan` or `recover apply`: the step's key on the host it runs on, and what it
+/// is (none otherwise).
+pub(super) fn seen<'a>(env: &PlayEnv, state: &mut HostState, sctx: &StepCtx<'a>, task: &'a Task, args: &'a Json, plan: &'a Plan) -> Option<(String, Seen<'a>)> {
+    env.safety.plan.as_ref()?;
+    let name = env.sources.templates.render_str(&task.display_name(), sctx.vars, &task.span).unwrap_or_else(|_| task.display_name());
+    let key = key(env, state, &name);
+    Some((key, Seen { host: sctx.host, task, name, args, plan, become_user: sctx.become_user.clone(), services: crate::modules::service::services_of(sctx) }))
+}
+
+/// A step done while planning (read-only): recorded, and under `apply` its output held to the
+/// plan's (a diagnosis that reads differently makes the host stale).
+pub(super) fn read_only(env: &PlayEnv, sctx: &StepCtx<'_>, state: &mut HostState, seen: Option<(String, Seen<'_>)>) {
+    if let Some((key, seen)) = seen {
+        let e = entry(env, key, &seen, "read", None, state.planned_changes == 0);
+        check_read(env, sctx.host, state, &e);
+        record(env, e, sctx.host);
     }
 }

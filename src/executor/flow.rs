@@ -12,7 +12,7 @@ use super::state::HostState;
 use super::step::{self, StepEnd};
 use super::vars::Layer;
 use super::PlayEnv;
-use crate::playbook::{Include, IncludeKind, Item, LoadCtx, Task};
+use crate::playbook::{Include, IncludeKind, Item, Task};
 use crate::report::{Event, Status};
 use crate::template::Vars;
 use crate::transport::Connection;
@@ -61,63 +61,11 @@ pub fn run_items<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, item
                 return Flow::EndPlay;
             }
             let flow = match item {
-                Item::Task(t) => {
-                    if !t.selected(&env.only_tags, &env.skip_tags) {
-                        continue;
-                    }
-                    if let (Some(p), false) = (&env.start_at, state.started) {
-                        if !p.matches(&t.display_name()) {
-                            continue;
-                        }
-                        state.started = true;
-                    }
-                    // linear: wait for the other hosts here, then see whether the play ended
-                    // meanwhile (end_play, any_errors_fatal, max_fail_percentage).
-                    let _pass = match &env.gate {
-                        Some(g) if t.module != "meta" => Some(g.arrive(host, state.place.clone()).await),
-                        _ => None,
-                    };
-                    if env.end_play.load(Ordering::SeqCst) {
-                        return Flow::EndPlay;
-                    }
-                    let flow = if t.module == "meta" { meta(env, host, conn, t, state).await } else { step::run_task(env, host, conn, t, state).await.into() };
-                    // any_errors_fatal: a failure no rescue catches ends the run for every host.
-                    if flow == Flow::Failed && state.rescuable == 0 && (t.any_errors_fatal == Some(true) || (env.play.any_errors_fatal && t.any_errors_fatal != Some(false))) {
-                        env.fatal.store(true, Ordering::SeqCst);
-                        env.end_play.store(true, Ordering::SeqCst);
-                    }
-                    flow
-                }
-                Item::Block(b) => {
-                    let rescuable = !b.rescue.is_empty();
-                    state.rescuable += usize::from(rescuable);
-                    let at = state.place.len();
-                    state.place.push(0);
-                    let mut flow = run_items(env, host, conn, &b.block, state).await;
-                    state.place.truncate(at);
-                    state.rescuable -= usize::from(rescuable);
-                    if flow == Flow::Failed && !b.rescue.is_empty() {
-                        env.reporter.emit(Event::Rescued { host: host.to_string(), task: state.last_failed.as_ref().map(|f| f.0.clone()).unwrap_or_default() });
-                        if let Some((name, result)) = state.last_failed.take() {
-                            state.vars.insert("ansible_failed_task".into(), json!({ "name": name }));
-                            state.vars.insert("ansible_failed_result".into(), result);
-                        }
-                        state.place.push(1);
-                        flow = run_items(env, host, conn, &b.rescue, state).await;
-                        state.place.truncate(at);
-                    }
-                    // `always` runs after a failure too, but not for a host that is gone or a
-                    // run that was stopped.
-                    if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
-                        state.place.push(2);
-                        let a = run_items(env, host, conn, &b.always, state).await;
-                        state.place.truncate(at);
-                        if a != Flow::Continue {
-                            flow = a;
-                        }
-                    }
-                    flow
-                }
+                Item::Task(t) => match task_item(env, host, conn, t, state).await {
+                    Some(f) => f,
+                    None => continue,
+                },
+                Item::Block(b) => block_item(env, host, conn, b, state).await,
                 Item::Include(inc) => {
                     if !crate::playbook::tags_select(&inc.tags, &env.only_tags, &env.skip_tags) {
                         continue;
@@ -165,30 +113,78 @@ fn include_name(inc: &Include) -> String {
     })
 }
 
+/// One task of a list: `None` when tags or `--start-at-task` leave it out. Under the linear
+/// strategy it waits for the other hosts first; a failure under `any_errors_fatal` that no
+/// rescue catches ends the run for every host.
+async fn task_item(env: &PlayEnv, host: &str, conn: &Connection, t: &crate::playbook::Task, state: &mut HostState) -> Option<Flow> {
+    if !t.selected(&env.only_tags, &env.skip_tags) {
+        return None;
+    }
+    if let (Some(p), false) = (&env.start_at, state.started) {
+        if !p.matches(&t.display_name()) {
+            return None;
+        }
+        state.started = true;
+    }
+    // linear: wait for the other hosts here, then see whether the play ended
+    // meanwhile (end_play, any_errors_fatal, max_fail_percentage).
+    let _pass = match &env.gate {
+        Some(g) if t.module != "meta" => Some(g.arrive(host, state.place.clone()).await),
+        _ => None,
+    };
+    if env.end_play.load(Ordering::SeqCst) {
+        return Some(Flow::EndPlay);
+    }
+    let flow = if t.module == "meta" { meta(env, host, conn, t, state).await } else { step::run_task(env, host, conn, t, state).await.into() };
+    // any_errors_fatal: a failure no rescue catches ends the run for every host.
+    if flow == Flow::Failed && state.rescuable == 0 && (t.any_errors_fatal == Some(true) || (env.play.any_errors_fatal && t.any_errors_fatal != Some(false))) {
+        env.fatal.store(true, Ordering::SeqCst);
+        env.end_play.store(true, Ordering::SeqCst);
+    }
+    Some(flow)
+}
+
+/// A block: its tasks; on a failure its `rescue:` (with `ansible_failed_task` and
+/// `ansible_failed_result`); then its `always:` (not for a host that is gone or a run stopped).
+async fn block_item(env: &PlayEnv, host: &str, conn: &Connection, b: &crate::playbook::Block, state: &mut HostState) -> Flow {
+    let rescuable = !b.rescue.is_empty();
+    state.rescuable += usize::from(rescuable);
+    let at = state.place.len();
+    state.place.push(0);
+    let mut flow = run_items(env, host, conn, &b.block, state).await;
+    state.place.truncate(at);
+    state.rescuable -= usize::from(rescuable);
+    if flow == Flow::Failed && !b.rescue.is_empty() {
+        env.reporter.emit(Event::Rescued { host: host.to_string(), task: state.last_failed.as_ref().map(|f| f.0.clone()).unwrap_or_default() });
+        if let Some((name, result)) = state.last_failed.take() {
+            state.vars.insert("ansible_failed_task".into(), json!({ "name": name }));
+            state.vars.insert("ansible_failed_result".into(), result);
+        }
+        state.place.push(1);
+        flow = run_items(env, host, conn, &b.rescue, state).await;
+        state.place.truncate(at);
+    }
+    // `always` runs after a failure too, but not for a host that is gone or a
+    // run that was stopped.
+    if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
+        state.place.push(2);
+        let a = run_items(env, host, conn, &b.always, state).await;
+        state.place.truncate(at);
+        if a != Flow::Continue {
+            flow = a;
+        }
+    }
+    flow
+}
+
+
 /// An include: its `when` and `loop` here, its file loaded for this host, its tasks run.
 fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a Include, state: &'a mut HostState) -> Fut<'a> {
     Box::pin(async move {
-        let t = &env.sources.templates;
         let shown = include_name(inc);
-        let base_layers = |state: &HostState, extra: &Vars| -> minijinja::Value {
-            let mut data = state.vars.clone();
-            data.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-            env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&data), Layer::Templates(&inc.vars)])
-        };
-        let items: Vec<Option<Json>> = match &inc.loop_items {
-            None => vec![None],
-            Some((raw, span)) => match t.render_value(raw, &base_layers(state, &Vars::new()), span) {
-                Ok(Json::Array(a)) => a.into_iter().map(Some).collect(),
-                Ok(Json::Null) => Vec::new(),
-                Ok(other) => {
-                    report(env, host, shown, Status::Failed, Some(format!("{span}: `loop` must give a list, got {other}")), None, None);
-                    return Flow::Failed;
-                }
-                Err(e) => {
-                    report(env, host, shown, Status::Failed, Some(e.to_string()), None, None);
-                    return Flow::Failed;
-                }
-            },
+        let items = match include_items(env, host, inc, state, &shown) {
+            Ok(i) => i,
+            Err(f) => return f,
         };
         if items.is_empty() {
             report(env, host, shown, Status::Skipped, None, Some("skipped: the loop has no items".into()), None);
@@ -202,91 +198,17 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             if let Some(i) = &item {
                 layer.insert(inc.loop_var.clone(), i.clone());
             }
-            let ctx = base_layers(state, &layer);
-            let mut run = true;
-            for c in &inc.when {
-                match t.eval_bool(&c.expr, &ctx, &c.span) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        report(env, host, shown.clone(), Status::Skipped, None, Some(format!("skipped: `{}` is false", c.expr)), item.clone());
-                        run = false;
-                        break;
-                    }
-                    Err(e) => {
-                        report(env, host, shown.clone(), Status::Failed, Some(e.to_string()), None, item.clone());
-                        return Flow::Failed;
-                    }
-                }
+            let ctx = include_context(env, host, inc, state, &layer);
+            match include_when(env, host, inc, &ctx, &shown, &item) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(f) => return f,
             }
-            if !run {
-                continue;
-            }
-            let loaded = match resolve(env, inc, &ctx) {
-                Ok(l) => l,
-                Err(msg) if inc.ignore_errors => {
-                    env.reporter.emit(Event::Task {
-                        host: host.to_string(),
-                        task: shown.clone(),
-                        status: Status::Failed,
-                        msg: Some(msg),
-                        changes: Vec::new(),
-                        diff: None,
-                        note: None,
-                        item: item.clone(),
-                        output: None,
-                        ignored: true,
-                        failed_changed: false,
-                        check: env.check,
-                        duration_ms: 0,
-                    });
-                    continue;
-                }
-                Err(msg) => {
-                    report(env, host, shown.clone(), Status::Failed, Some(msg), None, item.clone());
-                    state.last_failed = Some((shown.clone(), json!({"failed": true})));
-                    return Flow::Failed;
-                }
+            let tasks = match load_include(env, host, inc, &ctx, &shown, &item, &layer, state) {
+                Ok(Some(t)) => t,
+                Ok(None) => continue,
+                Err(f) => return f,
             };
-            let (label, mut tasks, handlers, exports) = loaded;
-            // `public: true`: the role's defaults and vars are the host's from now on.
-            if let (true, Some((d, v))) = (inc.public, exports) {
-                state.public_defaults.extend(d);
-                state.public_vars.extend(v);
-            }
-            // The include's vars and loop item reach its tasks (above their own, as Ansible's
-            // include parameters).
-            let mut params = inc.vars.clone();
-            params.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
-            crate::playbook::walk_mut(
-                &mut tasks,
-                &mut |t: &mut Task| {
-                    for (k, v) in &params {
-                        t.vars.insert(k.clone(), v.clone());
-                    }
-                },
-                // An include inside keeps its own vars over these (the nearer include wins).
-                &mut |i: &mut Include| {
-                    for (k, v) in &params {
-                        i.vars.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                },
-            );
-            // An included role's handlers are the host's from now on (once each), with the
-            // include's parameters as their own.
-            for mut h in handlers {
-                if !env.play.handlers.iter().chain(state.handlers.iter()).any(|x| x.span == h.span) {
-                    for (k, v) in &params {
-                        h.vars.insert(k.clone(), v.clone());
-                    }
-                    state.handlers.push(h);
-                }
-            }
-            // Each included file counts once in the recap (ok), as in Ansible.
-            let label = match &item {
-                Some(i) => format!("{label} => (item={})", crate::template::pyrepr::py_str(&crate::template::to_value(i))),
-                None => label,
-            };
-            report(env, host, shown.clone(), Status::Ok, None, Some(format!("included: {label}")), None);
             let flow = run_items(env, host, conn, &tasks, state).await;
             state.place.truncate(at);
             if flow != Flow::Continue {
@@ -298,6 +220,121 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
     })
 }
 
+/// The context an include is decided in: the host's variables and the include's own, `extra`
+/// (its loop item) on top.
+fn include_context(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, extra: &Vars) -> minijinja::Value {
+    let mut data = state.vars.clone();
+    data.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&data), Layer::Templates(&inc.vars)])
+}
+
+/// The include's loop items (one `None` without a loop); `Err` when the loop cannot be rendered.
+fn include_items(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, shown: &str) -> Result<Vec<Option<Json>>, Flow> {
+    let Some((raw, span)) = &inc.loop_items else { return Ok(vec![None]) };
+    match env.sources.templates.render_value(raw, &include_context(env, host, inc, state, &Vars::new()), span) {
+        Ok(Json::Array(a)) => Ok(a.into_iter().map(Some).collect()),
+        Ok(Json::Null) => Ok(Vec::new()),
+        Ok(other) => {
+            report(env, host, shown.to_string(), Status::Failed, Some(format!("{span}: `loop` must give a list, got {other}")), None, None);
+            Err(Flow::Failed)
+        }
+        Err(e) => {
+            report(env, host, shown.to_string(), Status::Failed, Some(e.to_string()), None, None);
+            Err(Flow::Failed)
+        }
+    }
+}
+
+/// The include's own `when` for one item: false skips it (reported), an error fails the host.
+fn include_when(env: &PlayEnv, host: &str, inc: &Include, ctx: &minijinja::Value, shown: &str, item: &Option<Json>) -> Result<bool, Flow> {
+    for c in &inc.when {
+        match env.sources.templates.eval_bool(&c.expr, ctx, &c.span) {
+            Ok(true) => {}
+            Ok(false) => {
+                report(env, host, shown.to_string(), Status::Skipped, None, Some(format!("skipped: `{}` is false", c.expr)), item.clone());
+                return Ok(false);
+            }
+            Err(e) => {
+                report(env, host, shown.to_string(), Status::Failed, Some(e.to_string()), None, item.clone());
+                return Err(Flow::Failed);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The included file (or role) loaded for this host and item, its tasks given the include's
+/// vars and item, its handlers and (`public: true`) a role's defaults and vars made the host's.
+/// `Ok(None)`: it could not load and `ignore_errors` lets the host go on.
+#[allow(clippy::too_many_arguments)]
+fn load_include(env: &PlayEnv, host: &str, inc: &Include, ctx: &minijinja::Value, shown: &str, item: &Option<Json>, layer: &Vars, state: &mut HostState) -> Result<Option<Vec<Item>>, Flow> {
+    let (label, mut tasks, handlers, exports) = match resolve(env, inc, ctx) {
+        Ok(l) => l,
+        Err(msg) if inc.ignore_errors => {
+            env.reporter.emit(Event::Task {
+                host: host.to_string(),
+                task: shown.to_string(),
+                status: Status::Failed,
+                msg: Some(msg),
+                changes: Vec::new(),
+                diff: None,
+                note: None,
+                item: item.clone(),
+                output: None,
+                ignored: true,
+                failed_changed: false,
+                check: env.check,
+                duration_ms: 0,
+            });
+            return Ok(None);
+        }
+        Err(msg) => {
+            report(env, host, shown.to_string(), Status::Failed, Some(msg), None, item.clone());
+            state.last_failed = Some((shown.to_string(), json!({"failed": true})));
+            return Err(Flow::Failed);
+        }
+    };
+    // `public: true`: the role's defaults and vars are the host's from now on.
+    if let (true, Some((d, v))) = (inc.public, exports) {
+        state.public_defaults.extend(d);
+        state.public_vars.extend(v);
+    }
+    // The include's vars and loop item reach its tasks (above their own, as Ansible's include
+    // parameters); an include inside keeps its own vars over these (the nearer include wins).
+    let mut params = inc.vars.clone();
+    params.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    crate::playbook::walk_mut(
+        &mut tasks,
+        &mut |t: &mut Task| {
+            for (k, v) in &params {
+                t.vars.insert(k.clone(), v.clone());
+            }
+        },
+        &mut |i: &mut Include| {
+            for (k, v) in &params {
+                i.vars.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        },
+    );
+    // An included role's handlers are the host's from now on (once each), with the include's
+    // parameters as their own.
+    for mut h in handlers {
+        if !env.play.handlers.iter().chain(state.handlers.iter()).any(|x| x.span == h.span) {
+            for (k, v) in &params {
+                h.vars.insert(k.clone(), v.clone());
+            }
+            state.handlers.push(h);
+        }
+    }
+    // Each included file counts once in the recap (ok), as in Ansible.
+    let label = match item {
+        Some(i) => format!("{label} => (item={})", crate::template::pyrepr::py_str(&crate::template::to_value(i))),
+        None => label,
+    };
+    report(env, host, shown.to_string(), Status::Ok, None, Some(format!("included: {label}")), None);
+    Ok(Some(tasks))
+}
+
 /// The include's tasks for this host: its file name rendered, the file found, loaded and
 /// checked (an error names the file, line and column).
 /// An include resolved: its label, tasks, handlers and (a role's) defaults and vars.
@@ -305,7 +342,7 @@ type Resolved = (String, Vec<Item>, Vec<Task>, Option<(Vars, Vars)>);
 
 fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<Resolved, String> {
     let t = &env.sources.templates;
-    let lctx = LoadCtx { role_dir: inc.role_dir.clone(), playbook_dir: env.playbook_dir.clone(), project_root: env.project_root.clone(), seen: Default::default(), imported_handlers: Default::default(), imported_vars: Default::default() };
+    let lctx = crate::playbook::load_ctx(inc.role_dir.clone(), env.playbook_dir.clone(), env.project_root.clone());
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {

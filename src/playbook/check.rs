@@ -52,33 +52,6 @@ pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, p
     if !play.vars_files.is_empty() {
         known.insert(ANY.into());
     }
-    // What each task defines for the tasks after it (its own register also for its own conditions).
-    let defines = |t: &Task| -> Vec<String> {
-        let mut out: Vec<String> = t.register.iter().cloned().collect();
-        if t.module == "set_fact" {
-            if let Json::Object(m) = &t.args {
-                // A templated key (`"{{ item.key }}": x`) may be any name.
-                out.extend(m.keys().map(|k| if is_template(k) { ANY.to_string() } else { k.clone() }));
-            }
-        }
-        // A module recover does not build may return any facts.
-        if crate::modules::get(&t.module).is_none() {
-            out.push(ANY.into());
-        }
-        if t.module == "service_facts" {
-            out.push("services".into());
-        }
-        if t.module == "package_facts" {
-            out.push("packages".into());
-        }
-        // getent's fact is named by its database.
-        if t.module == "getent" {
-            if let Some(db) = t.args.get("database").and_then(Json::as_str) {
-                out.push(if crate::template::is_template(db) { ANY.to_string() } else { format!("getent_{db}") });
-            }
-        }
-        out
-    };
     let mut entries = Vec::new();
     let mut given = Vec::new();
     let mut sure = Vec::new();
@@ -127,6 +100,34 @@ pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, p
         defined.extend(defines(task));
     }
     Ok(defined)
+}
+
+/// What a task defines for the tasks after it (its own register also for its own conditions).
+fn defines(t: &Task) -> Vec<String> {
+    let mut out: Vec<String> = t.register.iter().cloned().collect();
+    if t.module == "set_fact" {
+        if let Json::Object(m) = &t.args {
+            // A templated key (`"{{ item.key }}": x`) may be any name.
+            out.extend(m.keys().map(|k| if is_template(k) { ANY.to_string() } else { k.clone() }));
+        }
+    }
+    // A module recover does not build may return any facts.
+    if crate::modules::get(&t.module).is_none() {
+        out.push(ANY.into());
+    }
+    if t.module == "service_facts" {
+        out.push("services".into());
+    }
+    if t.module == "package_facts" {
+        out.push("packages".into());
+    }
+    // getent's fact is named by its database.
+    if t.module == "getent" {
+        if let Some(db) = t.args.get("database").and_then(Json::as_str) {
+            out.push(if crate::template::is_template(db) { ANY.to_string() } else { format!("getent_{db}") });
+        }
+    }
+    out
 }
 
 /// In a set of known names: every name may be defined (see [`check_undefined`]).

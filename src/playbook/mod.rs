@@ -2,8 +2,14 @@
 //! playbooks need, each task with the source spans of its parts so that every
 //! load error and every template error names `file:line:col`.
 
+mod block;
 mod check;
-mod loader;
+mod fields;
+mod include;
+mod keywords;
+mod play;
+mod role;
+mod task;
 
 use std::path::PathBuf;
 
@@ -13,10 +19,12 @@ use crate::error::Span;
 use crate::template::Vars;
 
 pub use check::{check_play, check_undefined};
-pub use loader::load;
-pub use loader::{is_identifier, split_kv};
-pub(crate) use loader::{find_tasks_file, load_role_dynamic, load_tasks_file, LoadCtx};
-pub(crate) use loader::closest as closest_name;
+pub(crate) use block::{load_ctx, load_tasks_file};
+pub(crate) use fields::closest as closest_name;
+pub(crate) use include::find_tasks_file;
+pub use play::load;
+pub(crate) use role::load_role_dynamic;
+pub use task::{is_identifier, split_kv};
 
 /// A loaded playbook file.
 #[derive(Clone, Debug)]

@@ -6,9 +6,9 @@
 use serde_json::{json, Value as Json};
 
 use super::record::refused;
-use super::require::automation_step;
+use super::require::{self, automation_step};
 use super::saved::{self, Seen};
-use super::{protect, StepResult};
+use super::StepResult;
 use crate::executor::state::HostState;
 use crate::executor::PlayEnv;
 use crate::modules::{Plan, StepCtx};
@@ -23,29 +23,29 @@ pub(super) fn describe(env: &PlayEnv, host: &str, sctx: &StepCtx<'_>, plan: &Pla
     r.status = if plan.changed() { Status::Changed } else { Status::Ok };
     let kind = if plan.changed() || plan.run_anyway { "change" } else { "ok" };
     let before_change = state.planned_changes == 0;
-    if let Ok(Some(d)) = protect::merged(env, task, plan, sctx.vars) {
-        protect::check_paths(sctx, &d, state).map_err(refused)?;
-        let tier = protect::tier_of(env, sctx, &d).map_err(|e| StepResult::failed(e, Default::default()))?;
+    if let Ok(Some(d)) = require::merged(env, task, plan, sctx.vars) {
+        require::check_paths(sctx, &d, state).map_err(refused)?;
+        let tier = require::tier_of(env, sctx, &d).map_err(|e| StepResult::failed(e, Default::default()))?;
         if let Some((key, seen)) = &seen {
-            saved::record(env, saved::entry(env, key.clone(), seen, kind, Some((&d, tier)), before_change), sctx.host);
+            saved::record(env, saved::entry(env, key.clone(), seen, kind, Some((&d, tier)), Some(require::requirement(env, sctx.host, &seen.name, tier)), before_change), sctx.host);
         }
         let guard = match (&d.preserves, d.paths.is_empty()) {
             (Some(p), _) => format!("preserves the original itself: {p}"),
             (None, true) => "no paths to back up".to_string(),
             (None, false) => format!("a verified backup of {} is taken first", d.paths.join(", ")),
         };
-        let need = protect::requirement(env, host, &task.display_name(), tier);
+        let need = require::requirement(env, host, &task.display_name(), tier);
         r.changes.insert(0, format!("DESTRUCTIVE [{tier}]: {}; {guard}; {need}", d.reason));
     } else if env.safety.confirmer.policy.automation && !task.read_only {
         let d = automation_step(task, args);
-        let tier = protect::tier_of(env, sctx, &d).unwrap_or(crate::safety::Tier::Block);
-        let need = protect::requirement(env, host, &task.display_name(), tier);
+        let tier = require::tier_of(env, sctx, &d).unwrap_or(crate::safety::Tier::Block);
+        let need = require::requirement(env, host, &task.display_name(), tier);
         r.changes.insert(0, format!("[{tier}] not read-only; under --automation it {need}"));
         if let Some((key, seen)) = &seen {
-            saved::record(env, saved::entry(env, key.clone(), seen, kind, Some((&d, tier)), before_change), sctx.host);
+            saved::record(env, saved::entry(env, key.clone(), seen, kind, Some((&d, tier)), Some(require::requirement(env, sctx.host, &seen.name, tier)), before_change), sctx.host);
         }
     } else if let Some((key, seen)) = &seen {
-        saved::record(env, saved::entry(env, key.clone(), seen, kind, None, before_change), sctx.host);
+        saved::record(env, saved::entry(env, key.clone(), seen, kind, None, None, before_change), sctx.host);
     }
     Ok(r)
 }

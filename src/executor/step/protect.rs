@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::record::{not_started, refused};
-use super::require::Requirement;
+use super::require::{tier_of, var, Requirement, DEFAULT_BACKUP_ROOT};
 use super::{interrupted, StepResult};
 use crate::executor::state::HostState;
 use crate::executor::PlayEnv;
@@ -16,63 +16,6 @@ use crate::safety::backup::{self, BackupRecord, BackupSpec};
 use crate::safety::{Decision, Destructive, Tier};
 use crate::transport::Cmd;
 
-
-/// The plan's own destructive marks plus the task's `destructive:` declaration.
-pub(super) fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -> Result<Option<Destructive>, crate::error::SourceError> {
-    let mut d = plan.destructive.clone();
-    if let Some(decl) = &task.declared {
-        if plan.changed() || plan.run_anyway {
-            let mut m = d.unwrap_or_default();
-            for p in &decl.paths {
-                m.paths.push(env.sources.templates.render_str(p, ctx, &task.span)?);
-            }
-            m.services.extend(decl.services.iter().cloned());
-            m.tier = m.tier.max(decl.tier);
-            if let Some(r) = &decl.reason {
-                m.reason = env.sources.templates.render_str(r, ctx, &task.span)?;
-            } else if m.reason.is_empty() {
-                m.reason = format!("{} (declared destructive)", task.display_name());
-            }
-            if let Some(p) = &decl.preserves {
-                m.preserves = Some(env.sources.templates.render_str(p, ctx, &task.span)?);
-            }
-            d = Some(m);
-        }
-    }
-    Ok(d)
-}
-
-/// The tier of a destructive step: the highest of module, task and baseline, else the baseline's default.
-pub(super) fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Result<Tier, String> {
-    let safety = &env.safety;
-    let baseline_tier = match &safety.baseline {
-        Some(b) => {
-            let paths: Vec<String> = d.paths.iter().chain(d.tier_paths.iter()).cloned().collect();
-            b.tier_for(&paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?
-        }
-        None => None,
-    };
-    let default = safety.baseline.as_ref().and_then(|b| b.default_tier).unwrap_or(Tier::StandardHitl);
-    // The baseline's word (a path's or service's tier, else its default) is the floor: a task
-    // or module may raise it, never lower it.
-    let floor = baseline_tier.unwrap_or(default);
-    Ok(d.tier.map_or(floor, |t| t.max(floor)))
-}
-
-/// The SOP's backup folder: the backup root of steps that run as root.
-pub const DEFAULT_BACKUP_ROOT: &str = "/var/backups/recover";
-
-/// The backup root of a host as its variables give it: `recover_backup_root`, else the SOP's
-/// folder (handed to modules as [`StepCtx::backup_root`]).
-pub fn configured_backup_root(vars: &minijinja::Value) -> String {
-    vars.get_attr("recover_backup_root").ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v)).unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
-}
-
-/// The backup root as far as it is known without asking the host: `recover_backup_root`, the
-/// root already found for the user this step runs as, else the SOP's folder.
-fn known_backup_root(sctx: &StepCtx<'_>, state: &HostState) -> String {
-    var(sctx, "recover_backup_root").or_else(|| state.backup_roots.get(&sctx.become_user.clone().unwrap_or_default()).cloned()).unwrap_or_else(|| DEFAULT_BACKUP_ROOT.into())
-}
 
 /// What the host says of a destructive step's paths and of its backup root, read in one
 /// round trip as the step's user.
@@ -154,41 +97,50 @@ async fn resolve(sctx: &StepCtx<'_>, d: &Destructive, state: &mut HostState) -> 
     Ok(Seen { paths, root })
 }
 
-/// Checks that need no host: a destructive step may not touch a system root, its own
-/// backup root, or a backup this run took (invariant 9). `Err` says why it may not start.
-pub(super) fn check_paths(sctx: &StepCtx<'_>, d: &Destructive, state: &HostState) -> Result<(), String> {
-    let host = sctx.host;
-    let root = known_backup_root(sctx, state);
-    for p in &d.paths {
-        if p.trim().is_empty() {
-            return Err(format!("host {host}: '{}' names an empty path; refused", sctx.task.display_name()));
+/// Invariant 2, as the host resolves the step's paths (a symlink is backed up as what it
+/// points to): the backups of this run that cover them, and a verified backup of those no
+/// backup covers yet, taken now.
+async fn backups(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive, task: &str, state: &mut HostState) -> Result<Vec<BackupRecord>, Stop> {
+    let (host, safety) = (sctx.host, &env.safety);
+    let mut covering: Vec<BackupRecord> = Vec::new();
+    let seen = resolve(sctx, d, state).await?;
+    let mut need = Vec::new();
+    for (given, real) in d.paths.iter().zip(&seen.paths) {
+        let Some(real) = real else { continue };
+        if let Some(b) = state.backups.iter().find(|b| b.covers(real)) {
+            if !covering.iter().any(|c| c.id == b.id) {
+                covering.push(b.clone());
+            }
+            continue;
         }
-        if let Some(r) = crate::safety::paths::system_root(p) {
-            return Err(format!("host {host}: '{}' would remove, move or replace the system folder {r} (from {p:?}); recover never does that", sctx.task.display_name()));
+        if real != given {
+            env.reporter.busy(host, &format!("{task}: {given} is {real} on the host"));
         }
-        if crate::safety::paths::overlap(p, &root) {
-            return Err(format!(
-                "host {host}: '{}' touches {p}, and the backup root {root} lies {} it: the backup would not survive the step; set recover_backup_root outside {p}",
-                sctx.task.display_name(),
-                if crate::safety::paths::within(&root, p) { "inside" } else { "around" }
-            ));
-        }
-        if let Some(b) = state.backups.iter().find(|b| crate::safety::paths::within(&b.archive, p)) {
-            return Err(format!("host {host}: '{}' touches {p}, which holds the backup {} taken earlier in this run; refused", sctx.task.display_name(), b.archive));
+        if !need.contains(real) {
+            need.push(real.clone());
         }
     }
-    Ok(())
-}
-
-/// What the real run will require for this step, in words, for the dry-run.
-pub(super) fn requirement(env: &PlayEnv, host: &str, task: &str, tier: Tier) -> String {
-    match env.safety.confirmer.policy.decide_without_prompt(host, task, tier) {
-        Some(Decision::Run { how }) => format!("runs without asking ({how})"),
-        Some(Decision::Refused { msg }) => format!("will be refused: {msg}"),
-        Some(Decision::Abort) => "will be refused".into(),
-        None if tier == Tier::Block => format!("needs the operator to type the host name ({host}) at the prompt"),
-        None => "needs a yes at the prompt".into(),
+    if !need.is_empty() {
+        let dest = seen.root.clone();
+        let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
+        let spec = BackupSpec {
+            paths: need,
+            dest_dir: dest,
+            name: backup::archive_name(&format!("{host}-{first}-before-{}", backup::slug(task)), &safety.run_id),
+            task: task.to_string(),
+            run_id: safety.run_id.clone(),
+        };
+        env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
+        let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| {
+            let msg = format!("host {host}: backup before '{task}' failed: {e}; the step did not run");
+            if e.lost { Stop::Lost(msg) } else { Stop::Refused(msg) }
+        })?;
+        copy_home(env, sctx, &record).await.map_err(|e| format!("host {host}: --backup-copy before '{task}' failed: {e}; the step did not run"))?;
+        env.reporter.emit(Event::Backup { host: host.into(), task: task.to_string(), backup: serde_json::to_value(&record).unwrap_or_default() });
+        covering.push(record.clone());
+        state.backups.push(record);
     }
+    Ok(covering)
 }
 
 /// Why a destructive step did not run.
@@ -216,48 +168,8 @@ pub(super) async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Des
     // When the flags alone refuse, say so now: no backup is needed for a step that will not run.
     let refused_early = matches!(safety.confirmer.policy.decide_without_prompt(host, &task, tier), Some(Decision::Refused { .. }));
 
-    // Invariant 2: a verified backup taken in this run covers every path the step touches,
-    // as the host resolves it (a symlink is backed up as what it points to).
-    let mut covering: Vec<BackupRecord> = Vec::new();
-    if d.preserves.is_none() && !refused_early {
-        let seen = resolve(sctx, &d, state).await?;
-        let mut need = Vec::new();
-        for (given, real) in d.paths.iter().zip(&seen.paths) {
-            let Some(real) = real else { continue };
-            if let Some(b) = state.backups.iter().find(|b| b.covers(real)) {
-                if !covering.iter().any(|c| c.id == b.id) {
-                    covering.push(b.clone());
-                }
-                continue;
-            }
-            if real != given {
-                env.reporter.busy(host, &format!("{task}: {given} is {real} on the host"));
-            }
-            if !need.contains(real) {
-                need.push(real.clone());
-            }
-        }
-        if !need.is_empty() {
-            let dest = seen.root.clone();
-            let first = need[0].trim_end_matches('/').rsplit('/').next().unwrap_or("data").to_string();
-            let spec = BackupSpec {
-                paths: need,
-                dest_dir: dest,
-                name: backup::archive_name(&format!("{host}-{first}-before-{}", backup::slug(&task)), &safety.run_id),
-                task: task.clone(),
-                run_id: safety.run_id.clone(),
-            };
-            env.reporter.busy(host, &format!("{task}: backing up {}", spec.paths.join(", ")));
-            let record = backup::take(&sctx.remote(), &spec).await.map_err(|e| {
-                let msg = format!("host {host}: backup before '{task}' failed: {e}; the step did not run");
-                if e.lost { Stop::Lost(msg) } else { Stop::Refused(msg) }
-            })?;
-            copy_home(env, sctx, &record).await.map_err(|e| format!("host {host}: --backup-copy before '{task}' failed: {e}; the step did not run"))?;
-            env.reporter.emit(Event::Backup { host: host.into(), task: task.clone(), backup: serde_json::to_value(&record).unwrap_or_default() });
-            covering.push(record.clone());
-            state.backups.push(record);
-        }
-    }
+    // Invariant 2: a verified backup taken in this run covers every path the step touches.
+    let covering = if d.preserves.is_none() && !refused_early { backups(env, sctx, &d, &task, state).await? } else { Vec::new() };
 
     // Invariant 3: show it before it runs.
     env.reporter.emit(Event::Preview {
@@ -297,10 +209,6 @@ pub(super) async fn guard(env: &PlayEnv, sctx: &StepCtx<'_>, plan: &Plan, d: Des
         Decision::Refused { msg } => Err(Stop::Refused(msg)),
         Decision::Abort => Err(Stop::Refused(format!("host {host}: the operator aborted the run before '{task}'; nothing was changed by it"))),
     }
-}
-
-fn var(sctx: &StepCtx<'_>, name: &str) -> Option<String> {
-    sctx.vars.get_attr(name).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| crate::template::pyrepr::py_str(&v))
 }
 
 /// With `--backup-copy DIR`: stream the archive here and check it (sha256, entries), with a progress bar.

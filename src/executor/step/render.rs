@@ -88,7 +88,7 @@ impl Rendered {
             conn: target.conn(),
             templates: &env.sources.templates,
             run: env,
-            backup_root: super::protect::configured_backup_root(ctx),
+            backup_root: super::require::configured_backup_root(ctx),
             vars: ctx,
             become_user: self.become_user,
             check: super::context::check_of(env, task),

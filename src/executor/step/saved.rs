@@ -16,7 +16,6 @@ const SERVICE_MODULES: &[&str] = &["service", "systemd", "systemd_service", "sys
 
 /// What a step is, for the plan: its identity, what it runs and what it touches.
 pub(super) struct Seen<'a> {
-    pub host: &'a str,
     pub task: &'a Task,
     pub name: String,
     pub args: &'a Json,
@@ -49,7 +48,8 @@ fn output_digest(module: &str, result: &serde_json::Map<String, Json>) -> Option
     Some(sha256_hex(v.to_string().as_bytes()))
 }
 
-pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Option<(&Destructive, Tier)>, before_change: bool) -> StepEntry {
+/// `need`: what the real run requires for the step, in words (see `require::requirement`).
+pub(super) fn entry(_env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Option<(&Destructive, Tier)>, need: Option<String>, before_change: bool) -> StepEntry {
     let hides = s.task.hides();
     // Secrets never reach a plan file: arguments, commands and diffs are stored (and compared,
     // by digest) with every secret masked; `apply` derives the values again when it runs.
@@ -103,7 +103,7 @@ pub(super) fn entry(env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Opt
         tier: tier.map(|t| t.to_string()),
         reason: d.map(|(d, _)| crate::secrets::mask_str(&d.reason)),
         backups: d.filter(|(d, _)| d.preserves.is_none()).map(|(d, _)| d.paths.clone()).unwrap_or_default(),
-        requirement: tier.map(|t| super::protect::requirement(env, s.host, &s.name, t)),
+        requirement: need,
         output_sha256: if kind == "read" { output_digest(&s.task.module, &s.plan.result) } else { None },
         before_change,
         paths,
@@ -178,14 +178,14 @@ pub(super) fn seen<'a>(env: &PlayEnv, state: &mut HostState, sctx: &StepCtx<'a>,
     env.safety.plan.as_ref()?;
     let name = env.sources.templates.render_str(&task.display_name(), sctx.vars, &task.span).unwrap_or_else(|_| task.display_name());
     let key = key(env, state, &name);
-    Some((key, Seen { host: sctx.host, task, name, args, plan, become_user: sctx.become_user.clone(), services: crate::modules::service::services_of(sctx) }))
+    Some((key, Seen { task, name, args, plan, become_user: sctx.become_user.clone(), services: crate::modules::service::services_of(sctx) }))
 }
 
 /// A step done while planning (read-only): recorded, and under `apply` its output held to the
 /// plan's (a diagnosis that reads differently makes the host stale).
 pub(super) fn read_only(env: &PlayEnv, sctx: &StepCtx<'_>, state: &mut HostState, seen: Option<(String, Seen<'_>)>) {
     if let Some((key, seen)) = seen {
-        let e = entry(env, key, &seen, "read", None, state.planned_changes == 0);
+        let e = entry(env, key, &seen, "read", None, None, state.planned_changes == 0);
         check_read(env, sctx.host, state, &e);
         record(env, e, sctx.host);
     }

@@ -46,9 +46,9 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pb.yml");
         std::fs::write(&p, format!("- hosts: all\n  gather_facts: false\n  tasks:\n{}", body.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"))).unwrap();
-        let _ = recover::playbook::load(&p, dir.path());
+        let _ = recover::playbook::load(&p, dir.path(), &recover::modules::BUILTINS);
         std::fs::write(&p, &body).unwrap();
-        let _ = recover::playbook::load(&p, dir.path());
+        let _ = recover::playbook::load(&p, dir.path(), &recover::modules::BUILTINS);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
         let mut bad = 0;
         for (name, path, source) in &found {
             let root = &source.root;
-            let doc = match crate::playbook::load(path, root) {
+            let doc = match crate::playbook::load(path, root, &crate::modules::BUILTINS) {
                 Ok(pb) => serde_json::json!({
                     "name": name, "path": path.display().to_string(), "source": source.kind.as_str(), "description": pb.description(),
                     "plays": pb.plays.iter().map(|p| serde_json::json!({
@@ -34,7 +34,7 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
     let mut bad = 0;
     for (name, path, source) in found {
         let root = source.root.clone();
-        match crate::playbook::load(&path, &root) {
+        match crate::playbook::load(&path, &root, &crate::modules::BUILTINS) {
             Ok(pb) => {
                 let from = match source.kind {
                     crate::assets::Kind::Builtin => "built-in".to_string(),

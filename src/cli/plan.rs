@@ -145,7 +145,7 @@ pub fn show(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
 }
 
 pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
-    use crate::safety::approvers;
+    use crate::plan::approval as approvers;
     let mut pf = PlanFile::read(&a.file).map_err(anyhow::Error::msg)?;
     let ttl = plan::parse_duration(&a.expires).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
     let max = approvers::max_expiry();
@@ -264,15 +264,15 @@ pub async fn apply(g: &Global, a: &ApplyArgs) -> anyhow::Result<i32> {
         return Ok(refuse(g, &format!("stale plan: the baseline (the tiers) changed since the plan was made at {}; nothing was run", p.created)));
     }
     // A plan is applied once (invariant 15).
-    if let Some(first) = crate::safety::approvers::applied(&pf.digest) {
+    if let Some(first) = crate::plan::approval::applied(&pf.digest) {
         return Ok(refuse(g, &format!("{file}: this plan was applied already ({first}); a plan is applied once: make a new one; nothing was run")));
     }
-    let keys = match crate::safety::approvers::registered_keys() {
+    let keys = match crate::plan::approval::registered_keys() {
         Ok(k) => k,
         Err(e) => return Ok(refuse(g, &format!("{e}; nothing was run"))),
     };
     let now = chrono::Utc::now().timestamp();
-    let check = plan::check_approvals(&pf, now, plan::two_person_rule(), &plan::audited_approvals(), &|x| crate::safety::approvers::verify(x, &keys));
+    let check = plan::check_approvals(&pf, now, plan::two_person_rule(), &plan::audited_approvals(), &|x| crate::plan::approval::verify(x, &keys));
     if !check.enough() {
         let have = check.distinct();
         let mut msg = format!(

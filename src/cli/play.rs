@@ -216,7 +216,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         cli_settings.insert("become_user".to_string(), u.clone());
     }
     crate::ansible_cfg::set_cli(cli_settings);
-    let pb = crate::playbook::load(&path, &root)?;
+    let pb = crate::playbook::load(&path, &root, &crate::modules::BUILTINS)?;
     // `recover apply`: every file the load read is what the plan was made from (imports,
     // roles, vars, inventory folders, ansible.cfg ...).
     if let Some(c) = &a.apply {
@@ -275,7 +275,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
         }
         // A task that certainly runs is known only when every task is selected and a host runs the play.
         let every_task = only.is_empty() && skip.is_empty() && a.start_at_task.is_none() && !hosts.is_empty();
-        carried.extend(crate::playbook::check_play(play, &known, &templates, &root, &pb.dir(), every_task)?);
+        carried.extend(crate::playbook::check_play(play, pb.catalog, &known, &templates, &root, &pb.dir(), every_task)?);
     }
     if let (Some(l), false) = (&limit, selected_any) {
         let targets: Vec<String> = pb.plays.iter().map(|p| format!("'{}' targets {}", p.name, p.hosts)).collect();
@@ -483,7 +483,7 @@ pub async fn run(g: &Global, a: &PlayArgs) -> anyhow::Result<i32> {
             exit::REFUSED
         }
         // A plan is applied once: recorded (exclusively) before its first step runs.
-        Some(c) => match crate::safety::approvers::mark_applied(&c.pf.digest, &run_id, &operator, &c.file.display().to_string()) {
+        Some(c) => match crate::plan::approval::mark_applied(&c.pf.digest, &run_id, &operator, &c.file.display().to_string()) {
             Err(msg) => {
                 reporter.emit(Event::Interrupt { abort: true, message: format!("refused: {msg}; nothing was run") });
                 eprintln!("{} {msg}; nothing was run", console::style("refused:").red().bold());

@@ -342,7 +342,7 @@ type Resolved = (String, Vec<Item>, Vec<Task>, Option<(Vars, Vars)>);
 
 fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<Resolved, String> {
     let t = &env.sources.templates;
-    let lctx = crate::playbook::load_ctx(inc.role_dir.clone(), env.playbook_dir.clone(), env.project_root.clone());
+    let lctx = crate::playbook::load_ctx(inc.role_dir.clone(), env.playbook_dir.clone(), env.project_root.clone(), env.catalog);
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {

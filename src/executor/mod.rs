@@ -102,6 +102,8 @@ pub struct PlayEnv {
     pub reporter: Arc<Reporter>,
     pub check: bool,
     pub playbook_dir: PathBuf,
+    /// The modules the playbook was loaded with (an include loads with them too).
+    pub catalog: &'static dyn crate::playbook::Catalog,
     pub project_root: PathBuf,
     pub safety: Arc<Safety>,
     /// Hosts whose lock this run holds: host -> (lock folder, user).

@@ -131,6 +131,7 @@ impl<'a> Runner<'a> {
             reporter: self.reporter.clone(),
             check: self.opts.check,
             playbook_dir: self.pb.dir(),
+            catalog: self.pb.catalog,
             project_root: self.opts.project_root.clone(),
             safety: self.safety.clone(),
             locks: self.locks.clone(),

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::{Play, Task};
+use super::{Catalog, Play, Task};
 use crate::error::{SResult, SourceError, Span};
 use crate::template::{is_template, Templates};
 
@@ -35,13 +35,13 @@ pub const MAGIC: &[&str] = &[
 
 /// Checks every template of `play` against the names in `known`; gives the names its tasks
 /// define for the host (set_fact, register, ...), which later plays see too.
-pub fn check_undefined(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path) -> SResult<HashSet<String>> {
-    check_play(play, known, templates, project_root, playbook_dir, true)
+pub fn check_undefined(play: &Play, catalog: &dyn Catalog, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path) -> SResult<HashSet<String>> {
+    check_play(play, catalog, known, templates, project_root, playbook_dir, true)
 }
 
 /// [`check_undefined`]; `every_task`: the run selects every task (no `--tags`,
 /// `--skip-tags` or `--start-at-task`), so a task that certainly runs can be known.
-pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path, every_task: bool) -> SResult<HashSet<String>> {
+pub fn check_play(play: &Play, catalog: &dyn Catalog, known: &HashSet<String>, templates: &Templates, project_root: &Path, playbook_dir: &Path, every_task: bool) -> SResult<HashSet<String>> {
     let mut known: HashSet<String> = known.clone();
     known.extend(MAGIC.iter().map(|s| s.to_string()));
     known.extend(play.vars.keys().cloned());
@@ -56,7 +56,7 @@ pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, p
     let mut given = Vec::new();
     let mut sure = Vec::new();
     ordered(&play.tasks, &mut entries, &mut given, &[], true, &mut sure);
-    let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t).into_iter().map(move |n| (n, *t))).collect();
+    let later: std::collections::HashMap<String, &Task> = entries.iter().rev().flatten().flat_map(|t| defines(t, catalog).into_iter().map(move |n| (n, *t))).collect();
     let mut so_far = known.clone();
     let mut defined = HashSet::new();
     let mut ended = !every_task;
@@ -79,8 +79,8 @@ pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, p
         if task.module == "meta" {
             ended = true;
         }
-        so_far.extend(defines(task));
-        defined.extend(defines(task));
+        so_far.extend(defines(task, catalog));
+        defined.extend(defines(task, catalog));
         if task.module == "include_vars" {
             so_far.insert(ANY.into());
             defined.insert(ANY.to_string());
@@ -96,14 +96,14 @@ pub fn check_play(play: &Play, known: &HashSet<String>, templates: &Templates, p
         }
         check_task(task, &k, templates, project_root, playbook_dir, false)?;
         // What a handler registers, the handlers after it see.
-        so_far.extend(defines(task));
-        defined.extend(defines(task));
+        so_far.extend(defines(task, catalog));
+        defined.extend(defines(task, catalog));
     }
     Ok(defined)
 }
 
 /// What a task defines for the tasks after it (its own register also for its own conditions).
-fn defines(t: &Task) -> Vec<String> {
+fn defines(t: &Task, catalog: &dyn Catalog) -> Vec<String> {
     let mut out: Vec<String> = t.register.iter().cloned().collect();
     if t.module == "set_fact" {
         if let Json::Object(m) = &t.args {
@@ -112,7 +112,7 @@ fn defines(t: &Task) -> Vec<String> {
         }
     }
     // A module recover does not build may return any facts.
-    if crate::modules::get(&t.module).is_none() {
+    if !catalog.knows(&t.module) {
         out.push(ANY.into());
     }
     if t.module == "service_facts" {
@@ -260,7 +260,7 @@ fn check_task_inner(task: &Task, known: &HashSet<String>, t: &Templates, root: &
             let remote = matches!(args.get("remote_src"), Some(Json::Bool(true))) || args.get("remote_src").and_then(Json::as_str).is_some_and(|s| matches!(s, "yes" | "true" | "True"));
             if let (Some(Json::String(src)), false) = (args.get("src"), remote) {
                 if !is_template(src) {
-                    match crate::modules::find_src(src, task, pdir, root) {
+                    match super::find_src(src, task, pdir, root) {
                         Some(path) if task.module == "template" => {
                             if let Ok(text) = std::fs::read_to_string(&path) {
                                 check_file(&text, &path, &known, t, certain)?;

@@ -34,6 +34,8 @@ pub(crate) struct LoadCtx {
     /// How a task list is loaded (`block::item_list`): roles and includes load the task lists
     /// they hold through it, so no loader of theirs imports the one that loads them.
     pub items: ItemsLoader,
+    /// The modules a task may name.
+    pub catalog: &'static dyn super::Catalog,
 }
 
 /// Loads a task list (see [`LoadCtx::items`]).

@@ -3,6 +3,7 @@
 //! load error and every template error names `file:line:col`.
 
 mod block;
+mod catalog;
 mod check;
 mod fields;
 mod include;
@@ -18,6 +19,7 @@ use serde_json::Value as Json;
 use crate::error::Span;
 use crate::template::Vars;
 
+pub use catalog::{find_src, find_src_kind, Catalog};
 pub use check::{check_play, check_undefined};
 pub(crate) use block::{load_ctx, load_tasks_file};
 pub(crate) use fields::closest as closest_name;
@@ -31,6 +33,8 @@ pub use task::{is_identifier, split_kv};
 pub struct Playbook {
     pub path: PathBuf,
     pub plays: Vec<Play>,
+    /// The modules it was loaded with: an include loaded as it runs names the same.
+    pub catalog: &'static dyn Catalog,
 }
 
 impl Playbook {

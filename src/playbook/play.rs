@@ -26,13 +26,15 @@ pub(super) const PLAY_KEYS: &[&str] = &[
 pub(super) const PLAY_REFUSED: &[&str] = &["debugger"];
 
 /// Loads a playbook file: a play or a list of plays (`import_playbook` entries brought in).
-pub fn load(path: &Path, project_root: &Path) -> SResult<Playbook> {
+///
+/// `catalog` is the modules its tasks may name (`&crate::modules::BUILTINS`).
+pub fn load(path: &Path, project_root: &Path, catalog: &'static dyn super::Catalog) -> SResult<Playbook> {
     let mut plays = Vec::new();
-    load_plays(path, project_root, &mut plays, 0)?;
-    Ok(Playbook { path: path.to_path_buf(), plays })
+    load_plays(path, project_root, catalog, &mut plays, 0)?;
+    Ok(Playbook { path: path.to_path_buf(), plays, catalog })
 }
 
-pub(super) fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>, depth: usize) -> SResult<()> {
+pub(super) fn load_plays(path: &Path, project_root: &Path, catalog: &'static dyn super::Catalog, plays: &mut Vec<Play>, depth: usize) -> SResult<()> {
     let root = yaml::load_file(path)?;
     let play_nodes: Vec<&Node> = match &root.value {
         Value::Seq(items) => items.iter().collect(),
@@ -64,7 +66,7 @@ pub(super) fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>
             // As ansible-core: the import's vars over each play's own, its `when` on every task
             // of the imported plays, its tags added to theirs.
             let mut imported = Vec::new();
-            load_plays(&p, project_root, &mut imported, depth + 1)?;
+            load_plays(&p, project_root, catalog, &mut imported, depth + 1)?;
             let vars = mapping(node.get("vars"), "vars")?;
             let outer = Inherited { when: conds(node.get("when"))?, tags: strings(node.get("tags"))?, ..Default::default() };
             for mut play in imported {
@@ -77,12 +79,12 @@ pub(super) fn load_plays(path: &Path, project_root: &Path, plays: &mut Vec<Play>
             }
             continue;
         }
-        plays.push(load_play(node, path, project_root)?);
+        plays.push(load_play(node, path, project_root, catalog)?);
     }
     Ok(())
 }
 
-pub(super) fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResult<Play> {
+pub(super) fn load_play(node: &Node, path: &Path, project_root: &Path, catalog: &'static dyn super::Catalog) -> SResult<Play> {
     check_play_keys(node)?;
     refuse_unsupported_values(node)?;
     let hosts = play_hosts(node)?;
@@ -133,7 +135,7 @@ pub(super) fn load_play(node: &Node, path: &Path, project_root: &Path) -> SResul
     vars_files(node, dir, &mut play)?;
     batches(node, &mut play)?;
     let play_inherit = play_inherited(node)?;
-    let ctx = load_ctx(None, dir.to_path_buf(), project_root.to_path_buf());
+    let ctx = load_ctx(None, dir.to_path_buf(), project_root.to_path_buf(), catalog);
     let (mut tasks, mut handlers) = play_tasks(node, dir, &ctx, &mut play)?;
     play_inherit.push_into(&mut tasks);
     let mut tagless = play_inherit.clone();

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::Task;
+use super::{Catalog, Task};
 use super::keywords::{become_kw, flag, module_defaults, refuse_unsupported_values, LoadCtx};
 use super::fields::{closest, conds, mapping, opt_bool, opt_string, opt_u64, strings};
 use crate::error::{SResult, Span};
@@ -41,9 +41,10 @@ pub(super) fn loop_of(node: &Node) -> SResult<(Option<(Json, Span)>, String)> {
 
 pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     let entries = node.as_map().ok_or_else(|| node.error(format!("a task must be a mapping, found {}", node.kind())))?;
-    let (module, with) = module_and_loop_keys(entries)?;
-    let (action_args, local) = action_of(node, module.is_some())?;
-    let (mkey_span, mname, args, arg_spans) = arguments(node, module, action_args)?;
+    let catalog = ctx.catalog;
+    let (module, with) = module_and_loop_keys(entries, catalog)?;
+    let (action_args, local) = action_of(node, module.is_some(), catalog)?;
+    let (mkey_span, mname, args, arg_spans) = arguments(node, module, action_args, catalog)?;
     refuse_unsupported_values(node)?;
     let (loop_items, loop_var) = loop_items_of(node, &with)?;
     let loop_control = loop_control(node)?;
@@ -96,15 +97,15 @@ pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         role_dir: ctx.role_dir.clone(),
         declared: declared(node.get("destructive"))?,
     };
-    check_task(node, &task)?;
-    crate::modules::validate(&task)?;
+    check_task(node, &task, catalog)?;
+    catalog.validate(&task)?;
     Ok(task)
 }
 
 /// The task's module key and its `with_*` loop key, each checked (an unknown key is named,
 /// with "did you mean").
 type ModuleKey<'a> = Option<(&'a Node, &'a Node, String)>;
-fn module_and_loop_keys(entries: &[(Node, Node)]) -> SResult<(ModuleKey<'_>, Option<(&Node, String)>)> {
+fn module_and_loop_keys<'a>(entries: &'a [(Node, Node)], catalog: &dyn Catalog) -> SResult<(ModuleKey<'a>, Option<(&'a Node, String)>)> {
     let mut module: ModuleKey<'_> = None;
     let mut with: Option<(&Node, String)> = None;
     for (k, v) in entries {
@@ -127,23 +128,23 @@ fn module_and_loop_keys(entries: &[(Node, Node)]) -> SResult<(ModuleKey<'_>, Opt
             with = Some((k, key.clone()));
             continue;
         }
-        let short = crate::modules::short_name(&key).to_string();
-        if crate::modules::get(&short).is_none() {
-            let mut names: Vec<&str> = crate::modules::names();
-            names.extend(TASK_KEYS);
-            let modules = crate::modules::names().join(", ");
-            if short.contains('.') {
-                return Err(k.error(format!("module '{key}' is from a collection; recover runs the ansible.builtin modules it has built in")).help(format!("modules: {modules}")));
+        let short = match catalog.resolve(&key) {
+            Ok(short) => short,
+            Err(why) => {
+                let modules = catalog.names().join(", ");
+                if let Some(why) = why {
+                    return Err(k.error(why).help(format!("modules: {modules}")));
+                }
+                let mut names: Vec<String> = catalog.names();
+                names.extend(TASK_KEYS.iter().map(|k| k.to_string()));
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let help = match closest(&key, &names) {
+                    Some(c) => format!("did you mean '{c}'? modules: {modules}"),
+                    None => format!("not a task keyword and not a module; modules: {modules}"),
+                };
+                return Err(k.error(format!("unknown task key or module '{key}'")).help(help));
             }
-            if let Some(why) = crate::modules::not_built(&short) {
-                return Err(k.error(why).help(format!("modules: {modules}")));
-            }
-            let help = match closest(&key, &names) {
-                Some(c) => format!("did you mean '{c}'? modules: {modules}"),
-                None => format!("not a task keyword and not a module; modules: {modules}"),
-            };
-            return Err(k.error(format!("unknown task key or module '{key}'")).help(help));
-        }
+        };
         if let Some((prev, _, _)) = module {
             return Err(k.error(format!("a task runs one module, but this one names two: '{}' and '{key}'", prev.scalar_string().unwrap_or_default())));
         }
@@ -154,7 +155,7 @@ fn module_and_loop_keys(entries: &[(Node, Node)]) -> SResult<(ModuleKey<'_>, Opt
 
 /// `action: module args` / `local_action: module args` (or a mapping with `module:`): the
 /// module, its arguments' node, where; and whether it is a `local_action`.
-fn action_of(node: &Node, has_module: bool) -> SResult<(Option<(String, &Node, Span)>, bool)> {
+fn action_of<'a>(node: &'a Node, has_module: bool, catalog: &dyn Catalog) -> SResult<(Option<(String, &'a Node, Span)>, bool)> {
     let mut action_args: Option<(String, &Node, Span)> = None;
     let mut local = false;
     for key in ["action", "local_action"] {
@@ -168,11 +169,7 @@ fn action_of(node: &Node, has_module: bool) -> SResult<(Option<(String, &Node, S
             Value::Map(_) => (a.get("module").and_then(Node::scalar_string).ok_or_else(|| a.error(format!("`{key}` as a mapping needs `module:`")))?, a.span.clone()),
             _ => return Err(a.error(format!("`{key}` takes `module args` or a mapping with `module:`"))),
         };
-        let short = crate::modules::short_name(&m).to_string();
-        if crate::modules::get(&short).is_none() {
-            let why = crate::modules::not_built(&short).unwrap_or_else(|| format!("unknown module '{m}'"));
-            return Err(a.error(format!("{key}: {why}")).help(format!("modules: {}", crate::modules::names().join(", "))));
-        }
+        let short = catalog.resolve(&m).map_err(|why| a.error(format!("{key}: {}", why.unwrap_or_else(|| format!("unknown module '{m}'")))).help(format!("modules: {}", catalog.names().join(", "))))?;
         action_args = Some((short, a, span));
     }
     Ok((action_args, local))
@@ -180,7 +177,7 @@ fn action_of(node: &Node, has_module: bool) -> SResult<(Option<(String, &Node, S
 
 /// The module's name and arguments (a mapping, a free-form line, `args:`), where each is written.
 type Arguments = (Span, String, serde_json::Map<String, Json>, Vec<(String, Span)>);
-fn arguments(node: &Node, module: ModuleKey<'_>, action_args: Option<(String, &Node, Span)>) -> SResult<Arguments> {
+fn arguments(node: &Node, module: ModuleKey<'_>, action_args: Option<(String, &Node, Span)>, catalog: &dyn Catalog) -> SResult<Arguments> {
     let mut args = serde_json::Map::new();
     let mut arg_spans = Vec::new();
     let (mkey_span, mname, mval_span) = if let Some((short, a, span)) = action_args {
@@ -204,7 +201,7 @@ fn arguments(node: &Node, module: ModuleKey<'_>, action_args: Option<(String, &N
         }
         (span.clone(), short, span)
     } else {
-        let (mkey, mval, mname) = module.ok_or_else(|| node.error("this task names no module").help(format!("add one of: {}", crate::modules::names().join(", "))))?;
+        let (mkey, mval, mname) = module.ok_or_else(|| node.error("this task names no module").help(format!("add one of: {}", catalog.names().join(", "))))?;
         match &mval.value {
             Value::Null => {}
             Value::Map(m) => {
@@ -314,10 +311,10 @@ fn poll_zero(node: &Node, mname: &str) -> SResult<bool> {
 
 /// What a task may not say: a destructive step that opts out of its backup, a destructive
 /// command that names nothing to back up, a `register` that is not a name.
-fn check_task(node: &Node, task: &Task) -> SResult<()> {
+fn check_task(node: &Node, task: &Task, catalog: &dyn Catalog) -> SResult<()> {
     if let Some(b) = node.get("backup").filter(|b| !matches!(b.value, Value::Map(_))) {
         let opt_out = matches!(b.value, Value::Bool(false)) || b.as_str().is_some_and(|s| matches!(s, "no" | "false"));
-        if opt_out && (task.declared.is_some() || crate::modules::destructive(&task).is_some_and(|_| task.module != "command" && task.module != "shell")) {
+        if opt_out && (task.declared.is_some() || catalog.destructive(task).is_some_and(|_| task.module != "command" && task.module != "shell")) {
             return Err(b.error("a destructive step cannot opt out of its verified pre-backup").help(
                 "remove `backup: false`; if the step preserves the data itself (a rename), say so with `destructive: {preserves: ...}`",
             ));

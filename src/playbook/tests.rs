@@ -5,7 +5,7 @@ fn load_text(text: &str) -> crate::error::SResult<Playbook> {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pb.yml");
     std::fs::write(&p, text).unwrap();
-    load(&p, Path::new("."))
+    load(&p, Path::new("."), &crate::modules::BUILTINS)
 }
 
 #[test]
@@ -38,9 +38,9 @@ fn a_when_is_defined_guard_lets_the_task_use_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pb.yml");
     std::fs::write(&p, "- hosts: all\n  tasks:\n    - command: echo {{ maybe }}\n      when: maybe is defined\n    - command: echo {{ other }}\n").unwrap();
-    let pb = load(&p, Path::new(".")).unwrap();
+    let pb = load(&p, Path::new("."), &crate::modules::BUILTINS).unwrap();
     let templates = crate::template::Templates::new();
-    let e = check_undefined(&pb.plays[0], &Default::default(), &templates, Path::new("."), dir.path()).unwrap_err();
+    let e = check_undefined(&pb.plays[0], pb.catalog, &Default::default(), &templates, Path::new("."), dir.path()).unwrap_err();
     assert!(e.message.contains("'other'"), "{e}");
 }
 

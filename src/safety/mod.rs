@@ -7,7 +7,6 @@
 //! second operator ([`lock`]). No playbook author can forget any of it: it is
 //! the executor's job, not the playbook's.
 
-pub mod approvers;
 pub mod archive;
 pub mod backup;
 pub mod confirm;

@@ -11,9 +11,9 @@ use crate::report::Status;
 
 /// The plan of the step, and its arguments as the module takes them.
 pub(super) async fn plan(sctx: &StepCtx<'_>, module: &dyn Module, mut args: Json) -> Result<(Plan, Json), StepResult> {
-    crate::modules::unbuilt_args::prepare(sctx, module.name(), &mut args).await.map_err(from_error)?;
+    crate::modules::support::unbuilt_args::prepare(sctx, module.name(), &mut args).await.map_err(from_error)?;
     // A symbolic mode (`u=rwx,g=rx`) becomes the octal mode it gives this path, as ansible-core.
-    crate::modules::modes::resolve(sctx, module.name(), &mut args).await.map_err(from_error)?;
+    crate::modules::support::modes::resolve(sctx, module.name(), &mut args).await.map_err(from_error)?;
     let plan = module.plan(sctx, &args).await.map_err(from_error)?;
     Ok((plan, args))
 }

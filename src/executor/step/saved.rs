@@ -84,7 +84,7 @@ pub(super) fn entry(_env: &PlayEnv, key: String, s: &Seen<'_>, kind: &str, d: Op
     let probes = services
         .iter()
         .filter_map(|n| {
-            let m = crate::modules::service::Manager::lookup(s.services.as_ref(), n).ok()?;
+            let m = crate::modules::system::service::Manager::lookup(s.services.as_ref(), n).ok()?;
             let c = m.status_cmd();
             Some(crate::plan::ServiceProbe { name: n.clone(), command: c.line(), become_user: c.become_user.clone(), container: m.is_container() })
         })
@@ -178,7 +178,7 @@ pub(super) fn seen<'a>(env: &PlayEnv, state: &mut HostState, sctx: &StepCtx<'a>,
     env.safety.plan.as_ref()?;
     let name = env.sources.templates.render_str(&task.display_name(), sctx.vars, &task.span).unwrap_or_else(|_| task.display_name());
     let key = key(env, state, &name);
-    Some((key, Seen { task, name, args, plan, become_user: sctx.become_user.clone(), services: crate::modules::service::services_of(sctx) }))
+    Some((key, Seen { task, name, args, plan, become_user: sctx.become_user.clone(), services: crate::modules::system::service::services_of(sctx) }))
 }
 
 /// A step done while planning (read-only): recorded, and under `apply` its output held to the

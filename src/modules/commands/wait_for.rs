@@ -1,0 +1,105 @@
+//! `wait_for`: until a TCP port on the host answers (or stops), a path
+//! exists (or is gone), or a file matches `search_regex`. Polls from here,
+//! one cheap probe a time over the open connection, until `timeout`.
+//! In dry-run it is only described: what it waits for usually comes from an
+//! earlier step that dry-run did not run.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use crate::transport::{quote, Cmd};
+
+pub struct WaitFor;
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    host: Option<String>,
+    #[serde(default, deserialize_with = "de::u64_loose")]
+    port: Option<u64>,
+    path: Option<String>,
+    search_regex: Option<String>,
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::u64_loose")]
+    timeout: Option<u64>,
+    #[serde(default, deserialize_with = "de::u64_loose")]
+    delay: Option<u64>,
+    #[serde(default, deserialize_with = "de::u64_loose")]
+    sleep: Option<u64>,
+    msg: Option<String>,
+}
+
+impl Args {
+    fn probe(&self) -> Result<(Cmd, String), StepError> {
+        let want_up = !matches!(self.state.as_deref(), Some("stopped") | Some("absent"));
+        if let Some(port) = self.port {
+            let host = self.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+            let script = format!("exec 3<>/dev/tcp/{}/{port}", quote::quote(&host));
+            let cmd = Cmd::argv(["timeout", "2", "bash", "-c", script.as_str()]);
+            let what = format!("port {host}:{port} to {}", if want_up { "accept connections" } else { "close" });
+            return Ok((cmd, what));
+        }
+        if let Some(path) = &self.path {
+            if let Some(re) = &self.search_regex {
+                let cmd = Cmd::argv(["grep", "-qE", "--", re.as_str(), path.as_str()]);
+                return Ok((cmd, format!("{path} to match /{re}/")));
+            }
+            let what = format!("{path} to {}", if want_up { "exist" } else { "be absent" });
+            return Ok((Cmd::argv(["test", "-e", path.as_str()]), what));
+        }
+        Err(StepError::failed("wait_for needs `port` or `path`"))
+    }
+}
+
+#[async_trait]
+impl Module for WaitFor {
+    fn name(&self) -> &'static str {
+        "wait_for"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[
+            opt("host", Kind::Str), opt("port", Kind::Int), opt("path", Kind::Str), opt("search_regex", Kind::Str), opt("state", Kind::Str),
+            opt("timeout", Kind::Int), opt("delay", Kind::Int), opt("sleep", Kind::Int), opt("msg", Kind::Str),
+        ];
+        S
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("wait_for", args)?;
+        let (_, what) = a.probe()?;
+        // ansible-core's wait_for does not support check mode: the step is skipped.
+        if ctx.check {
+            return Ok(Plan { skipped: Some("remote module (wait_for) does not support check mode".into()), note: Some(format!("would wait up to {}s for {what}", a.timeout.unwrap_or(300))), ..Plan::ok() });
+        }
+        let mut plan = Plan::ok();
+        plan.run_anyway = true;
+        plan.note = Some(format!("would wait up to {}s for {what}", a.timeout.unwrap_or(300)));
+        plan.result.insert("args".into(), args.clone());
+        Ok(plan)
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+        let a: Args = typed("wait_for", plan.result.get("args").unwrap_or(&Json::Null))?;
+        let (cmd, what) = a.probe()?;
+        let want_up = !matches!(a.state.as_deref(), Some("stopped") | Some("absent"));
+        tokio::time::sleep(Duration::from_secs(a.delay.unwrap_or(0))).await;
+        let timeout = Duration::from_secs(a.timeout.unwrap_or(300));
+        let start = Instant::now();
+        loop {
+            let up = ctx.run(cmd.clone()).await?.ok();
+            if up == want_up {
+                let elapsed = start.elapsed().as_secs_f64();
+                let mut result = serde_json::Map::new();
+                result.insert("elapsed".into(), json!((elapsed * 10.0).round() / 10.0));
+                return Ok(Outcome { changed: false, result });
+            }
+            if start.elapsed() >= timeout {
+                let msg = a.msg.clone().unwrap_or_else(|| format!("host {}: timed out after {}s waiting for {what}", ctx.host, timeout.as_secs()));
+                return Err(StepError::failed(msg));
+            }
+            tokio::time::sleep(Duration::from_millis(a.sleep.map_or(250, |s| s * 1000).min(1000))).await;
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! `assemble`: one file made of the fragments of a folder (on the host, or with
+//! `remote_src: false` on the controller), in name order, with an optional `delimiter`
+//! between them and a `regexp` choosing them, as ansible-core joins them. Written through
+//! [`crate::modules::write`]; replacing a file is an overwrite for the safety engine.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::pyre;
+use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
+use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::transport::{quote, Cmd};
+
+pub struct Assemble;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    src: String,
+    dest: String,
+    delimiter: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    backup: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    remote_src: Option<bool>,
+    regexp: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    ignore_hidden: Option<bool>,
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    decrypt: Option<bool>,
+    #[serde(default, deserialize_with = "de::mode")]
+    mode: Option<u32>,
+    owner: Option<String>,
+    group: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    unsafe_writes: Option<bool>,
+}
+
+/// Python's `codecs.escape_decode` of the common escapes (`\n`, `\t`, `\\`, `\r`).
+fn unescape(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('n') => out.push(b'\n'),
+                Some('t') => out.push(b'\t'),
+                Some('r') => out.push(b'\r'),
+                Some('\\') => out.push(b'\\'),
+                Some(o) => {
+                    out.push(b'\\');
+                    out.extend(o.to_string().as_bytes());
+                }
+                None => out.push(b'\\'),
+            }
+        } else {
+            out.extend(c.to_string().as_bytes());
+        }
+    }
+    out
+}
+
+/// The fragments joined: a newline after one that lacks it, the delimiter (and, as
+/// ansible-core writes it, always a newline after the delimiter) between two.
+pub fn join(fragments: &[Vec<u8>], delimiter: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut add_newline = false;
+    for (i, f) in fragments.iter().enumerate() {
+        if add_newline {
+            out.push(b'\n');
+        }
+        if i > 0 {
+            if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
+                out.extend(unescape(d));
+                out.push(b'\n');
+            }
+        }
+        out.extend(f);
+        add_newline = !f.ends_with(b"\n");
+    }
+    out
+}
+
+#[async_trait]
+impl Module for Assemble {
+    fn name(&self) -> &'static str {
+        "assemble"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[
+            req("src", Kind::Str), req("dest", Kind::Str), opt("delimiter", Kind::Str), opt("backup", Kind::Bool), opt("remote_src", Kind::Bool),
+            opt("regexp", Kind::Str), opt("ignore_hidden", Kind::Bool), opt("validate", Kind::Str), opt("decrypt", Kind::Bool), opt("mode", Kind::Any),
+            opt("owner", Kind::Str), opt("group", Kind::Str), opt("unsafe_writes", Kind::Bool),
+        ];
+        S
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("assemble", args)?;
+        let _ = (a.decrypt, a.unsafe_writes);
+        let re = a.regexp.as_deref().map(|r| pyre::compile(r).map_err(|e| StepError::failed(format!("Invalid Regexp ({e}) in \"{r}\"")))).transpose()?;
+        if let Some(v) = a.validate.as_deref().filter(|v| !v.contains("%s")) {
+            return Err(StepError::failed(format!("validate must contain %s: {v}")));
+        }
+        let keep = |name: &str| re.as_ref().is_none_or(|r| r.is_match(name.as_bytes())) && !(a.ignore_hidden.unwrap_or(false) && name.starts_with('.'));
+        let mut fragments = Vec::new();
+        if a.remote_src.unwrap_or(true) {
+            let s = quote::quote(&a.src);
+            let out = ctx.run(Cmd::shell(format!("if [ ! -e {s} ]; then echo MISSING; elif [ ! -d {s} ]; then echo NOTDIR; else find {s} -mindepth 1 -maxdepth 1 -printf '%y\\t%f\\0'; fi"))).await?;
+            let text = out.stdout_str();
+            if text.trim() == "MISSING" {
+                return Err(StepError::failed(format!("Source ({}) does not exist", a.src)));
+            }
+            if text.trim() == "NOTDIR" {
+                return Err(StepError::failed(format!("Source ({}) is not a directory", a.src)));
+            }
+            let mut names: Vec<(String, bool)> = text.split('\0').filter_map(|r| r.split_once('\t')).map(|(k, n)| (n.to_string(), k == "f")).collect();
+            names.sort();
+            for (n, is_file) in names {
+                if !is_file || !keep(&n) {
+                    continue;
+                }
+                fragments.push(ctx.read(&format!("{}/{n}", a.src.trim_end_matches('/'))).await?.unwrap_or_default());
+            }
+        } else {
+            let dir = crate::modules::find_src(&a.src, ctx.task, ctx.playbook_dir, ctx.project_root).or_else(|| Some(std::path::PathBuf::from(&a.src))).filter(|p| p.is_dir()).ok_or_else(|| StepError::failed(format!("Source ({}) is not a directory", a.src)))?;
+            let mut names: Vec<String> = std::fs::read_dir(&dir).map_err(|e| StepError::failed(format!("assemble: {}: {e}", dir.display())))?.flatten().filter(|e| e.path().is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            for n in names.into_iter().filter(|n| keep(n)) {
+                fragments.push(crate::vault::read_file(&dir.join(&n)).map_err(|e| StepError::failed(format!("assemble: {e}")))?);
+            }
+        }
+        let content = join(&fragments, a.delimiter.as_deref());
+        let current = ctx.stat_read(&a.dest).await?;
+        let backup = (a.backup.unwrap_or(false) && !ctx.check && current.1.is_some()).then(|| backup_name(&a.dest));
+        let spec = WriteSpec { dest: a.dest.clone(), content: content.clone(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false, backup };
+        let mut plan = plan_write_over(ctx, spec, current)?;
+        plan.result.insert("src".into(), json!(a.src));
+        plan.result.insert("checksum".into(), json!(crate::modules::files::stat::digest("sha1", &content).unwrap_or_default()));
+        plan.result.insert("md5sum".into(), json!(crate::modules::files::stat::digest("md5", &content).unwrap_or_default()));
+        plan.result.insert("msg".into(), json!("OK"));
+        // ansible-core shows no diff for assemble.
+        plan.diff = None;
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn fragments_join_as_ansible_core_joins_them() {
+        let f = vec![b"a".to_vec(), b"b\n".to_vec(), b"c".to_vec()];
+        assert_eq!(join(&f, None), b"a\nb\nc");
+        assert_eq!(join(&f, Some("# --")), b"a\n# --\nb\n# --\nc");
+        assert_eq!(join(&[b"x\n".to_vec(), b"y\n".to_vec()], Some("--\\n")), b"x\n--\n\ny\n");
+    }
+}

@@ -1,0 +1,813 @@
+//! `file`: a directory, an empty file (`touch`), a symbolic or hard link, the attributes of
+//! what is there, or nothing (`absent`); with mode, owner, group, access and modification
+//! times, `recurse` over a folder and `follow` of links. The rules are ansible-core's, state by
+//! state (its `ensure_*` functions): what the path is decides, a link is followed to what it
+//! points to unless `follow: false`, created parents get the mode, and the `--diff` is its
+//! JSON of path, state, mode, owner, group and times. Everything is read in one round trip;
+//! the changes are plain commands (`mkdir`, `chmod`, `chown`, `touch -d`, `ln`, `rm`).
+//!
+//! Removing a path, or replacing a file or an empty folder with a link, is destructive: the
+//! safety engine backs the path up first.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::transport::{quote, Cmd};
+
+pub struct File;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "dest", alias = "name")]
+    path: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::mode")]
+    mode: Option<u32>,
+    owner: Option<Json>,
+    group: Option<Json>,
+    src: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    recurse: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    force: Option<bool>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    follow: Option<bool>,
+    modification_time: Option<String>,
+    modification_time_format: Option<String>,
+    access_time: Option<String>,
+    access_time_format: Option<String>,
+    #[serde(default, deserialize_with = "de::bool_loose")]
+    unsafe_writes: Option<bool>,
+}
+
+const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
+
+/// One path as `stat` sees it (not following a link).
+#[derive(Clone, Debug, Default)]
+struct Node {
+    /// stat's `%F`: "directory", "symbolic link", "regular file", ...
+    kind: String,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    ino: u64,
+    /// Seconds and the text of the fraction, as `%.9Y`.
+    mtime: String,
+    atime: String,
+}
+
+impl Node {
+    fn is_dir(&self) -> bool {
+        self.kind == "directory"
+    }
+    fn is_link(&self) -> bool {
+        self.kind == "symbolic link"
+    }
+}
+
+/// A path, and when it is a link, where it points and what is there.
+#[derive(Clone, Debug, Default)]
+struct Info {
+    node: Option<Node>,
+    link: Option<String>,
+    real: Option<String>,
+    target: Option<Node>,
+}
+
+impl Info {
+    /// ansible-core's `get_state`.
+    fn state(&self) -> &'static str {
+        match &self.node {
+            None => "absent",
+            Some(n) if n.is_link() => "link",
+            Some(n) if n.is_dir() => "directory",
+            Some(n) if n.nlink > 1 => "hard",
+            Some(_) => "file",
+        }
+    }
+    /// `os.path.exists`: the path, through a link.
+    fn exists(&self) -> bool {
+        match &self.node {
+            Some(n) if n.is_link() => self.target.is_some(),
+            Some(_) => true,
+            None => false,
+        }
+    }
+    /// `os.path.isdir`: through a link.
+    fn is_dir(&self) -> bool {
+        match &self.node {
+            Some(n) if n.is_link() => self.target.as_ref().is_some_and(Node::is_dir),
+            Some(n) => n.is_dir(),
+            None => false,
+        }
+    }
+}
+
+const STAT_FMT: &str = "%F|%a|%u|%g|%h|%i|%.9Y|%.9X";
+
+fn parse_node(line: &str) -> Option<Node> {
+    let f: Vec<&str> = line.split('|').collect();
+    if f.len() != 8 {
+        return None;
+    }
+    Some(Node {
+        kind: f[0].to_string(),
+        mode: u32::from_str_radix(f[1], 8).ok()?,
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        nlink: f[4].parse().ok()?,
+        ino: f[5].parse().ok()?,
+        mtime: f[6].to_string(),
+        atime: f[7].to_string(),
+    })
+}
+
+/// The shell that prints [`Info`] of the path in `$var`, as `S`/`L`/`R`/`T` lines after `tag`.
+fn info_script(var: &str, tag: &str) -> String {
+    format!(
+        "if [ -e \"${var}\" ] || [ -L \"${var}\" ]; then printf '{tag}S\\t'; stat -c '{STAT_FMT}' -- \"${var}\"; else printf '{tag}S\\tABSENT\\n'; fi; \
+         if [ -L \"${var}\" ]; then printf '{tag}L\\t'; readlink -- \"${var}\"; printf '{tag}R\\t'; realpath -m -- \"${var}\"; \
+         printf '{tag}T\\t'; stat -L -c '{STAT_FMT}' -- \"${var}\" 2>/dev/null || echo ABSENT; fi"
+    )
+}
+
+fn parse_info(text: &str, tag: &str) -> Info {
+    let mut info = Info::default();
+    for line in text.lines() {
+        let Some((t, rest)) = line.split_once('\t') else { continue };
+        let Some(k) = t.strip_prefix(tag) else { continue };
+        match k {
+            "S" => info.node = parse_node(rest),
+            "L" => info.link = Some(rest.to_string()),
+            "R" => info.real = Some(rest.to_string()),
+            "T" => info.target = parse_node(rest),
+            _ => {}
+        }
+    }
+    info
+}
+
+/// A time of the `%.9Y` form as Python's float `st_mtime` (for the diff).
+fn py_time(t: &str) -> Json {
+    let (s, frac) = t.split_once('.').unwrap_or((t, "0"));
+    let secs: f64 = s.parse().unwrap_or(0.0);
+    let ns: f64 = format!("{frac:0<9}")[..9].parse().unwrap_or(0.0);
+    json!(secs + ns * 1e-9)
+}
+
+/// A timestamp argument: `preserve` (None), `now`, or a time in `format` (local time).
+#[derive(Clone, Debug, PartialEq)]
+enum Stamp {
+    Preserve,
+    Now,
+    At(i64),
+}
+
+/// Python's `time.strptime` then `time.mktime`, for the formats `%Y%m%d%H%M.%S` and the like.
+fn stamp(value: &str, format: &str) -> Result<Stamp, StepError> {
+    match value {
+        "preserve" => return Ok(Stamp::Preserve),
+        "now" => return Ok(Stamp::Now),
+        _ => {}
+    }
+    use chrono::TimeZone;
+    let naive = chrono::NaiveDateTime::parse_from_str(value, format)
+        .or_else(|_| chrono::NaiveDate::parse_from_str(value, format).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
+        .map_err(|e| StepError::failed(format!("Error while obtaining timestamp for time {value} using format {format}: time data {value:?} does not match format {format:?} ({e})")))?;
+    let local = chrono::Local.from_local_datetime(&naive).earliest().ok_or_else(|| StepError::failed(format!("Error while obtaining timestamp for time {value}: it does not exist in the local time zone")))?;
+    Ok(Stamp::At(local.timestamp()))
+}
+
+/// The before/after maps of ansible-core's file diff.
+#[derive(Default)]
+struct Diff {
+    before: BTreeMap<String, Json>,
+    after: BTreeMap<String, Json>,
+}
+
+impl Diff {
+    fn initial(path: &str, state: &str, prev: &str) -> Diff {
+        let mut d = Diff::default();
+        d.before.insert("path".into(), json!(path));
+        d.after.insert("path".into(), json!(path));
+        if prev != state {
+            d.before.insert("state".into(), json!(prev));
+            d.after.insert("state".into(), json!(state));
+        }
+        d
+    }
+    fn set(&mut self, k: &str, b: Json, a: Json) {
+        self.before.insert(k.into(), b);
+        self.after.insert(k.into(), a);
+    }
+    fn into_file_diff(self, path: &str) -> Option<crate::modules::FileDiff> {
+        if self.before == self.after {
+            return None;
+        }
+        let text = |m: &BTreeMap<String, Json>| crate::template::pyjson::dumps(&json!(m), Some(4), true, true).into_bytes();
+        Some(crate::modules::FileDiff { path: path.to_string(), before: Some(text(&self.before)), after: Some(text(&self.after)), mode: None, prepared: None })
+    }
+}
+
+/// What os.walk lists under a folder: its folders and its files, each folder's entries
+/// (folders, then files) before those of the folders inside it.
+async fn walk_list(ctx: &StepCtx<'_>, path: &str) -> Result<Json, StepError> {
+    let out = ctx.run(Cmd::shell(format!("find {} -mindepth 1 -printf '%y\\t%h\\t%p\\0' 2>/dev/null; true", quote::quote(path)))).await?;
+    let mut by_parent: std::collections::HashMap<String, Vec<(bool, String)>> = std::collections::HashMap::new();
+    for rec in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rec = String::from_utf8_lossy(rec).into_owned();
+        let f: Vec<&str> = rec.splitn(3, '\t').collect();
+        if f.len() == 3 {
+            by_parent.entry(f[1].to_string()).or_default().push((f[0] == "d", f[2].to_string()));
+        }
+    }
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![path.trim_end_matches('/').to_string()];
+    while let Some(d) = stack.pop() {
+        let list = by_parent.remove(&d).unwrap_or_default();
+        let sub: Vec<String> = list.iter().filter(|(is_dir, _)| *is_dir).map(|(_, p)| p.clone()).collect();
+        dirs.extend(sub.iter().cloned());
+        files.extend(list.iter().filter(|(is_dir, _)| !*is_dir).map(|(_, p)| p.clone()));
+        stack.extend(sub.into_iter().rev());
+    }
+    Ok(json!({"directories": dirs, "files": files}))
+}
+
+/// The wanted owner and group as ids (a name is looked up on the host).
+struct Wanted {
+    mode: Option<u32>,
+    uid: Option<(u32, String)>,
+    gid: Option<(u32, String)>,
+    mtime: Stamp,
+    atime: Stamp,
+}
+
+/// The plan being built: changes in words, commands, the diff, whether anything changes.
+struct Work<'a> {
+    plan: Plan,
+    diff: Diff,
+    changed: bool,
+    check: bool,
+    want: &'a Wanted,
+}
+
+impl Work<'_> {
+    fn run(&mut self, what: String, cmd: String) {
+        self.plan.changes.push(what);
+        self.plan.commands.push(Cmd::shell(cmd));
+        self.changed = true;
+    }
+    /// ansible-core's `set_fs_attributes_if_different` then `update_timestamp_for_file` on one
+    /// path (`node`: what is there now, not following a link; `None`: made by this step, as
+    /// `fresh`). `diff`: record the differences in the step's diff.
+    fn attributes(&mut self, path: &str, node: Option<&Node>, fresh: Node, diff: bool) {
+        let q = quote::quote(path);
+        let Some(n) = node.cloned().or_else(|| (!self.check).then_some(fresh)) else {
+            // Check mode, the path not there: ansible-core counts a change and looks no further.
+            if self.want.uid.is_some() || self.want.gid.is_some() || self.want.mode.is_some() {
+                self.changed = true;
+            }
+            return;
+        };
+        let link = n.is_link();
+        let h = if link { "-h " } else { "" };
+        if let Some((uid, name)) = &self.want.uid {
+            if n.uid != *uid {
+                if diff {
+                    self.diff.set("owner", json!(n.uid), json!(uid));
+                }
+                self.run(format!("chown {name} {path}"), format!("chown {h}{uid} -- {q}"));
+            }
+        }
+        if let Some((gid, name)) = &self.want.gid {
+            if n.gid != *gid {
+                if diff {
+                    self.diff.set("group", json!(n.gid), json!(gid));
+                }
+                self.run(format!("chgrp {name} {path}"), format!("chgrp {h}{gid} -- {q}"));
+            }
+        }
+        if let Some(m) = self.want.mode {
+            if n.mode != m {
+                if diff {
+                    self.diff.set("mode", json!(format!("0{:03o}", n.mode)), json!(format!("0{m:03o}")));
+                }
+                if link {
+                    // A link has no mode of its own on Linux: ansible-core tries, puts the
+                    // target's back, and counts a change.
+                    self.changed = true;
+                } else {
+                    self.run(format!("chmod {m:04o} {path}"), format!("chmod {m:o} -- {q}"));
+                }
+            }
+        }
+        self.times(path, &n, diff);
+    }
+    /// `update_timestamp_for_file`.
+    fn times(&mut self, path: &str, n: &Node, diff: bool) {
+        let q = quote::quote(path);
+        let (m, a) = (&self.want.mtime, &self.want.atime);
+        if *m == Stamp::Preserve && *a == Stamp::Preserve {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let now_f = json!(now.timestamp() as f64 + f64::from(now.timestamp_subsec_nanos()) * 1e-9);
+        let (pm, pa) = (py_time(&n.mtime), py_time(&n.atime));
+        let value = |s: &Stamp, prev: &Json| match s {
+            Stamp::Preserve => prev.clone(),
+            Stamp::Now => now_f.clone(),
+            Stamp::At(t) => json!(*t as f64),
+        };
+        let (nm, na) = (value(m, &pm), value(a, &pa));
+        let both_now = *m == Stamp::Now && *a == Stamp::Now;
+        if !both_now && nm == pm && na == pa {
+            return;
+        }
+        if diff {
+            if nm != pm {
+                self.diff.set("mtime", pm.clone(), nm.clone());
+            }
+            if na != pa {
+                self.diff.set("atime", pa.clone(), na.clone());
+            }
+        }
+        let h = if n.is_link() { "-h " } else { "" };
+        let arg = |s: &Stamp| match s {
+            Stamp::At(t) => format!("-d @{t} "),
+            _ => String::new(),
+        };
+        let mut cmds = Vec::new();
+        if both_now {
+            cmds.push(format!("touch -c {h}-- {q}"));
+        } else {
+            if *m != Stamp::Preserve {
+                cmds.push(format!("touch -c {h}-m {}-- {q}", arg(m)));
+            }
+            if *a != Stamp::Preserve {
+                cmds.push(format!("touch -c {h}-a {}-- {q}", arg(a)));
+            }
+        }
+        self.run(format!("set the times of {path}"), cmds.join(" && "));
+    }
+}
+
+#[async_trait]
+impl Module for File {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[
+            req("path", Kind::Str), opt("dest", Kind::Str), opt("name", Kind::Str), opt("state", Kind::Str), opt("mode", Kind::Any),
+            opt("owner", Kind::Any), opt("group", Kind::Any), opt("src", Kind::Str), opt("recurse", Kind::Bool), opt("force", Kind::Bool),
+            opt("follow", Kind::Bool), opt("modification_time", Kind::Str), opt("modification_time_format", Kind::Str),
+            opt("access_time", Kind::Str), opt("access_time_format", Kind::Str), opt("unsafe_writes", Kind::Bool),
+        ];
+        S
+    }
+    fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
+        if let Json::Object(a) = &task.args {
+            if let Some(Json::String(s)) = a.get("state") {
+                if !crate::template::is_template(s) && !STATES.contains(&s.as_str()) {
+                    return Err(crate::error::SourceError::new(task.arg_span("state"), format!("file: value of state must be one of: {}, got: {s}", STATES.join(", "))));
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("file", args)?;
+        let _ = a.unsafe_writes;
+        let follow = a.follow.unwrap_or(true);
+        let recurse = a.recurse.unwrap_or(false);
+        let force = a.force.unwrap_or(false);
+        let name_of = |v: &Option<Json>| v.as_ref().filter(|v| !v.is_null()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        let (owner, group) = (name_of(&a.owner), name_of(&a.group));
+        // One round trip: the path, the ids of owner and group, and for recurse the tree.
+        let mut script = format!("p={}; {}; printf 'I\\t%s\\t%s\\n' \"$(id -u)\" \"$(id -g)\"", quote::quote(&a.path), info_script("p", ""));
+        if let Some(src) = &a.src {
+            script.push_str(&format!("; s={}; {}", quote::quote(src), info_script("s", "s")));
+        }
+        for (tag, v, db) in [("U", &owner, "passwd"), ("G", &group, "group")] {
+            if let Some(v) = v {
+                script.push_str(&format!("; printf '{tag}\\t%s\\n' \"$(getent {db} {} | cut -d: -f3)\"", quote::quote(v)));
+            }
+        }
+        let out = ctx.run(Cmd::shell(script).label(format!("stat {}", a.path))).await?;
+        let text = out.stdout_str();
+        let mut info = parse_info(&text, "");
+        let src_info = parse_info(&text, "s");
+        let id_of = |tag: &str, v: &Option<String>, what: &str| -> Result<Option<(u32, String)>, StepError> {
+            let Some(v) = v else { return Ok(None) };
+            if let Ok(n) = v.parse::<u32>() {
+                return Ok(Some((n, v.clone())));
+            }
+            let found = text.lines().find_map(|l| l.strip_prefix(&format!("{tag}\t"))).and_then(|s| s.trim().parse::<u32>().ok());
+            match found {
+                Some(n) => Ok(Some((n, v.clone()))),
+                None => Err(StepError::failed(format!("chown failed: failed to look up {what} {v}"))),
+            }
+        };
+        let mut path = a.path.clone();
+        let mut state = a.state.clone();
+        // A link or hard link made inside a folder given as path: ansible-core names it after src.
+        if !matches!(state.as_deref(), Some("link") | Some("absent")) && info.is_dir() {
+            if let Some(src) = &a.src {
+                let base = src.trim_end_matches('/').rsplit('/').next().unwrap_or(src);
+                path = format!("{}/{base}", path.trim_end_matches('/'));
+                let o = ctx.run(Cmd::shell(format!("p={}; {}", quote::quote(&path), info_script("p", "")))).await?;
+                info = parse_info(&o.stdout_str(), "");
+            }
+        }
+        let prev = info.state();
+        let state = match state.take() {
+            Some(s) => s,
+            None if prev != "absent" => prev.to_string(),
+            None if recurse => "directory".into(),
+            None => "file".into(),
+        };
+        if !STATES.contains(&state.as_str()) {
+            return Err(StepError::failed(format!("value of state must be one of: {}, got: {state}", STATES.join(", "))));
+        }
+        if recurse && state != "directory" {
+            return Err(StepError::Failed { msg: "recurse option requires state to be 'directory'".into(), result: json!({"path": path}) });
+        }
+        if a.src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+            return Err(StepError::Failed { msg: "src option requires state to be 'link' or 'hard'".into(), result: json!({"path": path}) });
+        }
+        let stamp_of = |v: &Option<String>, f: &Option<String>| -> Result<Stamp, StepError> {
+            let v = v.clone().unwrap_or_else(|| if state == "touch" { "now".into() } else { "preserve".into() });
+            stamp(&v, f.as_deref().unwrap_or("%Y%m%d%H%M.%S"))
+        };
+        let want = Wanted {
+            mode: a.mode,
+            uid: if state == "absent" { None } else { id_of("U", &owner, "user")? },
+            gid: if state == "absent" { None } else { id_of("G", &group, "group")? },
+            mtime: stamp_of(&a.modification_time, &a.modification_time_format)?,
+            atime: stamp_of(&a.access_time, &a.access_time_format)?,
+        };
+        let mut w = Work { plan: Plan::ok(), diff: Diff::default(), changed: false, check: ctx.check, want: &want };
+        // A new path as it will be made: owned by the step's user, 0755 or 0644 (umask 022).
+        let (my_uid, my_gid) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("I\t"))
+            .and_then(|r| r.split_once('\t'))
+            .map(|(u, g)| (u.trim().parse().unwrap_or(0), g.trim().parse().unwrap_or(0)))
+            .unwrap_or((0, 0));
+        let now = chrono::Utc::now();
+        let now_s = format!("{}.{:09}", now.timestamp(), now.timestamp_subsec_nanos());
+        let fresh = |dir: bool| Node { kind: if dir { "directory".into() } else { "regular empty file".into() }, mode: if dir { 0o755 } else { 0o644 }, uid: my_uid, gid: my_gid, nlink: 1, ino: 0, mtime: now_s.clone(), atime: now_s.clone() };
+        let q = quote::quote(&path);
+        let mut result = serde_json::Map::new();
+        result.insert("state".into(), json!(if state == "touch" { "file" } else { state.as_str() }));
+        match state.as_str() {
+            "absent" => {
+                result.insert("path".into(), json!(path));
+                result.insert("state".into(), json!("absent"));
+                // A path that names a system folder (`/tmp/x/../../..`) is refused by the safety
+                // engine whether or not the shell can reach it now.
+                if prev == "absent" && crate::safety::paths::system_root(&path).is_some() {
+                    w.run(format!("remove {path}"), format!("rm -rf -- {q}"));
+                    w.plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {path}"), paths: vec![path.clone()], ..Default::default() });
+                }
+                if prev != "absent" {
+                    w.diff = Diff::initial(&path, "absent", prev);
+                    if prev == "directory" {
+                        w.diff.before.insert("path_content".into(), walk_list(ctx, &path).await?);
+                    }
+                    w.run(format!("remove {path}"), format!("rm -rf -- {q}"));
+                    w.plan.destructive = Some(crate::safety::Destructive { reason: format!("deletes {path}"), paths: vec![path.clone()], ..Default::default() });
+                }
+            }
+            "touch" => {
+                result.insert("dest".into(), json!(path));
+                if prev == "absent" {
+                    if ctx.check {
+                        w.changed = true;
+                        w.plan.changes.push(format!("create {path}"));
+                        return finish(w, result, None);
+                    }
+                    w.run(format!("create {path}"), format!("touch -- {q}"));
+                }
+                w.diff = Diff::initial(&path, "touch", prev);
+                let (target, node) = attr_target(&path, &info, follow);
+                w.attributes(&target, node.as_ref(), fresh(false), true);
+            }
+            "file" => {
+                let (p, st, node) = followed(&path, prev, &info, follow);
+                if !matches!(st, "file" | "hard") {
+                    return Err(StepError::Failed { msg: format!("file ({p}) is {st}, cannot continue"), result: json!({"path": p, "state": st}) });
+                }
+                result.insert("path".into(), json!(p));
+                w.diff = Diff::initial(&p, "file", st);
+                w.attributes(&p, node.as_ref(), fresh(false), true);
+                return finish_at(w, result, &p);
+            }
+            "directory" => {
+                let (p, st, node) = followed(&path, prev, &info, follow);
+                result.insert("path".into(), json!(p));
+                w.diff = Diff::initial(&p, "directory", st);
+                if st == "absent" {
+                    w.changed = true;
+                    w.plan.changes.push(format!("create directory {p}"));
+                    if ctx.check {
+                        return finish_at(w, result, &p);
+                    }
+                    // As ansible-core: each folder it makes, parents too, gets the attributes.
+                    let mut cur = String::new();
+                    let mut steps = Vec::new();
+                    for comp in p.split('/').filter(|c| !c.is_empty()) {
+                        cur = if cur.is_empty() && !p.starts_with('/') { comp.to_string() } else { format!("{cur}/{comp}") };
+                        let cq = quote::quote(&cur);
+                        let mut make = format!("mkdir -- {cq}");
+                        if let Some((uid, _)) = &want.uid {
+                            make.push_str(&format!(" && chown {uid} -- {cq}"));
+                        }
+                        if let Some((gid, _)) = &want.gid {
+                            make.push_str(&format!(" && chgrp {gid} -- {cq}"));
+                        }
+                        if let Some(m) = want.mode {
+                            make.push_str(&format!(" && chmod {m:o} -- {cq}"));
+                        }
+                        steps.push(format!("{{ [ -e {cq} ] || {{ {make}; }}; }}"));
+                    }
+                    w.plan.commands.push(Cmd::shell(steps.join(" && ")));
+                    if let Some(m) = want.mode.filter(|m| *m != 0o755) {
+                        w.diff.set("mode", json!("0755"), json!(format!("0{m:03o}")));
+                    }
+                    if let Some((uid, _)) = &want.uid {
+                        if *uid != my_uid {
+                            w.diff.set("owner", json!(my_uid), json!(uid));
+                        }
+                    }
+                    if let Some((gid, _)) = &want.gid {
+                        if *gid != my_gid {
+                            w.diff.set("group", json!(my_gid), json!(gid));
+                        }
+                    }
+                    if want.mtime != Stamp::Preserve || want.atime != Stamp::Preserve {
+                        w.times(&p, &fresh(true), true);
+                    }
+                    return finish_at(w, result, &p);
+                }
+                if st != "directory" {
+                    return Err(StepError::Failed { msg: format!("{p} already exists as a {st}"), result: json!({"path": p}) });
+                }
+                w.attributes(&p, node.as_ref(), fresh(true), true);
+                if recurse {
+                    recurse_attributes(ctx, &mut w, &p, follow).await?;
+                }
+                return finish_at(w, result, &p);
+            }
+            "link" => {
+                let mut src = a.src.clone();
+                if src.is_none() && follow && info.exists() {
+                    src = info.link.clone();
+                }
+                let relpath = if !info.node.as_ref().is_some_and(Node::is_link) && info.is_dir() { path.clone() } else { parent_of(&path) };
+                if let Some(s) = &src {
+                    let absrc = if s.starts_with('/') { s.clone() } else { format!("{}/{s}", relpath.trim_end_matches('/')) };
+                    if !force && !exists_remote(ctx, &absrc).await? {
+                        return Err(StepError::Failed { msg: format!("src file does not exist, use 'force=yes' if you really want to create the link: {absrc}"), result: json!({"path": path, "src": s}) });
+                    }
+                }
+                match prev {
+                    "directory" if !force => return Err(StepError::failed(format!("refusing to convert from directory to symlink for {path}"))),
+                    "directory" => {
+                        let empty = ctx.run(Cmd::shell(format!("[ -z \"$(ls -A -- {q})\" ]"))).await?.rc == 0;
+                        if !empty {
+                            return Err(StepError::failed(format!("the directory {path} is not empty, refusing to convert it")));
+                        }
+                    }
+                    "file" | "hard" if !force => return Err(StepError::failed(format!("refusing to convert from {prev} to symlink for {path}"))),
+                    _ => {}
+                }
+                w.diff = Diff::initial(&path, "link", prev);
+                result.insert("dest".into(), json!(path));
+                result.insert("src".into(), json!(src));
+                let src_s = match (&src, prev) {
+                    (None, "link") => String::new(),
+                    (None, _) => return Err(StepError::failed("src is required for creating new symlinks")),
+                    (Some(s), _) => s.clone(),
+                };
+                let mut link_made = false;
+                match prev {
+                    "link" => {
+                        if src.is_some() && info.link.as_deref() != Some(src_s.as_str()) {
+                            w.diff.set("src", json!(info.link), json!(src_s));
+                            link_made = true;
+                        }
+                    }
+                    _ => link_made = true,
+                }
+                if link_made {
+                    let sq = quote::quote(&src_s);
+                    match prev {
+                        "absent" => w.run(format!("link {path} -> {src_s}"), format!("ln -s -- {sq} {q}")),
+                        "directory" => w.run(format!("replace the empty folder {path} with a link to {src_s}"), format!("rmdir -- {q} && ln -s -- {sq} {q}")),
+                        _ => {
+                            let tmp = quote::quote(&format!("{}/.recover.{}.tmp", parent_of(&path), uuid::Uuid::new_v4().simple()));
+                            w.run(format!("link {path} -> {src_s}"), format!("ln -s -- {sq} {tmp} && mv -Tf -- {tmp} {q}"));
+                        }
+                    }
+                    if matches!(prev, "file" | "hard" | "directory") {
+                        w.plan.destructive = Some(crate::safety::Destructive { reason: format!("replaces the {prev} {path} with a link"), paths: vec![path.clone()], ..Default::default() });
+                    }
+                }
+                if ctx.check && !info.exists() {
+                    return finish(w, result, Some(&path));
+                }
+                // Attributes: of what the link points to (follow), or of the link itself; in
+                // check mode (or with no new link), of what is there now.
+                let abs = if src_s.starts_with('/') { src_s.clone() } else { format!("{}/{src_s}", parent_of(&path)) };
+                let (attr_path, attr_node, is_link_after) = if ctx.check || !link_made {
+                    let (p, n) = attr_target(&path, &info, follow);
+                    (p, n, info.node.as_ref().is_some_and(Node::is_link))
+                } else if follow {
+                    (abs.clone(), stat_node(ctx, &abs).await?, true)
+                } else {
+                    let n = Node { kind: "symbolic link".into(), mode: 0o777, uid: my_uid, gid: my_gid, nlink: 1, ino: 0, mtime: now_s.clone(), atime: now_s.clone() };
+                    (path.clone(), Some(n), true)
+                };
+                if follow && is_link_after && attr_node.is_none() {
+                    result.insert("warnings".into(), json!(["Cannot set fs attributes on a non-existent symlink target. follow should be set to False to avoid this."]));
+                } else {
+                    let f = attr_node.clone().unwrap_or_else(|| fresh(false));
+                    w.attributes(&attr_path, attr_node.as_ref(), f, true);
+                }
+            }
+            "hard" => {
+                let src = a.src.clone();
+                if prev != "hard" && src.is_none() {
+                    return Err(StepError::failed("src is required for creating new hardlinks"));
+                }
+                if src.is_some() && !src_info.exists() {
+                    return Err(StepError::Failed { msg: "src does not exist".into(), result: json!({"dest": path, "src": src}) });
+                }
+                w.diff = Diff::initial(&path, "hard", prev);
+                result.insert("dest".into(), json!(path));
+                result.insert("src".into(), json!(src));
+                let src_ino = src_info.target.as_ref().or(src_info.node.as_ref()).map(|n| n.ino);
+                let mut make = false;
+                match prev {
+                    "absent" => make = true,
+                    "link" => {
+                        if info.link.as_deref() != src.as_deref() {
+                            w.diff.set("src", json!(info.link), json!(src));
+                            make = true;
+                        }
+                    }
+                    "hard" => {
+                        if src.is_some() && info.node.as_ref().map(|n| n.ino) != src_ino {
+                            if !force {
+                                return Err(StepError::Failed { msg: "Cannot link, different hard link exists at destination".into(), result: json!({"dest": path, "src": src}) });
+                            }
+                            make = true;
+                        }
+                    }
+                    "file" => {
+                        if !force {
+                            return Err(StepError::Failed { msg: format!("Cannot link, {prev} exists at destination"), result: json!({"dest": path, "src": src}) });
+                        }
+                        make = true;
+                    }
+                    _ => {
+                        if info.node.as_ref().map(|n| n.ino) == src_ino {
+                            return finish(w, json!({"path": path}).as_object().cloned().unwrap_or_default(), None);
+                        }
+                        return Err(StepError::Failed { msg: "Cannot link: different hard link exists at destination".into(), result: json!({"dest": path, "src": src}) });
+                    }
+                }
+                let s = src.clone().unwrap_or_default();
+                if make {
+                    let sq = quote::quote(&s);
+                    if prev == "absent" {
+                        let from = if follow && src_info.node.as_ref().is_some_and(Node::is_link) { quote::quote(src_info.link.as_deref().unwrap_or(&s)) } else { sq.clone() };
+                        w.run(format!("hard link {path} to {s}"), format!("ln -- {from} {q}"));
+                    } else {
+                        let tmp = quote::quote(&format!("{}/.recover.{}.tmp", parent_of(&path), uuid::Uuid::new_v4().simple()));
+                        w.run(format!("hard link {path} to {s}"), format!("ln -- {sq} {tmp} && mv -Tf -- {tmp} {q}"));
+                        if prev == "file" {
+                            w.plan.destructive = Some(crate::safety::Destructive { reason: format!("replaces the file {path} with a hard link"), paths: vec![path.clone()], ..Default::default() });
+                        }
+                    }
+                }
+                if ctx.check && !info.exists() {
+                    return finish(w, result, Some(&path));
+                }
+                // After the link, path and src are one inode: its attributes are src's.
+                let node = if make && !ctx.check { src_info.target.clone().or(src_info.node.clone()) } else { info.node.clone() };
+                let (target, _) = attr_target(&path, &Info { node: node.clone(), ..info.clone() }, false);
+                w.attributes(&target, node.as_ref(), fresh(false), true);
+            }
+            _ => unreachable!(),
+        }
+        finish(w, result, Some(&path))
+    }
+}
+
+/// With `follow`, a link stands for what it points to: that path, its state and its stat.
+fn followed(path: &str, prev: &'static str, info: &Info, follow: bool) -> (String, &'static str, Option<Node>) {
+    if !(follow && prev == "link") {
+        return (path.to_string(), prev, info.node.clone());
+    }
+    let node = info.target.clone();
+    let st = match &node {
+        None => "absent",
+        Some(n) if n.is_dir() => "directory",
+        Some(n) if n.nlink > 1 => "hard",
+        Some(_) => "file",
+    };
+    (info.real.clone().unwrap_or_else(|| path.to_string()), st, node)
+}
+
+/// Where the attributes go: the path, or with `follow` what a link points to.
+fn attr_target(path: &str, info: &Info, follow: bool) -> (String, Option<Node>) {
+    if follow && info.node.as_ref().is_some_and(Node::is_link) {
+        return (info.real.clone().unwrap_or_else(|| path.to_string()), info.target.clone());
+    }
+    (path.to_string(), info.node.clone())
+}
+
+fn parent_of(path: &str) -> String {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) => "/".into(),
+        Some((d, _)) => d.to_string(),
+        None => String::new(),
+    }
+}
+
+async fn exists_remote(ctx: &StepCtx<'_>, path: &str) -> Result<bool, StepError> {
+    Ok(ctx.run(Cmd::argv(["test", "-e", path])).await?.rc == 0)
+}
+
+async fn stat_node(ctx: &StepCtx<'_>, path: &str) -> Result<Option<Node>, StepError> {
+    let out = ctx.run(Cmd::shell(format!("stat -L -c '{STAT_FMT}' -- {} 2>/dev/null", quote::quote(path)))).await?;
+    Ok(parse_node(out.stdout_str().trim()))
+}
+
+/// `recursive_set_attributes`: every entry under the folder, as os.walk finds them; a link
+/// gets the attributes itself and, with `follow`, what it points to (when that exists).
+async fn recurse_attributes(ctx: &StepCtx<'_>, w: &mut Work<'_>, root: &str, follow: bool) -> Result<(), StepError> {
+    let r = quote::quote(root);
+    let mut script = format!("find {r} -mindepth 1 -exec sh -c 'for f; do printf \"P\\t%s\\t\" \"$f\"; stat -c \"{STAT_FMT}\" -- \"$f\"; done' sh {{}} + 2>/dev/null");
+    if follow {
+        script.push_str(&format!("; find {r} -mindepth 1 -type l -exec sh -c 'for f; do printf \"T\\t%s\\t\" \"$f\"; stat -L -c \"{STAT_FMT}\" -- \"$f\" 2>/dev/null || echo ABSENT; done' sh {{}} + 2>/dev/null"));
+    }
+    let out = ctx.run(Cmd::shell(format!("{script}; true"))).await?;
+    let text = out.stdout_str();
+    let mut entries: Vec<(String, Node)> = Vec::new();
+    let mut targets: std::collections::HashMap<String, Node> = std::collections::HashMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.splitn(3, '\t').collect();
+        if f.len() != 3 {
+            continue;
+        }
+        match (f[0], parse_node(f[2])) {
+            ("P", Some(n)) => entries.push((f[1].to_string(), n)),
+            ("T", Some(n)) => {
+                targets.insert(f[1].to_string(), n);
+            }
+            _ => {}
+        }
+    }
+    for (p, n) in entries {
+        w.attributes(&p, Some(&n), n.clone(), false);
+        if follow && n.is_link() {
+            if let Some(t) = targets.get(&p) {
+                // chmod and chown follow the link: they reach what it points to.
+                let mut follow_node = t.clone();
+                follow_node.kind = if t.is_dir() { "directory".into() } else { "regular file".into() };
+                w.attributes(&p, Some(&follow_node), follow_node.clone(), false);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish_at(w: Work<'_>, result: serde_json::Map<String, Json>, path: &str) -> Result<Plan, StepError> {
+    finish(w, result, Some(path))
+}
+
+fn finish(w: Work<'_>, result: serde_json::Map<String, Json>, path: Option<&str>) -> Result<Plan, StepError> {
+    let Work { mut plan, diff, changed, .. } = w;
+    plan.result = result;
+    if let Some(p) = path {
+        plan.diff = diff.into_file_diff(p);
+    }
+    if changed && plan.changes.is_empty() {
+        // A change ansible-core counts that needs no command (a link's mode).
+        plan.changes.push("attributes ansible-core counts as changed (no command needed)".into());
+    }
+    if plan.changes.is_empty() {
+        plan.commands.clear();
+    }
+    Ok(plan)
+}

@@ -1,0 +1,52 @@
+//! `kafka_checkpoints`: reads and parses the offset checkpoint files of Kafka
+//! log dirs (read-only; runs in dry-run). Registers `files` (path, ok, entries
+//! or error) and `malformed` (the paths that would stop Kafka from starting).
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::modules::{de, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::facts::{parse_kafka_checkpoint, KAFKA_CHECKPOINTS};
+
+pub struct KafkaCheckpoints;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(deserialize_with = "de::list_loose")]
+    log_dirs: Vec<String>,
+}
+
+#[async_trait]
+impl Module for KafkaCheckpoints {
+    fn name(&self) -> &'static str {
+        "kafka_checkpoints"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[req("log_dirs", Kind::List)];
+        S
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("kafka_checkpoints", args)?;
+        let mut files = Vec::new();
+        let mut malformed = Vec::new();
+        for dir in &a.log_dirs {
+            for name in KAFKA_CHECKPOINTS {
+                let path = format!("{}/{name}", dir.trim_end_matches('/'));
+                let Some(bytes) = ctx.read(&path).await? else {
+                    files.push(json!({"path": path, "exists": false}));
+                    continue;
+                };
+                match parse_kafka_checkpoint(&String::from_utf8_lossy(&bytes)) {
+                    Ok(n) => files.push(json!({"path": path, "exists": true, "ok": true, "entries": n})),
+                    Err(e) => {
+                        files.push(json!({"path": path, "exists": true, "ok": false, "error": e}));
+                        malformed.push(json!(path));
+                    }
+                }
+            }
+        }
+        Ok(Plan::done(json!({ "files": files, "malformed": malformed })))
+    }
+}

@@ -1,0 +1,66 @@
+//! `tempfile`: a new temporary file or folder (`mktemp`), its path registered. ansible-core's
+//! tempfile does not support check mode: there the step is skipped.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::modules::{opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use crate::transport::{quote, Cmd};
+
+pub struct TempFile;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    state: Option<String>,
+    path: Option<String>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+}
+
+#[async_trait]
+impl Module for TempFile {
+    fn name(&self) -> &'static str {
+        "tempfile"
+    }
+    fn spec(&self) -> &'static [ArgSpec] {
+        const S: &[ArgSpec] = &[opt("state", Kind::Str), opt("path", Kind::Str), opt("prefix", Kind::Str), opt("suffix", Kind::Str)];
+        S
+    }
+    async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        let a: Args = typed("tempfile", args)?;
+        if ctx.check {
+            return Ok(Plan { skipped: Some("remote module (tempfile) does not support check mode".into()), ..Plan::ok() });
+        }
+        let (prefix, suffix) = (a.prefix.unwrap_or_else(|| "ansible.".into()), a.suffix.unwrap_or_default());
+        for (k, v) in [("prefix", &prefix), ("suffix", &suffix)] {
+            if v.contains('/') {
+                return Err(StepError::failed(format!("{k} must be a valid file name component, got {v:?}")));
+            }
+        }
+        let dir = match a.path {
+            Some(p) => p,
+            None => "${TMPDIR:-/tmp}".to_string(),
+        };
+        let dir_q = if dir.starts_with("${") { format!("\"{dir}\"") } else { quote::quote(&dir) };
+        let flag = match a.state.as_deref().unwrap_or("file") {
+            "file" => "",
+            "directory" => "-d ",
+            other => return Err(StepError::failed(format!("tempfile: value of state must be one of: directory, file, got: {other}"))),
+        };
+        let template = quote::quote(&format!("{prefix}XXXXXXXX{suffix}"));
+        let mut plan = Plan::ok();
+        plan.changes.push(format!("create a temporary {} in {dir}", if flag.is_empty() { "file" } else { "folder" }));
+        plan.commands.push(Cmd::shell(format!("mktemp {flag}-p {dir_q} {template}")));
+        Ok(plan)
+    }
+    async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
+        let mut result = plan.result;
+        for cmd in plan.commands {
+            let out = ctx.run_ok(cmd).await?;
+            result.insert("path".into(), json!(out.stdout_str().trim()));
+        }
+        Ok(Outcome { changed: true, result })
+    }
+}

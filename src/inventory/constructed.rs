@@ -219,13 +219,13 @@ fn keyed_group(t: &Templates, inv: &mut Inventory, host: &str, k: &Node, strict:
                 for i in items {
                     names.push(match &default_value {
                         Some(d) if is_default(i) => d.clone(),
-                        _ => super::py_str(i),
+                        _ => super::show::py_str(i),
                     });
                 }
             }
             Json::Object(m) => {
                 for (g, v) in m {
-                    let mut bare = format!("{g}{sep}{}", super::py_str(v));
+                    let mut bare = format!("{g}{sep}{}", super::show::py_str(v));
                     if is_default(v) {
                         match &default_value {
                             Some(d) => bare = format!("{g}{sep}{d}"),

@@ -3,13 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value as Json;
 
-use super::{walk_mut, Include, IncludeKind, Inherited, Item};
-use super::keywords::{flag, inherited, LoadCtx, BLOCK_KEYS};
 use super::fields::{conds, mapping, opt_string, strings};
+use super::keywords::{flag, inherited, LoadCtx, BLOCK_KEYS};
 use super::role::{RoleEntry, load_role, load_role_dynamic};
 use super::task::{kv_word, loop_of, split_kv};
+use super::{walk_mut, Cond, Inherited, Item, Task};
 use crate::error::SResult;
+use crate::error::Span;
+use crate::template::Vars;
 use crate::yaml::{self, Node, Value};
 
 /// The keys an include or import takes besides its own.
@@ -298,4 +301,46 @@ pub(super) fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: 
         listen: strings(item.get("listen"))?,
         ignore_errors: matches!(flag(item, "ignore_errors")?, Some(super::Flag::Fixed(true))),
     })
+}
+
+/// What an include brings in.
+#[derive(Clone, Debug)]
+pub enum IncludeKind {
+    /// `include_tasks: FILE` (a template: rendered per host).
+    Tasks { file: String },
+    /// `include_role: {name, tasks_from, vars_from, defaults_from, handlers_from}`.
+    Role { name: String, tasks_from: Option<String>, vars_from: Option<String>, defaults_from: Option<String> },
+}
+
+/// A dynamic include: its own `when` and `loop` are evaluated once (per item), its tags select
+/// it, and `apply:` (plus the keywords of the blocks around it) goes to every task it brings in.
+#[derive(Clone, Debug)]
+pub struct Include {
+    pub kind: IncludeKind,
+    pub name: Option<String>,
+    pub span: Span,
+    pub when: Vec<Cond>,
+    pub tags: Vec<String>,
+    pub vars: Vars,
+    pub loop_items: Option<(Json, Span)>,
+    pub loop_var: String,
+    /// Applied to the tasks it brings in.
+    pub inherit: Inherited,
+    /// The folder its file is looked up from first (the including file's).
+    pub dir: PathBuf,
+    pub role_dir: Option<PathBuf>,
+    /// A file name without templates is loaded (and checked) at load time.
+    pub preloaded: Option<Vec<Item>>,
+    /// An `include_role`'s handlers, loaded with its tasks: they join the host's handlers
+    /// when the include runs, as in ansible-core.
+    pub handlers: Vec<Task>,
+    /// The include's own `ignore_errors`: a file or role it cannot load does not stop the host.
+    pub ignore_errors: bool,
+    /// A handler's `listen` topics (an include_tasks in `handlers:`).
+    pub listen: Vec<String>,
+    /// `include_role` with `public: true`: the role's defaults and vars stay visible to the
+    /// host's later tasks.
+    pub public: bool,
+    /// A preloaded role's defaults and vars (what `public` exposes).
+    pub exports: Option<(Vars, Vars)>,
 }

@@ -6,9 +6,11 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use serde_json::Value as Json;
 
+use super::globals::{dict_fn, now_fn};
+use super::text::{comment, py_splitlines};
 use super::{json_of, pyjson, yamlout};
 
-fn err(msg: impl Into<String>) -> Error {
+pub(super) fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
@@ -258,101 +260,6 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("q", super::lookups::query);
 }
 
-/// Ansible's `now(utc=False, fmt=None)`: the controller's time as a Python datetime (`.year`,
-/// `.strftime(fmt)`, `.isoformat()`, `.timestamp()`), or, with `fmt`, that formatted text.
-fn now_fn(kw: Kwargs) -> Result<Value, Error> {
-    let utc = kw.get::<Option<bool>>("utc")?.unwrap_or(false);
-    let fmt = kw.get::<Option<String>>("fmt")?;
-    kw.assert_all_used()?;
-    let t = if utc { chrono::Utc::now().naive_utc() } else { chrono::Local::now().naive_local() };
-    match fmt {
-        Some(f) => Ok(Value::from(PyDateTime(t).strftime(&f))),
-        None => Ok(Value::from_object(PyDateTime(t))),
-    }
-}
-
-/// A Python `datetime` as far as templates use one.
-#[derive(Debug)]
-struct PyDateTime(chrono::NaiveDateTime);
-
-impl PyDateTime {
-    fn strftime(&self, f: &str) -> String {
-        // Python's %f is microseconds (chrono's, nanoseconds).
-        let f = f.replace("%f", "%6f");
-        let mut out = String::new();
-        use std::fmt::Write as _;
-        if write!(out, "{}", self.0.format(&f)).is_err() {
-            return f;
-        }
-        out
-    }
-    fn text(&self) -> String {
-        if self.0.and_utc().timestamp_subsec_micros() == 0 { self.strftime("%Y-%m-%d %H:%M:%S") } else { self.strftime("%Y-%m-%d %H:%M:%S.%f") }
-    }
-}
-
-impl minijinja::value::Object for PyDateTime {
-    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let t = &self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => t.year() as i64,
-            "month" => t.month() as i64,
-            "day" => t.day() as i64,
-            "hour" => t.hour() as i64,
-            "minute" => t.minute() as i64,
-            "second" => t.second() as i64,
-            "microsecond" => t.and_utc().timestamp_subsec_micros() as i64,
-            _ => return None,
-        }))
-    }
-    fn call_method(self: &std::sync::Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        use chrono::Datelike;
-        match method {
-            "strftime" => Ok(Value::from(self.strftime(args.first().and_then(Value::as_str).ok_or_else(|| err("strftime() takes a format"))?))),
-            "isoformat" => Ok(Value::from(self.strftime("%Y-%m-%dT%H:%M:%S%.6f").trim_end_matches(".000000").to_string())),
-            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp_micros() as f64 / 1e6)),
-            "weekday" => Ok(Value::from(self.0.weekday().num_days_from_monday() as i64)),
-            "isoweekday" => Ok(Value::from(self.0.weekday().number_from_monday() as i64)),
-            "date" => Ok(Value::from(self.strftime("%Y-%m-%d"))),
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
-    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text())
-    }
-}
-
-/// Python's `dict()`: from a mapping or a sequence of key, value pairs (`dict(keys | zip(values))`),
-/// then keyword arguments on top.
-fn dict_fn(args: Rest<Value>, kw: Kwargs) -> Result<Value, Error> {
-    let mut out: indexmap::IndexMap<Value, Value> = indexmap::IndexMap::new();
-    if args.len() > 1 {
-        return Err(err(format!("dict expected at most 1 argument, got {}", args.len())));
-    }
-    if let Some(src) = args.first() {
-        if src.kind() == ValueKind::Map {
-            for k in src.try_iter()? {
-                let v = src.get_item(&k)?;
-                out.insert(k, v);
-            }
-        } else {
-            for (i, pair) in src.try_iter()?.enumerate() {
-                let items: Vec<Value> = pair.try_iter().map_err(|_| err(format!("cannot convert dictionary update sequence element #{i} to a sequence")))?.collect();
-                if items.len() != 2 {
-                    return Err(err(format!("dictionary update sequence element #{i} has length {}; 2 is required", items.len())));
-                }
-                out.insert(items[0].clone(), items[1].clone());
-            }
-        }
-    }
-    for k in kw.args() {
-        out.insert(Value::from(k), kw.get::<Value>(k)?);
-    }
-    kw.assert_all_used()?;
-    Ok(Value::from_object(out))
-}
-
 fn to_bool(v: Value) -> bool {
     match v.kind() {
         ValueKind::Bool => v.is_true(),
@@ -525,78 +432,3 @@ fn set_op(a: &Value, b: &Value, keep: fn(bool, &Json) -> bool) -> Result<Value, 
 /// The lookup plugins `lookup()` and `query()` implement (see `lookups`).
 pub use super::lookups::LOOKUPS;
 
-
-/// Ansible's `comment` filter: every style (plain, erlang, c, cblock, xml) and every argument
-/// (decoration, beginning, prefix, prefix_count, postfix, postfix_count, end, newline), composed
-/// exactly as ansible-core's `plugins/filter/core.py` composes it.
-fn comment(text: Value, style: Option<String>, kw: Kwargs) -> Result<String, Error> {
-    let text = crate::template::pyrepr::py_str(&text);
-    let style = style.unwrap_or_else(|| "plain".into());
-    let (beginning, decoration, end) = match style.as_str() {
-        "plain" => ("", "# ", ""),
-        "erlang" => ("", "% ", ""),
-        "c" => ("", "// ", ""),
-        "cblock" => ("/*", " * ", " */"),
-        "xml" => ("<!--", " - ", "-->"),
-        other => return Err(err(format!("comment: invalid style '{other}' (styles: plain, erlang, c, cblock, xml)"))),
-    };
-    let arg = |k: &str| -> Result<Option<String>, Error> { Ok(kw.get::<Option<Value>>(k)?.map(|v| crate::template::pyrepr::py_str(&v))) };
-    let count = |k: &str| -> Result<usize, Error> {
-        Ok(match kw.get::<Option<Value>>(k)? {
-            None => 1,
-            Some(v) => crate::template::pyrepr::py_str(&v).trim().parse::<i64>().map_err(|_| err(format!("comment: {k} must be a whole number")))?.max(0) as usize,
-        })
-    };
-    let prepostfix = arg("decoration")?.unwrap_or_else(|| decoration.to_string());
-    let newline = arg("newline")?.unwrap_or_else(|| "\n".into());
-    let beginning = arg("beginning")?.unwrap_or_else(|| beginning.to_string());
-    let prefix = arg("prefix")?.unwrap_or_else(|| prepostfix.trim_end().to_string());
-    let postfix = arg("postfix")?.unwrap_or_else(|| prepostfix.trim_end().to_string());
-    let decoration = arg("decoration")?.unwrap_or_else(|| decoration.to_string());
-    let end = arg("end")?.unwrap_or_else(|| end.to_string());
-    let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
-    kw.assert_all_used()?;
-    let mut out = String::new();
-    if !beginning.is_empty() {
-        out.push_str(&format!("{beginning}{newline}"));
-    }
-    if !prefix.is_empty() {
-        let one = if prefix != newline { format!("{prefix}{newline}") } else { newline.clone() };
-        out.push_str(&one.repeat(prefix_count));
-    }
-    let body = if newline.is_empty() { format!("{decoration}{text}") } else { format!("{decoration}{}", text.replace(&newline, &format!("{newline}{decoration}"))) };
-    let pattern = format!("{decoration}{newline}");
-    let body = if pattern.is_empty() { body } else { body.replace(&pattern, &format!("{}{newline}", decoration.trim_end())) };
-    out.push_str(&body);
-    for _ in 0..postfix_count {
-        out.push_str(&newline);
-        out.push_str(&postfix);
-    }
-    if !end.is_empty() {
-        out.push_str(&format!("{newline}{end}"));
-    }
-    Ok(out)
-}
-
-/// Python's `str.splitlines()` (without keepends).
-pub fn py_splitlines(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                out.push(std::mem::take(&mut cur));
-            }
-            '\n' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}

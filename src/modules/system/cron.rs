@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::pyre;
+use crate::error::{SResult, SourceError};
 use crate::modules::support::write::{plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
+use crate::pyre;
 use crate::transport::{quote, Cmd};
 
 pub struct Cron;
@@ -170,7 +170,7 @@ fn strip_header(out: &str) -> (Vec<String>, String) {
     ];
     let mut existing = out.to_string();
     let mut lines = Vec::new();
-    for (count, l) in crate::template::filters::py_splitlines(out).into_iter().enumerate() {
+    for (count, l) in crate::template::text::py_splitlines(out).into_iter().enumerate() {
         if count > 2 || !heads.iter().any(|h| h.is_match(&l)) {
             lines.push(l);
         } else if let Some(at) = existing.find(&l) {
@@ -246,7 +246,7 @@ impl Module for Cron {
                 let (st, bytes) = ctx.stat_read(p).await?;
                 crate::modules::support::write::refuse_dir(&st, p)?;
                 let text = String::from_utf8_lossy(bytes.as_deref().unwrap_or_default()).into_owned();
-                let lines = crate::template::filters::py_splitlines(&text);
+                let lines = crate::template::text::py_splitlines(&text);
                 (Some((st, bytes)), text, lines)
             }
             None => {

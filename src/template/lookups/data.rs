@@ -1,0 +1,209 @@
+//! Lookups over data: lists, dicts, sequences, products, subelements, variables, the
+//! inventory's host names, a random choice.
+
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Error, State};
+
+use super::*;
+
+/// The lookups of this file: `None` when `kind` is not one of them.
+pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Option<Vec<Value>>, Error> {
+    Ok(Some(match kind {
+        "items" => flat(terms),
+        // ansible-core's `list` returns its terms as they are (`items` flattens one level).
+        "list" => terms.to_vec(),
+        "dict" => {
+            let mut out = Vec::new();
+            for t in terms {
+                if t.kind() != ValueKind::Map {
+                    return Err(err("with_dict expects a dict"));
+                }
+                for k in t.try_iter()? {
+                    let v = t.get_item(&k)?;
+                    out.push(Value::from_object(std::collections::BTreeMap::from([(Value::from("key"), k), (Value::from("value"), v)])));
+                }
+            }
+            out
+        }
+        "indexed_items" => flat(terms).into_iter().enumerate().map(|(i, v)| Value::from(vec![Value::from(i), v])).collect(),
+        "sequence" => {
+            let mut out = Vec::new();
+            let kstart = kw.get::<Option<Value>>("start")?;
+            let kend = kw.get::<Option<Value>>("end")?;
+            let kcount = kw.get::<Option<Value>>("count")?;
+            let kstride = kw.get::<Option<Value>>("stride")?;
+            let kfmt = kw.get::<Option<String>>("format")?;
+            let mut specs: Vec<(i64, i64, i64, String)> = Vec::new();
+            let num = |v: &Value| -> Result<i64, Error> {
+                let s = py_str(v);
+                let s = s.trim();
+                if let Some(h) = s.strip_prefix("0x") {
+                    i64::from_str_radix(h, 16).map_err(|_| err(format!("can't parse {s} as a number")))
+                } else {
+                    s.parse().map_err(|_| err(format!("can't parse {s} as a number")))
+                }
+            };
+            if terms.is_empty() {
+                let start = kstart.as_ref().map(&num).transpose()?.unwrap_or(1);
+                let stride = kstride.as_ref().map(&num).transpose()?.unwrap_or(1);
+                let end = match (&kend, &kcount) {
+                    (Some(e), None) => num(e)?,
+                    (None, Some(c)) => start + (num(c)? - 1) * stride,
+                    (Some(_), Some(_)) => return Err(err("can't specify both count and end in with_sequence")),
+                    (None, None) => return Err(err("must specify count or end in with_sequence")),
+                };
+                specs.push((start, end, stride, kfmt.clone().unwrap_or_else(|| "%d".into())));
+            }
+            for t in terms {
+                // "start-end/stride:format" or "start=1 end=10 stride=2 format=..."
+                let s = py_str(t);
+                let (mut start, mut end, mut stride, mut fmt) = (1i64, None::<i64>, 1i64, "%d".to_string());
+                if s.contains('=') {
+                    let mut count = None;
+                    for w in s.split_whitespace() {
+                        let (k, v) = w.split_once('=').ok_or_else(|| err(format!("bad sequence term {s:?}")))?;
+                        match k {
+                            "start" => start = num(&Value::from(v))?,
+                            "end" => end = Some(num(&Value::from(v))?),
+                            "count" => count = Some(num(&Value::from(v))?),
+                            "stride" => stride = num(&Value::from(v))?,
+                            "format" => fmt = v.to_string(),
+                            other => return Err(err(format!("unrecognized arguments to with_sequence: {other}"))),
+                        }
+                    }
+                    if let Some(c) = count {
+                        end = Some(start + (c - 1) * stride);
+                    }
+                } else {
+                    let (range, f) = s.split_once(':').map(|(a, b)| (a.to_string(), Some(b.to_string()))).unwrap_or((s.clone(), None));
+                    if let Some(f) = f {
+                        fmt = f;
+                    }
+                    let (range, st) = range.split_once('/').map(|(a, b)| (a.to_string(), Some(b.to_string()))).unwrap_or((range, None));
+                    if let Some(st) = st {
+                        stride = num(&Value::from(st))?;
+                    }
+                    match range.split_once('-') {
+                        Some((a, b)) if !a.is_empty() => {
+                            start = num(&Value::from(a))?;
+                            end = Some(num(&Value::from(b))?);
+                        }
+                        _ => end = Some(num(&Value::from(range.as_str()))?),
+                    }
+                }
+                specs.push((start, end.ok_or_else(|| err("must specify count or end in with_sequence"))?, stride, fmt));
+            }
+            let count: u128 = specs
+                .iter()
+                .filter(|(_, _, stride, _)| *stride != 0)
+                .map(|(start, end, stride, _)| {
+                    let span = (*end as i128 - *start as i128) / *stride as i128;
+                    if span < 0 { 0 } else { span as u128 + 1 }
+                })
+                .sum();
+            crate::template::bounded(count, "the sequence lookup")?;
+            for (start, end, stride, fmt) in specs {
+                if stride == 0 {
+                    continue;
+                }
+                let mut i = start;
+                while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+                    out.push(Value::from(percent_format(&fmt, i)));
+                    i += stride;
+                }
+            }
+            out
+        }
+        "subelements" => {
+            let (list, key) = match terms {
+                [l, k] | [l, k, _] => (l.clone(), py_str(k)),
+                _ => return Err(err("subelements lookup expects a list of two or three items")),
+            };
+            let skip = terms.get(2).is_some_and(|f| f.get_attr("skip_missing").is_ok_and(|v| v.is_true()));
+            let mut out = Vec::new();
+            for el in seq(&list) {
+                let sub = el.get_attr(&key).unwrap_or(Value::UNDEFINED);
+                if sub.is_undefined() {
+                    if skip {
+                        continue;
+                    }
+                    return Err(err(format!("could not find '{key}' key in iterated item '{}'", py_str(&el))));
+                }
+                for s in seq(&sub) {
+                    out.push(Value::from(vec![el.clone(), s]));
+                }
+            }
+            out
+        }
+        "together" => {
+            let lists: Vec<Vec<Value>> = terms.iter().map(seq).collect();
+            let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+            (0..n).map(|i| Value::from(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::from(()))).collect::<Vec<_>>())).collect()
+        }
+        "nested" => {
+            let count = terms.iter().try_fold(1u128, |acc, l| acc.checked_mul(seq(l).len() as u128)).unwrap_or(u128::MAX);
+            crate::template::bounded(count, "the nested lookup")?;
+            let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
+            for l in terms {
+                let items = seq(l);
+                acc = acc.into_iter().flat_map(|prefix| items.iter().map(move |x| prefix.iter().cloned().chain(std::iter::once(x.clone())).collect::<Vec<_>>())).collect();
+            }
+            if terms.is_empty() {
+                Vec::new()
+            } else {
+                acc.into_iter().map(Value::from).collect()
+            }
+        }
+        "vars" => {
+            let default = kw.get::<Option<Value>>("default")?;
+            let mut out = Vec::new();
+            for t in flat(terms) {
+                let name = py_str(&t);
+                match state.lookup(&name).filter(|v| !v.is_undefined()) {
+                    Some(v) => out.push(v),
+                    None => match &default {
+                        Some(d) => out.push(d.clone()),
+                        None => return Err(err(format!("No variable named '{name}' was found"))),
+                    },
+                }
+            }
+            out
+        }
+        "varnames" => {
+            let mut names: Vec<String> = state.known_variables().iter().map(|n| n.to_string()).collect();
+            names.sort();
+            let mut out = Vec::new();
+            for t in flat(terms) {
+                let re = regex::Regex::new(&py_str(&t)).map_err(|e| err(format!("varnames: {e}")))?;
+                out.extend(names.iter().filter(|n| re.find(n).is_some_and(|m| m.start() == 0)).map(|n| Value::from(n.as_str())));
+            }
+            out
+        }
+        "random_choice" => {
+            let list = flat(terms);
+            if list.is_empty() {
+                Vec::new()
+            } else {
+                let mut r = crate::template::pyrandom::PyRandom::from_str_seed(&uuid::Uuid::new_v4().to_string());
+                vec![list[r.randbelow(list.len() as u64) as usize].clone()]
+            }
+        }
+        "inventory_hostnames" => {
+            let groups = state.lookup("groups").filter(|g| g.kind() == ValueKind::Map).ok_or_else(|| err("inventory_hostnames: no `groups` variable here (it needs a play's inventory)"))?;
+            let pairs: Vec<(String, Vec<String>)> = groups
+                .try_iter()?
+                .map(|g| {
+                    let hosts = groups.get_item(&g).ok().and_then(|h| h.try_iter().ok().map(|i| i.map(|x| py_str(&x)).collect())).unwrap_or_default();
+                    (py_str(&g), hosts)
+                })
+                .collect();
+            let inv = GroupsSeen(pairs);
+            let pattern = flat(terms).iter().map(py_str).collect::<Vec<_>>().join(":");
+            match crate::hostpattern::select(&inv, &pattern) {
+                Ok(hosts) => hosts.into_iter().map(Value::from).collect(),
+                Err(_) => Vec::new(),
+            }
+        }
+        _ => return Ok(None),
+    }))
+}

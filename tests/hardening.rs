@@ -581,3 +581,30 @@ fn history_verify_names_the_first_line_an_edit_broke() {
     let bad = verify();
     assert!(bad.code == 1 && bad.stdout.contains(&format!("{}:1: the chain breaks here: it chains to the run log", logs[2].display())) && bad.stdout.contains("which is gone"), "{}", bad.stdout);
 }
+
+#[test]
+fn recover_doc_prints_a_module_from_its_own_spec() {
+    let run = Recover::new().args(["doc", "lineinfile"]).run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for needle in ["> LINEINFILE", "= path  (str)  aliases: dest, destfile, name", "- state  (str)  default: present", "- regexp  (str)  aliases: regex", "RETURNS (to `register`)", "CHECK MODE"] {
+        assert!(run.stdout.contains(needle), "missing {needle:?} in:\n{}", run.stdout);
+    }
+    // The same module by its full name; every argument the load accepts is documented.
+    let full = Recover::new().args(["doc", "ansible.builtin.lineinfile", "--output", "json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&full.stdout).unwrap();
+    let args: Vec<&str> = v["arguments"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    for a in ["path", "state", "regexp", "search_string", "line", "insertafter", "insertbefore", "backrefs", "create", "firstmatch", "validate", "mode", "owner", "group"] {
+        assert!(args.contains(&a), "{a} not documented: {args:?}");
+    }
+    assert!(v["arguments"].as_array().unwrap().iter().all(|a| !a["description"].as_str().unwrap_or_default().is_empty()));
+    // A misspelt name is named with a suggestion; a collection's module says where it is from.
+    let bad = Recover::new().args(["doc", "linefile"]).run();
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("did you mean 'lineinfile'"), "{}", bad.stderr);
+    let coll = Recover::new().args(["doc", "sysctl"]).run();
+    assert_eq!(coll.code, 1);
+    assert!(coll.stderr.contains("ansible.posix"), "{}", coll.stderr);
+    let list = Recover::new().args(["doc", "--list"]).run();
+    assert_eq!(list.code, 0);
+    assert!(list.stdout.lines().any(|l| l.starts_with("lineinfile ")) && list.stdout.lines().count() >= 57, "{}", list.stdout);
+}

@@ -20,6 +20,7 @@ macro_rules! out {
 
 mod backups;
 mod check;
+mod doc;
 mod exec;
 mod freeze;
 mod history;
@@ -172,6 +173,9 @@ pub enum Command {
     /// Run an approved plan exactly: refused (exit 4) where a host changed since it was made
     #[command(after_help = "Examples:\n  recover apply pg-wal.plan\n  recover apply pg-wal.plan --automation   (only AUTO-tier plans approved by a person)\n\nFirst, in one round trip per host, the paths and services the plan touches are read again; a host\nwhose state differs is refused with the difference named. A plan or inventory that changed, missing\nor expired approvals, or another recover version refuse the whole plan.\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused (stale, unapproved, altered), 1 bad input.")]
     Apply(plan::ApplyArgs),
+    /// A module's documentation (as ansible-doc): its arguments, what it returns, what check mode does
+    #[command(after_help = "Examples:\n  recover doc lineinfile\n  recover doc ansible.builtin.copy\n  recover doc --list\n  recover doc stat --output json")]
+    Doc(doc::DocArgs),
     /// Render a template to stdout (with a host's variables given --host)
     #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render templates/site.conf.j2 --host 188 -e site_name=demo -e site_root=/srv/demo")]
     Render(render::RenderArgs),
@@ -196,6 +200,7 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Freeze(_) => ("freeze", false, false, false),
         Command::Thaw => ("thaw", false, false, false),
         Command::Render(_) => ("render", false, false, false),
+        Command::Doc(_) => ("doc", false, true, false),
         Command::Init(_) => ("init", false, false, false),
         Command::Completions(_) => ("completions", false, false, false),
         Command::Man => ("man", false, false, false),
@@ -266,6 +271,7 @@ pub fn main() -> i32 {
         Command::List => Some(list::run(&cli.global)),
         Command::Inventory(a) => Some(inventory::run(&cli.global, a)),
         Command::Render(a) => Some(render::run(&cli.global, a)),
+        Command::Doc(a) => Some(doc::run(&cli.global, a)),
         Command::History(a) => Some(history::run(&cli.global, a)),
         Command::Status => Some(freeze::status_cmd(&cli.global)),
         Command::Init(a) => Some(init::init(&cli.global, a)),

@@ -16,9 +16,6 @@ mod registry;
 pub mod support;
 pub mod system;
 
-pub use registry::*;
-pub use support::args::{de, kind_name, kind_ok, typed, validate};
-
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -28,6 +25,9 @@ use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
 use crate::template::Templates;
 use crate::transport::{Cmd, Connection, Output, TransportError};
+
+pub use registry::*;
+pub use support::args::{de, kind_name, kind_ok, typed, validate};
 
 /// The kind of value an argument takes (checked at load time when the value is not a template).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,21 +40,44 @@ pub enum Kind {
     Any,
 }
 
-/// One argument a module accepts.
+/// One argument a module accepts: its name, type, other names, default and what it does, the
+/// one place the load-time check and `recover doc` both read.
 #[derive(Clone, Copy, Debug)]
 pub struct ArgSpec {
     pub name: &'static str,
     pub kind: Kind,
     pub required: bool,
+    /// Other names Ansible takes for it (`dest` for `path`).
+    pub aliases: &'static [&'static str],
+    /// Its default as Ansible writes it, when it has one.
+    pub default: Option<&'static str>,
+    /// One line: what it does.
+    pub doc: &'static str,
+}
+
+impl ArgSpec {
+    pub const fn aliases(self, aliases: &'static [&'static str]) -> ArgSpec {
+        ArgSpec { aliases, ..self }
+    }
+    pub const fn default(self, default: &'static str) -> ArgSpec {
+        ArgSpec { default: Some(default), ..self }
+    }
+    pub const fn doc(self, doc: &'static str) -> ArgSpec {
+        ArgSpec { doc, ..self }
+    }
+    /// Whether `key` names this argument (its name or an alias).
+    pub fn named(&self, key: &str) -> bool {
+        self.name == key || self.aliases.contains(&key)
+    }
 }
 
 /// Shorthand for an optional argument.
 pub const fn opt(name: &'static str, kind: Kind) -> ArgSpec {
-    ArgSpec { name, kind, required: false }
+    ArgSpec { name, kind, required: false, aliases: &[], default: None, doc: "" }
 }
 /// Shorthand for a required argument.
 pub const fn req(name: &'static str, kind: Kind) -> ArgSpec {
-    ArgSpec { name, kind, required: true }
+    ArgSpec { name, kind, required: true, aliases: &[], default: None, doc: "" }
 }
 
 /// What a module may ask of the run beyond its own host, given by the executor and narrow on
@@ -304,6 +327,9 @@ pub struct Outcome {
 #[async_trait]
 pub trait Module: Send + Sync {
     fn name(&self) -> &'static str;
+    /// What `recover doc` prints: the module's doc comment (a summary, then what it returns to
+    /// `register`, then what check mode does).
+    fn doc(&self) -> &'static str;
     /// The arguments it accepts.
     fn spec(&self) -> &'static [ArgSpec];
     /// Accepts a free-form string (`command: echo hi`) as `_raw_params`.

@@ -2,6 +2,7 @@
 //! catalog the playbook loader is handed), and why a step changes or removes data.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::Value as Json;
 
 use super::*;
@@ -135,6 +136,18 @@ pub fn short_name(key: &str) -> &str {
     }
 }
 
+/// Modules recover adds for the SOP's repairs: no collection has them.
+pub const OWN: &[&str] = &["backup", "preserve_move", "kafka_checkpoints", "systemd_show", "container_facts", "restart_policy", "container_remove"];
+
+/// The name a module has in Ansible (`ansible.builtin.copy`), or `None` for recover's own.
+pub fn fqcn(name: &str) -> Option<String> {
+    match name {
+        n if OWN.contains(&n) => None,
+        "docker_container_exec" => Some("community.docker.docker_container_exec".into()),
+        n => Some(format!("ansible.builtin.{n}")),
+    }
+}
+
 /// The module of that name.
 pub fn get(name: &str) -> Option<&'static dyn Module> {
     REGISTRY
@@ -145,14 +158,22 @@ pub fn get(name: &str) -> Option<&'static dyn Module> {
         .or_else(|| NOT_BUILT.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
 }
 
-/// An ansible.builtin module recover does not implement: it loads (as in ansible-core, a task
-/// a `when` skips does not matter), and a step that reaches a host with it is refused by name.
+/// An ansible.builtin module recover does not implement. It loads (as in ansible-core, a task a
+/// `when` skips does not matter), and a step that reaches a host with it is refused by name.
+///
+/// Returns: nothing: the step fails.
+///
+/// Check mode: refused as in a real run.
+#[derive(Documented)]
 pub struct NotBuilt(pub &'static str);
 
 #[async_trait]
 impl Module for NotBuilt {
     fn name(&self) -> &'static str {
         self.0
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]
@@ -169,6 +190,11 @@ impl Module for NotBuilt {
 }
 
 static NOT_BUILT: [NotBuilt; 6] = [NotBuilt("iptables"), NotBuilt("expect"), NotBuilt("subversion"), NotBuilt("sysvinit"), NotBuilt("mount_facts"), NotBuilt("gather_facts")];
+
+/// Every module recover knows: those it runs, then those it refuses by name where they run.
+pub fn every() -> Vec<&'static dyn Module> {
+    REGISTRY.iter().copied().chain(packages::apt::UNSUPPORTED.iter().map(|m| m as &dyn Module)).chain(NOT_BUILT.iter().map(|m| m as &dyn Module)).collect()
+}
 
 /// Every module name, for help and suggestions (those recover runs).
 pub fn names() -> Vec<&'static str> {
@@ -204,5 +230,28 @@ impl crate::playbook::Catalog for Builtins {
     }
     fn destructive(&self, task: &Task) -> Option<String> {
         destructive(task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_module_documents_itself_and_each_argument() {
+        for m in every() {
+            let doc = m.doc();
+            let paras: Vec<&str> = doc.split("\n\n").map(str::trim).collect();
+            assert!(paras.first().is_some_and(|p| !p.is_empty() && !p.starts_with("Returns:")), "{}: no summary", m.name());
+            assert!(paras.iter().any(|p| p.starts_with("Returns:")), "{}: its doc comment says nothing of what it returns", m.name());
+            assert!(paras.iter().any(|p| p.starts_with("Check mode:")), "{}: its doc comment says nothing of check mode", m.name());
+            let mut names = std::collections::HashSet::new();
+            for a in m.spec() {
+                assert!(!a.doc.is_empty(), "{}: argument '{}' has no description", m.name(), a.name);
+                for n in std::iter::once(a.name).chain(a.aliases.iter().copied()) {
+                    assert!(names.insert(n), "{}: '{n}' names two arguments", m.name());
+                }
+            }
+        }
     }
 }

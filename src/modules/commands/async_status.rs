@@ -5,11 +5,20 @@
 //! user the job ran as, so the task must become the same user, as in Ansible.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `async_status`: the state of a command started in the background (`async` with `poll: 0`), read
+/// from its results file on the host; `mode: cleanup` removes the file.
+///
+/// Returns: `ansible_job_id`, `started`, `finished` (1 once the command ended), and once finished
+/// the command's own result (`rc`, `stdout`, `stderr`, ...); `erased` with `cleanup`.
+///
+/// Check mode: reads the job as in a real run (it changes nothing).
+#[derive(Documented)]
 pub struct AsyncStatus;
 
 /// A job id recover makes (`j` and digits, a dot, digits), so it is safe in a path.
@@ -25,8 +34,14 @@ impl Module for AsyncStatus {
     fn name(&self) -> &'static str {
         "async_status"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("jid", Kind::Str), opt("mode", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("jid", Kind::Str).doc("The job id an `async` task registered (`ansible_job_id`)."),
+            opt("mode", Kind::Str).default("status").doc("`status` reads the job; `cleanup` removes its results file."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

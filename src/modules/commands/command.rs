@@ -4,13 +4,24 @@
 //! dry-run too and never counts as a change.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
-/// The `command` or the `shell` module.
+/// `command` and `shell`: a command on the host. `command` runs the words as they are (no shell: no
+/// pipes, redirections or `$VARS` but its own); `shell` gives the line to `/bin/sh` (or
+/// `executable`). `creates`/`removes` skip it by a path; `async` starts it in the background.
+///
+/// Returns: `cmd`, `rc`, `stdout`, `stderr`, `stdout_lines`, `stderr_lines`, `start`, `end`,
+/// `delta`, `msg`; with `async` and `poll: 0`, `ansible_job_id`, `started`, `finished`,
+/// `results_file`.
+///
+/// Check mode: not run (skipped) unless `creates` or `removes` decide it, as in ansible-core; a
+/// task with `check_mode: false` runs.
+#[derive(Documented)]
 pub struct CommandLike {
     name: &'static str,
     shell: bool,
@@ -20,20 +31,20 @@ pub static COMMAND: CommandLike = CommandLike { name: "command", shell: false };
 pub static SHELL: CommandLike = CommandLike { name: "shell", shell: true };
 
 const SPEC: &[ArgSpec] = &[
-    opt("cmd", Kind::Str),
-    opt("argv", Kind::List),
-    opt("creates", Kind::Str),
-    opt("removes", Kind::Str),
-    opt("chdir", Kind::Str),
-    opt("stdin", Kind::Str),
-    opt("executable", Kind::Str),
-    opt("stdin_add_newline", Kind::Bool),
-    opt("strip_empty_ends", Kind::Bool),
-    opt("expand_argument_vars", Kind::Bool),
-    opt("free_form", Kind::Str),
+    opt("cmd", Kind::Str).doc("The command line, split into words as a shell would (no pipes or redirections with `command`)."),
+    opt("argv", Kind::List).doc("The command as a list of words, given to the program as they are."),
+    opt("creates", Kind::Str).doc("A path: when it exists, the command does not run."),
+    opt("removes", Kind::Str).doc("A path: when it does not exist, the command does not run."),
+    opt("chdir", Kind::Str).doc("The folder to run the command in."),
+    opt("stdin", Kind::Str).doc("Text given to the command on its standard input."),
+    opt("executable", Kind::Str).doc("`shell`: the shell to run the line with (`/bin/sh` otherwise)."),
+    opt("stdin_add_newline", Kind::Bool).default("true").doc("Add a newline after `stdin`."),
+    opt("strip_empty_ends", Kind::Bool).default("true").doc("Strip empty lines from the end of stdout and stderr."),
+    opt("expand_argument_vars", Kind::Bool).default("true").doc("Expand `$VARS` in the arguments of `command` as the host environment has them."),
+    opt("free_form", Kind::Str).doc("The command line written after the module name (`command: ls -l`)."),
     // ansible-core before 2.14 took `warn` (whether to warn about commands a module does
     // better); it only ever changed warnings, so a role written for it runs unchanged.
-    opt("warn", Kind::Bool),
+    opt("warn", Kind::Bool).doc("Accepted for roles written for ansible-core before 2.14; has no effect."),
 ];
 
 /// One word of `command`, quoted for the shell so that only what Python's
@@ -358,6 +369,9 @@ mod tests {
 impl Module for CommandLike {
     fn name(&self) -> &'static str {
         self.name
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -1,11 +1,18 @@
 //! `ping`: the host answers (`pong`, or `data`); `data: crash` fails, as ansible-core's does.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `ping`: the host answers over its connection.
+///
+/// Returns: `ping` (`pong`, or `data`).
+///
+/// Check mode: runs as in a real run.
+#[derive(Documented)]
 pub struct Ping;
 
 #[async_trait]
@@ -13,8 +20,13 @@ impl Module for Ping {
     fn name(&self) -> &'static str {
         "ping"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("data", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("data", Kind::Str).default("pong").doc("What to answer with; `crash` makes the module fail."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

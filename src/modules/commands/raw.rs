@@ -2,11 +2,18 @@
 //! as ansible-core runs it; skipped in check mode, as there.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `raw`: a command line given to the host's shell as it is (no Python needed on the host).
+///
+/// Returns: `rc`, `stdout`, `stderr`, `stdout_lines`, `stderr_lines`.
+///
+/// Check mode: skipped, as ansible-core does.
+#[derive(Documented)]
 pub struct Raw;
 
 /// Runs the plan's commands with ansible-core's raw/script result (rc, stdout, stderr and their
@@ -32,8 +39,13 @@ impl Module for Raw {
     fn name(&self) -> &'static str {
         "raw"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("executable", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("executable", Kind::Str).doc("The shell to run the line with (the login shell otherwise)."),
+        ];
         S
     }
     fn free_form(&self) -> bool {

@@ -3,12 +3,20 @@
 //! `removes` as for `command`. In check mode it is skipped unless `creates`/`removes` decide.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::modules::{find_src, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `script`: a script from this machine copied to the host and run there with its arguments;
+/// `creates`/`removes` as for `command`.
+///
+/// Returns: `rc`, `stdout`, `stderr`, `stdout_lines`, `stderr_lines`.
+///
+/// Check mode: skipped unless `creates` or `removes` decide it, as in ansible-core.
+#[derive(Documented)]
 pub struct Script;
 
 #[derive(Deserialize)]
@@ -30,8 +38,19 @@ impl Module for Script {
     fn name(&self) -> &'static str {
         "script"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("cmd", Kind::Str), opt("creates", Kind::Str), opt("removes", Kind::Str), opt("chdir", Kind::Str), opt("executable", Kind::Str), opt("free_form", Kind::Str), opt("decrypt", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            opt("cmd", Kind::Str).doc("The local script and its arguments (`files/check.sh --fast`)."),
+            opt("creates", Kind::Str).doc("A path on the host: when it exists, the script does not run."),
+            opt("removes", Kind::Str).doc("A path on the host: when it does not exist, the script does not run."),
+            opt("chdir", Kind::Str).doc("The folder on the host to run the script in."),
+            opt("executable", Kind::Str).doc("The interpreter to run the script with (its `#!` line otherwise)."),
+            opt("free_form", Kind::Str).doc("The script and its arguments written after the module name."),
+            opt("decrypt", Kind::Bool).default("true").doc("Decrypt a vault-encrypted script before sending it."),
+        ];
         S
     }
     fn free_form(&self) -> bool {

@@ -7,12 +7,21 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `wait_for`: waits until a port is open (or closed, or drained) or a file exists (or is gone, or
+/// holds a pattern), up to `timeout`.
+///
+/// Returns: `elapsed` (seconds), `state`, `path` or `port`, `match_groups` with `search_regex`.
+///
+/// Check mode: skipped, as ansible-core does (it does not support check mode); the note says what
+/// it would wait for.
+#[derive(Documented)]
 pub struct WaitFor;
 
 #[derive(Deserialize, Clone)]
@@ -60,10 +69,20 @@ impl Module for WaitFor {
     fn name(&self) -> &'static str {
         "wait_for"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            opt("host", Kind::Str), opt("port", Kind::Int), opt("path", Kind::Str), opt("search_regex", Kind::Str), opt("state", Kind::Str),
-            opt("timeout", Kind::Int), opt("delay", Kind::Int), opt("sleep", Kind::Int), opt("msg", Kind::Str),
+            opt("host", Kind::Str).default("127.0.0.1").doc("The address to connect to with `port`."),
+            opt("port", Kind::Int).doc("A TCP port to wait for (open, or closed/drained with `state`)."),
+            opt("path", Kind::Str).doc("A file to wait for (present, absent, or holding `search_regex`)."),
+            opt("search_regex", Kind::Str).doc("A regular expression the file (or the port's first answer) must match."),
+            opt("state", Kind::Str).default("started").doc("`started`/`present`, `stopped`/`absent`, or `drained` (no active connections)."),
+            opt("timeout", Kind::Int).default("300").doc("Seconds to wait before failing."),
+            opt("delay", Kind::Int).default("0").doc("Seconds to wait before the first check."),
+            opt("sleep", Kind::Int).default("1").doc("Seconds between checks."),
+            opt("msg", Kind::Str).doc("The failure message when the wait times out."),
         ];
         S
     }

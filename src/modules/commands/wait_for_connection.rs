@@ -5,11 +5,19 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `wait_for_connection`: waits until the host can be reached again (after a reboot, a network
+/// change), up to `timeout`.
+///
+/// Returns: `elapsed` (seconds).
+///
+/// Check mode: waits as in a real run.
+#[derive(Documented)]
 pub struct WaitForConnection;
 
 /// A whole number of seconds (`5`, `"5"`), or the default.
@@ -53,8 +61,16 @@ impl Module for WaitForConnection {
     fn name(&self) -> &'static str {
         "wait_for_connection"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("connect_timeout", Kind::Any), opt("delay", Kind::Any), opt("sleep", Kind::Any), opt("timeout", Kind::Any)];
+        const S: &[ArgSpec] = &[
+            opt("connect_timeout", Kind::Any).default("5").doc("Seconds each connection attempt may take."),
+            opt("delay", Kind::Any).default("0").doc("Seconds to wait before the first attempt."),
+            opt("sleep", Kind::Any).default("1").doc("Seconds between attempts."),
+            opt("timeout", Kind::Any).default("600").doc("Seconds to keep trying before failing."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -4,12 +4,20 @@
 //! inventory changed. `name: host:port` sets `ansible_ssh_port`.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{ArgSpec, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{ArgSpec, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 
+/// `add_host`: a host (and its groups and variables) added to the run's inventory, for the plays
+/// after this one.
+///
+/// Returns: `add_host` (`host_name`, `groups`, `host_vars`).
+///
+/// Check mode: adds as in a real run.
+#[derive(Documented)]
 pub struct AddHost;
 
 /// `host:port`, `[v6]:port` or a bare name, as ansible-core's `parse_address` splits them.
@@ -35,6 +43,9 @@ fn split_port(name: &str) -> (String, Option<u16>) {
 impl Module for AddHost {
     fn name(&self) -> &'static str {
         "add_host"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]

@@ -2,11 +2,25 @@
 //! Both decide during `plan`: they read variables, never the host.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `assert`: fails the host when any of `that` is false.
+///
+/// Returns: `msg` (`All assertions passed`, or `fail_msg`), `assertion` and `evaluated_to` for the
+/// one that failed.
+///
+/// Check mode: evaluates as in a real run.
+#[derive(Documented)]
 pub struct Assert;
+/// `fail`: fails the host with a message (behind a `when`, usually).
+///
+/// Returns: `msg`, `failed`.
+///
+/// Check mode: fails as in a real run.
+#[derive(Documented)]
 pub struct Fail;
 
 fn text(args: &Json, key: &str) -> Option<String> {
@@ -21,8 +35,16 @@ impl Module for Assert {
     fn name(&self) -> &'static str {
         "assert"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("that", Kind::List), opt("fail_msg", Kind::Any), opt("msg", Kind::Any), opt("success_msg", Kind::Any), opt("quiet", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            req("that", Kind::List).doc("Conditions (Jinja2 expressions without braces) that must all be true."),
+            opt("fail_msg", Kind::Any).aliases(&["msg"]).doc("The message when a condition is false."),
+            opt("success_msg", Kind::Any).doc("The message when every condition holds."),
+            opt("quiet", Kind::Bool).default("false").doc("Print less on success."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
@@ -51,8 +73,13 @@ impl Module for Fail {
     fn name(&self) -> &'static str {
         "fail"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("msg", Kind::Any)];
+        const S: &[ArgSpec] = &[
+            opt("msg", Kind::Any).default("Failed as requested from task").doc("The failure message."),
+        ];
         S
     }
     async fn plan(&self, _ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -1,10 +1,17 @@
 //! `debug`: print a message or a variable.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `debug`: prints a message or a variable (at `verbosity` or more `-v`).
+///
+/// Returns: `msg`, or the variable under its own name.
+///
+/// Check mode: prints as in a real run.
+#[derive(Documented)]
 pub struct Debug;
 
 #[async_trait]
@@ -12,8 +19,15 @@ impl Module for Debug {
     fn name(&self) -> &'static str {
         "debug"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("msg", Kind::Any), opt("var", Kind::Str), opt("verbosity", Kind::Int)];
+        const S: &[ArgSpec] = &[
+            opt("msg", Kind::Any).default("Hello world!").doc("The message to print (a template, or any value)."),
+            opt("var", Kind::Str).doc("A variable (or expression) to print by name."),
+            opt("verbosity", Kind::Int).default("0").doc("Print only at this many `-v` or more."),
+        ];
         S
     }
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {

@@ -3,10 +3,17 @@
 //! inventory changed, as ansible-core reports it.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `group_by`: the host put in a group named by `key`, for the plays after this one.
+///
+/// Returns: `add_group`, `parent_groups`.
+///
+/// Check mode: groups as in a real run.
+#[derive(Documented)]
 pub struct GroupBy;
 
 #[async_trait]
@@ -14,8 +21,14 @@ impl Module for GroupBy {
     fn name(&self) -> &'static str {
         "group_by"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("key", Kind::Str), opt("parents", Kind::Any)];
+        const S: &[ArgSpec] = &[
+            req("key", Kind::Str).doc("The group to put the host in (a template, per host)."),
+            opt("parents", Kind::Any).default("all").doc("Groups the new group becomes a child of."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -1,21 +1,33 @@
 //! `meta:` (the executor runs it: see `executor::flow`) and `include_vars`.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 
 /// The `meta:` actions recover runs.
 pub const META_ACTIONS: &[&str] = &["flush_handlers", "end_host", "end_play", "end_batch", "clear_facts", "clear_host_errors", "noop", "refresh_inventory", "reset_connection", "end_role"];
 
+/// `meta`: run-control actions the executor carries out: `flush_handlers`, `end_host`, `end_play`,
+/// `end_batch`, `end_role`, `clear_facts`, `clear_host_errors`, `noop`, `refresh_inventory`,
+/// `reset_connection`.
+///
+/// Returns: nothing to register.
+///
+/// Check mode: acts as in a real run.
+#[derive(Documented)]
 pub struct Meta;
 
 #[async_trait]
 impl Module for Meta {
     fn name(&self) -> &'static str {
         "meta"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]
@@ -42,25 +54,33 @@ impl Module for Meta {
 }
 
 const INCLUDE_VARS_SPEC: &[ArgSpec] = &[
-
-    opt("file", Kind::Str),
-    opt("dir", Kind::Str),
-    opt("name", Kind::Str),
-    opt("depth", Kind::Int),
-    opt("files_matching", Kind::Str),
-    opt("ignore_files", Kind::List),
-    opt("extensions", Kind::List),
-    opt("ignore_unknown_extensions", Kind::Bool),
-    opt("hash_behaviour", Kind::Str),
+    opt("file", Kind::Str).doc("The YAML (or JSON) file of variables, beside the role's `vars/` or the playbook."),
+    opt("dir", Kind::Str).doc("A folder whose variable files are all read, in name order."),
+    opt("name", Kind::Str).doc("Put the variables under this one name instead of at the top."),
+    opt("depth", Kind::Int).default("0").doc("How deep into `dir` to look (0: no limit)."),
+    opt("files_matching", Kind::Str).doc("Only files in `dir` whose names match this regular expression."),
+    opt("ignore_files", Kind::List).doc("File names in `dir` to skip."),
+    opt("extensions", Kind::List).default("[yaml, yml, json]").doc("File extensions read from `dir`."),
+    opt("ignore_unknown_extensions", Kind::Bool).default("false").doc("Skip files in `dir` with other extensions instead of failing."),
+    opt("hash_behaviour", Kind::Str).doc("`replace` or `merge` dictionaries already defined."),
 ];
 
-/// `include_vars`: variables from YAML files on the controller, for the rest of the run.
+/// `include_vars`: variables from YAML or JSON files on this machine (a file, or a folder of them),
+/// for the rest of the host's run.
+///
+/// Returns: `ansible_facts` (the variables), `ansible_included_var_files`.
+///
+/// Check mode: reads them as in a real run.
+#[derive(Documented)]
 pub struct IncludeVars;
 
 #[async_trait]
 impl Module for IncludeVars {
     fn name(&self) -> &'static str {
         "include_vars"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         INCLUDE_VARS_SPEC

@@ -7,12 +7,19 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 
+/// `pause`: waits for a time, or until the operator presses Enter (or types an answer) at `prompt`.
+///
+/// Returns: `start`, `stop`, `delta`, `user_input`, `echo`.
+///
+/// Check mode: pauses as in a real run.
+#[derive(Documented)]
 pub struct Pause;
 
 /// ansible-core's `int` of a value (`"2"`, `2`, `2.7` are 2).
@@ -30,8 +37,16 @@ impl Module for Pause {
     fn name(&self) -> &'static str {
         "pause"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("seconds", Kind::Any), opt("minutes", Kind::Any), opt("prompt", Kind::Str), opt("echo", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            opt("seconds", Kind::Any).doc("Seconds to pause."),
+            opt("minutes", Kind::Any).doc("Minutes to pause."),
+            opt("prompt", Kind::Str).doc("Text shown while waiting for the operator to press Enter (or type an answer)."),
+            opt("echo", Kind::Bool).default("true").doc("Show what the operator types."),
+        ];
         S
     }
     fn validate(&self, task: &Task) -> SResult<()> {

@@ -1,16 +1,26 @@
 //! `set_fact`: give the host new variables for the rest of the run.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{ArgSpec, Module, Plan, StepCtx, StepError};
 
+/// `set_fact`: variables for the host, from here on in the run (`cacheable` is accepted).
+///
+/// Returns: `ansible_facts` (the variables set).
+///
+/// Check mode: sets them as in a real run.
+#[derive(Documented)]
 pub struct SetFact;
 
 #[async_trait]
 impl Module for SetFact {
     fn name(&self) -> &'static str {
         "set_fact"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]

@@ -3,10 +3,17 @@
 //! it prints no "CUSTOM STATS" section (ansible-core shows one only with `show_custom_stats`).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `set_stats`: custom statistics of the run, printed at its end.
+///
+/// Returns: `ansible_stats` (`data`, `per_host`, `aggregate`).
+///
+/// Check mode: sets them as in a real run.
+#[derive(Documented)]
 pub struct SetStats;
 
 #[async_trait]
@@ -14,8 +21,15 @@ impl Module for SetStats {
     fn name(&self) -> &'static str {
         "set_stats"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("data", Kind::Any), opt("per_host", Kind::Bool), opt("aggregate", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            opt("data", Kind::Any).doc("The custom statistics to set (a mapping)."),
+            opt("per_host", Kind::Bool).default("false").doc("Keep the statistics per host."),
+            opt("aggregate", Kind::Bool).default("true").doc("Add to the statistics already set instead of replacing them."),
+        ];
         S
     }
     async fn plan(&self, _ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

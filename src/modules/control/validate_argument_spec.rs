@@ -5,10 +5,19 @@
 //! list elements, and a dict's or a list of dicts' suboptions. Changes nothing on the host.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Map, Value as Json};
 
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `validate_argument_spec`: variables checked against an argument specification (a role's
+/// `meta/argument_specs.yml`): types, required, choices, defaults.
+///
+/// Returns: `argument_spec_data`, `argument_errors` (when it fails), `validate_args_context`,
+/// `msg`.
+///
+/// Check mode: checks as in a real run.
+#[derive(Documented)]
 pub struct ValidateArgumentSpec;
 
 /// Python's type name of a value, as ansible-core's messages give it.
@@ -172,8 +181,15 @@ impl Module for ValidateArgumentSpec {
     fn name(&self) -> &'static str {
         "validate_argument_spec"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("argument_spec", Kind::Map), opt("provided_arguments", Kind::Map), opt("validate_args_context", Kind::Map)];
+        const S: &[ArgSpec] = &[
+            req("argument_spec", Kind::Map).doc("The specification (as a role's `meta/argument_specs.yml` writes one entry point's `options`)."),
+            opt("provided_arguments", Kind::Map).doc("The arguments to check (the task's variables otherwise)."),
+            opt("validate_args_context", Kind::Map).doc("Where the specification comes from, returned as is (for messages)."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -12,20 +12,28 @@
 //!   manifest that is checked before the removal. Destructive, STANDARD_HITL at least.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
+use crate::docker::{self, Container};
 use crate::modules::system::service::{services_of, Manager};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::docker::{self, Container};
-use crate::transport::quote::quote;
 use crate::transport::Cmd;
+use crate::transport::quote::quote;
 
 async fn inspect(ctx: &StepCtx<'_>, cmd: Cmd) -> Result<Vec<Container>, StepError> {
     let out = ctx.run(cmd).await?;
     docker::containers_from(&out).map_err(|e| StepError::failed(format!("host {}: {e}", ctx.host)))
 }
 
+/// `container_facts`: every container (or the named ones) with state, health, exit code, restart
+/// count, restart policy, mounts and volumes, from one `docker inspect`.
+///
+/// Returns: `ansible_facts.containers` (name to its facts).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct ContainerFacts;
 
 #[derive(Deserialize)]
@@ -40,8 +48,13 @@ impl Module for ContainerFacts {
     fn name(&self) -> &'static str {
         "container_facts"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("names", Kind::List)];
+        const S: &[ArgSpec] = &[
+            opt("names", Kind::List).doc("Only these containers (all of them otherwise)."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
@@ -52,6 +65,14 @@ impl Module for ContainerFacts {
     }
 }
 
+/// `restart_policy`: a container's restart policy set (`policy: "no"` stops a restart loop before a
+/// repair), the original recorded on the host so `state: restored` puts it back, in this run or the
+/// one that finishes a cut one.
+///
+/// Returns: `container`, `before`, `after`, `recorded`.
+///
+/// Check mode: reads the policy and reports the change; changes nothing.
+#[derive(Documented)]
 pub struct RestartPolicy;
 
 #[derive(Deserialize)]
@@ -73,8 +94,17 @@ impl Module for RestartPolicy {
     fn name(&self) -> &'static str {
         "restart_policy"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("service", Kind::Str), opt("container", Kind::Str), opt("policy", Kind::Str), opt("state", Kind::Str), opt("record_dir", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("service", Kind::Str).doc("A `docker` or `compose` entry of the host's `services` map."),
+            opt("container", Kind::Str).doc("A container by name (instead of `service`)."),
+            opt("policy", Kind::Str).doc("The restart policy to set (`no`, `on-failure`, `unless-stopped`, `always`)."),
+            opt("state", Kind::Str).default("present").doc("`present` sets `policy`; `restored` puts back the policy recorded before."),
+            opt("record_dir", Kind::Str).default("/var/lib/recover/restart-policy").doc("Where on the host the original policy is recorded."),
+        ];
         S
     }
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
@@ -164,6 +194,14 @@ impl Module for RestartPolicy {
     }
 }
 
+/// `container_remove`: a stopped container removed, never its volumes, after its `docker inspect`
+/// and its writable layer (`docker export`) are saved with a sha256 manifest checked before the
+/// removal. STANDARD_HITL at least.
+///
+/// Returns: `container`, `backup` (the saved folder), `inspect`, `export`, `manifest`.
+///
+/// Check mode: plans the save and the removal; removes nothing.
+#[derive(Documented)]
 pub struct ContainerRemove;
 
 #[derive(Deserialize)]
@@ -178,8 +216,14 @@ impl Module for ContainerRemove {
     fn name(&self) -> &'static str {
         "container_remove"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("backup_dir", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str).doc("The stopped container to remove (never its volumes)."),
+            opt("backup_dir", Kind::Str).default("/var/backups/recover/containers").doc("Where its `docker inspect` and exported layer are kept before the removal."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -6,12 +6,20 @@
 //! is `read_only: true` (a diagnostic query).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `docker_container_exec`: a command run in a running container (as community.docker's module runs
+/// it).
+///
+/// Returns: `rc`, `stdout`, `stderr`, `stdout_lines`, `stderr_lines`; `exec_id` with `detach`.
+///
+/// Check mode: skipped (it changes the container as a command may).
+#[derive(Documented)]
 pub struct DockerContainerExec;
 
 #[derive(Deserialize)]
@@ -111,10 +119,22 @@ impl Module for DockerContainerExec {
     fn name(&self) -> &'static str {
         "docker_container_exec"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("container", Kind::Str), opt("argv", Kind::List), opt("command", Kind::Str), opt("chdir", Kind::Str), opt("detach", Kind::Bool), opt("user", Kind::Str),
-            opt("stdin", Kind::Str), opt("stdin_add_newline", Kind::Bool), opt("strip_empty_ends", Kind::Bool), opt("tty", Kind::Bool), opt("env", Kind::Map),
+            req("container", Kind::Str).doc("The running container to run the command in."),
+            opt("argv", Kind::List).doc("The command as a list of words."),
+            opt("command", Kind::Str).doc("The command as a line, split into words as a shell would."),
+            opt("chdir", Kind::Str).doc("The folder in the container to run the command in."),
+            opt("detach", Kind::Bool).default("false").doc("Start the command and return without waiting for it."),
+            opt("user", Kind::Str).doc("The user to run the command as in the container."),
+            opt("stdin", Kind::Str).doc("Text given to the command on its standard input."),
+            opt("stdin_add_newline", Kind::Bool).default("true").doc("Add a newline after `stdin`."),
+            opt("strip_empty_ends", Kind::Bool).default("true").doc("Strip empty lines from the end of stdout and stderr."),
+            opt("tty", Kind::Bool).default("false").doc("Give the command a terminal."),
+            opt("env", Kind::Map).doc("Environment variables for the command."),
         ];
         S
     }

@@ -4,14 +4,22 @@
 //! [`crate::modules::write`]; replacing a file is an overwrite for the safety engine.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::pyre;
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::pyre;
 use crate::transport::{quote, Cmd};
 
+/// `assemble`: a file joined from a folder of fragments (in name order, with an optional
+/// delimiter), written as `copy` writes.
+///
+/// Returns: `dest`, `src`, `checksum`, `msg`; `backup_file` with `backup: true`.
+///
+/// Check mode: joins the fragments and shows the diff; writes nothing.
+#[derive(Documented)]
 pub struct Assemble;
 
 #[derive(Deserialize)]
@@ -88,11 +96,24 @@ impl Module for Assemble {
     fn name(&self) -> &'static str {
         "assemble"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("src", Kind::Str), req("dest", Kind::Str), opt("delimiter", Kind::Str), opt("backup", Kind::Bool), opt("remote_src", Kind::Bool),
-            opt("regexp", Kind::Str), opt("ignore_hidden", Kind::Bool), opt("validate", Kind::Str), opt("decrypt", Kind::Bool), opt("mode", Kind::Any),
-            opt("owner", Kind::Str), opt("group", Kind::Str), opt("unsafe_writes", Kind::Bool),
+            req("src", Kind::Str).doc("The folder of fragments (on the host, or here with `remote_src: false`)."),
+            req("dest", Kind::Str).doc("The file the fragments are joined into."),
+            opt("delimiter", Kind::Str).doc("Text written between fragments."),
+            opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+            opt("remote_src", Kind::Bool).default("true").doc("The fragments are on the host (`false`: on this machine)."),
+            opt("regexp", Kind::Str).doc("Only fragments whose names match this regular expression."),
+            opt("ignore_hidden", Kind::Bool).default("false").doc("Skip fragments whose names start with a dot."),
+            opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+            opt("decrypt", Kind::Bool).default("true").doc("Decrypt vault-encrypted fragments."),
+            opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic like `u=rw,g=r`)."),
+            opt("owner", Kind::Str).doc("The file's owner."),
+            opt("group", Kind::Str).doc("The file's group."),
+            opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
         ];
         S
     }

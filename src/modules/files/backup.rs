@@ -10,12 +10,21 @@
 //! ```
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::safety::backup::{self, BackupSpec};
 
+/// `backup`: a verified archive of paths on the host, named as the SOP names its artifacts; a later
+/// destructive step whose paths it covers needs no backup of its own.
+///
+/// Returns: `archive` (the archive's path on the host), `paths`, `dest`, `name`; the backup is also
+/// recorded in the run log and `recover backups`.
+///
+/// Check mode: plans the archive (its name and paths) and takes none.
+#[derive(Documented)]
 pub struct Backup;
 
 #[derive(Deserialize)]
@@ -34,8 +43,17 @@ impl Module for Backup {
     fn name(&self) -> &'static str {
         "backup"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("path", Kind::List), opt("paths", Kind::List), opt("dest", Kind::Str), opt("name", Kind::Str), opt("service", Kind::Str), opt("component", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("path", Kind::List).aliases(&["paths"]).doc("The paths to archive."),
+            opt("dest", Kind::Str).doc("The folder on the host the archive is written to."),
+            opt("name", Kind::Str).doc("The archive's file name (SOP naming; made unique if taken)."),
+            opt("service", Kind::Str).doc("The service whose data it is (named in the archive and the record)."),
+            opt("component", Kind::Str).doc("The component the archive belongs to (named in the record)."),
+        ];
         S
     }
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {

@@ -2,12 +2,20 @@
 //! fragments) present with exactly this content, or absent.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::modules::support::write::{plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `blockinfile`: a block of lines between two marker lines, inserted, replaced or removed.
+///
+/// Returns: `changed`, `msg` (`Block inserted`, `Block removed`, ...); `backup_file` with `backup:
+/// true`.
+///
+/// Check mode: reads the file and shows the diff; writes nothing.
+#[derive(Documented)]
 pub struct BlockInFile;
 
 #[derive(Deserialize)]
@@ -129,13 +137,28 @@ impl Module for BlockInFile {
     fn name(&self) -> &'static str {
         "blockinfile"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("path", Kind::Str), opt("block", Kind::Str), opt("marker", Kind::Str), opt("marker_begin", Kind::Str),
-            opt("marker_end", Kind::Str), opt("state", Kind::Str), opt("create", Kind::Bool), opt("insertafter", Kind::Str),
-            opt("insertbefore", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str), opt("validate", Kind::Str),
-            opt("content", Kind::Str), opt("dest", Kind::Str), opt("destfile", Kind::Str), opt("name", Kind::Str), opt("backup", Kind::Bool),
-            opt("append_newline", Kind::Bool), opt("prepend_newline", Kind::Bool), opt("unsafe_writes", Kind::Bool),
+            req("path", Kind::Str).aliases(&["dest", "destfile", "name"]).doc("The file to edit."),
+            opt("block", Kind::Str).aliases(&["content"]).default("").doc("The text between the markers (empty removes the block)."),
+            opt("marker", Kind::Str).default("# {mark} ANSIBLE MANAGED BLOCK").doc("The marker line template; `{mark}` becomes `marker_begin` or `marker_end`."),
+            opt("marker_begin", Kind::Str).default("BEGIN").doc("What `{mark}` is in the first marker."),
+            opt("marker_end", Kind::Str).default("END").doc("What `{mark}` is in the last marker."),
+            opt("state", Kind::Str).default("present").doc("`present` or `absent` (the block and its markers removed)."),
+            opt("create", Kind::Bool).default("false").doc("Create the file when it does not exist."),
+            opt("insertafter", Kind::Str).default("EOF").doc("Put a new block after the last line matching this regular expression, or `EOF`."),
+            opt("insertbefore", Kind::Str).doc("Put a new block before the last line matching this regular expression, or `BOF`."),
+            opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic)."),
+            opt("owner", Kind::Str).doc("The file's owner."),
+            opt("group", Kind::Str).doc("The file's group."),
+            opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+            opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+            opt("append_newline", Kind::Bool).default("false").doc("Add an empty line before a block appended after existing text."),
+            opt("prepend_newline", Kind::Bool).default("false").doc("Add an empty line before a block inserted into existing text."),
+            opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
         ];
         S
     }

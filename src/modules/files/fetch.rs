@@ -3,11 +3,19 @@
 //! copy differs. Nothing on the host changes.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 
+/// `fetch`: a file from the host copied to this machine (under `dest/HOST/PATH`, or `dest` itself
+/// with `flat`), its checksum verified.
+///
+/// Returns: `dest`, `file`, `checksum`, `remote_checksum`, `md5sum`.
+///
+/// Check mode: reads the host's checksum and reports whether it would fetch; writes nothing here.
+#[derive(Documented)]
 pub struct Fetch;
 
 #[derive(Deserialize)]
@@ -28,8 +36,17 @@ impl Module for Fetch {
     fn name(&self) -> &'static str {
         "fetch"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("src", Kind::Str), req("dest", Kind::Str), opt("flat", Kind::Bool), opt("fail_on_missing", Kind::Bool), opt("validate_checksum", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            req("src", Kind::Str).doc("The file on the host to fetch."),
+            req("dest", Kind::Str).doc("Where on this machine to put it (under `dest/HOST/src` unless `flat`)."),
+            opt("flat", Kind::Bool).default("false").doc("Put the file at `dest` itself (a folder when it ends with `/`)."),
+            opt("fail_on_missing", Kind::Bool).default("true").doc("Fail when `src` does not exist."),
+            opt("validate_checksum", Kind::Bool).default("true").doc("Check the fetched file's checksum against the host's."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -4,13 +4,21 @@
 //! unless `hidden`). Read-only: it runs in dry-run too. One `find -printf` per path.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::pyre;
 use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::pyre;
 use crate::transport::{quote, Cmd};
 
+/// `find`: files and folders under paths, by name pattern, content, age, size, type and mode.
+///
+/// Returns: `files` (each with `path` and its stat fields), `matched`, `examined`, `skipped_paths`,
+/// `msg`.
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct Find;
 
 #[derive(Deserialize)]
@@ -52,11 +60,26 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    opt("paths", Kind::List), opt("name", Kind::List), opt("path", Kind::List), opt("patterns", Kind::List), opt("pattern", Kind::List),
-    opt("excludes", Kind::List), opt("exclude", Kind::List), opt("contains", Kind::Str), opt("read_whole_file", Kind::Bool),
-    opt("file_type", Kind::Str), opt("recurse", Kind::Bool), opt("hidden", Kind::Bool), opt("age", Kind::Any), opt("age_stamp", Kind::Str),
-    opt("size", Kind::Any), opt("depth", Kind::Int), opt("follow", Kind::Bool), opt("get_checksum", Kind::Bool), opt("checksum_algorithm", Kind::Str), opt("checksum", Kind::Str), opt("checksum_algo", Kind::Str),
-    opt("use_regex", Kind::Bool), opt("mode", Kind::Any), opt("exact_mode", Kind::Bool), opt("limit", Kind::Int), opt("encoding", Kind::Str),
+    opt("paths", Kind::List).aliases(&["name", "path"]).doc("The folders to search."),
+    opt("patterns", Kind::List).aliases(&["pattern"]).doc("Shell globs (or regular expressions with `use_regex`) the base name must match."),
+    opt("excludes", Kind::List).aliases(&["exclude"]).doc("Globs (or regular expressions) of base names to leave out."),
+    opt("contains", Kind::Str).doc("A regular expression a file's content must match."),
+    opt("read_whole_file", Kind::Bool).default("false").doc("Match `contains` against the whole file, not line by line."),
+    opt("file_type", Kind::Str).default("file").doc("`file`, `directory`, `link` or `any`."),
+    opt("recurse", Kind::Bool).default("false").doc("Search below the folders too."),
+    opt("hidden", Kind::Bool).default("false").doc("Include names starting with a dot."),
+    opt("age", Kind::Any).doc("Newer (negative) or older than this, like `2d`, `-1h`."),
+    opt("age_stamp", Kind::Str).default("mtime").doc("Which time `age` compares: `mtime`, `atime` or `ctime`."),
+    opt("size", Kind::Any).doc("Larger (or smaller, negative) than this, like `10m`."),
+    opt("depth", Kind::Int).doc("How many levels below the folders to look."),
+    opt("follow", Kind::Bool).default("false").doc("Follow links to folders."),
+    opt("get_checksum", Kind::Bool).default("false").doc("Return each file's checksum."),
+    opt("checksum_algorithm", Kind::Str).aliases(&["checksum", "checksum_algo"]).default("sha1").doc("The algorithm of the checksums."),
+    opt("use_regex", Kind::Bool).default("false").doc("`patterns` and `excludes` are regular expressions."),
+    opt("mode", Kind::Any).doc("Only entries with this mode (see `exact_mode`)."),
+    opt("exact_mode", Kind::Bool).default("true").doc("`mode` must equal the entry's, not be contained in it."),
+    opt("limit", Kind::Int).doc("Stop after this many matches."),
+    opt("encoding", Kind::Str).doc("The encoding `contains` reads files in."),
 ];
 
 /// One entry as `find -printf` gives it.
@@ -151,6 +174,9 @@ fn unit_value(v: &Json, units: &[(char, u64)], what: &str) -> Result<i64, StepEr
 impl Module for Find {
     fn name(&self) -> &'static str {
         "find"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

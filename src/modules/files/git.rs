@@ -7,14 +7,23 @@
 //! Discarding local modifications (`force: true`) is destructive: the checkout is backed up.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
+/// `git`: a checkout of a repository at a version (a branch, a tag, a commit), cloned when missing,
+/// fetched and switched when it differs; local modifications refused without `force`.
+///
+/// Returns: `before`, `after` (commit ids), `remote_url_changed`, `warnings`.
+///
+/// Check mode: reads the checkout and the remote and reports whether it would change; fetches
+/// nothing into the checkout.
+#[derive(Documented)]
 pub struct Git;
 
 #[derive(Deserialize)]
@@ -52,12 +61,31 @@ struct Args {
 const REFUSED: &[&str] = &["archive", "archive_prefix", "separate_git_dir", "verify_commit", "gpg_allowlist", "gpg_whitelist", "reference", "refspec", "track_submodules"];
 
 const SPEC: &[ArgSpec] = &[
-    req("repo", Kind::Str), opt("name", Kind::Str), opt("dest", Kind::Str), opt("version", Kind::Any), opt("force", Kind::Bool), opt("depth", Kind::Any),
-    opt("clone", Kind::Bool), opt("update", Kind::Bool), opt("remote", Kind::Str), opt("bare", Kind::Bool), opt("single_branch", Kind::Bool),
-    opt("umask", Kind::Any), opt("recursive", Kind::Bool), opt("accept_hostkey", Kind::Bool), opt("accept_newhostkey", Kind::Bool),
-    opt("ssh_opts", Kind::Str), opt("key_file", Kind::Str), opt("executable", Kind::Str),
-    opt("archive", Kind::Any), opt("archive_prefix", Kind::Any), opt("separate_git_dir", Kind::Any), opt("verify_commit", Kind::Any),
-    opt("gpg_allowlist", Kind::Any), opt("gpg_whitelist", Kind::Any), opt("reference", Kind::Any), opt("refspec", Kind::Any), opt("track_submodules", Kind::Any),
+    req("repo", Kind::Str).aliases(&["name"]).doc("The repository's address."),
+    opt("dest", Kind::Str).doc("The folder of the checkout."),
+    opt("version", Kind::Any).default("HEAD").doc("A branch, a tag or a commit."),
+    opt("force", Kind::Bool).default("false").doc("Discard local modifications."),
+    opt("depth", Kind::Any).doc("A shallow clone of this many commits."),
+    opt("clone", Kind::Bool).default("true").doc("Clone when `dest` is missing."),
+    opt("update", Kind::Bool).default("true").doc("Fetch and switch to `version` when the checkout differs."),
+    opt("remote", Kind::Str).default("origin").doc("The name of the remote."),
+    opt("bare", Kind::Bool).default("false").doc("A bare repository."),
+    opt("single_branch", Kind::Bool).default("false").doc("Clone only the branch of `version`."),
+    opt("umask", Kind::Any).doc("The umask git runs with."),
+    opt("recursive", Kind::Bool).default("true").doc("Clone and update submodules too."),
+    opt("accept_hostkey", Kind::Bool).default("false").doc("Accept an SSH host key not yet known."),
+    opt("accept_newhostkey", Kind::Bool).default("false").doc("Accept a new SSH host key, never a changed one."),
+    opt("ssh_opts", Kind::Str).doc("Options for the `ssh` git uses."),
+    opt("key_file", Kind::Str).doc("The private key git's `ssh` uses."),
+    opt("executable", Kind::Str).doc("The git program."),
+    opt("archive", Kind::Any).doc("Refused by name: recover does not make archives of a checkout."),
+    opt("archive_prefix", Kind::Any).doc("Refused by name (see `archive`)."),
+    opt("separate_git_dir", Kind::Any).doc("Refused by name."),
+    opt("verify_commit", Kind::Any).doc("Refused by name."),
+    opt("gpg_allowlist", Kind::Any).aliases(&["gpg_whitelist"]).doc("Refused by name (see `verify_commit`)."),
+    opt("reference", Kind::Any).doc("Refused by name."),
+    opt("refspec", Kind::Any).doc("Refused by name."),
+    opt("track_submodules", Kind::Any).doc("Refused by name."),
 ];
 
 /// ansible-core's `unfrackgitpath`: a URL or path without its trailing `/`, `.git` kept.
@@ -137,6 +165,9 @@ fn head_branch_sh(repo_path: &str, remote: &str) -> String {
 impl Module for Git {
     fn name(&self) -> &'static str {
         "git"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

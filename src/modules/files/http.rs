@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use sha2::Digest;
@@ -15,7 +16,23 @@ use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `get_url`: a URL downloaded by the host (its network, its CA store) to a file, written as `copy`
+/// writes, skipped when `checksum` already matches.
+///
+/// Returns: `dest`, `url`, `status_code`, `msg`, `checksum_src`, `checksum_dest`, `size`,
+/// `elapsed`; `backup_file` with `backup: true`.
+///
+/// Check mode: downloads to compare with `dest` and shows whether it would change; writes nothing.
+#[derive(Documented)]
 pub struct GetUrl;
+/// `uri`: an HTTP request made by the host, its status checked against `status_code`.
+///
+/// Returns: `status`, `url`, `redirected`, `elapsed`, the response headers (lower-cased), `content`
+/// and `json` with `return_content`, `msg`.
+///
+/// Check mode: a GET or HEAD is made as in a real run; other methods are not sent (skipped, as
+/// ansible-core does).
+#[derive(Documented)]
 pub struct Uri;
 
 /// The request, on the host: parameters as JSON in argv[1]; prints one JSON object.
@@ -193,13 +210,32 @@ struct GetUrlArgs {
 }
 
 const GET_URL_SPEC: &[ArgSpec] = &[
-    req("url", Kind::Str), req("dest", Kind::Str), opt("checksum", Kind::Str), opt("force", Kind::Bool), opt("backup", Kind::Bool),
-    opt("headers", Kind::Any), opt("timeout", Kind::Int), opt("url_username", Kind::Str), opt("username", Kind::Str), opt("url_password", Kind::Str),
-    opt("password", Kind::Str), opt("force_basic_auth", Kind::Bool), opt("validate_certs", Kind::Bool), opt("ciphers", Kind::List),
-    opt("unredirected_headers", Kind::List), opt("attributes", Kind::Str), opt("attr", Kind::Str),
-    opt("client_cert", Kind::Str), opt("client_key", Kind::Str), opt("http_agent", Kind::Str), opt("tmp_dest", Kind::Str), opt("use_proxy", Kind::Bool),
-    opt("decompress", Kind::Bool), opt("use_netrc", Kind::Bool), opt("use_gssapi", Kind::Bool), opt("mode", Kind::Any), opt("owner", Kind::Str),
-    opt("group", Kind::Str), opt("unsafe_writes", Kind::Bool),
+    req("url", Kind::Str).doc("The address to download."),
+    req("dest", Kind::Str).doc("The file (or folder) on the host to write."),
+    opt("checksum", Kind::Str).doc("`ALGORITHM:DIGEST` the download must match (also skips a download that matches)."),
+    opt("force", Kind::Bool).default("false").doc("Download even when `dest` exists."),
+    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    opt("headers", Kind::Any).doc("Request headers (a mapping)."),
+    opt("timeout", Kind::Int).doc("Seconds the request may take."),
+    opt("url_username", Kind::Str).aliases(&["username"]).doc("The user for HTTP authentication."),
+    opt("url_password", Kind::Str).aliases(&["password"]).doc("The password for HTTP authentication."),
+    opt("force_basic_auth", Kind::Bool).default("false").doc("Send basic authentication without waiting for a 401."),
+    opt("validate_certs", Kind::Bool).default("true").doc("Check the server's certificate."),
+    opt("ciphers", Kind::List).doc("Refused by name."),
+    opt("unredirected_headers", Kind::List).doc("Headers not sent again after a redirect."),
+    opt("attributes", Kind::Str).aliases(&["attr"]).doc("Refused by name (file attributes)."),
+    opt("client_cert", Kind::Str).doc("A client certificate (PEM) on the host."),
+    opt("client_key", Kind::Str).doc("The client certificate's key on the host."),
+    opt("http_agent", Kind::Str).default("ansible-httpget").doc("The User-Agent header."),
+    opt("tmp_dest", Kind::Str).doc("Where the download is written before it is moved."),
+    opt("use_proxy", Kind::Bool).default("true").doc("Use the proxy the host's environment names."),
+    opt("decompress", Kind::Bool).default("true").doc("Decompress a compressed answer."),
+    opt("use_netrc", Kind::Bool).default("true").doc("Read credentials from the host's `~/.netrc`."),
+    opt("use_gssapi", Kind::Bool).doc("Refused by name."),
+    opt("mode", Kind::Any).doc("The file's mode."),
+    opt("owner", Kind::Str).doc("The file's owner."),
+    opt("group", Kind::Str).doc("The file's group."),
+    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
 ];
 
 fn headers_json(h: &Option<Json>) -> Result<Json, StepError> {
@@ -214,6 +250,9 @@ fn headers_json(h: &Option<Json>) -> Result<Json, StepError> {
 impl Module for GetUrl {
     fn name(&self) -> &'static str {
         "get_url"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         GET_URL_SPEC
@@ -403,13 +442,34 @@ struct UriArgs {
 }
 
 const URI_SPEC: &[ArgSpec] = &[
-    req("url", Kind::Str), opt("method", Kind::Str), opt("body", Kind::Any), opt("body_format", Kind::Str), opt("src", Kind::Str),
-    opt("return_content", Kind::Bool), opt("follow_redirects", Kind::Any), opt("creates", Kind::Str), opt("removes", Kind::Str),
-    opt("status_code", Kind::Any), opt("timeout", Kind::Int), opt("headers", Kind::Any), opt("url_username", Kind::Str), opt("user", Kind::Str),
-    opt("url_password", Kind::Str), opt("password", Kind::Str), opt("force_basic_auth", Kind::Bool), opt("validate_certs", Kind::Bool),
-    opt("ca_path", Kind::Str), opt("client_cert", Kind::Str), opt("client_key", Kind::Str), opt("http_agent", Kind::Str), opt("dest", Kind::Str),
-    opt("use_proxy", Kind::Bool), opt("decompress", Kind::Bool), opt("use_netrc", Kind::Bool), opt("remote_src", Kind::Bool), opt("mode", Kind::Any),
-    opt("owner", Kind::Str), opt("group", Kind::Str),
+    req("url", Kind::Str).doc("The address to request."),
+    opt("method", Kind::Str).default("GET").doc("The HTTP method."),
+    opt("body", Kind::Any).doc("The request body (JSON-encoded with `body_format: json`)."),
+    opt("body_format", Kind::Str).default("raw").doc("`raw`, `json` or `form-urlencoded`."),
+    opt("src", Kind::Str).doc("A file whose content is the body."),
+    opt("return_content", Kind::Bool).default("false").doc("Return the body as `content` (and `json` when it is JSON)."),
+    opt("follow_redirects", Kind::Any).default("safe").doc("`safe` (GET and HEAD), `all`, `none` (or yes/no)."),
+    opt("creates", Kind::Str).doc("A path on the host: when it exists, no request is made."),
+    opt("removes", Kind::Str).doc("A path on the host: when it does not exist, no request is made."),
+    opt("status_code", Kind::Any).default("[200]").doc("The status codes that count as success."),
+    opt("timeout", Kind::Int).doc("Seconds the request may take."),
+    opt("headers", Kind::Any).doc("Request headers (a mapping)."),
+    opt("url_username", Kind::Str).aliases(&["user"]).doc("The user for HTTP authentication."),
+    opt("url_password", Kind::Str).aliases(&["password"]).doc("The password for HTTP authentication."),
+    opt("force_basic_auth", Kind::Bool).default("false").doc("Send basic authentication without waiting for a 401."),
+    opt("validate_certs", Kind::Bool).default("true").doc("Check the server's certificate."),
+    opt("ca_path", Kind::Str).doc("A CA bundle on the host to check the server with."),
+    opt("client_cert", Kind::Str).doc("A client certificate (PEM) on the host."),
+    opt("client_key", Kind::Str).doc("The client certificate's key on the host."),
+    opt("http_agent", Kind::Str).default("ansible-httpget").doc("The User-Agent header."),
+    opt("dest", Kind::Str).doc("Write the body to this file on the host."),
+    opt("use_proxy", Kind::Bool).default("true").doc("Use the proxy the host's environment names."),
+    opt("decompress", Kind::Bool).default("true").doc("Decompress a compressed answer."),
+    opt("use_netrc", Kind::Bool).default("true").doc("Read credentials from the host's `~/.netrc`."),
+    opt("remote_src", Kind::Bool).default("false").doc("`src` is on the host."),
+    opt("mode", Kind::Any).doc("The mode of `dest`."),
+    opt("owner", Kind::Str).doc("The owner of `dest`."),
+    opt("group", Kind::Str).doc("The group of `dest`."),
 ];
 
 fn form_urlencoded(v: &Json) -> Result<String, StepError> {
@@ -441,6 +501,9 @@ impl UriArgs {
 impl Module for Uri {
     fn name(&self) -> &'static str {
         "uri"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         URI_SPEC

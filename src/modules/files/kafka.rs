@@ -3,12 +3,21 @@
 //! or error) and `malformed` (the paths that would stop Kafka from starting).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::facts::{parse_kafka_checkpoint, KAFKA_CHECKPOINTS};
+use crate::modules::{de, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `kafka_checkpoints`: reads and parses the offset checkpoint files of Kafka log folders (SOP
+/// 10.3), to tell a damaged checkpoint from a good one.
+///
+/// Returns: `files` (each `path`, `ok`, `entries` or `error`) and `malformed` (the paths that would
+/// stop Kafka from starting).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct KafkaCheckpoints;
 
 #[derive(Deserialize)]
@@ -23,8 +32,13 @@ impl Module for KafkaCheckpoints {
     fn name(&self) -> &'static str {
         "kafka_checkpoints"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("log_dirs", Kind::List)];
+        const S: &[ArgSpec] = &[
+            req("log_dirs", Kind::List).doc("The Kafka log folders whose checkpoint files are read."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -5,15 +5,24 @@
 //! `validate`, rename; changing a file that exists is an overwrite for the safety engine.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::pyre;
+use crate::error::{SResult, SourceError};
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
+use crate::pyre;
 
+/// `lineinfile`: one line of a file, present (added, or replacing the last line matching `regexp`
+/// or `search_string`) or absent (every matching line removed).
+///
+/// Returns: `changed`, `msg` (`line added`, `line replaced`, `N line(s) removed`, ...), `backup`
+/// (the kept copy) with `backup: true`.
+///
+/// Check mode: reads the file and shows the diff; writes nothing.
+#[derive(Documented)]
 pub struct LineInFile;
 
 #[derive(Deserialize)]
@@ -47,11 +56,22 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    req("path", Kind::Str), opt("dest", Kind::Str), opt("destfile", Kind::Str), opt("name", Kind::Str), opt("state", Kind::Str),
-    opt("regexp", Kind::Str), opt("regex", Kind::Str), opt("search_string", Kind::Str), opt("line", Kind::Any), opt("value", Kind::Any),
-    opt("insertafter", Kind::Str), opt("insertbefore", Kind::Str), opt("backrefs", Kind::Bool), opt("create", Kind::Bool),
-    opt("backup", Kind::Bool), opt("firstmatch", Kind::Bool), opt("validate", Kind::Str), opt("mode", Kind::Any),
-    opt("owner", Kind::Str), opt("group", Kind::Str), opt("unsafe_writes", Kind::Bool),
+    req("path", Kind::Str).aliases(&["dest", "destfile", "name"]).doc("The file to edit."),
+    opt("state", Kind::Str).default("present").doc("`present` (the line is there) or `absent` (every matching line removed)."),
+    opt("regexp", Kind::Str).aliases(&["regex"]).doc("A Python regular expression: the last matching line is replaced (or removed)."),
+    opt("search_string", Kind::Str).doc("A literal string: the last line containing it is replaced (or removed)."),
+    opt("line", Kind::Any).aliases(&["value"]).doc("The line to put in the file."),
+    opt("insertafter", Kind::Str).default("EOF").doc("Add a new line after the last line matching this, or `EOF`."),
+    opt("insertbefore", Kind::Str).doc("Add a new line before the last line matching this, or `BOF`."),
+    opt("backrefs", Kind::Bool).default("false").doc("Expand `regexp` groups in `line`; change nothing when nothing matches."),
+    opt("create", Kind::Bool).default("false").doc("Create the file when it does not exist."),
+    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    opt("firstmatch", Kind::Bool).default("false").doc("`insertafter`/`insertbefore` use the first matching line."),
+    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic)."),
+    opt("owner", Kind::Str).doc("The file's owner."),
+    opt("group", Kind::Str).doc("The file's group."),
+    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
 ];
 
 /// The file split as Python's `readlines()` does: each line keeps its `\n`.
@@ -208,6 +228,9 @@ fn line_text(v: &Json) -> String {
 impl Module for LineInFile {
     fn name(&self) -> &'static str {
         "lineinfile"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -3,15 +3,23 @@
 //! through [`crate::modules::write`]; changing a file is an overwrite for the safety engine.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::pyre;
+use crate::error::{SResult, SourceError};
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
-use crate::error::{SResult, SourceError};
 use crate::playbook::Task;
+use crate::pyre;
 
+/// `replace`: every match of a Python regular expression in a file replaced (between `after` and
+/// `before` when given).
+///
+/// Returns: `changed`, `msg` (`N replacements made`); `backup_file` with `backup: true`.
+///
+/// Check mode: reads the file and shows the diff; writes nothing.
+#[derive(Documented)]
 pub struct Replace;
 
 #[derive(Deserialize)]
@@ -37,9 +45,18 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    req("path", Kind::Str), opt("dest", Kind::Str), opt("destfile", Kind::Str), opt("name", Kind::Str), req("regexp", Kind::Str),
-    opt("replace", Kind::Any), opt("after", Kind::Str), opt("before", Kind::Str), opt("backup", Kind::Bool), opt("validate", Kind::Str),
-    opt("encoding", Kind::Str), opt("mode", Kind::Any), opt("owner", Kind::Str), opt("group", Kind::Str), opt("unsafe_writes", Kind::Bool),
+    req("path", Kind::Str).aliases(&["dest", "destfile", "name"]).doc("The file to edit."),
+    req("regexp", Kind::Str).doc("A Python regular expression; every match is replaced."),
+    opt("replace", Kind::Any).default("").doc("The replacement (`\\1`, `\\g<name>` refer to groups)."),
+    opt("after", Kind::Str).doc("Only replace after the first match of this."),
+    opt("before", Kind::Str).doc("Only replace before the first match of this."),
+    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    opt("encoding", Kind::Str).default("utf-8").doc("The file's encoding."),
+    opt("mode", Kind::Any).doc("The file's mode."),
+    opt("owner", Kind::Str).doc("The file's owner."),
+    opt("group", Kind::Str).doc("The file's group."),
+    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
 ];
 
 /// The new text and the number of replacements, or `None` when `after`/`before` match nothing.
@@ -70,6 +87,9 @@ pub fn replace_in(text: &[u8], regexp: &str, rep: &str, after: Option<&str>, bef
 impl Module for Replace {
     fn name(&self) -> &'static str {
         "replace"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -2,13 +2,28 @@
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `stat`: what a path is: whether it exists, its kind, size, mode, owner, times, link target,
+/// checksum and MIME type.
+///
+/// Returns: `stat` (`exists`, `isdir`, `isreg`, `islnk`, `size`, `mode`, `pw_name`, `gr_name`,
+/// `uid`, `gid`, `mtime`, `checksum`, `mimetype`, ...).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct Stat;
+/// `slurp`: a file's content from the host, base64-encoded.
+///
+/// Returns: `content` (base64), `encoding` (`base64`), `source`.
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct Slurp;
 
 #[derive(Deserialize)]
@@ -68,12 +83,18 @@ impl Module for Stat {
     fn name(&self) -> &'static str {
         "stat"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("path", Kind::Str), opt("dest", Kind::Str), opt("name", Kind::Str), opt("get_checksum", Kind::Bool), opt("checksum_algorithm", Kind::Str),
-            opt("checksum", Kind::Str), opt("checksum_algo", Kind::Str), opt("get_mime", Kind::Bool), opt("mime", Kind::Bool), opt("mime_type", Kind::Bool),
-            opt("mime-type", Kind::Bool), opt("follow", Kind::Bool), opt("get_attributes", Kind::Bool), opt("attr", Kind::Bool), opt("attributes", Kind::Bool),
-            opt("get_md5", Kind::Bool),
+            req("path", Kind::Str).aliases(&["dest", "name"]).doc("The path to describe."),
+            opt("get_checksum", Kind::Bool).default("true").doc("Return the checksum of a file."),
+            opt("checksum_algorithm", Kind::Str).aliases(&["checksum", "checksum_algo"]).default("sha1").doc("The algorithm of the checksum."),
+            opt("get_mime", Kind::Bool).aliases(&["mime", "mime_type", "mime-type"]).default("true").doc("Return the MIME type and encoding."),
+            opt("follow", Kind::Bool).default("false").doc("Describe a link's target, not the link."),
+            opt("get_attributes", Kind::Bool).aliases(&["attr", "attributes"]).default("true").doc("Return the file attributes (`lsattr`)."),
+            opt("get_md5", Kind::Bool).doc("Refused by name (removed from ansible-core)."),
         ];
         S
     }
@@ -141,8 +162,13 @@ impl Module for Slurp {
     fn name(&self) -> &'static str {
         "slurp"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("src", Kind::Str), opt("path", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("src", Kind::Str).aliases(&["path"]).doc("The file on the host to read."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

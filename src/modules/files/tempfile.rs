@@ -2,12 +2,19 @@
 //! tempfile does not support check mode: there the step is skipped.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `tempfile`: a new temporary file or folder on the host.
+///
+/// Returns: `path`.
+///
+/// Check mode: makes none; `path` is what it would be named like.
+#[derive(Documented)]
 pub struct TempFile;
 
 #[derive(Deserialize)]
@@ -24,8 +31,16 @@ impl Module for TempFile {
     fn name(&self) -> &'static str {
         "tempfile"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("state", Kind::Str), opt("path", Kind::Str), opt("prefix", Kind::Str), opt("suffix", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("state", Kind::Str).default("file").doc("`file` or `directory`."),
+            opt("path", Kind::Str).doc("The folder to make it in (the host's temporary folder otherwise)."),
+            opt("prefix", Kind::Str).default("ansible.").doc("The start of its name."),
+            opt("suffix", Kind::Str).default("").doc("The end of its name."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -7,12 +7,21 @@
 //! named by the archive are what the backup covers).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, find_src, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `unarchive`: a tar or zip archive (from this machine, or on the host with `remote_src`) unpacked
+/// into a folder on the host, when its files differ.
+///
+/// Returns: `dest`, `src`, `handler`, `extract_results`; `files` with `list_files`.
+///
+/// Check mode: compares the archive's members with the folder and reports whether it would unpack;
+/// unpacks nothing.
+#[derive(Documented)]
 pub struct Unarchive;
 
 #[derive(Deserialize)]
@@ -48,10 +57,22 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    req("src", Kind::Str), req("dest", Kind::Str), opt("remote_src", Kind::Bool), opt("copy", Kind::Bool), opt("creates", Kind::Str),
-    opt("list_files", Kind::Bool), opt("keep_newer", Kind::Bool), opt("exclude", Kind::List), opt("include", Kind::List), opt("extra_opts", Kind::List),
-    opt("validate_certs", Kind::Bool), opt("io_buffer_size", Kind::Int), opt("decrypt", Kind::Bool), opt("mode", Kind::Any), opt("owner", Kind::Str),
-    opt("group", Kind::Str),
+    req("src", Kind::Str).doc("The archive (on this machine, or on the host with `remote_src`)."),
+    req("dest", Kind::Str).doc("The folder on the host to unpack into."),
+    opt("remote_src", Kind::Bool).default("false").doc("The archive is on the host."),
+    opt("copy", Kind::Bool).doc("Old form of `remote_src` (inverted)."),
+    opt("creates", Kind::Str).doc("A path on the host: when it exists, nothing is unpacked."),
+    opt("list_files", Kind::Bool).default("false").doc("Return the archive's file names."),
+    opt("keep_newer", Kind::Bool).default("false").doc("Do not replace files newer than the archive's."),
+    opt("exclude", Kind::List).doc("Archive members to leave out."),
+    opt("include", Kind::List).doc("Only these archive members."),
+    opt("extra_opts", Kind::List).doc("Extra options for the unpacking program."),
+    opt("validate_certs", Kind::Bool).default("true").doc("Check the certificate of an `src` URL."),
+    opt("io_buffer_size", Kind::Int).default("65536").doc("The buffer size for reading the archive."),
+    opt("decrypt", Kind::Bool).default("true").doc("Decrypt a vault-encrypted archive."),
+    opt("mode", Kind::Any).doc("The mode of the unpacked files."),
+    opt("owner", Kind::Str).doc("The owner of the unpacked files."),
+    opt("group", Kind::Str).doc("The group of the unpacked files."),
 ];
 
 /// Lines of `tar --diff` that mean "not unpacked yet" (ansible-core's list).
@@ -89,6 +110,9 @@ impl Args {
 impl Module for Unarchive {
     fn name(&self) -> &'static str {
         "unarchive"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

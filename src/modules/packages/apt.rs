@@ -9,15 +9,32 @@
 //! must cover. Other package managers (`yum`, `dnf`, ...) are refused on an apt host by name.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
+/// `apt`: Debian packages installed, upgraded or removed with apt-get (`apt-get -s` first, so the
+/// plan lists every package apt would touch); the cache updated, `.deb` files installed, `upgrade`,
+/// `autoremove`, `clean`.
+///
+/// Returns: `cache_updated`, `cache_update_time`, `stdout`, `stderr`; the packages changed are in
+/// the diff.
+///
+/// Check mode: simulates with `apt-get -s` and lists what would be installed, upgraded or removed;
+/// changes nothing.
+#[derive(Documented)]
 pub struct Apt;
+/// `package`: the generic package module; on apt hosts it runs `apt` with `name` and `state`.
+///
+/// Returns: as `apt`.
+///
+/// Check mode: as `apt`: simulated.
+#[derive(Documented)]
 pub struct Package;
 
 #[derive(Deserialize, Clone, Default)]
@@ -71,20 +88,34 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    opt("name", Kind::List), opt("pkg", Kind::List), opt("package", Kind::List), opt("state", Kind::Str), opt("update_cache", Kind::Bool),
-    opt("update-cache", Kind::Bool), opt("cache_valid_time", Kind::Int), opt("install_recommends", Kind::Bool), opt("install-recommends", Kind::Bool),
-    opt("deb", Kind::Str), opt("autoremove", Kind::Bool), opt("purge", Kind::Bool), opt("default_release", Kind::Str), opt("default-release", Kind::Str),
-    opt("force", Kind::Bool), opt("allow_downgrade", Kind::Bool), opt("allow-downgrade", Kind::Bool), opt("allow_downgrades", Kind::Bool),
-    opt("allow-downgrades", Kind::Bool), opt("allow_unauthenticated", Kind::Bool), opt("allow-unauthenticated", Kind::Bool), opt("allow_change_held_packages", Kind::Bool),
-    opt("dpkg_options", Kind::Str), opt("only_upgrade", Kind::Bool), opt("policy_rc_d", Kind::Int), opt("upgrade", Kind::Any),
-    opt("fail_on_autoremove", Kind::Bool), opt("force_apt_get", Kind::Bool), opt("lock_timeout", Kind::Int), opt("clean", Kind::Bool),
-    opt("autoclean", Kind::Bool),
+    opt("name", Kind::List).aliases(&["pkg", "package"]).doc("Packages, with an optional version (`foo=1.0*`)."),
+    opt("state", Kind::Str).default("present").doc("`present`, `latest`, `absent`, `build-dep` or `fixed`."),
+    opt("update_cache", Kind::Bool).aliases(&["update-cache"]).default("false").doc("Run `apt-get update` first."),
+    opt("cache_valid_time", Kind::Int).default("0").doc("Skip the update when the cache is newer than this many seconds."),
+    opt("install_recommends", Kind::Bool).aliases(&["install-recommends"]).doc("Install recommended packages (apt's setting when unset)."),
+    opt("deb", Kind::Str).doc("A `.deb` file on the host (or URL) to install."),
+    opt("autoremove", Kind::Bool).default("false").doc("Remove packages no longer needed."),
+    opt("purge", Kind::Bool).default("false").doc("Remove configuration files with `state: absent`."),
+    opt("default_release", Kind::Str).aliases(&["default-release"]).doc("The release packages are taken from (`-t`)."),
+    opt("force", Kind::Bool).default("false").doc("Allow what apt otherwise refuses (downgrades, unauthenticated)."),
+    opt("allow_downgrade", Kind::Bool).aliases(&["allow-downgrade", "allow_downgrades", "allow-downgrades"]).default("false").doc("Allow a version older than the installed one."),
+    opt("allow_unauthenticated", Kind::Bool).aliases(&["allow-unauthenticated"]).default("false").doc("Allow packages that cannot be authenticated."),
+    opt("allow_change_held_packages", Kind::Bool).default("false").doc("Allow changing packages on hold."),
+    opt("dpkg_options", Kind::Str).default("force-confdef,force-confold").doc("dpkg options, comma separated."),
+    opt("only_upgrade", Kind::Bool).default("false").doc("Only upgrade installed packages."),
+    opt("policy_rc_d", Kind::Int).doc("The exit code of a `policy-rc.d` that stops services from starting."),
+    opt("upgrade", Kind::Any).default("no").doc("`no`, `yes`/`safe`, `full` or `dist`."),
+    opt("fail_on_autoremove", Kind::Bool).default("false").doc("Fail rather than remove packages to satisfy the request."),
+    opt("force_apt_get", Kind::Bool).default("false").doc("Use apt-get (recover always does)."),
+    opt("lock_timeout", Kind::Int).default("60").doc("Seconds to wait for the dpkg lock."),
+    opt("clean", Kind::Bool).default("false").doc("Run `apt-get clean`."),
+    opt("autoclean", Kind::Bool).default("false").doc("Run `apt-get autoclean`."),
 ];
-const PACKAGE_SPEC: &[ArgSpec] = &[req_name(), opt("state", Kind::Str), opt("use", Kind::Str)];
-
-const fn req_name() -> ArgSpec {
-    crate::modules::req("name", Kind::List)
-}
+const PACKAGE_SPEC: &[ArgSpec] = &[
+    crate::modules::req("name", Kind::List).doc("The packages."),
+    opt("state", Kind::Str).doc("`present`, `latest` or `absent`."),
+    opt("use", Kind::Str).default("auto").doc("The package manager (`auto` finds apt)."),
+];
 
 /// One line of `apt-get -s`: what apt would do to a package.
 #[derive(Debug, Clone, PartialEq)]
@@ -380,6 +411,9 @@ impl Module for Apt {
     fn name(&self) -> &'static str {
         "apt"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC
     }
@@ -412,6 +446,9 @@ async fn pkg_mgr(ctx: &StepCtx<'_>) -> Result<String, StepError> {
 impl Module for Package {
     fn name(&self) -> &'static str {
         "package"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         PACKAGE_SPEC
@@ -449,14 +486,22 @@ impl Module for Package {
     }
 }
 
-/// A package manager recover does not drive: accepted at load (a role's RedHat branch is
-/// skipped by its `when`), refused by name when it is reached on a host.
+/// A package manager recover does not drive (yum, dnf, zypper, ...). It loads (a role's RedHat
+/// branch is skipped by its `when`), and is refused by name when it reaches a host.
+///
+/// Returns: nothing: the step fails.
+///
+/// Check mode: refused as in a real run.
+#[derive(Documented)]
 pub struct Unsupported(pub &'static str);
 
 #[async_trait]
 impl Module for Unsupported {
     fn name(&self) -> &'static str {
         self.0
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]

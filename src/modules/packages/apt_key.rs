@@ -5,14 +5,22 @@
 //! a key is destructive: the keyring it is in is backed up (APT stops trusting the repository).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
+/// `apt_key`: a key in an APT keyring, added (from `url`, `data`, `file` or a keyserver) or
+/// removed.
+///
+/// Returns: `fp`, `id`, `key_id`, `short_id`, `before`, `after`.
+///
+/// Check mode: reads the keyring and reports whether it would change; changes nothing.
+#[derive(Documented)]
 pub struct AptKey;
 
 #[derive(Deserialize)]
@@ -30,8 +38,14 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    opt("id", Kind::Str), opt("url", Kind::Str), opt("data", Kind::Str), opt("file", Kind::Str), opt("keyring", Kind::Str),
-    opt("validate_certs", Kind::Bool), opt("keyserver", Kind::Str), opt("state", Kind::Str),
+    opt("id", Kind::Str).doc("The key's id (long or short)."),
+    opt("url", Kind::Str).doc("Where to download the key."),
+    opt("data", Kind::Str).doc("The key itself (armored)."),
+    opt("file", Kind::Str).doc("A key file on the host."),
+    opt("keyring", Kind::Str).doc("The keyring file to add to (`/etc/apt/trusted.gpg` otherwise)."),
+    opt("validate_certs", Kind::Bool).default("true").doc("Check the certificate of `url`."),
+    opt("keyserver", Kind::Str).doc("A keyserver to fetch `id` from."),
+    opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
 ];
 
 const LANG: &str = "LANG=C LC_ALL=C LC_MESSAGES=C LANGUAGE=C ";
@@ -73,6 +87,9 @@ fn parse_key_id(id: &str) -> Result<(String, String, String), String> {
 impl Module for AptKey {
     fn name(&self) -> &'static str {
         "apt_key"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

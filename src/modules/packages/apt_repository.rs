@@ -6,12 +6,20 @@
 //! overwrite for the safety engine; removing one, a delete.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `apt_repository`: an APT source line added to (or removed from) a file in `sources.list.d`, and
+/// the cache updated after a change.
+///
+/// Returns: `repo`, `state`, `sources_added`, `sources_removed`.
+///
+/// Check mode: shows the diff of the sources file; changes nothing.
+#[derive(Documented)]
 pub struct AptRepository;
 
 #[derive(Deserialize)]
@@ -36,9 +44,16 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    req("repo", Kind::Str), opt("state", Kind::Str), opt("mode", Kind::Any), opt("update_cache", Kind::Bool), opt("update-cache", Kind::Bool),
-    opt("update_cache_retries", Kind::Int), opt("update_cache_retry_max_delay", Kind::Int), opt("filename", Kind::Str), opt("codename", Kind::Str),
-    opt("install_python_apt", Kind::Bool), opt("validate_certs", Kind::Bool),
+    req("repo", Kind::Str).doc("The source line (`deb http://... suite main`)."),
+    opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+    opt("mode", Kind::Any).default("0644").doc("The mode of the sources file."),
+    opt("update_cache", Kind::Bool).aliases(&["update-cache"]).default("true").doc("Run `apt-get update` after a change."),
+    opt("update_cache_retries", Kind::Int).default("5").doc("How many times to try the update."),
+    opt("update_cache_retry_max_delay", Kind::Int).default("12").doc("The longest wait between tries, in seconds."),
+    opt("filename", Kind::Str).doc("The sources file's name in `sources.list.d` (without `.list`)."),
+    opt("codename", Kind::Str).doc("The release codename for a PPA."),
+    opt("install_python_apt", Kind::Bool).default("true").doc("Accepted for Ansible; recover needs no python-apt."),
+    opt("validate_certs", Kind::Bool).default("true").doc("Check certificates when fetching PPA keys."),
 ];
 
 const SOURCES: &str = "/etc/apt/sources.list";
@@ -98,6 +113,9 @@ pub fn suggest_filename(source: &str) -> String {
 impl Module for AptRepository {
     fn name(&self) -> &'static str {
         "apt_repository"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -7,12 +7,20 @@
 //! removing a source that exists is destructive: its file is backed up first.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::support::write::{plan_write_over, WriteSpec};
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `deb822_repository`: an APT repository as a deb822 `.sources` file (and its signing key),
+/// present or absent.
+///
+/// Returns: `repo`, `dest`, `key_filename`, `state`.
+///
+/// Check mode: shows the diff of the `.sources` file; writes nothing.
+#[derive(Documented)]
 pub struct Deb822Repository;
 
 const BOOLS: &[&str] = &["allow_downgrade_to_insecure", "allow_insecure", "allow_weak", "by_hash", "check_date", "check_valid_until", "enabled", "pdiffs", "trusted"];
@@ -20,12 +28,29 @@ const LISTS: &[&str] = &["architectures", "components", "languages", "suites", "
 const STRS: &[&str] = &["inrelease_path", "name", "signed_by"];
 
 const SPEC: &[ArgSpec] = &[
-    req("name", Kind::Str), opt("allow_downgrade_to_insecure", Kind::Bool), opt("allow_insecure", Kind::Bool), opt("allow_weak", Kind::Bool),
-    opt("architectures", Kind::Any), opt("by_hash", Kind::Bool), opt("check_date", Kind::Bool), opt("check_valid_until", Kind::Bool),
-    opt("components", Kind::Any), opt("date_max_future", Kind::Any), opt("enabled", Kind::Bool), opt("inrelease_path", Kind::Str),
-    opt("languages", Kind::Any), opt("pdiffs", Kind::Bool), opt("signed_by", Kind::Str), opt("suites", Kind::Any), opt("targets", Kind::Any),
-    opt("trusted", Kind::Bool), opt("types", Kind::Any), opt("uris", Kind::Any), opt("mode", Kind::Any), opt("state", Kind::Str),
-    opt("install_python_debian", Kind::Bool),
+    req("name", Kind::Str).doc("The repository's name (its `.sources` file name)."),
+    opt("allow_downgrade_to_insecure", Kind::Bool).doc("`Allow-Downgrade-To-Insecure`."),
+    opt("allow_insecure", Kind::Bool).doc("`Allow-Insecure`."),
+    opt("allow_weak", Kind::Bool).doc("`Allow-Weak`."),
+    opt("architectures", Kind::Any).doc("`Architectures`."),
+    opt("by_hash", Kind::Bool).doc("`By-Hash`."),
+    opt("check_date", Kind::Bool).doc("`Check-Date`."),
+    opt("check_valid_until", Kind::Bool).doc("`Check-Valid-Until`."),
+    opt("components", Kind::Any).doc("`Components`."),
+    opt("date_max_future", Kind::Any).doc("`Date-Max-Future`."),
+    opt("enabled", Kind::Bool).doc("`Enabled`."),
+    opt("inrelease_path", Kind::Str).doc("`InRelease-Path`."),
+    opt("languages", Kind::Any).doc("`Languages`."),
+    opt("pdiffs", Kind::Bool).doc("`PDiffs`."),
+    opt("signed_by", Kind::Str).doc("`Signed-By`: a key, a key file, or a URL to download one from."),
+    opt("suites", Kind::Any).doc("`Suites`."),
+    opt("targets", Kind::Any).doc("`Targets`."),
+    opt("trusted", Kind::Bool).doc("`Trusted`."),
+    opt("types", Kind::Any).default("[deb]").doc("`Types` (`deb`, `deb-src`)."),
+    opt("uris", Kind::Any).doc("`URIs`."),
+    opt("mode", Kind::Any).default("0644").doc("The mode of the `.sources` file."),
+    opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+    opt("install_python_debian", Kind::Bool).default("false").doc("Accepted for Ansible; recover needs no python-debian."),
 ];
 
 /// Python's `str.title()`.
@@ -70,6 +95,9 @@ fn list_of(v: &Json) -> Vec<String> {
 impl Module for Deb822Repository {
     fn name(&self) -> &'static str {
         "deb822_repository"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -6,11 +6,18 @@
 //! Registers `current` and `previous`; its diff is ansible-core's before/after of the answer.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{opt, req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `debconf`: an answer in the debconf database for a package's question.
+///
+/// Returns: `current`, `previous`, `msg`.
+///
+/// Check mode: reads the database and reports whether it would change; changes nothing.
+#[derive(Documented)]
 pub struct Debconf;
 
 const VTYPES: &[&str] = &["boolean", "error", "multiselect", "note", "password", "seen", "select", "string", "text", "title"];
@@ -50,10 +57,16 @@ impl Module for Debconf {
     fn name(&self) -> &'static str {
         "debconf"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("name", Kind::Str), opt("pkg", Kind::Str), opt("question", Kind::Str), opt("selection", Kind::Str), opt("setting", Kind::Str),
-            opt("vtype", Kind::Str), opt("value", Kind::Any), opt("answer", Kind::Any), opt("unseen", Kind::Bool),
+            req("name", Kind::Str).aliases(&["pkg"]).doc("The package the question belongs to."),
+            opt("question", Kind::Str).aliases(&["selection", "setting"]).doc("The debconf question."),
+            opt("vtype", Kind::Str).doc("The question's type (`string`, `boolean`, `select`, `password`, ...)."),
+            opt("value", Kind::Any).aliases(&["answer"]).doc("The answer."),
+            opt("unseen", Kind::Bool).default("false").doc("Do not mark the question as seen."),
         ];
         S
     }

@@ -4,11 +4,18 @@
 //! first and asks for the tier's approval.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{req, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `dpkg_selections`: a package's dpkg selection (`install`, `hold`, `deinstall`, `purge`).
+///
+/// Returns: `before`, `after`.
+///
+/// Check mode: reads the selection and reports whether it would change; changes nothing.
+#[derive(Documented)]
 pub struct DpkgSelections;
 
 const SELECTIONS: &[&str] = &["install", "hold", "deinstall", "purge"];
@@ -18,8 +25,14 @@ impl Module for DpkgSelections {
     fn name(&self) -> &'static str {
         "dpkg_selections"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), req("selection", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str).doc("The package."),
+            req("selection", Kind::Str).doc("`install`, `hold`, `deinstall` or `purge`."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

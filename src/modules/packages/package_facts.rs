@@ -4,12 +4,20 @@
 //! auto/apt is refused by name.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `package_facts`: the installed packages (dpkg on apt hosts), as ansible-core lists them.
+///
+/// Returns: `ansible_facts.packages` (name to a list of `name`, `version`, `arch`, `category`,
+/// `origin`, `source`).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct PackageFacts;
 
 #[derive(Deserialize)]
@@ -25,8 +33,14 @@ impl Module for PackageFacts {
     fn name(&self) -> &'static str {
         "package_facts"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[opt("manager", Kind::List), opt("strategy", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            opt("manager", Kind::List).default("[auto]").doc("The package managers to list (`auto` and `apt`)."),
+            opt("strategy", Kind::Str).default("first").doc("`first` or `all` managers found."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -7,14 +7,22 @@
 //! packages is destructive; in a virtualenv the backup covers the virtualenv.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
+/// `pip`: Python packages installed, upgraded or removed with pip, in the system or a virtualenv
+/// (made when missing).
+///
+/// Returns: `cmd`, `name`, `requirements`, `version`, `virtualenv`, `stdout`, `stderr`.
+///
+/// Check mode: compares the installed versions and reports what would change; installs nothing.
+#[derive(Documented)]
 pub struct Pip;
 
 #[derive(Deserialize)]
@@ -41,9 +49,20 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    opt("state", Kind::Str), opt("name", Kind::Any), opt("version", Kind::Any), opt("requirements", Kind::Str), opt("virtualenv", Kind::Str),
-    opt("virtualenv_site_packages", Kind::Bool), opt("virtualenv_command", Kind::Str), opt("virtualenv_python", Kind::Str), opt("extra_args", Kind::Str),
-    opt("editable", Kind::Bool), opt("chdir", Kind::Str), opt("executable", Kind::Str), opt("umask", Kind::Any), opt("break_system_packages", Kind::Bool),
+    opt("state", Kind::Str).default("present").doc("`present`, `latest`, `absent` or `forcereinstall`."),
+    opt("name", Kind::Any).doc("Packages (with version specifiers), or URLs."),
+    opt("version", Kind::Any).doc("The version of the one package in `name`."),
+    opt("requirements", Kind::Str).doc("A requirements file on the host."),
+    opt("virtualenv", Kind::Str).doc("A virtualenv to install into (made when missing)."),
+    opt("virtualenv_site_packages", Kind::Bool).default("false").doc("Let the virtualenv see the system's packages."),
+    opt("virtualenv_command", Kind::Str).default("virtualenv").doc("The command that makes the virtualenv."),
+    opt("virtualenv_python", Kind::Str).doc("The Python the virtualenv is made with."),
+    opt("extra_args", Kind::Str).doc("More pip arguments."),
+    opt("editable", Kind::Bool).default("false").doc("Install in editable mode."),
+    opt("chdir", Kind::Str).doc("The folder to run pip in."),
+    opt("executable", Kind::Str).doc("The pip program."),
+    opt("umask", Kind::Any).doc("The umask pip runs with."),
+    opt("break_system_packages", Kind::Bool).default("false").doc("Pass `--break-system-packages` (PEP 668)."),
 ];
 
 /// A requirement as ansible-core's `Package` reads it: a name and version specifiers.
@@ -118,6 +137,9 @@ fn satisfies(v: &str, op: &str, spec: &str) -> bool {
 impl Module for Pip {
     fn name(&self) -> &'static str {
         "pip"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -3,8 +3,8 @@
 
 use serde_json::Value as Json;
 
-use crate::error::{SResult, SourceError};
 use super::{modes, unbuilt_args};
+use crate::error::{SResult, SourceError};
 use crate::modules::{get, Kind, StepError};
 use crate::playbook::Task;
 
@@ -23,13 +23,14 @@ pub fn validate(task: &Task) -> SResult<()> {
             }
             continue;
         }
-        let Some(s) = spec.iter().find(|s| s.name == k) else {
+        let Some(s) = spec.iter().find(|s| s.named(k)) else {
             if unbuilt_args::known(module.name(), k) {
                 continue;
             }
             let names: Vec<&str> = spec.iter().map(|s| s.name).collect();
+            let every: Vec<&str> = spec.iter().flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied())).collect();
             let e = SourceError::new(task.arg_span(k), format!("module '{}' has no argument '{k}'", module.name()));
-            return Err(match crate::playbook::closest_name(k, &names) {
+            return Err(match crate::playbook::closest_name(k, &every) {
                 Some(c) => e.help(format!("did you mean '{c}'? accepted: {}", names.join(", "))),
                 None => e.help(format!("accepted: {}", names.join(", "))),
             });
@@ -45,7 +46,7 @@ pub fn validate(task: &Task) -> SResult<()> {
         }
     }
     for s in spec.iter().filter(|s| s.required) {
-        let given = args.contains_key(s.name) || ALIASES.iter().any(|(name, aliases)| *name == s.name && aliases.iter().any(|a| spec.iter().any(|x| x.name == *a) && args.contains_key(*a)));
+        let given = args.keys().any(|k| s.named(k));
         if !given {
             return Err(SourceError::new(task.module_span.clone(), format!("module '{}' needs argument '{}'", module.name(), s.name)));
         }
@@ -65,9 +66,6 @@ fn check_mode(v: &Json) -> Result<(), String> {
         other => Err(format!("expected an octal mode like \"0644\", found {other}")),
     }
 }
-
-/// Ansible's argument aliases (`file: dest=...` is `path`); a required argument may be given by one.
-const ALIASES: &[(&str, &[&str])] = &[("path", &["dest", "name"]), ("dest", &["path"]), ("src", &["path"])];
 
 pub fn kind_ok(kind: Kind, v: &Json) -> bool {
     if matches!(v, Json::String(s) if crate::template::is_template(s)) {

@@ -5,12 +5,21 @@
 //! move is itself the preservation, so no archive is needed.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `preserve_move`: moves paths into a preserved folder instead of deleting them (SOP 10.2, 10.3):
+/// each keeps its full path under `dest`, a `manifest.json` records every file's sha256, checked
+/// again after the move. The move is itself the preservation, so no archive is taken.
+///
+/// Returns: `preserved` (the folder), `moved` (each original and where it went), `manifest`.
+///
+/// Check mode: plans the moves and the manifest; moves nothing.
+#[derive(Documented)]
 pub struct PreserveMove;
 
 #[derive(Deserialize)]
@@ -26,8 +35,14 @@ impl Module for PreserveMove {
     fn name(&self) -> &'static str {
         "preserve_move"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("paths", Kind::List), req("dest", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("paths", Kind::List).doc("The paths to move aside (each keeps its full path under `dest`)."),
+            req("dest", Kind::Str).doc("The preserved folder on the host."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -7,6 +7,7 @@
 //! Changing or removing what a crontab already holds is an overwrite for the safety engine.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
@@ -17,6 +18,13 @@ use crate::playbook::Task;
 use crate::pyre;
 use crate::transport::{quote, Cmd};
 
+/// `cron`: a job (or an environment variable) in a user's crontab or a file in `/etc/cron.d`, named
+/// by its `#Ansible:` comment.
+///
+/// Returns: `jobs`, `envs`, `state`, `cron_file`; `backup_file` with `backup: true`.
+///
+/// Check mode: reads the crontab and shows the diff; changes nothing.
+#[derive(Documented)]
 pub struct Cron;
 
 #[derive(Deserialize)]
@@ -47,10 +55,22 @@ struct Args {
 }
 
 const SPEC: &[ArgSpec] = &[
-    req("name", Kind::Str), opt("user", Kind::Str), opt("job", Kind::Str), opt("value", Kind::Str), opt("cron_file", Kind::Str),
-    opt("state", Kind::Str), opt("backup", Kind::Bool), opt("minute", Kind::Any), opt("hour", Kind::Any), opt("day", Kind::Any),
-    opt("dom", Kind::Any), opt("month", Kind::Any), opt("weekday", Kind::Any), opt("dow", Kind::Any), opt("special_time", Kind::Str),
-    opt("disabled", Kind::Bool), opt("env", Kind::Bool), opt("insertafter", Kind::Str), opt("insertbefore", Kind::Str),
+    req("name", Kind::Str).doc("The job's name (its `#Ansible:` comment), or the variable's with `env`."),
+    opt("user", Kind::Str).doc("Whose crontab (the connection user's otherwise)."),
+    opt("job", Kind::Str).aliases(&["value"]).doc("The command (or the variable's value with `env`)."),
+    opt("cron_file", Kind::Str).doc("A file in `/etc/cron.d` instead of a user's crontab."),
+    opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the crontab it changes (recover always takes its verified backup)."),
+    opt("minute", Kind::Any).default("*").doc("The minute field."),
+    opt("hour", Kind::Any).default("*").doc("The hour field."),
+    opt("day", Kind::Any).aliases(&["dom"]).default("*").doc("The day-of-month field."),
+    opt("month", Kind::Any).default("*").doc("The month field."),
+    opt("weekday", Kind::Any).aliases(&["dow"]).default("*").doc("The day-of-week field."),
+    opt("special_time", Kind::Str).doc("`reboot`, `hourly`, `daily`, `weekly`, `monthly`, `yearly` or `annually`."),
+    opt("disabled", Kind::Bool).default("false").doc("Keep the job commented out."),
+    opt("env", Kind::Bool).default("false").doc("Manage an environment variable line, not a job."),
+    opt("insertafter", Kind::Str).doc("With `env`: put the variable after this one."),
+    opt("insertbefore", Kind::Str).doc("With `env`: put the variable before this one."),
 ];
 
 const SPECIAL: &[&str] = &["reboot", "yearly", "annually", "monthly", "weekly", "daily", "hourly"];
@@ -199,6 +219,9 @@ fn crontab_cmd(user: &Option<String>, action: &str) -> String {
 impl Module for Cron {
     fn name(&self) -> &'static str {
         "cron"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

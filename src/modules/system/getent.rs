@@ -3,12 +3,19 @@
 //! maps to the others (a key seen again makes a list of them). Read-only.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `getent`: entries of a name service database (`passwd`, `group`, `hosts`, ...).
+///
+/// Returns: `ansible_facts.getent_DATABASE` (key to its fields).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct Getent;
 
 #[derive(Deserialize)]
@@ -35,8 +42,17 @@ impl Module for Getent {
     fn name(&self) -> &'static str {
         "getent"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("database", Kind::Str), opt("key", Kind::Any), opt("service", Kind::Str), opt("split", Kind::Str), opt("fail_key", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            req("database", Kind::Str).doc("The database (`passwd`, `group`, `hosts`, `services`, ...)."),
+            opt("key", Kind::Any).doc("The entry to look up (all of them otherwise)."),
+            opt("service", Kind::Str).doc("The NSS service to ask."),
+            opt("split", Kind::Str).doc("The field separator (the database's own otherwise)."),
+            opt("fail_key", Kind::Bool).default("true").doc("Fail when `key` is not found."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -5,13 +5,22 @@
 //! `/etc/hostname`: the safety engine backs it up and asks (a K3s node's name is its identity).
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{opt, req, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{opt, req, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::{quote, Cmd};
 
+/// `hostname`: the host's name, set in `/etc/hostname` and the running kernel (systemd's
+/// `hostnamectl` where there is one).
+///
+/// Returns: `name`, `ansible_facts` (`ansible_hostname`, `ansible_nodename`, `ansible_fqdn`,
+/// `ansible_domain`).
+///
+/// Check mode: reads the name and reports whether it would change; changes nothing.
+#[derive(Documented)]
 pub struct Hostname;
 
 /// ansible-core's `use` values; recover implements the ones a Debian host uses.
@@ -31,8 +40,14 @@ impl Module for Hostname {
     fn name(&self) -> &'static str {
         "hostname"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("use", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str).doc("The host name to set."),
+            opt("use", Kind::Str).doc("The strategy (`systemd`, `debian`, ...; found when unset)."),
+        ];
         S
     }
     fn validate(&self, task: &Task) -> SResult<()> {

@@ -5,6 +5,7 @@
 //! replacing a key of a file that exists is an overwrite for the safety engine.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
@@ -12,6 +13,13 @@ use crate::modules::support::write::{plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `known_hosts`: a host's key in an SSH known_hosts file, present (replacing an older key) or
+/// absent.
+///
+/// Returns: `changed`, and the diff of the file.
+///
+/// Check mode: reads the file and shows the diff; writes nothing.
+#[derive(Documented)]
 pub struct KnownHosts;
 
 #[derive(Deserialize)]
@@ -66,8 +74,17 @@ impl Module for KnownHosts {
     fn name(&self) -> &'static str {
         "known_hosts"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("host", Kind::Str), opt("key", Kind::Str), opt("path", Kind::Str), opt("hash_host", Kind::Bool), opt("state", Kind::Str)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str).aliases(&["host"]).doc("The host (as it appears in the file)."),
+            opt("key", Kind::Str).doc("The key line (`host ssh-ed25519 AAAA...`); required with `state: present`."),
+            opt("path", Kind::Str).default("~/.ssh/known_hosts").doc("The known_hosts file."),
+            opt("hash_host", Kind::Bool).default("false").doc("Hash the host name in the file."),
+            opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

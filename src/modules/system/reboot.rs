@@ -7,12 +7,20 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::commands::wait_for_connection::{secs, until_answers};
 use crate::modules::{opt, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `reboot`: reboots the host and waits until it is back (its boot id changed and `test_command`
+/// succeeds). A reboot stops every service of the host: CRITICAL_HITL at least.
+///
+/// Returns: `rebooted`, `elapsed`.
+///
+/// Check mode: reports the reboot it would make; does not reboot.
+#[derive(Documented)]
 pub struct Reboot;
 
 #[async_trait]
@@ -20,10 +28,20 @@ impl Module for Reboot {
     fn name(&self) -> &'static str {
         "reboot"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            opt("pre_reboot_delay", Kind::Any), opt("post_reboot_delay", Kind::Any), opt("reboot_timeout", Kind::Any), opt("connect_timeout", Kind::Any),
-            opt("test_command", Kind::Str), opt("msg", Kind::Str), opt("search_paths", Kind::Any), opt("boot_time_command", Kind::Str), opt("reboot_command", Kind::Str),
+            opt("pre_reboot_delay", Kind::Any).default("0").doc("Seconds before the reboot."),
+            opt("post_reboot_delay", Kind::Any).default("0").doc("Seconds to wait after the host is back."),
+            opt("reboot_timeout", Kind::Any).default("600").doc("Seconds the host may take to come back."),
+            opt("connect_timeout", Kind::Any).doc("Seconds each connection attempt may take."),
+            opt("test_command", Kind::Str).default("whoami").doc("A command that must succeed once the host is back."),
+            opt("msg", Kind::Str).default("Reboot initiated by Ansible").doc("The message the reboot gives logged-in users."),
+            opt("search_paths", Kind::Any).default("[/sbin, /bin, /usr/sbin, /usr/bin, /usr/local/sbin]").doc("Where to look for the `shutdown` command."),
+            opt("boot_time_command", Kind::Str).default("cat /proc/sys/kernel/random/boot_id").doc("The command whose output changes with every boot."),
+            opt("reboot_command", Kind::Str).doc("The command that reboots."),
         ];
         S
     }

@@ -10,12 +10,21 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `service`: a service started, stopped, restarted or reloaded, and enabled or disabled, through
+/// the host's `services` map (systemd units by default; commands, Docker containers or Compose
+/// services where the map says so), then checked to really be in that state.
+///
+/// Returns: `name`, `state`, `enabled`, `status` (what the manager reports), and `warnings`.
+///
+/// Check mode: reads the service's state and reports what would change; starts or stops nothing.
+#[derive(Documented)]
 pub struct Service;
 
 #[derive(Deserialize)]
@@ -206,10 +215,19 @@ impl Module for Service {
     fn name(&self) -> &'static str {
         "service"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("name", Kind::Str), opt("state", Kind::Str), opt("enabled", Kind::Bool), opt("sleep", Kind::Any), opt("pattern", Kind::Str),
-            opt("arguments", Kind::Str), opt("args", Kind::Str), opt("use", Kind::Str), opt("runlevel", Kind::Str),
+            req("name", Kind::Str).doc("The service (an entry of the host's `services` map, or a systemd unit)."),
+            opt("state", Kind::Str).doc("`started`, `stopped`, `restarted` or `reloaded`."),
+            opt("enabled", Kind::Bool).doc("Start it at boot."),
+            opt("sleep", Kind::Any).doc("Seconds between the stop and the start of a restart."),
+            opt("pattern", Kind::Str).doc("Accepted for Ansible; the status comes from the service manager."),
+            opt("arguments", Kind::Str).aliases(&["args"]).doc("Arguments for the service's command."),
+            opt("use", Kind::Str).default("auto").doc("The service manager (`auto` finds it)."),
+            opt("runlevel", Kind::Str).doc("Accepted for Ansible (sysvinit runlevels)."),
         ];
         S
     }

@@ -4,11 +4,19 @@
 //! disabled, static, masked ...). Read-only.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{ArgSpec, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
+/// `service_facts`: every service of the host (systemd units, and sysv scripts) with its state and
+/// status, as ansible-core lists them.
+///
+/// Returns: `ansible_facts.services` (name to `name`, `state`, `status`, `source`).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct ServiceFacts;
 
 const SCRIPT: &str = "if command -v service >/dev/null 2>&1 && [ -d /etc/init.d ]; then service --status-all 2>&1; fi; echo @@units; \
@@ -67,6 +75,9 @@ pub fn parse(out: &str) -> serde_json::Map<String, Json> {
 impl Module for ServiceFacts {
     fn name(&self) -> &'static str {
         "service_facts"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         &[]

@@ -1,16 +1,30 @@
 //! `setup`: the host's facts, in one round trip (see `gather`). Also what `gather_facts` runs.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::error::{SResult, SourceError};
+use crate::modules::{opt, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::transport::Cmd;
 
+/// `setup`: the host's facts, as ansible-core's Linux collectors gather them, in one round trip
+/// (also what `gather_facts` runs).
+///
+/// Returns: `ansible_facts` (`distribution`, `default_ipv4`, `mounts`, `memtotal_mb`,
+/// `processor_vcpus`, `date_time`, ...).
+///
+/// Check mode: gathers as in a real run (read-only).
+#[derive(Documented)]
 pub struct Setup;
 
-const SPEC: &[ArgSpec] = &[opt("gather_subset", Kind::Any), opt("filter", Kind::Any), opt("gather_timeout", Kind::Int), opt("fact_path", Kind::Str)];
+const SPEC: &[ArgSpec] = &[
+    opt("gather_subset", Kind::Any).default("[all]").doc("Which facts (`all`, `min`, `hardware`, `network`, `!facter`, ...)."),
+    opt("filter", Kind::Any).doc("Only facts whose names match these globs."),
+    opt("gather_timeout", Kind::Int).default("10").doc("Seconds each fact collector may take."),
+    opt("fact_path", Kind::Str).default("/etc/ansible/facts.d").doc("The folder of local facts (`*.fact`)."),
+];
 
 /// The subsets ansible-core knows; recover gathers the same facts for each of them.
 const SUBSETS: &[&str] = &[
@@ -38,6 +52,9 @@ fn list(v: Option<&Json>) -> Vec<String> {
 impl Module for Setup {
     fn name(&self) -> &'static str {
         "setup"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SPEC

@@ -2,12 +2,19 @@
 //! (read-only; runs in dry-run). Registers `props` (name -> value) and `exists`.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::facts;
+use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
+/// `systemd_show`: a unit's properties as `systemctl show` reports them.
+///
+/// Returns: `unit`, `exists`, `props` (name to value).
+///
+/// Check mode: runs as in a real run (read-only).
+#[derive(Documented)]
 pub struct SystemdShow;
 
 #[derive(Deserialize)]
@@ -23,8 +30,14 @@ impl Module for SystemdShow {
     fn name(&self) -> &'static str {
         "systemd_show"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("unit", Kind::Str), opt("properties", Kind::List)];
+        const S: &[ArgSpec] = &[
+            req("unit", Kind::Str).doc("The unit to read."),
+            opt("properties", Kind::List).doc("The properties to return (all of them otherwise)."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
@@ -40,9 +53,13 @@ impl Module for SystemdShow {
 
 /// `systemd` / `systemd_service`: a unit started, stopped, restarted or reloaded, enabled or
 /// disabled, masked or unmasked, after an optional `daemon_reload`, by `systemctl` itself, with
-/// ansible-core's rules for when each is a change. Registers `name`, `state`, `enabled` and
-/// `status` (the unit's `systemctl show` properties). Stopping or restarting is destructive
-/// (the service's tier comes from the baseline); so is masking (the unit can no longer start).
+/// ansible-core's rules for when each is a change. Stopping, restarting and masking are destructive
+/// (the service's tier comes from the baseline).
+///
+/// Returns: `name`, `state`, `enabled`, `status` (the unit's `systemctl show` properties).
+///
+/// Check mode: reads the unit and reports what would change; changes nothing.
+#[derive(Documented)]
 pub struct SystemdService(pub &'static str);
 
 #[derive(Deserialize)]
@@ -67,15 +84,24 @@ struct ServiceArgs {
 }
 
 const SERVICE_SPEC: &[ArgSpec] = &[
-    opt("name", Kind::Str), opt("service", Kind::Str), opt("unit", Kind::Str), opt("state", Kind::Str), opt("enabled", Kind::Bool),
-    opt("masked", Kind::Bool), opt("daemon_reload", Kind::Bool), opt("daemon-reload", Kind::Bool), opt("daemon_reexec", Kind::Bool),
-    opt("daemon-reexec", Kind::Bool), opt("scope", Kind::Str), opt("no_block", Kind::Bool), opt("force", Kind::Bool),
+    opt("name", Kind::Str).aliases(&["service", "unit"]).doc("The unit."),
+    opt("state", Kind::Str).doc("`started`, `stopped`, `restarted` or `reloaded`."),
+    opt("enabled", Kind::Bool).doc("Start it at boot."),
+    opt("masked", Kind::Bool).doc("Mask the unit (it can no longer start)."),
+    opt("daemon_reload", Kind::Bool).aliases(&["daemon-reload"]).default("false").doc("Run `systemctl daemon-reload` first."),
+    opt("daemon_reexec", Kind::Bool).aliases(&["daemon-reexec"]).default("false").doc("Run `systemctl daemon-reexec` first."),
+    opt("scope", Kind::Str).default("system").doc("`system`, `user` or `global`."),
+    opt("no_block", Kind::Bool).default("false").doc("Do not wait for the operation to finish."),
+    opt("force", Kind::Bool).default("false").doc("Override existing links when enabling."),
 ];
 
 #[async_trait]
 impl Module for SystemdService {
     fn name(&self) -> &'static str {
         self.0
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         SERVICE_SPEC

@@ -9,13 +9,28 @@
 //! (the files in the home are re-owned). Removing a group is destructive. Creating is not.
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `user`: a local user account: present with its uid, groups, shell, home and password hash, or
+/// absent (with its home when `remove`).
+///
+/// Returns: `name`, `uid`, `group`, `groups`, `home`, `shell`, `state`, `system`, `create_home`;
+/// `ssh_public_key`, `ssh_key_file` with `generate_ssh_key`.
+///
+/// Check mode: reads the account and reports what would change; changes nothing.
+#[derive(Documented)]
 pub struct User;
+/// `group`: a local group, present with its gid or absent.
+///
+/// Returns: `name`, `gid`, `state`, `system`.
+///
+/// Check mode: reads the group and reports what would change; changes nothing.
+#[derive(Documented)]
 pub struct Group;
 
 #[derive(Deserialize)]
@@ -64,12 +79,34 @@ struct UserArgs {
 }
 
 const USER_SPEC: &[ArgSpec] = &[
-    req("name", Kind::Str), opt("user", Kind::Str), opt("state", Kind::Str), opt("uid", Kind::Int), opt("group", Kind::Str), opt("groups", Kind::List),
-    opt("append", Kind::Bool), opt("shell", Kind::Str), opt("home", Kind::Str), opt("create_home", Kind::Bool), opt("createhome", Kind::Bool),
-    opt("move_home", Kind::Bool), opt("system", Kind::Bool), opt("password", Kind::Str), opt("update_password", Kind::Str), opt("comment", Kind::Str),
-    opt("remove", Kind::Bool), opt("force", Kind::Bool), opt("non_unique", Kind::Bool), opt("password_lock", Kind::Bool), opt("skeleton", Kind::Str),
-    opt("generate_ssh_key", Kind::Bool), opt("ssh_key_bits", Kind::Int), opt("ssh_key_type", Kind::Str), opt("ssh_key_file", Kind::Str),
-    opt("ssh_key_comment", Kind::Str), opt("ssh_key_passphrase", Kind::Str), opt("local", Kind::Bool), opt("expires", Kind::Any), opt("umask", Kind::Str),
+    req("name", Kind::Str).aliases(&["user"]).doc("The user."),
+    opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+    opt("uid", Kind::Int).doc("The user id."),
+    opt("group", Kind::Str).doc("The primary group."),
+    opt("groups", Kind::List).doc("Supplementary groups (see `append`)."),
+    opt("append", Kind::Bool).default("false").doc("Add to `groups` instead of setting them."),
+    opt("shell", Kind::Str).doc("The login shell."),
+    opt("home", Kind::Str).doc("The home folder."),
+    opt("create_home", Kind::Bool).aliases(&["createhome"]).default("true").doc("Create the home folder."),
+    opt("move_home", Kind::Bool).default("false").doc("Move the home folder's content to a new `home`."),
+    opt("system", Kind::Bool).default("false").doc("A system account."),
+    opt("password", Kind::Str).doc("The password hash (crypt format)."),
+    opt("update_password", Kind::Str).default("always").doc("`always`, or `on_create` only."),
+    opt("comment", Kind::Str).doc("The GECOS field."),
+    opt("remove", Kind::Bool).default("false").doc("With `state: absent`, remove the home folder and mail spool."),
+    opt("force", Kind::Bool).default("false").doc("With `state: absent`, remove even a logged-in user."),
+    opt("non_unique", Kind::Bool).default("false").doc("Allow a `uid` another user has."),
+    opt("password_lock", Kind::Bool).doc("Lock (or unlock) the password."),
+    opt("skeleton", Kind::Str).doc("The folder a new home is filled from."),
+    opt("generate_ssh_key", Kind::Bool).default("false").doc("Make an SSH key pair for the user."),
+    opt("ssh_key_bits", Kind::Int).doc("Bits of a generated key."),
+    opt("ssh_key_type", Kind::Str).default("rsa").doc("The type of a generated key."),
+    opt("ssh_key_file", Kind::Str).default(".ssh/id_rsa").doc("Where the key is written."),
+    opt("ssh_key_comment", Kind::Str).default("ansible-generated on HOSTNAME").doc("The key's comment."),
+    opt("ssh_key_passphrase", Kind::Str).doc("The key's passphrase."),
+    opt("local", Kind::Bool).default("false").doc("Use the local account tools (`luseradd`)."),
+    opt("expires", Kind::Any).doc("When the account expires (seconds since the epoch; negative: never)."),
+    opt("umask", Kind::Str).doc("The umask of a new home folder."),
 ];
 
 fn text(v: &Json) -> String {
@@ -130,6 +167,9 @@ fn groups_list(v: &Option<Json>) -> Option<Vec<String>> {
 impl Module for User {
     fn name(&self) -> &'static str {
         "user"
+    }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
     }
     fn spec(&self) -> &'static [ArgSpec] {
         USER_SPEC
@@ -393,8 +433,19 @@ impl Module for Group {
     fn name(&self) -> &'static str {
         "group"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
-        const S: &[ArgSpec] = &[req("name", Kind::Str), opt("state", Kind::Str), opt("gid", Kind::Int), opt("system", Kind::Bool), opt("non_unique", Kind::Bool), opt("force", Kind::Bool), opt("local", Kind::Bool)];
+        const S: &[ArgSpec] = &[
+            req("name", Kind::Str).doc("The group."),
+            opt("state", Kind::Str).default("present").doc("`present` or `absent`."),
+            opt("gid", Kind::Int).doc("The group id."),
+            opt("system", Kind::Bool).default("false").doc("A system group."),
+            opt("non_unique", Kind::Bool).default("false").doc("Allow a `gid` another group has."),
+            opt("force", Kind::Bool).default("false").doc("With `state: absent`, remove it even when it is a user's primary group."),
+            opt("local", Kind::Bool).default("false").doc("Use the local account tools (`lgroupadd`)."),
+        ];
         S
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {

@@ -13,6 +13,7 @@ mod state;
 mod work;
 
 use async_trait::async_trait;
+use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use state::*;
@@ -21,6 +22,16 @@ use work::*;
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
 
+/// `file`: a path's kind and attributes: a file, a directory (made with its parents), a symbolic or
+/// hard link, touched or absent; mode, owner, group and times, recursively for a directory with
+/// `recurse`.
+///
+/// Returns: `path` (or `dest` for links), `state`, `mode`, `owner`, `group`, `uid`, `gid`, `size`;
+/// `diff` with `before`/`after`.
+///
+/// Check mode: reads the path and reports what would change; removing, linking over or retyping a
+/// path is shown, not done.
+#[derive(Documented)]
 pub struct File;
 
 #[derive(Deserialize)]
@@ -56,12 +67,25 @@ impl Module for File {
     fn name(&self) -> &'static str {
         "file"
     }
+    fn doc(&self) -> &'static str {
+        Self::DOCS
+    }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("path", Kind::Str), opt("dest", Kind::Str), opt("name", Kind::Str), opt("state", Kind::Str), opt("mode", Kind::Any),
-            opt("owner", Kind::Any), opt("group", Kind::Any), opt("src", Kind::Str), opt("recurse", Kind::Bool), opt("force", Kind::Bool),
-            opt("follow", Kind::Bool), opt("modification_time", Kind::Str), opt("modification_time_format", Kind::Str),
-            opt("access_time", Kind::Str), opt("access_time_format", Kind::Str), opt("unsafe_writes", Kind::Bool),
+            req("path", Kind::Str).aliases(&["dest", "name"]).doc("The path to manage."),
+            opt("state", Kind::Str).doc("`file`, `directory`, `link`, `hard`, `touch` or `absent` (the state it has, when unset)."),
+            opt("mode", Kind::Any).doc("The mode (octal like `0644`, or symbolic like `u+rwx`)."),
+            opt("owner", Kind::Any).doc("The owner (a name or a uid)."),
+            opt("group", Kind::Any).doc("The group (a name or a gid)."),
+            opt("src", Kind::Str).doc("The target of a `link` or `hard` link."),
+            opt("recurse", Kind::Bool).default("false").doc("Set `mode`, `owner` and `group` on everything below a `directory`."),
+            opt("force", Kind::Bool).default("false").doc("Make a link even where a file or a missing target is."),
+            opt("follow", Kind::Bool).default("true").doc("Set attributes on a link's target, not the link."),
+            opt("modification_time", Kind::Str).doc("`now`, `preserve`, or a time in `modification_time_format`."),
+            opt("modification_time_format", Kind::Str).default("%Y%m%d%H%M.%S").doc("The format of `modification_time` (strftime)."),
+            opt("access_time", Kind::Str).doc("`now`, `preserve`, or a time in `access_time_format`."),
+            opt("access_time_format", Kind::Str).default("%Y%m%d%H%M.%S").doc("The format of `access_time` (strftime)."),
+            opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; has no effect here."),
         ];
         S
     }

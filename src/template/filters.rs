@@ -7,12 +7,8 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use serde_json::Value as Json;
 
 use super::globals::{dict_fn, now_fn};
-use super::text::{comment, py_splitlines};
+use super::text::{comment, err, py_splitlines};
 use super::{json_of, pyjson, yamlout};
-
-pub(super) fn err(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
 
 /// Registers every filter, test and global function of this module.
 pub fn register(env: &mut Environment<'static>) {

@@ -3,7 +3,7 @@
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
-use super::filters::err;
+use super::text::err;
 
 /// Ansible's `now(utc=False, fmt=None)`: the controller's time as a Python datetime (`.year`,
 /// `.strftime(fmt)`, `.isoformat()`, `.timestamp()`), or, with `fmt`, that formatted text.

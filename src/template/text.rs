@@ -1,9 +1,11 @@
 //! Text filters with Python's rules: `comment` (ansible-core's comment styles) and `splitlines`.
 
-use minijinja::Error;
 use minijinja::value::{Kwargs, Value};
+use minijinja::{Error, ErrorKind};
 
-use super::filters::err;
+pub(super) fn err(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
 
 /// Ansible's `comment` filter: every style (plain, erlang, c, cblock, xml) and every argument
 /// (decoration, beginning, prefix, prefix_count, postfix, postfix_count, end, newline), composed

@@ -1,11 +1,13 @@
-//! Modules: one file each, each with `validate` (load time, from its
-//! [`ArgSpec`]s), a read-only `plan`, and `apply`.
+//! Modules: the contract every module keeps, each with `validate` (load time, from its
+//! [`ArgSpec`]s), a read-only `plan`, and `apply`; a doc comment that `recover doc` prints.
 //!
 //! A [`Plan`] is data: the changes in words, the exact commands `apply` will
 //! run, the diff of a file. Dry-run prints the plan; the default `apply` runs
 //! exactly `plan.commands`, so the two can never disagree.
 //!
-//! A new module is one file here plus one line in [`REGISTRY`].
+//! Modules live in families (`files/`, `packages/`, `system/`, `commands/`, `docker/`,
+//! `control/`), their shared helpers in `support/`. A new module is one file in its family plus
+//! one line in the registry (`registry.rs`).
 
 pub mod commands;
 pub mod control;

@@ -268,7 +268,7 @@ impl PrivateSshd {
         let st = Command::new("/usr/sbin/sshd").args(["-f", conf.to_str().unwrap(), "-E", log.to_str().unwrap()]).status().expect("start sshd");
         assert!(st.success(), "sshd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         for _ in 0..100 {
-            if std::net::TcpStream::connect((format!("127.0.0.{}", self.host).as_str(), self.port as u16)).is_ok() && self.pidfile().exists() {
+            if std::net::TcpStream::connect((format!("127.0.0.{}", self.host).as_str(), self.port as u16)).is_ok() && self.pid().is_some() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -279,8 +279,8 @@ impl PrivateSshd {
     /// Drops the host off the network: SIGKILLs the listener and every sshd process under it
     /// (the sessions), found by PID from the pidfile down; what the sessions ran is left alone.
     pub fn cut(&self) {
-        let Ok(root) = std::fs::read_to_string(self.pidfile()) else { return };
-        let mut todo = vec![root.trim().to_string()];
+        let Some(root) = self.pid() else { return };
+        let mut todo = vec![root.to_string()];
         let mut victims = Vec::new();
         while let Some(pid) = todo.pop() {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
@@ -293,12 +293,26 @@ impl PrivateSshd {
         if !victims.is_empty() {
             let _ = Command::new("kill").arg("-9").args(&victims).status();
         }
+        // kill(2) returns before the processes are gone: wait until they are, so the port
+        // refuses the next connection.
+        for _ in 0..200 {
+            if victims.iter().all(|p| !Path::new(&format!("/proc/{p}")).exists() || std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z "))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("sshd {victims:?} did not die");
+    }
+
+    /// The listener's PID once sshd has written it whole (the file exists before its content).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pidfile()).ok()?.trim().parse().ok()
     }
 
     /// Kills the listener only (by its PID).
     pub fn stop(&self) {
-        if let Ok(pid) = std::fs::read_to_string(self.pidfile()) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
         }
     }
 }

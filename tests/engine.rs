@@ -535,3 +535,49 @@ fn throttle_lets_that_many_hosts_run_a_task_at_once() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `recover_ssh_persist`: the first run leaves the host's master up (its socket in a 0700
+/// folder of the operator's), so the second reaches the host with its listener gone;
+/// `recover disconnect` closes it and the third run finds the host unreachable. A folder
+/// others can write to is refused before any connection.
+#[test]
+fn a_kept_connection_serves_the_next_run_until_disconnect_closes_it() {
+    lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = tmp.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let sshd = PrivateSshd::start("121");
+    let inv = sshd.inventory.to_str().unwrap().to_string();
+    let pb = write(tmp.path(), "pb.yml", "- hosts: \"121\"\n  gather_facts: false\n  tasks:\n    - command: hostname\n");
+    let play = || Recover::new().env("XDG_RUNTIME_DIR", runtime.to_str().unwrap()).env("RECOVER_SSH_PERSIST", "60s").args(["play", pb.to_str().unwrap(), "-i", &inv, "--output", "json"]).run();
+    let first = play();
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let dir = runtime.join("recover-ssh");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let sockets = || std::fs::read_dir(&dir).unwrap().flatten().filter(|e| !e.file_name().to_string_lossy().ends_with(".log")).count();
+    assert_eq!(sockets(), 1, "the master's socket is kept");
+
+    // No listener: only the kept connection can reach the host.
+    sshd.stop();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(std::net::TcpStream::connect(("127.0.0.121", sshd.port as u16)).is_err());
+    let second = play();
+    assert_eq!(second.code, 0, "the kept connection was not used: {}{}", second.stdout, second.stderr);
+    assert_eq!(second.recap()["121"]["changed"], 1, "{}", second.stdout);
+
+    let closed = Recover::new().env("XDG_RUNTIME_DIR", runtime.to_str().unwrap()).args(["disconnect"]).run();
+    assert_eq!(closed.code, 0, "{}{}", closed.stdout, closed.stderr);
+    assert!(closed.stdout.contains("closed 1 kept SSH connection"), "{}", closed.stdout);
+    assert_eq!(sockets(), 0);
+    let third = play();
+    assert_eq!(third.code, 3, "{}{}", third.stdout, third.stderr);
+    assert_eq!(third.recap()["121"]["unreachable"], 1);
+
+    // A socket folder others may write to is a way into every host: refused by name.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    sshd.restart();
+    let open = play();
+    assert_ne!(open.code, 0);
+    assert!(format!("{}{}", open.stdout, open.stderr).contains("mode 0700"), "{}{}", open.stdout, open.stderr);
+}

@@ -20,6 +20,7 @@ macro_rules! out {
 
 mod backups;
 mod check;
+mod disconnect;
 mod doc;
 mod exec;
 mod freeze;
@@ -173,6 +174,9 @@ pub enum Command {
     /// Run an approved plan exactly: refused (exit 4) where a host changed since it was made
     #[command(after_help = "Examples:\n  recover apply pg-wal.plan\n  recover apply pg-wal.plan --automation   (only AUTO-tier plans approved by a person)\n\nFirst, in one round trip per host, the paths and services the plan touches are read again; a host\nwhose state differs is refused with the difference named. A plan or inventory that changed, missing\nor expired approvals, or another recover version refuse the whole plan.\nExit: 0 all ok, 2 a step failed, 3 a host unreachable, 4 refused (stale, unapproved, altered), 1 bad input.")]
     Apply(plan::ApplyArgs),
+    /// Close the SSH connections kept for the next run (recover_ssh_persist): all, or -l/--host
+    #[command(after_help = "With `recover_ssh_persist: 60s` (a host or group variable, ssh_persist: in recover.yml, or\nRECOVER_SSH_PERSIST) a host's SSH master outlives the run, idle up to that long, so the next run\n(the real run after a dry-run, the next check --watch attempt) pays no handshake. Its socket lives\nin a 0700 folder of yours ($XDG_RUNTIME_DIR/recover-ssh, else ~/.cache/recover-ssh).\n\nExamples:\n  recover disconnect\n  recover disconnect -l k3s")]
+    Disconnect,
     /// A module's documentation (as ansible-doc): its arguments, what it returns, what check mode does
     #[command(after_help = "Examples:\n  recover doc lineinfile\n  recover doc ansible.builtin.copy\n  recover doc --list\n  recover doc stat --output json")]
     Doc(doc::DocArgs),
@@ -201,6 +205,7 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Thaw => ("thaw", false, false, false),
         Command::Render(_) => ("render", false, false, false),
         Command::Doc(_) => ("doc", false, true, false),
+        Command::Disconnect => ("disconnect", false, false, false),
         Command::Init(_) => ("init", false, false, false),
         Command::Completions(_) => ("completions", false, false, false),
         Command::Man => ("man", false, false, false),
@@ -299,6 +304,7 @@ pub fn main() -> i32 {
             rt.block_on(async {
                 match &cli.command {
                     Command::Play(a) => play::run(&cli.global, a).await,
+                    Command::Disconnect => disconnect::run(&cli.global).await,
                     Command::Exec(a) => exec::run(&cli.global, a).await,
                     Command::Check(a) => check::check(&cli.global, a).await,
                     Command::Gate(a) => check::gate(&cli.global, a).await,

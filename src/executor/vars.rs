@@ -382,7 +382,23 @@ pub fn target(ctx: &Value, host: &str) -> Result<Target, String> {
             flags: get_str(ctx, "ansible_become_flags")?,
             password: get_str(ctx, "ansible_become_password")?.or(get_str(ctx, "ansible_become_pass")?).or(get_str(ctx, "ansible_sudo_pass")?).or_else(crate::transport::default_become_password),
         },
+        persist: ssh_persist(get_str(ctx, "recover_ssh_persist")?)?,
     })
+}
+
+/// How long a host's SSH master outlives the run: `recover_ssh_persist` (a host or group
+/// variable), else `RECOVER_SSH_PERSIST`, else `ssh_persist:` in recover.yml; seconds or `60s`,
+/// `5m`; off (`0`, `no`, `false`) by default.
+fn ssh_persist(var: Option<String>) -> Result<Option<u64>, String> {
+    let Some(v) = var.or_else(|| std::env::var("RECOVER_SSH_PERSIST").ok()).or_else(|| crate::safety::freeze::config_value("ssh_persist")) else { return Ok(None) };
+    let v = v.trim().to_lowercase();
+    if matches!(v.as_str(), "" | "0" | "no" | "false" | "off") {
+        return Ok(None);
+    }
+    match crate::safety::freeze::parse_secs(&v) {
+        Some(n) if n > 0 => Ok(Some(n as u64)),
+        _ => Err(format!("recover_ssh_persist {v:?} is not a duration (seconds, or like 60s, 5m)")),
+    }
 }
 
 /// `ansible_become` / `ansible_become_user` from the host's variables.

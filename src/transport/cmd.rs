@@ -169,31 +169,39 @@ impl Cmd {
     /// `timeout` needs a program to run, so a command with one still gets `sh -c`, and so does
     /// a script a person wrote ([`Cmd::own_shell`]): in a subshell `$$` would be the persistent
     /// shell's, shared by every command, and `kill $$` would end the connection's shell.
-    /// The line for a tracked command, run by the lock user's shell: `setsid` gives it a
-    /// process group of its own (its leader's pid is the group id), written to `runfile` with
-    /// its label while it runs and cleared (`true`, a builtin: no exec, and a failed
-    /// redirection cannot end the shell) when it ends. `esc` runs the script as another user
-    /// inside that group.
+    /// The line for a tracked command, run by the lock user's shell: the shell's process group
+    /// (`$__pg`, noted by its first command: see [`super::SHELL_INIT`]; sshd gives each session
+    /// a group of its own) is written to `runfile` with the command's label while it runs, and
+    /// cleared (`true`, a builtin: no exec, and a failed redirection cannot end the shell) when
+    /// it ends. An abort ends that group: the command and the shell waiting for it, which a
+    /// run that is ending no longer needs; a run killed outright leaves the shell waiting for
+    /// the command, so the record stays live (and the lock held) until the command ends. The
+    /// command runs in a subshell (a fork, no exec), or in a shell of its own where it needs
+    /// one (`timeout`, a person's script); `esc` runs it as another user.
     ///
     /// The script never appears on a command line (where `ps` on the host would show it, and
-    /// with it a file's content or a secret): the program reads it from a here-document on
-    /// fd 3 (`sh -c '. /dev/fd/3'`), or, through sudo (which closes every fd above 2), as the
-    /// first line of its stdin (base64), read by the shell's own `read` before the command's
-    /// data.
+    /// with it a file's content or a secret): it is read from a here-document on fd 3
+    /// (`. /dev/fd/3`), or, through sudo (which closes every fd above 2), as the first line of
+    /// its stdin (base64), read by the shell's own `read` before the command's data.
     pub(super) fn wrapped_tracked(&self, runfile: &str, esc: Option<&Escalation>) -> String {
         let rf = quote::quote(runfile);
         let mut shown = self.display().replace(['\n', '\r'], " ");
         if shown.chars().count() > 200 {
             shown = shown.chars().take(200).collect::<String>() + "...";
         }
-        let tail = format!("__p=$!; printf '%s %s\\n' \"$__p\" {} > {rf} 2>/dev/null; wait \"$__p\"; __r=$?; true > {rf} 2>/dev/null; (exit $__r)", quote::quote(&shown));
+        let tail = format!("__p=$!; printf '%s %s\\n' \"${{__pg:-$__p}}\" {} > {rf} 2>/dev/null; wait \"$__p\"; __r=$?; true > {rf} 2>/dev/null; (exit $__r)", quote::quote(&shown));
         let timeout = |inner: &str| match self.timeout {
             Some(t) => format!("timeout -k 5 {t} {inner}"),
             None => inner.to_string(),
         };
         match esc {
             None => {
-                let (tag, prog) = (shell::marker(), format!("setsid {}", timeout("sh -c '. /dev/fd/3'")));
+                let prog = match self.timeout {
+                    Some(_) => timeout("sh -c '. /dev/fd/3'"),
+                    None if self.own_shell => "sh -c '. /dev/fd/3'".to_string(),
+                    None => "( . /dev/fd/3 )".to_string(),
+                };
+                let tag = shell::marker();
                 let script = format!("{}\n{tag}", self.line());
                 match &self.stdin {
                     Some(data) => {
@@ -206,7 +214,7 @@ impl Cmd {
             Some(e) => {
                 use base64::Engine as _;
                 let inner = timeout("sh -c 'IFS= read -r __s && eval \"$(printf %s \"$__s\" | base64 -d)\"'");
-                let prog = format!("setsid {}", e.line(&inner));
+                let prog = e.line(&inner);
                 // The become password first (sudo reads it), then the script's line, then the data.
                 let pw = e.password.as_deref().map(|p| format!("printf '%s\\n' {}; ", quote::quote(p))).unwrap_or_default();
                 let first = format!("printf '%s\\n' {}; ", base64::engine::general_purpose::STANDARD.encode(self.line()));

@@ -25,6 +25,14 @@ use tokio::sync::Mutex;
 pub use cmd::*;
 pub use inflight::*;
 
+/// A shell's first command: add the sbin folders to PATH, as sudo's secure_path does (admin
+/// tools live there); note the shell's process group (`__pg`: a tracked command's record, and
+/// what an abort ends) and its user and group ids (`__uid`, `__gid`), from the kernel's own
+/// files, with builtins only.
+pub const SHELL_INIT: &str = "case \":$PATH:\" in *:/usr/sbin:*) ;; *) PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH ;; esac; \
+    __pg=; { read -r _ _ _ _ __pg _ </proc/$$/stat; } 2>/dev/null; [ -n \"$__pg\" ] || __pg=$(ps -o pgid= -p $$ | tr -d ' '); \
+    __uid=; __gid=; while read -r __k _ __e _; do case $__k in Uid:) __uid=$__e;; Gid:) __gid=$__e;; esac; done </proc/self/status 2>/dev/null";
+
 /// A connection lost with a command sent: say which, and that its outcome on the host is unknown.
 fn lost_during(cmd: &Cmd, e: TransportError) -> TransportError {
     match e {
@@ -153,15 +161,23 @@ pub struct Target {
     pub common_args: Option<String>,
     pub local: bool,
     pub r#become: Become,
+    /// Keep the SSH master this long (seconds) after the run, for the next run to reuse.
+    pub persist: Option<u64>,
 }
 
 impl Connection {
-    /// Opens the connection (for SSH: the master connection, host key checked).
+    /// Opens the connection (for SSH: the master, host key checked, with the login user's
+    /// shell as its session), and proves it with the shell's first command.
     pub async fn open(target: &Target) -> Result<Connection, TransportError> {
         let per_channel = std::env::var("RECOVER_TRANSPORT").map(|v| v == "channel").unwrap_or(false);
-        let spawner = if target.local { Spawner::Local } else { Spawner::Ssh(Arc::new(ssh::connect(target).await?)) };
         let login_user = if target.local { std::env::var("USER").ok() } else { target.user.clone() };
-        Ok(Connection {
+        let (spawner, first) = if target.local {
+            (Spawner::Local, None)
+        } else {
+            let opened = ssh::open(target).await?;
+            (Spawner::Ssh(opened.session), opened.shell)
+        };
+        let conn = Connection {
             spawner: std::sync::RwLock::new(spawner),
             target: target.clone(),
             login_user,
@@ -171,7 +187,31 @@ impl Connection {
             track: std::sync::Mutex::new(None),
             host: target.name.clone(),
             escalations: Mutex::new(HashMap::new()),
-        })
+        };
+        match first {
+            Some(mut sh) => {
+                let ready = tokio::time::timeout(ssh::OPEN_TIMEOUT, sh.run(SHELL_INIT)).await;
+                match ready {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(TransportError::Connect(ssh::explain(&sh.ssh_log().unwrap_or_else(|| e.to_string())))),
+                    Err(_) => return Err(TransportError::Connect(format!("no answer within {}s (host down or network cut)", ssh::OPEN_TIMEOUT.as_secs()))),
+                }
+                if per_channel {
+                    // The channel fallback runs each command on a channel of its own; the first shell
+                    // is kept only as the master's session.
+                    conn.shells.lock().await.insert(Some(String::from("\0master")), sh);
+                } else {
+                    conn.shells.lock().await.insert(None, sh);
+                }
+            }
+            // Through a persistent master: the login shell on a channel of its own.
+            None if !target.local && !per_channel => {
+                let sh = conn.spawn_shell(None, None).await.map_err(|e| TransportError::Connect(e.to_string()))?;
+                conn.shells.lock().await.insert(None, sh);
+            }
+            None => {}
+        }
+        Ok(conn)
     }
 
     /// How this connection becomes other users.
@@ -192,9 +232,24 @@ impl Connection {
         if self.target.local {
             return Ok(());
         }
-        let session = tokio::time::timeout(timeout, ssh::connect(&self.target)).await.map_err(|_| TransportError::Lost(format!("no connection within {}s", timeout.as_secs())))??;
+        let fresh = tokio::time::timeout(timeout, async {
+            let opened = ssh::open(&self.target).await?;
+            let sh = match opened.shell {
+                Some(mut sh) => {
+                    sh.run(SHELL_INIT).await.map_err(|e| TransportError::Connect(ssh::explain(&sh.ssh_log().unwrap_or_else(|| e.to_string()))))?;
+                    Some(sh)
+                }
+                None => None,
+            };
+            Ok::<_, TransportError>((opened.session, sh))
+        })
+        .await
+        .map_err(|_| TransportError::Lost(format!("no connection within {}s", timeout.as_secs())))??;
         if let Ok(mut s) = self.spawner.write() {
-            *s = Spawner::Ssh(Arc::new(session));
+            *s = Spawner::Ssh(fresh.0);
+        }
+        if let Some(sh) = fresh.1 {
+            shells.insert(None, sh);
         }
         Ok(())
     }
@@ -332,19 +387,29 @@ impl Connection {
         Ok((sha, total))
     }
 
-    /// Closes every shell and the SSH master.
+    /// Closes every shell and the SSH master (a persistent master goes on, idle, for the next
+    /// run: only the shells close).
     pub async fn close(self) {
-        let shells = std::mem::take(&mut *self.shells.lock().await);
+        let mut shells = std::mem::take(&mut *self.shells.lock().await);
+        let first = shells.remove(&None);
         for (_, sh) in shells {
             sh.close().await;
         }
         let spawner = self.spawner();
+        let persist = self.target.persist.is_some();
         drop(self);
+        if persist {
+            if let Some(sh) = first {
+                sh.close().await;
+            }
+            return;
+        }
         if let Spawner::Ssh(session) = spawner {
             if let Ok(s) = Arc::try_unwrap(session) {
                 let _ = s.close().await;
             }
         }
+        drop(first);
     }
 
     /// [`Connection::exec`] behind a box: [`Connection::escalation`] runs commands as the
@@ -432,10 +497,8 @@ impl Connection {
         if let Some(pw) = esc.and_then(|e| e.password.as_deref()) {
             sh.write_raw(format!("{pw}\n").as_bytes()).await?;
         }
-        // Prove the shell works (and that sudo did not ask for a password). Add the
-        // sbin folders to PATH, as sudo's secure_path does: admin tools live there.
-        let init = "case \":$PATH:\" in *:/usr/sbin:*) ;; *) PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH ;; esac";
-        match sh.run(init).await {
+        // Prove the shell works (and that sudo did not ask for a password).
+        match sh.run(SHELL_INIT).await {
             Ok(_) => Ok(sh),
             Err(e) => Err(match user {
                 Some(u) => TransportError::Become {

@@ -28,24 +28,42 @@ pub struct Shell {
     stderr: Reader,
     out_buf: Vec<u8>,
     err_buf: Vec<u8>,
+    /// Where the ssh that runs it logs (its own errors: a refused key, a changed host key).
+    log: Option<std::path::PathBuf>,
+    /// The process, kept (and killed on drop) or let go on its own (a persistent master).
+    child: Option<tokio::process::Child>,
     _keep: Box<dyn Send>,
 }
 
 impl Shell {
-    /// Starts `argv` (a shell, possibly under sudo) on this machine.
+    /// Starts `argv` (a shell, possibly under sudo) on this machine, in a process group of its
+    /// own (an aborted command is ended with its shell's group, never with recover's).
     pub fn spawn_local(argv: &[String]) -> Result<Shell, TransportError> {
-        let mut child = tokio::process::Command::new(&argv[0])
-            .args(&argv[1..])
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]).process_group(0);
+        Shell::spawn_process(cmd, true, Box::new(()), None)
+    }
+
+    /// Starts `cmd` with three pipes as a shell: a local `sh`, or the `ssh` that is a host's
+    /// master and its first shell (`log`: where that ssh writes its own errors). With `kill`,
+    /// the process ends when the shell is dropped; without, it is let go (a persistent master
+    /// that goes on once its session ends).
+    pub fn spawn_process(mut cmd: tokio::process::Command, kill: bool, keep: Box<dyn Send>, log: Option<std::path::PathBuf>) -> Result<Shell, TransportError> {
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
+            .kill_on_drop(kill)
             .spawn()
-            .map_err(|e| TransportError::Connect(format!("cannot start {}: {e}", argv[0])))?;
+            .map_err(|e| TransportError::Connect(format!("cannot start {program}: {e}")))?;
         let stdin = child.stdin.take().ok_or_else(|| TransportError::Connect("no stdin".into()))?;
         let stdout = child.stdout.take().ok_or_else(|| TransportError::Connect("no stdout".into()))?;
         let stderr = child.stderr.take().ok_or_else(|| TransportError::Connect("no stderr".into()))?;
-        Ok(Shell::new(Box::pin(stdin), Box::pin(stdout), Box::pin(stderr), Box::new(child)))
+        let mut sh = Shell::new(Box::pin(stdin), Box::pin(stdout), Box::pin(stderr), keep);
+        sh.child = Some(child);
+        sh.log = log;
+        Ok(sh)
     }
 
     /// Starts `argv` on the far end of an SSH session.
@@ -59,8 +77,13 @@ impl Shell {
         Ok(Shell::new(Box::pin(stdin), Box::pin(stdout), Box::pin(stderr), Box::new(child)))
     }
 
+    /// What the connection's ssh logged (why it ended), when it logs to a file.
+    pub fn ssh_log(&self) -> Option<String> {
+        self.log.as_ref().and_then(|l| std::fs::read_to_string(l).ok()).filter(|t| !t.trim().is_empty())
+    }
+
     fn new(stdin: Writer, stdout: Reader, stderr: Reader, keep: Box<dyn Send>) -> Shell {
-        Shell { stdin, stdout, stderr, out_buf: Vec::new(), err_buf: Vec::new(), _keep: keep }
+        Shell { stdin, stdout, stderr, out_buf: Vec::new(), err_buf: Vec::new(), log: None, child: None, _keep: keep }
     }
 
     /// Runs one shell line and returns its output and exit status.
@@ -77,11 +100,11 @@ impl Shell {
         );
         let err = match err {
             Ok((e, _)) => e,
-            Err(partial) => return Err(TransportError::Lost(format!("shell exited: {}", tail(&partial)))),
+            Err(partial) => return Err(TransportError::Lost(format!("shell exited: {}", self.ssh_log().unwrap_or_else(|| tail(&partial))))),
         };
         let (stdout, rc) = match out {
             Ok(pair) => pair,
-            Err(_) => return Err(TransportError::Lost(format!("shell exited: {}", tail(&err)))),
+            Err(_) => return Err(TransportError::Lost(format!("shell exited: {}", self.ssh_log().unwrap_or_else(|| tail(&err))))),
         };
         let rc = String::from_utf8_lossy(&rc).trim().parse::<i32>().unwrap_or(-1);
         Ok(Output { rc, stdout, stderr: err })
@@ -93,9 +116,15 @@ impl Shell {
         self.stdin.flush().await.map_err(|e| TransportError::Lost(format!("write to shell: {e}")))
     }
 
-    /// Ends the shell (closing stdin ends `sh`).
+    /// Ends the shell (closing stdin ends `sh`), and waits a moment for its process (an ssh
+    /// master ends once its session has; a persistent one goes on in the background).
     pub async fn close(mut self) {
         let _ = self.stdin.shutdown().await;
+        // A child's stdin closes when it is dropped (its shutdown only flushes).
+        drop(std::mem::replace(&mut self.stdin, Box::pin(tokio::io::sink())));
+        if let Some(mut child) = self.child.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await;
+        }
     }
 }
 

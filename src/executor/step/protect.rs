@@ -45,7 +45,7 @@ async fn resolve(sctx: &StepCtx<'_>, d: &Destructive, state: &mut HostState) -> 
     match &known {
         Some(r) => script.push_str(&format!("printf 'B %s\\n' \"$(realpath -m -- {})\"", crate::transport::quote::quote(r))),
         None => script.push_str(&format!(
-            "if [ \"$(id -u)\" = 0 ]; then b={}; else b=\"${{HOME%/}}/.local/state/recover/backups\"; fi; case \"$b\" in /*) ;; *) b={}; esac; printf 'H %s\\n' \"$b\"; printf 'B %s\\n' \"$(realpath -m -- \"$b\")\"",
+            "if [ \"${{__uid:-$(id -u)}}\" = 0 ]; then b={}; else b=\"${{HOME%/}}/.local/state/recover/backups\"; fi; case \"$b\" in /*) ;; *) b={}; esac; printf 'H %s\\n' \"$b\"; printf 'B %s\\n' \"$(realpath -m -- \"$b\")\"",
             DEFAULT_BACKUP_ROOT, DEFAULT_BACKUP_ROOT
         )),
     }

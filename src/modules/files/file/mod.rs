@@ -108,7 +108,7 @@ impl Module for File {
         let name_of = |v: &Option<Json>| v.as_ref().filter(|v| !v.is_null()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
         let (owner, group) = (name_of(&a.owner), name_of(&a.group));
         // One round trip: the path, the ids of owner and group, and for recurse the tree.
-        let mut script = format!("p={}; {}; printf 'I\\t%s\\t%s\\n' \"$(id -u)\" \"$(id -g)\"", quote::quote(&a.path), info_script("p", ""));
+        let mut script = format!("p={}; {}; printf 'I\\t%s\\t%s\\n' \"${{__uid:-$(id -u)}}\" \"${{__gid:-$(id -g)}}\"", quote::quote(&a.path), info_script("p", ""));
         if let Some(src) = &a.src {
             script.push_str(&format!("; s={}; {}", quote::quote(src), info_script("s", "s")));
         }

@@ -59,7 +59,15 @@ pub fn shared_dir() -> PathBuf {
 /// A scalar of `recover.yml` in the project folder, if set.
 pub fn config_value(key: &str) -> Option<String> {
     let cfg = crate::assets::project_dir()?.join("recover.yml");
-    let node = crate::yaml::load_file(&cfg).ok()?;
+    // Read once per file: a run asks for several keys, and for some once per host.
+    type Cache = std::sync::Mutex<Vec<(std::path::PathBuf, Option<crate::yaml::Node>)>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if !cache.iter().any(|(p, _)| *p == cfg) {
+        let node = crate::yaml::load_file(&cfg).ok();
+        cache.push((cfg.clone(), node));
+    }
+    let node = cache.iter().find(|(p, _)| *p == cfg)?.1.as_ref()?;
     node.get(key).and_then(|v| v.scalar_string())
 }
 

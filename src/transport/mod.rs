@@ -28,10 +28,11 @@ pub use inflight::*;
 /// A shell's first command: add the sbin folders to PATH, as sudo's secure_path does (admin
 /// tools live there); note the shell's process group (`__pg`: a tracked command's record, and
 /// what an abort ends) and its user and group ids (`__uid`, `__gid`), from the kernel's own
-/// files, with builtins only.
+/// files, with builtins only; and the mode a new file gets from its umask (`__dm`).
 pub const SHELL_INIT: &str = "case \":$PATH:\" in *:/usr/sbin:*) ;; *) PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH ;; esac; \
     __pg=; { read -r _ _ _ _ __pg _ </proc/$$/stat; } 2>/dev/null; [ -n \"$__pg\" ] || __pg=$(ps -o pgid= -p $$ | tr -d ' '); \
-    __uid=; __gid=; while read -r __k _ __e _; do case $__k in Uid:) __uid=$__e;; Gid:) __gid=$__e;; esac; done </proc/self/status 2>/dev/null";
+    __uid=; __gid=; while read -r __k _ __e _; do case $__k in Uid:) __uid=$__e;; Gid:) __gid=$__e;; esac; done </proc/self/status 2>/dev/null; \
+    __dm=$(printf %o $((0666 & ~0$(umask))))";
 
 /// A connection lost with a command sent: say which, and that its outcome on the host is unknown.
 fn lost_during(cmd: &Cmd, e: TransportError) -> TransportError {

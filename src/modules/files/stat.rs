@@ -66,14 +66,15 @@ fn stat_script(path: &str, follow: bool, algo: Option<&str>, mime: bool) -> Stri
     let p = quote::quote(path);
     let l = if follow { "-L " } else { "" };
     let mut s = format!("find {l}{p} -maxdepth 0 -printf '%y\\t%Y\\t%m\\t%s\\t%U\\t%G\\t%u\\t%g\\t%i\\t%D\\t%n\\t%A@\\t%T@\\t%C@\\t%b\\t%l\\n' 2>/dev/null || {{ echo ABSENT; exit 0; }}; ");
-    s.push_str(&format!("for t in r w x; do if [ -$t {p} ]; then printf 1; else printf 0; fi; done; echo; realpath -- {p} 2>/dev/null || echo; "));
+    s.push_str(&format!("for t in r w x; do if [ -$t {p} ]; then printf 1; else printf 0; fi; done; echo; {{ [ -L {p} ] && realpath -- {p} 2>/dev/null; }} || echo; "));
     if let Some(a) = algo {
         s.push_str(&format!("if [ -f {p} ] && [ -r {p} ]; then {a}sum -- {p} 2>/dev/null | cut -d' ' -f1; else echo; fi; "));
     } else {
         s.push_str("echo; ");
     }
     if mime {
-        s.push_str(&format!("if command -v file >/dev/null 2>&1; then file -b{} --mime-type -- {p}; file -b{} --mime-encoding -- {p}; else echo unknown; echo unknown; fi", if follow { "L" } else { "" }, if follow { "L" } else { "" }));
+        // One `file` (as ansible-core's `file -i`): its magic database costs more than the rest.
+        s.push_str(&format!("if command -v file >/dev/null 2>&1; then file -b{} --mime -- {p}; else echo unknown; fi", if follow { "L" } else { "" }));
     }
     s
 }
@@ -143,8 +144,12 @@ impl Module for Stat {
             st["checksum"] = json!(sum);
         }
         if mime {
-            st["mimetype"] = json!(lines.next().unwrap_or("unknown"));
-            st["charset"] = json!(lines.next().unwrap_or("unknown"));
+            // "text/plain; charset=us-ascii"
+            let line = lines.next().unwrap_or("unknown");
+            let (ty, rest) = line.split_once(';').unwrap_or((line, ""));
+            let charset = rest.trim().strip_prefix("charset=").unwrap_or("unknown");
+            st["mimetype"] = json!(ty.trim());
+            st["charset"] = json!(charset.trim());
         }
         Ok(Plan::done(json!({ "stat": st })))
     }

@@ -53,6 +53,11 @@ pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<Stat
     if content_same && mode_same && owner_same && group_same {
         return Ok(plan);
     }
+    // ansible-core's run-time refusal, where a write would validate (the load only warns; a
+    // check run writes nothing and validates nothing).
+    if let Some(v) = spec.validate.as_deref().filter(|v| !v.contains("%s") && !ctx.check) {
+        return Err(StepError::failed(format!("validate must contain %s: {v}")));
+    }
     if !content_same {
         plan.changes.push(match &before {
             Some(_) => format!("update {} ({} bytes)", spec.dest, spec.content.len()),
@@ -111,17 +116,24 @@ pub fn refuse_dir(st: &Option<StatInfo>, path: &str) -> Result<(), StepError> {
 }
 
 /// A file created by `create: true`: its folder is made first (`mkdir -p`), as ansible-core does.
+/// In the write's own round trip where the first command is recover's script (a `mkdir` only
+/// when the folder is missing).
 pub fn make_parent_first(plan: &mut Plan, path: &str) {
     if let Some(dir) = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
-        plan.commands.insert(0, Cmd::shell(format!("mkdir -p {}", quote::quote(dir))));
+        let mk = format!("[ -d {q} ] || mkdir -p -- {q} || exit 1; ", q = quote::quote(dir));
+        match plan.commands.first_mut() {
+            Some(Cmd { script: crate::transport::Script::Shell(s), own_shell: false, .. }) => s.insert_str(0, &mk),
+            _ => plan.commands.insert(0, Cmd::shell(format!("mkdir -p {}", quote::quote(dir)))),
+        }
     }
 }
 
 /// The load-time check of an edit module's `validate`: it must name the candidate as `%s`.
 pub fn check_validate(module: &str, task: &crate::playbook::Task) -> crate::error::SResult<()> {
     if let Some(v) = task.args.get("validate").and_then(serde_json::Value::as_str) {
+        // A warning: the task may never write (then ansible-core never looks at validate).
         if !v.contains("%s") && !crate::template::is_template(v) {
-            return Err(crate::error::SourceError::new(task.arg_span("validate"), format!("{module}: validate must contain %s (the candidate file): {v}")));
+            eprintln!("[WARNING]: {}: {module}: validate must contain %s (the candidate file): {v}; the step fails if it writes", task.arg_span("validate"));
         }
     }
     Ok(())
@@ -140,13 +152,15 @@ fn write_cmd(spec: &WriteSpec) -> Cmd {
     };
     // The temp file is made 0600 (umask 077: nobody else can open it while it holds the new
     // content), then given its mode: `mode:`, the live file's, or a new file's default.
-    let mut s = format!("set -e; d={d}; t={t}; __u=$(umask); umask 077; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
+    // A new file's default mode comes from the shell's umask, noted once per session
+    // (`$__dm`, see transport's SHELL_INIT), else asked here.
+    let mut s = format!("set -e; d={d}; t={t}; __m=${{__dm:-$(printf %o $((0666 & ~0$(umask))))}}; umask 077; trap '[ ! -e \"$t\" ] || rm -f \"$t\"' EXIT; {fill}; ");
     if let Some(b) = &spec.backup {
         s.push_str(&format!("if [ -e \"$d\" ]; then cp -p \"$d\" {}; fi; ", quote::quote(b)));
     }
     match spec.mode {
         Some(m) => s.push_str(&format!("chmod {m:o} \"$t\"; ")),
-        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; else chmod \"$(printf %o $((0666 & ~0$__u)))\" \"$t\"; fi; "),
+        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; else chmod \"$__m\" \"$t\"; fi; "),
     }
     if spec.owner.is_some() || spec.group.is_some() {
         let who = format!("{}:{}", spec.owner.clone().unwrap_or_default(), spec.group.clone().unwrap_or_default());

@@ -38,6 +38,22 @@ pub fn compile_flags(pat: &str, flags: &str) -> Result<regex::bytes::Regex, Stri
                     out.push_str("\\]");
                 }
             }
+            // Python takes `{` literally unless a quantifier follows (`{2}`, `{2,}`, `{,3}`,
+            // `{2,3}`); the regex crate would reject `http {`.
+            '{' if !in_class => {
+                let rest: String = chars.clone().take_while(|c| *c != '}').collect();
+                let closed = chars.clone().nth(rest.chars().count()) == Some('}');
+                let (lo, hi) = rest.split_once(',').unwrap_or((&rest, ""));
+                let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+                let quantifier = closed && digits(lo) && digits(hi) && (!lo.is_empty() || !hi.is_empty());
+                if !quantifier {
+                    out.push_str("\\{");
+                } else if lo.is_empty() {
+                    out.push_str("{0");
+                } else {
+                    out.push('{');
+                }
+            }
             ']' if in_class => {
                 in_class = false;
                 out.push(c);
@@ -78,6 +94,11 @@ mod tests {
         let caps = r.captures(b"key=value").unwrap();
         assert_eq!(expand(&caps, r"\2 \g<1>"), b"value key");
         assert!(compile(r"[]a]").unwrap().is_match(b"]"));
+        // `{` that is no quantifier is a literal, as in Python; quantifiers stay.
+        assert!(compile("http {").unwrap().is_match(b"http {"));
+        assert!(compile("^a{2}$").unwrap().is_match(b"aa"));
+        assert!(compile("^a{,2}$").unwrap().is_match(b"aa"));
+        assert!(compile("x{y}").unwrap().is_match(b"x{y}"));
         assert!(compile(r"foo(?=bar)").unwrap_err().contains("look-around"));
         assert!(compile(r"(a)\1").unwrap_err().contains("backreferences"));
         assert!(compile(r"(").unwrap_err().contains("invalid regular expression"));

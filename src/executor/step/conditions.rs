@@ -99,6 +99,23 @@ fn result_context(env: &PlayEnv, host: &str, task: &Task, r: &StepResult, ctx: &
     Value::from_object(Overlay { top: ctx2, base: ctx.clone() })
 }
 
+/// A task whose loop could not be evaluated: its skipped result when its `when`, judged
+/// without an item, is false (ansible-core evaluates the condition before raising the loop's
+/// error); `None` when the condition holds or cannot be judged either.
+pub(super) fn when_without_item(env: &PlayEnv, task: &Task, ctx: &Value) -> Option<StepResult> {
+    let t = &env.sources.templates;
+    for c in &task.when {
+        if let Ok(false) = t.eval_bool(&c.expr, ctx, &c.span) {
+            let mut r = StepResult::new(Status::Skipped);
+            r.note = Some(format!("skipped: `{}` is false", c.expr));
+            r.result.insert("skip_reason".into(), json!("Conditional result was False"));
+            r.executed = false;
+            return Some(r);
+        }
+    }
+    None
+}
+
 /// `when`, then the step itself, then `changed_when` / `failed_when`.
 async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &Value, state: &mut HostState) -> StepResult {
     let t = &env.sources.templates;

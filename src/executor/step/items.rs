@@ -62,7 +62,15 @@ pub async fn run_task(env: &PlayEnv, host: &str, conn: &Connection, task: &Task,
             let r = StepResult::failed(format!("{span}: `loop` must give a list, got {other}"), Default::default());
             return finish(env, host, task, state, r, None, started);
         }
-        Err(e) => return finish(env, host, task, state, input_failure(e), None, started),
+        // As ansible-core: a loop that cannot be evaluated (a variable it names is undefined)
+        // fails only if the task's `when` holds without an item; a false one skips the task.
+        Err(e) => {
+            let r = match conditions::when_without_item(env, task, &base) {
+                Some(skipped) => skipped,
+                None => input_failure(e),
+            };
+            return finish(env, host, task, state, r, None, started);
+        }
     };
     if items.is_empty() {
         // As Ansible: a loop over nothing is one skipped task.

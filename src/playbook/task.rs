@@ -467,12 +467,17 @@ pub(crate) fn command_params_for_test(s: &str) -> (String, Vec<(String, String)>
 }
 
 /// `key=value`, if `w` is one (a word of [`split_kv`], quotes already taken off).
+/// A `k=v` word as ansible-core's parse_kv reads it: split at the first `=` after the first
+/// character that is not escaped (`\=`); the key may be anything, a template included
+/// (`"{{ 'x' + item }}={{ item }}"` sets a fact named by the item).
 pub(super) fn kv_word(w: &str) -> Option<(String, String)> {
-    let (k, v) = w.split_once('=')?;
-    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let b = w.as_bytes();
+    let pos = (1..b.len()).find(|&i| b[i] == b'=' && b[i - 1] != b'\\')?;
+    let k = w[..pos].trim();
+    if k.is_empty() || k.contains(char::is_whitespace) && !crate::template::is_template(k) {
         return None;
     }
-    Some((k.to_string(), v.to_string()))
+    Some((k.to_string(), w[pos + 1..].to_string()))
 }
 
 /// Splits `k=v k2='a b' k3={{ x | default('y z') }}` into words, as Ansible's

@@ -208,6 +208,22 @@ fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &V
         raw.retain(|k, _| !matches!(k.as_str(), "cmd" | "argv"));
     }
     raw.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // Arguments splatted from a template (`assert: '{{ item }}'`): the mapping it renders to,
+    // under the task's own `args:`.
+    if !module.free_form() {
+        if let Some(Json::String(s)) = raw.get("_raw_params").cloned() {
+            let span = task.module_span.clone();
+            match t.render_value(&Json::String(s.clone()), ctx, &span)? {
+                Json::Object(m) => {
+                    raw.remove("_raw_params");
+                    for (k, v) in m {
+                        raw.entry(k).or_insert(v);
+                    }
+                }
+                other => return Err(SourceError::new(span, format!("module '{}' needs arguments as a mapping; `{s}` gave {other}", module.name()))),
+            }
+        }
+    }
     let raw = &raw;
     let mut out = serde_json::Map::new();
     for (k, v) in raw {
@@ -222,7 +238,13 @@ fn render_args(env: &PlayEnv, task: &Task, module: &dyn modules::Module, ctx: &V
             _ => t.render_value(v, ctx, &span)?,
         };
         if rendered.as_str() != Some(crate::template::OMIT) {
-            out.insert(k.clone(), rendered);
+            // A module whose keys are names (set_fact) may template them: `"{{ item.key }}": v`.
+            let names = module.free_keys() && matches!(module.name(), "set_fact" | "set_stats" | "add_host");
+            let key = if names && crate::template::is_template(k) { t.render_str(k, ctx, &span)? } else { k.clone() };
+            if names && key != *k && !crate::playbook::is_identifier(&key) {
+                return Err(SourceError::new(span, format!("{}: '{key}' (from '{k}') is not a valid variable name", module.name())));
+            }
+            out.insert(key, rendered);
         }
     }
     Ok(Json::Object(out))

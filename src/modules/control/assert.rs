@@ -49,7 +49,8 @@ impl Module for Assert {
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         // `that` is evaluated from the unrendered task, as Ansible does.
-        let raw = ctx.task.args.get("that").cloned().unwrap_or(Json::Null);
+        // Arguments splatted from a template have only their rendered form.
+        let raw = ctx.task.args.get("that").or_else(|| args.get("that")).cloned().unwrap_or(Json::Null);
         let conds: Vec<String> = match raw {
             Json::Array(items) => items.into_iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect(),
             Json::String(s) => vec![s],

@@ -31,7 +31,8 @@ impl Module for SetFact {
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
         if let Json::Object(m) = &task.args {
             for k in m.keys() {
-                if !crate::playbook::is_identifier(k) {
+                // A templated key is a name only once rendered (checked then).
+                if !crate::playbook::is_identifier(k) && !crate::template::is_template(k) {
                     return Err(crate::error::SourceError::new(task.arg_span(k), format!("set_fact: '{k}' is not a valid variable name")));
                 }
             }

@@ -18,6 +18,10 @@ pub fn validate(task: &Task) -> SResult<()> {
     let spec = module.spec();
     for (k, v) in args {
         if k == "_raw_params" {
+            // `assert: '{{ item }}'`: the arguments are a mapping the template gives at run time.
+            if v.as_str().is_some_and(crate::template::is_template) {
+                return Ok(());
+            }
             if !module.free_form() {
                 return Err(SourceError::new(task.module_span.clone(), format!("module '{}' needs arguments as a mapping (like `path: /x`), not a string", module.name())));
             }
@@ -76,7 +80,7 @@ pub fn kind_ok(kind: Kind, v: &Json) -> bool {
         Kind::Str => !v.is_array() && !v.is_object(),
         Kind::Bool => v.is_boolean() || matches!(v, Json::String(s) if ["yes", "no", "true", "false"].contains(&s.to_lowercase().as_str())),
         Kind::Int => v.is_i64() || v.is_u64() || matches!(v, Json::String(s) if s.parse::<i64>().is_ok()),
-        Kind::List => v.is_array() || v.is_string(),
+        Kind::List => v.is_array() || v.is_string() || v.is_number() || v.is_boolean(), // ansible-core: a number or bool is a list of one
         Kind::Map => v.is_object(),
     }
 }

@@ -242,6 +242,10 @@ fn check_task_inner(task: &Task, known: &HashSet<String>, t: &Templates, root: &
     }
     if let Json::Object(args) = &task.args {
         for (k, v) in args {
+            // assert's `that` is expressions, not template text (checked as such below).
+            if task.module == "assert" && k == "that" {
+                continue;
+            }
             check_json(v, &task.arg_span(k), &known, t, certain)?;
         }
         if task.module == "assert" {
@@ -321,12 +325,25 @@ fn unknown_plugins(text: &str, span: &Span, t: &Templates, certain: bool) -> SRe
         } else {
             "recover implements Ansible's builtin filters and tests; this one is not among them".to_string()
         };
-        if certain {
+        // Only provably missing is an error: a collection's name, or a plugin folder beside the
+        // task's role or playbook (ansible-core loads plugins from there), may supply it.
+        if certain && provably_missing(&name, span) {
             return Err(SourceError::new(span.clone(), format!("unknown {kind} '{name}' in `{}`: this task certainly runs and would fail here, so nothing is run", text.trim())).help(help));
         }
         warn_once(&format!("{span}: unknown {kind} '{name}' in `{}` ({help}); a task that evaluates it fails", text.trim()));
     }
     Ok(())
+}
+
+/// A filter, test or lookup that nothing can supply: a builtin name (not a collection's), and no
+/// `filter_plugins/`, `test_plugins/` or `lookup_plugins/` folder beside the task's file or
+/// any folder above it (a role's, the playbook's).
+fn provably_missing(name: &str, span: &Span) -> bool {
+    if name.contains('.') && !name.starts_with("ansible.builtin.") && !name.starts_with("ansible.legacy.") {
+        return false;
+    }
+    let Some(file) = span.file.as_deref() else { return true };
+    !file.ancestors().skip(1).take(6).any(|d| ["filter_plugins", "test_plugins", "lookup_plugins"].iter().any(|p| d.join(p).is_dir()))
 }
 
 /// Prints a load-time warning once per run.
@@ -362,7 +379,7 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates, c
     if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
         let hit = text.lines().enumerate().find(|(_, l)| l.contains(&name));
         let span = hit.map(|(i, l)| Span { line: i + 1, col: l.find(&name).unwrap_or(0) + 1, ..file_span.clone() }).unwrap_or(file_span.clone());
-        if certain {
+        if certain && provably_missing(&name, &file_span) {
             return Err(SourceError::new(span, format!("unknown {kind} '{name}' in template: the task that renders it certainly runs and would fail, so nothing is run")).help("recover implements Ansible's builtin filters, tests and lookups; this one is not among them"));
         }
         warn_once(&format!("{span}: unknown {kind} '{name}' in template (recover implements Ansible's builtin filters, tests and lookups; this one is not among them); rendering it fails"));

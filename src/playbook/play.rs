@@ -288,7 +288,7 @@ fn play_tasks(node: &Node, dir: &Path, ctx: &LoadCtx, play: &mut Play) -> SResul
         }
     };
     imported(&mut handlers);
-    handlers.extend(flat_handlers(item_list(node.get("handlers"), dir, ctx, 0)?, node)?);
+    handlers.extend(flat_handlers(item_list(node.get("handlers"), dir, ctx, 0)?, node, ctx)?);
     imported(&mut handlers);
     {
         let (d, v) = std::mem::take(&mut *ctx.imported_vars.borrow_mut());

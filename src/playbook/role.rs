@@ -130,7 +130,7 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
     out.tasks.extend(tasks);
     if let Some(p) = role_file(&role_dir, "handlers", entry.handlers_from.as_deref(), at)? {
         let node = yaml::load_file(&p)?;
-        let mut hs = flat_handlers((rctx.items)(Some(&node), &role_dir.join("handlers"), &rctx, depth)?, &node)?;
+        let mut hs = flat_handlers((rctx.items)(Some(&node), &role_dir.join("handlers"), &rctx, depth)?, &node, &rctx)?;
         let mut h_inherit = inherit.clone();
         h_inherit.tags.clear();
         h_inherit.when.clear();
@@ -198,7 +198,7 @@ pub(super) fn role_file(role_dir: &Path, part: &str, from: Option<&str>, at: &No
 }
 
 /// Handlers are a flat list of tasks: blocks are opened (their keywords are on each task).
-pub(super) fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
+pub(super) fn flat_handlers(items: Vec<Item>, at: &Node, ctx: &LoadCtx) -> SResult<Vec<Task>> {
     let mut out = Vec::new();
     for i in items {
         match i {
@@ -207,7 +207,7 @@ pub(super) fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
                 if !b.rescue.is_empty() || !b.always.is_empty() {
                     return Err(SourceError::new(b.span.clone(), "`rescue`/`always` in handlers are not supported by recover"));
                 }
-                out.extend(flat_handlers(b.block, at)?);
+                out.extend(flat_handlers(b.block, at, ctx)?);
             }
             // A handler that is an include_tasks: notified by its name (or listen), it runs the
             // file's tasks with the include's vars and when.
@@ -218,7 +218,7 @@ pub(super) fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
                     if names.is_empty() {
                         return Err(SourceError::new(inc.span.clone(), "an include_tasks handler needs a `name:` (or `listen:`) to be notified by"));
                     }
-                    let mut tasks = flat_handlers(p, at)?;
+                    let mut tasks = flat_handlers(p, at, ctx)?;
                     let h = std::sync::Arc::new(super::HandlerInclude { names, file: file.clone(), when: inc.when.clone(), span: inc.span.clone() });
                     for t in tasks.iter_mut() {
                         for (k, v) in &inc.vars {
@@ -228,11 +228,33 @@ pub(super) fn flat_handlers(items: Vec<Item>, at: &Node) -> SResult<Vec<Task>> {
                     }
                     out.extend(tasks);
                 }
-                _ => return Err(SourceError::new(inc.span.clone(), "a handler that is an include_role, a loop over an include, or an include whose name is a template is not supported by recover (use include_tasks with a file name, or import_tasks)")),
+                // ansible-core loads these and runs them when notified; recover loads them too and
+                // refuses the handler, by name, when a host is to run it.
+                _ => out.extend(refused_handler(&inc, ctx)?),
             },
         }
     }
     Ok(out)
+}
+
+/// A handler recover cannot run (an include_role, a loop over an include, a templated or
+/// unloadable file): a handler of the same name and listen topics that fails, saying why,
+/// when it is notified and its `when` holds. One without a name is never notified.
+fn refused_handler(inc: &super::Include, ctx: &LoadCtx) -> SResult<Option<Task>> {
+    let Some(name) = inc.name.clone().or_else(|| inc.listen.first().cloned()) else { return Ok(None) };
+    let what = match (&inc.kind, inc.loop_items.is_some(), inc.preloaded.is_some()) {
+        (IncludeKind::Tasks { .. }, true, _) => "a loop over an include_tasks",
+        (IncludeKind::Tasks { .. }, false, false) => "an include_tasks whose file is a template or cannot be loaded",
+        _ => "an include_role",
+    };
+    let msg = format!("handler '{name}' ({}) is {what}, which recover does not run as a handler", inc.span);
+    let text = format!("name: {}\nlisten: {}\nfail:\n  msg: {}\n", Json::String(name), Json::from(inc.listen.clone()), Json::String(msg));
+    let file = inc.span.file.as_deref().cloned().unwrap_or_default();
+    let node = yaml::parse_str(&text, &file)?;
+    let mut t = super::task::load_task(&node, ctx)?;
+    t.span = inc.span.clone();
+    t.when = inc.when.clone();
+    Ok(Some(t))
 }
 
 /// A role beside the playbook, in the project, then along the search path (see `assets`).

@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# The side-by-side benchmark of issue 6: recover, ansible-playbook and pyinfra
-# running the same ten-task workload on N loopback sshd, with the SSH floor
-# measured in the same run. Results: bench/out/results.csv; summary printed.
+# The side-by-side benchmark: recover, ansible-playbook (plain and with Mitogen) and pyinfra
+# running the same workload on N loopback sshd, with the SSH floor measured in the same run.
+# Two workloads: ten steps per host, and the same ten five times over (fifty), so the cost
+# per step shows apart from the handshake. Results: bench/out/results.csv; summary printed.
 #   bench/run.sh "1 10 50" 5
+#   TOOLS="floor-session recover recover-again" STEPS=50 bench/run.sh "1 10" 3
+# Tools: floor-session (one `ssh host sh -s` per host: the floor), floor-channels (one ssh
+# per command over a master), floor-facts (the floor plus recover's gathering script),
+# recover, recover-facts, recover-again (the second of two runs within a minute, its
+# connections kept by recover_ssh_persist), ansible, ansible-facts, ansible-mitogen
+# (strategy mitogen_linear), pyinfra. A tool run on the fifty-step workload is named TOOL/50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1 10 50"}; runs=${2:-5}
-tools=${TOOLS:-"floor-session floor-channels recover ansible pyinfra"}   # a subset: TOOLS="floor-session recover"
-# With facts (issue 16): TOOLS="floor-session floor-facts recover recover-facts ansible ansible-facts"
+tools=${TOOLS:-"floor-session floor-channels floor-facts recover recover-facts recover-again ansible ansible-mitogen pyinfra"}
+steps_list=${STEPS:-"10 50"}
 want() { [[ " $tools " == *" $1 "* ]]; }
 venv=bench/.venv
-[ -x "$venv/bin/pyinfra" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q ansible-core pyinfra; }
+# The peers, pinned: what the figures in BENCHMARKS.md were measured with.
+peers="ansible-core==2.19.14 pyinfra==3.10.0 mitogen==0.3.54"
+[ -f "$venv/.peers" ] && [ "$(cat "$venv/.peers")" = "$peers" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q $peers; echo "$peers" > "$venv/.peers"; }
+mitogen_strategy=$(ls -d "$venv"/lib/python3*/site-packages/ansible_mitogen/plugins/strategy | head -1)
 cargo build --release -q
+recover=${CARGO_TARGET_DIR:-target}/release/recover
 # The workloads with gather_facts: true, made from the plain ones so they cannot drift apart;
 # the floor with facts is the floor session plus recover's own gathering script in it (one
 # more round trip's worth of work on the same connection).
 mkdir -p bench/out
-sed 's/^  gather_facts: false$/  gather_facts: true/' bench/workload/recover.yml > bench/out/recover-facts.yml
-sed 's/^  gather_facts: false$/  gather_facts: true/' bench/workload/ansible.yml > bench/out/ansible-facts.yml
+# The fifty-step workloads: each ten-step one with its tasks five times over.
+times5() { # file: the header up to `tasks:`, then the task lines five times
+  awk '/^  tasks:/{print; body=1; next} body{t=t $0 "\n"; next} {print} END{for(i=0;i<5;i++) printf "%s", t}' "$1"
+}
+times5 bench/workload/recover.yml > bench/out/recover-50.yml
+times5 bench/workload/ansible.yml > bench/out/ansible-50.yml
+for _ in 1 2 3 4 5; do grep -v '^#' bench/workload/ten.sh; done > bench/out/fifty.sh
+cp bench/workload/ten.sh bench/out/ten.sh
+for w in recover ansible; do
+  sed 's/^  gather_facts: false$/  gather_facts: true/' bench/workload/$w.yml > bench/out/$w-facts.yml
+  sed 's/^  gather_facts: false$/  gather_facts: true/' bench/out/$w-50.yml > bench/out/$w-facts-50.yml
+done
+cp bench/workload/recover.yml bench/out/recover-10.yml; cp bench/workload/ansible.yml bench/out/ansible-10.yml
+cp bench/out/recover-facts.yml bench/out/recover-facts-10.yml; cp bench/out/ansible-facts.yml bench/out/ansible-facts-10.yml
 cp bench/workload/t.j2 bench/out/t.j2
-target/release/recover facts-script > bench/out/facts.sh
+$recover facts-script > bench/out/facts.sh
 LAB=${RECOVER_LAB:-/tmp/recover-lab}; B=/tmp/recover-bench
 key="$LAB/ssh/id_ed25519"; kh="$B/known_hosts"
 ssh_opts=(-p 2222 -i "$key" -o UserKnownHostsFile="$kh" -o BatchMode=yes -o IdentitiesOnly=yes)
@@ -36,31 +59,41 @@ measure() { # n tool run cmd...
   echo "$n,$tool,$run,${t% *},${t#* }" >> "$csv"
   echo "  n=$n $tool run $run: ${t% *}s, ${t#* } KB"
 }
-floor_session() { # n
-  seq "$1" | xargs -P "$1" -I{} sh -c "ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' < bench/workload/ten.sh > /dev/null"
+floor_session() { # n script
+  seq "$1" | xargs -P "$1" -I{} sh -c "ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' < $2 > /dev/null"
 }
-floor_facts() { # n
-  seq "$1" | xargs -P "$1" -I{} sh -c "cat bench/workload/ten.sh bench/out/facts.sh | ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' > /dev/null"
+floor_facts() { # n script
+  seq "$1" | xargs -P "$1" -I{} sh -c "cat $2 bench/out/facts.sh | ssh ${ssh_opts[*]} wooo@127.0.1.{} 'H=h{} sh -s' > /dev/null"
 }
-floor_channels() { # n
+floor_channels() { # n script
   seq "$1" | xargs -P "$1" -I{} bash -c '
     s=/tmp/recover-bench/cm-{}; o="'"${ssh_opts[*]}"'"
     ssh $o -M -f -N -S $s wooo@127.0.1.{}
-    while IFS= read -r line; do case "$line" in "#"*|"") continue;; esac; ssh -n $o -S $s wooo@127.0.1.{} "H=h{}; $line" > /dev/null; done < bench/workload/ten.sh
+    while IFS= read -r line; do case "$line" in "#"*|"") continue;; esac; ssh -n $o -S $s wooo@127.0.1.{} "H=h{}; $line" > /dev/null; done < '"$2"'
     ssh $o -S $s -O exit wooo@127.0.1.{} 2>/dev/null'
 }
 export -f floor_session floor_facts floor_channels 2>/dev/null || true
 for n in $sizes; do
   bench/fleet up "$n"
   for r in $(seq "$runs"); do
-    want floor-session && measure "$n" floor-session "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_session); floor_session $n"
-    want floor-channels && measure "$n" floor-channels "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_channels); floor_channels $n"
-    want floor-facts && measure "$n" floor-facts "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_facts); floor_facts $n"
-    want recover && measure "$n" recover "$r" target/release/recover play bench/workload/recover.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
-    want recover-facts && measure "$n" recover-facts "$r" target/release/recover play bench/out/recover-facts.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
-    want ansible && measure "$n" ansible "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/ansible.yml -f "$n"
-    want ansible-facts && measure "$n" ansible-facts "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-facts.yml -f "$n"
-    want pyinfra && measure "$n" pyinfra "$r" "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
+    for steps in $steps_list; do
+      sfx=$([ "$steps" = 10 ] || echo "/$steps"); sh_=bench/out/$([ "$steps" = 10 ] && echo ten || echo fifty).sh
+      want floor-session && measure "$n" "floor-session$sfx" "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_session); floor_session $n $sh_"
+      want floor-channels && measure "$n" "floor-channels$sfx" "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_channels); floor_channels $n $sh_"
+      want floor-facts && measure "$n" "floor-facts$sfx" "$r" bash -c "$(declare -p ssh_opts); $(declare -f floor_facts); floor_facts $n $sh_"
+      want recover && measure "$n" "recover$sfx" "$r" $recover play bench/out/recover-$steps.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+      want recover-facts && measure "$n" "recover-facts$sfx" "$r" $recover play bench/out/recover-facts-$steps.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+      if want recover-again; then
+        # An operator's loop: a run, then the same again within the minute; the second is measured.
+        RECOVER_SSH_PERSIST=60 $recover play bench/out/recover-$steps.yml -i bench/out/inventory.yml --forks "$n" --yes --output json > /dev/null
+        measure "$n" "recover-again$sfx" "$r" env RECOVER_SSH_PERSIST=60 $recover play bench/out/recover-$steps.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+        $recover disconnect -i bench/out/inventory.yml > /dev/null
+      fi
+      want ansible && measure "$n" "ansible$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-$steps.yml -f "$n"
+      want ansible-facts && measure "$n" "ansible-facts$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-facts-$steps.yml -f "$n"
+      want ansible-mitogen && measure "$n" "ansible-mitogen$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg ANSIBLE_STRATEGY_PLUGINS="$mitogen_strategy" ANSIBLE_STRATEGY=mitogen_linear "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-$steps.yml -f "$n"
+      want pyinfra && measure "$n" "pyinfra$sfx" "$r" env BENCH_REPEAT=$((steps / 10)) "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
+    done
   done
   bench/fleet down
 done

@@ -55,7 +55,7 @@ pub fn plan_write_over(ctx: &StepCtx<'_>, spec: WriteSpec, current: (Option<Stat
     }
     // ansible-core's run-time refusal, where a write would validate (the load only warns; a
     // check run writes nothing and validates nothing).
-    if let Some(v) = spec.validate.as_deref().filter(|v| !v.contains("%s") && !ctx.check) {
+    if let Some(v) = spec.validate.as_deref().filter(|v| !v.contains("%s") && !spec.validate_in_place && !ctx.check) {
         return Err(StepError::failed(format!("validate must contain %s: {v}")));
     }
     if !content_same {

@@ -94,8 +94,8 @@ impl Module for IncludeVars {
             return Err(SourceError::new(task.module_span.clone(), "include_vars needs a file (`include_vars: FILE` or `file:`) or `dir:`"));
         }
         if let Some(h) = task.args.get("hash_behaviour").and_then(Json::as_str) {
-            if h != "replace" {
-                return Err(SourceError::new(task.arg_span("hash_behaviour"), format!("include_vars: hash_behaviour '{h}' is not supported by recover (replace)")));
+            if !matches!(h, "replace" | "merge") && !crate::template::is_template(h) {
+                return Err(SourceError::new(task.arg_span("hash_behaviour"), format!("include_vars: hash_behaviour must be replace or merge, not '{h}'")));
             }
         }
         Ok(())
@@ -149,11 +149,40 @@ impl Module for IncludeVars {
                 other => return Err(StepError::failed(format!("include_vars: {} must hold a mapping of names to values, found {}", p.display(), kind(&other)))),
             }
         }
-        let facts = match s("name") {
+        let mut facts = match s("name") {
             Some(n) => json!({ n: Json::Object(vars) }),
             None => Json::Object(vars),
         };
+        // `hash_behaviour: merge`: a mapping the task already sees is merged into, recursively
+        // (ansible-core's combine_vars with merge), not replaced.
+        if s("hash_behaviour").as_deref() == Some("merge") {
+            if let Json::Object(new) = &mut facts {
+                for (k, v) in new.iter_mut() {
+                    if let Ok(old) = ctx.vars.get_attr(k).map_err(|_| ()).and_then(|o| crate::template::json_of(&o).map_err(|_| ())) {
+                        *v = merge_hashes(old, std::mem::take(v));
+                    }
+                }
+            }
+        }
         Ok(Plan::done(json!({ "ansible_facts": facts, "ansible_included_var_files": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>() })))
+    }
+}
+
+/// Recursive merge of mappings (`b` wins where both hold a non-mapping), as ansible-core's
+/// merge_hash.
+fn merge_hashes(a: Json, b: Json) -> Json {
+    match (a, b) {
+        (Json::Object(mut a), Json::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => merge_hashes(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Json::Object(a)
+        }
+        (_, b) => b,
     }
 }
 

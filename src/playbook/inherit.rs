@@ -48,6 +48,9 @@ pub struct Inherited {
     pub any_errors_fatal: Option<bool>,
     /// `throttle`: at most this many hosts run each task at once.
     pub throttle: Option<u64>,
+    /// A block's `notify`: the handlers its tasks notify when they change something (a
+    /// task's own `notify` instead, as ansible-core's attribute inheritance).
+    pub notify: Vec<String>,
 }
 
 impl Inherited {
@@ -88,6 +91,9 @@ impl Inherited {
         t.timeout = t.timeout.or(self.timeout);
         t.throttle = t.throttle.or(self.throttle);
         t.any_errors_fatal = t.any_errors_fatal.or(self.any_errors_fatal);
+        if t.notify.is_empty() {
+            t.notify.clone_from(&self.notify);
+        }
     }
     /// Passes these (outer) keywords to every task of `items` and to the includes among them.
     pub fn push_into(&self, items: &mut [Item]) {
@@ -130,6 +136,9 @@ impl Inherited {
         t.timeout = t.timeout.or(outer.timeout);
         t.throttle = t.throttle.or(outer.throttle);
         t.any_errors_fatal = t.any_errors_fatal.or(outer.any_errors_fatal);
+        if t.notify.is_empty() {
+            t.notify.clone_from(&outer.notify);
+        }
         t
     }
 }

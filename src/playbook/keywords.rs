@@ -16,7 +16,7 @@ use crate::yaml::{Node, Value};
 pub(super) const BLOCK_KEYS: &[&str] = &[
     "name", "when", "tags", "vars", "become", "become_user", "become_method", "become_flags", "become_exe", "ignore_errors",
     "no_log", "environment", "remote_user", "delegate_to", "run_once", "check_mode", "timeout", "any_errors_fatal", "module_defaults",
-    "ignore_unreachable", "diff", "collections", "throttle", "port", "connection",
+    "ignore_unreachable", "diff", "collections", "throttle", "port", "connection", "notify",
 ];
 
 #[derive(Clone)]
@@ -62,6 +62,7 @@ pub(super) fn inherited(node: &Node) -> SResult<Inherited> {
         timeout: opt_u64(node, "timeout")?,
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?,
         throttle: opt_u64(node, "throttle")?,
+        notify: strings(node.get("notify"))?,
     })
 }
 

@@ -7,7 +7,7 @@ use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::error::{SResult, SourceError};
+use crate::error::SResult;
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
 use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
@@ -96,7 +96,10 @@ impl Module for Replace {
     }
     fn validate(&self, task: &Task) -> SResult<()> {
         if let Some(p) = task.args.get("regexp").and_then(Json::as_str).filter(|p| !crate::template::is_template(p)) {
-            pyre::compile(p).map_err(|e| SourceError::new(task.arg_span("regexp"), format!("replace: regexp: {e}")))?;
+            // A warning, as lineinfile's: the step fails if it runs.
+            if let Err(e) = pyre::compile(p) {
+                eprintln!("[WARNING]: {}: replace: regexp: {e}; the step fails if it runs", task.arg_span("regexp"));
+            }
         }
         crate::modules::support::write::check_validate("replace", task)?;
         Ok(())

@@ -198,7 +198,7 @@ impl Module for Find {
             (Vec::new(), Vec::new())
         };
         // Python's re.match: anchored at the start only.
-        let rmatch = |r: &regex::bytes::Regex, name: &str| r.find(name.as_bytes()).is_some_and(|m| m.start() == 0) || r.captures_iter(name.as_bytes()).any(|c| c.get(0).is_some_and(|m| m.start() == 0));
+        let rmatch = |r: &pyre::Regex, name: &str| r.find(name.as_bytes()).is_some_and(|m| m.start() == 0) || r.captures_iter(name.as_bytes()).iter().any(|c| c.get(0).is_some_and(|m| m.start() == 0));
         let name_ok = |name: &str| -> bool {
             let hit = |i: usize| if use_regex { rmatch(&pre[i], name) } else { fnmatch(name, &patterns[i]) };
             let excluded = || if use_regex { exre.iter().any(|r| rmatch(r, name)) } else { a.excludes.iter().any(|e| fnmatch(name, e)) };

@@ -95,12 +95,12 @@ fn searchable(l: &[u8]) -> &[u8] {
 
 /// What `state: present` makes of the lines, and ansible-core's message.
 pub struct Present<'a> {
-    pub regexp: Option<&'a regex::bytes::Regex>,
+    pub regexp: Option<&'a crate::pyre::Regex>,
     pub search_string: Option<&'a str>,
     pub line: &'a str,
     pub insertafter: Option<&'a str>,
     pub insertbefore: Option<&'a str>,
-    pub ins: Option<&'a regex::bytes::Regex>,
+    pub ins: Option<&'a crate::pyre::Regex>,
     pub backrefs: bool,
     pub firstmatch: bool,
 }
@@ -202,7 +202,7 @@ pub fn present(lines: &mut Vec<Vec<u8>>, p: &Present<'_>) -> &'static str {
 }
 
 /// `state: absent`: every line that matches removed; how many were.
-pub fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&regex::bytes::Regex>, search_string: Option<&str>, line: Option<&str>) -> usize {
+pub fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&crate::pyre::Regex>, search_string: Option<&str>, line: Option<&str>) -> usize {
     let before = lines.len();
     lines.retain(|l| {
         let hit = match (regexp, search_string) {
@@ -261,7 +261,7 @@ impl Module for LineInFile {
         if !matches!(state, "present" | "absent") {
             return Err(StepError::failed(format!("lineinfile: value of state must be one of: absent, present, got: {state}")));
         }
-        let compile = |k: &str, p: &Option<String>| -> Result<Option<regex::bytes::Regex>, StepError> {
+        let compile = |k: &str, p: &Option<String>| -> Result<Option<crate::pyre::Regex>, StepError> {
             p.as_deref().map(|p| pyre::compile(p).map_err(|e| StepError::failed(format!("lineinfile: {k}: {e}")))).transpose()
         };
         let regexp = compile("regexp", &a.regexp)?;

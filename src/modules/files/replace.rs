@@ -77,7 +77,7 @@ pub fn replace_in(text: &[u8], regexp: &str, rep: &str, after: Option<&str>, bef
     };
     let section = &text[start..end];
     let re = pyre::compile_flags(regexp, "m")?;
-    let n = re.find_iter(section).count();
+    let n = re.count(section);
     let rep = crate::pyre::py_replacement(rep);
     let new_section = re.replace_all(section, rep.as_bytes());
     Ok(Some(([&text[..start], &new_section[..], &text[end..]].concat(), n)))

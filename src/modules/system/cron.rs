@@ -145,10 +145,10 @@ impl Tab {
         }
         self.lines = out;
     }
-    fn find_env(&self, re: &regex::bytes::Regex) -> Option<(usize, String)> {
+    fn find_env(&self, re: &crate::pyre::Regex) -> Option<(usize, String)> {
         self.lines.iter().enumerate().find(|(_, l)| re.is_match(l.as_bytes())).map(|(i, l)| (i, l.clone()))
     }
-    fn update_env(&mut self, re: &regex::bytes::Regex, decl: Option<&str>) {
+    fn update_env(&mut self, re: &crate::pyre::Regex, decl: Option<&str>) {
         let lines = std::mem::take(&mut self.lines);
         for l in lines {
             if re.is_match(l.as_bytes()) {

@@ -225,7 +225,18 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
 fn include_context(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, extra: &Vars) -> minijinja::Value {
     let mut data = state.vars.clone();
     data.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &[Layer::Data(&data), Layer::Templates(&inc.vars)])
+    // An include inside a role names its file with the role's magic variables, as a task does.
+    let mut magic = Vars::new();
+    if let Some(dir) = &inc.role_dir {
+        if let Some(name) = dir.file_name() {
+            magic.insert("role_name".into(), serde_json::json!(name.to_string_lossy()));
+        }
+        magic.insert("role_path".into(), serde_json::json!(dir.display().to_string()));
+    }
+    // Lowest first, as ansible-core: vars files, role vars, include_vars, set_fact and
+    // registered results, the include's own parameters.
+    let layers = [Layer::Templates(&state.vars_files), Layer::Templates(&env.play.role_vars), Layer::Templates(&state.included), Layer::Data(&data), Layer::Templates(&inc.vars), Layer::Data(&magic)];
+    env.sources.context(host, &env.play_hosts, &env.play.role_defaults, &env.play.vars, &layers)
 }
 
 /// The include's loop items (one `None` without a loop); `Err` when the loop cannot be rendered.

@@ -119,6 +119,10 @@ fn find(state: &State, name: &str, sub: &str) -> Option<std::path::PathBuf> {
     if let Some(role) = state.lookup("role_path").filter(|v| !v.is_undefined()) {
         let r = std::path::PathBuf::from(py_str(&role));
         dirs.extend([r.join(sub), r.clone()]);
+        // ansible-core's search stack also holds the role's task files' folder, and what a
+        // task's action searches (include_vars: vars/, template: templates/): a role's
+        // `first_found` finds its own tasks/default.yml or vars/Debian.yml.
+        dirs.extend(["tasks", "vars", "templates", "files"].iter().filter(|d| **d != sub).map(|d| r.join(d)));
     }
     if let Some(pd) = state.lookup("playbook_dir").filter(|v| !v.is_undefined()) {
         let d = std::path::PathBuf::from(py_str(&pd));

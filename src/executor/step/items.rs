@@ -144,7 +144,8 @@ async fn run_items(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, st
         let layer = loop_layer(task, items, index);
         let ctx = context(env, host, task, state, &[Layer::Data(&layer)]);
         let r = conditions::one(env, host, conn, task, &ctx, state).await;
-        let mut entry = r.result.clone();
+        // Each item's result as ansible-core keeps it: with its own changed, failed, skipped.
+        let mut entry = super::record::registered(task, &r);
         entry.insert(task.loop_var.clone(), item.clone());
         entry.insert("ansible_loop_var".into(), json!(task.loop_var));
         if let Some(i) = &task.loop_control.index_var {

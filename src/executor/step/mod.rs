@@ -94,10 +94,17 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
         Err(r) => return r,
     };
     let (sctx, args) = rendered.step_ctx(env, &target, task, ctx);
-    let (plan, args) = match plan::plan(&sctx, module, args).await {
+    let (mut plan, args) = match plan::plan(&sctx, module, args).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    // In diff mode (--diff, or the task's `diff: true`) the result carries ansible-core's
+    // `diff` (before and after), unless the task hides its values.
+    let diff_mode = task.diff.unwrap_or_else(|| env.reporter.diff());
+    if let (true, Some(d), false) = (diff_mode, &plan.diff, task.no_log.as_ref().and_then(crate::playbook::Flag::fixed).unwrap_or(false)) {
+        let text = |b: &Option<Vec<u8>>| b.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        plan.result.entry("diff").or_insert(serde_json::json!({"before": text(&d.before), "after": text(&d.after), "before_header": d.path, "after_header": d.path}));
+    }
     if let Some(reason) = &plan.skipped {
         return plan::skipped(reason);
     }

@@ -43,7 +43,7 @@ pub(super) fn finish(env: &PlayEnv, host: &str, task: &Task, state: &mut HostSta
 }
 
 /// The result as `register` keeps it, with what ansible-core adds.
-fn registered(task: &Task, r: &StepResult) -> serde_json::Map<String, Json> {
+pub(super) fn registered(task: &Task, r: &StepResult) -> serde_json::Map<String, Json> {
     let mut registered = r.result.clone();
     if task.async_secs.is_some() && r.executed {
         // What ansible-core's async wrapper adds to a result it polled to the end.

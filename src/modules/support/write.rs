@@ -33,7 +33,29 @@ pub fn backup_name(dest: &str) -> String {
 /// Plans writing `spec`: no change when content and attributes already match.
 pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, StepError> {
     let current = ctx.stat_read(&spec.dest).await?;
-    plan_write_over(ctx, spec, current)
+    let st = current.0.clone();
+    let (content, mode, owner, group) = (spec.content.clone(), spec.mode, spec.owner.clone(), spec.group.clone());
+    let mut plan = plan_write_over(ctx, spec, current)?;
+    // What ansible-core's copy and template return about the file they leave.
+    let r = &mut plan.result;
+    r.insert("checksum".into(), json!(crate::modules::files::stat::digest("sha1", &content).unwrap_or_default()));
+    r.insert("md5sum".into(), json!(crate::modules::files::stat::digest("md5", &content).unwrap_or_default()));
+    r.insert("size".into(), json!(content.len()));
+    r.insert("state".into(), json!("file"));
+    if let Some(m) = mode.or(st.as_ref().map(|s| s.mode)) {
+        r.insert("mode".into(), json!(format!("{:04o}", m & 0o7777)));
+    }
+    if let Some(o) = owner.or(st.as_ref().map(|s| s.owner.clone())) {
+        r.insert("owner".into(), json!(o));
+    }
+    if let Some(g) = group.or(st.as_ref().map(|s| s.group.clone())) {
+        r.insert("group".into(), json!(g));
+    }
+    if let Some(s) = &st {
+        r.insert("uid".into(), json!(s.uid));
+        r.insert("gid".into(), json!(s.gid));
+    }
+    Ok(plan)
 }
 
 /// [`plan_write`] when the caller already read the destination ([`StepCtx::stat_read`]).

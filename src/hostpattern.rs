@@ -65,7 +65,38 @@ fn split_terms(pattern: &str) -> Vec<&str> {
     out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
 }
 
+/// `group[2]`, `group[-1]`, `group[0:9]` (inclusive, as ansible-core), `group[3:]`: the term
+/// and the subscript it ends in (never on a `~regex`).
+fn split_subscript(term: &str) -> Option<(&str, (i64, Option<i64>))> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    if term.starts_with('~') {
+        return None;
+    }
+    let re = RE.get_or_init(|| regex::Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)[:-]([0-9]*))\]$").expect("static regex"));
+    let c = re.captures(term)?;
+    let base = c.get(1)?.as_str();
+    if let Some(i) = c.get(2) {
+        return Some((base, (i.as_str().parse().ok()?, None)));
+    }
+    let start = c.get(3)?.as_str().parse().ok()?;
+    let end = c.get(4).map(|m| m.as_str()).filter(|e| !e.is_empty()).map(|e| e.parse().unwrap_or(-1)).unwrap_or(-1);
+    Some((base, (start, Some(end))))
+}
+
 fn match_term(inv: &dyn HostSet, term: &str) -> Result<Vec<String>, String> {
+    if let Some((base, (start, end))) = split_subscript(term) {
+        let hosts = match_term(inv, base)?;
+        let n = hosts.len() as i64;
+        let at = |i: i64| if i < 0 { n + i } else { i };
+        return Ok(match end {
+            None => usize::try_from(at(start)).ok().and_then(|i| hosts.get(i).cloned()).into_iter().collect(),
+            Some(e) => {
+                let last = if e == -1 { n - 1 } else { e.min(n - 1) };
+                let first = start.max(0);
+                if first > last { Vec::new() } else { hosts[first as usize..=last as usize].to_vec() }
+            }
+        });
+    }
     if term == "all" || term == "*" {
         return Ok(inv.group_hosts("all"));
     }

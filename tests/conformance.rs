@@ -317,7 +317,8 @@ fn inventory_hostnames_and_host_context_match_ansible_core() {
         &template,
         "{{ lookup('inventory_hostnames', 'web:!w2') }} {{ query('inventory_hostnames', 'all') }} {{ query('inventory_hostnames', 'w*') }}\n\
          {{ lookup('inventory_hostnames', 'web:&db') }} {{ query('inventory_hostnames', 'prod,d1') }}\n\
-         {{ inventory_hostname }} {{ group_names }} {{ groups['prod'] }} {{ groups['all'] }} {{ http_port }}\n",
+         {{ inventory_hostname }} {{ group_names }} {{ groups['prod'] }} {{ groups['all'] }} {{ http_port }}\n\
+         {{ query('inventory_hostnames', 'web[0]') }} {{ query('inventory_hostnames', 'all[1:2]') }} {{ query('inventory_hostnames', 'all[-1]') }} {{ query('inventory_hostnames', 'all[1:]') }} {{ query('inventory_hostnames', 'web[0]:db') }}\n",
     )
     .unwrap();
     let out = root.join("hosts.out");

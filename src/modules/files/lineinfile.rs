@@ -265,6 +265,14 @@ impl Module for LineInFile {
             p.as_deref().map(|p| pyre::compile(p).map_err(|e| StepError::failed(format!("lineinfile: {k}: {e}")))).transpose()
         };
         let regexp = compile("regexp", &a.regexp)?;
+        // ansible-core's warnings for a pattern that matches every line.
+        let mut warnings: Vec<&str> = Vec::new();
+        if a.regexp.as_deref() == Some("") {
+            warnings.push("The regular expression is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending. If this is desired, use '^' to match every line in the file and avoid this warning.");
+        }
+        if a.search_string.as_deref() == Some("") {
+            warnings.push("The search string is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.");
+        }
         let (st, bytes) = ctx.stat_read(&a.path).await?;
         crate::modules::support::write::refuse_dir(&st, &a.path)?;
         let line = a.line.as_ref().map(line_text);
@@ -329,6 +337,10 @@ impl Module for LineInFile {
         plan.result.insert("backup".into(), plan.result.get("backup_file").cloned().unwrap_or(json!("")));
         plan.result.remove("backup_file");
         plan.result.extend(result);
+        if !warnings.is_empty() {
+            plan.result.insert("warnings".into(), json!(warnings));
+            plan.note = Some(format!("[WARNING]: {}", warnings.join("; ")));
+        }
         Ok(plan)
     }
 }

@@ -6,7 +6,7 @@
 //! was approved on.
 //!
 //! Reading is noted by the few functions every local read goes through
-//! ([`crate::vault::read_file`], the inventory's folder listing, `ansible.cfg`).
+//! (the vault module's `read_file`, the inventory's folder listing, `ansible.cfg`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

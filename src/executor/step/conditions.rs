@@ -104,16 +104,16 @@ fn result_context(env: &PlayEnv, host: &str, task: &Task, r: &StepResult, ctx: &
 /// error); `None` when the condition holds or cannot be judged either.
 pub(super) fn when_without_item(env: &PlayEnv, task: &Task, ctx: &Value) -> Option<StepResult> {
     let t = &env.sources.templates;
-    for c in &task.when {
-        if let Ok(false) = t.eval_bool(&c.expr, ctx, &c.span) {
-            let mut r = StepResult::new(Status::Skipped);
-            r.note = Some(format!("skipped: `{}` is false", c.expr));
-            r.result.insert("skip_reason".into(), json!("Conditional result was False"));
-            r.executed = false;
-            return Some(r);
-        }
-    }
-    None
+    task.when.iter().find(|c| matches!(t.eval_bool(&c.expr, ctx, &c.span), Ok(false))).map(skipped_by)
+}
+
+/// The result of a step a false `when` skipped.
+fn skipped_by(c: &crate::playbook::Cond) -> StepResult {
+    let mut r = StepResult::new(Status::Skipped);
+    r.note = Some(format!("skipped: `{}` is false", c.expr));
+    r.result.insert("skip_reason".into(), json!("Conditional result was False"));
+    r.executed = false;
+    r
 }
 
 /// `when`, then the step itself, then `changed_when` / `failed_when`.
@@ -122,13 +122,7 @@ async fn attempt(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx:
     for c in &task.when {
         match t.eval_bool(&c.expr, ctx, &c.span) {
             Ok(true) => {}
-            Ok(false) => {
-                let mut r = StepResult::new(Status::Skipped);
-                r.note = Some(format!("skipped: `{}` is false", c.expr));
-                r.result.insert("skip_reason".into(), json!("Conditional result was False"));
-                r.executed = false;
-                return r;
-            }
+            Ok(false) => return skipped_by(c),
             Err(e) => return input_failure(e),
         }
     }

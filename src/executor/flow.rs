@@ -226,13 +226,7 @@ fn include_context(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, 
     let mut data = state.vars.clone();
     data.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     // An include inside a role names its file with the role's magic variables, as a task does.
-    let mut magic = Vars::new();
-    if let Some(dir) = &inc.role_dir {
-        if let Some(name) = dir.file_name() {
-            magic.insert("role_name".into(), serde_json::json!(name.to_string_lossy()));
-        }
-        magic.insert("role_path".into(), serde_json::json!(dir.display().to_string()));
-    }
+    let magic = super::step::role_magic(inc.role_dir.as_deref());
     // Lowest first, as ansible-core: vars files, role vars, include_vars, set_fact and
     // registered results, the include's own parameters.
     let layers = [Layer::Templates(&state.vars_files), Layer::Templates(&env.play.role_vars), Layer::Templates(&state.included), Layer::Data(&data), Layer::Templates(&inc.vars), Layer::Data(&magic)];

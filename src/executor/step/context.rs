@@ -12,6 +12,20 @@ use crate::executor::PlayEnv;
 use crate::playbook::Task;
 use crate::template::Vars;
 
+/// The magic variables of a task or include inside a role: `role_name`, `ansible_role_name`,
+/// `role_path` (none outside a role).
+pub fn role_magic(role_dir: Option<&std::path::Path>) -> Vars {
+    let mut magic = Vars::new();
+    if let Some(dir) = role_dir {
+        if let Some(name) = dir.file_name() {
+            magic.insert("role_name".into(), json!(name.to_string_lossy()));
+            magic.insert("ansible_role_name".into(), json!(name.to_string_lossy()));
+        }
+        magic.insert("role_path".into(), json!(dir.display().to_string()));
+    }
+    magic
+}
+
 /// The context of a step of `task` on `host`: the play's layers, the host's facts,
 /// `include_vars`, set_fact and registered results, the task's vars, then `extra`.
 pub fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState, extra: &[Layer<'_>]) -> Value {
@@ -26,15 +40,9 @@ pub fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState, extra:
             &merged
         }
     };
-    let mut magic = Vars::new();
-    if let (Some(name), Some(dir)) = (task.role_name(), &task.role_dir) {
-        magic.insert("role_name".into(), json!(name));
-        magic.insert("ansible_role_name".into(), json!(name));
-        magic.insert("role_path".into(), json!(dir.display().to_string()));
-        magic.insert("ansible_search_path".into(), json!([dir.display().to_string(), env.playbook_dir.display().to_string()]));
-    } else {
-        magic.insert("ansible_search_path".into(), json!([env.playbook_dir.display().to_string()]));
-    }
+    let mut magic = role_magic(task.role_dir.as_deref());
+    let search: Vec<String> = task.role_dir.iter().chain(std::iter::once(&env.playbook_dir)).map(|d| d.display().to_string()).collect();
+    magic.insert("ansible_search_path".into(), json!(search));
     // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
     // and registered results.
     // (The facts are served under all of these by the context itself: see VarSources::set_facts.)

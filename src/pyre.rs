@@ -90,7 +90,8 @@ impl Regex {
     pub fn is_match(&self, text: &[u8]) -> bool {
         match self {
             Regex::Std(r) => r.is_match(text),
-            Regex::Fancy(r) => r.is_match(&String::from_utf8_lossy(text)).unwrap_or(false),
+            // As in captures_iter: only text that is UTF-8 is searched.
+            Regex::Fancy(r) => std::str::from_utf8(text).is_ok_and(|s| r.is_match(s).unwrap_or(false)),
         }
     }
 

@@ -82,6 +82,14 @@ pub const fn req(name: &'static str, kind: Kind) -> ArgSpec {
     ArgSpec { name, kind, required: true, aliases: &[], default: None, doc: "" }
 }
 
+/// The arguments every module that writes a file shares, with one description each.
+pub const MODE_ARG: ArgSpec = opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, symbolic like `u=rw,g=r`).");
+pub const OWNER_ARG: ArgSpec = opt("owner", Kind::Str).doc("The file's owner.");
+pub const GROUP_ARG: ArgSpec = opt("group", Kind::Str).doc("The file's group.");
+pub const VALIDATE_ARG: ArgSpec = opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old.");
+pub const BACKUP_ARG: ArgSpec = opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup).");
+pub const UNSAFE_WRITES_ARG: ArgSpec = opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file.");
+
 /// What a module may ask of the run beyond its own host, given by the executor and narrow on
 /// purpose: a module never sees the run's variables or its reporter whole.
 pub trait Run: Sync {

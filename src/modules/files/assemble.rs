@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{OWNER_ARG, GROUP_ARG, VALIDATE_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::pyre;
 use crate::transport::{quote, Cmd};
 
@@ -104,16 +104,16 @@ impl Module for Assemble {
             req("src", Kind::Str).doc("The folder of fragments (on the host, or here with `remote_src: false`)."),
             req("dest", Kind::Str).doc("The file the fragments are joined into."),
             opt("delimiter", Kind::Str).doc("Text written between fragments."),
-            opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+            BACKUP_ARG,
             opt("remote_src", Kind::Bool).default("true").doc("The fragments are on the host (`false`: on this machine)."),
             opt("regexp", Kind::Str).doc("Only fragments whose names match this regular expression."),
             opt("ignore_hidden", Kind::Bool).default("false").doc("Skip fragments whose names start with a dot."),
-            opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+            VALIDATE_ARG,
             opt("decrypt", Kind::Bool).default("true").doc("Decrypt vault-encrypted fragments."),
             opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic like `u=rw,g=r`)."),
-            opt("owner", Kind::Str).doc("The file's owner."),
-            opt("group", Kind::Str).doc("The file's group."),
-            opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+            OWNER_ARG,
+            GROUP_ARG,
+            UNSAFE_WRITES_ARG,
         ];
         S
     }

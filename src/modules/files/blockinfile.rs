@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::modules::support::write::{plan_write_over, WriteSpec};
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{OWNER_ARG, GROUP_ARG, VALIDATE_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
 /// `blockinfile`: a block of lines between two marker lines, inserted, replaced or removed.
 ///
@@ -152,13 +152,13 @@ impl Module for BlockInFile {
             opt("insertafter", Kind::Str).default("EOF").doc("Put a new block after the last line matching this regular expression, or `EOF`."),
             opt("insertbefore", Kind::Str).doc("Put a new block before the last line matching this regular expression, or `BOF`."),
             opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic)."),
-            opt("owner", Kind::Str).doc("The file's owner."),
-            opt("group", Kind::Str).doc("The file's group."),
-            opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
-            opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+            OWNER_ARG,
+            GROUP_ARG,
+            VALIDATE_ARG,
+            BACKUP_ARG,
             opt("append_newline", Kind::Bool).default("false").doc("Add an empty line before a block appended after existing text."),
             opt("prepend_newline", Kind::Bool).default("false").doc("Add an empty line before a block inserted into existing text."),
-            opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+            UNSAFE_WRITES_ARG,
         ];
         S
     }

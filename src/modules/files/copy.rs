@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::modules::support::write::{plan_write, WriteSpec};
-use crate::modules::{de, find_src, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{MODE_ARG, OWNER_ARG, GROUP_ARG, VALIDATE_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, find_src, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 
 /// `copy`: a file (or a folder, recursively) from this machine, or `content`, written to the host
 /// through a temporary file, validated and renamed over the old one.
@@ -75,36 +75,36 @@ const COPY_SPEC: &[ArgSpec] = &[
     req("dest", Kind::Str).doc("Where on the host to write (a folder when `src` is one, or ends with `/`)."),
     opt("src", Kind::Str).doc("The file or folder to copy, found in the role's `files/`, the playbook's, or the project's."),
     opt("content", Kind::Any).doc("The text to write instead of `src`."),
-    opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, symbolic like `u=rw,g=r`)."),
-    opt("owner", Kind::Str).doc("The file's owner."),
-    opt("group", Kind::Str).doc("The file's group."),
-    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    MODE_ARG,
+    OWNER_ARG,
+    GROUP_ARG,
+    VALIDATE_ARG,
     opt("validate_in_place", Kind::Bool).default("false").doc("Run `validate` on the file in its place."),
-    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    BACKUP_ARG,
     opt("force", Kind::Bool).default("true").doc("Replace a file whose content differs (`false`: only create a missing one)."),
     opt("remote_src", Kind::Bool).default("false").doc("`src` is on the host."),
     opt("follow", Kind::Bool).default("false").doc("When `dest` is a link, write its target."),
     opt("local_follow", Kind::Bool).default("true").doc("Follow links in `src` on this machine."),
     opt("decrypt", Kind::Bool).default("true").doc("Decrypt a vault-encrypted `src`."),
-    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+    UNSAFE_WRITES_ARG,
     opt("directory_mode", Kind::Any).doc("The mode of folders a recursive copy creates."),
 ];
 const TEMPLATE_SPEC: &[ArgSpec] = &[
     req("src", Kind::Str).doc("The Jinja2 template, found in the role's `templates/`, the playbook's, or the project's."),
     req("dest", Kind::Str).doc("Where on the host to write the rendered file."),
-    opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, symbolic like `u=rw,g=r`)."),
-    opt("owner", Kind::Str).doc("The file's owner."),
-    opt("group", Kind::Str).doc("The file's group."),
-    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    MODE_ARG,
+    OWNER_ARG,
+    GROUP_ARG,
+    VALIDATE_ARG,
     opt("validate_in_place", Kind::Bool).default("false").doc("Run `validate` on the file in its place."),
-    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    BACKUP_ARG,
     opt("force", Kind::Bool).default("true").doc("Replace a file whose content differs (`false`: only create a missing one)."),
     opt("follow", Kind::Bool).default("false").doc("When `dest` is a link, write its target."),
     opt("newline_sequence", Kind::Str).default("\\n").doc("The line ending of the rendered file."),
     opt("output_encoding", Kind::Str).default("utf-8").doc("The encoding of the rendered file."),
     opt("trim_blocks", Kind::Bool).default("true").doc("Remove the first newline after a block tag."),
     opt("lstrip_blocks", Kind::Bool).default("false").doc("Strip spaces and tabs before a block tag on its line."),
-    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+    UNSAFE_WRITES_ARG,
 ];
 
 fn spec_of(ctx: &StepCtx<'_>, a: Args, content: Vec<u8>) -> WriteSpec {

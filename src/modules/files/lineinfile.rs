@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 
 use crate::error::{SResult, SourceError};
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{OWNER_ARG, GROUP_ARG, VALIDATE_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::pyre;
 
@@ -65,13 +65,13 @@ const SPEC: &[ArgSpec] = &[
     opt("insertbefore", Kind::Str).doc("Add a new line before the last line matching this, or `BOF`."),
     opt("backrefs", Kind::Bool).default("false").doc("Expand `regexp` groups in `line`; change nothing when nothing matches."),
     opt("create", Kind::Bool).default("false").doc("Create the file when it does not exist."),
-    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    BACKUP_ARG,
     opt("firstmatch", Kind::Bool).default("false").doc("`insertafter`/`insertbefore` use the first matching line."),
-    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    VALIDATE_ARG,
     opt("mode", Kind::Any).doc("The file's mode (octal like `0644`, or symbolic)."),
-    opt("owner", Kind::Str).doc("The file's owner."),
-    opt("group", Kind::Str).doc("The file's group."),
-    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+    OWNER_ARG,
+    GROUP_ARG,
+    UNSAFE_WRITES_ARG,
 ];
 
 /// The file split as Python's `readlines()` does: each line keeps its `\n`.

@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 
 use crate::error::SResult;
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{OWNER_ARG, GROUP_ARG, VALIDATE_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::playbook::Task;
 use crate::pyre;
 
@@ -50,13 +50,13 @@ const SPEC: &[ArgSpec] = &[
     opt("replace", Kind::Any).default("").doc("The replacement (`\\1`, `\\g<name>` refer to groups)."),
     opt("after", Kind::Str).doc("Only replace after the first match of this."),
     opt("before", Kind::Str).doc("Only replace before the first match of this."),
-    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
-    opt("validate", Kind::Str).doc("A command that must accept the new file (`%s` is its path) before it replaces the old."),
+    BACKUP_ARG,
+    VALIDATE_ARG,
     opt("encoding", Kind::Str).default("utf-8").doc("The file's encoding."),
     opt("mode", Kind::Any).doc("The file's mode."),
-    opt("owner", Kind::Str).doc("The file's owner."),
-    opt("group", Kind::Str).doc("The file's group."),
-    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+    OWNER_ARG,
+    GROUP_ARG,
+    UNSAFE_WRITES_ARG,
 ];
 
 /// The new text and the number of replacements, or `None` when `after`/`before` match nothing.

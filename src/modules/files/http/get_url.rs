@@ -8,7 +8,7 @@ use sha2::Digest;
 
 use super::*;
 use crate::modules::support::write::{backup_name, plan_write_over, WriteSpec};
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
+use crate::modules::{OWNER_ARG, GROUP_ARG, BACKUP_ARG, UNSAFE_WRITES_ARG, de, opt, req, typed, ArgSpec, Kind, Module, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
 /// `get_url`: a URL downloaded by the host (its network, its CA store) to a file, written as `copy`
@@ -72,7 +72,7 @@ const GET_URL_SPEC: &[ArgSpec] = &[
     req("dest", Kind::Str).doc("The file (or folder) on the host to write."),
     opt("checksum", Kind::Str).doc("`ALGORITHM:DIGEST` the download must match (also skips a download that matches)."),
     opt("force", Kind::Bool).default("false").doc("Download even when `dest` exists."),
-    opt("backup", Kind::Bool).default("false").doc("Keep a copy of the file it replaces (recover always takes its verified backup)."),
+    BACKUP_ARG,
     opt("headers", Kind::Any).doc("Request headers (a mapping)."),
     opt("timeout", Kind::Int).doc("Seconds the request may take."),
     opt("url_username", Kind::Str).aliases(&["username"]).doc("The user for HTTP authentication."),
@@ -91,9 +91,9 @@ const GET_URL_SPEC: &[ArgSpec] = &[
     opt("use_netrc", Kind::Bool).default("true").doc("Read credentials from the host's `~/.netrc`."),
     opt("use_gssapi", Kind::Bool).doc("Refused by name."),
     opt("mode", Kind::Any).doc("The file's mode."),
-    opt("owner", Kind::Str).doc("The file's owner."),
-    opt("group", Kind::Str).doc("The file's group."),
-    opt("unsafe_writes", Kind::Bool).default("false").doc("Accepted for Ansible; recover always writes through a temporary file."),
+    OWNER_ARG,
+    GROUP_ARG,
+    UNSAFE_WRITES_ARG,
 ];
 
 #[async_trait]

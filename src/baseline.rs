@@ -18,6 +18,8 @@ pub struct TierRule {
     pub services: Vec<String>,
     /// Path templates (rendered with the host's variables); a path under one is in the tier.
     pub paths: Vec<(String, crate::error::Span)>,
+    /// Modules (full names or globs: `community.postgresql.*`) whose changing steps are in the tier.
+    pub modules: Vec<String>,
 }
 
 /// One probe of a phase, as written (its strings are templates).
@@ -153,10 +155,10 @@ impl Baseline {
     }
 
     /// The baseline tier of a step touching `paths` and `services` on a host with context `ctx`.
-    pub fn tier_for(&self, paths: &[String], services: &[String], ctx: &Value, templates: &Templates) -> Result<Option<Tier>, SourceError> {
+    pub fn tier_for(&self, paths: &[String], services: &[String], module: Option<&str>, ctx: &Value, templates: &Templates) -> Result<Option<Tier>, SourceError> {
         let mut best: Option<Tier> = None;
         for (tier, rule) in &self.tiers {
-            let hit_service = services.iter().any(|s| rule.services.iter().any(|r| r == s));
+            let hit_service = services.iter().any(|s| rule.services.iter().any(|r| r == s)) || module.is_some_and(|m| rule.names_module(m));
             let mut hit_path = false;
             for (tmpl, span) in &rule.paths {
                 let root = match templates.render_str(tmpl, ctx, span) {
@@ -272,8 +274,30 @@ fn drift(node: Option<&Node>) -> SResult<Vec<DriftSpec>> {
     Ok(out)
 }
 
+impl TierRule {
+    /// Whether the rule names `module` (its full name, `ansible.builtin.X` for a built-in one),
+    /// by name or glob.
+    pub fn names_module(&self, module: &str) -> bool {
+        let full = crate::modules::fqcn(module).unwrap_or_else(|| module.to_string());
+        self.modules.iter().any(|g| crate::modules::files::find::fnmatch(&full, g) || crate::modules::files::find::fnmatch(module, g))
+    }
+}
+
+/// The tier a baseline gives a module by name, whatever it touches.
+impl Baseline {
+    pub fn module_tier(&self, module: &str) -> Option<Tier> {
+        self.tiers.iter().filter(|(_, r)| r.names_module(module)).map(|(t, _)| *t).max()
+    }
+}
+
 fn rule(v: &Node) -> SResult<TierRule> {
     let mut r = TierRule::default();
+    if let Some(m) = v.get("modules") {
+        match &m.value {
+            yaml::Value::Seq(items) => r.modules = items.iter().filter_map(Node::scalar_string).collect(),
+            _ => return Err(m.error("`modules` must be a list of module names or globs (`community.postgresql.*`)")),
+        }
+    }
     if let Some(s) = v.get("services") {
         match &s.value {
             yaml::Value::Seq(items) => r.services = items.iter().filter_map(Node::scalar_string).collect(),

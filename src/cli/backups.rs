@@ -100,7 +100,7 @@ pub async fn run(g: &Global, a: &BackupsArgs) -> anyhow::Result<i32> {
             };
             let templates = Templates::new();
             let tier = match &baseline {
-                Some(b) => b.tier_for(&record.sources, &[], &ctx, &templates)?.or(b.default_tier),
+                Some(b) => b.tier_for(&record.sources, &[], None, &ctx, &templates)?.or(b.default_tier),
                 None => None,
             }
             .unwrap_or(Tier::StandardHitl);

@@ -14,6 +14,7 @@ pub mod control;
 pub mod docker;
 pub mod files;
 pub mod packages;
+pub mod python;
 mod registry;
 pub mod support;
 pub mod system;
@@ -310,6 +311,9 @@ pub struct Plan {
     /// Set when the change overwrites, deletes, moves or stops something:
     /// the executor then takes a verified backup and asks before `apply`.
     pub destructive: Option<crate::safety::Destructive>,
+    /// The arguments `apply` passes on as they are (a module ansible-core packs, run again
+    /// for real with the arguments its check-mode run had).
+    pub args: Option<Json>,
 }
 
 impl Plan {

@@ -143,6 +143,7 @@ pub const OWN: &[&str] = &["backup", "preserve_move", "kafka_checkpoints", "syst
 pub fn fqcn(name: &str) -> Option<String> {
     match name {
         n if OWN.contains(&n) => None,
+        n if n.contains('.') => Some(n.to_string()),
         "docker_container_exec" => Some("community.docker.docker_container_exec".into()),
         n => Some(format!("ansible.builtin.{n}")),
     }
@@ -155,6 +156,7 @@ pub fn get(name: &str) -> Option<&'static dyn Module> {
         .copied()
         .find(|m| m.name() == name)
         .or_else(|| packages::apt::UNSUPPORTED.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
+        .or_else(|| super::python::get(name).map(|m| m as &dyn Module))
         .or_else(|| NOT_BUILT.iter().find(|m| m.0 == name).map(|m| m as &dyn Module))
 }
 
@@ -209,15 +211,20 @@ pub struct Builtins;
 pub static BUILTINS: Builtins = Builtins;
 
 impl crate::playbook::Catalog for Builtins {
-    fn resolve(&self, key: &str) -> Result<String, Option<String>> {
+    fn resolve(&self, key: &str, scope: &crate::playbook::Scope<'_>) -> Result<String, Option<String>> {
         let short = short_name(key);
-        if get(short).is_some() {
+        // Native modules first: the hot path, and recover's own.
+        if REGISTRY.iter().any(|m| m.name() == short) || packages::apt::UNSUPPORTED.iter().any(|m| m.0 == short) {
             return Ok(short.to_string());
         }
-        if short.contains('.') {
-            return Err(Some(format!("module '{key}' is from a collection; recover runs the ansible.builtin modules it has built in")));
+        // Everything else as ansible-core finds it: a collection, a `library/` folder, an
+        // ansible.builtin module recover has no native version of.
+        match super::python::resolve(key, scope) {
+            Ok(fqcn) => Ok(fqcn),
+            Err(Some(why)) => Err(Some(why)),
+            Err(None) if NOT_BUILT.iter().any(|m| m.0 == short) => Ok(short.to_string()),
+            Err(None) => Err(not_built(short).map(|w| format!("{w}, and no ansible-core with that collection is installed to run it: {}", super::python::controller::INSTALL_HINT))),
         }
-        Err(not_built(short))
     }
     fn names(&self) -> Vec<String> {
         names().into_iter().map(str::to_string).collect()

@@ -7,12 +7,22 @@ use std::path::{Path, PathBuf};
 use super::Task;
 use crate::error::SResult;
 
+/// Where a task is, for finding a module as ansible-core finds it: the playbook's folder and
+/// the role's (each with its `library/`), and the collections its play or role names.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    pub playbook_dir: &'a Path,
+    pub role_dir: Option<&'a Path>,
+    pub collections: &'a [String],
+}
+
 /// The modules a load may name.
 pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// The module a task key names (`ansible.builtin.copy` is `copy`): `Ok` its name as the
     /// registry knows it; `Err(Some(why))` a module name recover cannot run, and why;
-    /// `Err(None)` no module at all.
-    fn resolve(&self, key: &str) -> Result<String, Option<String>>;
+    /// `Err(None)` no module at all. `scope` says where the task is, for a module found beside
+    /// it (a `library/` folder, the `collections:` keyword).
+    fn resolve(&self, key: &str, scope: &Scope<'_>) -> Result<String, Option<String>>;
     /// Every module name, for help and suggestions.
     fn names(&self) -> Vec<String>;
     /// Whether recover knows what the module returns (else a `register` of it may hold any

@@ -36,6 +36,8 @@ pub(crate) struct LoadCtx {
     pub items: ItemsLoader,
     /// The modules a task may name.
     pub catalog: &'static dyn super::Catalog,
+    /// The collections the play or role names (`collections:`), searched for a short module name.
+    pub collections: Vec<String>,
 }
 
 /// Loads a task list (see [`LoadCtx::items`]).
@@ -141,10 +143,7 @@ pub(super) fn refuse_unsupported_values(node: &Node) -> SResult<()> {
         }
     }
     if let Some(c) = node.get("collections") {
-        let names = strings(Some(c))?;
-        if let Some(n) = names.iter().find(|n| !matches!(n.as_str(), "ansible.builtin" | "ansible.legacy")) {
-            return Err(c.error(format!("collection '{n}' is not supported by recover (its modules are not built in)")));
-        }
+        strings(Some(c))?;
     }
     // A play's `port` is its hosts' default port; recover keeps one connection per host, so a
     // block or a task cannot change it.

@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use crate::error::Span;
 use crate::template::Vars;
 
-pub use catalog::{find_src, find_src_kind, Catalog};
+pub use catalog::{find_src, find_src_kind, Catalog, Scope};
 pub use check::{check_play, check_undefined};
 pub use include::{Include, IncludeKind};
 pub use inherit::{BecomeKw, Flag, Inherited};

@@ -114,7 +114,10 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
             role_vars.entry(k).or_insert(v);
         }
     }
-    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog };
+    // A role searches the collections its meta names, then its play's.
+    let mut collections = super::fields::strings(meta.as_ref().and_then(|m| m.get("collections")))?;
+    collections.extend(ctx.collections.iter().filter(|c| !collections.contains(c)).cloned().collect::<Vec<_>>());
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog, collections };
     let mut inherit = entry.inherit.clone();
     inherit.vars = role_vars;
     let mut tasks = Vec::new();

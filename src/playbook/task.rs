@@ -42,8 +42,9 @@ pub(super) fn loop_of(node: &Node) -> SResult<(Option<(Json, Span)>, String)> {
 pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
     let entries = node.as_map().ok_or_else(|| node.error(format!("a task must be a mapping, found {}", node.kind())))?;
     let catalog = ctx.catalog;
-    let (module, with) = module_and_loop_keys(entries, catalog)?;
-    let (action_args, local) = action_of(node, module.is_some(), catalog)?;
+    let scope = super::Scope { playbook_dir: &ctx.playbook_dir, role_dir: ctx.role_dir.as_deref(), collections: &ctx.collections };
+    let (module, with) = module_and_loop_keys(entries, catalog, &scope)?;
+    let (action_args, local) = action_of(node, module.is_some(), catalog, &scope)?;
     let (mkey_span, mname, args, arg_spans) = arguments(node, module, action_args, catalog)?;
     refuse_unsupported_values(node)?;
     let (loop_items, loop_var) = loop_items_of(node, &with)?;
@@ -105,7 +106,7 @@ pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
 /// The task's module key and its `with_*` loop key, each checked (an unknown key is named,
 /// with "did you mean").
 type ModuleKey<'a> = Option<(&'a Node, &'a Node, String)>;
-fn module_and_loop_keys<'a>(entries: &'a [(Node, Node)], catalog: &dyn Catalog) -> SResult<(ModuleKey<'a>, Option<(&'a Node, String)>)> {
+fn module_and_loop_keys<'a>(entries: &'a [(Node, Node)], catalog: &dyn Catalog, scope: &super::Scope<'_>) -> SResult<(ModuleKey<'a>, Option<(&'a Node, String)>)> {
     let mut module: ModuleKey<'_> = None;
     let mut with: Option<(&Node, String)> = None;
     for (k, v) in entries {
@@ -128,7 +129,7 @@ fn module_and_loop_keys<'a>(entries: &'a [(Node, Node)], catalog: &dyn Catalog) 
             with = Some((k, key.clone()));
             continue;
         }
-        let short = match catalog.resolve(&key) {
+        let short = match catalog.resolve(&key, scope) {
             Ok(short) => short,
             Err(why) => {
                 let modules = catalog.names().join(", ");
@@ -155,7 +156,7 @@ fn module_and_loop_keys<'a>(entries: &'a [(Node, Node)], catalog: &dyn Catalog) 
 
 /// `action: module args` / `local_action: module args` (or a mapping with `module:`): the
 /// module, its arguments' node, where; and whether it is a `local_action`.
-fn action_of<'a>(node: &'a Node, has_module: bool, catalog: &dyn Catalog) -> SResult<(Option<(String, &'a Node, Span)>, bool)> {
+fn action_of<'a>(node: &'a Node, has_module: bool, catalog: &dyn Catalog, scope: &super::Scope<'_>) -> SResult<(Option<(String, &'a Node, Span)>, bool)> {
     let mut action_args: Option<(String, &Node, Span)> = None;
     let mut local = false;
     for key in ["action", "local_action"] {
@@ -169,7 +170,7 @@ fn action_of<'a>(node: &'a Node, has_module: bool, catalog: &dyn Catalog) -> SRe
             Value::Map(_) => (a.get("module").and_then(Node::scalar_string).ok_or_else(|| a.error(format!("`{key}` as a mapping needs `module:`")))?, a.span.clone()),
             _ => return Err(a.error(format!("`{key}` takes `module args` or a mapping with `module:`"))),
         };
-        let short = catalog.resolve(&m).map_err(|why| a.error(format!("{key}: {}", why.unwrap_or_else(|| format!("unknown module '{m}'")))).help(format!("modules: {}", catalog.names().join(", "))))?;
+        let short = catalog.resolve(&m, scope).map_err(|why| a.error(format!("{key}: {}", why.unwrap_or_else(|| format!("unknown module '{m}'")))).help(format!("modules: {}", catalog.names().join(", "))))?;
         action_args = Some((short, a, span));
     }
     Ok((action_args, local))

@@ -225,7 +225,9 @@ fn from_error_inner(e: StepError) -> StepResult {
     match e {
         StepError::Failed { msg, result } => {
             let mut res = result.as_object().cloned().unwrap_or_default();
-            res.insert("msg".into(), json!(msg));
+            // A result that carries its own `msg` (a module's, as ansible-core registers it)
+            // keeps it; the step's message (which names the host) is shown.
+            res.entry("msg").or_insert_with(|| json!(msg));
             // A backup that failed protects the data by stopping the host: refused, not failed.
             let refused = res.get("backup_failed").and_then(Json::as_bool) == Some(true);
             let mut r = StepResult::failed(msg, res);

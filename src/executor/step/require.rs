@@ -59,6 +59,11 @@ pub(super) fn automation_step(task: &Task, args: &Json) -> crate::safety::Destru
 /// The plan's own destructive marks plus the task's `destructive:` declaration.
 pub(super) fn merged(env: &PlayEnv, task: &Task, plan: &Plan, ctx: &minijinja::Value) -> Result<Option<Destructive>, crate::error::SourceError> {
     let mut d = plan.destructive.clone();
+    // A module the baseline names in a tier (`community.postgresql.*: BLOCK`) asks at that tier
+    // whenever it changes something.
+    if let (None, true, Some(t)) = (&d, plan.changed(), env.safety.baseline.as_ref().and_then(|b| b.module_tier(&task.module))) {
+        d = Some(Destructive { reason: format!("{} changes something (the baseline gives the module tier {t})", task.module), tier: Some(t), ..Default::default() });
+    }
     if let Some(decl) = &task.declared {
         if plan.changed() || plan.run_anyway {
             let mut m = d.unwrap_or_default();
@@ -87,7 +92,7 @@ pub(super) fn tier_of(env: &PlayEnv, sctx: &StepCtx<'_>, d: &Destructive) -> Res
     let baseline_tier = match &safety.baseline {
         Some(b) => {
             let paths: Vec<String> = d.paths.iter().chain(d.tier_paths.iter()).cloned().collect();
-            b.tier_for(&paths, &d.services, sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?
+            b.tier_for(&paths, &d.services, Some(&sctx.task.module), sctx.vars, &env.sources.templates).map_err(|e| e.to_string())?
         }
         None => None,
     };

@@ -1,0 +1,138 @@
+# recover's controller-side helper: finds and packs Ansible modules with the installed
+# ansible-core's own code, so a module runs on a host exactly as ansible-core packs it.
+# One process per run, started on the first module recover does not build in. It speaks
+# JSON lines: one request on stdin, one answer on stdout. It never sees a host, a task's
+# arguments or a secret: it answers where a module is and gives its packed code.
+import json
+import os
+import sys
+
+_out = sys.stdout
+sys.stdout = sys.stderr  # nothing ansible-core prints may reach the answers
+
+
+def answer(obj):
+    _out.write(json.dumps(obj) + "\n")
+    _out.flush()
+
+
+try:
+    from ansible.release import __version__
+    from ansible import constants as C
+    from ansible.plugins.loader import init_plugin_loader, module_loader, action_loader, module_utils_loader
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+except Exception as e:  # ansible-core is not installed for this Python
+    answer({"ready": False, "msg": "%s: %s" % (type(e).__name__, e)})
+    sys.exit(0)
+
+init_plugin_loader([])
+_dirs = set()
+_playbook_dirs = []
+
+answer({"ready": True, "version": __version__, "python": sys.executable})
+
+MARK = "@@RECOVER_PARAMS@@"
+
+
+def add_dirs(req):
+    for d in req.get("playbook_dirs") or []:
+        if d not in _playbook_dirs:
+            _playbook_dirs.append(d)
+            AnsibleCollectionConfig.playbook_paths = list(_playbook_dirs)
+    for d in req.get("library") or []:
+        if d not in _dirs and os.path.isdir(d):
+            _dirs.add(d)
+            module_loader.add_directory(d)
+    for d in req.get("module_utils") or []:
+        if d not in _dirs and os.path.isdir(d):
+            _dirs.add(d)
+            module_utils_loader.add_directory(d)
+    for d in req.get("action_plugins") or []:
+        if d not in _dirs and os.path.isdir(d):
+            _dirs.add(d)
+            action_loader.add_directory(d)
+
+
+def searched():
+    paths = list(AnsibleCollectionConfig.collection_paths or [])
+    try:
+        paths = [p for p in module_loader._get_paths()] + paths
+    except Exception:
+        pass
+    return paths
+
+
+def find(req):
+    add_dirs(req)
+    name = req["name"]
+    colls = req.get("collections") or None
+    try:
+        ctx = module_loader.find_plugin_with_context(name, collection_list=colls)
+    except Exception as e:  # a tombstone, a redirect loop
+        return {"found": False, "msg": str(e), "removed": True}
+    if not ctx.resolved or not ctx.plugin_resolved_path:
+        return {"found": False, "msg": ctx.exit_reason or "not found", "searched": searched()}
+    fqcn = ctx.resolved_fqcn or name
+    path = ctx.plugin_resolved_path
+    if path.endswith((".ps1", ".psm1", ".cs")):
+        return {"found": False, "msg": "%s is a PowerShell module (Windows hosts)" % fqcn, "removed": True}
+    # ansible-core runs a task through the action plugin of the task's name when there is one.
+    action = None
+    for n in (name, fqcn):
+        try:
+            a = action_loader.find_plugin_with_context(n, collection_list=colls)
+            if a.resolved and a.plugin_resolved_path:
+                action = a.plugin_resolved_path
+                break
+        except Exception:
+            pass
+    with open(path, "rb") as f:
+        head = f.read()
+    style = "python" if (b"from ansible.module_utils" in head or b"import ansible.module_utils" in head or b"<<INCLUDE_ANSIBLE_MODULE_COMMON>>" in head) else "other"
+    return {
+        "found": True,
+        "fqcn": fqcn,
+        "path": path,
+        "action": action,
+        "style": style,
+        "redirects": list(ctx.redirect_list or []),
+        "deprecations": [str(w) for w in (ctx.deprecation_warnings or [])],
+    }
+
+
+def build(req):
+    from ansible.executor.module_common import modify_module
+    from ansible.template import Templar
+    from ansible.parsing.dataloader import DataLoader
+
+    add_dirs(req)
+    name = req["name"].rsplit(".", 1)[-1]
+    built = modify_module(
+        module_name=name,
+        module_path=req["path"],
+        module_args={},
+        templar=Templar(loader=DataLoader()),
+        task_vars={"ansible_python_interpreter": "/usr/bin/python3"},
+        module_compression=C.DEFAULT_MODULE_COMPRESSION,
+    )
+    if built.module_style != "new":
+        return {"ok": False, "msg": "its style is '%s': recover runs modules written for AnsibleModule" % built.module_style}
+    code = built.b_module_data.decode("utf-8")
+    line = "params=%r," % json.dumps({"ANSIBLE_MODULE_ARGS": {}})
+    if line not in code:
+        return {"ok": False, "msg": "ansible-core %s packed it in a form recover does not know" % __version__}
+    return {"ok": True, "code": code.replace(line, "params=%s," % MARK, 1), "mark": MARK}
+
+
+for raw in sys.stdin:
+    try:
+        req = json.loads(raw)
+        op = req.get("op")
+        if op == "find":
+            answer(find(req))
+        elif op == "build":
+            answer(build(req))
+        else:
+            answer({"ok": False, "msg": "unknown request %r" % op})
+    except Exception as e:
+        answer({"ok": False, "found": False, "msg": "%s: %s" % (type(e).__name__, e)})

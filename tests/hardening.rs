@@ -601,9 +601,15 @@ fn recover_doc_prints_a_module_from_its_own_spec() {
     let bad = Recover::new().args(["doc", "linefile"]).run();
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("did you mean 'lineinfile'"), "{}", bad.stderr);
-    let coll = Recover::new().args(["doc", "sysctl"]).run();
+    let coll = Recover::new().args(["doc", "sysctl"]).env("RECOVER_ANSIBLE_PYTHON", "/nonexistent/python3").run();
     assert_eq!(coll.code, 1);
     assert!(coll.stderr.contains("ansible.posix"), "{}", coll.stderr);
+    // With the collections installed, ansible-core finds it and doc says where from.
+    if let Ok(o) = std::env::var("RECOVER_ORACLES_DIR") {
+        let found = Recover::new().args(["doc", "sysctl"]).env("ANSIBLE_COLLECTIONS_PATH", &format!("{o}/collections")).run();
+        assert_eq!(found.code, 0, "{}{}", found.stdout, found.stderr);
+        assert!(found.stdout.starts_with("ansible.posix.sysctl - ") && found.stdout.contains("ansible_collections/ansible/posix/plugins/modules/sysctl.py") && found.stdout.contains("sysctl_file"), "{}", found.stdout);
+    }
     let list = Recover::new().args(["doc", "--list"]).run();
     assert_eq!(list.code, 0);
     assert!(list.stdout.lines().any(|l| l.starts_with("lineinfile ")) && list.stdout.lines().count() >= 57, "{}", list.stdout);

@@ -157,7 +157,12 @@ pub fn run(g: &Global, a: &DocArgs) -> anyhow::Result<i32> {
     }
     let name = a.module.as_deref().unwrap_or_default();
     let short = crate::modules::short_name(name);
-    let Some(m) = crate::modules::get(short) else {
+    let Some(m) = crate::modules::get(short).filter(|_| !crate::modules::unbuilt(short)) else {
+        // A module recover does not build in, as the installed ansible-core finds it.
+        if let Some(text) = crate::modules::python::describe(name) {
+            emit(&text)?;
+            return Ok(0);
+        }
         let why = crate::modules::not_built(short).unwrap_or_else(|| format!("no module named '{}'", crate::report::clean_line(name)));
         let names = crate::modules::names();
         let hint = match crate::playbook::closest_name(short, &names) {

@@ -191,6 +191,11 @@ impl Module for NotBuilt {
     }
 }
 
+/// Whether `name` is an ansible.builtin module recover has no native version of.
+pub fn unbuilt(name: &str) -> bool {
+    NOT_BUILT.iter().any(|m| m.0 == name)
+}
+
 static NOT_BUILT: [NotBuilt; 6] = [NotBuilt("iptables"), NotBuilt("expect"), NotBuilt("subversion"), NotBuilt("sysvinit"), NotBuilt("mount_facts"), NotBuilt("gather_facts")];
 
 /// Every module recover knows: those it runs, then those it refuses by name where they run.

@@ -124,12 +124,40 @@ def build(req):
     return {"ok": True, "code": code.replace(line, "params=%s," % MARK, 1), "mark": MARK}
 
 
+def doc(req):
+    found = find(req)
+    if not found.get("found"):
+        return found
+    try:
+        from ansible.utils.plugin_docs import get_docstring
+        from ansible.plugins.loader import fragment_loader
+        d = get_docstring(found["path"], fragment_loader)[0] or {}
+    except Exception as e:
+        d = {"short_description": "(its documentation could not be read: %s)" % e}
+
+    def line(v):
+        if isinstance(v, list):
+            v = " ".join(str(x) for x in v)
+        return str(v or "").strip()
+
+    opts = []
+    for name, o in sorted((d.get("options") or {}).items()):
+        o = o or {}
+        opts.append({"name": name, "type": o.get("type", "str"), "required": bool(o.get("required")), "default": o.get("default"),
+                     "aliases": o.get("aliases") or [], "description": line(o.get("description"))})
+    found.update({"summary": line(d.get("short_description")), "options": opts,
+                  "check_mode": line(((d.get("attributes") or {}).get("check_mode") or {}).get("support"))})
+    return found
+
+
 for raw in sys.stdin:
     try:
         req = json.loads(raw)
         op = req.get("op")
         if op == "find":
             answer(find(req))
+        elif op == "doc":
+            answer(doc(req))
         elif op == "build":
             answer(build(req))
         else:

@@ -88,6 +88,39 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
     r
 }
 
+/// What `recover doc NAME` says of a module ansible-core finds (from the current folder, as
+/// ansible-doc would): where it comes from, what it does, its arguments. `None` when no
+/// ansible-core is installed or it has no such module.
+pub fn describe(key: &str) -> Option<String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let scope = Scope { playbook_dir: &cwd, role_dir: None, collections: &[] };
+    let mut req = json!({"op": "doc", "name": key});
+    if let (Some(r), Some(d)) = (req.as_object_mut(), dirs_of(&scope).as_object()) {
+        r.extend(d.clone());
+    }
+    let a = controller::ask(&req).ok().filter(|a| a["found"] == json!(true))?;
+    let clean = crate::report::clean_line;
+    let mut out = format!("{} - {}\n\n", clean(a["fqcn"].as_str().unwrap_or(key)), clean(a["summary"].as_str().unwrap_or_default()));
+    out.push_str(&format!("  from: {}\n", clean(a["path"].as_str().unwrap_or_default())));
+    if let Some(r) = a["redirects"].as_array().filter(|r| r.len() > 1) {
+        out.push_str(&format!("  routed: {}\n", clean(&r.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(" -> "))));
+    }
+    out.push_str(&format!("  run by: the installed ansible-core {} (packed as ansible-core packs it, run with the host's Python)\n", controller::version()));
+    let how = match (a["action"].as_str(), a["check_mode"].as_str().unwrap_or_default()) {
+        (Some(_), _) => "refused: it needs a controller-side action plugin recover does not implement".to_string(),
+        (None, "none") => "no check mode: a dry-run skips it, and the real run asks first".to_string(),
+        (None, s) => format!("check mode {}: its check-mode run with diff is the dry-run and the preview", if s.is_empty() { "as the module says" } else { s }),
+    };
+    out.push_str(&format!("  safety: {how}\n\nArguments:\n"));
+    for o in a["options"].as_array().into_iter().flatten() {
+        let aliases = o["aliases"].as_array().filter(|v| !v.is_empty()).map(|v| format!(" (also {})", v.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(", "))).unwrap_or_default();
+        let req = if o["required"] == json!(true) { ", required" } else { "" };
+        let def = if o["default"].is_null() { String::new() } else { format!(", default {}", o["default"]) };
+        out.push_str(&format!("  {}{aliases} [{}{req}{def}]\n      {}\n", clean(o["name"].as_str().unwrap_or_default()), clean(o["type"].as_str().unwrap_or("str")), clean(o["description"].as_str().unwrap_or_default())));
+    }
+    Some(out)
+}
+
 fn found(key: &str, a: &Json, dirs: Json) -> Result<String, Option<String>> {
     let fqcn = a["fqcn"].as_str().unwrap_or(key).to_string();
     if let Some(action) = a["action"].as_str() {

@@ -18,6 +18,7 @@ pub mod inputs;
 pub mod inventory;
 pub mod modules;
 pub mod plan;
+pub mod pyansible;
 pub mod pyre;
 pub mod playbook;
 pub mod report;

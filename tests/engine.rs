@@ -376,6 +376,10 @@ fn a_closed_stdout_ends_a_command_quietly_with_141_not_a_panic() {
 /// the transport), each with a lock folder of its own unless `vars` says otherwise: `vars` go
 /// under `all.vars`, `hosts` is the rest of `all`.
 fn local_play(tmp: &Path, vars: &str, hosts: &str, playbook: &str, args: &[&str]) -> Run {
+    local_play_with(tmp, vars, hosts, playbook, args, &[])
+}
+
+fn local_play_with(tmp: &Path, vars: &str, hosts: &str, playbook: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut all_vars = vec!["ansible_connection: local".to_string()];
     if !vars.contains("recover_lock_dir") {
         all_vars.push(format!("recover_lock_dir: '{}/{{{{ inventory_hostname }}}}.lock'", tmp.display()));
@@ -383,20 +387,22 @@ fn local_play(tmp: &Path, vars: &str, hosts: &str, playbook: &str, args: &[&str]
     all_vars.extend((!vars.is_empty()).then(|| vars.to_string()));
     let inv = write(tmp, "inv.yml", &format!("all:\n  vars: {{{}}}\n{hosts}", all_vars.join(", ")));
     let pb = write(tmp, "pb.yml", playbook);
-    Recover::new().args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).args(args).run()
+    env.iter().fold(Recover::new(), |r, (k, v)| r.env(k, v)).args(["play", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "--output", "json"]).args(args).run()
 }
 
-/// An ansible.builtin module recover does not implement loads, as in ansible-core (a role's
-/// branch for another platform uses them), and refuses, by name, a step that reaches it.
+/// With no ansible-core on the controller, an ansible.builtin module recover does not implement
+/// loads, as in ansible-core (a role's branch for another platform uses them), and refuses, by
+/// name, a step that reaches it. (This host is this machine: the module must never run here.)
 #[test]
 fn an_ansible_builtin_module_recover_lacks_loads_and_refuses_the_step_that_reaches_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = local_play(
+    let run = local_play_with(
         tmp.path(),
         "",
         "  hosts: {a: {}}\n",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.iptables: {chain: INPUT, jump: ACCEPT}\n      when: false\n    - debug: {msg: after}\n    - iptables: {chain: INPUT, jump: ACCEPT}\n    - debug: {msg: never}\n",
         &[],
+        &[("RECOVER_ANSIBLE_PYTHON", "/nonexistent/python3")],
     );
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     let ev = run.task_events();

@@ -365,7 +365,7 @@ fn unknown_filters_and_lookups_are_named_at_load_and_fail_the_task_that_evaluate
     let scratch = host_scratch("188", "plugins");
     let tmp = tempfile::tempdir().unwrap();
     // Certain: a load error, nothing runs.
-    let tasks = "    - debug: {msg: \"{{ d | community.general.json_query('a') }}\"}\n      when: false\n    - copy: {content: x, dest: \"{{ d }}/first\"}\n    - debug: {msg: \"{{ d | no_such_filter }}\"}\n    - copy: {content: x, dest: \"{{ d }}/never\"}\n";
+    let tasks = "    - debug: {msg: \"{{ d | community.general.not_a_real_filter('a') }}\"}\n      when: false\n    - copy: {content: x, dest: \"{{ d }}/first\"}\n    - debug: {msg: \"{{ d | no_such_filter }}\"}\n    - copy: {content: x, dest: \"{{ d }}/never\"}\n";
     let pb = play(tmp.path(), "plugins.yml", tasks);
     let run = Recover::new().args(["play", pb.to_str().unwrap(), "--yes"]).args(at(&scratch, "b")).run();
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);

@@ -228,7 +228,7 @@ impl crate::playbook::Catalog for Builtins {
             Ok(fqcn) => Ok(fqcn),
             Err(Some(why)) => Err(Some(why)),
             Err(None) if NOT_BUILT.iter().any(|m| m.0 == short) => Ok(short.to_string()),
-            Err(None) => Err(not_built(short).map(|w| format!("{w}, and no ansible-core with that collection is installed to run it: {}", super::python::controller::INSTALL_HINT))),
+            Err(None) => Err(not_built(short).map(|w| format!("{w}, and no ansible-core with that collection is installed to run it: {}", crate::pyansible::INSTALL_HINT))),
         }
     }
     fn names(&self) -> Vec<String> {

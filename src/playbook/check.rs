@@ -313,13 +313,14 @@ fn check_text(text: &str, span: &Span, known: &HashSet<String>, t: &Templates, c
 /// is evaluated. As in ansible-core, a role's branch that uses a collection's filter but is
 /// skipped by its `when` runs.
 fn unknown_plugins(text: &str, span: &Span, t: &Templates, certain: bool) -> SResult<()> {
-    if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
+    // One the installed ansible-core has (a collection's, a plugin folder's) runs there.
+    if let Some((kind, name)) = t.unknown_names(text).into_iter().find(|(kind, name)| !crate::pyansible::has_plugin(kind, name)) {
         let bare = name.strip_prefix("ansible.builtin.").unwrap_or(&name);
         let refused = crate::template::lookups::REFUSED_LOOKUPS.iter().find(|(n, _)| kind == "lookup" && *n == bare);
         let help = if let Some((_, why)) = refused {
             format!("ansible-core's '{bare}' lookup is not implemented by recover: {why}")
         } else if name.contains('.') && !name.starts_with("ansible.builtin.") {
-            format!("'{name}' comes from a collection; recover implements ansible.builtin only")
+            format!("'{name}' comes from a collection that no installed ansible-core has (recover runs a collection's plugins through the controller's ansible-core)")
         } else if kind == "lookup" {
             format!("lookups recover has: {}", crate::template::filters::LOOKUPS.join(", "))
         } else {
@@ -376,7 +377,8 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates, c
         }
         s
     })?;
-    if let Some((kind, name)) = t.unknown_names(text).into_iter().next() {
+    // One the installed ansible-core has (a collection's, a plugin folder's) runs there.
+    if let Some((kind, name)) = t.unknown_names(text).into_iter().find(|(kind, name)| !crate::pyansible::has_plugin(kind, name)) {
         let hit = text.lines().enumerate().find(|(_, l)| l.contains(&name));
         let span = hit.map(|(i, l)| Span { line: i + 1, col: l.find(&name).unwrap_or(0) + 1, ..file_span.clone() }).unwrap_or(file_span.clone());
         if certain && provably_missing(&name, &file_span) {

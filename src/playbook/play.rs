@@ -135,6 +135,7 @@ pub(super) fn load_play(node: &Node, path: &Path, project_root: &Path, catalog: 
     vars_files(node, dir, &mut play)?;
     batches(node, &mut play)?;
     let play_inherit = play_inherited(node)?;
+    crate::pyansible::note_dir(dir);
     let mut ctx = load_ctx(None, dir.to_path_buf(), project_root.to_path_buf(), catalog);
     ctx.collections = strings(node.get("collections"))?;
     let (mut tasks, mut handlers) = play_tasks(node, dir, &ctx, &mut play)?;

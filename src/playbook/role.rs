@@ -114,6 +114,7 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
             role_vars.entry(k).or_insert(v);
         }
     }
+    crate::pyansible::note_dir(&role_dir);
     // A role searches the collections its meta names, then its play's.
     let mut collections = super::fields::strings(meta.as_ref().and_then(|m| m.get("collections")))?;
     collections.extend(ctx.collections.iter().filter(|c| !collections.contains(c)).cloned().collect::<Vec<_>>());

@@ -20,6 +20,7 @@ pub mod pyrandom;
 pub mod lookups;
 pub mod more;
 mod names;
+pub mod plugins;
 mod render;
 pub mod rest;
 pub mod version;
@@ -139,6 +140,7 @@ impl Templates {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
         filters::register(&mut env);
+        plugins::register(&mut env);
         more::register(&mut env);
         rest::register(&mut env);
         Templates { env: Arc::new(env) }
@@ -177,6 +179,10 @@ pub(crate) fn raw_as_jinja2(src: &str) -> std::borrow::Cow<'_, str> {
     let src = match builtin_names(src) {
         std::borrow::Cow::Borrowed(b) => pymod::rewrite(b, false),
         std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(pymod::rewrite(&o, false).into_owned()),
+    };
+    let src = match plugins::rewrite(&src) {
+        std::borrow::Cow::Borrowed(_) => src,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
     };
     if !src.contains("raw") {
         return src;

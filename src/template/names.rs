@@ -28,7 +28,7 @@ impl Templates {
                 rest = &rest[open + 1..];
                 continue;
             };
-            let Some(end) = after[2..].find(close) else { break };
+            let Some(end) = super::plugins::code_end(&after[2..], close) else { break };
             code.push_str(&after[2..2 + end]);
             code.push('\n');
             rest = &after[2 + end + 2..];
@@ -56,7 +56,7 @@ impl Templates {
     }
 
     /// Does this environment have that filter or test? (Asked of the engine itself.)
-    fn has(&self, kind: &str, name: &str) -> bool {
+    pub(crate) fn has(&self, kind: &str, name: &str) -> bool {
         // `ansible.builtin.sort` is `sort` (see `builtin_names`).
         let name = name.strip_prefix("ansible.builtin.").or_else(|| name.strip_prefix("ansible.legacy.")).unwrap_or(name);
         let expr = if kind == "filter" { format!("none | {name}") } else { format!("none is {name}") };

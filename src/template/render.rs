@@ -181,6 +181,8 @@ impl Templates {
         let expr = expr.strip_prefix("{{").and_then(|e| e.strip_suffix("}}")).unwrap_or(expr);
         let expr = builtin_names(expr);
         let expr = pymod::rewrite(&expr, true);
+        let expr = super::plugins::rewrite(&format!("{{{{ {expr} }}}}")).into_owned();
+        let expr = expr.strip_prefix("{{ ").and_then(|e| e.strip_suffix(" }}")).unwrap_or(&expr).to_string();
         let compiled = self.env.compile_expression(&expr)?;
         let v = compiled.eval(ctx)?;
         if v.kind() == ValueKind::Invalid {

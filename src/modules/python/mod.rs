@@ -9,7 +9,7 @@
 //! whose path-like arguments exist on the host gets their verified backup and asks at its tier;
 //! a module with no check mode asks at least at the baseline's default tier.
 
-pub mod controller;
+
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -70,8 +70,8 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
     if let (Some(r), Some(d)) = (req.as_object_mut(), dirs.as_object()) {
         r.extend(d.clone());
     }
-    let r = match controller::ask(&req) {
-        Err(why) => Err((key.contains('.')).then(|| format!("module '{key}' is not built into recover, and {why}: {}", controller::INSTALL_HINT))),
+    let r = match crate::pyansible::ask(&req) {
+        Err(why) => Err((key.contains('.') && !key.starts_with("ansible.builtin.") && !key.starts_with("ansible.legacy.")).then(|| format!("module '{key}' is not built into recover, and {why}: {}", crate::pyansible::INSTALL_HINT))),
         Ok(a) if a["found"] == json!(true) => found(key, &a, dirs),
         Ok(a) if a["removed"] == json!(true) => Err(Some(format!("module '{key}': {}", a["msg"].as_str().unwrap_or("removed")))),
         Ok(a) => {
@@ -98,14 +98,14 @@ pub fn describe(key: &str) -> Option<String> {
     if let (Some(r), Some(d)) = (req.as_object_mut(), dirs_of(&scope).as_object()) {
         r.extend(d.clone());
     }
-    let a = controller::ask(&req).ok().filter(|a| a["found"] == json!(true))?;
+    let a = crate::pyansible::ask(&req).ok().filter(|a| a["found"] == json!(true))?;
     let clean = crate::report::clean_line;
     let mut out = format!("{} - {}\n\n", clean(a["fqcn"].as_str().unwrap_or(key)), clean(a["summary"].as_str().unwrap_or_default()));
     out.push_str(&format!("  from: {}\n", clean(a["path"].as_str().unwrap_or_default())));
     if let Some(r) = a["redirects"].as_array().filter(|r| r.len() > 1) {
         out.push_str(&format!("  routed: {}\n", clean(&r.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(" -> "))));
     }
-    out.push_str(&format!("  run by: the installed ansible-core {} (packed as ansible-core packs it, run with the host's Python)\n", controller::version()));
+    out.push_str(&format!("  run by: the installed ansible-core {} (packed as ansible-core packs it, run with the host's Python)\n", crate::pyansible::version()));
     let how = match (a["action"].as_str(), a["check_mode"].as_str().unwrap_or_default()) {
         (Some(_), _) => "refused: it needs a controller-side action plugin recover does not implement".to_string(),
         (None, "none") => "no check mode: a dry-run skips it, and the real run asks first".to_string(),
@@ -161,7 +161,7 @@ fn params(ctx: &StepCtx<'_>, fqcn: &str, args: &Json, check: bool, diff: bool) -
         "_ansible_debug": false,
         "_ansible_diff": diff,
         "_ansible_verbosity": ctx.run.verbosity(),
-        "_ansible_version": controller::version(),
+        "_ansible_version": crate::pyansible::version(),
         "_ansible_module_name": fqcn,
         "_ansible_syslog_facility": "LOG_USER",
         "_ansible_selinux_special_fs": ["fuse", "nfs", "vboxsf", "ramfs", "9p", "vfat"],
@@ -203,7 +203,7 @@ fn json_of(stdout: &str) -> Option<Map<String, Json>> {
 impl PyModule {
     /// Runs the module once on the host; its result as ansible-core registers it.
     async fn call(&self, ctx: &StepCtx<'_>, args: &Json, check: bool, diff: bool) -> Result<Map<String, Json>, StepError> {
-        let built = controller::build(self.fqcn, &self.path, &self.dirs).map_err(StepError::failed)?;
+        let built = crate::pyansible::build(self.fqcn, &self.path, &self.dirs).map_err(StepError::failed)?;
         let params = serde_json::to_vec(&params(ctx, self.fqcn, args, check, diff)).unwrap_or_default();
         let b64 = base64::engine::general_purpose::STANDARD.encode(params);
         let code = built.code.replacen(&built.mark, &format!("__import__('base64').b64decode('{b64}').decode()"), 1);
@@ -338,14 +338,17 @@ impl Module for PyModule {
             plan.result = r;
         }
         plan.args = Some(args.clone());
-        if no_check || !paths.is_empty() || REMOVING.contains(&state) {
-            let reason = match (no_check, paths.is_empty()) {
-                (true, _) => format!("runs {} (no check mode)", self.fqcn),
-                (false, false) => format!("{} changes {}", self.fqcn, paths.join(", ")),
-                (false, true) => format!("{} state={state}", self.fqcn),
-            };
-            plan.destructive = Some(crate::safety::Destructive { reason, paths, tier: no_check.then_some(crate::safety::Tier::StandardHitl), ..Default::default() });
-        }
+        // recover cannot tell what a module it did not write changes beyond its paths (a
+        // firewall rule, a kernel setting, a database role): every changing step asks at its
+        // tier (the baseline's, by path or module, else its default; one with no check mode
+        // never below STANDARD_HITL), after a verified backup of the paths it names that exist.
+        let reason = match (no_check, paths.is_empty()) {
+            (true, _) => format!("runs {} (no check mode)", self.fqcn),
+            (false, false) => format!("{} changes {}", self.fqcn, paths.join(", ")),
+            (false, true) if REMOVING.contains(&state) => format!("{} state={state}", self.fqcn),
+            (false, true) => format!("{} changes the host{what}", self.fqcn),
+        };
+        plan.destructive = Some(crate::safety::Destructive { reason, paths, tier: no_check.then_some(crate::safety::Tier::StandardHitl), ..Default::default() });
         Ok(plan)
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {

@@ -145,6 +145,9 @@ fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
     if let Some(v) = data::run(state, kind, terms, kw)? {
         return Ok(v);
     }
+    if let Some(r) = super::plugins::lookup(kind, terms, kw) {
+        return r;
+    }
     Err(match kind {
         "config" => err("lookup plugin 'config' reads ansible.cfg settings; recover has no ansible.cfg (set the value as a variable)"),
         other => err(format!("lookup plugin '{other}' is not supported by recover (supported: {})", LOOKUPS.join(", "))),

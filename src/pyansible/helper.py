@@ -19,7 +19,7 @@ def answer(obj):
 try:
     from ansible.release import __version__
     from ansible import constants as C
-    from ansible.plugins.loader import init_plugin_loader, module_loader, action_loader, module_utils_loader
+    from ansible.plugins.loader import init_plugin_loader, module_loader, action_loader, module_utils_loader, filter_loader, test_loader, lookup_loader
     from ansible.utils.collection_loader import AnsibleCollectionConfig
 except Exception as e:  # ansible-core is not installed for this Python
     answer({"ready": False, "msg": "%s: %s" % (type(e).__name__, e)})
@@ -47,6 +47,11 @@ def add_dirs(req):
         if d not in _dirs and os.path.isdir(d):
             _dirs.add(d)
             module_utils_loader.add_directory(d)
+    for key, loader in (("filter_plugins", filter_loader), ("test_plugins", test_loader), ("lookup_plugins", lookup_loader)):
+        for d in req.get(key) or []:
+            if d not in _dirs and os.path.isdir(d):
+                _dirs.add(d)
+                loader.add_directory(d)
     for d in req.get("action_plugins") or []:
         if d not in _dirs and os.path.isdir(d):
             _dirs.add(d)
@@ -150,12 +155,69 @@ def doc(req):
     return found
 
 
+def _loader(kind):
+    return {"filter": filter_loader, "test": test_loader, "lookup": lookup_loader}[kind]
+
+
+def _plugin(kind, name):
+    if kind == "lookup":
+        from ansible.template import Templar
+        from ansible.parsing.dataloader import DataLoader
+        return lookup_loader.get(name, loader=DataLoader(), templar=Templar(loader=DataLoader()))
+    return _loader(kind).get(name)
+
+
+def has(req):
+    add_dirs(req)
+    try:
+        return {"found": _plugin(req["kind"], req["name"]) is not None}
+    except Exception as e:
+        return {"found": False, "msg": str(e)}
+
+
+def plain(v):
+    """A plugin's result as JSON: sets and tuples as lists, anything else by its str()."""
+    if isinstance(v, dict):
+        if all(isinstance(k, str) for k in v):
+            return {k: plain(x) for k, x in v.items()}
+        # Keys that are not strings (a counter's numbers) keep their type: as pairs.
+        return {"__recover_pairs": [[plain(k), plain(x)] for k, x in v.items()]}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [plain(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if hasattr(v, "__iter__") and not isinstance(v, (bytes, bytearray)):
+        return [plain(x) for x in v]
+    return str(v)
+
+
+def call(req):
+    add_dirs(req)
+    kind, name = req["kind"], req["name"]
+    p = _plugin(kind, name)
+    if p is None:
+        return {"ok": False, "msg": "no %s named %r in the installed ansible-core or collections" % (kind, name)}
+    args, kwargs = req.get("args") or [], req.get("kwargs") or {}
+    try:
+        if kind == "lookup":
+            v = p.run(args, variables={}, **kwargs)
+        else:
+            v = p.j2_function(req.get("value"), *args, **kwargs)
+    except Exception as e:
+        return {"ok": False, "msg": "%s: %s" % (type(e).__name__, e)}
+    return {"ok": True, "value": plain(v)}
+
+
 for raw in sys.stdin:
     try:
         req = json.loads(raw)
         op = req.get("op")
         if op == "find":
             answer(find(req))
+        elif op == "has":
+            answer(has(req))
+        elif op == "call":
+            answer(call(req))
         elif op == "doc":
             answer(doc(req))
         elif op == "build":

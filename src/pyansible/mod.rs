@@ -1,8 +1,11 @@
 //! The controller's Python: one long-lived process per run (`helper.py`, built into the
-//! binary), started on the first module recover does not build in. It finds a module with the
-//! installed ansible-core's own plugin loader (collections, `library/`, routing) and packs it
-//! as ansible-core does (AnsiBallZ, with every `module_utils` it imports). It never sees a
-//! task's arguments: recover puts them into the packed code itself, for each call.
+//! binary), started on the first module, filter, test or lookup recover does not build in. It
+//! finds a module with the installed ansible-core's own plugin loader (collections, `library/`,
+//! routing) and packs it as ansible-core does (AnsiBallZ, with every `module_utils` it
+//! imports); it never sees a module's arguments: recover puts them into the packed code itself,
+//! for each call. It runs the Python filter, test and lookup plugins of collections and of the
+//! `filter_plugins/`, `test_plugins/` and `lookup_plugins/` folders beside a playbook or in a
+//! role, on the values a template hands them.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -118,6 +121,59 @@ pub fn ask(req: &Json) -> Result<Json, String> {
             *guard = Some(Err("the controller's ansible-core helper stopped".into()));
             Err("the controller's ansible-core helper stopped".into())
         }
+    }
+}
+
+static BASE_DIRS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A playbook's or role's folder: ansible-core loads plugins from its `library/`,
+/// `module_utils/`, `filter_plugins/`, `test_plugins/`, `lookup_plugins/` and `action_plugins/`
+/// (and collections from a playbook's `collections/`).
+pub fn note_dir(dir: &std::path::Path) {
+    let d = dir.display().to_string();
+    let mut dirs = BASE_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if !dirs.contains(&d) {
+        dirs.push(d);
+    }
+}
+
+/// The plugin folders under every noted folder, as a request's fields.
+pub fn plugin_dirs() -> Json {
+    let dirs = BASE_DIRS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let sub = |s: &str| dirs.iter().map(|b| format!("{b}/{s}")).collect::<Vec<_>>();
+    json!({"filter_plugins": sub("filter_plugins"), "test_plugins": sub("test_plugins"), "lookup_plugins": sub("lookup_plugins"), "module_utils": sub("module_utils")})
+}
+
+static PLUGINS: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
+
+/// Whether the installed ansible-core has a filter or test (`kind`) of that name, from a
+/// collection or a plugin folder beside the playbook or a role; `false` with no ansible-core.
+pub fn has_plugin(kind: &str, name: &str) -> bool {
+    let key = format!("{kind}\0{name}\0{}", plugin_dirs());
+    if let Some(b) = PLUGINS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(&key) {
+        return *b;
+    }
+    let mut req = json!({"op": "has", "kind": kind, "name": name});
+    if let (Some(r), Some(d)) = (req.as_object_mut(), plugin_dirs().as_object()) {
+        r.extend(d.clone());
+    }
+    let found = ask(&req).is_ok_and(|a| a["found"] == json!(true));
+    PLUGINS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(key, found);
+    found
+}
+
+/// Calls a filter (`value | name(args)`), test (`value is name(args)`) or lookup
+/// (`lookup(name, *args)`, `value` unused) plugin in the controller's ansible-core; its
+/// result as JSON, or why it failed.
+pub fn call_plugin(kind: &str, name: &str, value: &Json, args: &[Json], kwargs: &serde_json::Map<String, Json>) -> Result<Json, String> {
+    let mut req = json!({"op": "call", "kind": kind, "name": name, "value": value, "args": args, "kwargs": kwargs});
+    if let (Some(r), Some(d)) = (req.as_object_mut(), plugin_dirs().as_object()) {
+        r.extend(d.clone());
+    }
+    let a = ask(&req)?;
+    match a["ok"].as_bool() {
+        Some(true) => Ok(a["value"].clone()),
+        _ => Err(a["msg"].as_str().unwrap_or("the plugin failed").to_string()),
     }
 }
 

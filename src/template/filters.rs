@@ -12,6 +12,7 @@ use super::{json_of, pyjson, yamlout};
 
 /// Registers every filter, test and global function of this module.
 pub fn register(env: &mut Environment<'static>) {
+    env.add_filter("urlencode", urlencode);
     env.add_filter("map", map_filter);
     env.add_filter("bool", to_bool);
     env.add_filter("int", to_int);
@@ -428,3 +429,40 @@ fn set_op(a: &Value, b: &Value, keep: fn(bool, &Json) -> bool) -> Result<Value, 
 /// The lookup plugins `lookup()` and `query()` implement (see `lookups`).
 pub use super::lookups::LOOKUPS;
 
+
+/// Jinja2's `urlencode`: a string (or any scalar, as Python's `str`) quoted with `/` kept; a
+/// mapping, or a sequence of pairs, as a query string (`k=v&...`, a space as `+`).
+fn urlencode(v: Value) -> Result<String, Error> {
+    fn quote(s: &str, for_qs: bool) -> String {
+        let mut out = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+                b'/' if !for_qs => out.push('/'),
+                b' ' if for_qs => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+    let text = |x: &Value| crate::template::pyrepr::py_str(x);
+    match v.kind() {
+        ValueKind::Map => {
+            let mut parts = Vec::new();
+            for k in v.try_iter()? {
+                let item = v.get_item(&k)?;
+                parts.push(format!("{}={}", quote(&text(&k), true), quote(&text(&item), true)));
+            }
+            Ok(parts.join("&"))
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut parts = Vec::new();
+            for pair in v.try_iter()? {
+                let (k, x) = (pair.get_item(&Value::from(0))?, pair.get_item(&Value::from(1))?);
+                parts.push(format!("{}={}", quote(&text(&k), true), quote(&text(&x), true)));
+            }
+            Ok(parts.join("&"))
+        }
+        _ => Ok(quote(&text(&v), false)),
+    }
+}

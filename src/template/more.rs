@@ -431,7 +431,13 @@ pub fn register(env: &mut Environment<'static>) {
         let (x, y) = (items(&a)?, items(&b)?);
         Ok(y.iter().all(|i| contains(&x, i)))
     });
-    env.add_test("contains", |a: Value, x: Value| -> Result<bool, Error> { Ok(contains(&items(&a)?, &x)) });
+    // ansible-core's `contains` is Python's `x in a`: a substring of a string.
+    env.add_test("contains", |a: Value, x: Value| -> Result<bool, Error> {
+        match (a.as_str(), x.as_str()) {
+            (Some(s), Some(sub)) => Ok(s.contains(sub)),
+            _ => Ok(contains(&items(&a)?, &x)),
+        }
+    });
     env.add_test("any", |a: Value| -> Result<bool, Error> { Ok(items(&a)?.iter().any(Value::is_true)) });
     env.add_test("all", |a: Value| -> Result<bool, Error> { Ok(items(&a)?.iter().all(Value::is_true)) });
     env.add_test("truthy", |a: Value, kw: Kwargs| -> Result<bool, Error> {

@@ -91,6 +91,8 @@ fn result_context(env: &PlayEnv, host: &str, task: &Task, r: &StepResult, ctx: &
     let mut layer = Vars::new();
     let mut res = r.result.clone();
     res.insert("changed".into(), json!(r.status == Status::Changed));
+    // As in ansible-core, the module's own `failed` is there for `failed_when` to read.
+    res.insert("failed".into(), json!(r.status == Status::Failed));
     if let Some(reg) = &task.register {
         layer.insert(reg.clone(), Json::Object(res.clone()));
     }

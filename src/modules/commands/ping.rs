@@ -34,7 +34,7 @@ impl Module for Ping {
         // A command on the host: the answer proves the connection and the step's user work.
         ctx.run_ok(Cmd::argv(["true"])).await?;
         if data == "crash" {
-            return Err(StepError::failed("boom"));
+            return Err(StepError::Failed { msg: "boom".into(), result: serde_json::json!({"msg": "Task failed: Module failed: boom"}) });
         }
         Ok(Plan::done(json!({ "ping": data })))
     }

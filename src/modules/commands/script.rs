@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use documented::Documented;
 use serde::Deserialize;
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 use crate::modules::{find_src, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::{quote, Cmd};
@@ -59,7 +59,7 @@ impl Module for Script {
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("script", args)?;
         let _ = (&a.free_form, &a.decrypt);
-        let line = a.cmd.clone().ok_or_else(|| StepError::failed("script: give the script as `script: path args` or `cmd:`"))?;
+        let line = a.cmd.clone().ok_or_else(|| StepError::Failed { msg: "script: give the script as `script: path args` or `cmd:`".into(), result: json!({"msg": "one of the following is required: _raw_params, cmd"}) })?;
         let words = shell_words::split(&line).map_err(|e| StepError::failed(format!("script: cannot split {line:?}: {e}")))?;
         let (src, rest) = words.split_first().ok_or_else(|| StepError::failed("script: no script named"))?;
         if let Some(p) = &a.creates {

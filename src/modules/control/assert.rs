@@ -61,7 +61,7 @@ impl Module for Assert {
         for c in &conds {
             if !ctx.templates.eval_bool(c, ctx.vars, &span)? {
                 let msg = text(args, "fail_msg").or_else(|| text(args, "msg")).unwrap_or_else(|| "Assertion failed".into());
-                return Err(StepError::Failed { msg: format!("{msg} (failed: {c})"), result: json!({"assertion": c, "evaluated_to": false}) });
+                return Err(StepError::Failed { msg: format!("{msg} (failed: {c})"), result: json!({"assertion": c, "evaluated_to": false, "msg": msg}) });
             }
         }
         let msg = text(args, "success_msg").unwrap_or_else(|| "All assertions passed".into());

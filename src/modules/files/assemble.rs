@@ -155,11 +155,11 @@ impl Module for Assemble {
         let content = join(&fragments, a.delimiter.as_deref());
         let current = ctx.stat_read(&a.dest).await?;
         let backup = (a.backup.unwrap_or(false) && !ctx.check && current.1.is_some()).then(|| backup_name(&a.dest));
-        let spec = WriteSpec { dest: a.dest.clone(), content: content.clone(), mode: a.mode, owner: a.owner, group: a.group, validate: a.validate, validate_in_place: false, backup };
+        let st = current.0.clone();
+        let spec = WriteSpec { dest: a.dest.clone(), content: content.clone(), mode: a.mode, owner: a.owner.clone(), group: a.group.clone(), validate: a.validate, validate_in_place: false, backup };
         let mut plan = plan_write_over(ctx, spec, current)?;
         plan.result.insert("src".into(), json!(a.src));
-        plan.result.insert("checksum".into(), json!(crate::modules::files::stat::digest("sha1", &content).unwrap_or_default()));
-        plan.result.insert("md5sum".into(), json!(crate::modules::files::stat::digest("md5", &content).unwrap_or_default()));
+        crate::modules::support::write::written_attrs(&mut plan.result, &content, a.mode, a.owner, a.group, st.as_ref());
         plan.result.insert("msg".into(), json!("OK"));
         // ansible-core shows no diff for assemble.
         plan.diff = None;

@@ -67,14 +67,26 @@ impl Module for TempFile {
         let template = quote::quote(&format!("{prefix}XXXXXXXX{suffix}"));
         let mut plan = Plan::ok();
         plan.changes.push(format!("create a temporary {} in {dir}", if flag.is_empty() { "file" } else { "folder" }));
-        plan.commands.push(Cmd::shell(format!("mktemp {flag}-p {dir_q} {template}")));
+        // The path, then what ansible-core's result says of it (state, mode, owner, size).
+        plan.commands.push(Cmd::shell(format!("p=$(mktemp {flag}-p {dir_q} {template}) && printf '%s\\n' \"$p\" && stat -c '%a %U %G %u %g %s' -- \"$p\"")));
+        plan.result.insert("state".into(), json!(if flag.is_empty() { "file" } else { "directory" }));
         Ok(plan)
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         let mut result = plan.result;
         for cmd in plan.commands {
             let out = ctx.run_ok(cmd).await?;
-            result.insert("path".into(), json!(out.stdout_str().trim()));
+            let text = out.stdout_str();
+            let mut lines = text.lines();
+            result.insert("path".into(), json!(lines.next().unwrap_or_default().trim()));
+            if let [mode, owner, group, uid, gid, size] = lines.next().unwrap_or_default().split_whitespace().collect::<Vec<_>>()[..] {
+                result.insert("mode".into(), json!(format!("{:04o}", u32::from_str_radix(mode, 8).unwrap_or(0))));
+                result.insert("owner".into(), json!(owner));
+                result.insert("group".into(), json!(group));
+                result.insert("uid".into(), json!(uid.parse::<u64>().unwrap_or(0)));
+                result.insert("gid".into(), json!(gid.parse::<u64>().unwrap_or(0)));
+                result.insert("size".into(), json!(size.parse::<u64>().unwrap_or(0)));
+            }
         }
         Ok(Outcome { changed: true, result })
     }

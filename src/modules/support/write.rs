@@ -36,26 +36,30 @@ pub async fn plan_write(ctx: &StepCtx<'_>, spec: WriteSpec) -> Result<Plan, Step
     let st = current.0.clone();
     let (content, mode, owner, group) = (spec.content.clone(), spec.mode, spec.owner.clone(), spec.group.clone());
     let mut plan = plan_write_over(ctx, spec, current)?;
-    // What ansible-core's copy and template return about the file they leave.
-    let r = &mut plan.result;
-    r.insert("checksum".into(), json!(crate::modules::files::stat::digest("sha1", &content).unwrap_or_default()));
-    r.insert("md5sum".into(), json!(crate::modules::files::stat::digest("md5", &content).unwrap_or_default()));
+    written_attrs(&mut plan.result, &content, mode, owner, group, st.as_ref());
+    Ok(plan)
+}
+
+/// What ansible-core's copy, template and assemble return about the file they leave: its
+/// checksums, size, state, mode, owner and group (as asked, else as they are).
+pub fn written_attrs(r: &mut serde_json::Map<String, serde_json::Value>, content: &[u8], mode: Option<u32>, owner: Option<String>, group: Option<String>, st: Option<&StatInfo>) {
+    r.insert("checksum".into(), json!(crate::modules::files::stat::digest("sha1", content).unwrap_or_default()));
+    r.insert("md5sum".into(), json!(crate::modules::files::stat::digest("md5", content).unwrap_or_default()));
     r.insert("size".into(), json!(content.len()));
     r.insert("state".into(), json!("file"));
-    if let Some(m) = mode.or(st.as_ref().map(|s| s.mode)) {
+    if let Some(m) = mode.or(st.map(|s| s.mode)) {
         r.insert("mode".into(), json!(format!("{:04o}", m & 0o7777)));
     }
-    if let Some(o) = owner.or(st.as_ref().map(|s| s.owner.clone())) {
+    if let Some(o) = owner.or(st.map(|s| s.owner.clone())) {
         r.insert("owner".into(), json!(o));
     }
-    if let Some(g) = group.or(st.as_ref().map(|s| s.group.clone())) {
+    if let Some(g) = group.or(st.map(|s| s.group.clone())) {
         r.insert("group".into(), json!(g));
     }
-    if let Some(s) = &st {
+    if let Some(s) = st {
         r.insert("uid".into(), json!(s.uid));
         r.insert("gid".into(), json!(s.gid));
     }
-    Ok(plan)
 }
 
 /// [`plan_write`] when the caller already read the destination ([`StepCtx::stat_read`]).

@@ -191,6 +191,8 @@ impl Module for KnownHosts {
         for (k, v) in [("name", json!(a.name)), ("key", json!(a.key)), ("path", json!(path)), ("hash_host", json!(a.hash_host.unwrap_or(false))), ("state", json!(state))] {
             plan.result.insert(k.into(), v);
         }
+        // ansible-core's known_hosts returns its diff whatever the diff mode.
+        plan.result.insert("diff".into(), json!({"before_header": if exists { path.as_str() } else { "/dev/null" }, "after_header": path, "before": before, "after": after}));
         if state == "absent" && found_line.is_none() && key.is_some() {
             return Ok(plan);
         }

@@ -111,6 +111,10 @@ fn perm_bits(user: char, perms: &str, use_umask: bool, prev: u32, is_dir: bool, 
     })
 }
 
+/// Where [`resolve`] leaves a symbolic `mode` of `file recurse=yes`, and the step's umask.
+pub const RECURSE_SYMBOLIC: &str = "_recover_symbolic_mode";
+pub const RECURSE_UMASK: &str = "_recover_umask";
+
 /// Whether a mode argument is symbolic (not octal, not a template, not `preserve`).
 pub fn is_symbolic(v: &Json) -> bool {
     match v {
@@ -137,9 +141,10 @@ pub async fn resolve(ctx: &StepCtx<'_>, module: &str, args: &mut Json) -> Result
         return Ok(());
     }
     let refuse = |why: &str| Err(StepError::failed(format!("{module}: a symbolic mode {why} is not supported by recover; write it in octal")));
-    if module == "unarchive" || (module == "file" && m.get("recurse").and_then(crate::modules::de::bool_value) == Some(true)) {
-        return refuse("applied to every file of a tree (recurse, unarchive)");
+    if module == "unarchive" {
+        return refuse("applied to every file of a tree (unarchive)");
     }
+    let recurse = module == "file" && m.get("recurse").and_then(crate::modules::de::bool_value) == Some(true);
     let path = ["path", "dest", "name"].iter().find_map(|k| m.get(*k).and_then(Json::as_str)).unwrap_or_default().to_string();
     let out = ctx.run(Cmd::shell(format!("umask; stat -L -c '%f' -- {} 2>/dev/null || echo ABSENT", quote::quote(&path))).label(format!("read the mode of {path}"))).await?;
     let text = out.stdout_str();
@@ -149,6 +154,14 @@ pub async fn resolve(ctx: &StepCtx<'_>, module: &str, args: &mut Json) -> Result
     let state = m.get("state").and_then(Json::as_str).unwrap_or_default().to_string();
     for k in symbolic {
         let spec = m.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+        // `file recurse` applies it to each path below as ansible-core does, each from its own
+        // mode: the module gets the spec and the umask.
+        if recurse && k == "mode" {
+            m.remove("mode");
+            m.insert(RECURSE_SYMBOLIC.into(), Json::String(spec));
+            m.insert(RECURSE_UMASK.into(), Json::from(umask));
+            continue;
+        }
         // A folder the step makes: `file state=directory`, or the folders `directory_mode` is for.
         let makes_dir = k == "directory_mode" || (module == "file" && state == "directory");
         let (base, is_dir) = match now {

@@ -100,7 +100,12 @@ impl Module for File {
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
-        let a: Args = typed("file", args)?;
+        let mut plain = args.clone();
+        if let Some(m) = plain.as_object_mut() {
+            m.remove(crate::modules::support::modes::RECURSE_SYMBOLIC);
+            m.remove(crate::modules::support::modes::RECURSE_UMASK);
+        }
+        let a: Args = typed("file", &plain)?;
         let _ = a.unsafe_writes;
         let follow = a.follow.unwrap_or(true);
         let recurse = a.recurse.unwrap_or(false);
@@ -163,8 +168,10 @@ impl Module for File {
             let v = v.clone().unwrap_or_else(|| if state == "touch" { "now".into() } else { "preserve".into() });
             stamp(&v, f.as_deref().unwrap_or("%Y%m%d%H%M.%S"))
         };
+        let symbolic = args.get(crate::modules::support::modes::RECURSE_SYMBOLIC).and_then(Json::as_str).map(|s| (s.to_string(), args.get(crate::modules::support::modes::RECURSE_UMASK).and_then(Json::as_u64).unwrap_or(0o022) as u32));
         let want = Wanted {
             mode: a.mode,
+            symbolic,
             uid: if state == "absent" { None } else { id_of("U", &owner, "user")? },
             gid: if state == "absent" { None } else { id_of("G", &group, "group")? },
             mtime: stamp_of(&a.modification_time, &a.modification_time_format)?,

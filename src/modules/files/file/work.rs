@@ -10,6 +10,8 @@ use crate::transport::{quote, Cmd};
 /// The wanted owner and group as ids (a name is looked up on the host).
 pub(super) struct Wanted {
     pub(super) mode: Option<u32>,
+    /// A symbolic mode applied to each path from its own mode (`recurse`), with the umask.
+    pub(super) symbolic: Option<(String, u32)>,
     pub(super) uid: Option<(u32, String)>,
     pub(super) gid: Option<(u32, String)>,
     pub(super) mtime: Stamp,
@@ -38,7 +40,7 @@ impl Work<'_> {
         let q = quote::quote(path);
         let Some(n) = node.cloned().or_else(|| (!self.check).then_some(fresh)) else {
             // Check mode, the path not there: ansible-core counts a change and looks no further.
-            if self.want.uid.is_some() || self.want.gid.is_some() || self.want.mode.is_some() {
+            if self.want.uid.is_some() || self.want.gid.is_some() || self.want.mode.is_some() || self.want.symbolic.is_some() {
                 self.changed = true;
             }
             return;
@@ -61,7 +63,11 @@ impl Work<'_> {
                 self.run(format!("chgrp {name} {path}"), format!("chgrp {h}{gid} -- {q}"));
             }
         }
-        if let Some(m) = self.want.mode {
+        let mode = match &self.want.symbolic {
+            Some((spec, umask)) if !link => crate::modules::support::modes::apply(spec, n.mode, n.is_dir(), *umask).ok(),
+            _ => self.want.mode,
+        };
+        if let Some(m) = mode {
             if n.mode != m {
                 if diff {
                     self.diff.set("mode", json!(format!("0{:03o}", n.mode)), json!(format!("0{m:03o}")));

@@ -62,8 +62,9 @@ fn run_target(targets: &Path, name: &str, tool: &str) -> Outcome {
     std::fs::write(
         dir.join("inventory"),
         format!(
-            "testhost ansible_host=127.0.0.188 ansible_port=2222 ansible_user=ollama ansible_ssh_private_key_file={l}/ssh/id_ed25519 ansible_ssh_common_args='-o UserKnownHostsFile={l}/ssh/known_hosts' ansible_python_interpreter=/usr/bin/python3\n",
-            l = lab.display()
+            "testhost ansible_host=127.0.0.188 ansible_port=2222 ansible_user=ollama ansible_ssh_private_key_file={l}/ssh/id_ed25519 ansible_ssh_common_args='-o UserKnownHostsFile={l}/ssh/known_hosts' ansible_python_interpreter=/usr/bin/python3 recover_lock_dir={d}/lock recover_backup_root={d}/backups\n",
+            l = lab.display(),
+            d = dir.display()
         ),
     )
     .unwrap();

@@ -236,7 +236,7 @@ fn include_context(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, 
 /// The include's loop items (one `None` without a loop); `Err` when the loop cannot be rendered.
 fn include_items(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, shown: &str) -> Result<Vec<Option<Json>>, Flow> {
     let Some((raw, span)) = &inc.loop_items else { return Ok(vec![None]) };
-    match env.sources.templates.render_value(raw, &include_context(env, host, inc, state, &Vars::new()), span) {
+    match super::step::loop_items(env, raw, span, &include_context(env, host, inc, state, &Vars::new())) {
         Ok(Json::Array(a)) => Ok(a.into_iter().map(Some).collect()),
         Ok(Json::Null) => Ok(Vec::new()),
         Ok(other) => {

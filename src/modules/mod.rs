@@ -151,11 +151,17 @@ impl StepCtx<'_> {
         self.conn.exec(&cmd).await.map_err(StepError::from)
     }
     /// Runs a command and fails the step, naming host, command, exit code and stderr, when it exits non-zero.
+    /// A line of stderr that starts with [`MSG_MARK`] is the failure's `msg` as ansible-core words it.
     pub async fn run_ok(&self, cmd: Cmd) -> Result<Output, StepError> {
         let shown = cmd.display();
         let out = self.run(cmd).await?;
         if out.rc != 0 {
-            return Err(StepError::failed(command_failure(self.host, &shown, &out)));
+            let err = out.stderr_str();
+            let said = err.lines().find_map(|l| l.strip_prefix(MSG_MARK)).map(str::to_string);
+            return Err(match said {
+                Some(m) => StepError::Failed { msg: format!("host {}: {m}", self.host), result: json!({ "msg": m, "rc": out.rc }) },
+                None => StepError::failed(command_failure(self.host, &shown, &out)),
+            });
         }
         Ok(out)
     }
@@ -172,6 +178,9 @@ impl StepCtx<'_> {
         Ok(crate::facts::parse_stat_read(&self.run(crate::facts::stat_read_cmd(path)).await?))
     }
 }
+
+/// What recover's own scripts print first on a stderr line to give the step's failure message.
+pub const MSG_MARK: &str = "__recover_msg: ";
 
 /// "host 188: `cmd` exited 1: <stderr tail>"
 pub fn command_failure(host: &str, cmd: &str, out: &Output) -> String {

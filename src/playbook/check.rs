@@ -387,7 +387,10 @@ fn check_file(text: &str, path: &Path, known: &HashSet<String>, t: &Templates, c
         warn_once(&format!("{span}: unknown {kind} '{name}' in template (recover implements Ansible's builtin filters, tests and lookups; this one is not among them); rendering it fails"));
     }
     for name in names {
-        if known.contains(&name) || known.contains(ANY) || name.starts_with("ansible_") {
+        // What ansible-core defines for every template it renders (the template module's and
+        // the template lookup's).
+        const TEMPLATE_VARS: &[&str] = &["template_host", "template_path", "template_fullpath", "template_destpath", "template_uid", "template_mtime", "template_run_date"];
+        if known.contains(&name) || known.contains(ANY) || name.starts_with("ansible_") || TEMPLATE_VARS.contains(&name.as_str()) {
             continue;
         }
         // Report at the first line that uses it unguarded.

@@ -52,7 +52,11 @@ pub(super) fn load_include_tasks(item: &Node, kw: &str, file: &Node, dir: &Path,
         if dynamic && INCLUDE_KEYS.contains(&key.as_str()) && !DYNAMIC_INCLUDE_KEYS.contains(&key.as_str()) {
             return Err(k.error(format!("'{key}' is not a valid attribute for {kw} (as in ansible-core)")).help("give it to the included tasks with `apply:`"));
         }
-        if !INCLUDE_KEYS.contains(&key.as_str()) || key == "apply" || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
+        let with = super::task::WITH_LOOPS.contains(&key.as_str());
+        if dynamic && with {
+            continue;
+        }
+        if !INCLUDE_KEYS.contains(&key.as_str()) || key == "apply" || (!dynamic && (with || matches!(key.as_str(), "loop" | "loop_control"))) {
             return Err(k.error(format!("`{key}` on {kw} is not supported")).help(if dynamic {
                 "an include takes when, tags, vars, loop, loop_control, apply and the task keywords of a block"
             } else {
@@ -189,7 +193,11 @@ fn check_role_include_keys(item: &Node, kw: &str, dynamic: bool) -> SResult<()> 
         if dynamic && INCLUDE_KEYS.contains(&key.as_str()) && !DYNAMIC_INCLUDE_KEYS.contains(&key.as_str()) {
             return Err(k.error(format!("'{key}' is not a valid attribute for {kw} (as in ansible-core)")).help("give it to the included role's tasks with `apply:`"));
         }
-        if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && matches!(key.as_str(), "loop" | "with_items" | "loop_control")) {
+        let with = super::task::WITH_LOOPS.contains(&key.as_str());
+        if dynamic && with {
+            continue;
+        }
+        if !INCLUDE_KEYS.contains(&key.as_str()) || (!dynamic && (with || matches!(key.as_str(), "loop" | "loop_control"))) {
             return Err(k.error(format!("`{key}` on {kw} is not supported")));
         }
     }

@@ -31,12 +31,16 @@ pub(super) const WITH_LOOPS: &[&str] = &[
 
 /// `loop`/`with_items` and `loop_control.loop_var` of an include.
 pub(super) fn loop_of(node: &Node) -> SResult<(Option<(Json, Span)>, String)> {
-    let l = node.get("loop").or_else(|| node.get("with_items"));
     let var = match node.get("loop_control") {
         Some(lc) => lc.get("loop_var").and_then(Node::scalar_string).unwrap_or_else(|| "item".into()),
         None => "item".into(),
     };
-    Ok((l.map(|n| (n.to_json(), n.span.clone())), var))
+    if let Some(l) = node.get("loop") {
+        return Ok((Some((l.to_json(), l.span.clone())), var));
+    }
+    // `with_<lookup>` (an include's too: `include_tasks` with `with_sequence`), as a task's.
+    let with = node.as_map().unwrap_or_default().iter().find_map(|(k, v)| k.scalar_string().filter(|k| WITH_LOOPS.contains(&k.as_str())).map(|k| (k, v)));
+    Ok((with.map(|(k, v)| (json!({ "__with": k.trim_start_matches("with_"), "terms": v.to_json() }), v.span.clone())), var))
 }
 
 pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
@@ -384,7 +388,9 @@ pub(super) fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String
         return;
     };
     for w in words {
-        match kv_word(&w) {
+        // ansible-core's parse_kv decodes Python's escapes in each word (`regexp='\b'` is a
+        // backspace; `'\\b'` a word boundary) before it splits it at `=`.
+        match kv_word(&decode_escapes(&w)) {
             Some((k, v)) => {
                 args.insert(k, Json::String(v));
             }
@@ -394,6 +400,56 @@ pub(super) fn free_form(module: &str, s: &str, args: &mut serde_json::Map<String
     if !raw.is_empty() {
         args.insert("_raw_params".into(), Json::String(raw.join(" ")));
     }
+}
+
+/// ansible-core's `_decode_escapes`: `\\`, `\'`, `\"`, `\a` `\b` `\f` `\n` `\r` `\t` `\v`,
+/// `\xHH`, `\uHHHH`, `\UHHHHHHHH` become the characters they name; anything else stays.
+pub(super) fn decode_escapes(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let c: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] == '\\' && i + 1 < c.len() {
+            let simple = match c[i + 1] {
+                '\\' => Some('\\'),
+                '\'' => Some('\''),
+                '"' => Some('"'),
+                'a' => Some('\u{7}'),
+                'b' => Some('\u{8}'),
+                'f' => Some('\u{c}'),
+                'n' => Some('\n'),
+                'r' => Some('\r'),
+                't' => Some('\t'),
+                'v' => Some('\u{b}'),
+                _ => None,
+            };
+            if let Some(ch) = simple {
+                out.push(ch);
+                i += 2;
+                continue;
+            }
+            let width = match c[i + 1] {
+                'x' => 2,
+                'u' => 4,
+                'U' => 8,
+                _ => 0,
+            };
+            if width > 0 && i + 2 + width <= c.len() {
+                let hex: String = c[i + 2..i + 2 + width].iter().collect();
+                if let Some(ch) = u32::from_str_radix(&hex, 16).ok().filter(|_| hex.chars().all(|h| h.is_ascii_hexdigit())).and_then(char::from_u32) {
+                    out.push(ch);
+                    i += 2 + width;
+                    continue;
+                }
+            }
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The options ansible-core's `parse_kv(check_raw=True)` takes out of a command line

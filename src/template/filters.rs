@@ -255,6 +255,8 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", super::lookups::lookup);
     env.add_function("query", super::lookups::query);
     env.add_function("q", super::lookups::query);
+    // ansible-core 2.19's `undef(hint)`: an undefined value (a variable a role must be given).
+    env.add_function("undef", |_hint: Option<Value>| Value::UNDEFINED);
 }
 
 fn to_bool(v: Value) -> bool {

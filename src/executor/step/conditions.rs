@@ -176,7 +176,9 @@ fn judge(env: &PlayEnv, host: &str, task: &Task, ctx: &Value, r: &mut StepResult
     let mut failed = r.status == Status::Failed;
     if !task.failed_when.is_empty() {
         // A list of conditions is an `and`, as Ansible reads failed_when and changed_when.
-        if all_true(env, &task.failed_when, &ctx2)? {
+        let fw = all_true(env, &task.failed_when, &ctx2)?;
+        r.result.insert("failed_when_result".into(), json!(fw));
+        if fw {
             r.msg = r.msg.take().or_else(|| Some(format!("failed_when is true: {}", task.failed_when.iter().map(|c| c.expr.as_str()).collect::<Vec<_>>().join(" and "))));
             failed = true;
         } else {

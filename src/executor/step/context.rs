@@ -111,7 +111,7 @@ pub fn check_of(env: &PlayEnv, task: &Task) -> bool {
 }
 
 /// The loop's items: `loop:`/`with_items:` rendered, or a `with_<lookup>`'s results.
-pub(super) fn loop_items(env: &PlayEnv, raw: &Json, span: &crate::error::Span, ctx: &Value) -> Result<Json, SourceError> {
+pub fn loop_items(env: &PlayEnv, raw: &Json, span: &crate::error::Span, ctx: &Value) -> Result<Json, SourceError> {
     let t = &env.sources.templates;
     let Some(kind) = raw.get("__with").and_then(Json::as_str) else {
         return t.render_value(raw, ctx, span);

@@ -33,7 +33,7 @@ mod saved;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-pub use context::{check_of, context, load_vars_files, role_magic};
+pub use context::{check_of, context, load_vars_files, loop_items, role_magic};
 pub use items::run_task;
 
 use crate::executor::state::HostState;

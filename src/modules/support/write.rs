@@ -146,7 +146,8 @@ pub fn refuse_dir(st: &Option<StatInfo>, path: &str) -> Result<(), StepError> {
 /// when the folder is missing).
 pub fn make_parent_first(plan: &mut Plan, path: &str) {
     if let Some(dir) = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()) {
-        let mk = format!("[ -d {q} ] || mkdir -p -- {q} || exit 1; ", q = quote::quote(dir));
+        // ansible-core's message when the folder cannot be made: "Error creating DIR (why)".
+        let mk = format!("[ -d {q} ] || __e=$(mkdir -p -- {q} 2>&1) || {{ printf '{MSG_MARK}Error creating %s (%s)\\n' {q} \"$__e\" >&2; exit 1; }}; ", q = quote::quote(dir), MSG_MARK = crate::modules::MSG_MARK);
         match plan.commands.first_mut() {
             Some(Cmd { script: crate::transport::Script::Shell(s), own_shell: false, .. }) => s.insert_str(0, &mk),
             _ => plan.commands.insert(0, Cmd::shell(format!("mkdir -p {}", quote::quote(dir)))),

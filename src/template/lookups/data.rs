@@ -1,6 +1,7 @@
 //! Lookups over data: lists, dicts, sequences, products, subelements, variables, the
 //! inventory's host names, a random choice.
 
+use serde_json::Value as Json;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Error, State};
 
@@ -115,27 +116,76 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             out
         }
         "subelements" => {
+            // ansible-core's: a dotted key reaches into nested mappings; the list it names is
+            // taken out of the item (`item.0` no longer holds it).
             let (list, key) = match terms {
-                [l, k] | [l, k, _] => (l.clone(), py_str(k)),
+                [l, k] | [l, k, _] if k.as_str().is_some() && matches!(l.kind(), ValueKind::Seq | ValueKind::Map) => (l.clone(), py_str(k)),
+                [_, _] | [_, _, _] => return Err(err("subelements lookup expects a list of two or three items, first a dict or a list, second a string pointing to the subkey")),
                 _ => return Err(err("subelements lookup expects a list of two or three items")),
             };
             let skip = terms.get(2).is_some_and(|f| f.get_attr("skip_missing").is_ok_and(|v| v.is_true()));
+            let list: Json = serde_json::to_value(&list).map_err(|e| err(e.to_string()))?;
+            let elements: Vec<Json> = match list {
+                Json::Object(m) if m.get("skipped").is_some_and(|v| v != &Json::Bool(false)) => Vec::new(),
+                Json::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+                Json::Array(a) => a,
+                _ => Vec::new(),
+            };
+            let keys: Vec<&str> = key.split('.').collect();
             let mut out = Vec::new();
-            for el in seq(&list) {
-                let sub = el.get_attr(&key).unwrap_or(Value::UNDEFINED);
-                if sub.is_undefined() {
-                    if skip {
-                        continue;
-                    }
-                    return Err(err(format!("could not find '{key}' key in iterated item '{}'", py_str(&el))));
+            for mut item0 in elements {
+                if !item0.is_object() {
+                    return Err(err(format!("subelements lookup expects a dictionary, got '{}'", py_str(&crate::template::to_value(&item0)))));
                 }
-                for s in seq(&sub) {
-                    out.push(Value::from(vec![el.clone(), s]));
+                if item0.get("skipped").is_some_and(|v| v != &Json::Bool(false)) {
+                    continue;
+                }
+                let mut sublist = Vec::new();
+                let mut found = false;
+                let mut cur = &item0;
+                for (i, k) in keys.iter().enumerate() {
+                    let last = i + 1 == keys.len();
+                    let Some(m) = cur.as_object() else { break };
+                    let Some(v) = m.get(*k) else {
+                        if skip {
+                            break;
+                        }
+                        return Err(err(format!("could not find '{k}' key in iterated item '{}'", py_str(&crate::template::to_value(cur)))));
+                    };
+                    if !last {
+                        if !v.is_object() {
+                            if skip {
+                                break;
+                            }
+                            return Err(err(format!("the key {k} should point to a dictionary, got '{}'", py_str(&crate::template::to_value(v)))));
+                        }
+                        cur = v;
+                    } else if v.is_array() {
+                        found = true;
+                    } else {
+                        return Err(err(format!("the key {k} should point to a list, got '{}'", py_str(&crate::template::to_value(v)))));
+                    }
+                }
+                if found {
+                    let mut cur = &mut item0;
+                    for k in &keys[..keys.len() - 1] {
+                        cur = cur.get_mut(*k).expect("found above");
+                    }
+                    if let Some(Json::Array(a)) = cur.as_object_mut().and_then(|m| m.shift_remove(keys[keys.len() - 1])) {
+                        sublist = a;
+                    }
+                }
+                let v0 = crate::template::to_value(&item0);
+                for item1 in sublist {
+                    out.push(Value::from(vec![v0.clone(), crate::template::to_value(&item1)]));
                 }
             }
             out
         }
         "together" => {
+            if terms.is_empty() {
+                return Err(err("with_together requires at least one element in each list"));
+            }
             let lists: Vec<Vec<Value>> = terms.iter().map(seq).collect();
             let n = lists.iter().map(Vec::len).max().unwrap_or(0);
             (0..n).map(|i| Value::from(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::from(()))).collect::<Vec<_>>())).collect()
@@ -174,8 +224,23 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             names.sort();
             let mut out = Vec::new();
             for t in flat(terms) {
-                let re = regex::Regex::new(&py_str(&t)).map_err(|e| err(format!("varnames: {e}")))?;
-                out.extend(names.iter().filter(|n| re.find(n).is_some_and(|m| m.start() == 0)).map(|n| Value::from(n.as_str())));
+                // ansible-core's checks and messages: a string, and a pattern Python's `re` takes.
+                if t.as_str().is_none() {
+                    let class = match t.kind() {
+                        ValueKind::Bool => "bool",
+                        ValueKind::Number => if t.as_i64().is_some() { "int" } else { "float" },
+                        ValueKind::Seq => "list",
+                        ValueKind::Map => "dict",
+                        _ => "NoneType",
+                    };
+                    return Err(err(format!("Invalid setting identifier, \"{}\" is not a string, it is a <class '{class}'>", py_str(&t))));
+                }
+                let pat = py_str(&t);
+                let re = crate::pyre::compile(&pat).map_err(|e| {
+                    let why = if e.contains("repetition operator missing expression") || e.contains("nothing to repeat") { "nothing to repeat at position 0".to_string() } else { e };
+                    err(format!("Unable to use \"{pat}\" as a search parameter: {why}"))
+                })?;
+                out.extend(names.iter().filter(|n| re.find(n.as_bytes()).is_some_and(|m| m.start() == 0)).map(|n| Value::from(n.as_str())));
             }
             out
         }

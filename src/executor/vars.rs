@@ -64,12 +64,15 @@ impl PlayHosts {
         PlayHosts { value: crate::template::to_value(&json!(names)), play: Vars::new() }
     }
     /// With the play's name and the names of its roles.
-    pub fn of_play(names: &[String], play: &str, roles: &[String]) -> PlayHosts {
+    pub fn of_play(names: &[String], play: &str, roles: &[String], dependents: &[String]) -> PlayHosts {
         let mut p = Vars::new();
+        let roles: Vec<&str> = roles.iter().map(|r| r.rsplit('/').next().unwrap_or(r)).collect();
+        let all: Vec<&str> = roles.iter().copied().chain(dependents.iter().map(String::as_str).filter(|d| !roles.contains(d))).collect();
         p.insert("ansible_play_name".into(), json!(play));
         p.insert("role_names".into(), json!(roles));
-        p.insert("ansible_role_names".into(), json!(roles));
-        p.insert("ansible_dependent_role_names".into(), json!([]));
+        p.insert("ansible_play_role_names".into(), json!(roles));
+        p.insert("ansible_role_names".into(), json!(all));
+        p.insert("ansible_dependent_role_names".into(), json!(dependents));
         PlayHosts { value: crate::template::to_value(&json!(names)), play: p }
     }
 }

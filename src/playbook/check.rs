@@ -30,7 +30,7 @@ pub const MAGIC: &[&str] = &[
     "ansible_version", "ansible_facts", "ansible_play_batch", "ansible_play_hosts_all", "play_hosts", "ansible_role_name",
     "ansible_parent_role_names", "ansible_parent_role_paths", "ansible_run_tags", "ansible_skip_tags", "ansible_playbook_python",
     "ansible_config_file", "ansible_verbosity", "ansible_forks", "ansible_inventory_sources", "ansible_limit", "groups",
-    "ansible_search_path", "ansible_local", "role_names", "ansible_play_name", "ansible_dependent_role_names", "ansible_role_names",
+    "ansible_search_path", "ansible_local", "role_names", "ansible_play_name", "ansible_dependent_role_names", "ansible_role_names", "ansible_play_role_names",
 ];
 
 /// Checks every template of `play` against the names in `known`; gives the names its tasks

@@ -38,6 +38,8 @@ pub(crate) struct LoadCtx {
     pub catalog: &'static dyn super::Catalog,
     /// The collections the play or role names (`collections:`), searched for a short module name.
     pub collections: Vec<String>,
+    /// The roles loaded as another role's dependency (`ansible_dependent_role_names`).
+    pub dependents: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
 }
 
 /// Loads a task list (see [`LoadCtx::items`]).

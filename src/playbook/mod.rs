@@ -106,6 +106,8 @@ pub struct Play {
     pub vars_files: Vec<VarsFile>,
     /// The roles of `roles:`, by name (`role_names`).
     pub role_names: Vec<String>,
+    /// The roles its roles depend on (`ansible_dependent_role_names`).
+    pub dependent_role_names: Vec<String>,
     /// `order:` of its hosts (`inventory`, `reverse_inventory`, `sorted`, `reverse_sorted`,
     /// `shuffle`).
     pub order: Option<String>,

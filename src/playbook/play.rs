@@ -129,6 +129,7 @@ pub(super) fn load_play(node: &Node, path: &Path, project_root: &Path, catalog: 
         any_errors_fatal: opt_bool(node, "any_errors_fatal")?.unwrap_or(false),
         vars_files: Vec::new(),
         role_names: Vec::new(),
+        dependent_role_names: Vec::new(),
         order: opt_string(node, "order")?,
         strategy: opt_string(node, "strategy")?,
     };
@@ -278,6 +279,7 @@ fn play_tasks(node: &Node, dir: &Path, ctx: &LoadCtx, play: &mut Play) -> SResul
             tasks.extend(loaded.tasks);
             handlers.extend(loaded.handlers);
         }
+        play.dependent_role_names = ctx.dependents.borrow().clone();
     }
     tasks.extend(item_list(node.get("tasks"), dir, ctx, 0)?);
     tasks.extend(item_list(node.get("post_tasks"), dir, ctx, 0)?);

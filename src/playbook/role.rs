@@ -93,6 +93,10 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
         if let Value::Seq(items) = &deps.value {
             for d in items {
                 let dep = role_entry(d)?;
+                let dep_name = dep.name.rsplit('/').next().unwrap_or(&dep.name).to_string();
+                if !ctx.dependents.borrow().contains(&dep_name) {
+                    ctx.dependents.borrow_mut().push(dep_name);
+                }
                 let mut loaded = load_role(&dep, d, ctx, true, depth + 1)?;
                 out.defaults.extend(std::mem::take(&mut loaded.defaults));
                 let mut inh = entry.inherit.clone();
@@ -118,7 +122,7 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
     // A role searches the collections its meta names, then its play's.
     let mut collections = super::fields::strings(meta.as_ref().and_then(|m| m.get("collections")))?;
     collections.extend(ctx.collections.iter().filter(|c| !collections.contains(c)).cloned().collect::<Vec<_>>());
-    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog, collections };
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog, collections, dependents: ctx.dependents.clone() };
     let mut inherit = entry.inherit.clone();
     inherit.vars = role_vars;
     let mut tasks = Vec::new();

@@ -137,7 +137,18 @@ impl Templates {
             out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed"))
         });
         minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(|state, value, method, args| {
+            // Python's list methods minijinja's pycompat lacks: `index` and `count`.
+            if value.kind() == ValueKind::Seq && matches!(method, "index" | "count") {
+                let x = args.first().cloned().unwrap_or_default();
+                let items: Vec<Value> = value.try_iter()?.collect();
+                return match method {
+                    "count" => Ok(Value::from(items.iter().filter(|i| **i == x).count())),
+                    _ => items.iter().position(|i| *i == x).map(Value::from).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{} is not in list", crate::template::pyrepr::py_repr(&x)))),
+                };
+            }
+            minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+        });
         env.add_global("omit", OMIT);
         filters::register(&mut env);
         plugins::register(&mut env);

@@ -35,21 +35,22 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             let kstride = kw.get::<Option<Value>>("stride")?;
             let kfmt = kw.get::<Option<String>>("format")?;
             let mut specs: Vec<(i64, i64, i64, String)> = Vec::new();
-            let num = |v: &Value| -> Result<i64, Error> {
+            // ansible-core's options are integers (0x hex and 0o octal too): another value "has an invalid value".
+            let num_of = |name: &str, v: &Value| -> Result<i64, Error> {
                 let s = py_str(v);
-                let s = s.trim();
-                if let Some(h) = s.strip_prefix("0x") {
-                    i64::from_str_radix(h, 16).map_err(|_| err(format!("can't parse {s} as a number")))
-                } else {
-                    s.parse().map_err(|_| err(format!("can't parse {s} as a number")))
-                }
+                let t = s.trim();
+                let parsed = if let Some(h) = t.strip_prefix("0x") { i64::from_str_radix(h, 16).ok() } else if let Some(o) = t.strip_prefix("0o") { i64::from_str_radix(o, 8).ok() } else { t.parse().ok() };
+                parsed.ok_or_else(|| err(format!("Option '{name}' has an invalid value: {s:?} is not an integer")))
             };
             if terms.is_empty() {
-                let start = kstart.as_ref().map(&num).transpose()?.unwrap_or(1);
-                let stride = kstride.as_ref().map(&num).transpose()?.unwrap_or(1);
+                let start = kstart.as_ref().map(|v| num_of("start", v)).transpose()?.unwrap_or(1);
+                let stride = kstride.as_ref().map(|v| num_of("stride", v)).transpose()?.unwrap_or(1);
                 let end = match (&kend, &kcount) {
-                    (Some(e), None) => num(e)?,
-                    (None, Some(c)) => start + (num(c)? - 1) * stride,
+                    (Some(e), None) => num_of("end", e)?,
+                    (None, Some(c)) => match num_of("count", c)? {
+                        0 => return Ok(Some(Vec::new())),
+                        c => start + c * stride - 1,
+                    },
                     (Some(_), Some(_)) => return Err(err("can't specify both count and end in with_sequence")),
                     (None, None) => return Err(err("must specify count or end in with_sequence")),
                 };
@@ -64,16 +65,19 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                     for w in s.split_whitespace() {
                         let (k, v) = w.split_once('=').ok_or_else(|| err(format!("bad sequence term {s:?}")))?;
                         match k {
-                            "start" => start = num(&Value::from(v))?,
-                            "end" => end = Some(num(&Value::from(v))?),
-                            "count" => count = Some(num(&Value::from(v))?),
-                            "stride" => stride = num(&Value::from(v))?,
+                            "start" => start = num_of("start", &Value::from(v))?,
+                            "end" => end = Some(num_of("end", &Value::from(v))?),
+                            "count" => count = Some(num_of("count", &Value::from(v))?),
+                            "stride" => stride = num_of("stride", &Value::from(v))?,
                             "format" => fmt = v.to_string(),
                             other => return Err(err(format!("unrecognized arguments to with_sequence: {other}"))),
                         }
                     }
-                    if let Some(c) = count {
-                        end = Some(start + (c - 1) * stride);
+                    match (count, end) {
+                        (Some(_), Some(_)) => return Err(err("can't specify both count and end in with_sequence")),
+                        (Some(0), None) => continue,
+                        (Some(c), None) => end = Some(start + c * stride - 1),
+                        _ => {}
                     }
                 } else {
                     let (range, f) = s.split_once(':').map(|(a, b)| (a.to_string(), Some(b.to_string()))).unwrap_or((s.clone(), None));
@@ -82,17 +86,29 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                     }
                     let (range, st) = range.split_once('/').map(|(a, b)| (a.to_string(), Some(b.to_string()))).unwrap_or((range, None));
                     if let Some(st) = st {
-                        stride = num(&Value::from(st))?;
+                        stride = num_of("stride", &Value::from(st))?;
                     }
                     match range.split_once('-') {
                         Some((a, b)) if !a.is_empty() => {
-                            start = num(&Value::from(a))?;
-                            end = Some(num(&Value::from(b))?);
+                            start = num_of("start", &Value::from(a))?;
+                            end = Some(num_of("end", &Value::from(b))?);
                         }
-                        _ => end = Some(num(&Value::from(range.as_str()))?),
+                        _ => end = Some(num_of("end", &Value::from(range.as_str()))?),
                     }
                 }
                 specs.push((start, end.ok_or_else(|| err("must specify count or end in with_sequence"))?, stride, fmt));
+            }
+            // ansible-core's sanity_check.
+            for (start, end, stride, fmt) in &specs {
+                if *stride > 0 && end < start {
+                    return Err(err("to count backwards make stride negative"));
+                }
+                if *stride < 0 && end > start {
+                    return Err(err("to count forward don't make stride negative"));
+                }
+                if *stride != 0 && fmt.matches('%').count() != 1 {
+                    return Err(err(format!("bad formatting string: {fmt}")));
+                }
             }
             let count: u128 = specs
                 .iter()

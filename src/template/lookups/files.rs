@@ -43,7 +43,36 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 names.push("hostvars".into());
                 let ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
                 let _pause = crate::template::NativeWatch::pause();
-                out.push(Value::from(state.env().render_str(&crate::template::raw_as_jinja2(&text), Value::from_object(ctx))?));
+                let src = crate::template::raw_as_jinja2(&text);
+                if !(text.contains("include") || text.contains("import") || text.contains("extends")) {
+                    out.push(Value::from(state.env().render_str(&src, Value::from_object(ctx))?));
+                    continue;
+                }
+                // `{% include %}` and friends look in the template's own folder, then where the
+                // lookup looks for templates (the role's, the playbook's), as ansible-core's.
+                let mut dirs: Vec<std::path::PathBuf> = path.parent().map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+                for key in ["role_path", "playbook_dir"] {
+                    if let Some(d) = state.lookup(key).filter(|v| !v.is_undefined() && !v.is_none()) {
+                        let d = std::path::PathBuf::from(py_str(&d));
+                        dirs.extend([d.join("templates"), d]);
+                    }
+                }
+                let mut env = state.env().clone();
+                env.set_loader(move |name| {
+                    if name.split('/').any(|part| part == "..") || name.starts_with('/') {
+                        return Ok(None);
+                    }
+                    for d in &dirs {
+                        let p = d.join(name);
+                        if p.is_file() {
+                            let bytes = crate::vault::read_file(&p).map_err(|e| err(format!("{}: {e}", p.display())))?;
+                            let text = String::from_utf8(bytes).map_err(|_| err(format!("{} is not UTF-8 text", p.display())))?;
+                            return Ok(Some(crate::template::raw_as_jinja2(&text).into_owned()));
+                        }
+                    }
+                    Ok(None)
+                });
+                out.push(Value::from(env.render_str(&src, Value::from_object(ctx))?));
             }
             out
         }
@@ -121,9 +150,26 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             out
         }
         "csvfile" => {
+            const OPTIONS: &[&str] = &["file", "col", "delimiter", "default", "encoding", "keycol"];
+            // ansible-core's checks: a search key, and only the lookup's own options.
+            for k in kw.args() {
+                if !OPTIONS.contains(&k) && !matches!(k, "wantlist" | "errors") {
+                    return Err(err(format!("{k} is not a valid option")));
+                }
+            }
+            let terms = flat(terms);
+            if terms.is_empty() {
+                return Err(err("Search key is required but was not found"));
+            }
             let mut out = Vec::new();
-            for t in flat(terms) {
+            for t in terms {
                 let (key, mut o) = kv_term(&py_str(&t));
+                if key.is_empty() {
+                    return Err(err("Search key is required but was not found"));
+                }
+                if let Some(k) = o.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
+                    return Err(err(format!("{k} is not a valid option")));
+                }
                 for name in ["file", "col", "delimiter", "default", "encoding", "keycol"] {
                     if let Some(v) = kw.get::<Option<Value>>(name)? {
                         o.entry(name.to_string()).or_insert_with(|| py_str(&v));

@@ -283,6 +283,24 @@ mod tests {
 }
 
 /// Python's replacement syntax (`\1`, `\g<name>`) in Rust's (`${1}`, `${name}`).
+/// Python's check of a replacement template: a backslash before an ASCII letter that is no
+/// escape Python knows (`\\D`) is "bad escape \\D at position N".
+pub fn check_replacement(rep: &str) -> Result<(), String> {
+    let b = rep.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            match b.get(i + 1) {
+                Some(c) if c.is_ascii_alphabetic() && !b"gntrabfv".contains(c) => return Err(format!("bad escape \\{} at position {i}", *c as char)),
+                Some(_) => i += 1,
+                None => return Err(format!("bad escape (end of pattern) at position {i}")),
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 pub fn py_replacement(rep: &str) -> String {
     let mut out = String::new();
     let mut chars = rep.chars().peekable();

@@ -107,7 +107,7 @@ fn bad_playbooks_fail_with_file_line_column_before_connecting() {
         ("tmpl.yml", "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ x | }}\"\n", ":4:", "syntax error"),
         ("collection.yml", "- hosts: all\n  tasks:\n    - sysctl: name=vm.swappiness value=10\n", ":3:7:", "ansible.posix.sysctl, from the ansible.posix collection"),
         ("timezone.yml", "- hosts: all\n  tasks:\n    - action: timezone name=UTC\n", ":3:15:", "community.general.timezone"),
-        ("async0.yml", "- hosts: all\n  tasks:\n    - copy: {dest: /x, content: y}\n      async: 10\n      poll: 0\n", ":5:", "`poll: 0` on `copy`"),
+        ("async0.yml", "- hosts: all\n  tasks:\n    - file: {path: /x, state: touch}\n      async: 10\n      poll: 0\n", ":5:", "`poll: 0` on `file`"),
     ];
     for (name, text, at, what) in cases {
         let pb = write(tmp.path(), name, text);

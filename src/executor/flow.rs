@@ -197,6 +197,9 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             let mut layer = Vars::new();
             if let Some(i) = &item {
                 layer.insert(inc.loop_var.clone(), i.clone());
+                if let Some(iv) = &inc.index_var {
+                    layer.insert(iv.clone(), serde_json::json!(iteration));
+                }
             }
             let ctx = include_context(env, host, inc, state, &layer);
             match include_when(env, host, inc, &ctx, &shown, &item) {

@@ -298,6 +298,7 @@ pub(super) fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: 
         tags: strings(item.get("tags"))?,
         vars: mapping(item.get("vars"), "vars")?,
         loop_items,
+        index_var: item.get("loop_control").and_then(|lc| lc.get("index_var")).and_then(Node::scalar_string),
         loop_var,
         inherit,
         dir: dir.to_path_buf(),
@@ -332,6 +333,8 @@ pub struct Include {
     pub vars: Vars,
     pub loop_items: Option<(Json, Span)>,
     pub loop_var: String,
+    /// `loop_control.index_var`: the item's index, seen by the tasks it brings in.
+    pub index_var: Option<String>,
     /// Applied to the tasks it brings in.
     pub inherit: Inherited,
     /// The folder its file is looked up from first (the including file's).

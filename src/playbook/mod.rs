@@ -21,6 +21,13 @@ use crate::error::Span;
 use crate::template::Vars;
 
 pub use catalog::{find_src, find_src_kind, Catalog, Scope};
+
+/// The modules whose ansible-core action plugin does not support `async`: a step of one with
+/// `async:` fails, "This action (NAME) does not support async.", as in ansible-core.
+pub const NO_ASYNC: &[&str] = &[
+    "add_host", "assemble", "assert", "async_status", "copy", "debug", "fail", "fetch", "gather_facts", "group_by", "include_vars", "pause", "raw", "reboot",
+    "script", "set_fact", "set_stats", "template", "unarchive", "validate_argument_spec", "wait_for_connection",
+];
 pub use check::{check_play, check_undefined};
 pub use include::{Include, IncludeKind};
 pub use inherit::{BecomeKw, Flag, Inherited};

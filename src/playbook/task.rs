@@ -305,7 +305,8 @@ fn delegation(node: &Node, local: bool) -> SResult<Option<String>> {
 fn poll_zero(node: &Node, mname: &str) -> SResult<bool> {
     Ok(match (opt_u64(node, "async")?, node.get("poll")) {
         (Some(_), Some(p)) if opt_u64(node, "poll")? == Some(0) => {
-            if !matches!(mname, "command" | "shell") {
+            // ansible-core's actions that refuse async fail where they run (see NO_ASYNC).
+            if !matches!(mname, "command" | "shell") && !super::NO_ASYNC.contains(&mname) {
                 return Err(p.error(format!("`async` with `poll: 0` on `{mname}` is not supported by recover (it starts `command` and `shell` steps in the background)")).help("give `poll:` a number of seconds above 0, or use command/shell"));
             }
             true

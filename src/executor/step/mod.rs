@@ -85,6 +85,10 @@ async fn step(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, ctx: &V
     let Some(module) = modules::get(&task.module) else {
         return StepResult::failed(format!("unknown module '{}'", task.module), Default::default());
     };
+    if task.async_secs.is_some() && crate::playbook::NO_ASYNC.contains(&task.module.as_str()) {
+        let msg = format!("This action ({}) does not support async.", task.module);
+        return StepResult::failed(msg.clone(), serde_json::json!({ "msg": msg }).as_object().cloned().unwrap_or_default());
+    }
     let target = match render::target(env, host, conn, task, ctx, state).await {
         Ok(t) => t,
         Err(r) => return r,

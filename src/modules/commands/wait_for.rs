@@ -88,7 +88,8 @@ impl Module for WaitFor {
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
         let a: Args = typed("wait_for", args)?;
-        let (_, what) = a.probe()?;
+        // Neither a port nor a path: ansible-core's wait_for sleeps `timeout` seconds.
+        let what = if a.port.is_none() && a.path.is_none() { format!("{}s (a plain sleep)", a.timeout.unwrap_or(300)) } else { a.probe()?.1 };
         // ansible-core's wait_for does not support check mode: the step is skipped.
         if ctx.check {
             return Ok(Plan { skipped: Some("remote module (wait_for) does not support check mode".into()), note: Some(format!("would wait up to {}s for {what}", a.timeout.unwrap_or(300))), ..Plan::ok() });
@@ -101,6 +102,12 @@ impl Module for WaitFor {
     }
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         let a: Args = typed("wait_for", plan.result.get("args").unwrap_or(&Json::Null))?;
+        if a.port.is_none() && a.path.is_none() {
+            let secs = a.timeout.unwrap_or(300);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            let result = json!({"elapsed": secs, "state": a.state.clone().unwrap_or_else(|| "started".into()), "path": null, "port": null, "search_regex": null, "match_groups": [], "match_groupdict": {}});
+            return Ok(Outcome { changed: false, result: result.as_object().cloned().unwrap_or_default() });
+        }
         let (cmd, what) = a.probe()?;
         let want_up = !matches!(a.state.as_deref(), Some("stopped") | Some("absent"));
         tokio::time::sleep(Duration::from_secs(a.delay.unwrap_or(0))).await;

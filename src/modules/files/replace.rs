@@ -123,6 +123,11 @@ impl Module for Replace {
             Some(Json::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
+        // Python parses the replacement before it searches: a bad escape fails whatever matches.
+        if let Err(e) = crate::pyre::check_replacement(&rep) {
+            let msg = format!("Unable to process replace due to error: {e}");
+            return Err(StepError::Failed { msg: msg.clone(), result: json!({ "msg": msg }) });
+        }
         let Some((new, n)) = replace_in(&text, &a.regexp, &rep, a.after.as_deref(), a.before.as_deref()).map_err(|e| StepError::failed(format!("replace: {e}")))? else {
             let mut plan = Plan::ok();
             plan.result.insert("msg".into(), json!(format!("Pattern for before/after params did not match the given file: {}", section_desc(&a))));

@@ -59,9 +59,14 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             for t in terms {
                 // "start-end/stride:format" or "start=1 end=10 stride=2 format=..."
                 let s = py_str(t);
-                let (mut start, mut end, mut stride, mut fmt) = (1i64, None::<i64>, 1i64, "%d".to_string());
+                // The keyword arguments are every term's defaults, as in ansible-core.
+                let mut start = kstart.as_ref().map(|v| num_of("start", v)).transpose()?.unwrap_or(1);
+                let mut end = kend.as_ref().map(|v| num_of("end", v)).transpose()?;
+                let mut stride = kstride.as_ref().map(|v| num_of("stride", v)).transpose()?.unwrap_or(1);
+                let mut fmt = kfmt.clone().unwrap_or_else(|| "%d".to_string());
+                let kw_count = kcount.as_ref().map(|v| num_of("count", v)).transpose()?;
                 if s.contains('=') {
-                    let mut count = None;
+                    let mut count = kw_count;
                     for w in s.split_whitespace() {
                         let (k, v) = w.split_once('=').ok_or_else(|| err(format!("bad sequence term {s:?}")))?;
                         match k {
@@ -139,6 +144,9 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 [_, _] | [_, _, _] => return Err(err("subelements lookup expects a list of two or three items, first a dict or a list, second a string pointing to the subkey")),
                 _ => return Err(err("subelements lookup expects a list of two or three items")),
             };
+            if terms.get(2).is_some_and(|f| f.kind() != ValueKind::Map) {
+                return Err(err("subelements lookup expects a list of two or three items, the optional third item must be a dict with flags skip_missing"));
+            }
             let skip = terms.get(2).is_some_and(|f| f.get_attr("skip_missing").is_ok_and(|v| v.is_true()));
             let list: Json = serde_json::to_value(&list).map_err(|e| err(e.to_string()))?;
             let elements: Vec<Json> = match list {

@@ -142,6 +142,13 @@ async fn take_lock(env: &PlayEnv, host: &str, conn: &Connection, ctx: &Value) ->
             env.locks.lock().await.insert(host.to_string(), (dir, user));
             Ok(())
         }
+        // Another name of a machine this run holds already (a delegation to localhost): it
+        // shares the lock, records its own actions beside the first's, and leaves the release
+        // to the host that took it (at the end of the run).
+        Err(lock::LockError::SameRun) => {
+            conn.set_track(crate::transport::Track { runfile: lock::shared_runfile(&dir, host), user: user.clone() });
+            Ok(())
+        }
         Err(lock::LockError::Held(msg)) => Err(ConnectError::Locked(format!("host {host}: {msg}"))),
         Err(lock::LockError::Lost(msg)) => Err(ConnectError::Unreachable(format!("host {host}: {msg} (taking the host lock)"))),
     }

@@ -43,6 +43,9 @@ pub enum LockError {
     Held(String),
     /// The host went away while taking it.
     Lost(String),
+    /// This run holds it already, through another inventory host that reaches the same
+    /// machine (`localhost` delegated to, two names of one host): the host shares it.
+    SameRun,
 }
 
 impl From<crate::transport::TransportError> for LockError {
@@ -54,6 +57,14 @@ impl From<crate::transport::TransportError> for LockError {
 /// Where, beside the lock at `dir`, the run's tracked remote command is recorded while it runs.
 pub fn runfile(dir: &str) -> String {
     format!("{}/running", dir.trim_end_matches('/'))
+}
+
+/// The run file of an inventory host that shares the lock its run took through another name of
+/// the same machine: its own, beside the first (`running.<host>`), so each session's action is
+/// recorded and killable; a later run checks every one of them.
+pub fn shared_runfile(dir: &str, host: &str) -> String {
+    let safe: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    format!("{}.{safe}", runfile(dir))
 }
 
 /// What the host's freeze record said, read in the same round trip as the lock.
@@ -136,9 +147,7 @@ pub async fn acquire(conn: &Connection, dir: &str, holder: &str, break_lock: boo
     let run_of = |h: &str| serde_json::from_str::<serde_json::Value>(h).ok().and_then(|v| v["run_id"].as_str().map(str::to_string));
     let holder_run = run_of(&current);
     if holder_run.is_some() && holder_run == run_of(holder) {
-        return Err(LockError::Held(format!(
-            "this run already holds the lock {dir} through another inventory host: two hosts reach the same machine and share one lock folder (give each its own recover_lock_dir)"
-        )));
+        return Err(LockError::SameRun);
     }
     // The dead run may have left an action running on the host (recover was killed): its
     // process group is in the run file. The lock is kept until that process is gone.

@@ -44,7 +44,8 @@ impl Drop for InflightGuard {
 /// [`Cmd::wrapped_tracked`], which writes it) is still running, and nothing otherwise.
 pub fn runfile_live_script(runfile: &str) -> String {
     let rf = quote::quote(runfile);
-    format!("read p rest < {rf} 2>/dev/null || exit 0; [ -n \"$p\" ] || exit 0; ps -p \"$p\" >/dev/null 2>&1 && printf '%s %s' \"$p\" \"$rest\"; exit 0")
+    // The run file, and those of the inventory hosts that shared the lock (`RUNFILE.<host>`).
+    format!("for f in {rf} {rf}.*; do p=; read p rest < \"$f\" 2>/dev/null || continue; [ -n \"$p\" ] || continue; ps -p \"$p\" >/dev/null 2>&1 && {{ printf '%s %s' \"$p\" \"$rest\"; exit 0; }}; done; exit 0")
 }
 
 /// How an aborted run left a tracked command: killed (confirmed gone), or maybe still running.

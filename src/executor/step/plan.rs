@@ -26,5 +26,8 @@ pub(super) fn skipped(reason: &str) -> StepResult {
     r.note = Some(format!("skipped: {reason}"));
     r.result.insert("skipped".into(), json!(true));
     r.result.insert("skipped_reason".into(), json!(reason));
+    // ansible-core's module says why in `msg` ("remote module (X) does not support check
+    // mode", "X exists, matching creates option").
+    r.result.insert("msg".into(), json!(reason));
     r
 }

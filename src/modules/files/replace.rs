@@ -110,6 +110,16 @@ impl Module for Replace {
         if let Some(e) = a.encoding.as_deref().filter(|e| !matches!(e.to_lowercase().replace('_', "-").as_str(), "utf-8" | "utf8" | "ascii")) {
             return Err(StepError::failed(format!("replace: encoding {e:?} is not supported by recover (utf-8 only)")));
         }
+        // Python parses the replacement before it reads or searches: a bad escape fails first.
+        let rep_text = match &a.replace {
+            None | Some(Json::Null) => String::new(),
+            Some(Json::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if let Err(e) = crate::pyre::check_replacement(&rep_text) {
+            let msg = format!("Unable to process replace due to error: {e}");
+            return Err(StepError::Failed { msg: msg.clone(), result: json!({ "msg": msg }) });
+        }
         let (st, bytes) = ctx.stat_read(&a.path).await?;
         crate::modules::support::write::refuse_dir(&st, &a.path)?;
         let Some(text) = bytes.clone() else {
@@ -123,11 +133,6 @@ impl Module for Replace {
             Some(Json::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
-        // Python parses the replacement before it searches: a bad escape fails whatever matches.
-        if let Err(e) = crate::pyre::check_replacement(&rep) {
-            let msg = format!("Unable to process replace due to error: {e}");
-            return Err(StepError::Failed { msg: msg.clone(), result: json!({ "msg": msg }) });
-        }
         let Some((new, n)) = replace_in(&text, &a.regexp, &rep, a.after.as_deref(), a.before.as_deref()).map_err(|e| StepError::failed(format!("replace: {e}")))? else {
             let mut plan = Plan::ok();
             plan.result.insert("msg".into(), json!(format!("Pattern for before/after params did not match the given file: {}", section_desc(&a))));

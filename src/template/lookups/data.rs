@@ -17,7 +17,14 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             let mut out = Vec::new();
             for t in terms {
                 if t.kind() != ValueKind::Map {
-                    return Err(err("with_dict expects a dict"));
+                    let class = match t.kind() {
+                        ValueKind::Seq => "list",
+                        ValueKind::String => "str",
+                        ValueKind::Number => if t.as_i64().is_some() { "int" } else { "float" },
+                        ValueKind::Bool => "bool",
+                        _ => "NoneType",
+                    };
+                    return Err(err(format!("the 'dict' lookup plugin expects a dictionary, got '{}' of type <class '{class}'>)", py_str(t))));
                 }
                 for k in t.try_iter()? {
                     let v = t.get_item(&k)?;
@@ -42,6 +49,10 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 let parsed = if let Some(h) = t.strip_prefix("0x") { i64::from_str_radix(h, 16).ok() } else if let Some(o) = t.strip_prefix("0o") { i64::from_str_radix(o, 8).ok() } else { t.parse().ok() };
                 parsed.ok_or_else(|| err(format!("Option '{name}' has an invalid value: {s:?} is not an integer")))
             };
+            // No term and no keyword: nothing (ansible-core gives an empty list).
+            if terms.is_empty() && kstart.is_none() && kend.is_none() && kcount.is_none() && kstride.is_none() {
+                return Ok(Some(Vec::new()));
+            }
             if terms.is_empty() {
                 let start = kstart.as_ref().map(|v| num_of("start", v)).transpose()?.unwrap_or(1);
                 let stride = kstride.as_ref().map(|v| num_of("stride", v)).transpose()?.unwrap_or(1);

@@ -185,10 +185,11 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 let path = find(state, &file, "files").ok_or_else(|| err(format!("csvfile: [Errno 2] No such file or directory: '{file}'")))?;
                 let text = String::from_utf8_lossy(&crate::vault::read_file(&path).map_err(err)?).into_owned();
                 let found = text.lines().map(|l| csv_row(l, delim)).find(|r| r.get(keycol) == Some(&key));
-                out.push(match found {
-                    Some(r) => Value::from(r.get(col).cloned().ok_or_else(|| err(format!("csvfile: no column {col} in the row of {key}")))?),
-                    None => o.get("default").map(|d| Value::from(d.clone())).unwrap_or(Value::from(())),
-                });
+                // ansible-core adds nothing for a key it does not find and no default.
+                match found {
+                    Some(r) => out.push(Value::from(r.get(col).cloned().ok_or_else(|| err(format!("csvfile: no column {col} in the row of {key}")))?)),
+                    None => out.extend(o.get("default").map(|d| Value::from(d.clone()))),
+                }
             }
             out
         }

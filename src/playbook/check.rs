@@ -24,7 +24,7 @@ use crate::template::{is_template, Templates};
 pub const MAGIC: &[&str] = &[
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "hostvars", "playbook_dir", "role_path",
     "ansible_check_mode", "ansible_diff_mode", "omit", "ansible_play_hosts", "ansible_play_batch", "recover_run_id", "recover_timestamp", "recover_binary",
-    "range", "lookup", "query", "dict", "namespace", "cycler", "joiner", "lipsum", "now", "loop", "true", "false", "none",
+    "range", "lookup", "query", "q", "undef", "dict", "namespace", "cycler", "joiner", "lipsum", "now", "loop", "true", "false", "none",
     "True", "False", "None", "ansible_host", "ansible_user", "ansible_port", "ansible_managed", "role_name", "ansible_loop",
     "ansible_index_var", "ansible_loop_var", "ansible_failed_task", "ansible_failed_result", "inventory_dir", "inventory_file",
     "ansible_version", "ansible_facts", "ansible_play_batch", "ansible_play_hosts_all", "play_hosts", "ansible_role_name",

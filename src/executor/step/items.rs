@@ -276,15 +276,19 @@ fn loop_layer(task: &Task, items: &[Json], index: usize) -> Vars {
         layer.insert(i.clone(), json!(index));
     }
     if task.loop_control.extended {
-        layer.insert(
-            "ansible_loop".into(),
-            json!({
-                "allitems": items, "index": index + 1, "index0": index, "revindex": count - index, "revindex0": count - index - 1,
-                "first": index == 0, "last": index + 1 == count, "length": count,
-                "previtem": if index > 0 { items[index - 1].clone() } else { Json::Null },
-                "nextitem": items.get(index + 1).cloned().unwrap_or(Json::Null),
-            }),
-        );
+        // As ansible-core: the first item has no `previtem` and the last no `nextitem`
+        // (undefined, not null).
+        let mut l = json!({
+            "allitems": items, "index": index + 1, "index0": index, "revindex": count - index, "revindex0": count - index - 1,
+            "first": index == 0, "last": index + 1 == count, "length": count,
+        });
+        if index > 0 {
+            l["previtem"] = items[index - 1].clone();
+        }
+        if let Some(n) = items.get(index + 1) {
+            l["nextitem"] = n.clone();
+        }
+        layer.insert("ansible_loop".into(), l);
     }
     layer
 }

@@ -118,7 +118,14 @@ impl Module for WaitFor {
             if up == want_up {
                 let elapsed = start.elapsed().as_secs_f64();
                 let mut result = serde_json::Map::new();
-                result.insert("elapsed".into(), json!((elapsed * 10.0).round() / 10.0));
+                // What ansible-core's wait_for returns.
+                result.insert("elapsed".into(), json!(elapsed.floor() as u64));
+                result.insert("path".into(), json!(a.path));
+                result.insert("port".into(), json!(a.port));
+                result.insert("search_regex".into(), json!(a.search_regex));
+                result.insert("state".into(), json!(a.state.clone().unwrap_or_else(|| "started".into())));
+                result.insert("match_groups".into(), json!([]));
+                result.insert("match_groupdict".into(), json!({}));
                 return Ok(Outcome { changed: false, result });
             }
             if start.elapsed() >= timeout {

@@ -188,7 +188,11 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 // ansible-core adds nothing for a key it does not find and no default.
                 match found {
                     Some(r) => out.push(Value::from(r.get(col).cloned().ok_or_else(|| err(format!("csvfile: no column {col} in the row of {key}")))?)),
-                    None => out.extend(o.get("default").map(|d| Value::from(d.clone()))),
+                    // A list default adds its items (joined by `lookup`, as ansible-core's).
+                    None => match kw.get::<Option<Value>>("default")? {
+                        Some(d) if d.kind() == ValueKind::Seq => out.extend(d.try_iter()?),
+                        _ => out.extend(o.get("default").map(|d| Value::from(d.clone()))),
+                    },
                 }
             }
             out

@@ -10,6 +10,10 @@
 # recover, recover-facts, recover-again (the second of two runs within a minute, its
 # connections kept by recover_ssh_persist), ansible, ansible-facts, ansible-mitogen
 # (strategy mitogen_linear), pyinfra. A tool run on the fifty-step workload is named TOOL/50.
+# Issue 34's workload, ten steps of a collection's module (bench/workload/collection.yml), runs
+# as recover-collection, ansible-collection and ansible-mitogen-collection (the `ansible`
+# collections from ANSIBLE_COLLECTIONS_PATH, else scripts/oracles' .oracles/collections):
+#   TOOLS="recover-collection ansible-collection ansible-mitogen-collection" STEPS=10 bench/run.sh "1 10 50" 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1 10 50"}; runs=${2:-5}
@@ -92,6 +96,12 @@ for n in $sizes; do
       want ansible && measure "$n" "ansible$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-$steps.yml -f "$n"
       want ansible-facts && measure "$n" "ansible-facts$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-facts-$steps.yml -f "$n"
       want ansible-mitogen && measure "$n" "ansible-mitogen$sfx" "$r" env ANSIBLE_CONFIG=bench/workload/ansible.cfg ANSIBLE_STRATEGY_PLUGINS="$mitogen_strategy" ANSIBLE_STRATEGY=mitogen_linear "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/out/ansible-$steps.yml -f "$n"
+      if [ "$steps" = 10 ]; then
+        coll=${ANSIBLE_COLLECTIONS_PATH:-$PWD/.oracles/collections}
+        want recover-collection && measure "$n" "recover-collection" "$r" env ANSIBLE_COLLECTIONS_PATH="$coll" RECOVER_ANSIBLE_PYTHON="$venv/bin/python" $recover play bench/workload/collection.yml -i bench/out/inventory.yml --forks "$n" --yes --output json
+        want ansible-collection && measure "$n" "ansible-collection" "$r" env ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_CONFIG=bench/workload/ansible.cfg "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/collection.yml -f "$n"
+        want ansible-mitogen-collection && measure "$n" "ansible-mitogen-collection" "$r" env ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_CONFIG=bench/workload/ansible.cfg ANSIBLE_STRATEGY_PLUGINS="$mitogen_strategy" ANSIBLE_STRATEGY=mitogen_linear "$venv/bin/ansible-playbook" -i bench/out/inventory.yml bench/workload/collection.yml -f "$n"
+      fi
       want pyinfra && measure "$n" "pyinfra$sfx" "$r" env BENCH_REPEAT=$((steps / 10)) "$venv/bin/pyinfra" bench/out/inventory.py bench/workload/pyinfra_deploy.py -y --parallel "$n"
     done
   done

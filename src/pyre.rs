@@ -47,6 +47,14 @@ impl Captures<'_> {
         let i = self.names.iter().position(|x| x.as_deref() == Some(n))?;
         self.get(i)
     }
+    /// Python's `match.groups()` (every group after the whole match, `None` for one that did
+    /// not take part) and `match.groupdict()` (the named ones), as text.
+    pub fn groups(&self) -> (Vec<Option<String>>, Vec<(String, Option<String>)>) {
+        let text = |m: Option<Match>| m.map(|m| String::from_utf8_lossy(&self.text[m.start..m.end]).into_owned());
+        let groups = (1..self.groups.len()).map(|i| text(self.get(i))).collect();
+        let named = self.names.iter().enumerate().filter_map(|(i, n)| n.clone().map(|n| (n, text(self.get(i))))).collect();
+        (groups, named)
+    }
     fn group_bytes(&self, key: &str) -> &[u8] {
         let m = match key.parse::<usize>() {
             Ok(i) => self.get(i),

@@ -272,8 +272,11 @@ fn loop_layer(task: &Task, items: &[Json], index: usize) -> Vars {
     let count = items.len();
     let mut layer = Vars::new();
     layer.insert(task.loop_var.clone(), items[index].clone());
+    // ansible-core names the loop's variables for the task: `ansible_loop_var`, `ansible_index_var`.
+    layer.insert("ansible_loop_var".into(), json!(task.loop_var));
     if let Some(i) = &task.loop_control.index_var {
         layer.insert(i.clone(), json!(index));
+        layer.insert("ansible_index_var".into(), json!(i));
     }
     if task.loop_control.extended {
         // As ansible-core: the first item has no `previtem` and the last no `nextitem`

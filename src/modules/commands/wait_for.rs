@@ -54,7 +54,9 @@ impl Args {
         }
         if let Some(path) = &self.path {
             if let Some(re) = &self.search_regex {
-                let cmd = Cmd::argv(["grep", "-qE", "--", re.as_str(), path.as_str()]);
+                // The file is read and searched here, with Python's regular expressions
+                // (named groups, multiline), as ansible-core's wait_for searches it.
+                let cmd = Cmd::argv(["cat", "--", path.as_str()]);
                 return Ok((cmd, format!("{path} to match /{re}/")));
             }
             let what = format!("{path} to {}", if want_up { "exist" } else { "be absent" });
@@ -103,18 +105,32 @@ impl Module for WaitFor {
     async fn apply(&self, ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome, StepError> {
         let a: Args = typed("wait_for", plan.result.get("args").unwrap_or(&Json::Null))?;
         if a.port.is_none() && a.path.is_none() {
-            let secs = a.timeout.unwrap_or(300);
+            // The delay, then the timeout: ansible-core counts both as elapsed.
+            let secs = a.delay.unwrap_or(0) + a.timeout.unwrap_or(300);
             tokio::time::sleep(Duration::from_secs(secs)).await;
             let result = json!({"elapsed": secs, "state": a.state.clone().unwrap_or_else(|| "started".into()), "path": null, "port": null, "search_regex": null, "match_groups": [], "match_groupdict": {}});
             return Ok(Outcome { changed: false, result: result.as_object().cloned().unwrap_or_default() });
         }
         let (cmd, what) = a.probe()?;
         let want_up = !matches!(a.state.as_deref(), Some("stopped") | Some("absent"));
+        // As ansible-core: the deadline and `elapsed` count from before the delay.
+        let start = Instant::now();
         tokio::time::sleep(Duration::from_secs(a.delay.unwrap_or(0))).await;
         let timeout = Duration::from_secs(a.timeout.unwrap_or(300));
-        let start = Instant::now();
+        let search = match (&a.path, &a.search_regex) {
+            (Some(_), Some(re)) => Some(crate::pyre::compile_flags(re, "m").map_err(|e| StepError::failed(format!("wait_for: search_regex: {e}")))?),
+            _ => None,
+        };
         loop {
-            let up = ctx.run(cmd.clone()).await?.ok();
+            let out = ctx.run(cmd.clone()).await?;
+            let mut found = None;
+            let up = match &search {
+                Some(re) => out.ok() && {
+                    found = re.captures(&out.stdout).map(|c| c.groups());
+                    found.is_some()
+                },
+                None => out.ok(),
+            };
             if up == want_up {
                 let elapsed = start.elapsed().as_secs_f64();
                 let mut result = serde_json::Map::new();
@@ -124,13 +140,24 @@ impl Module for WaitFor {
                 result.insert("port".into(), json!(a.port));
                 result.insert("search_regex".into(), json!(a.search_regex));
                 result.insert("state".into(), json!(a.state.clone().unwrap_or_else(|| "started".into())));
-                result.insert("match_groups".into(), json!([]));
-                result.insert("match_groupdict".into(), json!({}));
+                let (groups, named) = found.unwrap_or_default();
+                result.insert("match_groups".into(), json!(groups));
+                result.insert("match_groupdict".into(), Json::Object(named.into_iter().map(|(k, v)| (k, json!(v))).collect()));
                 return Ok(Outcome { changed: false, result });
             }
             if start.elapsed() >= timeout {
                 let msg = a.msg.clone().unwrap_or_else(|| format!("host {}: timed out after {}s waiting for {what}", ctx.host, timeout.as_secs()));
-                return Err(StepError::failed(msg));
+                // ansible-core's words for the registered result.
+                let host = a.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+                let said = a.msg.clone().unwrap_or_else(|| match (a.port, &a.path, &a.search_regex) {
+                    (Some(p), _, _) if want_up => format!("Timeout when waiting for {host}:{p}"),
+                    (Some(p), _, _) => format!("Timeout when waiting for {host}:{p} to stop."),
+                    (None, Some(path), Some(re)) => format!("Timeout when waiting for search string {re} in {path}"),
+                    (None, Some(path), None) if want_up => format!("Timeout when waiting for file {path}"),
+                    (None, Some(path), None) => format!("Timeout when waiting for {path} to be absent."),
+                    _ => msg.clone(),
+                });
+                return Err(StepError::Failed { msg, result: json!({ "elapsed": start.elapsed().as_secs(), "msg": said }) });
             }
             tokio::time::sleep(Duration::from_millis(a.sleep.map_or(250, |s| s * 1000).min(1000))).await;
         }

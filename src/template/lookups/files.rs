@@ -180,8 +180,8 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                     "TAB" | "\\t" | "\t" => '\t',
                     d => d.chars().next().unwrap_or('\t'),
                 };
-                let col: usize = o.get("col").map_or(Ok(1), |c| c.parse()).map_err(|_| err("csvfile: col must be a number"))?;
-                let keycol: usize = o.get("keycol").map_or(Ok(0), |c| c.parse()).map_err(|_| err("csvfile: keycol must be a number"))?;
+                let col: usize = o.get("col").map_or(Ok(1), |c| c.parse()).map_err(|_| err(format!("Option 'col' has an invalid value: {:?} is not an integer", o.get("col").cloned().unwrap_or_default())))?;
+                let keycol: usize = o.get("keycol").map_or(Ok(0), |c| c.parse()).map_err(|_| err(format!("Option 'keycol' has an invalid value: {:?} is not an integer", o.get("keycol").cloned().unwrap_or_default())))?;
                 let path = find(state, &file, "files").ok_or_else(|| err(format!("csvfile: [Errno 2] No such file or directory: '{file}'")))?;
                 let text = String::from_utf8_lossy(&crate::vault::read_file(&path).map_err(err)?).into_owned();
                 let found = text.lines().map(|l| csv_row(l, delim)).find(|r| r.get(keycol) == Some(&key));

@@ -333,30 +333,37 @@ pub fn is_template(s: &str) -> bool {
 /// `"{{ expr }}"` (and nothing else, not even whitespace around it) -> `Some("expr")`.
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    // The expression ends at the first `}}` outside its strings and brackets: one that ends
-    // before the last is not the whole text (`{{ {'b': {'d': 3}} }}` is one expression).
-    let b = inner.as_bytes();
-    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 0);
+    // The expression ends at the first delimiter outside its strings and brackets: one before
+    // the last means it is not the whole text (`{{ {'b': {'d': 3}} }}` is one expression).
+    first_outside(inner, &["}}", "%}", "#}", "{{", "{%", "{#"]).is_none().then_some(inner)
+}
+
+/// Where the code of a `{{ ... }}` or `{% ... %}` ends (the offset of its `close`), past the
+/// braces of dict literals and the text of strings inside it.
+pub(crate) fn code_end(code: &str, close: &str) -> Option<usize> {
+    first_outside(code, &[close])
+}
+
+/// The offset of the first of `delims` in template code that is outside its strings and
+/// outside its brackets (`()`, `[]`, a dict's `{}`).
+fn first_outside(code: &str, delims: &[&str]) -> Option<usize> {
+    let b = code.as_bytes();
+    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0);
     while i < b.len() {
         let c = b[i];
         match quote {
             Some(_) if c == b'\\' => i += 1,
             Some(q) if c == q => quote = None,
             Some(_) => {}
-            None => match c {
-                b'\'' | b'"' => quote = Some(c),
-                b'(' | b'[' => depth += 1,
-                b')' | b']' | b'}' if depth > 0 => depth -= 1,
-                b'{' if depth == 0 && matches!(b.get(i + 1), Some(b'{') | Some(b'%') | Some(b'#')) => return None,
-                b'{' => depth += 1,
-                b'}' if b.get(i + 1) == Some(&b'}') => return None,
-                b'%' | b'#' if b.get(i + 1) == Some(&b'}') => return None,
-                _ => {}
-            },
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if depth == 0 && delims.iter().any(|d| code[i..].starts_with(d)) => return Some(i),
+            None if c == b'{' || c == b'[' || c == b'(' => depth += 1,
+            None if c == b'}' || c == b']' || c == b')' => depth = depth.saturating_sub(1),
+            None => {}
         }
         i += 1;
     }
-    Some(inner)
+    None
 }
 
 /// Plain data as a template value.

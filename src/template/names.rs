@@ -28,7 +28,7 @@ impl Templates {
                 rest = &rest[open + 1..];
                 continue;
             };
-            let Some(end) = super::plugins::code_end(&after[2..], close) else { break };
+            let Some(end) = super::code_end(&after[2..], close) else { break };
             code.push_str(&after[2..2 + end]);
             code.push('\n');
             rest = &after[2 + end + 2..];

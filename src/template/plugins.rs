@@ -59,7 +59,7 @@ pub(crate) fn rewrite(src: &str) -> Cow<'_, str> {
             rest = &rest[open + 1..];
             continue;
         };
-        let Some(end) = code_end(&after[2..], close) else { break };
+        let Some(end) = super::code_end(&after[2..], close) else { break };
         out.push_str(&rest[..open + 2]);
         let code = &after[2..2 + end];
         let mut one = |re: &regex::Regex, kind: &str, code: &str| -> String {
@@ -85,28 +85,6 @@ pub(crate) fn rewrite(src: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     if changed { Cow::Owned(out) } else { Cow::Borrowed(src) }
-}
-
-/// Where the code of a `{{ ... }}` or `{% ... %}` ends (the offset of its `close`), past the
-/// braces of dict literals and the text of strings inside it.
-pub(crate) fn code_end(code: &str, close: &str) -> Option<usize> {
-    let b = code.as_bytes();
-    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0);
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(_) if c == b'\\' => i += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'\'' || c == b'"' => quote = Some(c),
-            None if depth == 0 && code[i..].starts_with(close) => return Some(i),
-            None if c == b'{' || c == b'[' || c == b'(' => depth += 1,
-            None if c == b'}' || c == b']' || c == b')' => depth = depth.saturating_sub(1),
-            None => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 fn to_json(v: &Value) -> Result<Json, Error> {

@@ -22,6 +22,7 @@ pub mod more;
 mod names;
 pub mod plugins;
 mod render;
+pub(crate) use render::folder_loader;
 pub mod rest;
 pub mod version;
 pub mod words;

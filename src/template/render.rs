@@ -3,6 +3,26 @@
 
 use super::*;
 
+/// A loader for `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}`: the first of
+/// `dirs` that has the file (vault-encrypted ones decrypted). As Jinja2's FileSystemLoader, a
+/// name is a relative path without `..`.
+pub(crate) fn folder_loader(dirs: Vec<std::path::PathBuf>) -> impl Fn(&str) -> Result<Option<String>, Error> + Send + Sync + 'static {
+    move |name| {
+        if name.split('/').any(|part| part == "..") || name.starts_with('/') {
+            return Ok(None);
+        }
+        for d in &dirs {
+            let p = d.join(name);
+            if p.is_file() {
+                let bytes = crate::vault::read_file(&p).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("{}: {e}", p.display())))?;
+                let text = String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("{} is not UTF-8 text", p.display())))?;
+                return Ok(Some(raw_as_jinja2(&text).into_owned()));
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl Templates {
     /// Renders template text with `ctx`. Errors name `origin` (where the text came from).
     /// Whatever a render makes from a secret is a secret too (see [`crate::secrets`]).
@@ -118,21 +138,7 @@ impl Templates {
         let mut dirs: Vec<std::path::PathBuf> = file.path.parent().map(|p| vec![p.to_path_buf()]).unwrap_or_default();
         dirs.extend(search.iter().cloned());
         let mut env = (*self.env).clone();
-        env.set_loader(move |name| {
-            // As Jinja2's FileSystemLoader: a name is a relative path without `..`.
-            if name.split('/').any(|part| part == "..") || name.starts_with('/') {
-                return Ok(None);
-            }
-            for d in &dirs {
-                let p = d.join(name);
-                if p.is_file() {
-                    let bytes = crate::vault::read_file(&p).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("{}: {e}", p.display())))?;
-                    let text = String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("{} is not UTF-8 text", p.display())))?;
-                    return Ok(Some(raw_as_jinja2(&text).into_owned()));
-                }
-            }
-            Ok(None)
-        });
+        env.set_loader(folder_loader(dirs));
         Templates { env: Arc::new(env) }.render_file(src, &ctx, &origin)
     }
 

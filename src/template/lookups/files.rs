@@ -58,20 +58,7 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                     }
                 }
                 let mut env = state.env().clone();
-                env.set_loader(move |name| {
-                    if name.split('/').any(|part| part == "..") || name.starts_with('/') {
-                        return Ok(None);
-                    }
-                    for d in &dirs {
-                        let p = d.join(name);
-                        if p.is_file() {
-                            let bytes = crate::vault::read_file(&p).map_err(|e| err(format!("{}: {e}", p.display())))?;
-                            let text = String::from_utf8(bytes).map_err(|_| err(format!("{} is not UTF-8 text", p.display())))?;
-                            return Ok(Some(crate::template::raw_as_jinja2(&text).into_owned()));
-                        }
-                    }
-                    Ok(None)
-                });
+                env.set_loader(crate::template::folder_loader(dirs));
                 out.push(Value::from(env.render_str(&src, Value::from_object(ctx))?));
             }
             out

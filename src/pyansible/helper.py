@@ -39,23 +39,13 @@ def add_dirs(req):
         if d not in _playbook_dirs:
             _playbook_dirs.append(d)
             AnsibleCollectionConfig.playbook_paths = list(_playbook_dirs)
-    for d in req.get("library") or []:
-        if d not in _dirs and os.path.isdir(d):
-            _dirs.add(d)
-            module_loader.add_directory(d)
-    for d in req.get("module_utils") or []:
-        if d not in _dirs and os.path.isdir(d):
-            _dirs.add(d)
-            module_utils_loader.add_directory(d)
-    for key, loader in (("filter_plugins", filter_loader), ("test_plugins", test_loader), ("lookup_plugins", lookup_loader)):
+    # Each kind of plugin folder, into the loader ansible-core reads it with.
+    for key, loader in (("library", module_loader), ("module_utils", module_utils_loader), ("filter_plugins", filter_loader),
+                        ("test_plugins", test_loader), ("lookup_plugins", lookup_loader), ("action_plugins", action_loader)):
         for d in req.get(key) or []:
-            if d not in _dirs and os.path.isdir(d):
-                _dirs.add(d)
+            if (key, d) not in _dirs and os.path.isdir(d):
+                _dirs.add((key, d))
                 loader.add_directory(d)
-    for d in req.get("action_plugins") or []:
-        if d not in _dirs and os.path.isdir(d):
-            _dirs.add(d)
-            action_loader.add_directory(d)
 
 
 def searched():

@@ -140,8 +140,21 @@ pub fn note_dir(dir: &std::path::Path) {
 /// The plugin folders under every noted folder, as a request's fields.
 pub fn plugin_dirs() -> Json {
     let dirs = BASE_DIRS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let sub = |s: &str| dirs.iter().map(|b| format!("{b}/{s}")).collect::<Vec<_>>();
-    json!({"filter_plugins": sub("filter_plugins"), "test_plugins": sub("test_plugins"), "lookup_plugins": sub("lookup_plugins"), "module_utils": sub("module_utils")})
+    folders(&dirs, &["filter_plugins", "test_plugins", "lookup_plugins", "module_utils"])
+}
+
+/// For each kind of plugin folder (`library`, `filter_plugins`, ...), that folder under every
+/// one of `bases`: a request's fields.
+pub fn folders(bases: &[String], kinds: &[&str]) -> Json {
+    Json::Object(kinds.iter().map(|k| (k.to_string(), json!(bases.iter().map(|b| format!("{}/{k}", b.trim_end_matches('/'))).collect::<Vec<_>>()))).collect())
+}
+
+/// Asks with `req` and the folder fields of `dirs` (see [`folders`]) together.
+pub fn ask_in(mut req: Json, dirs: &Json) -> Result<Json, String> {
+    if let (Some(r), Some(d)) = (req.as_object_mut(), dirs.as_object()) {
+        r.extend(d.clone());
+    }
+    ask(&req)
 }
 
 static PLUGINS: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
@@ -153,11 +166,7 @@ pub fn has_plugin(kind: &str, name: &str) -> bool {
     if let Some(b) = PLUGINS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(&key) {
         return *b;
     }
-    let mut req = json!({"op": "has", "kind": kind, "name": name});
-    if let (Some(r), Some(d)) = (req.as_object_mut(), plugin_dirs().as_object()) {
-        r.extend(d.clone());
-    }
-    let found = ask(&req).is_ok_and(|a| a["found"] == json!(true));
+    let found = ask_in(json!({"op": "has", "kind": kind, "name": name}), &plugin_dirs()).is_ok_and(|a| a["found"] == json!(true));
     PLUGINS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(key, found);
     found
 }
@@ -166,11 +175,7 @@ pub fn has_plugin(kind: &str, name: &str) -> bool {
 /// (`lookup(name, *args)`, `value` unused) plugin in the controller's ansible-core; its
 /// result as JSON, or why it failed.
 pub fn call_plugin(kind: &str, name: &str, value: &Json, args: &[Json], kwargs: &serde_json::Map<String, Json>) -> Result<Json, String> {
-    let mut req = json!({"op": "call", "kind": kind, "name": name, "value": value, "args": args, "kwargs": kwargs});
-    if let (Some(r), Some(d)) = (req.as_object_mut(), plugin_dirs().as_object()) {
-        r.extend(d.clone());
-    }
-    let a = ask(&req)?;
+    let a = ask_in(json!({"op": "call", "kind": kind, "name": name, "value": value, "args": args, "kwargs": kwargs}), &plugin_dirs())?;
     match a["ok"].as_bool() {
         Some(true) => Ok(a["value"].clone()),
         _ => Err(a["msg"].as_str().unwrap_or("the plugin failed").to_string()),
@@ -191,11 +196,7 @@ pub fn build(fqcn: &str, path: &str, dirs: &Json) -> Result<Arc<Built>, String> 
     if let Some(b) = BUILT.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(path) {
         return b.clone();
     }
-    let mut req = json!({"op": "build", "name": fqcn, "path": path});
-    if let (Some(r), Some(d)) = (req.as_object_mut(), dirs.as_object()) {
-        r.extend(d.clone());
-    }
-    let a = ask(&req)?;
+    let a = ask_in(json!({"op": "build", "name": fqcn, "path": path}), dirs)?;
     let built = match (a["ok"].as_bool(), a["code"].as_str(), a["mark"].as_str()) {
         (Some(true), Some(code), Some(mark)) => Ok(Arc::new(Built { code: code.to_string(), mark: mark.to_string() })),
         _ => Err(format!("ansible-core could not pack {fqcn}: {}", a["msg"].as_str().unwrap_or("no reason given"))),

@@ -12,7 +12,6 @@
 
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -46,15 +45,11 @@ pub fn get(name: &str) -> Option<&'static PyModule> {
 /// Where ansible-core would look beside a task: the playbook's and the role's `library/`,
 /// `module_utils/` and `action_plugins/`, and the playbook's `collections/`.
 fn dirs_of(scope: &Scope<'_>) -> Json {
-    let mut base = vec![scope.playbook_dir.to_path_buf()];
-    base.extend(scope.role_dir.map(Path::to_path_buf));
-    let sub = |s: &str| base.iter().map(|b| b.join(s).display().to_string()).collect::<Vec<_>>();
-    json!({
-        "playbook_dirs": [scope.playbook_dir.display().to_string()],
-        "library": sub("library"),
-        "module_utils": sub("module_utils"),
-        "action_plugins": sub("action_plugins"),
-    })
+    let mut bases = vec![scope.playbook_dir.display().to_string()];
+    bases.extend(scope.role_dir.map(|r| r.display().to_string()));
+    let mut dirs = crate::pyansible::folders(&bases, &["library", "module_utils", "action_plugins"]);
+    dirs["playbook_dirs"] = json!([scope.playbook_dir.display().to_string()]);
+    dirs
 }
 
 /// Finds `key` as ansible-core would for a task in `scope`: `Ok` its full name (the step's
@@ -66,11 +61,7 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
     if let Some(r) = ASKED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(&memo) {
         return r.clone();
     }
-    let mut req = json!({"op": "find", "name": key, "collections": scope.collections});
-    if let (Some(r), Some(d)) = (req.as_object_mut(), dirs.as_object()) {
-        r.extend(d.clone());
-    }
-    let r = match crate::pyansible::ask(&req) {
+    let r = match crate::pyansible::ask_in(json!({"op": "find", "name": key, "collections": scope.collections}), &dirs) {
         Err(why) => Err((key.contains('.') && !key.starts_with("ansible.builtin.") && !key.starts_with("ansible.legacy.")).then(|| format!("module '{key}' is not built into recover, and {why}: {}", crate::pyansible::INSTALL_HINT))),
         Ok(a) if a["found"] == json!(true) => found(key, &a, dirs),
         Ok(a) if a["removed"] == json!(true) => Err(Some(format!("module '{key}': {}", a["msg"].as_str().unwrap_or("removed")))),
@@ -94,11 +85,7 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
 pub fn describe(key: &str) -> Option<String> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let scope = Scope { playbook_dir: &cwd, role_dir: None, collections: &[] };
-    let mut req = json!({"op": "doc", "name": key});
-    if let (Some(r), Some(d)) = (req.as_object_mut(), dirs_of(&scope).as_object()) {
-        r.extend(d.clone());
-    }
-    let a = crate::pyansible::ask(&req).ok().filter(|a| a["found"] == json!(true))?;
+    let a = crate::pyansible::ask_in(json!({"op": "doc", "name": key}), &dirs_of(&scope)).ok().filter(|a| a["found"] == json!(true))?;
     let clean = crate::report::clean_line;
     let mut out = format!("{} - {}\n\n", clean(a["fqcn"].as_str().unwrap_or(key)), clean(a["summary"].as_str().unwrap_or_default()));
     out.push_str(&format!("  from: {}\n", clean(a["path"].as_str().unwrap_or_default())));

@@ -190,13 +190,17 @@ fn include<'a>(env: &'a PlayEnv, host: &'a str, conn: &'a Connection, inc: &'a I
             report(env, host, shown, Status::Skipped, None, Some("skipped: the loop has no items".into()), None);
             return Flow::Continue;
         }
+        let loop_var = match include_loop_var(env, host, inc, state, &shown) {
+            Ok(v) => v,
+            Err(f) => return f,
+        };
         let at = state.place.len();
         for (iteration, item) in items.into_iter().enumerate() {
             state.place.truncate(at);
             state.place.push(iteration as u32);
             let mut layer = Vars::new();
             if let Some(i) = &item {
-                layer.insert(inc.loop_var.clone(), i.clone());
+                layer.insert(loop_var.clone(), i.clone());
                 if let Some(iv) = &inc.index_var {
                     layer.insert(iv.clone(), serde_json::json!(iteration));
                 }
@@ -251,6 +255,19 @@ fn include_items(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, sh
             Err(Flow::Failed)
         }
     }
+}
+
+/// The name of the include's loop variable: `loop_control.loop_var` rendered (ansible-core
+/// templates it, `loop_var: "{{ name }}"`).
+fn include_loop_var(env: &PlayEnv, host: &str, inc: &Include, state: &HostState, shown: &str) -> Result<String, Flow> {
+    if inc.loop_items.is_none() || !crate::template::is_template(&inc.loop_var) {
+        return Ok(inc.loop_var.clone());
+    }
+    let ctx = include_context(env, host, inc, state, &Vars::new());
+    env.sources.templates.render_str(&inc.loop_var, &ctx, &inc.span).map_err(|e| {
+        report(env, host, shown.to_string(), Status::Failed, Some(e.to_string()), None, None);
+        Flow::Failed
+    })
 }
 
 /// The include's own `when` for one item: false skips it (reported), an error fails the host.
@@ -315,6 +332,10 @@ fn load_include(env: &PlayEnv, host: &str, inc: &Include, ctx: &minijinja::Value
         &mut tasks,
         &mut |t: &mut Task| {
             for (k, v) in &params {
+                // The parents an import_role inside named are nearer than this include's.
+                if k.starts_with("ansible_parent_role_") && t.vars.contains_key(k) {
+                    continue;
+                }
                 t.vars.insert(k.clone(), v.clone());
             }
         },
@@ -350,7 +371,8 @@ type Resolved = (String, Vec<Item>, Vec<Task>, Option<(Vars, Vars)>);
 
 fn resolve(env: &PlayEnv, inc: &Include, ctx: &minijinja::Value) -> Result<Resolved, String> {
     let t = &env.sources.templates;
-    let lctx = crate::playbook::load_ctx(inc.role_dir.clone(), env.playbook_dir.clone(), env.project_root.clone(), env.catalog);
+    let mut lctx = crate::playbook::load_ctx(inc.role_dir.clone(), env.playbook_dir.clone(), env.project_root.clone(), env.catalog);
+    lctx.parents = inc.parents.clone();
     let render = |s: &str| t.render_str(s, ctx, &inc.span).map_err(|e| e.to_string());
     match &inc.kind {
         IncludeKind::Tasks { file } => {

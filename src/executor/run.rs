@@ -127,7 +127,7 @@ impl<'a> Runner<'a> {
         Arc::new(PlayEnv {
             sources: self.sources.clone(),
             play: Arc::new(play.clone()),
-            play_hosts: vars::PlayHosts::of_play(hosts, &play.name, &play.role_names, &play.dependent_role_names),
+            play_hosts: vars::PlayHosts::of_play(hosts, &play.name, &play.role_names, &play.dependent_role_names, play.connection.as_deref()),
             reporter: self.reporter.clone(),
             check: self.opts.check,
             playbook_dir: self.pb.dir(),

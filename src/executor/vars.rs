@@ -64,8 +64,9 @@ impl PlayHosts {
         PlayHosts { value: crate::template::to_value(&json!(names)), play: Vars::new() }
     }
     /// With the play's name and the names of its roles.
-    pub fn of_play(names: &[String], play: &str, roles: &[String], dependents: &[String]) -> PlayHosts {
+    pub fn of_play(names: &[String], play: &str, roles: &[String], dependents: &[String], connection: Option<&str>) -> PlayHosts {
         let mut p = Vars::new();
+        p.insert(CONNECTION_KEYWORD.into(), json!(connection));
         let roles: Vec<&str> = roles.iter().map(|r| r.rsplit('/').next().unwrap_or(r)).collect();
         let all: Vec<&str> = roles.iter().copied().chain(dependents.iter().map(String::as_str).filter(|d| !roles.contains(d))).collect();
         p.insert("ansible_play_name".into(), json!(play));
@@ -253,6 +254,23 @@ impl VarSources {
             data.insert(k.clone());
             vars.insert(k, v);
         }
+        // ansible_connection: the host's own, else the play's `connection:`, else ssh (local for
+        // the implicit localhost), as ansible-core's play context sets it for every task.
+        // (A task's context only: connecting reads the host's own.)
+        let keyword = vars.shift_remove(CONNECTION_KEYWORD);
+        data.remove(CONNECTION_KEYWORD);
+        if let Some(keyword) = keyword.filter(|_| !vars.contains_key("ansible_connection")) {
+            let local = !self.inventory().hosts.contains_key(host) && matches!(host, "localhost" | "127.0.0.1" | "::1");
+            let c = if local {
+                json!("local")
+            } else if keyword.is_null() {
+                json!("ssh")
+            } else {
+                keyword
+            };
+            vars.insert("ansible_connection".into(), c);
+            data.insert("ansible_connection".into());
+        }
         for k in SHARED {
             vars.shift_remove(k);
         }
@@ -282,6 +300,9 @@ struct Shared {
     groups: Value,
     play_hosts: Value,
 }
+
+/// The play's `connection:` keyword among the play's magic variables, until `context` uses it.
+const CONNECTION_KEYWORD: &str = "__recover_play_connection";
 
 /// Their names: like every magic variable, they win over a variable of the same name.
 const SHARED: [&str; 5] = ["groups", "ansible_play_hosts", "ansible_play_batch", "play_hosts", "ansible_play_hosts_all"];

@@ -100,5 +100,5 @@ pub(super) fn load_block(item: &Node, dir: &Path, ctx: &LoadCtx, depth: usize, o
 /// A load context whose task lists are loaded by [`item_list`]: for a play, and for what a
 /// host includes at run time.
 pub(crate) fn load_ctx(role_dir: Option<PathBuf>, playbook_dir: PathBuf, project_root: PathBuf, catalog: &'static dyn super::Catalog) -> LoadCtx {
-    LoadCtx { role_dir, playbook_dir, project_root, seen: Default::default(), imported_handlers: Default::default(), imported_vars: Default::default(), items: item_list, catalog, collections: Vec::new(), dependents: Default::default() }
+    LoadCtx { role_dir, playbook_dir, project_root, seen: Default::default(), imported_handlers: Default::default(), imported_vars: Default::default(), items: item_list, catalog, collections: Vec::new(), dependents: Default::default(), parents: Vec::new() }
 }

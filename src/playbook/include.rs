@@ -211,11 +211,30 @@ fn import_role(item: &Node, spec: &Node, name: String, from: [Option<String>; 4]
     let mut inherit = inherited(item)?;
     let vars = std::mem::take(&mut inherit.vars);
     let entry = RoleEntry { name, vars, inherit, tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone(), handlers_from: from[3].clone() };
+    let ctx = &LoadCtx { parents: ctx.parents_of_child(), ..ctx.clone() };
     let loaded = load_role(&entry, spec, ctx, false, depth + 1)?;
     // Its defaults are the role's tasks' own (the play's are set already).
     let defaults = std::sync::Arc::new(loaded.defaults);
     let mut tasks = loaded.tasks;
-    walk_mut(&mut tasks, &mut |t| if t.defaults.is_none() { t.defaults = Some(defaults.clone()) }, &mut |_| {});
+    // ansible-core's include parameters naming the parents, as an include_role's (a nearer
+    // import inside keeps its own).
+    let parents = super::role::parent_vars(&ctx.parents);
+    walk_mut(
+        &mut tasks,
+        &mut |t| {
+            if t.defaults.is_none() {
+                t.defaults = Some(defaults.clone());
+            }
+            for (k, v) in &parents {
+                t.vars.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        },
+        &mut |i| {
+            for (k, v) in &parents {
+                i.vars.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        },
+    );
     let mut handlers = loaded.handlers;
     for h in &mut handlers {
         if h.defaults.is_none() {
@@ -258,6 +277,10 @@ fn include_role(item: &Node, spec: &Node, name: String, from: [Option<String>; 4
     };
     let kind = IncludeKind::Role { name: name.clone(), tasks_from: from[0].clone(), vars_from: from[1].clone(), defaults_from: from[2].clone() };
     let mut inc = include_of(item, kind, apply, &ctx.playbook_dir, ctx)?;
+    // Inside a role: ansible-core's include parameters naming the parents (see load_role).
+    for (k, v) in super::role::parent_vars(&ctx.parents_of_child()) {
+        inc.vars.entry(k).or_insert(v);
+    }
     // A role whose tasks cannot load fails when a host reaches the include (see include_tasks).
     inc.public = public;
     let loaded = if templated { None } else { load_role_dynamic(&name, from[0].as_deref(), from[1].as_deref(), from[2].as_deref(), &spec.span, ctx).ok() };
@@ -303,6 +326,7 @@ pub(super) fn include_of(item: &Node, kind: IncludeKind, apply: Inherited, dir: 
         inherit,
         dir: dir.to_path_buf(),
         role_dir: ctx.role_dir.clone(),
+        parents: ctx.parents.clone(),
         preloaded: None,
         handlers: Vec::new(),
         public: false,
@@ -340,6 +364,8 @@ pub struct Include {
     /// The folder its file is looked up from first (the including file's).
     pub dir: PathBuf,
     pub role_dir: Option<PathBuf>,
+    /// The roles that brought this include in (see `LoadCtx::parents`).
+    pub parents: Vec<PathBuf>,
     /// A file name without templates is loaded (and checked) at load time.
     pub preloaded: Option<Vec<Item>>,
     /// An `include_role`'s handlers, loaded with its tasks: they join the host's handlers

@@ -40,6 +40,17 @@ pub(crate) struct LoadCtx {
     pub collections: Vec<String>,
     /// The roles loaded as another role's dependency (`ansible_dependent_role_names`).
     pub dependents: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    /// The roles whose `import_role`/`include_role` brought these tasks in, innermost first
+    /// (`ansible_parent_role_names`, `ansible_parent_role_paths`): empty for a play's roles.
+    pub parents: Vec<PathBuf>,
+}
+
+impl LoadCtx {
+    /// The parents of a role that a task loaded with this context imports or includes: this
+    /// context's role, then its parents.
+    pub fn parents_of_child(&self) -> Vec<PathBuf> {
+        self.role_dir.iter().cloned().chain(self.parents.iter().cloned()).collect()
+    }
 }
 
 /// Loads a task list (see [`LoadCtx::items`]).

@@ -122,9 +122,10 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
     // A role searches the collections its meta names, then its play's.
     let mut collections = super::fields::strings(meta.as_ref().and_then(|m| m.get("collections")))?;
     collections.extend(ctx.collections.iter().filter(|c| !collections.contains(c)).cloned().collect::<Vec<_>>());
-    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog, collections, dependents: ctx.dependents.clone() };
+    let rctx = LoadCtx { role_dir: Some(role_dir.clone()), playbook_dir: ctx.playbook_dir.clone(), project_root: ctx.project_root.clone(), seen: ctx.seen.clone(), imported_handlers: ctx.imported_handlers.clone(), imported_vars: ctx.imported_vars.clone(), items: ctx.items, catalog: ctx.catalog, collections, dependents: ctx.dependents.clone(), parents: ctx.parents.clone() };
     let mut inherit = entry.inherit.clone();
-    inherit.vars = role_vars;
+    // Brought in by another role: ansible-core's include parameters naming the parents.
+    inherit.vars.extend(role_vars);
     let mut tasks = Vec::new();
     // ansible-core's first step of a role with an argument spec for its entry point.
     if let Some(t) = argument_spec_task(&role_dir, entry, meta.as_ref())? {
@@ -148,6 +149,20 @@ pub(super) fn load_role(entry: &RoleEntry, at: &Node, ctx: &LoadCtx, dedupe: boo
         out.handlers.extend(hs);
     }
     Ok(out)
+}
+
+/// `ansible_parent_role_names` and `ansible_parent_role_paths` of a role brought in by others'
+/// `import_role`/`include_role` (innermost first); none for a play's role.
+pub(super) fn parent_vars(parents: &[PathBuf]) -> Vars {
+    let mut v = Vars::new();
+    if !parents.is_empty() {
+        // (Include parameters: the nearest import_role/include_role's win; see flow's load_include.)
+        let names: Vec<String> = parents.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+        let paths: Vec<String> = parents.iter().map(|p| p.display().to_string()).collect();
+        v.insert("ansible_parent_role_names".into(), serde_json::json!(names));
+        v.insert("ansible_parent_role_paths".into(), serde_json::json!(paths));
+    }
+    v
 }
 
 /// The step ansible-core puts first in a role whose `meta/argument_specs.yml` (else
@@ -320,6 +335,8 @@ pub(crate) fn load_role_dynamic(name: &str, tasks_from: Option<&str>, vars_from:
     };
     // Its own collector: roles it imports bring their handlers with the include.
     let own = LoadCtx { imported_handlers: Default::default(), imported_vars: Default::default(), ..ctx.clone() };
+    // (`ctx` is the including task's: the role's parents are its role and that role's.)
+    let own = LoadCtx { parents: ctx.parents_of_child(), ..own };
     let mut r = load_role(&entry, &node, &own, false, 0)?;
     r.handlers.extend(own.imported_handlers.borrow_mut().drain(..));
     Ok((r.defaults, r.tasks, r.handlers, r.exported_vars))

@@ -66,7 +66,7 @@ def find(req):
     except Exception as e:  # a tombstone, a redirect loop
         return {"found": False, "msg": str(e), "removed": True}
     if not ctx.resolved or not ctx.plugin_resolved_path:
-        return {"found": False, "msg": ctx.exit_reason or "not found", "searched": searched()}
+        return {"found": False, "msg": ctx.exit_reason or "not found", "searched": searched(), "alias_of": action_alias(name, colls)}
     fqcn = ctx.resolved_fqcn or name
     path = ctx.plugin_resolved_path
     if path.endswith((".ps1", ".psm1", ".cs")):
@@ -93,6 +93,22 @@ def find(req):
         "redirects": list(ctx.redirect_list or []),
         "deprecations": [str(w) for w in (ctx.deprecation_warnings or [])],
     }
+
+
+def action_alias(name, colls):
+    """An action plugin with no module that is ansible-core's own action under another name
+    (`from ansible.plugins.action.debug import ActionModule`): the builtin action it is."""
+    try:
+        a = action_loader.find_plugin_with_context(name, collection_list=colls)
+        if not a.resolved or not a.plugin_resolved_path:
+            return None
+        cls = getattr(action_loader.get(name, collection_list=colls, class_only=True), "__module__", "") or ""
+    except Exception:
+        return None
+    for prefix in ("ansible.plugins.action.", "ansible_collections.ansible.builtin.plugins.action."):
+        if cls.startswith(prefix):
+            return cls[len(prefix):]
+    return None
 
 
 def build(req):

@@ -167,15 +167,7 @@ pub fn register(env: &mut Environment<'static>) {
         }
         Ok(crate::template::to_value(out))
     });
-    env.add_filter("type_debug", |v: Value| match v.kind() {
-        ValueKind::String => "str",
-        ValueKind::Number => if v.is_integer() { "int" } else { "float" },
-        ValueKind::Bool => "bool",
-        ValueKind::Seq => "list",
-        ValueKind::Map => "dict",
-        ValueKind::None => "NoneType",
-        _ => "AnsibleUndefined",
-    });
+    env.add_filter("type_debug", |v: Value| py_type_name(&v));
     env.add_filter("splitext", |s: String| {
         let base = s.rfind('/').map_or(0, |i| i + 1);
         match s[base..].rfind('.') {
@@ -466,5 +458,18 @@ fn urlencode(v: Value) -> Result<String, Error> {
             Ok(parts.join("&"))
         }
         _ => Ok(quote(&text(&v), false)),
+    }
+}
+
+/// The name of a value's Python type, as `type_debug` and ansible-core's messages give it.
+pub fn py_type_name(v: &Value) -> &'static str {
+    match v.kind() {
+        ValueKind::String => "str",
+        ValueKind::Number => if v.is_integer() { "int" } else { "float" },
+        ValueKind::Bool => "bool",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::None => "NoneType",
+        _ => "AnsibleUndefined",
     }
 }

@@ -220,7 +220,7 @@ fn builtin_names(src: &str) -> std::borrow::Cow<'_, str> {
 
 /// Ansible's rule for trailing newlines: after Jinja2 dropped one of the
 /// source's, the output gets newlines back up to the source's count.
-fn trailing_newlines(src: &str, mut out: String) -> String {
+pub(crate) fn trailing_newlines(src: &str, mut out: String) -> String {
     let count = |s: &str| s.len() - s.trim_end_matches('\n').len();
     let (want, have) = (count(src), count(&out));
     if want > have {
@@ -383,11 +383,33 @@ pub fn json_of(v: &Value) -> Result<Json, Error> {
     serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
+/// `` `a.b` is undefined `` (or `a['b']`): the value `a` is defined and has no attribute `b`
+/// (an undefined `a` is reported by its own name).
+fn missing_attribute(detail: &str) -> Option<(&str, &str)> {
+    let expr = detail.strip_prefix('`')?.strip_suffix("` is undefined")?;
+    if let Some(inner) = expr.strip_suffix(']') {
+        let open = inner.rfind('[')?;
+        let key = inner[open + 1..].trim();
+        let key = key.strip_prefix(['\'', '"'])?.strip_suffix(['\'', '"'])?;
+        return Some((&inner[..open], key));
+    }
+    let dot = expr.rfind('.')?;
+    let (parent, attr) = (&expr[..dot], &expr[dot + 1..]);
+    (!parent.is_empty() && !attr.is_empty() && attr.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some((parent, attr))
+}
+
 /// Turns a template error into a located input error. The template's own
 /// line (for multi-line text) is added to the origin's line.
 pub fn located(e: &Error, origin: &Span) -> SourceError {
     let mut msg = match e.kind() {
-        ErrorKind::UndefinedError => format!("undefined variable: {}", e.detail().unwrap_or("a value is undefined")),
+        ErrorKind::UndefinedError => {
+            let detail = e.detail().unwrap_or("a value is undefined");
+            match missing_attribute(detail) {
+                // As ansible-core's message says it (roles test for "has no attribute 'x'").
+                Some((parent, attr)) => format!("undefined variable: {detail} (`{parent}` has no attribute '{attr}')"),
+                None => format!("undefined variable: {detail}"),
+            }
+        }
         _ => e.detail().map(|d| format!("{}: {d}", e.kind())).unwrap_or_else(|| e.kind().to_string()),
     };
     if let Some(src) = e.template_source() {

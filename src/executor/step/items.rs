@@ -143,7 +143,30 @@ async fn run_items(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, st
         }
         let layer = loop_layer(task, items, index);
         let ctx = context(env, host, task, state, &[Layer::Data(&layer)]);
-        let r = conditions::one(env, host, conn, task, &ctx, state).await;
+        let mut r = conditions::one(env, host, conn, task, &ctx, state).await;
+        // The label, rendered as ansible-core renders it: with this item's result under the
+        // register name; one it cannot render fails the item.
+        let shown = match &task.loop_control.label {
+            Some(l) => {
+                let mut with_result = layer.clone();
+                if let Some(reg) = &task.register {
+                    with_result.insert(reg.clone(), Json::Object(super::record::registered(task, &r)));
+                }
+                let lctx = context(env, host, task, state, &[Layer::Data(&with_result)]);
+                match env.sources.templates.render_str(l, &lctx, &task.span) {
+                    Ok(s) => Json::String(s),
+                    Err(e) => {
+                        let msg = format!("Failed to template loop_control.label: {}", e.message);
+                        r.result.insert("failed".into(), json!(true));
+                        r.result.insert("msg".into(), json!(msg));
+                        r.status = Status::Failed;
+                        r.msg = Some(msg);
+                        item.clone()
+                    }
+                }
+            }
+            None => item.clone(),
+        };
         // Each item's result as ansible-core keeps it: with its own changed, failed, skipped.
         let mut entry = super::record::registered(task, &r);
         entry.insert(task.loop_var.clone(), item.clone());
@@ -155,10 +178,6 @@ async fn run_items(env: &PlayEnv, host: &str, conn: &Connection, task: &Task, st
         any_changed |= r.status == Status::Changed || r.failed_changed;
         statuses.push(r.status);
         results.push(Json::Object(entry));
-        let shown = match &task.loop_control.label {
-            Some(l) => env.sources.templates.render_str(l, &ctx, &task.span).map(Json::String).unwrap_or_else(|_| item.clone()),
-            None => item.clone(),
-        };
         let e = finish(env, host, task, state, r, Some(shown), Instant::now());
         if e != StepEnd::Continue {
             end = e;

@@ -67,8 +67,13 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
         Ok(a) if a["removed"] == json!(true) => Err(Some(format!("module '{key}': {}", a["msg"].as_str().unwrap_or("removed")))),
         Ok(a) => {
             let searched: Vec<&str> = a["searched"].as_array().map(|v| v.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
-            // A bare word no collection has is no module (a misspelt keyword): the caller names it.
-            if !key.contains('.') && scope.collections.is_empty() {
+            // An action plugin that is one of ansible-core's own under another name (a target's
+            // `action_plugins/debug_var_alias.py` re-exporting `debug`): that module, where
+            // recover builds it in.
+            if let Some(builtin) = a["alias_of"].as_str().filter(|b| super::registry::get(b).is_some()) {
+                Ok(builtin.to_string())
+            } else if !key.contains('.') && scope.collections.is_empty() {
+                // A bare word no collection has is no module (a misspelt keyword): the caller names it.
                 Err(None)
             } else {
                 Err(Some(format!("module '{key}' was not found (ansible-core looked in: {})", if searched.is_empty() { "its collection paths".into() } else { searched.join(", ") })))

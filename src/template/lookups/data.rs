@@ -243,6 +243,9 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
             let default = kw.get::<Option<Value>>("default")?;
             let mut out = Vec::new();
             for t in flat(terms) {
+                if t.as_str().is_none() {
+                    return Err(err(format!("Variable name must be 'str' not '{}'", crate::template::filters::py_type_name(&t))));
+                }
                 let name = py_str(&t);
                 match state.lookup(&name).filter(|v| !v.is_undefined()) {
                     Some(v) => out.push(v),

@@ -41,11 +41,20 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                 let mut names: Vec<std::borrow::Cow<'_, str>> = state.known_variables().into_iter().collect();
                 // `hostvars` is served but not listed (listing it would make the context recursive).
                 names.push("hostvars".into());
-                let ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
+                let mut ctx: std::collections::BTreeMap<String, Value> = names.iter().filter_map(|n| state.lookup(n).map(|v| (n.to_string(), v))).collect();
+                // template_vars: more variables, for this template only.
+                if let Some(extra) = kw.get::<Option<Value>>("template_vars")?.filter(|v| !v.is_none()) {
+                    for k in extra.try_iter()? {
+                        let v = extra.get_item(&k)?;
+                        ctx.insert(py_str(&k), v);
+                    }
+                }
                 let _pause = crate::template::NativeWatch::pause();
                 let src = crate::template::raw_as_jinja2(&text);
+                let mut env = state.env().clone();
+                env.set_syntax(lookup_syntax(&kw)?);
                 if !(text.contains("include") || text.contains("import") || text.contains("extends")) {
-                    out.push(Value::from(state.env().render_str(&src, Value::from_object(ctx))?));
+                    out.push(rendered(&src, env.render_str(&src, Value::from_object(ctx))?));
                     continue;
                 }
                 // `{% include %}` and friends look in the template's own folder, then where the
@@ -57,9 +66,8 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
                         dirs.extend([d.join("templates"), d]);
                     }
                 }
-                let mut env = state.env().clone();
                 env.set_loader(crate::template::folder_loader(dirs));
-                out.push(Value::from(env.render_str(&src, Value::from_object(ctx))?));
+                out.push(rendered(&src, env.render_str(&src, Value::from_object(ctx))?));
             }
             out
         }
@@ -315,4 +323,26 @@ pub(super) fn run(state: &State, kind: &str, terms: &[Value], kw: &Kwargs) -> Re
         }
         _ => return Ok(None),
     }))
+}
+
+/// The template lookup's syntax: the environment's (trim_blocks, Jinja2's delimiters) with the
+/// lookup's own options (`variable_start_string='[%'`, `trim_blocks=false` ...). (The
+/// template's trailing newlines are put back after, as ansible-core's lookup does: not those
+/// of an included template.)
+fn lookup_syntax(kw: &minijinja::value::Kwargs) -> Result<minijinja::syntax::SyntaxConfig, Error> {
+    let s = |k: &str, d: &str| -> Result<String, Error> { Ok(kw.get::<Option<String>>(k)?.unwrap_or_else(|| d.to_string())) };
+    let mut b = minijinja::syntax::SyntaxConfig::builder();
+    b.trim_blocks(kw.get::<Option<bool>>("trim_blocks")?.unwrap_or(true));
+    b.variable_delimiters(s("variable_start_string", "{{")?, s("variable_end_string", "}}")?)
+        .comment_delimiters(s("comment_start_string", "{#")?, s("comment_end_string", "#}")?);
+    b.build().map_err(|e| err(format!("the template lookup's syntax options: {e}")))
+}
+
+/// A template lookup's result: None for a template that renders nothing (ansible-core 2.19),
+/// else the text with the template's own trailing newlines.
+fn rendered(src: &str, out: String) -> Value {
+    if out.is_empty() {
+        return Value::from(());
+    }
+    Value::from(crate::template::trailing_newlines(src, out))
 }

@@ -21,13 +21,39 @@ pub const LOOKUPS: &[&str] = &[
 pub const REFUSED_LOOKUPS: &[(&str, &str)] = &[("config", "it reads ansible.cfg settings, and recover has no ansible.cfg: set the value as a variable")];
 
 /// `key k=v k=v` terms (csvfile, ini): the key and the options, options given as keywords too.
+/// As ansible-core's parse_kv: words split at blanks outside quotes; the key is the words that
+/// are not `k=v`, joined as written (quotes kept: `"The Rock" Johnson` searches for the quotes);
+/// an option's value loses its outer quotes.
 fn kv_term(term: &str) -> (String, std::collections::HashMap<String, String>) {
-    let words = shell_words::split(term).unwrap_or_else(|_| term.split_whitespace().map(str::to_string).collect());
+    let mut words: Vec<&str> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut quote: Option<char> = None;
+    for (i, c) in term.char_indices() {
+        match (c, quote) {
+            (c, None) if c.is_whitespace() => {
+                if let Some(st) = start.take() {
+                    words.push(&term[st..i]);
+                }
+                continue;
+            }
+            ('\'', None) | ('"', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            _ => {}
+        }
+        start.get_or_insert(i);
+    }
+    if let Some(st) = start {
+        words.push(&term[st..]);
+    }
     let mut key = Vec::new();
     let mut opts = std::collections::HashMap::new();
     for w in words {
         match w.split_once('=') {
             Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                let v = match (v.chars().next(), v.chars().last()) {
+                    (Some(q @ ('\'' | '"')), Some(l)) if v.len() >= 2 && q == l => &v[1..v.len() - 1],
+                    _ => v,
+                };
                 opts.insert(k.to_string(), v.to_string());
             }
             _ => key.push(w),

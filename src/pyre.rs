@@ -174,6 +174,23 @@ impl Regex {
 }
 
 /// A Python pattern compiled for bytes (a file's lines).
+/// Whether a pattern sets Python's MULTILINE flag (`(?m)`, `(?im)` ... at its start).
+pub fn has_multiline_flag(pat: &str) -> bool {
+    let mut rest = pat;
+    while let Some(r) = rest.strip_prefix("(?") {
+        let end = r.find([')', ':']).unwrap_or(0);
+        let flags = &r[..end];
+        if end == 0 || !flags.chars().all(|c| "aiLmsux".contains(c)) || r[end..].starts_with(':') {
+            return false;
+        }
+        if flags.contains('m') {
+            return true;
+        }
+        rest = &r[end + 1..];
+    }
+    false
+}
+
 pub fn compile(pat: &str) -> Result<Regex, String> {
     compile_flags(pat, "")
 }

@@ -145,7 +145,7 @@ impl Module for Assemble {
                 fragments.push(ctx.read(&format!("{}/{n}", a.src.trim_end_matches('/'))).await?.unwrap_or_default());
             }
         } else {
-            let dir = crate::modules::find_src(&a.src, ctx.task, ctx.playbook_dir, ctx.project_root).or_else(|| Some(std::path::PathBuf::from(&a.src))).filter(|p| p.is_dir()).ok_or_else(|| StepError::failed(format!("Source ({}) is not a directory", a.src)))?;
+            let dir = crate::modules::find_src_kind(&a.src, ctx.task, ctx.playbook_dir, ctx.project_root, true).filter(|p| p.is_dir()).or_else(|| Some(std::path::PathBuf::from(&a.src))).filter(|p| p.is_dir()).ok_or_else(|| StepError::failed(format!("Source ({}) is not a directory", a.src)))?;
             let mut names: Vec<String> = std::fs::read_dir(&dir).map_err(|e| StepError::failed(format!("assemble: {}: {e}", dir.display())))?.flatten().filter(|e| e.path().is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
             names.sort();
             for n in names.into_iter().filter(|n| keep(n)) {
@@ -161,8 +161,11 @@ impl Module for Assemble {
         plan.result.insert("src".into(), json!(a.src));
         crate::modules::support::write::written_attrs(&mut plan.result, &content, a.mode, a.owner, a.group, st.as_ref());
         plan.result.insert("msg".into(), json!("OK"));
-        // ansible-core shows no diff for assemble.
-        plan.diff = None;
+        // ansible-core's assemble module shows no diff; its action plugin (the fragments here,
+        // `remote_src: false`) does.
+        if a.remote_src.unwrap_or(true) {
+            plan.diff = None;
+        }
         Ok(plan)
     }
 }

@@ -105,6 +105,13 @@ pub fn apply_block(current: &[u8], b: &BlockSpec<'_>) -> Result<Vec<u8>, String>
             z
         }
         _ => match &insertre {
+            // With the multiline flag, ansible-core searches the whole file: the block goes after
+            // the line the match ends on (before the line it starts on).
+            Some(re) if crate::pyre::has_multiline_flag(after.filter(|a| *a != "EOF").or(before).unwrap_or_default()) => match re.find(current) {
+                Some(m) if after.is_some() => current[..m.end()].iter().filter(|c| **c == b'\n').count() + 1,
+                Some(m) => current[..m.start()].iter().filter(|c| **c == b'\n').count(),
+                None => lines.len(),
+            },
             Some(re) => match lines.iter().rposition(|l| re.is_match(l.strip_suffix(b"\n").unwrap_or(l))) {
                 Some(i) if after.is_some() => i + 1,
                 Some(i) => i,

@@ -135,6 +135,15 @@ async fn task_item(env: &PlayEnv, host: &str, conn: &Connection, t: &crate::play
     if env.end_play.load(Ordering::SeqCst) {
         return Some(Flow::EndPlay);
     }
+    let named;
+    let t = if crate::template::is_template(&t.module) {
+        // One that names no module fails as the task (its `when`, `ignore_errors`, `register`
+        // and rescue apply): a `fail` step with the reason (as data: it quotes the template).
+        named = templated_module(env, host, t, state).unwrap_or_else(|msg| Task { module: "fail".into(), args: json!({ "msg": format!("{{% raw %}}{msg}{{% endraw %}}") }), ..t.clone() });
+        &named
+    } else {
+        t
+    };
     let flow = if t.module == "meta" { meta(env, host, conn, t, state).await } else { step::run_task(env, host, conn, t, state).await.into() };
     // any_errors_fatal: a failure no rescue catches ends the run for every host.
     if flow == Flow::Failed && state.rescuable == 0 && (t.any_errors_fatal == Some(true) || (env.play.any_errors_fatal && t.any_errors_fatal != Some(false))) {
@@ -142,6 +151,22 @@ async fn task_item(env: &PlayEnv, host: &str, conn: &Connection, t: &crate::play
         env.end_play.store(true, Ordering::SeqCst);
     }
     Some(flow)
+}
+
+/// A task whose module is a template (`action: '{{ module }}'`): the module named for this
+/// host, found as at load and its arguments checked; then it is an ordinary task.
+fn templated_module(env: &PlayEnv, host: &str, t: &Task, state: &HostState) -> Result<Task, String> {
+    let ctx = step::context(env, host, t, state, &[]);
+    let name = env.sources.templates.render_str(&t.module, &ctx, &t.module_span).map_err(|e| e.to_string())?;
+    let name = name.trim().to_string();
+    let scope = crate::playbook::Scope { playbook_dir: &env.playbook_dir, role_dir: t.role_dir.as_deref(), collections: &[] };
+    let module = env.catalog.resolve(&name, &scope).map_err(|why| format!("{}: {}", t.module_span, why.unwrap_or_else(|| format!("unknown module '{name}' (from `{}`)", t.module))))?;
+    if crate::template::is_template(&module) {
+        return Err(format!("{}: the module `{}` names is itself a template ({module})", t.module_span, t.module));
+    }
+    let resolved = Task { module, ..t.clone() };
+    env.catalog.validate(&resolved).map_err(|e| e.to_string())?;
+    Ok(resolved)
 }
 
 /// A block: its tasks; on a failure its `rescue:` (with `ansible_failed_task` and

@@ -208,7 +208,7 @@ impl VarSources {
         m.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
         m.insert("group_names".into(), json!(inv.group_names(host)));
         m.insert("ansible_version".into(), crate::ansible_version());
-        m.insert("playbook_dir".into(), json!(self.playbook_dir));
+        m.insert("playbook_dir".into(), json!(std::path::absolute(&self.playbook_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| self.playbook_dir.clone())));
         m.insert("ansible_check_mode".into(), json!(self.check));
         m.insert("ansible_verbosity".into(), json!(self.verbosity));
         m.insert("recover_run_id".into(), json!(self.run_id));

@@ -158,7 +158,7 @@ pub(super) fn parent_vars(parents: &[PathBuf]) -> Vars {
     if !parents.is_empty() {
         // (Include parameters: the nearest import_role/include_role's win; see flow's load_include.)
         let names: Vec<String> = parents.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
-        let paths: Vec<String> = parents.iter().map(|p| p.display().to_string()).collect();
+        let paths: Vec<String> = parents.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string()).collect();
         v.insert("ansible_parent_role_names".into(), serde_json::json!(names));
         v.insert("ansible_parent_role_paths".into(), serde_json::json!(paths));
     }

@@ -103,8 +103,22 @@ pub(super) fn load_task(node: &Node, ctx: &LoadCtx) -> SResult<Task> {
         declared: declared(node.get("destructive"))?,
     };
     check_task(node, &task, catalog)?;
-    catalog.validate(&task)?;
+    // (A templated module's arguments are checked when it is named, at run time.)
+    if !crate::template::is_template(&task.module) {
+        catalog.validate(&task)?;
+    }
     Ok(task)
+}
+
+/// `action: MODULE args`: the module (a `{{ template }}` whole) and the rest.
+fn action_word(s: &str) -> (String, &str) {
+    let s = s.trim_start();
+    let end = if s.starts_with("{{") {
+        s.find("}}").map(|i| i + 2).unwrap_or(s.len())
+    } else {
+        s.find(char::is_whitespace).unwrap_or(s.len())
+    };
+    (s[..end].to_string(), s[end..].trim())
 }
 
 /// The task's module key and its `with_*` loop key, each checked (an unknown key is named,
@@ -170,10 +184,15 @@ fn action_of<'a>(node: &'a Node, has_module: bool, catalog: &dyn Catalog, scope:
         }
         local = key == "local_action";
         let (m, span) = match &a.value {
-            Value::Str(s) => (s.split_whitespace().next().unwrap_or_default().to_string(), a.span.clone()),
+            Value::Str(s) => (action_word(s).0, a.span.clone()),
             Value::Map(_) => (a.get("module").and_then(Node::scalar_string).ok_or_else(|| a.error(format!("`{key}` as a mapping needs `module:`")))?, a.span.clone()),
             _ => return Err(a.error(format!("`{key}` takes `module args` or a mapping with `module:`"))),
         };
+        // `action: '{{ module }}'`: the module is named when a host reaches the task.
+        if crate::template::is_template(&m) {
+            action_args = Some((m, a, span));
+            continue;
+        }
         let short = catalog.resolve(&m, scope).map_err(|why| a.error(format!("{key}: {}", why.unwrap_or_else(|| format!("unknown module '{m}'")))).help(format!("modules: {}", catalog.names().join(", "))))?;
         action_args = Some((short, a, span));
     }
@@ -188,7 +207,7 @@ fn arguments(node: &Node, module: ModuleKey<'_>, action_args: Option<(String, &N
     let (mkey_span, mname, mval_span) = if let Some((short, a, span)) = action_args {
         match &a.value {
             Value::Str(s) => {
-                let rest = s.trim_start().split_once(char::is_whitespace).map(|(_, r)| r.trim()).unwrap_or("");
+                let (_, rest) = action_word(s);
                 if !rest.is_empty() {
                     free_form(&short, rest, &mut args);
                 }

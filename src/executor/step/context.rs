@@ -21,9 +21,15 @@ pub fn role_magic(role_dir: Option<&std::path::Path>) -> Vars {
             magic.insert("role_name".into(), json!(name.to_string_lossy()));
             magic.insert("ansible_role_name".into(), json!(name.to_string_lossy()));
         }
-        magic.insert("role_path".into(), json!(dir.display().to_string()));
+        // Absolute, as ansible-core's (a task's `stat: path={{ role_path }}/x` runs elsewhere).
+        magic.insert("role_path".into(), json!(absolute(dir).display().to_string()));
     }
     magic
+}
+
+/// A folder as an absolute path (as written when that fails).
+pub fn absolute(dir: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// The context of a step of `task` on `host`: the play's layers, the host's facts,
@@ -41,7 +47,7 @@ pub fn context(env: &PlayEnv, host: &str, task: &Task, state: &HostState, extra:
         }
     };
     let mut magic = role_magic(task.role_dir.as_deref());
-    let search: Vec<String> = task.role_dir.iter().chain(std::iter::once(&env.playbook_dir)).map(|d| d.display().to_string()).collect();
+    let search: Vec<String> = task.role_dir.iter().chain(std::iter::once(&env.playbook_dir)).map(|d| absolute(d).display().to_string()).collect();
     magic.insert("ansible_search_path".into(), json!(search));
     // Ansible's order, lowest first: role and block vars, task vars, include_vars, set_fact
     // and registered results.

@@ -14,7 +14,7 @@ use documented::Documented;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use crate::modules::{de, opt, req, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
+use crate::modules::{de, opt, typed, ArgSpec, Kind, Module, Outcome, Plan, StepCtx, StepError};
 use crate::transport::Cmd;
 
 /// `service`: a service started, stopped, restarted or reloaded, and enabled or disabled, through
@@ -210,6 +210,49 @@ pub fn services_of(ctx: &StepCtx<'_>) -> Option<Json> {
     ctx.vars.get_attr("services").ok().filter(|v| !v.is_undefined()).and_then(|v| crate::template::json_of(&v).ok())
 }
 
+/// Arguments only ansible-core's systemd module takes.
+const SYSTEMD_ONLY: &[&str] = &["daemon_reload", "daemon-reload", "daemon_reexec", "daemon-reexec", "masked", "scope", "no_block", "force"];
+
+/// `service` with systemd's own arguments (`daemon_reload: true`, `masked`): ansible-core's
+/// service action hands such a step to the systemd module on a systemd host, without the
+/// arguments systemd does not take (each a warning). `None`: an ordinary service step.
+async fn via_systemd(ctx: &StepCtx<'_>, args: &Json) -> Result<Option<Plan>, StepError> {
+    let Some(map) = args.as_object() else { return Ok(None) };
+    let given = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
+    if !SYSTEMD_ONLY.iter().any(|k| given(k)) {
+        return Ok(None);
+    }
+    if let Some(name) = map.get("name").and_then(Json::as_str) {
+        let m = Manager::lookup(services_of(ctx).as_ref(), name).map_err(StepError::failed)?;
+        if !matches!(m, Manager::Systemd { .. }) {
+            let k = SYSTEMD_ONLY.iter().find(|k| given(k)).copied().unwrap_or_default();
+            return Err(StepError::failed(format!("service {name}: {k} is systemd's, and this service is {}", m.describe())));
+        }
+    }
+    let out = ctx.run(Cmd::shell("[ -d /run/systemd/system ] && echo SYSTEMD; true").label("find the service manager")).await?;
+    if out.stdout_str().trim() != "SYSTEMD" {
+        let k = SYSTEMD_ONLY.iter().find(|k| given(k)).copied().unwrap_or_default();
+        return Err(StepError::failed(format!("Unsupported parameters for (service) module: {k} (this host has no systemd)")));
+    }
+    let mut sargs = serde_json::Map::new();
+    let mut warnings = Vec::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "pattern" | "runlevel" | "sleep" | "arguments" | "args" if !v.is_null() => warnings.push(format!("Ignoring \"{k}\" as it is not used in \"systemd\"")),
+            "pattern" | "runlevel" | "sleep" | "arguments" | "args" | "use" => {}
+            _ => {
+                sargs.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut plan = crate::modules::system::systemd::SystemdService("systemd").plan(ctx, &Json::Object(sargs)).await?;
+    if !warnings.is_empty() {
+        plan.note = Some(format!("[WARNING]: {}", warnings.join("; ")));
+        plan.result.insert("warnings".into(), json!(warnings));
+    }
+    Ok(Some(plan))
+}
+
 #[async_trait]
 impl Module for Service {
     fn name(&self) -> &'static str {
@@ -220,7 +263,7 @@ impl Module for Service {
     }
     fn spec(&self) -> &'static [ArgSpec] {
         const S: &[ArgSpec] = &[
-            req("name", Kind::Str).doc("The service (an entry of the host's `services` map, or a systemd unit)."),
+            opt("name", Kind::Str).doc("The service (an entry of the host's `services` map, or a systemd unit); required but with the systemd-only arguments."),
             opt("state", Kind::Str).doc("`started`, `stopped`, `restarted` or `reloaded`."),
             opt("enabled", Kind::Bool).doc("Start it at boot."),
             opt("sleep", Kind::Any).doc("Seconds between the stop and the start of a restart."),
@@ -228,6 +271,12 @@ impl Module for Service {
             opt("arguments", Kind::Str).aliases(&["args"]).doc("Arguments for the service's command."),
             opt("use", Kind::Str).default("auto").doc("The service manager (`auto` finds it)."),
             opt("runlevel", Kind::Str).doc("Accepted for Ansible (sysvinit runlevels)."),
+            opt("daemon_reload", Kind::Bool).aliases(&["daemon-reload"]).doc("systemd hosts: the step is systemd's, as ansible-core's service action passes it (`systemctl daemon-reload` first)."),
+            opt("daemon_reexec", Kind::Bool).aliases(&["daemon-reexec"]).doc("systemd hosts: passed to systemd (`systemctl daemon-reexec` first)."),
+            opt("masked", Kind::Bool).doc("systemd hosts: passed to systemd (mask or unmask the unit)."),
+            opt("scope", Kind::Str).doc("systemd hosts: passed to systemd (`system`, `user` or `global`)."),
+            opt("no_block", Kind::Bool).doc("systemd hosts: passed to systemd."),
+            opt("force", Kind::Bool).doc("systemd hosts: passed to systemd."),
         ];
         S
     }
@@ -240,6 +289,12 @@ impl Module for Service {
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        if let Some(plan) = via_systemd(ctx, args).await? {
+            return Ok(plan);
+        }
+        if args.get("name").is_none_or(Json::is_null) {
+            return Err(StepError::failed("missing required arguments: name"));
+        }
         let a: Args = typed("service", args)?;
         if let Some(u) = a.use_.as_deref().filter(|u| !["auto", "systemd"].contains(u)) {
             return Err(StepError::failed(format!("service: use: {u} is not supported by recover (auto or systemd)")));

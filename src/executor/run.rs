@@ -105,6 +105,24 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        // A templated `strategy`: rendered now, with the play's vars and the extra vars, as
+        // ansible-core renders a play's keywords.
+        if let Some(s) = play.strategy.clone().filter(|s| crate::template::is_template(s)) {
+            let mut vars = play.vars.clone();
+            vars.extend(opts.extra_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let ctx = self.sources.templates.context(vars);
+            match self.sources.templates.render_str(&s, &ctx, &play.span) {
+                Ok(r) if matches!(r.trim(), "linear" | "free" | "host_pinned") => play.strategy = Some(r.trim().to_string()),
+                Ok(r) => {
+                    eprintln!("error: play '{}': strategy {s:?} is {r:?}, which recover does not implement (linear, free or host_pinned)", play.name);
+                    return Err(exit::BAD_INPUT);
+                }
+                Err(e) => {
+                    eprintln!("error: play '{}': strategy: {e}", play.name);
+                    return Err(exit::BAD_INPUT);
+                }
+            }
+        }
         let env = self.env(&play, &hosts);
         for batch in batches(&hosts, play.serial.as_ref()) {
             if opts.interrupted.load(Ordering::SeqCst) {

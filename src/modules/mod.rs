@@ -393,3 +393,18 @@ pub async fn run_plan_commands(ctx: &StepCtx<'_>, plan: Plan) -> Result<Outcome,
 
 pub use crate::playbook::{find_src, find_src_kind};
 
+/// Whether a task certainly gives argument `k`, as a load-time check can know: given, not null,
+/// and not a template (`{{ x | default(omit) }}` may leave it out).
+pub fn certainly_given(task: &crate::playbook::Task, k: &str) -> bool {
+    task.args.get(k).is_some_and(|v| !v.is_null() && !v.as_str().is_some_and(crate::template::is_template))
+}
+
+/// ansible-core's mutually exclusive arguments, in the rendered arguments of a step.
+pub fn exclusive(module: &str, args: &Json, pairs: &[(&str, &str)]) -> Result<(), StepError> {
+    let has = |k: &str| args.get(k).is_some_and(|v| !v.is_null());
+    match pairs.iter().find(|(a, b)| has(a) && has(b)) {
+        Some((a, b)) => Err(StepError::failed(format!("{module}: parameters are mutually exclusive: {a}|{b}"))),
+        None => Ok(()),
+    }
+}
+

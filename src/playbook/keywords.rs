@@ -134,7 +134,8 @@ pub(super) fn refuse_unsupported_values(node: &Node) -> SResult<()> {
         if s.as_str() != Some("linear") {
             // `free` and `host_pinned` run each host through the play at its own pace;
             // `debug` is not implemented.
-            if !matches!(s.as_str(), Some("free" | "host_pinned")) {
+            // (A template is rendered when the play starts, with its vars and the extra vars.)
+            if !matches!(s.as_str(), Some("free" | "host_pinned")) && !s.as_str().is_some_and(crate::template::is_template) {
                 return Err(s.error(format!("strategy {:?} is not supported by recover (linear, free or host_pinned)", s.scalar_string().unwrap_or_default())));
             }
         }

@@ -31,12 +31,13 @@ impl Module for Debug {
         S
     }
     fn validate(&self, task: &crate::playbook::Task) -> crate::error::SResult<()> {
-        if task.args.get("msg").is_some() && task.args.get("var").is_some() {
+        if crate::modules::certainly_given(task, "msg") && crate::modules::certainly_given(task, "var") {
             return Err(crate::error::SourceError::new(task.arg_span("var"), "debug: parameters are mutually exclusive: msg|var"));
         }
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("debug", args, &[("msg", "var")])?;
         // `verbosity: N` prints only under `-v` given N times or more, as ansible-core.
         let verbosity = match args.get("verbosity") {
             None | Some(Json::Null) => 0,

@@ -50,12 +50,13 @@ impl Module for Pause {
         S
     }
     fn validate(&self, task: &Task) -> SResult<()> {
-        if task.args.get("seconds").is_some() && task.args.get("minutes").is_some() {
+        if crate::modules::certainly_given(task, "seconds") && crate::modules::certainly_given(task, "minutes") {
             return Err(SourceError::new(task.arg_span("minutes"), "pause: parameters are mutually exclusive: minutes|seconds"));
         }
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("pause", args, &[("minutes", "seconds")])?;
         let echo = match args.get("echo") {
             None | Some(Json::Null) => true,
             Some(v) => crate::modules::de::bool_value(v).ok_or_else(|| StepError::failed(format!("pause: echo must be true or false, got {v}")))?,

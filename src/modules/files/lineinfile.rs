@@ -236,7 +236,7 @@ impl Module for LineInFile {
         SPEC
     }
     fn validate(&self, task: &Task) -> SResult<()> {
-        let has = |k: &str| task.args.get(k).is_some_and(|v| !v.is_null());
+        let has = |k: &str| crate::modules::certainly_given(task, k);
         for (a, b) in [("insertbefore", "insertafter"), ("regexp", "search_string"), ("regex", "search_string"), ("backrefs", "search_string")] {
             if has(a) && has(b) {
                 return Err(SourceError::new(task.arg_span(b), format!("lineinfile: '{a}' and '{b}' are mutually exclusive")));
@@ -255,6 +255,7 @@ impl Module for LineInFile {
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("lineinfile", args, &[("insertbefore", "insertafter"), ("regexp", "search_string"), ("regex", "search_string"), ("backrefs", "search_string")])?;
         let a: Args = typed("lineinfile", args)?;
         let _ = a.unsafe_writes;
         let state = a.state.as_deref().unwrap_or("present");

@@ -95,13 +95,14 @@ impl Module for AptKey {
         SPEC
     }
     fn validate(&self, task: &Task) -> SResult<()> {
-        let given: Vec<&str> = ["data", "file", "keyserver", "url"].into_iter().filter(|k| task.args.get(*k).is_some_and(|v| !v.is_null())).collect();
+        let given: Vec<&str> = ["data", "file", "keyserver", "url"].into_iter().filter(|k| crate::modules::certainly_given(task, k)).collect();
         if given.len() > 1 {
             return Err(SourceError::new(task.arg_span(given[1]), format!("apt_key: parameters are mutually exclusive: data|file|keyserver|url (got {})", given.join(", "))));
         }
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("apt_key", args, &[("data", "file"), ("data", "keyserver"), ("data", "url"), ("file", "keyserver"), ("file", "url"), ("keyserver", "url")])?;
         let a: Args = typed("apt_key", args)?;
         let state = a.state.clone().unwrap_or_else(|| "present".into());
         if !["present", "absent"].contains(&state.as_str()) {

@@ -133,6 +133,9 @@ fn satisfies(v: &str, op: &str, spec: &str) -> bool {
     }
 }
 
+/// Arguments pip takes one of (checked at load where literal, at run time always).
+const PIP_EXCLUSIVE: [(&str, &str); 2] = [("name", "requirements"), ("executable", "virtualenv")];
+
 #[async_trait]
 impl Module for Pip {
     fn name(&self) -> &'static str {
@@ -149,14 +152,15 @@ impl Module for Pip {
         if !has("name") && !has("requirements") {
             return Err(SourceError::new(task.module_span.clone(), "pip: one of the following is required: name, requirements"));
         }
-        for (a, b) in [("name", "requirements"), ("executable", "virtualenv")] {
-            if has(a) && has(b) {
+        for (a, b) in PIP_EXCLUSIVE {
+            if crate::modules::certainly_given(task, a) && crate::modules::certainly_given(task, b) {
                 return Err(SourceError::new(task.arg_span(b), format!("pip: parameters are mutually exclusive: {a}|{b}")));
             }
         }
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("pip", args, &PIP_EXCLUSIVE)?;
         let a: Args = typed("pip", args)?;
         let state = a.state.clone().unwrap_or_else(|| "present".into());
         let verb: &[&str] = match state.as_str() {

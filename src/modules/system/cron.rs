@@ -238,7 +238,7 @@ impl Module for Cron {
                 return Err(SourceError::new(task.arg_span("state"), format!("cron: value of state must be one of: present, absent, got: {s}")));
             }
         }
-        if task.args.get("insertafter").is_some() && task.args.get("insertbefore").is_some() {
+        if crate::modules::certainly_given(task, "insertafter") && crate::modules::certainly_given(task, "insertbefore") {
             return Err(SourceError::new(task.arg_span("insertbefore"), "cron: parameters are mutually exclusive: insertafter|insertbefore"));
         }
         if get("cron_file") == Some("/etc/crontab") {
@@ -247,6 +247,7 @@ impl Module for Cron {
         Ok(())
     }
     async fn plan(&self, ctx: &StepCtx<'_>, args: &Json) -> Result<Plan, StepError> {
+        crate::modules::exclusive("cron", args, &[("insertafter", "insertbefore")])?;
         let a: Args = typed("cron", args)?;
         let state = a.state.clone().unwrap_or_else(|| "present".into());
         let install = state == "present";

@@ -224,7 +224,7 @@ impl crate::playbook::Catalog for Builtins {
         }
         // Everything else as ansible-core finds it: a collection, a `library/` folder, an
         // ansible.builtin module recover has no native version of.
-        match super::python::resolve(key, scope) {
+        match super::python::resolve(key, scope, &|m| get(m).is_some()) {
             Ok(fqcn) => Ok(fqcn),
             Err(Some(why)) => Err(Some(why)),
             Err(None) if NOT_BUILT.iter().any(|m| m.0 == short) => Ok(short.to_string()),

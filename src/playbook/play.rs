@@ -9,7 +9,7 @@ use super::block::{item_list, load_ctx};
 use super::keywords::{become_kw, dir_of, flag, inherited, refuse_unsupported_values, LoadCtx};
 use super::fields::{conds, mapping, opt_bool, opt_string, opt_u64, strings, unknown_key};
 use super::role::{flat_handlers, load_role, role_entry};
-use super::task::is_identifier;
+use super::kv::is_identifier;
 use crate::error::{SResult, SourceError};
 use crate::template::Vars;
 use crate::yaml::{self, Node, Value};

@@ -10,7 +10,7 @@ use super::{IncludeKind, Inherited, Item, Task};
 use super::keywords::{inherited, LoadCtx, BLOCK_KEYS};
 use super::fields::{mapping};
 use super::keywords::refuse_unsupported_values;
-use super::task::{is_identifier};
+use super::kv::is_identifier;
 use crate::error::{SResult, SourceError, Span};
 use crate::template::Vars;
 use crate::yaml::{self, Node, Value};

@@ -46,7 +46,7 @@ fn a_when_is_defined_guard_lets_the_task_use_the_variable() {
 
 #[test]
 fn command_lines_give_up_ansible_cores_options_only() {
-    let t = |s: &str| super::task::command_params_for_test(s);
+    let t = |s: &str| super::kv::command_params_for_test(s);
     assert_eq!(t("pwd chdir=/tmp"), ("pwd".to_string(), vec![("chdir".to_string(), "/tmp".to_string())]));
     assert_eq!(t("echo x=1 y=2"), ("echo x=1 y=2".to_string(), vec![]));
     assert_eq!(t("echo \"a=b\" chdir=/ executable=/bin/bash").0, "echo \"a=b\"");

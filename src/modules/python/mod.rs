@@ -55,7 +55,10 @@ fn dirs_of(scope: &Scope<'_>) -> Json {
 /// Finds `key` as ansible-core would for a task in `scope`: `Ok` its full name (the step's
 /// module from then on), `Err(Some(why))` when it cannot run here, `Err(None)` when no Python
 /// with ansible-core is there to ask and `key` is no module name recover knows of.
-pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
+///
+/// `native` says whether recover builds a module in: an action plugin that is one of
+/// ansible-core's own under another name resolves to that module where it does.
+pub fn resolve(key: &str, scope: &Scope<'_>, native: &dyn Fn(&str) -> bool) -> Result<String, Option<String>> {
     let dirs = dirs_of(scope);
     let memo = format!("{key}\0{}\0{dirs}", scope.collections.join(","));
     if let Some(r) = ASKED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(&memo) {
@@ -70,7 +73,7 @@ pub fn resolve(key: &str, scope: &Scope<'_>) -> Result<String, Option<String>> {
             // An action plugin that is one of ansible-core's own under another name (a target's
             // `action_plugins/debug_var_alias.py` re-exporting `debug`): that module, where
             // recover builds it in.
-            if let Some(builtin) = a["alias_of"].as_str().filter(|b| super::registry::get(b).is_some()) {
+            if let Some(builtin) = a["alias_of"].as_str().filter(|b| native(b)) {
                 Ok(builtin.to_string())
             } else if !key.contains('.') && scope.collections.is_empty() {
                 // A bare word no collection has is no module (a misspelt keyword): the caller names it.

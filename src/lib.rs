@@ -24,6 +24,7 @@ pub mod playbook;
 pub mod report;
 pub mod safety;
 pub mod secrets;
+pub mod serve;
 pub mod template;
 pub mod transport;
 pub mod vault;

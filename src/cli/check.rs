@@ -51,7 +51,7 @@ pub struct BaselineArg {
     pub baseline: Option<PathBuf>,
 }
 
-fn setup(g: &Global, baseline: &Option<PathBuf>) -> anyhow::Result<(Baseline, Arc<VarSources>)> {
+pub(super) fn setup(g: &Global, baseline: &Option<PathBuf>) -> anyhow::Result<(Baseline, Arc<VarSources>)> {
     let root = super::project_root();
     let inventory = Arc::new(super::load_inventory(g)?);
     let path = match baseline {

@@ -14,6 +14,10 @@ pub struct HistoryArgs {
     /// first line that does not fit (an edited, removed or inserted line, a removed run)
     #[arg(long, conflicts_with = "run")]
     pub verify: bool,
+    /// Write RUN as one self-contained HTML page (its grid, diffs, backups, approvals and recap;
+    /// it opens from disk, with no server), e.g. for the incident record
+    #[arg(long, value_name = "FILE", requires = "run")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
@@ -39,6 +43,13 @@ pub fn run(g: &Global, a: &HistoryArgs) -> anyhow::Result<i32> {
             }
         }
         return Ok(if r.broken.is_some() { 1 } else { 0 });
+    }
+    if let (Some(file), Some(id)) = (&a.html, &a.run) {
+        let full = run_logs().iter().filter_map(|l| l.file_stem().and_then(|n| n.to_str()).and_then(|n| n.rsplit('-').next()).map(str::to_string)).find(|n| n.starts_with(id.as_str())).ok_or_else(|| anyhow::anyhow!("no run {id} in {}", crate::report::state_dir().display()))?;
+        let page = crate::serve::run_html(&full)?;
+        std::fs::write(file, page).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        outln!("run {full}: {}", file.display())?;
+        return Ok(0);
     }
     let logs = run_logs();
     let Some(id) = &a.run else {

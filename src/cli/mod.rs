@@ -32,6 +32,7 @@ mod plan;
 mod play;
 mod render;
 mod saved;
+mod serve;
 mod vault;
 
 use std::path::{Path, PathBuf};
@@ -145,7 +146,7 @@ pub enum Command {
     /// The freeze, the automation gate, the last run, the backups recorded
     Status,
     /// Past runs and what they did (the audit trail)
-    #[command(after_help = "Examples:\n  recover history\n  recover history RUN_ID       (a run id from `recover history`, or its first characters)")]
+    #[command(after_help = "Examples:\n  recover history\n  recover history RUN_ID       (a run id from `recover history`, or its first characters)\n  recover history RUN_ID --html run.html   (one page for the incident record)")]
     History(history::HistoryArgs),
     /// The verified backups runs took: list, verify, restore
     #[command(after_help = "Examples:\n  recover backups list --host 188\n  recover backups verify ID            (an id from `recover backups list`)\n  recover backups restore ID --dry-run\n  recover backups restore ID --approve restore@188   (no terminal, BLOCK tier)\n\nExit: 0 done, 4 refused (nothing changed), 2 failed.")]
@@ -180,6 +181,9 @@ pub enum Command {
     /// A module's documentation (as ansible-doc): its arguments, what it returns, what check mode does
     #[command(after_help = "Examples:\n  recover doc lineinfile\n  recover doc ansible.builtin.copy\n  recover doc --list\n  recover doc stat --output json")]
     Doc(doc::DocArgs),
+    /// The cold-start board in a browser: the gates as a live dependency graph, runs, backups, plans
+    #[command(after_help = "Examples:\n  recover serve                        http://127.0.0.1:8470/ (loopback only)\n  recover serve --interval 30 -i inventory/awoooi.yml\n  recover serve --listen 0.0.0.0:8470 --tls-cert board.pem --tls-key board.key\n\nThe server runs the gates itself every --interval seconds, however many browsers watch; pages\nupdate live. Nothing in the browser changes the fleet.\nExit: 1 bad input (a non-loopback --listen without TLS).")]
+    Serve(serve::ServeArgs),
     /// Render a template to stdout (with a host's variables given --host)
     #[command(after_help = "Examples:\n  recover render roles/nginx/templates/188-all-sites.conf.j2 --host 188\n  recover render templates/site.conf.j2 --host 188 -e site_name=demo -e site_root=/srv/demo")]
     Render(render::RenderArgs),
@@ -213,6 +217,7 @@ fn flags_apply(cli: &Cli) -> Result<(), String> {
         Command::Vault(_) => ("vault", false, false, false),
         Command::Plan(_) => ("plan", false, true, true),
         Command::Approve(_) => ("approve", false, false, false),
+        Command::Serve(_) => ("serve", false, false, false),
         Command::Apply(_) => ("apply", false, true, true),
     };
     if g.dry_run && !dry_run {
@@ -313,6 +318,7 @@ pub fn main() -> i32 {
                     Command::Apply(a) => plan::apply(&cli.global, a).await,
                     Command::Freeze(a) => freeze::freeze_cmd(&cli.global, a).await,
                     Command::Thaw => freeze::thaw_cmd(&cli.global).await,
+                    Command::Serve(a) => serve::run(&cli.global, a).await,
                     _ => unreachable!("synchronous commands ran above"),
                 }
             })

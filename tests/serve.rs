@@ -1,0 +1,343 @@
+//! Issue 35: `recover serve`, the cold-start board in a browser. A real server on loopback, the
+//! loopback lab's real gates, and Debian's real `chromium` (headless) loading the pages: the
+//! lab's broken gates show BLOCKED with the right first blocked gate and its suggestion; the
+//! board updates live over server-sent events (in the browser, with no reload); no page breaks
+//! the Content-Security-Policy or logs a console error; the pages fit a phone (375 px); a
+//! hostile run log line is shown as such; a URL cannot name a file; 20 watchers add no probe
+//! runs; a non-loopback address without TLS is refused. Screenshots go to target/serve-shots/.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `recover serve` of the test's own, stopped by its PID on drop.
+struct Server {
+    child: Child,
+    port: u32,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(r: &Recover, extra: &[&str]) -> Server {
+        let port = free_port("127.0.0.1");
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = r.command();
+        cmd.args(["serve", "--listen", &listen]).args(extra).stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let child = cmd.spawn().expect("start recover serve");
+        let s = Server { child, port };
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port as u16)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(30), "recover serve did not listen on {listen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+    /// Status, headers (lower-case names) and body of a GET.
+    fn get(&self, path: &str) -> (u16, Vec<(String, String)>, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port as u16)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let code = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
+        (code, headers, body.to_string())
+    }
+    fn passes(&self) -> u64 {
+        let (_, _, body) = self.get("/board.json");
+        serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["passes"].as_u64()).unwrap_or(0)
+    }
+    fn wait_passes(&self, n: u64) {
+        let t = Instant::now();
+        while self.passes() < n {
+            assert!(t.elapsed() < Duration::from_secs(120), "no gate pass in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A real run (run logs are written by real runs) that changes nothing on the lab: a command
+/// that reports a change, a debug, a loop.
+fn small_run(r: Recover, dir: &Path) -> String {
+    let play = write(dir, "small.yml", "- hosts: '188'\n  gather_facts: false\n  tasks:\n    - name: say hello\n      command: echo hello\n    - name: items\n      debug:\n        msg: \"{{ item }}\"\n      loop: [a, b]\n");
+    let run = r.args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml"]).run();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.stdout.lines().find_map(|l| l.trim().strip_prefix("run log: ")).and_then(|p| Path::new(p).file_stem()).map(|n| n.to_string_lossy().rsplit('-').next().unwrap_or_default().to_string()).expect("the run log's name")
+}
+
+fn shots() -> PathBuf {
+    let d = repo().join("target/serve-shots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Headless chromium driven over its DevTools protocol (a page of its own, its profile in a
+/// temporary folder, stopped by its PID on drop).
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    ws: tungstenite::WebSocket<TcpStream>,
+    next: u64,
+    /// Console errors, uncaught exceptions and CSP refusals seen so far.
+    errors: Vec<String>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    fn open(url: &str, width: u32) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let port = free_port("127.0.0.1");
+        let child = Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .arg(format!("--remote-debugging-port={port}"))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run chromium (apt-get install chromium)");
+        // The page's DevTools socket, once the browser listens.
+        let t = Instant::now();
+        let ws_url = loop {
+            let list = http_get(port, "/json/list").unwrap_or_default();
+            if let Some(u) = serde_json::from_str::<serde_json::Value>(&list).ok().and_then(|v| v.as_array().and_then(|a| a.iter().find(|p| p["type"] == "page").and_then(|p| p["webSocketDebuggerUrl"].as_str().map(str::to_string)))) {
+                break u;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "chromium's DevTools did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+        let (ws, _) = tungstenite::client(ws_url.as_str(), stream).expect("DevTools websocket");
+        let mut b = Browser { child, _profile: profile, ws, next: 0, errors: Vec::new() };
+        b.call("Runtime.enable", serde_json::json!({}));
+        b.call("Log.enable", serde_json::json!({}));
+        b.call("Page.enable", serde_json::json!({}));
+        b.call("Emulation.setDeviceMetricsOverride", serde_json::json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}));
+        b.call("Page.navigate", serde_json::json!({"url": url}));
+        b.wait_for("document.readyState === 'complete'", Duration::from_secs(20));
+        b
+    }
+    /// Sends a command and returns its result, noting every console error on the way.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next += 1;
+        let id = self.next;
+        self.ws.send(tungstenite::Message::Text(serde_json::json!({"id": id, "method": method, "params": params}).to_string().into())).unwrap();
+        loop {
+            let msg = self.ws.read().expect("DevTools message");
+            let Ok(text) = msg.to_text() else { continue };
+            let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            match v["method"].as_str() {
+                Some("Runtime.exceptionThrown") => self.errors.push(v["params"]["exceptionDetails"].to_string()),
+                Some("Runtime.consoleAPICalled") if v["params"]["type"] == "error" => self.errors.push(v["params"]["args"].to_string()),
+                Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => self.errors.push(v["params"]["entry"]["text"].to_string()),
+                _ => {}
+            }
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+    fn eval(&mut self, expr: &str) -> serde_json::Value {
+        self.call("Runtime.evaluate", serde_json::json!({"expression": expr, "returnByValue": true}))["result"]["value"].clone()
+    }
+    fn wait_for(&mut self, expr: &str, limit: Duration) {
+        let t = Instant::now();
+        while self.eval(expr) != serde_json::json!(true) {
+            assert!(t.elapsed() < limit, "{expr} did not hold within {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    fn screenshot(&mut self, path: &Path) {
+        let r = self.call("Page.captureScreenshot", serde_json::json!({"format": "png", "captureBeyondViewport": true}));
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+    /// Whether the page is wider than its viewport (a phone would scroll sideways).
+    fn overflows(&mut self) -> bool {
+        self.eval("document.documentElement.scrollWidth > window.innerWidth + 1") == serde_json::json!(true)
+    }
+}
+
+fn http_get(port: u32, path: &str) -> Option<String> {
+    let s = TcpStream::connect(("127.0.0.1", port as u16)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(&s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    // DevTools keeps the connection open: read the head, then Content-Length bytes.
+    let mut r = BufReader::new(s);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+#[test]
+fn a_non_loopback_listen_without_tls_is_refused_before_anything_is_read() {
+    for addr in ["0.0.0.0:18471", "192.0.2.7:18471", "[::]:18471"] {
+        let r = Recover::new().args(["serve", "--listen", addr]).run();
+        assert_eq!(r.code, 1, "{addr}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("--tls-cert") && r.stderr.contains("not a loopback address"), "{}", r.stderr);
+    }
+    // --tls-cert without --tls-key is a usage error.
+    let r = Recover::new().args(["serve", "--listen", "0.0.0.0:18471", "--tls-cert", "x.pem"]).run();
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--tls-key"), "{}", r.stderr);
+}
+
+#[test]
+fn the_board_shows_the_labs_blocked_gates_live_in_a_browser_and_every_page_is_safe() {
+    lab();
+    let state = tempfile::tempdir().unwrap();
+    let r = || Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap());
+    // Runs in this state folder: one real run, and a run log with a hostile line in it.
+    let real = small_run(r(), state.path());
+    let runs = state.path().join("runs");
+    let hostile = runs.join("20200101T000000.000000Z-0badc0ffee00.jsonl");
+    std::fs::write(
+        &hostile,
+        "{\"event\":\"run_start\",\"run_id\":\"0badc0ffee00\",\"playbook\":\"<img src=x onerror=alert(1)>.yml\",\"check\":false,\"operator\":\"<b>mallory</b>\",\"command\":[\"recover\"],\"at\":\"2020-01-01T00:00:00Z\"}\n<script>alert('line')</script>\n{\"event\":\"task\",\"host\":\"188\",\"task\":\"<svg onload=alert(2)>\",\"status\":\"failed\",\"msg\":\"\\u001b[31mred\\u001b[0m </td></tr><script>x()</script>\",\"at\":\"2020-01-01T00:00:01Z\"}\n",
+    )
+    .unwrap();
+
+    let s = Server::start(&r(), &["--interval", "2"]);
+    s.wait_passes(1);
+
+    // The board: the lab's broken gates BLOCKED, the first blocked gate with its suggestion.
+    let (code, headers, body) = s.get("/");
+    assert_eq!(code, 200);
+    let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert!(h("content-security-policy").contains("script-src 'self'") && h("content-security-policy").contains("default-src 'none'"), "{headers:?}");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    let check = Recover::new().args(["-i", "inventory/lab.yml", "check", "--output", "json"]).run();
+    let report: serde_json::Value = serde_json::from_str(check.stdout.lines().next().unwrap()).unwrap();
+    let first = report["report"]["first_blocked"].as_str().expect("the lab has a blocked gate").to_string();
+    assert!(body.contains(&format!("Fix first: {first}")), "{body}");
+    let suggest = report["report"]["gates"].as_array().unwrap().iter().find(|g| g["name"] == first.as_str()).and_then(|g| g["probes"].as_array().unwrap().iter().filter(|p| p["ok"] == false).find_map(|p| p["suggest"].as_str())).unwrap().to_string();
+    assert!(body.contains(&format!("data-copy=\"{}\"", suggest.replace('"', "&#34;"))), "{suggest} not on the board");
+    assert!(body.contains(&format!("data-phase=\"{first}\" data-status=\"BLOCKED\"")), "{body}");
+
+    // Every page: escaped data, the CSP, no path out of the state folder.
+    let (_, _, grid) = s.get(&format!("/runs/{real}"));
+    assert!(grid.contains("say hello") && grid.contains("changed") && grid.contains("[a]") && grid.contains("[b]"), "{grid}");
+    let (_, _, list) = s.get("/runs?playbook=small");
+    assert!(list.contains(&real) && !list.contains("0badc0ffee00"), "{list}");
+    for path in ["/runs", "/runs/0badc0ffee00", "/backups", "/plans", "/runs?operator=mallory"] {
+        let (code, headers, body) = s.get(path);
+        assert_eq!(code, 200, "{path}");
+        assert!(headers.iter().any(|(k, _)| k == "content-security-policy"), "{path}");
+        assert!(!body.contains("<script>") && !body.contains("<img src=x") && !body.contains("<svg onload") && !body.contains("<b>mallory"), "{path}: {body}");
+    }
+    let (_, _, hostile_page) = s.get("/runs/0badc0ffee00");
+    let hostile_page = hostile_page.replace("&#60;", "&lt;").replace("&#62;", "&gt;");
+    assert!(hostile_page.contains("is not an event") && hostile_page.contains("&lt;script&gt;alert("), "{hostile_page}");
+    assert!(hostile_page.contains("&lt;svg onload=alert(2)&gt;"), "{hostile_page}");
+    for path in ["/runs/..%2F..%2F..%2Fetc%2Fpasswd", "/runs/../../etc/passwd", "/static/../Cargo.toml", "/runs/0badc0ffee00%00"] {
+        let (code, _, body) = s.get(path);
+        assert!(code == 404 || code == 400, "{path}: {code}");
+        assert!(!body.contains("root:"), "{path}");
+    }
+
+    // In the browser: the live board updates without a reload, and nothing is refused or thrown.
+    let dir = shots();
+    let mut b = Browser::open(&s.url("/"), 1280);
+    assert!(b.eval("document.body.innerText").as_str().unwrap_or_default().contains(&format!("Fix first: {first}")));
+    b.eval("window.__loaded = performance.timeOrigin; true");
+    b.wait_for("Number(document.querySelector('#board').dataset.updated || 0) >= 1", Duration::from_secs(30));
+    assert!(b.eval("window.__loaded === performance.timeOrigin") == serde_json::json!(true), "the page reloaded");
+    b.screenshot(&dir.join("board.png"));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    drop(b);
+    // A phone: every page fits 375 px (no sideways scrolling) and loads clean.
+    for (path, name) in [("/".to_string(), "board-phone.png"), ("/runs".to_string(), "runs-phone.png"), (format!("/runs/{real}"), "run-phone.png"), ("/runs/0badc0ffee00".to_string(), "hostile-run-phone.png"), ("/backups".to_string(), "backups-phone.png"), ("/plans".to_string(), "plans-phone.png")] {
+        let mut b = Browser::open(&s.url(&path), 375);
+        b.screenshot(&dir.join(name));
+        assert!(!b.overflows(), "{path} is wider than a phone");
+        assert!(b.errors.is_empty(), "{path}: {:?}", b.errors);
+        // It prints: the print style hides the navigation.
+        b.call("Emulation.setEmulatedMedia", serde_json::json!({"media": "print"}));
+        assert_eq!(b.eval("getComputedStyle(document.querySelector('header')).display"), serde_json::json!("none"), "{path}");
+    }
+
+    // 20 watchers of the live board add no gate pass: passes follow the interval alone.
+    let before = s.passes();
+    let t = Instant::now();
+    let watchers: Vec<_> = (0..20)
+        .map(|_| {
+            let port = s.port;
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+                write!(c, "GET /events/board HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut events = 0;
+                let mut r = BufReader::new(c);
+                let mut line = String::new();
+                let end = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < end && r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line.starts_with("event: update") {
+                        events += 1;
+                    }
+                    line.clear();
+                }
+                events
+            })
+        })
+        .collect();
+    let events: Vec<u32> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    let passes = s.passes() - before;
+    let allowed = t.elapsed().as_secs() / 2 + 2;
+    assert!(passes <= allowed, "{passes} gate passes in {:?} with 20 watchers (interval 2 s)", t.elapsed());
+    assert!(events.iter().all(|e| *e >= 1), "every watcher gets the board: {events:?}");
+}
+
+#[test]
+fn a_run_is_one_html_page_that_opens_from_disk() {
+    lab();
+    let state = tempfile::tempdir().unwrap();
+    let r = || Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap());
+    let id = small_run(r(), state.path());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.html");
+    let out = r().args(["history", &id[..6], "--html", file.to_str().unwrap()]).run();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let page = std::fs::read_to_string(&file).unwrap();
+    assert!(page.contains(&format!("Run {id}")) && page.contains("<table class=\"grid\">") && page.contains("Recap"), "{page}");
+    assert!(!page.contains("<script") && !page.contains("src=\"/static") && !page.contains("href=\"/static"), "self-contained: {page}");
+    assert!(page.contains("the hash chain holds"), "{page}");
+    let mut b = Browser::open(&format!("file://{}", file.display()), 900);
+    assert!(b.eval("document.body.innerText").as_str().unwrap_or_default().contains("say hello"));
+    b.screenshot(&shots().join("run-file.png"));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}

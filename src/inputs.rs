@@ -20,7 +20,15 @@ fn noted() -> &'static Mutex<BTreeSet<PathBuf>> {
 
 /// Notes that `path` (a file or a folder) was read.
 pub fn note(path: &Path) {
-    let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    // One name for one place, however it was reached (`-i inventory/lab.yml` or its full path):
+    // a place that is not there is named by its folder's real path.
+    let p = std::fs::canonicalize(path).unwrap_or_else(|_| {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        match (abs.parent().and_then(|d| std::fs::canonicalize(d).ok()), abs.file_name()) {
+            (Some(d), Some(n)) => d.join(n),
+            _ => abs,
+        }
+    });
     if let Ok(mut n) = noted().lock() {
         n.insert(p);
     }

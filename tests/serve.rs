@@ -341,3 +341,106 @@ fn a_run_is_one_html_page_that_opens_from_disk() {
     b.screenshot(&shots().join("run-file.png"));
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
+
+/// The value of a response's Set-Cookie `recover_session`.
+fn login_cookie(s: &Server, name: &str, secret: &str) -> (u16, Option<String>) {
+    let body = format!("name={name}&secret={secret}");
+    let mut c = TcpStream::connect(("127.0.0.1", s.port as u16)).unwrap();
+    write!(c, "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let cookie = raw.lines().find_map(|l| l.to_lowercase().starts_with("set-cookie:").then(|| l["set-cookie:".len()..].trim().split(';').next().unwrap_or_default().to_string()));
+    (code, cookie)
+}
+
+fn post(s: &Server, path: &str, cookie: &str, body: &str) -> (u16, String) {
+    let mut c = TcpStream::connect(("127.0.0.1", s.port as u16)).unwrap();
+    write!(c, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    (raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), raw)
+}
+
+#[test]
+fn a_saved_plan_is_approved_in_the_browser_by_two_board_approvers_then_applied() {
+    lab();
+    let state = tempfile::tempdir().unwrap();
+    let r = || Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap()).env("RECOVER_PLAN_TWO_PERSON", "1");
+    // A BLOCK step on the lab's host 188 (this machine, under the lab's root): removing a file.
+    let work = lab_root().join("188").join(format!("serve-approve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let scratch = work.join("scratch.txt");
+    std::fs::write(&scratch, "keep me until approved\n").unwrap();
+    give_to_host(&work);
+    let play = write(state.path(), "remove.yml", &format!("- hosts: '188'\n  gather_facts: false\n  tasks:\n    - name: remove the scratch file\n      file: path={} state=absent\n      destructive: {{tier: BLOCK, reason: the test's scratch file}}\n", scratch.display()));
+    let plan = state.path().join("remove.plan");
+    let made = r().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml", "--dry-run", "--save-plan", plan.to_str().unwrap()]).run();
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+
+    // Two board approvers, each with a secret shown once.
+    let mut secrets = Vec::new();
+    for name in ["alice", "bob"] {
+        let out = r().args(["serve", "add-approver", name]).run();
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        secrets.push(out.stdout.lines().last().unwrap().trim().to_string());
+    }
+    assert_ne!(r().args(["serve", "add-approver", "Alice"]).run().code, 0, "a name registered twice");
+    let kept = std::fs::read_to_string(state.path().join("board-approvers/alice.json")).unwrap();
+    assert!(!kept.contains(&secrets[0]), "the secret itself is kept");
+
+    let s = Server::start(&r(), &["--interval", "3600", "--max-attempts", "1"]);
+    // A wrong secret, and a form without the session's CSRF token: refused.
+    assert_eq!(login_cookie(&s, "alice", "0000").0, 403);
+    let (code, cookie) = login_cookie(&s, "alice", &secrets[0]);
+    assert_eq!(code, 303);
+    let cookie = cookie.expect("a session cookie");
+    let (_, _, page) = s.get("/plans");
+    assert!(page.contains("Sign in"), "not signed in without the cookie");
+    let digest = plan_digest(&plan);
+    let (code, body) = post(&s, "/plans/approve", &cookie, &format!("digest={digest}"));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+    let (code, _) = post(&s, "/plans/approve", &cookie, &format!("digest={digest}&csrf=forged"));
+    assert_eq!(code, 403);
+    let (code, _) = post(&s, "/plans/approve", "recover_session=forged", &format!("digest={digest}&csrf=x"));
+    assert_eq!(code, 403);
+    assert!(std::fs::read_to_string(&plan).unwrap().matches("\"approver\"").count() == 0, "a refused form approved");
+
+    // In the browser: alice signs in and approves; twice counts once; bob approves too.
+    let dir = shots();
+    let approve_in_browser = |name: &str, secret: &str, shot: &str| {
+        let mut b = Browser::open(&s.url("/login"), 375);
+        b.eval(&format!("document.querySelector('input[name=name]').value = {name:?}; document.querySelector('input[name=secret]').value = {secret:?}; document.querySelector('form.login').submit(); true"));
+        b.wait_for("location.pathname === '/plans' && document.readyState === 'complete' && !!document.querySelector('form.approve')", Duration::from_secs(20));
+        b.eval("document.querySelector('form.approve').submit(); true");
+        b.wait_for("location.search.startsWith('?approved=') && document.readyState === 'complete'", Duration::from_secs(20));
+        b.screenshot(&dir.join(shot));
+        assert!(b.errors.is_empty(), "{:?}", b.errors);
+    };
+    approve_in_browser("alice", &secrets[0], "approved-alice.png");
+    let one = r().args(["apply", plan.to_str().unwrap()]).run();
+    assert_eq!(one.code, 4, "{}{}", one.stdout, one.stderr);
+    assert!(one.stderr.contains("needs 2 approver(s)") && one.stderr.contains("has 1 (alice)"), "{}", one.stderr);
+    assert!(scratch.exists(), "a refused apply removed the file");
+    approve_in_browser("bob", &secrets[1], "approved-bob.png");
+    let shown = r().args(["plan", "show", plan.to_str().unwrap()]).run();
+    assert!(shown.stdout.lines().any(|l| l.contains("alice at") && l.contains("valid")) && shown.stdout.lines().any(|l| l.contains("bob at") && l.contains("valid")), "{}", shown.stdout);
+    assert!(std::fs::read_to_string(&plan).unwrap().contains("\"identity\":\"board:bob\""), "a board approval's identity");
+    // The same records `recover approve` writes: in the audit chain, then applied.
+    let applied = r().args(["apply", plan.to_str().unwrap()]).run();
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(!scratch.exists(), "the approved plan ran");
+    let verify = r().args(["history", "--verify"]).run();
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A saved plan's digest, as its file says.
+fn plan_digest(plan: &Path) -> String {
+    let text = std::fs::read_to_string(plan).unwrap();
+    text.lines().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["digest"].as_str().map(str::to_string))).or_else(|| {
+        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["digest"].as_str().map(str::to_string))
+    }).expect("the plan's digest")
+}

@@ -11,7 +11,7 @@ use super::{Global, Output};
 use crate::executor::exit;
 use super::saved::{absolute, connections, fingerprints, playbook_source, ApplyCtx};
 use crate::plan::{self, Approval, PlanFile};
-use crate::report::{Event, ReportOptions, Reporter, RunLog};
+use crate::report::{Event, ReportOptions, Reporter};
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
@@ -196,19 +196,7 @@ pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<i32> {
     };
     // The approval is in the audit chain (this operator's run log, and the shared folder other
     // operators read) before it is in the plan: `apply` accepts only those.
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let mut log = RunLog::create(&run_id).map_err(|e| anyhow::anyhow!("cannot write the audit trail under {}: {e}; not approved", crate::report::state_dir().display()))?;
-    log.write(&Event::PlanApproval {
-        file: absolute(&a.file).display().to_string(),
-        plan_digest: pf.digest.clone(),
-        approver: approver.clone(),
-        expires: ap.expires(),
-        approval_digest: ap.digest.clone(),
-    });
-    drop(log);
-    approvers::record_approval(&ap, &absolute(&a.file).display().to_string()).map_err(|e| anyhow::anyhow!("{e}; not approved"))?;
-    pf.approvals.push(ap.clone());
-    pf.write(&a.file).map_err(anyhow::Error::msg)?;
+    approvers::attach(&a.file, &mut pf, &ap).map_err(|e| anyhow::anyhow!("{e}; not approved"))?;
     let check = plan::check_approvals(&pf, chrono::Utc::now().timestamp(), plan::two_person_rule(), &plan::audited_approvals(), &|x| approvers::verify(x, &keys));
     outln!("approved by {approver} ({}) until {}; {} of {} approver(s) needed", ap.identity, ap.expires(), check.distinct().len(), check.needed)?;
     if check.enough() {

@@ -189,6 +189,10 @@ pub async fn save(s: SaveInput<'_>, code: i32, reporter: &Reporter) -> i32 {
         return exit::BAD_INPUT;
     }
     let changing: Vec<String> = pf.plan.hosts.iter().filter(|(_, h)| h.changes().next().is_some()).map(|(n, _)| n.clone()).collect();
+    // Where the board finds the plans waiting for approval (a dry-run keeps no run log).
+    if let Err(e) = crate::plan::approval::record_saved(&pf.digest, &absolute(s.file).display().to_string()) {
+        eprintln!("warning: {e}; the board will not list this plan");
+    }
     reporter.emit(Event::PlanSaved { file: s.file.display().to_string(), plan_digest: pf.digest.clone(), hosts: changing, changes: pf.plan.change_count() });
     exit::OK
 }

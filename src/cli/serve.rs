@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::Global;
 
@@ -29,9 +29,28 @@ pub struct ServeArgs {
     /// How many probes at once
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub parallel: u32,
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServeCommand {
+    /// Register a board approver: a person who may sign in and approve saved plans in the browser
+    /// (the secret is shown once; the shared folder keeps only its salted hash)
+    #[command(after_help = "Example:\n  recover serve add-approver commander")]
+    AddApprover {
+        /// The approver's name (letters, digits, '.', '_', '@', '-')
+        name: String,
+    },
 }
 
 pub async fn run(g: &Global, a: &ServeArgs) -> anyhow::Result<i32> {
+    if let Some(ServeCommand::AddApprover { name }) = &a.command {
+        let secret = crate::plan::board_approvers::add(name).map_err(anyhow::Error::msg)?;
+        let name = crate::plan::approver_name(name).map_err(anyhow::Error::msg)?;
+        outln!("board approver {name} registered; its secret (shown this once, give it to {name} alone):\n{secret}")?;
+        return Ok(0);
+    }
     let tls = a.tls_cert.clone().zip(a.tls_key.clone());
     // Refused before anything is read: a non-loopback address without TLS.
     crate::serve::check_listen(&a.listen, tls.is_some())?;

@@ -261,6 +261,10 @@ pub fn sign(a: Approval, key: &Path) -> Result<Approval, String> {
 /// be an OS user's; with keys, it must be signed by its approver's registered key.
 pub fn verify(a: &Approval, keys: &[(String, String)]) -> Result<(), String> {
     if keys.is_empty() {
+        // A board approval: by an approver `recover serve add-approver` registered.
+        if let Some(name) = a.identity.strip_prefix("board:") {
+            return if name == a.approver && super::board_approvers::registered(name) { Ok(()) } else { Err(format!("{} is not a registered board approver", a.approver)) };
+        }
         return if a.identity.starts_with("uid:") { Ok(()) } else { Err(format!("its identity {} is a key, and recover.yml registers no approver keys", a.identity)) };
     }
     let Some((name, key)) = keys.iter().find(|(n, _)| *n == a.approver) else {
@@ -296,6 +300,43 @@ pub fn verify(a: &Approval, keys: &[(String, String)]) -> Result<(), String> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     res
+}
+
+/// Puts approval `ap` of the plan in `file` where `apply` looks: the audit chain first (a run
+/// log of its own, and the shared folder other operators read), then the plan file.
+pub fn attach(file: &Path, pf: &mut PlanFile, ap: &Approval) -> Result<(), String> {
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let mut log = crate::report::RunLog::create(&run_id).map_err(|e| format!("cannot write the audit trail under {}: {e}", crate::report::state_dir().display()))?;
+    log.write(&crate::report::Event::PlanApproval { file: file.display().to_string(), plan_digest: pf.digest.clone(), approver: ap.approver.clone(), expires: ap.expires(), approval_digest: ap.digest.clone() });
+    drop(log);
+    record_approval(ap, &file.display().to_string())?;
+    pf.approvals.push(ap.clone());
+    pf.write(&file)
+}
+
+/// Records a saved plan in the shared folder (`plans-saved/DIGEST.json`): the plans the board
+/// lists. The same plan saved again is recorded once.
+pub fn record_saved(plan_digest: &str, file: &str) -> Result<(), String> {
+    let dir = crate::safety::freeze::shared_subdir("plans-saved").map_err(|e| format!("cannot record the plan in the shared folder {}: {e}", crate::safety::freeze::shared_dir().display()))?;
+    let text = serde_json::json!({"plan_digest": plan_digest, "file": file, "saved": chrono::Utc::now().to_rfc3339()});
+    match crate::safety::freeze::create_record(&dir, &format!("{plan_digest}.json"), &format!("{text}\n")) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(format!("cannot record the plan in {}: {e}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// The saved plans the shared folder records: digest and file, newest first.
+pub fn saved_plans() -> Vec<(String, String)> {
+    let dir = crate::safety::freeze::shared_dir().join("plans-saved");
+    let mut v: Vec<(String, String, String)> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|j| Some((j["saved"].as_str()?.to_string(), j["plan_digest"].as_str()?.to_string(), j["file"].as_str()?.to_string())))
+        .collect();
+    v.sort();
+    v.into_iter().rev().map(|(_, d, f)| (d, f)).collect()
 }
 
 /// Records an approval in the shared folder (`approvals/DIGEST.json`, created exclusively).

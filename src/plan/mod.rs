@@ -22,6 +22,7 @@ use serde_json::Value as Json;
 use crate::transport::{quote, Output};
 
 pub mod approval;
+pub mod board_approvers;
 mod file;
 mod fingerprint;
 

@@ -12,6 +12,7 @@
 //! log or a file is escaped by the page templates; a run is found by its id among the run
 //! logs (a URL never names a path).
 
+mod auth;
 mod board;
 mod graph;
 mod pages;
@@ -21,8 +22,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -44,6 +45,8 @@ pub struct Config {
 /// What every request reads.
 pub(crate) struct App {
     pub board: Arc<board::Board>,
+    pub sessions: auth::Sessions,
+    pub tls: bool,
 }
 
 /// The address to listen on: any but loopback needs TLS.
@@ -59,7 +62,7 @@ pub fn check_listen(listen: &str, tls: bool) -> anyhow::Result<SocketAddr> {
 pub async fn run(c: Config, baseline: crate::baseline::Baseline, sources: Arc<crate::executor::VarSources>) -> anyhow::Result<i32> {
     let addr = check_listen(&c.listen, c.tls.is_some())?;
     let board = board::Board::start(baseline, sources, c.interval, c.max_attempts, c.parallel);
-    let app = Arc::new(App { board });
+    let app = Arc::new(App { board, sessions: auth::Sessions::default(), tls: c.tls.is_some() });
     let router = router(app);
     match &c.tls {
         Some((cert, key)) => {
@@ -87,6 +90,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/events/runs/{id}", get(run_events))
         .route("/backups", get(backups_page))
         .route("/plans", get(plans_page))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/plans/approve", axum::routing::post(approve))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("assets/app.css")) }))
         .fallback(|| async { page_response(StatusCode::NOT_FOUND, pages::not_found()) })
@@ -175,9 +181,113 @@ async fn backups_page() -> Response {
     page_response(StatusCode::OK, pages::backups(&list))
 }
 
-async fn plans_page() -> Response {
+#[derive(serde::Deserialize, Default)]
+struct PlansQuery {
+    approved: Option<String>,
+}
+
+async fn plans_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<PlansQuery>) -> Response {
     let list = tokio::task::spawn_blocking(runs::plans).await.unwrap_or_default();
-    page_response(StatusCode::OK, pages::plans(&list))
+    let note = q.approved.map(|d| format!("Approved plan {}.", d.chars().filter(char::is_ascii_hexdigit).take(12).collect::<String>()));
+    page_response(StatusCode::OK, pages::plans(&list, app.sessions.of(&headers).as_ref(), note.as_deref()))
+}
+
+async fn login_page() -> Response {
+    page_response(StatusCode::OK, pages::login(None))
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    name: String,
+    secret: String,
+}
+
+/// A board approver signs in with the secret `recover serve add-approver` showed once.
+async fn login(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Response {
+    let (name, secret) = (f.name.clone(), f.secret.clone());
+    let ok = tokio::task::spawn_blocking(move || crate::plan::board_approvers::check(&name, &secret)).await.unwrap_or(false);
+    let name = crate::plan::approver_name(&f.name).ok().filter(|_| ok);
+    let Some(name) = name else {
+        // A wrong secret costs time: guessing is slow.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        return page_response(StatusCode::FORBIDDEN, pages::login(Some("Wrong name or secret.")));
+    };
+    match app.sessions.start(&name) {
+        Ok(token) => ([(header::SET_COOKIE, auth::set_cookie(&token, app.tls)), (header::LOCATION, "/plans".to_string())], StatusCode::SEE_OTHER).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    if app.sessions.of(&headers).is_none_or(|s| s.csrf != f.csrf) {
+        return forbidden("Missing or wrong CSRF token: sign out from the board's own page.");
+    }
+    app.sessions.end(&headers);
+    ([(header::SET_COOKIE, auth::clear_cookie()), (header::LOCATION, "/".to_string())], StatusCode::SEE_OTHER).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ApproveForm {
+    #[serde(default)]
+    csrf: String,
+    digest: String,
+    #[serde(default)]
+    expires: String,
+}
+
+fn forbidden(why: &str) -> Response {
+    page_response(StatusCode::FORBIDDEN, pages::refused(why))
+}
+
+/// A signed-in board approver approves one saved plan: the same record `recover approve`
+/// writes (audit chain, shared folder, plan file), as `board:NAME`.
+async fn approve(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<ApproveForm>) -> Response {
+    let Some(session) = app.sessions.of(&headers) else {
+        return forbidden("Sign in first: only a registered board approver approves plans.");
+    };
+    if f.csrf.is_empty() || f.csrf != session.csrf {
+        return forbidden("Missing or wrong CSRF token: approve from the board's own plans page.");
+    }
+    let expires = if f.expires.trim().is_empty() { "1h".to_string() } else { f.expires.clone() };
+    let name = session.name.clone();
+    let r = tokio::task::spawn_blocking(move || approve_plan(&f.digest, &name, &expires)).await.unwrap_or_else(|e| Err(e.to_string()));
+    match r {
+        Ok(digest) => ([(header::LOCATION, format!("/plans?approved={digest}"))], StatusCode::SEE_OTHER).into_response(),
+        Err(why) => page_response(StatusCode::CONFLICT, pages::refused(&why)),
+    }
+}
+
+fn approve_plan(digest: &str, name: &str, expires: &str) -> Result<String, String> {
+    use crate::plan::approval as approvers;
+    let ttl = crate::plan::parse_duration(expires)?;
+    if ttl > approvers::max_expiry() {
+        return Err(format!("{expires}: longer than the longest approval allowed ({}s)", approvers::max_expiry()));
+    }
+    if !approvers::registered_keys()?.is_empty() {
+        return Err("recover.yml registers approver keys: approvals are signed with them (recover approve --key), not made in the browser".into());
+    }
+    // The plan by its digest among those the run logs saved: a form never names a file.
+    let plan = runs::plans().into_iter().find(|p| !digest.is_empty() && p.digest == digest).ok_or("no saved plan has that digest")?;
+    let file = std::path::PathBuf::from(&plan.file);
+    let mut pf = crate::plan::PlanFile::read(&file)?;
+    if pf.digest != digest {
+        return Err("the plan file changed since the page showed it: reload and review it again".into());
+    }
+    if pf.plan.recover_version != env!("CARGO_PKG_VERSION") {
+        return Err(format!("made by recover {}, this is {}: make the plan again", pf.plan.recover_version, env!("CARGO_PKG_VERSION")));
+    }
+    if let Some(first) = approvers::applied(&pf.digest) {
+        return Err(format!("this plan was applied already ({first})"));
+    }
+    let ap = crate::plan::Approval::new(&pf.digest, name, &crate::plan::board_approvers::identity(name), chrono::Utc::now(), ttl);
+    approvers::attach(&file, &mut pf, &ap)?;
+    Ok(pf.digest)
 }
 
 /// `recover history RUN --html FILE`: the run as one page that opens from disk (its style

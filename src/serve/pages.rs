@@ -206,10 +206,35 @@ pub fn backups(list: &[BackupRecord]) -> Result<String, askama::Error> {
 struct PlansPage<'a> {
     title: &'a str,
     plans: &'a [SavedPlan],
+    /// Signed in: the approver's name and the session's CSRF token.
+    who: Option<(&'a str, &'a str)>,
+    note: Option<&'a str>,
 }
 
-pub fn plans(list: &[SavedPlan]) -> Result<String, askama::Error> {
-    PlansPage { title: "Plans", plans: list }.render()
+pub fn plans(list: &[SavedPlan], session: Option<&super::auth::Session>, note: Option<&str>) -> Result<String, askama::Error> {
+    PlansPage { title: "Plans", plans: list, who: session.map(|s| (s.name.as_str(), s.csrf.as_str())), note }.render()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    title: &'a str,
+    error: Option<&'a str>,
+}
+
+pub fn login(error: Option<&str>) -> Result<String, askama::Error> {
+    LoginPage { title: "Sign in", error }.render()
+}
+
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage<'a> {
+    title: &'a str,
+    why: &'a str,
+}
+
+pub fn refused(why: &str) -> Result<String, askama::Error> {
+    RefusedPage { title: "Refused", why }.render()
 }
 
 #[derive(Template)]

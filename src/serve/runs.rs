@@ -267,19 +267,19 @@ pub struct SavedPlan {
     pub state: String,
 }
 
-/// The plans `--save-plan` wrote (from the run logs), newest first, with their approvals.
+/// The plans `--save-plan` wrote (as the shared folder records them), newest first, with their
+/// approvals.
 pub fn plans() -> Vec<SavedPlan> {
     use crate::plan::approval as approvers;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let now = chrono::Utc::now().timestamp();
-    for log in crate::report::run_logs().iter().rev() {
-        for e in lines(log).into_iter().flatten().filter(|e| e["event"] == "plan_saved") {
-            let file = s(&e, "file");
+    {
+        for (digest, file) in approvers::saved_plans() {
             if !seen.insert(file.clone()) {
                 continue;
             }
-            let mut p = SavedPlan { file: file.clone(), digest: s(&e, "plan_digest"), ..Default::default() };
+            let mut p = SavedPlan { file: file.clone(), digest, ..Default::default() };
             match crate::plan::PlanFile::read(Path::new(&file)) {
                 Err(why) => p.state = format!("unreadable: {why}"),
                 Ok(pf) => {

@@ -39,7 +39,7 @@ pub fn identity(name: &str) -> String {
 
 /// Registers `name` (a safe approver name) and returns its secret, to be shown once.
 pub fn add(name: &str) -> Result<String, String> {
-    let name = super::approval::approver_name(name)?;
+    let name = super::names::approver_name(name)?;
     let dir = crate::safety::freeze::shared_subdir("board-approvers").map_err(|e| format!("cannot use the shared folder {}: {e}", crate::safety::freeze::shared_dir().display()))?;
     let secret = random_hex(24)?;
     let salt = random_hex(16)?;
@@ -51,7 +51,7 @@ pub fn add(name: &str) -> Result<String, String> {
 }
 
 fn record(name: &str) -> Option<serde_json::Value> {
-    let name = super::approval::approver_name(name).ok()?;
+    let name = super::names::approver_name(name).ok()?;
     let text = std::fs::read_to_string(folder().join(format!("{name}.json"))).ok()?;
     serde_json::from_str(&text).ok()
 }

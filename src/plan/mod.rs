@@ -23,10 +23,12 @@ use crate::transport::{quote, Output};
 
 pub mod approval;
 pub mod board_approvers;
+mod names;
 mod file;
 mod fingerprint;
 
 pub use approval::*;
+pub use names::approver_name;
 pub use file::PlanFile;
 pub use fingerprint::{differences, read_fingerprint, targets};
 

@@ -444,3 +444,35 @@ fn plan_digest(plan: &Path) -> String {
         serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["digest"].as_str().map(str::to_string))
     }).expect("the plan's digest")
 }
+
+#[test]
+fn a_run_started_from_the_terminal_appears_and_fills_its_grid_live() {
+    lab();
+    let state = tempfile::tempdir().unwrap();
+    let r = || Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap());
+    let s = Server::start(&r(), &["--interval", "3600", "--max-attempts", "1"]);
+    // A run that takes a while: its first step, a wait on the host, then its last step.
+    let play = write(state.path(), "slow.yml", "- hosts: '188'\n  gather_facts: false\n  tasks:\n    - name: before the wait\n      command: echo before\n    - name: the wait\n      command: sleep 4\n    - name: after the wait\n      command: echo after\n");
+    let mut cmd = r().args(["play", play.to_str().unwrap(), "-i", "inventory/lab.yml"]).command();
+    let mut run = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Its run log appears; the runs page lists it while it runs.
+    let t = Instant::now();
+    let id = loop {
+        let found = std::fs::read_dir(state.path().join("runs")).ok().and_then(|rd| rd.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "jsonl")));
+        if let Some(p) = found {
+            break p.file_stem().unwrap().to_string_lossy().rsplit('-').next().unwrap().to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no run log");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (_, _, list) = s.get("/runs");
+    assert!(list.contains(&id), "{list}");
+    let mut b = Browser::open(&s.url(&format!("/runs/{id}")), 1280);
+    let first = b.eval("document.querySelector('#run').innerText").as_str().unwrap_or_default().to_string();
+    assert!(!first.contains("after the wait"), "the run had ended before the page opened: {first}");
+    b.wait_for("document.querySelector('#run').innerText.includes('after the wait') && document.querySelector('#run').innerText.includes('Recap')", Duration::from_secs(60));
+    b.wait_for("Number(document.querySelector('#run').dataset.updated || 0) >= 1", Duration::from_secs(5));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    b.screenshot(&shots().join("run-live.png"));
+    assert!(run.wait().unwrap().success());
+}

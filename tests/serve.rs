@@ -476,3 +476,28 @@ fn a_run_started_from_the_terminal_appears_and_fills_its_grid_live() {
     b.screenshot(&shots().join("run-live.png"));
     assert!(run.wait().unwrap().success());
 }
+
+#[test]
+fn with_a_certificate_the_board_is_served_over_tls_only() {
+    lab();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("board.pem"), dir.path().join("board.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let state = tempfile::tempdir().unwrap();
+    let r = Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap());
+    let s = Server::start(&r, &["--interval", "3600", "--max-attempts", "1", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let out = Command::new("curl").args(["-s", "-D", "-", "--cacert"]).arg(&cert).arg(format!("https://127.0.0.1:{}/", s.port)).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.to_lowercase().contains("content-security-policy:") && text.contains("Cold-start board"), "{text}");
+    // Plain HTTP to the TLS port gets no page.
+    let (code, _, body) = s.get("/");
+    assert!(code != 200 && !body.contains("Cold-start board"), "{code} {body}");
+}

@@ -398,6 +398,7 @@ fn a_saved_plan_is_approved_in_the_browser_by_two_board_approvers_then_applied()
     let cookie = cookie.expect("a session cookie");
     let (_, _, page) = s.get("/plans");
     assert!(page.contains("Sign in"), "not signed in without the cookie");
+    assert!(page.contains("Fingerprint") && page.contains(&format!("{}: file", scratch.display())) && page.contains("[BLOCK]") && page.contains("waiting: 0 of 2"), "{page}");
     let digest = plan_digest(&plan);
     let (code, body) = post(&s, "/plans/approve", &cookie, &format!("digest={digest}"));
     assert_eq!(code, 403, "{body}");
@@ -500,4 +501,43 @@ fn with_a_certificate_the_board_is_served_over_tls_only() {
     // Plain HTTP to the TLS port gets no page.
     let (code, _, body) = s.get("/");
     assert!(code != 200 && !body.contains("Cold-start board"), "{code} {body}");
+}
+
+#[test]
+fn while_pg_wal_repairs_the_database_the_board_turns_that_phase_green_without_a_reload() {
+    lab();
+    // A PostgreSQL of the test's own on 188 with real WAL damage, and a baseline whose data
+    // phase probes it (the shared lab's own cluster stays as the other tests expect it).
+    let scratch = host_scratch("188", "serve-pgwal");
+    let (pg, port, _stop) = damaged_pg(&scratch);
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = write(
+        dir.path(),
+        "baseline.yml",
+        &format!(
+            "extends: {}\nphases:\n  - name: P0-NETWORK\n    probes:\n      - {{name: SSH 188, type: ssh, host: \"188\"}}\n  - name: P0-188-DATA\n    depends_on: [P0-NETWORK]\n    probes:\n      - name: the test's PostgreSQL accepts connections\n        type: command\n        host: \"188\"\n        command: \"/usr/lib/postgresql/15/bin/pg_isready -h 127.0.0.188 -p {port}\"\n        suggest: \"recover play pg-wal --host 188 --dry-run\"\n  - name: P1-K3S\n    depends_on: [P0-188-DATA]\n    probes:\n      - {{name: SSH 120, type: ssh, host: \"120\"}}\n",
+            repo().join("inventory/baseline.yml").display()
+        ),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let r = || Recover::new().env("RECOVER_STATE_DIR", state.path().to_str().unwrap());
+    let s = Server::start(&r(), &["--baseline", baseline.to_str().unwrap(), "--interval", "1"]);
+    s.wait_passes(1);
+    let mut b = Browser::open(&s.url("/"), 1280);
+    let status = "document.querySelector('[data-phase=\"P0-188-DATA\"]').dataset.status";
+    assert_eq!(b.eval(status), serde_json::json!("BLOCKED"));
+    assert!(b.eval("document.body.innerText").as_str().unwrap_or_default().contains("Fix first: P0-188-DATA"));
+    b.eval("window.__origin = performance.timeOrigin; true");
+    b.screenshot(&shots().join("pg-wal-before.png"));
+
+    // The repair, from a terminal, as the SOP's operator runs it.
+    let vars = ["-e".to_string(), format!("pg_root={}", pg.display()), "-e".into(), format!("pg_port={port}"), "-e".into(), format!("pg_backup_dir={}", scratch.join("backups").display())];
+    let fix = r().args(["play", "pg-wal", "--host", "188", "--approve", "pg-wal@188"]).args(&vars).run();
+    assert_eq!(fix.code, 0, "{}{}", fix.stdout, fix.stderr);
+
+    b.wait_for(&format!("{status} === 'PASS'"), Duration::from_secs(60));
+    assert_eq!(b.eval("window.__origin === performance.timeOrigin"), serde_json::json!(true), "the page reloaded");
+    assert!(!b.eval("document.body.innerText").as_str().unwrap_or_default().contains("Fix first: P0-188-DATA"));
+    b.screenshot(&shots().join("pg-wal-after.png"));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
 }

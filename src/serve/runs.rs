@@ -262,6 +262,9 @@ pub struct SavedPlan {
     /// Host, task, tier, commands and diff of each step that changes a host.
     pub steps: Vec<(String, String, String, Vec<String>, Option<String>)>,
     pub approvals: Vec<String>,
+    /// What each host was when the plan was made (`apply` refuses a host that differs): host,
+    /// then one line per path and service.
+    pub fingerprints: Vec<(String, Vec<String>)>,
     pub needed: usize,
     /// `waiting`, `approved` (enough approvals), `applied`, `expired`, `unreadable: why`.
     pub state: String,
@@ -288,6 +291,12 @@ pub fn plans() -> Vec<SavedPlan> {
                     p.created = pf.plan.created.clone();
                     p.tier = pf.plan.highest_tier().map(|t| t.to_string()).unwrap_or_else(|| "no destructive step".into());
                     for (host, h) in &pf.plan.hosts {
+                        let fp = &h.fingerprint;
+                        let mut lines: Vec<String> = fp.paths.iter().map(|ps| format!("{}: {}{}", ps.path, ps.kind, ps.sha256.as_deref().map(|x| format!(", sha256 {}", crate::plan::short(x))).unwrap_or_default())).collect();
+                        lines.extend(fp.services.iter().map(|sv| format!("service {}: {}", sv.name, sv.state)));
+                        if !lines.is_empty() {
+                            p.fingerprints.push((host.clone(), lines));
+                        }
                         for st in h.changes() {
                             p.steps.push((host.clone(), st.task.clone(), st.tier.clone().unwrap_or_default(), st.commands.clone(), st.diff.clone()));
                         }

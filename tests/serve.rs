@@ -48,16 +48,7 @@ impl Server {
     }
     /// Status, headers (lower-case names) and body of a GET.
     fn get(&self, path: &str) -> (u16, Vec<(String, String)>, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port as u16)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let code = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
-        (code, headers, body.to_string())
+        http(self.port, &format!("GET {path}"), "", "")
     }
     fn passes(&self) -> u64 {
         let (_, _, body) = self.get("/board.json");
@@ -183,25 +174,46 @@ impl Browser {
 }
 
 fn http_get(port: u32, path: &str) -> Option<String> {
+    try_http(port, &format!("GET {path}"), "", "").map(|r| r.2).filter(|b| !b.is_empty())
+}
+
+/// One HTTP/1.1 request (`line` is `METHOD PATH`; `headers` end each with CRLF): status,
+/// headers (lower-case names) and body. The body is Content-Length bytes (DevTools keeps the
+/// connection open), else all there is.
+fn http(port: u32, line: &str, headers: &str, body: &str) -> (u16, Vec<(String, String)>, String) {
+    try_http(port, line, headers, body).expect("connect to the server")
+}
+
+/// [`http`], `None` when nothing listens yet.
+fn try_http(port: u32, line: &str, headers: &str, body: &str) -> Option<(u16, Vec<(String, String)>, String)> {
     let s = TcpStream::connect(("127.0.0.1", port as u16)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(&s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    // DevTools keeps the connection open: read the head, then Content-Length bytes.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(&s, "{line} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut r = BufReader::new(s);
-    let mut len = 0usize;
+    let mut status = String::new();
+    let _ = r.read_line(&mut status);
+    let code = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut head = Vec::new();
     loop {
-        let mut line = String::new();
-        r.read_line(&mut line).ok()?;
-        if line.trim().is_empty() {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
             break;
         }
-        if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().ok()?;
+        if let Some((k, v)) = l.split_once(':') {
+            head.push((k.trim().to_lowercase(), v.trim().to_string()));
         }
     }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    String::from_utf8(body).ok()
+    let mut raw = Vec::new();
+    match head.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
+        Some(n) => {
+            raw.resize(n, 0);
+            let _ = r.read_exact(&mut raw);
+        }
+        None => {
+            let _ = r.read_to_end(&mut raw);
+        }
+    }
+    Some((code, head, String::from_utf8_lossy(&raw).into_owned()))
 }
 
 #[test]
@@ -342,24 +354,16 @@ fn a_run_is_one_html_page_that_opens_from_disk() {
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
 
-/// The value of a response's Set-Cookie `recover_session`.
+/// Signs in: the status, and the value of the response's Set-Cookie `recover_session`.
 fn login_cookie(s: &Server, name: &str, secret: &str) -> (u16, Option<String>) {
-    let body = format!("name={name}&secret={secret}");
-    let mut c = TcpStream::connect(("127.0.0.1", s.port as u16)).unwrap();
-    write!(c, "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
-    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let cookie = raw.lines().find_map(|l| l.to_lowercase().starts_with("set-cookie:").then(|| l["set-cookie:".len()..].trim().split(';').next().unwrap_or_default().to_string()));
+    let (code, headers, _) = http(s.port, "POST /login", "Content-Type: application/x-www-form-urlencoded\r\n", &format!("name={name}&secret={secret}"));
+    let cookie = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.split(';').next().unwrap_or_default().to_string());
     (code, cookie)
 }
 
 fn post(s: &Server, path: &str, cookie: &str, body: &str) -> (u16, String) {
-    let mut c = TcpStream::connect(("127.0.0.1", s.port as u16)).unwrap();
-    write!(c, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
-    (raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), raw)
+    let (code, _, body) = http(s.port, &format!("POST {path}"), &format!("Cookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n"), body);
+    (code, body)
 }
 
 #[test]

@@ -53,11 +53,11 @@ pub async fn run(g: &Global, a: &ServeArgs) -> anyhow::Result<i32> {
     }
     let tls = a.tls_cert.clone().zip(a.tls_key.clone());
     // Refused before anything is read: a non-loopback address without TLS.
-    crate::serve::check_listen(&a.listen, tls.is_some())?;
+    let addr = crate::serve::check_listen(&a.listen, tls.is_some())?;
     let (baseline, sources) = super::check::setup(g, &a.baseline)?;
     if baseline.phases.is_empty() {
         anyhow::bail!("{}: the baseline has no phases", baseline.path.display());
     }
-    let config = crate::serve::Config { listen: a.listen.clone(), tls, interval: a.interval, max_attempts: a.max_attempts, parallel: a.parallel as usize };
+    let config = crate::serve::Config { addr, tls, interval: a.interval, max_attempts: a.max_attempts, parallel: a.parallel as usize };
     crate::serve::run(config, baseline, sources).await
 }

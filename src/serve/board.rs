@@ -22,8 +22,8 @@ pub struct Snapshot {
     pub max_attempts: Option<u32>,
     pub interval: u64,
     pub baseline: String,
-    /// The phases in the baseline's order: name, what it covers, what it depends on.
-    pub phases: Vec<(String, Option<String>, Vec<String>)>,
+    /// The phases in the baseline's order: name and what it depends on.
+    pub phases: Vec<(String, Vec<String>)>,
     /// The automation gate's conditions: name and phase.
     pub automation: Vec<(String, String)>,
     pub freeze: Option<String>,
@@ -43,7 +43,7 @@ impl Board {
             max_attempts,
             interval,
             baseline: baseline.path.display().to_string(),
-            phases: baseline.phases.iter().map(|p| (p.name.clone(), p.covers.clone(), p.depends_on.clone())).collect(),
+            phases: baseline.phases.iter().map(|p| (p.name.clone(), p.depends_on.clone())).collect(),
             automation: baseline.automation_gate.iter().map(|c| (c.name.clone(), c.phase.clone())).collect(),
             freeze: freeze_state(),
         };

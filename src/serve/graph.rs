@@ -29,6 +29,16 @@ pub struct Graph {
     pub height: u32,
 }
 
+/// The CSS class of a gate's status (PASS, WARN, BLOCKED; anything else is not checked yet).
+pub fn class_of(status: &str) -> &'static str {
+    match status {
+        "PASS" => "pass",
+        "WARN" => "warn",
+        "BLOCKED" => "blocked",
+        _ => "unknown",
+    }
+}
+
 pub const BOX_W: u32 = 236;
 pub const BOX_H: u32 = 46;
 const COL: u32 = 280;
@@ -71,12 +81,7 @@ pub fn layout(phases: &[(String, Vec<String>)], status: &HashMap<String, &'stati
             Node {
                 name: name.clone(),
                 label: s.unwrap_or("not checked yet").to_string(),
-                class: match s {
-                    Some("PASS") => "pass",
-                    Some("WARN") => "warn",
-                    Some("BLOCKED") => "blocked",
-                    _ => "unknown",
-                },
+                class: class_of(s.unwrap_or_default()),
                 first_blocked: first == Some(name.as_str()),
                 x,
                 y,

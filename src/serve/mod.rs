@@ -35,7 +35,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// What `recover serve` was told (see `recover serve --help`).
 pub struct Config {
-    pub listen: String,
+    /// Checked by [`check_listen`] (loopback, or TLS given).
+    pub addr: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub interval: u64,
     pub max_attempts: Option<u32>,
@@ -60,7 +61,7 @@ pub fn check_listen(listen: &str, tls: bool) -> anyhow::Result<SocketAddr> {
 
 /// Serves the board until stopped: the gates of `baseline` over the hosts of `sources`.
 pub async fn run(c: Config, baseline: crate::baseline::Baseline, sources: Arc<crate::executor::VarSources>) -> anyhow::Result<i32> {
-    let addr = check_listen(&c.listen, c.tls.is_some())?;
+    let addr = c.addr;
     let board = board::Board::start(baseline, sources, c.interval, c.max_attempts, c.parallel);
     let app = Arc::new(App { board, sessions: auth::Sessions::default(), tls: c.tls.is_some() });
     let router = router(app);

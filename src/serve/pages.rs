@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use askama::Template;
 
 use super::board::Snapshot;
-use super::graph::{self, Graph};
+use super::graph::{self, class_of, Graph};
 use super::runs::{Run, SavedPlan, Summary};
 use crate::safety::backup::BackupRecord;
 
@@ -50,15 +50,6 @@ pub struct BoardView {
     pub freeze: Option<String>,
 }
 
-fn class_of(status: &str) -> &'static str {
-    match status {
-        "PASS" => "pass",
-        "WARN" => "warn",
-        "BLOCKED" => "blocked",
-        _ => "unknown",
-    }
-}
-
 fn view(s: &Snapshot) -> BoardView {
     let mut status: HashMap<String, &'static str> = HashMap::new();
     let mut gates = Vec::new();
@@ -96,8 +87,7 @@ fn view(s: &Snapshot) -> BoardView {
         Some(_) => "blocked",
         None => "unknown",
     };
-    let phases: Vec<(String, Vec<String>)> = s.phases.iter().map(|(n, _, d)| (n.clone(), d.clone())).collect();
-    let graph = graph::layout(&phases, &status, first.as_ref().map(|f: &FirstBlocked| f.name.as_str()));
+    let graph = graph::layout(&s.phases, &status, first.as_ref().map(|f: &FirstBlocked| f.name.as_str()));
     let automation = s
         .automation
         .iter()
